@@ -1,0 +1,59 @@
+import type { JobDefinition } from "../jobs/defineJob.js"
+import type { StoredError } from "../jobs/errors.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
+import type { Progress } from "../jobs/Progress.js"
+import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
+
+/** Settles a caller waiting for a job to reach a status (pause(), cancel(), result()). */
+export interface StatusWaiter {
+  readonly until: (status: JobStatus) => boolean
+  readonly resolve: (status: JobStatus) => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * A job that holds a slot: its lifecycle actor, the worker's interrupt flags, and what it has
+ * reported but not yet written. Only running jobs have one; a queued or paused job is a row.
+ */
+export class LiveJob {
+  actor!: JobLifecycleActor
+  /** The status last written to the store (what other readers see). */
+  persistedStatus: JobStatus = "queued"
+  /** Set by the machine's INTERRUPT command; read at the job's interrupt points. */
+  interruptReason: "pause" | "cancel" | null = null
+  readonly abort = new AbortController()
+  /** Once the actor has left `running`, late calls from an abandoned `run` are ignored. */
+  finished = false
+  /** The actor left `running` and the write recording it is queued. */
+  leaving = false
+  /** JSON of the encoded output, set by the worker before it reports WORKER.DONE. */
+  outputJson: string | null = null
+  stateVersion: number
+  latestProgress: Progress<unknown> | null = null
+  progressDirty = false
+  progressWrittenAt = 0
+  progressTimer: NodeJS.Timeout | undefined
+  readonly waiters: StatusWaiter[] = []
+
+  constructor(
+    readonly id: string,
+    readonly definition: JobDefinition,
+    readonly params: unknown,
+    /** The last checkpointed state, decoded: what `ctx.state` starts from. */
+    public state: unknown,
+    stateVersion: number,
+    readonly priority: number,
+  ) {
+    this.stateVersion = stateVersion
+  }
+
+  requestInterrupt(reason: "pause" | "cancel") {
+    // A cancel overrides a pending pause; a pause never downgrades a cancel.
+    if (this.interruptReason !== "cancel") this.interruptReason = reason
+    if (!this.abort.signal.aborted) this.abort.abort(reason)
+  }
+
+  get error(): StoredError | null {
+    return this.actor.getSnapshot().context.error
+  }
+}

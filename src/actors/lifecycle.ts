@@ -1,0 +1,86 @@
+import { createActor, initialTransition, transition, type Snapshot } from "xstate"
+import {
+  jobLifecycleMachine,
+  type JobLifecycleEvent,
+  type JobLifecycleMachine,
+  type JobLifecycleSnapshot,
+} from "../machines/jobLifecycleMachine.js"
+import { isJobStatus, type JobStatus } from "../jobs/JobStatus.js"
+import { SerializationError } from "../jobs/errors.js"
+import { pack, unpack } from "../persistence/codec.js"
+
+/** The persisted form of a lifecycle snapshot, as XState's `getPersistedSnapshot` returns it. */
+export type PersistedLifecycle = Snapshot<unknown> & {
+  readonly value: unknown
+  readonly context: JobLifecycleSnapshot["context"]
+}
+
+/** The job status a lifecycle state value stands for: its top-level state. */
+export const statusOf = (value: unknown): JobStatus => {
+  const top = typeof value === "string" ? value : Object.keys(value as object)[0]
+  if (!isJobStatus(top)) throw new SerializationError({ what: "lifecycle snapshot", detail: `unknown state ${JSON.stringify(value)}` })
+  return top
+}
+
+// Computed once: every new job's snapshot is this one with its own id.
+const queuedTemplate = jobLifecycleMachine.getPersistedSnapshot(
+  initialTransition(jobLifecycleMachine, { jobId: "" })[0],
+) as PersistedLifecycle
+
+/** The persisted snapshot of a just-dispatched job. */
+export const initialLifecycle = (jobId: string): PersistedLifecycle => ({
+  ...queuedTemplate,
+  context: { ...queuedTemplate.context, jobId },
+})
+
+export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => pack(snapshot)
+
+/** Decodes a stored snapshot and checks that the machine still has its state. */
+export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
+  const value = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
+  if (value === null || typeof value !== "object" || !("value" in value) || typeof value.context !== "object") {
+    throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
+  }
+  const snapshot = value as PersistedLifecycle
+  statusOf(snapshot.value)
+  return snapshot
+}
+
+/**
+ * Restores a snapshot without starting it: no worker runs, nothing is scheduled. Throws
+ * `SerializationError` when the machine no longer has the snapshot's state.
+ */
+export const restoreQuiet = (machine: JobLifecycleMachine, persisted: PersistedLifecycle, jobId: string) => {
+  const actor = createActor(machine, { snapshot: persisted, input: { jobId } })
+  const snapshot = actor.getSnapshot()
+  if (snapshot.status === "error") {
+    throw new SerializationError({
+      what: `lifecycle snapshot of job ${jobId}`,
+      detail: `the lifecycle machine cannot restore it (${(snapshot.error as Error)?.message ?? snapshot.error})`,
+    })
+  }
+  return snapshot
+}
+
+/**
+ * Applies one event to a job that has no live actor (queued, paused, finished, or left running
+ * by a dead process), purely: no worker is invoked. Returns the next persisted snapshot, or
+ * `undefined` when the machine does not accept the event in that state.
+ */
+export const transitionOffline = (
+  persisted: PersistedLifecycle,
+  event: JobLifecycleEvent,
+  jobId: string,
+): { readonly snapshot: PersistedLifecycle; readonly status: JobStatus } | undefined => {
+  const current = restoreQuiet(jobLifecycleMachine, persisted, jobId)
+  if (!current.can(event)) return undefined
+  const [next] = transition(jobLifecycleMachine, current, event)
+  const snapshot = jobLifecycleMachine.getPersistedSnapshot(next) as PersistedLifecycle
+  return { snapshot, status: statusOf(snapshot.value) }
+}
+
+/** The snapshot of a job failed from outside its run, when its own snapshot is unusable. */
+export const failedLifecycle = (jobId: string, error: { _tag: string; message: string }): PersistedLifecycle => {
+  const result = transitionOffline(initialLifecycle(jobId), { type: "FAIL", error }, jobId)
+  return result!.snapshot
+}

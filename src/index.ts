@@ -1,0 +1,55 @@
+/** jobstate: an embeddable, persistent job engine. This file is the one public entry. */
+
+/** Defines a job type: schemas for params, state, output and progress, plus `run`. */
+export { defineJob } from "./jobs/defineJob.js"
+export type {
+  JobDefinition,
+  JobContext,
+  AsyncJobContext,
+  JobSchema,
+  LogLevel,
+  ParamsOf,
+  OutputOf,
+  ProgressOf,
+} from "./jobs/defineJob.js"
+/** Progress values: `Progress.percentage(0.5)`, `Progress.structured(data)`, `Progress.indeterminate()`, `Progress.count(3, 10)`. */
+export { Progress } from "./jobs/Progress.js"
+/** The six statuses, as a frozen constant and a union type. */
+export { JobStatus, isTerminalStatus } from "./jobs/JobStatus.js"
+/** Dispatch priorities: `LOW = -1`, `NORMAL = 0`, `HIGH = 1`, `CRITICAL = 10`. */
+export { JobPriority } from "./jobs/JobPriority.js"
+/** The registry of job types a manager knows (names, JSON Schemas, validation). */
+export { JobRegistry, type JobTypeSchema } from "./jobs/JobRegistry.js"
+/** Tagged errors users see; stored errors are plain `StoredError` data. */
+export {
+  UnknownJobType,
+  InvalidParams,
+  JobNotFound,
+  InvalidTransition,
+  JobFailed,
+  JobCancelled,
+  JobInterrupted,
+  DuplicateJobType,
+  PersistenceError,
+  SerializationError,
+  ManagerClosed,
+  type StoredError,
+  type ParamsIssue,
+} from "./jobs/errors.js"
+/** The manager: open, dispatch, pause, resume, cancel, list, close; `manager.effect` has the Effect twins. */
+export {
+  JobManager,
+  JobManagerService,
+  JobManagerLayer,
+  type JobManagerOptions,
+  type DispatchOptions,
+  type ListJobsFilter,
+} from "./actors/JobManager.js"
+/** A dispatched job: `status()`, `progress` (async iterable), `result()`. */
+export { JobHandle } from "./actors/JobHandle.js"
+/** What `getJobInfo` and `listJobs` return. */
+export type { JobInfo } from "./actors/JobInfo.js"
+/** The pure lifecycle machine (for `xstate/graph`, visualisation and the inspector). */
+export { jobLifecycleMachine } from "./machines/jobLifecycleMachine.js"
+/** The manager's own lifecycle machine. */
+export { managerMachine } from "./machines/managerMachine.js"

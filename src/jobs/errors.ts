@@ -1,0 +1,159 @@
+import { Data } from "effect"
+import type { JobStatus } from "./JobStatus.js"
+
+/** An error as it is stored in the database and returned to users: plain data, never an `Error`. */
+export interface StoredError {
+  readonly _tag: string
+  readonly message: string
+  readonly details?: unknown
+}
+
+/** `dispatchByName` (or the CLI) named a job type that is not registered. */
+export class UnknownJobType extends Data.TaggedError("UnknownJobType")<{
+  readonly name: string
+  readonly known: ReadonlyArray<string>
+}> {
+  override get message() {
+    return `Unknown job type "${this.name}". Known types: ${this.known.length ? this.known.join(", ") : "(none)"}`
+  }
+}
+
+/** One failing location in a params document. */
+export interface ParamsIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/** The params of a dispatch did not match the job type's params schema. Nothing was stored. */
+export class InvalidParams extends Data.TaggedError("InvalidParams")<{
+  readonly jobName: string
+  readonly issues: ReadonlyArray<ParamsIssue>
+}> {
+  override get message() {
+    const lines = this.issues.map((i) => `${i.path}: ${i.message}`)
+    return `Invalid params for "${this.jobName}": ${lines.join("; ")}`
+  }
+}
+
+/** No job with this id exists. */
+export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: string }> {
+  override get message() {
+    return `No job with id ${this.id}`
+  }
+}
+
+/** The job's lifecycle machine does not accept this event in its current state. */
+export class InvalidTransition extends Data.TaggedError("InvalidTransition")<{
+  readonly id: string
+  readonly event: string
+  readonly status: JobStatus
+}> {
+  override get message() {
+    return `Cannot ${this.event.toLowerCase()} job ${this.id}: it is ${this.status}`
+  }
+}
+
+/** The job ended in `failed`; `error` is the job's real error as stored. */
+export class JobFailed extends Data.TaggedError("JobFailed")<{
+  readonly id: string
+  readonly error: StoredError
+}> {
+  override get message() {
+    return `Job ${this.id} failed: [${this.error._tag}] ${this.error.message}`
+  }
+}
+
+/** The job ended in `cancelled`. */
+export class JobCancelled extends Data.TaggedError("JobCancelled")<{ readonly id: string }> {
+  override get message() {
+    return `Job ${this.id} was cancelled`
+  }
+}
+
+/** Two job definitions were registered under one name. */
+export class DuplicateJobType extends Data.TaggedError("DuplicateJobType")<{ readonly name: string }> {
+  override get message() {
+    return `Two job types are registered with the name "${this.name}"; names must be unique`
+  }
+}
+
+/** The database could not be opened, read or written. */
+export class PersistenceError extends Data.TaggedError("PersistenceError")<{
+  readonly operation: string
+  readonly reason: "Open" | "Read" | "Write" | "NewerSchema" | "Closed"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `Persistence error during ${this.operation} (${this.reason}): ${this.detail}`
+  }
+}
+
+/** A value could not be encoded to, or decoded from, its stored form (MessagePack or a schema). */
+export class SerializationError extends Data.TaggedError("SerializationError")<{
+  readonly what: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `Cannot serialize ${this.what}: ${this.detail}`
+  }
+}
+
+/** The manager is closing or closed and takes no new work. */
+export class ManagerClosed extends Data.TaggedError("ManagerClosed")<{}> {
+  override get message() {
+    return "The job manager is closed"
+  }
+}
+
+/**
+ * Raised inside a running job at `checkInterrupt`/`checkpoint` when a pause or cancel was
+ * requested. Jobs let it propagate; the engine turns it into `paused` or `cancelled`.
+ */
+export class JobInterrupted extends Data.TaggedError("JobInterrupted")<{
+  readonly reason: "pause" | "cancel"
+}> {
+  override get message() {
+    return `Job interrupted for ${this.reason}`
+  }
+}
+
+/** Turns anything a job may fail with into the plain data that is stored. */
+export const toStoredError = (error: unknown): StoredError => {
+  if (typeof error === "object" && error !== null) {
+    const e = error as { _tag?: unknown; message?: unknown; name?: unknown }
+    const tag = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
+    const message = typeof e.message === "string" && e.message !== "" ? e.message : safeString(error)
+    const details = ownData(error)
+    return details === undefined ? { _tag: tag, message } : { _tag: tag, message, details }
+  }
+  return { _tag: "Error", message: safeString(error) }
+}
+
+const ownData = (error: object): unknown => {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(error)) {
+    if (k === "_tag" || k === "message" || k === "stack" || k === "cause") continue
+    if (typeof v === "function") continue
+    out[k] = v
+  }
+  if (error instanceof Error && error.stack) out.stack = error.stack
+  return Object.keys(out).length ? JSON.parse(safeJson(out)) : undefined
+}
+
+const safeJson = (v: unknown) => {
+  try {
+    return JSON.stringify(v) ?? "null"
+  } catch {
+    return JSON.stringify(String(v))
+  }
+}
+
+const safeString = (v: unknown) => {
+  try {
+    return typeof v === "string" ? v : JSON.stringify(v) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}

@@ -1,0 +1,137 @@
+import { assign, fromCallback, sendTo, setup, type ActorRefFrom, type SnapshotFrom } from "xstate"
+import type { StoredError } from "../jobs/errors.js"
+
+/** Who asked for a pause: a user (stays paused across restarts) or `close()` (resumes on open). */
+export type PausedBy = "user" | "shutdown"
+
+export interface JobLifecycleContext {
+  readonly jobId: string
+  /** How many times the job has been started; the worker passes it to `ctx.attempt`. */
+  readonly attempt: number
+  readonly pausedBy: PausedBy | null
+  readonly error: StoredError | null
+}
+
+export type JobLifecycleEvent =
+  | { readonly type: "START" }
+  | { readonly type: "PAUSE"; readonly by: PausedBy }
+  | { readonly type: "RESUME" }
+  | { readonly type: "CANCEL" }
+  /** A crashed process left the job running: put it back in line to resume from its checkpoint. */
+  | { readonly type: "REQUEUE" }
+  /** The engine failed the job from outside its run (not resumable, undecodable row, ...). */
+  | { readonly type: "FAIL"; readonly error: StoredError }
+  | { readonly type: "WORKER.DONE" }
+  | { readonly type: "WORKER.FAILED"; readonly error: StoredError }
+  | { readonly type: "WORKER.PAUSED" }
+  | { readonly type: "WORKER.CANCELLED" }
+
+/** What the machine tells its worker. */
+export type WorkerCommand =
+  | { readonly type: "INTERRUPT"; readonly reason: "pause" | "cancel" }
+  | { readonly type: "FORCE_INTERRUPT" }
+
+export interface WorkerInput {
+  readonly jobId: string
+  readonly attempt: number
+}
+
+/**
+ * The job lifecycle: the single authority on a job's status. Pure: the worker that runs the
+ * job is referenced by name (`runJob`) and provided by `src/actors`; the grace period after
+ * which an interrupt is forced is the `interruptGrace` delay.
+ *
+ * queued → running → completed | failed | cancelled | paused; paused → queued (resume);
+ * pause and cancel of a running job go through `running.pausing` / `running.cancelling`,
+ * where the job is told to stop at its next `checkInterrupt`.
+ */
+export const jobLifecycleMachine = setup({
+  types: {
+    context: {} as JobLifecycleContext,
+    input: {} as { readonly jobId: string },
+    events: {} as JobLifecycleEvent,
+  },
+  actors: {
+    // Replaced by the real worker in src/actors; this one never finishes.
+    runJob: fromCallback<WorkerCommand, WorkerInput>(() => {}),
+  },
+  delays: {
+    interruptGrace: 10_000,
+  },
+  actions: {
+    requestPause: sendTo("worker", { type: "INTERRUPT", reason: "pause" } satisfies WorkerCommand),
+    requestCancel: sendTo("worker", { type: "INTERRUPT", reason: "cancel" } satisfies WorkerCommand),
+    forceInterrupt: sendTo("worker", { type: "FORCE_INTERRUPT" } satisfies WorkerCommand),
+    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null }),
+    rememberPauser: assign({
+      pausedBy: ({ event }) => (event.type === "PAUSE" ? event.by : null),
+    }),
+    rememberError: assign({
+      error: ({ event }) =>
+        event.type === "FAIL" || event.type === "WORKER.FAILED" ? event.error : null,
+    }),
+  },
+}).createMachine({
+  id: "job",
+  context: ({ input }) => ({ jobId: input.jobId, attempt: 0, pausedBy: null, error: null }),
+  initial: "queued",
+  states: {
+    queued: {
+      on: {
+        START: { target: "running", actions: "countAttempt" },
+        PAUSE: { target: "paused", actions: "rememberPauser" },
+        CANCEL: "cancelled",
+        FAIL: { target: "failed", actions: "rememberError" },
+      },
+    },
+    running: {
+      invoke: {
+        id: "worker",
+        src: "runJob",
+        // Only the id: a restored snapshot re-invokes the worker with this input, and the
+        // worker reads the last checkpoint from the store, so nothing starts over.
+        input: ({ context }) => ({ jobId: context.jobId, attempt: context.attempt }),
+      },
+      initial: "active",
+      states: {
+        active: {
+          on: {
+            PAUSE: { target: "pausing", actions: ["rememberPauser", "requestPause"] },
+            CANCEL: { target: "cancelling", actions: "requestCancel" },
+          },
+        },
+        pausing: {
+          after: { interruptGrace: { actions: "forceInterrupt" } },
+          on: {
+            CANCEL: { target: "cancelling", actions: "requestCancel" },
+          },
+        },
+        cancelling: {
+          after: { interruptGrace: { actions: "forceInterrupt" } },
+        },
+      },
+      on: {
+        "WORKER.DONE": "completed",
+        "WORKER.FAILED": { target: "failed", actions: "rememberError" },
+        "WORKER.PAUSED": "paused",
+        "WORKER.CANCELLED": "cancelled",
+        REQUEUE: "queued",
+        FAIL: { target: "failed", actions: "rememberError" },
+      },
+    },
+    paused: {
+      on: {
+        RESUME: { target: "queued", actions: assign({ pausedBy: null }) },
+        CANCEL: "cancelled",
+        FAIL: { target: "failed", actions: "rememberError" },
+      },
+    },
+    completed: { type: "final" },
+    failed: { type: "final" },
+    cancelled: { type: "final" },
+  },
+})
+
+export type JobLifecycleMachine = typeof jobLifecycleMachine
+export type JobLifecycleSnapshot = SnapshotFrom<JobLifecycleMachine>
+export type JobLifecycleActor = ActorRefFrom<JobLifecycleMachine>

@@ -1,0 +1,285 @@
+import Database from "better-sqlite3"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { PersistenceError } from "../jobs/errors.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
+import type { LogLevel } from "../jobs/defineJob.js"
+import { migrate } from "./migrations.js"
+
+/** A row of `jobs` as stored. The API type is `JobInfo`; this one is the database's. */
+export interface DbJob {
+  readonly seq: number
+  readonly id: string
+  readonly name: string
+  readonly params: Buffer
+  readonly data: Buffer
+  /** Normally a `JobStatus`; a string because a damaged row may hold anything. */
+  readonly status: string
+  readonly snapshot: Buffer
+  readonly priority: number
+  readonly progress: number | null
+  readonly progress_data: string | null
+  readonly output: string | null
+  readonly error_message: string | null
+  readonly error: string | null
+  readonly attempts: number
+  readonly state_version: number
+  readonly paused_by: string | null
+  readonly owner: string | null
+  readonly request: string | null
+  readonly created_at: string
+  readonly started_at: string | null
+  readonly completed_at: string | null
+  readonly last_checkpoint: string | null
+  readonly updated_at: string
+}
+
+/** The columns a claim reads. */
+export type ClaimRow = Pick<
+  DbJob,
+  "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "started_at"
+>
+
+/** The columns a write may set on a job row (besides `updated_at`, always set). */
+export type JobUpdate = Partial<
+  Pick<
+    DbJob,
+    | "status"
+    | "snapshot"
+    | "data"
+    | "progress"
+    | "progress_data"
+    | "output"
+    | "error_message"
+    | "error"
+    | "attempts"
+    | "state_version"
+    | "paused_by"
+    | "owner"
+    | "request"
+    | "started_at"
+    | "completed_at"
+    | "last_checkpoint"
+  >
+>
+
+export interface NewJob {
+  readonly id: string
+  readonly name: string
+  readonly params: Buffer
+  readonly data: Buffer
+  readonly status: JobStatus
+  readonly snapshot: Buffer
+  readonly priority: number
+  readonly created_at: string
+}
+
+export interface DbLog {
+  readonly seq: number
+  readonly job_id: string
+  readonly at: string
+  readonly level: LogLevel
+  readonly message: string
+}
+
+export interface ManagerLease {
+  readonly id: string
+  readonly pid: number
+  readonly host: string
+  readonly heartbeat_at: number
+}
+
+const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => {
+  try {
+    return f()
+  } catch (cause) {
+    if (cause instanceof PersistenceError) throw cause
+    throw new PersistenceError({ operation, reason, detail: (cause as Error).message ?? String(cause), cause })
+  }
+}
+
+/**
+ * The SQLite store: one file, `<dataDir>/jobs.db`, in WAL mode, every statement prepared once.
+ * All methods are synchronous (better-sqlite3); failures are `PersistenceError`s.
+ */
+export class SqliteJobStore {
+  readonly file: string
+  private readonly db: Database.Database
+  private readonly updates = new Map<string, Database.Statement>()
+  private closed = false
+
+  private readonly stmts: {
+    insert: Database.Statement
+    get: Database.Statement
+    nextQueued: Database.Statement
+    byStatus: Database.Statement
+    all: Database.Statement
+    byOwner: Database.Statement
+    withRequests: Database.Statement
+    toRecover: Database.Statement
+    insertLog: Database.Statement
+    logs: Database.Statement
+    countWrites: Database.Statement
+    upsertLease: Database.Statement
+    deleteLease: Database.Statement
+    leases: Database.Statement
+  }
+
+  /** Opens (creating) `<dataDir>/jobs.db` and migrates it. */
+  static open(dataDir: string, options: { readonly busyTimeoutMs?: number } = {}): SqliteJobStore {
+    const file = join(dataDir, "jobs.db")
+    let db: Database.Database
+    try {
+      mkdirSync(dataDir, { recursive: true })
+      db = new Database(file)
+    } catch (cause) {
+      throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
+    }
+    try {
+      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
+      db.pragma("journal_mode = WAL")
+      db.pragma("synchronous = NORMAL")
+      db.pragma("foreign_keys = ON")
+      migrate(db, file)
+      return new SqliteJobStore(db, file)
+    } catch (cause) {
+      db.close()
+      if (cause instanceof PersistenceError) throw cause
+      throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
+    }
+  }
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db
+    this.file = file
+    this.stmts = {
+      insert: db.prepare(/* sql */ `
+        INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at)
+        VALUES (@id, @name, @params, @data, @status, @snapshot, @priority, @created_at, @created_at)`),
+      get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
+      // The index jobs_status serves this: highest priority first, FIFO within.
+      // Only what a start needs: better-sqlite3 pays per column and per blob materialised.
+      nextQueued: db.prepare(/* sql */ `
+        SELECT id, name, status, params, data, snapshot, priority, state_version, started_at
+        FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?`),
+      byStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ? OFFSET ?`),
+      all: db.prepare(/* sql */ `SELECT * FROM jobs ORDER BY seq LIMIT ? OFFSET ?`),
+      byOwner: db.prepare(/* sql */ `SELECT * FROM jobs WHERE owner = ? AND status = 'running'`),
+      withRequests: db.prepare(/* sql */ `SELECT * FROM jobs WHERE request IS NOT NULL`),
+      toRecover: db.prepare(/* sql */ `
+        SELECT * FROM jobs
+        WHERE status = 'running'
+           OR (status = 'paused' AND paused_by = 'shutdown')
+           OR status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled')
+        ORDER BY seq`),
+      insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
+      logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+      countWrites: db.prepare(/* sql */ `SELECT total_changes() AS n`),
+      upsertLease: db.prepare(/* sql */ `
+        INSERT INTO managers (id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`),
+      deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
+      leases: db.prepare(/* sql */ `SELECT * FROM managers`),
+    }
+  }
+
+  /** Runs `f` in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock). */
+  transaction<A>(operation: string, f: () => A): A {
+    this.assertOpen(operation)
+    return wrap(operation, "Write", () => this.db.transaction(f).immediate())
+  }
+
+  insertJob(job: NewJob): void {
+    this.assertOpen("dispatch")
+    wrap("dispatch", "Write", () => this.stmts.insert.run(job))
+  }
+
+  getJob(id: string): DbJob | undefined {
+    this.assertOpen("getJob")
+    return wrap("getJob", "Read", () => this.stmts.get.get(id) as DbJob | undefined)
+  }
+
+  nextQueued(limit: number): ReadonlyArray<ClaimRow> {
+    return wrap("claim", "Read", () => this.stmts.nextQueued.all(limit) as ClaimRow[])
+  }
+
+  listJobs(filter: { readonly status?: string; readonly limit?: number; readonly offset?: number }): ReadonlyArray<DbJob> {
+    this.assertOpen("listJobs")
+    const limit = filter.limit ?? -1
+    const offset = filter.offset ?? 0
+    return wrap("listJobs", "Read", () =>
+      (filter.status === undefined
+        ? this.stmts.all.all(limit, offset)
+        : this.stmts.byStatus.all(filter.status, limit, offset)) as DbJob[],
+    )
+  }
+
+  runningOwnedBy(owner: string): ReadonlyArray<DbJob> {
+    return wrap("recover", "Read", () => this.stmts.byOwner.all(owner) as DbJob[])
+  }
+
+  /** Rows a starting manager may have to recover: running, paused by a shutdown, or damaged. */
+  rowsToRecover(): ReadonlyArray<DbJob> {
+    return wrap("recover", "Read", () => this.stmts.toRecover.all() as DbJob[])
+  }
+
+  withRequests(): ReadonlyArray<DbJob> {
+    return wrap("requests", "Read", () => this.stmts.withRequests.all() as DbJob[])
+  }
+
+  /**
+   * Sets `fields` on one job; when `expectedStatus` is given, only if the row still has it
+   * (another process may have moved it). Returns whether the row was written.
+   */
+  updateJob(id: string, fields: JobUpdate, updatedAt: string, expectedStatus?: string): boolean {
+    this.assertOpen("updateJob")
+    const keys = Object.keys(fields).sort()
+    const cacheKey = `${keys.join(",")}|${expectedStatus === undefined ? "" : "guarded"}`
+    let stmt = this.updates.get(cacheKey)
+    if (stmt === undefined) {
+      const sets = [...keys.map((k) => `${k} = @${k}`), "updated_at = @updated_at"].join(", ")
+      const guard = expectedStatus === undefined ? "" : " AND status = @expected_status"
+      stmt = this.db.prepare(`UPDATE jobs SET ${sets} WHERE id = @id${guard}`)
+      this.updates.set(cacheKey, stmt)
+    }
+    const params: Record<string, unknown> = { ...fields, id, updated_at: updatedAt }
+    if (expectedStatus !== undefined) params.expected_status = expectedStatus
+    return wrap("updateJob", "Write", () => stmt.run(params).changes > 0)
+  }
+
+  appendLog(jobId: string, at: string, level: LogLevel, message: string): void {
+    wrap("log", "Write", () => this.stmts.insertLog.run(jobId, at, level, message))
+  }
+
+  logs(jobId: string, afterSeq = 0, limit = -1): ReadonlyArray<DbLog> {
+    this.assertOpen("logs")
+    return wrap("logs", "Read", () => this.stmts.logs.all(jobId, afterSeq, limit) as DbLog[])
+  }
+
+  /** Rows changed by this connection since it opened (for counting writes in tests and benchmarks). */
+  totalChanges(): number {
+    return (this.stmts.countWrites.get() as { n: number }).n
+  }
+
+  renewLease(lease: ManagerLease): void {
+    wrap("lease", "Write", () => this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, lease.heartbeat_at))
+  }
+
+  dropLease(id: string): void {
+    wrap("lease", "Write", () => this.stmts.deleteLease.run(id))
+  }
+
+  leases(): ReadonlyArray<ManagerLease> {
+    return wrap("lease", "Read", () => this.stmts.leases.all() as ManagerLease[])
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.db.close()
+  }
+
+  private assertOpen(operation: string) {
+    if (this.closed) throw new PersistenceError({ operation, reason: "Closed", detail: "the store is closed" })
+  }
+}

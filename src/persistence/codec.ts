@@ -1,0 +1,67 @@
+import { Packr } from "msgpackr"
+import { Cause, Exit, Schema, SchemaIssue } from "effect"
+import { SerializationError, type ParamsIssue } from "../jobs/errors.js"
+import type { JobSchema } from "../jobs/defineJob.js"
+
+// Plain MessagePack (no msgpackr record extension) so any MessagePack reader can read a row.
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
+
+/** MessagePack-encodes a plain value (already in its schema-encoded form). */
+export const pack = (value: unknown): Buffer => packr.pack(value)
+
+/** Decodes MessagePack bytes; throws `SerializationError` naming `what` on garbage. */
+export const unpack = (bytes: Uint8Array, what: string): unknown => {
+  try {
+    return packr.unpack(bytes)
+  } catch (cause) {
+    throw new SerializationError({ what, detail: `invalid MessagePack (${(cause as Error).message})`, cause })
+  }
+}
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** Flattens a schema failure into `{ path, message }` entries, e.g. `sources[0]: Expected string`. */
+export const schemaIssues = (cause: Cause.Cause<unknown>): ReadonlyArray<ParamsIssue> => {
+  const error = Cause.squash(cause) as { issue?: SchemaIssue.Issue; message?: string }
+  if (!error.issue) return [{ path: "(root)", message: String(error.message ?? error) }]
+  return formatter(error.issue).issues.map((i) => ({
+    path: formatPath((i.path ?? []).map((p) => (typeof p === "object" && p !== null ? p.key : p))),
+    message: i.message,
+  }))
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
+  if (path.length === 0) return "(root)"
+  let out = ""
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`
+    else out += out === "" ? String(key) : `.${String(key)}`
+  }
+  return out
+}
+
+const issuesText = (issues: ReadonlyArray<ParamsIssue>) => issues.map((i) => `${i.path}: ${i.message}`).join("; ")
+
+/** Schema-decodes a stored (encoded) value; a mismatch is a `SerializationError`. */
+export const decodeWith = <T>(schema: JobSchema<T> | undefined, value: unknown, what: string): T => {
+  if (schema === undefined) return value as T
+  const exit = Schema.decodeUnknownExit(schema)(value, { errors: "all" })
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new SerializationError({ what, detail: issuesText(schemaIssues(exit.cause)) })
+}
+
+/** Schema-encodes a value to its plain stored form; a mismatch is a `SerializationError`. */
+export const encodeWith = <T>(schema: JobSchema<T> | undefined, value: T, what: string): unknown => {
+  if (schema === undefined) return value
+  const exit = Schema.encodeUnknownExit(schema)(value, { errors: "all" })
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new SerializationError({ what, detail: issuesText(schemaIssues(exit.cause)) })
+}
+
+/** MessagePack bytes of a schema-typed value. */
+export const packWith = <T>(schema: JobSchema<T> | undefined, value: T, what: string): Buffer =>
+  pack(encodeWith(schema, value, what))
+
+/** A schema-typed value from MessagePack bytes. */
+export const unpackWith = <T>(schema: JobSchema<T> | undefined, bytes: Uint8Array, what: string): T =>
+  decodeWith(schema, unpack(bytes, what), what)

@@ -1,0 +1,80 @@
+import type Database from "better-sqlite3"
+import { PersistenceError } from "../jobs/errors.js"
+
+/**
+ * Append-only, numbered migrations. Each runs in one transaction that also records its number
+ * (`PRAGMA user_version`), so a crash mid-migration leaves the previous version intact.
+ */
+export const migrations: ReadonlyArray<{ readonly version: number; readonly sql: string }> = [
+  {
+    version: 1,
+    sql: /* sql */ `
+      CREATE TABLE jobs (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT, -- dispatch order: FIFO within a priority
+        id               TEXT NOT NULL UNIQUE,              -- UUID v4
+        name             TEXT NOT NULL,                     -- job type name
+        params           BLOB NOT NULL,                     -- MessagePack of the schema-encoded params
+        data             BLOB NOT NULL,                     -- MessagePack of the last checkpointed state
+        status           TEXT NOT NULL,                     -- queued|running|paused|completed|failed|cancelled
+        snapshot         BLOB NOT NULL,                     -- MessagePack of the lifecycle machine's persisted snapshot
+        priority         INTEGER NOT NULL DEFAULT 0,
+        progress         REAL,                              -- 0..1 when the progress has a fraction
+        progress_data    TEXT,                              -- JSON of the last Progress value
+        output           TEXT,                              -- JSON of the schema-encoded output
+        error_message    TEXT,                              -- readable error when failed
+        error            TEXT,                              -- JSON { _tag, message, details }
+        attempts         INTEGER NOT NULL DEFAULT 0,        -- times started
+        state_version    INTEGER NOT NULL DEFAULT 0,        -- checkpoints written
+        paused_by        TEXT,                              -- user|shutdown while paused
+        owner            TEXT,                              -- manager that runs it while running
+        request          TEXT,                              -- pause|resume|cancel asked by another process
+        created_at       TEXT NOT NULL,                     -- ISO 8601
+        started_at       TEXT,
+        completed_at     TEXT,
+        last_checkpoint  TEXT,
+        updated_at       TEXT NOT NULL
+      );
+      -- Serves the claim (status = 'queued' ORDER BY priority DESC, seq) and listing by status.
+      CREATE INDEX jobs_status ON jobs (status, priority DESC, seq);
+      CREATE INDEX jobs_owner ON jobs (owner) WHERE owner IS NOT NULL;
+      CREATE INDEX jobs_request ON jobs (request) WHERE request IS NOT NULL;
+
+      CREATE TABLE job_logs (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id   TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        level    TEXT NOT NULL,
+        message  TEXT NOT NULL
+      );
+      CREATE INDEX job_logs_job ON job_logs (job_id, seq);
+
+      CREATE TABLE managers (
+        id            TEXT PRIMARY KEY,
+        pid           INTEGER NOT NULL,
+        host          TEXT NOT NULL,
+        heartbeat_at  INTEGER NOT NULL                      -- epoch ms; a lease, renewed while alive
+      );
+    `,
+  },
+]
+
+export const latestSchemaVersion = migrations[migrations.length - 1]!.version
+
+/** Brings the database to the latest version; refuses, untouched, a database from a newer jobstate. */
+export const migrate = (db: Database.Database, file: string): void => {
+  const current = db.pragma("user_version", { simple: true }) as number
+  if (current > latestSchemaVersion) {
+    throw new PersistenceError({
+      operation: "open",
+      reason: "NewerSchema",
+      detail: `${file} has schema version ${current}, newer than this jobstate's ${latestSchemaVersion}; upgrade jobstate to open it`,
+    })
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      db.pragma(`user_version = ${m.version}`)
+      db.exec(m.sql)
+    }).immediate()
+  }
+}
