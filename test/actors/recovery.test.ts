@@ -1,0 +1,142 @@
+import { spawn } from "node:child_process"
+import { copyFileSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { JobManager, PersistenceError } from "../../src/index.js"
+import { latestSchemaVersion } from "../../src/persistence/migrations.js"
+import { allTestJobs, CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { openManager } from "../fixtures/openManager.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+const lines = (file: string): string[] => {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+const itemsOf = (file: string, id: string) => lines(file).filter((l) => l.startsWith(`${id} `)).map((l) => Number(l.split(" ")[1]))
+
+describe("recovery on open", () => {
+  it("keeps a user-paused job paused and resumes a job that close() paused", async () => {
+    const dataDir = tempDir()
+    const effectsFile = join(dataDir, "effects.txt")
+    const first = await JobManager.open({ dataDir, jobs: allTestJobs })
+    const userPaused = await first.dispatch(CountJob, { n: 30, effectsFile, delayMs: 3 })
+    const closePaused = await first.dispatch(CountJob, { n: 30, effectsFile, delayMs: 3 })
+    await waitUntil(() => itemsOf(effectsFile, userPaused.id).length >= 3 && itemsOf(effectsFile, closePaused.id).length >= 3)
+    await first.pause(userPaused.id)
+    await first.close()
+    const atClose = itemsOf(effectsFile, closePaused.id).length
+
+    const stored = new Database(join(dataDir, "jobs.db"), { readonly: true })
+    const rows = stored.prepare("SELECT id, status, paused_by FROM jobs").all()
+    stored.close()
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { id: userPaused.id, status: "paused", paused_by: "user" },
+        { id: closePaused.id, status: "paused", paused_by: "shutdown" },
+      ]),
+    )
+
+    const second = await openManager({ dataDir })
+    expect(await second.handle(closePaused.id).result()).toMatchObject({ counted: 30, attempt: 2 })
+    expect(itemsOf(effectsFile, closePaused.id)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+    expect(atClose).toBeLessThan(30)
+    expect(second.handle(userPaused.id).status()).toBe("paused")
+  })
+
+  it("fails, with a message naming the row and the cause, each row it cannot understand, and runs the rest", async () => {
+    const dataDir = tempDir()
+    const first = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 1 })
+    const blocker = await first.dispatch(WaitJob, {})
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) ids.push((await first.dispatch(NoopJob, { tag: `n${i}` })).id)
+    await first.pause(blocker.id)
+    await first.close()
+
+    const db = new Database(join(dataDir, "jobs.db"))
+    const set = (id: string, sql: string, ...args: unknown[]) => db.prepare(`UPDATE jobs SET ${sql} WHERE id = ?`).run(...args, id)
+    set(ids[0]!, "data = ?", Buffer.from([0xc1, 0xff, 0x00]))
+    set(ids[1]!, "snapshot = ?", Buffer.from("garbage"))
+    set(ids[2]!, "status = 'exploded'")
+    set(ids[3]!, "name = 'retired_job_type'")
+    // A snapshot from a machine version that had a state this one has not.
+    const snap = db.prepare("SELECT snapshot FROM jobs WHERE id = ?").pluck().get(ids[4]!) as Buffer
+    const { pack, unpack } = await import("../../src/persistence/codec.js")
+    set(ids[4]!, "snapshot = ?", pack({ ...(unpack(snap, "t") as object), value: "warming_up" }))
+    db.close()
+
+    const second = await openManager({ dataDir })
+    const healthy = second.handle(ids[5]!)
+    expect(await healthy.result()).toEqual({ tag: "n5" })
+    for (const [i, cause] of [
+      [0, "MessagePack"],
+      [1, "snapshot"],
+      [2, "exploded"],
+      [3, "retired_job_type"],
+      [4, "warming_up"],
+    ] as const) {
+      await waitUntil(async () => (await second.getJobInfo(ids[i]!)).status === "failed", 20_000, `row ${i} failed`)
+      const info = await second.getJobInfo(ids[i]!)
+      expect(info.error?.message).toContain(ids[i]!)
+      expect(info.error?.message).toContain(cause)
+    }
+  })
+
+  it("refuses, untouched, a database written by a newer schema version", async () => {
+    const dataDir = tempDir()
+    const m = await JobManager.open({ dataDir, jobs: allTestJobs })
+    await m.close()
+    const file = join(dataDir, "jobs.db")
+    const db = new Database(file)
+    db.pragma(`user_version = ${latestSchemaVersion + 1}`)
+    db.close()
+    copyFileSync(file, `${file}.before`)
+    const error = await JobManager.open({ dataDir, jobs: allTestJobs }).catch((e) => e)
+    expect(error).toBeInstanceOf(PersistenceError)
+    expect(error.reason).toBe("NewerSchema")
+    expect(error.message).toContain("newer")
+    expect(readFileSync(file).equals(readFileSync(`${file}.before`))).toBe(true)
+    expect(statSync(file).size).toBeGreaterThan(0)
+  })
+
+  it("resumes from the last checkpoint after the process is killed with SIGKILL, redoing nothing before it", async () => {
+    const dataDir = tempDir()
+    const effectsFile = join(dataDir, "effects.txt")
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/crashWorker.ts", dataDir, "--dispatch", "60", effectsFile, "10"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    const id = await waitUntil(() => /dispatched (\S+)/.exec(out)?.[1], 30_000, "the child to dispatch")
+    await waitUntil(() => itemsOf(effectsFile, id).length >= 10, 30_000, "ten items")
+    const exited = new Promise((r) => child.on("exit", r))
+    child.kill("SIGKILL")
+    await exited
+
+    const db = new Database(join(dataDir, "jobs.db"), { readonly: true })
+    const row = db.prepare("SELECT status, state_version FROM jobs WHERE id = ?").get(id) as { status: string; state_version: number }
+    db.close()
+    expect(row.status).toBe("running")
+    const checkpointed = row.state_version
+    expect(checkpointed).toBeGreaterThanOrEqual(10)
+
+    const manager = await openManager({ dataDir })
+    expect(await manager.handle(id).result()).toMatchObject({ counted: 60, attempt: 2 })
+    const items = itemsOf(effectsFile, id)
+    const counts = new Map<number, number>()
+    for (const i of items) counts.set(i, (counts.get(i) ?? 0) + 1)
+    for (let i = 0; i < 60; i++) {
+      // Items before the last committed checkpoint are never redone; only the one in flight may be.
+      expect(counts.get(i), `item ${i}`).toBe(i === checkpointed ? counts.get(i) : 1)
+    }
+    expect(counts.get(checkpointed) ?? 0).toBeLessThanOrEqual(2)
+    const info = await manager.getJobInfo(id)
+    expect(info.status).toBe("completed")
+    expect(info.attempts).toBe(2)
+  })
+})
