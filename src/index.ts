@@ -5,7 +5,7 @@ export { defineJob } from "./jobs/defineJob.js"
 export type {
   JobDefinition,
   JobContext,
-  AsyncJobContext,
+  JobOp,
   JobSchema,
   LogLevel,
   ParamsOf,

@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
-import type { AsyncJobContext, JobContext, LogLevel } from "../jobs/defineJob.js"
+import type { JobContext, JobOp, LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError } from "../jobs/errors.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
@@ -61,22 +61,16 @@ export const makeRunJobWorker = (host: JobHost) =>
     }
   })
 
-const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> => {
-  const run = job.definition.run
-  if (run._tag === "Async") {
-    const ctx = asyncContext(job, host)
-    return Effect.tryPromise({ try: () => run.fn(ctx), catch: (e) => e })
-  }
-  return Effect.suspend(() => {
-    const result = run.fn(effectContext(job, host)) as unknown
-    if (!Effect.isEffect(result)) {
-      return Effect.die(
-        new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect; declare it \`async\` to return a Promise`),
-      )
-    }
-    return result as Effect.Effect<unknown, unknown>
+const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =>
+  Effect.suspend(() => {
+    const result: unknown = job.definition.run(jobContext(job, host))
+    if (Effect.isEffect(result)) return result as Effect.Effect<unknown, unknown>
+    if (isThenable(result)) return Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
+    return Effect.die(new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect or a Promise`))
   })
-}
+
+const isThenable = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport => {
   if (Exit.isSuccess(exit)) {
@@ -89,68 +83,65 @@ const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport =
     }
   }
   const cause = exit.cause
-  // Anything a job ends with after a pause/cancel was asked for (its own JobInterrupted, an
-  // AbortError from ctx.signal, or a forced interruption) means it stopped as asked.
-  if (job.interruptReason !== null) return interruptedFor(job.interruptReason)
+  const requested = job.interruptReason
   if (Cause.hasInterruptsOnly(cause)) {
+    // Forced after the grace period, for the pause or cancel that was asked for.
+    if (requested !== null) return interruptedFor(requested)
     return { type: "WORKER.FAILED", error: { _tag: "Interrupted", message: "the job's fiber was interrupted" } }
   }
   const error = Cause.squash(cause)
-  if (error instanceof JobInterrupted) return interruptedFor(error.reason)
+  // The job stopped at an interrupt point, or (an async job honouring ctx.signal) with the
+  // abort's error: it stopped as asked.
+  if (requested !== null && (error instanceof JobInterrupted || isAbortError(error, job.abort.signal))) {
+    return interruptedFor(requested)
+  }
   return { type: "WORKER.FAILED", error: toStoredError(error) }
 }
+
+const isAbortError = (error: unknown, signal: AbortSignal): boolean =>
+  error === signal.reason || (error instanceof Error && error.name === "AbortError")
 
 const interruptCheck = (job: LiveJob): JobInterrupted | undefined =>
   job.interruptReason !== null ? new JobInterrupted({ reason: job.interruptReason }) : job.finished ? new JobInterrupted({ reason: "cancel" }) : undefined
 
-/** Adds the members both context forms share; getters stay live (state changes at each checkpoint). */
-const withBase = <C extends object>(job: LiveJob, host: JobHost, members: C) =>
-  Object.defineProperties(members, Object.getOwnPropertyDescriptors(baseContext(job, host))) as C &
-    ReturnType<typeof baseContext>
-
-const baseContext = (job: LiveJob, host: JobHost) => ({
-  id: job.id,
-  name: job.definition.name,
-  attempt: job.actor.getSnapshot().context.attempt,
-  params: job.params,
-  get state() {
-    return job.state
-  },
-  get dataDir() {
-    return host.dataDir(job)
-  },
-  signal: job.abort.signal,
-})
-
-const effectContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, unknown> => {
-  const checkInterrupt = Effect.suspend(() => {
-    const interrupted = interruptCheck(job)
-    return interrupted === undefined ? Effect.void : Effect.fail(interrupted)
-  })
-  return withBase(job, host, {
-    log: (message: string, level: LogLevel = "info") => Effect.sync(() => host.log(job, message, level)),
-    progress: (p: Progress<unknown>) => Effect.sync(() => host.progress(job, p)),
-    checkInterrupt,
-    checkpoint: (state: unknown) =>
-      Effect.tryPromise({
-        try: () => host.checkpoint(job, state),
-        catch: (e) => e as never,
-      }).pipe(Effect.andThen(checkInterrupt)),
-  })
-}
-
-const asyncContext = (job: LiveJob, host: JobHost): AsyncJobContext<unknown, unknown, unknown> => {
-  const checkInterrupt = async () => {
-    const interrupted = interruptCheck(job)
-    if (interrupted !== undefined) throw interrupted
-  }
-  return withBase(job, host, {
-    log: async (message: string, level: LogLevel = "info") => host.log(job, message, level),
-    progress: async (p: Progress<unknown>) => host.progress(job, p),
-    checkInterrupt,
-    checkpoint: async (state: unknown) => {
-      await host.checkpoint(job, state)
-      await checkInterrupt()
+/** Makes an Effect awaitable too, so one context serves Effect and `async` jobs. */
+const op = <A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> =>
+  Object.assign(effect, {
+    then<R1 = A, R2 = never>(
+      onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
+      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): PromiseLike<R1 | R2> {
+      return Effect.runPromise(effect).then(onFulfilled, onRejected)
     },
   })
+
+const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, unknown> => {
+  const checkInterrupt = op(
+    Effect.suspend(() => {
+      const interrupted = interruptCheck(job)
+      return interrupted === undefined ? Effect.void : Effect.fail(interrupted)
+    }),
+  )
+  return {
+    id: job.id,
+    name: job.definition.name,
+    attempt: job.actor.getSnapshot().context.attempt,
+    params: job.params,
+    get state() {
+      return job.state
+    },
+    get dataDir() {
+      return host.dataDir(job)
+    },
+    signal: job.abort.signal,
+    log: (message, level = "info") => op(Effect.sync(() => host.log(job, message, level))),
+    progress: (p) => op(Effect.sync(() => host.progress(job, p))),
+    checkInterrupt,
+    checkpoint: (state) =>
+      op(
+        Effect.tryPromise({ try: () => host.checkpoint(job, state), catch: (e) => e as never }).pipe(
+          Effect.andThen(checkInterrupt),
+        ),
+      ),
+  }
 }

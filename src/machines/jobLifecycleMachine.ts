@@ -100,21 +100,25 @@ export const jobLifecycleMachine = setup({
             CANCEL: { target: "cancelling", actions: "requestCancel" },
           },
         },
+        // The worker reports PAUSED or CANCELLED only when asked, so only in these substates.
         pausing: {
           after: { interruptGrace: { actions: "forceInterrupt" } },
           on: {
             CANCEL: { target: "cancelling", actions: "requestCancel" },
+            "WORKER.PAUSED": "#job.paused",
           },
         },
         cancelling: {
           after: { interruptGrace: { actions: "forceInterrupt" } },
+          on: {
+            "WORKER.CANCELLED": "#job.cancelled",
+          },
         },
       },
       on: {
+        // A job may still finish or fail on its own while a pause or cancel is pending.
         "WORKER.DONE": "completed",
         "WORKER.FAILED": { target: "failed", actions: "rememberError" },
-        "WORKER.PAUSED": "paused",
-        "WORKER.CANCELLED": "cancelled",
         REQUEUE: "queued",
         FAIL: { target: "failed", actions: "rememberError" },
       },

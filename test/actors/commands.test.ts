@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { InvalidTransition, JobCancelled, JobNotFound } from "../../src/index.js"
-import { AsyncCountJob, CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { AsyncCountJob, CountJob, NoopJob, SignalJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -114,12 +114,15 @@ describe("pause, resume and cancel", () => {
     expect(await manager.cancel(handle.id)).toBe("cancelled")
   })
 
-  it("fires ctx.signal on cancel for async jobs", async () => {
-    const dataDir = tempDir()
-    const manager = await openManager({ dataDir })
-    const handle = await manager.dispatch(AsyncCountJob, { n: 10_000, effectsFile: join(dataDir, "e"), delayMs: 2 })
-    await waitUntil(() => handle.status() === "running")
-    expect(await manager.cancel(handle.id)).toBe("cancelled")
+  it("aborts ctx.signal on cancel and pause, so an async job waiting on it stops at once", async () => {
+    // A grace period far longer than the test: only the signal can end these jobs in time.
+    const manager = await openManager({ interruptGraceMs: 600_000 })
+    const cancelled = await manager.dispatch(SignalJob, {})
+    const paused = await manager.dispatch(SignalJob, {})
+    await waitUntil(() => cancelled.status() === "running" && paused.status() === "running")
+    expect(await manager.cancel(cancelled.id)).toBe("cancelled")
+    expect(await manager.pause(paused.id)).toBe("paused")
+    await manager.cancel(paused.id)
   })
 
   it("streams progress to the handle and ends the stream when the job ends", async () => {
