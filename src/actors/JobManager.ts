@@ -4,13 +4,13 @@ import { createActor, type Actor, type InspectionEvent, type Observer } from "xs
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import {
   InvalidParams,
+  InvalidTransition,
   JobCancelled,
   JobFailed,
   JobNotFound,
   ManagerClosed,
   UnknownJobType,
   type DuplicateJobType,
-  type InvalidTransition,
   type PersistenceError,
   type SerializationError,
   type StoredError,
@@ -27,6 +27,7 @@ import { toJobInfo, type JobInfo } from "./JobInfo.js"
 import { liveOwners, thisHost } from "./leases.js"
 import { encodeLifecycle, initialLifecycle, statusOf } from "./lifecycle.js"
 import { recoverJobs } from "./recovery.js"
+import { commandEvent } from "./remoteCommand.js"
 
 export interface JobManagerOptions {
   /** Where `jobs.db` and each job's private directory live. */
@@ -38,7 +39,7 @@ export interface JobManagerOptions {
   readonly progressThrottleMs?: number
   /** How long pause, cancel and close wait for a job's next interrupt point before interrupting it. Default 10 000. */
   readonly interruptGraceMs?: number
-  /** How often to look for jobs and requests from other processes. Default 250. */
+  /** How often to look for jobs and commands from other processes. Default 100. */
   readonly pollIntervalMs?: number
   /** A manager whose lease is older than this is dead and its running jobs are recovered. Default 5 000. */
   readonly leaseMs?: number
@@ -99,6 +100,7 @@ export class JobManager implements JobHandleSource {
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
   private readonly now: () => number
+  private readonly onError: (error: unknown) => void
   readonly id: string
 
   /** Opens a manager on `options.dataDir`, recovering interrupted jobs before it returns. */
@@ -114,7 +116,7 @@ export class JobManager implements JobHandleSource {
     this.actor = createActor(managerMachine, { inspect: options.inspect })
     this.actor.start()
     const store = SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs })
-    const onError = options.onError ?? ((e: unknown) => console.error("[jobstate]", e))
+    const onError = (this.onError = options.onError ?? ((e: unknown) => console.error("[jobstate]", e)))
     this.engine = new JobEngine(
       store,
       registry,
@@ -135,7 +137,7 @@ export class JobManager implements JobHandleSource {
       const report = recoverJobs(this.engine, liveOwners(store, this.id, this.now(), leaseMs))
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
-      const poll = setInterval(() => this.poll(), options.pollIntervalMs ?? 250)
+      const poll = setInterval(() => this.poll(), options.pollIntervalMs ?? 100)
       const sweep = setInterval(() => this.sweepDeadOwners(leaseMs), Math.max(50, Math.floor(leaseMs / 2)))
       poll.unref()
       sweep.unref()
@@ -154,9 +156,25 @@ export class JobManager implements JobHandleSource {
   private poll() {
     try {
       this.renewLease()
+      this.applyRequests()
       this.engine.wake(true)
     } catch (error) {
-      this.options.onError?.(error)
+      this.onError(error)
+    }
+  }
+
+  /** Commands that other processes (the CLI) left on the rows of jobs this manager runs. */
+  private applyRequests() {
+    for (const { id, request } of this.engine.store.requestsFor(this.id)) {
+      this.engine.store.updateJob(id, { request: null }, this.engine.iso())
+      const event = request === null ? undefined : commandEvent(request)
+      if (event === undefined || !this.engine.live.has(id)) continue
+      try {
+        this.engine.command(id, event).catch(this.onError)
+      } catch (error) {
+        // An event the job's state does not accept (it moved on meanwhile): nothing to do.
+        if (!(error instanceof InvalidTransition)) this.onError(error)
+      }
     }
   }
 
@@ -164,7 +182,7 @@ export class JobManager implements JobHandleSource {
     try {
       recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), leaseMs))
     } catch (error) {
-      this.options.onError?.(error)
+      this.onError(error)
     }
   }
 

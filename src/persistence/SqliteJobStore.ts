@@ -165,7 +165,8 @@ export class SqliteJobStore {
       byStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ? OFFSET ?`),
       all: db.prepare(/* sql */ `SELECT * FROM jobs ORDER BY seq LIMIT ? OFFSET ?`),
       byOwner: db.prepare(/* sql */ `SELECT * FROM jobs WHERE owner = ? AND status = 'running'`),
-      withRequests: db.prepare(/* sql */ `SELECT * FROM jobs WHERE request IS NOT NULL`),
+      // The partial index jobs_request keeps this poll cheap however many jobs there are.
+      withRequests: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
       toRecover: db.prepare(/* sql */ `
         SELECT * FROM jobs
         WHERE status = 'running'
@@ -223,8 +224,9 @@ export class SqliteJobStore {
     return wrap("recover", "Read", () => this.stmts.toRecover.all() as DbJob[])
   }
 
-  withRequests(): ReadonlyArray<DbJob> {
-    return wrap("requests", "Read", () => this.stmts.withRequests.all() as DbJob[])
+  /** Commands other processes left for the running jobs of `owner`. */
+  requestsFor(owner: string): ReadonlyArray<Pick<DbJob, "id" | "request">> {
+    return wrap("requests", "Read", () => this.stmts.withRequests.all(owner) as Array<Pick<DbJob, "id" | "request">>)
   }
 
   /**

@@ -123,7 +123,8 @@ describe("recovery on open", () => {
     db.close()
     expect(row.status).toBe("running")
     const checkpointed = row.state_version
-    expect(checkpointed).toBeGreaterThanOrEqual(10)
+    // Ten side effects were seen; the tenth may not have reached its checkpoint before the kill.
+    expect(checkpointed).toBeGreaterThanOrEqual(9)
 
     const manager = await openManager({ dataDir })
     expect(await manager.handle(id).result()).toMatchObject({ counted: 60, attempt: 2 })

@@ -1,11 +1,11 @@
 import { Effect, Exit, Schema } from "effect"
 import { Packr } from "msgpackr"
-import type { JobContext, JobDefinition, LogLevel } from "../../../src/jobs/defineJob.js"
+import type { JobContext, JobDefinition, JobOp, LogLevel } from "../../../src/jobs/defineJob.js"
 import { JobInterrupted } from "../../../src/jobs/errors.js"
 import type { Progress } from "../../../src/jobs/Progress.js"
 
 /**
- * Runs a job's Effect `run` without the engine: a hand-built JobContext whose checkpoint
+ * Runs a job's `run` without the engine: a hand-built JobContext whose checkpoint
  * round-trips the state through its schema and MessagePack (as the store does) and can play
  * a pause after some checkpoints. Lets the built-in jobs be tested before, and apart from,
  * the manager.
@@ -19,6 +19,8 @@ export interface RunDirectOptions<S> {
   readonly interruptAfterCheckpoints?: number
   /** Fail with `JobInterrupted` at the first checkpoint whose state satisfies this. */
   readonly interruptWhen?: (state: S) => boolean
+  /** Fail with `JobInterrupted` at the Nth `checkInterrupt` of this run: a pause that lands between checkpoints. */
+  readonly interruptAtCheck?: number
   readonly dataDir?: string
   readonly attempt?: number
 }
@@ -38,6 +40,17 @@ export interface DirectRun<S, O, Pr> {
 // The same plain MessagePack settings as the store, so a state that would not survive it fails here too.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
+/** Makes an Effect awaitable too, as the engine's context does, so `async` jobs run here as well. */
+const op = <A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> =>
+  Object.assign(effect, {
+    then<R1 = A, R2 = never>(
+      onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
+      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): PromiseLike<R1 | R2> {
+      return Effect.runPromise(effect).then(onFulfilled, onRejected)
+    },
+  })
+
 const roundTrip = <S>(schema: JobDefinition["state"], value: S): S => {
   if (schema === undefined) return value
   const encoded = Schema.encodeUnknownSync(schema)(value)
@@ -48,7 +61,6 @@ export const runDirect = async <P, S, O, Pr>(
   definition: JobDefinition<P, S, O, Pr>,
   options: RunDirectOptions<S>,
 ): Promise<DirectRun<S, O, Pr>> => {
-  if (definition.run._tag !== "Effect") throw new Error("runDirect runs Effect jobs only")
   const params = Schema.decodeUnknownSync(definition.params)(options.params) as P
   let state = options.state ?? roundTrip(definition.state, definition.initialState(params))
   const checkpoints: S[] = []
@@ -56,9 +68,20 @@ export const runDirect = async <P, S, O, Pr>(
   const logs: Array<{ message: string; level: LogLevel }> = []
   const controller = new AbortController()
   let interruptRequested = false
+  let checks = 0
 
-  const checkInterrupt = Effect.suspend(() =>
+  const requestInterrupt = () => {
+    interruptRequested = true
+    controller.abort()
+  }
+  const interruptIfRequested = Effect.suspend(() =>
     interruptRequested ? Effect.fail(new JobInterrupted({ reason: "pause" })) : Effect.void,
+  )
+  const checkInterrupt = op(
+    Effect.suspend(() => {
+      if (options.interruptAtCheck !== undefined && ++checks >= options.interruptAtCheck) requestInterrupt()
+      return interruptIfRequested
+    }),
   )
   const ctx: JobContext<P, S, Pr> = {
     id: "direct-1",
@@ -70,28 +93,35 @@ export const runDirect = async <P, S, O, Pr>(
     },
     dataDir: options.dataDir ?? "/nonexistent-data-dir",
     signal: controller.signal,
-    log: (message, level = "info") => Effect.sync(() => void logs.push({ message, level })),
+    log: (message, level = "info") => op(Effect.sync(() => void logs.push({ message, level }))),
     progress: (p) =>
-      Effect.sync(() => {
-        // Structured progress must match the job's own schema, or the engine could not store it.
-        if (p._tag === "Structured" && definition.progress) Schema.encodeUnknownSync(definition.progress)(p.data)
-        progress.push(p)
-      }),
+      op(
+        Effect.sync(() => {
+          // Structured progress must match the job's own schema, or the engine could not store it.
+          if (p._tag === "Structured" && definition.progress) Schema.encodeUnknownSync(definition.progress)(p.data)
+          progress.push(p)
+        }),
+      ),
     checkInterrupt,
     checkpoint: (next) =>
-      Effect.suspend(() => {
-        state = roundTrip(definition.state, next)
-        checkpoints.push(state)
-        const limit = options.interruptAfterCheckpoints
-        if ((limit !== undefined && checkpoints.length >= limit) || options.interruptWhen?.(state)) {
-          interruptRequested = true
-          controller.abort()
-        }
-        return checkInterrupt
-      }),
+      op(
+        Effect.suspend(() => {
+          state = roundTrip(definition.state, next)
+          checkpoints.push(state)
+          const limit = options.interruptAfterCheckpoints
+          if ((limit !== undefined && checkpoints.length >= limit) || options.interruptWhen?.(state)) requestInterrupt()
+          return interruptIfRequested
+        }),
+      ),
   }
 
-  const exit = await Effect.runPromiseExit(definition.run.fn(ctx) as Effect.Effect<O, unknown>)
+  const program = Effect.suspend((): Effect.Effect<O, unknown> => {
+    const result = definition.run(ctx)
+    return Effect.isEffect(result)
+      ? (result as Effect.Effect<O, unknown>)
+      : Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
+  })
+  const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit) && definition.output) Schema.encodeUnknownSync(definition.output)(exit.value)
   const interrupted =
     Exit.isFailure(exit) && exit.cause.reasons.some((r) => r._tag === "Fail" && r.error instanceof JobInterrupted)
