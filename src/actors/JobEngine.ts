@@ -27,6 +27,8 @@ export interface EngineOptions {
 export type JobEvent =
   | { readonly type: "status"; readonly status: JobStatus }
   | { readonly type: "progress"; readonly progress: Progress<unknown> }
+  /** The write that would have recorded the job's end failed; the store still says `running`. */
+  | { readonly type: "unrecorded"; readonly error: unknown }
 
 /** One write queued for the next tick's transaction. */
 interface PendingWrite {
@@ -239,11 +241,16 @@ export class JobEngine implements JobHost {
     this.wake()
   }
 
-  /** The write failed: the store still says `running`; recovery resumes it on the next open. */
+  /**
+   * The write that would record the job's end failed (disk full, say). Nothing claims it ended:
+   * the store still says `running`, and recovery resumes it from its last checkpoint on the
+   * next open, or when another manager finds this one's lease expired.
+   */
   private unrecorded(job: LiveJob, error: unknown) {
     this.live.delete(job.id)
     job.actor.stop()
     for (const w of job.waiters.splice(0)) w.reject(error)
+    this.emit(job.id, { type: "unrecorded", error })
   }
 
   private settleWaiters(waiters: StatusWaiter[], status: JobStatus) {

@@ -359,6 +359,10 @@ export class JobManager implements JobHandleSource {
       const offStatus = this.engine.subscribe(id, (event) => {
         // Read after the current transaction: status events may be emitted inside it.
         if (event.type === "status" && isTerminalStatus(event.status)) queueMicrotask(settle)
+        if (event.type === "unrecorded") {
+          unsubscribe()
+          reject(event.error)
+        }
       })
       const onClose = () => {
         unsubscribe()
@@ -391,7 +395,7 @@ export class JobManager implements JobHandleSource {
         }
         const off = engine.subscribe(id, (event: JobEvent) => {
           if (event.type === "progress") latest = event.progress
-          else if (isTerminalStatus(event.status)) ended = true
+          else if (event.type === "unrecorded" || isTerminalStatus(event.status)) ended = true
           poke()
         })
         closeListeners.add(end)

@@ -104,7 +104,8 @@ const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => 
  */
 export class SqliteJobStore {
   readonly file: string
-  private readonly db: Database.Database
+  // Not private: fault-injection tests reach it to set limits.
+  readonly db: Database.Database
   private readonly updates = new Map<string, Database.Statement>()
   private closed = false
 
