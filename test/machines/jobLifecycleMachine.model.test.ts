@@ -2,7 +2,7 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { getSimplePaths } from "xstate/graph"
-import { JobManager, jobLifecycleMachine } from "../../src/index.js"
+import { JobManager, JobPriority, jobLifecycleMachine } from "../../src/index.js"
 import { statusOf } from "../../src/actors/lifecycle.js"
 import type { JobLifecycleEvent } from "../../src/machines/jobLifecycleMachine.js"
 import { allTestJobs, ScriptedJob, script, WaitJob } from "../fixtures/jobs.js"
@@ -38,15 +38,28 @@ class Driver {
   gate: string | undefined
   private pending: Promise<unknown>[] = []
 
+  private connect() {
+    return JobManager.open({ dataDir: this.dataDir, jobs: allTestJobs, concurrency: 1, interruptGraceMs: 200 })
+  }
+
   async open() {
     // One slot, held by a gate job whenever the job under test must stay queued.
-    this.manager = await JobManager.open({ dataDir: this.dataDir, jobs: allTestJobs, concurrency: 1, interruptGraceMs: 200 })
+    this.manager = await this.connect()
     await this.holdSlot()
     this.id = (await this.manager.dispatch(ScriptedJob, {})).id
   }
 
+  /** Closes the manager and opens a new one on the same database, as a process restart would. */
+  async restart(status: string) {
+    await this.manager.close()
+    this.manager = await this.connect()
+    // A running job was paused by close() and resumes on open: wait until it runs again.
+    if (status === "running") await waitUntil(async () => (await this.storedStatus()) === "running", 20_000, "the job to resume")
+  }
+
   private async holdSlot() {
-    const gate = await this.manager.dispatch(WaitJob, {})
+    // Critical priority: after a restart the gate gets the slot back before the job under test.
+    const gate = await this.manager.dispatch(WaitJob, {}, { priority: JobPriority.CRITICAL })
     await waitUntil(() => gate.status() === "running", 20_000, "the gate to run")
     this.gate = gate.id
   }
@@ -116,24 +129,36 @@ describe("the lifecycle machine, driven through the real manager", () => {
 
   for (const path of paths) {
     const title = path.steps.length === 0 ? "queued" : path.steps.map((s) => s.event.type).join(" → ")
-    it(`stores what the machine says after each step: ${title}`, async () => {
-      const driver = new Driver()
-      await driver.open()
-      try {
-        expect(driver.row().status).toBe("queued")
-        let from = "queued"
-        for (const step of path.steps) {
-          await driver.apply(step.event, from)
-          const expected = statusOf(step.state.value)
-          const row = driver.row()
-          expect(row.status, `after ${step.event.type}`).toBe(expected)
-          if (expected === "paused") expect(row.paused_by).toBe("user")
-          if (expected === "failed") expect(JSON.parse(row.error!)).toMatchObject({ _tag: "ScriptedFailure" })
-          from = expected
+    for (const restarts of [false, true]) {
+      it(`stores what the machine says after each step${restarts ? ", restarting at each state" : ""}: ${title}`, async () => {
+        const driver = new Driver()
+        await driver.open()
+        try {
+          const check = (expected: string, after: string) => {
+            const row = driver.row()
+            expect(row.status, after).toBe(expected)
+            if (expected === "paused") expect(row.paused_by, after).toBe("user")
+            if (expected === "failed") expect(JSON.parse(row.error!), after).toMatchObject({ _tag: "ScriptedFailure" })
+          }
+          check("queued", "dispatch")
+          if (restarts) await driver.restart("queued")
+          let from = "queued"
+          for (const step of path.steps) {
+            await driver.apply(step.event, from)
+            const expected = statusOf(step.state.value)
+            check(expected, `after ${step.event.type}`)
+            // Restart wherever the state is one a process can stop in (not mid pause or cancel).
+            const settled = typeof step.state.value === "string" || JSON.stringify(step.state.value) === '{"running":"active"}'
+            if (restarts && settled) {
+              await driver.restart(expected)
+              check(expected, `after a restart following ${step.event.type}`)
+            }
+            from = expected
+          }
+        } finally {
+          await driver.close()
         }
-      } finally {
-        await driver.close()
-      }
-    })
+      })
+    }
   }
 })
