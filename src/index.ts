@@ -53,3 +53,6 @@ export type { JobInfo } from "./actors/JobInfo.js"
 export { jobLifecycleMachine } from "./machines/jobLifecycleMachine.js"
 /** The manager's own lifecycle machine. */
 export { managerMachine } from "./machines/managerMachine.js"
+/** The seed's two real jobs: copy files and directory trees; index a directory into SQLite. */
+export { FileCopyJob } from "./jobs/builtin/fileCopy.js"
+export { IndexerJob } from "./jobs/builtin/indexer.js"

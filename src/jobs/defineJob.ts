@@ -51,7 +51,7 @@ interface JobSpec<P, S, O, Pr, E> {
   readonly params: JobSchema<P>
   /** The checkpointed state. Omit for jobs that keep none. */
   readonly state?: JobSchema<S>
-  readonly initialState?: (params: P) => S
+  readonly initialState?: (params: P) => NoInfer<S>
   readonly output?: JobSchema<O>
   /** The schema of `Progress.structured` data. */
   readonly progress?: JobSchema<Pr>
