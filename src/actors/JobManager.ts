@@ -369,8 +369,11 @@ export class JobManager implements JobHandleSource {
         reject(new ManagerClosed())
       }
       this.closeListeners.add(onClose)
+      // Another process may run and finish the job: then only the store can tell.
+      const poll = setInterval(() => this.engine.live.has(id) || settle(), this.options.pollIntervalMs ?? 100)
       unsubscribe = () => {
         offStatus()
+        clearInterval(poll)
         this.closeListeners.delete(onClose)
       }
       settle()

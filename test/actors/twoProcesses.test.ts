@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { CountJob, WaitJob, WhoRanJob } from "../fixtures/jobs.js"
+import { openManager } from "../fixtures/openManager.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+const startWorker = async (dataDir: string, concurrency = 4): Promise<ChildProcess> => {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/worker.ts", dataDir, String(concurrency)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve())
+    child.on("exit", (code) => reject(new Error(`worker exited ${code}`)))
+  })
+  return child
+}
+
+const stop = (child: ChildProcess, signal: NodeJS.Signals) =>
+  new Promise((resolve) => {
+    child.on("exit", resolve)
+    child.kill(signal)
+  })
+
+const lines = (file: string) => {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+describe("two processes on one data dir", () => {
+  it("claims each job in exactly one process", async () => {
+    const dataDir = tempDir()
+    const file = join(dataDir, "who.txt")
+    const [a, b] = await Promise.all([startWorker(dataDir), startWorker(dataDir)])
+    try {
+      // This process dispatches (and runs, too): three managers race for the same queue.
+      const manager = await openManager({ dataDir })
+      const handles = []
+      for (let i = 0; i < 300; i++) handles.push(await manager.dispatch(WhoRanJob, { file, ms: 2 }))
+      await Promise.all(handles.map((h) => h.result()))
+      const runs = lines(file).map((l) => l.split(" ") as [string, string])
+      expect(runs.map(([id]) => id).sort()).toEqual(handles.map((h) => h.id).sort())
+      const pids = new Set(runs.map(([, pid]) => pid))
+      expect(pids.size).toBeGreaterThanOrEqual(2)
+    } finally {
+      await Promise.all([stop(a, "SIGTERM"), stop(b, "SIGTERM")])
+    }
+  })
+
+  it("recovers the running jobs of a process that dies while another manager is open", async () => {
+    const dataDir = tempDir()
+    const effectsFile = join(dataDir, "effects.txt")
+    const worker = await startWorker(dataDir, 4)
+    // Open here with no free slot, so the job can only run in the worker until the worker dies.
+    const manager = await openManager({ dataDir, concurrency: 1 })
+    const blocker = await manager.dispatch(WaitJob, {})
+    await waitUntil(async () => (await manager.getJobInfo(blocker.id)).status === "running")
+    const handle = await manager.dispatch(CountJob, { n: 40, effectsFile, delayMs: 10 })
+    await waitUntil(() => lines(effectsFile).length >= 5, 30_000, "the worker to run the job")
+    expect((await manager.listRunningJobs()).map((j) => j.id)).toEqual([blocker.id])
+    await stop(worker, "SIGKILL")
+    await manager.cancel(blocker.id)
+    expect(await handle.result()).toMatchObject({ counted: 40, attempt: 2 })
+    const items = lines(effectsFile).map((l) => Number(l.split(" ")[1]))
+    expect(new Set(items).size).toBe(40)
+  })
+})
