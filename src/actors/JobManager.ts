@@ -16,7 +16,7 @@ import {
   type StoredError,
 } from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
-import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
+import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
 import { decodeWith, pack, packWith, schemaIssues } from "../persistence/codec.js"
@@ -97,6 +97,9 @@ export class JobManager implements JobHandleSource {
   private readonly actor: Actor<typeof managerMachine>
   private readonly timers: NodeJS.Timeout[] = []
   private readonly closeListeners = new Set<() => void>()
+  /** result() calls waiting on jobs that another process may finish. */
+  private readonly remoteWaiters = new Map<string, Set<() => void>>()
+  private seenDataVersion = -1
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
   private readonly now: () => number
@@ -134,7 +137,7 @@ export class JobManager implements JobHandleSource {
     try {
       const leaseMs = options.leaseMs ?? 5_000
       this.renewLease()
-      const report = recoverJobs(this.engine, liveOwners(store, this.id, this.now(), leaseMs))
+      const report = recoverJobs(this.engine, liveOwners(store, this.id, this.now(), leaseMs), { onOpen: true })
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
       const poll = setInterval(() => this.poll(), options.pollIntervalMs ?? 100)
@@ -153,11 +156,23 @@ export class JobManager implements JobHandleSource {
     this.engine.store.renewLease({ id: this.id, pid: process.pid, host: thisHost, heartbeat_at: this.now() })
   }
 
+  /**
+   * Looks for what other processes did. `data_version` changes only when another connection
+   * commits, so a manager alone on its database pays one pragma per poll and nothing more.
+   */
   private poll() {
     try {
       this.renewLease()
+      const version = this.engine.store.dataVersion()
+      if (version === this.seenDataVersion) return
+      this.seenDataVersion = version
       this.applyRequests()
       this.engine.wake(true)
+      for (const [id, waiters] of this.remoteWaiters) {
+        if (this.engine.live.has(id)) continue
+        const status = this.engine.store.statusOf(id)
+        if (status === undefined || (isJobStatus(status) && isTerminalStatus(status))) for (const settle of [...waiters]) settle()
+      }
     } catch (error) {
       this.onError(error)
     }
@@ -180,7 +195,7 @@ export class JobManager implements JobHandleSource {
 
   private sweepDeadOwners(leaseMs: number) {
     try {
-      recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), leaseMs))
+      recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), leaseMs), { onOpen: false })
     } catch (error) {
       this.onError(error)
     }
@@ -369,11 +384,13 @@ export class JobManager implements JobHandleSource {
         reject(new ManagerClosed())
       }
       this.closeListeners.add(onClose)
-      // Another process may run and finish the job: then only the store can tell.
-      const poll = setInterval(() => this.engine.live.has(id) || settle(), this.options.pollIntervalMs ?? 100)
+      // Another process may run and finish the job: then only the store can tell (see poll()).
+      const waiters = this.remoteWaiters.get(id) ?? this.remoteWaiters.set(id, new Set()).get(id)!
+      waiters.add(settle)
       unsubscribe = () => {
         offStatus()
-        clearInterval(poll)
+        waiters.delete(settle)
+        if (waiters.size === 0) this.remoteWaiters.delete(id)
         this.closeListeners.delete(onClose)
       }
       settle()

@@ -22,10 +22,22 @@ class NotResumable extends Error {
  * paused. Any row that cannot be understood is failed with a message naming it and the cause;
  * one bad row never stops the others.
  */
-export const recoverJobs = (engine: JobEngine, liveOwners: ReadonlySet<string>, chunk = 500): RecoveryReport => {
-  const rows = engine.store
-    .rowsToRecover()
-    .filter((row) => row.status !== "running" || row.owner === null || !liveOwners.has(row.owner))
+export const recoverJobs = (
+  engine: JobEngine,
+  liveOwners: ReadonlySet<string>,
+  options: { readonly onOpen: boolean },
+  chunk = 500,
+): RecoveryReport => {
+  const store = engine.store
+  const rows: DbJob[] = []
+  for (const { owner } of store.runningOwners()) {
+    if (owner === null || !liveOwners.has(owner)) rows.push(...store.runningRowsOf(owner))
+  }
+  // Jobs another manager's close() paused: any live manager may take them on.
+  rows.push(...store.pausedByShutdown())
+  if (options.onOpen) {
+    for (const status of store.statuses()) if (!isJobStatus(status)) rows.push(...store.rowsWithStatus(status))
+  }
   let resumed = 0
   let failed = 0
   for (let i = 0; i < rows.length; i += chunk) {

@@ -112,6 +112,11 @@ export class SqliteJobStore {
   private readonly stmts: {
     insert: Database.Statement
     get: Database.Statement
+    status: Database.Statement
+    runningByOwner: Database.Statement
+    runningOf: Database.Statement
+    pausedByShutdown: Database.Statement
+    statuses: Database.Statement
     nextQueued: Database.Statement
     byStatus: Database.Statement
     all: Database.Statement
@@ -158,6 +163,12 @@ export class SqliteJobStore {
         INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at)
         VALUES (@id, @name, @params, @data, @status, @snapshot, @priority, @created_at, @created_at)`),
       get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
+      status: db.prepare(/* sql */ `SELECT status FROM jobs WHERE id = ?`).pluck(),
+      // All three below are served by the index jobs_status; none reads a row it does not return.
+      runningByOwner: db.prepare(/* sql */ `SELECT owner, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY owner`),
+      runningOf: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = 'running' AND owner IS ? ORDER BY seq`),
+      pausedByShutdown: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' ORDER BY seq`),
+      statuses: db.prepare(/* sql */ `SELECT DISTINCT status FROM jobs`).pluck(),
       // The index jobs_status serves this: highest priority first, FIFO within.
       // Only what a start needs: better-sqlite3 pays per column and per blob materialised.
       nextQueued: db.prepare(/* sql */ `
@@ -168,12 +179,7 @@ export class SqliteJobStore {
       byOwner: db.prepare(/* sql */ `SELECT * FROM jobs WHERE owner = ? AND status = 'running'`),
       // The partial index jobs_request keeps this poll cheap however many jobs there are.
       withRequests: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
-      toRecover: db.prepare(/* sql */ `
-        SELECT * FROM jobs
-        WHERE status = 'running'
-           OR (status = 'paused' AND paused_by = 'shutdown')
-           OR status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled')
-        ORDER BY seq`),
+      toRecover: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
       insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
       logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
       countWrites: db.prepare(/* sql */ `SELECT total_changes() AS n`),
@@ -220,9 +226,35 @@ export class SqliteJobStore {
     return wrap("recover", "Read", () => this.stmts.byOwner.all(owner) as DbJob[])
   }
 
-  /** Rows a starting manager may have to recover: running, paused by a shutdown, or damaged. */
-  rowsToRecover(): ReadonlyArray<DbJob> {
-    return wrap("recover", "Read", () => this.stmts.toRecover.all() as DbJob[])
+  /** How many running jobs each owner has (owner null: a row no manager holds). */
+  runningOwners(): ReadonlyArray<{ readonly owner: string | null; readonly n: number }> {
+    return wrap("recover", "Read", () => this.stmts.runningByOwner.all() as Array<{ owner: string | null; n: number }>)
+  }
+
+  runningRowsOf(owner: string | null): ReadonlyArray<DbJob> {
+    return wrap("recover", "Read", () => this.stmts.runningOf.all(owner) as DbJob[])
+  }
+
+  pausedByShutdown(): ReadonlyArray<DbJob> {
+    return wrap("recover", "Read", () => this.stmts.pausedByShutdown.all() as DbJob[])
+  }
+
+  /** The distinct status strings stored (an index-only scan): how recovery finds damaged rows. */
+  statuses(): ReadonlyArray<string> {
+    return wrap("recover", "Read", () => this.stmts.statuses.all() as string[])
+  }
+
+  rowsWithStatus(status: string): ReadonlyArray<DbJob> {
+    return wrap("recover", "Read", () => this.stmts.toRecover.all(status) as DbJob[])
+  }
+
+  statusOf(id: string): string | undefined {
+    return wrap("status", "Read", () => this.stmts.status.get(id) as string | undefined)
+  }
+
+  /** Changes whenever another connection commits (PRAGMA data_version). */
+  dataVersion(): number {
+    return wrap("poll", "Read", () => this.db.pragma("data_version", { simple: true }) as number)
   }
 
   /** Commands other processes left for the running jobs of `owner`. */

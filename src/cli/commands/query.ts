@@ -1,0 +1,124 @@
+import { Option, type Command } from "commander"
+import { toJobInfo, type JobInfo } from "../../actors/JobInfo.js"
+import { JobNotFound } from "../../jobs/errors.js"
+import { JobRegistry } from "../../jobs/JobRegistry.js"
+import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
+import type { DbLog } from "../../persistence/SqliteJobStore.js"
+import { dataDirOf, integerOption, jobsOf } from "../options.js"
+import { jobDetails, readJob, resolveJobId, withStore } from "../readStore.js"
+import { describeProgress, elapsedBetween } from "../render.js"
+
+const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+
+export const registerQueryCommands = (program: Command) => {
+  program
+    .command("types")
+    .description("list the job types the CLI can run")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const registry = new JobRegistry(await jobsOf(command))
+      const types = registry.names().map((name) => {
+        const d = registry.require(name)
+        return { name, description: d.description ?? null, resumable: d.resumable }
+      })
+      if (options.json) return json(types)
+      for (const t of types) process.stdout.write(`${t.name.padEnd(12)} ${t.description ?? ""}\n`)
+    })
+
+  program
+    .command("schema")
+    .description("print the JSON Schemas of a job type's params, output and progress")
+    .argument("<type>", "the job type")
+    .action(async (type: string, _options: unknown, command: Command) => json(new JobRegistry(await jobsOf(command)).schema(type)))
+
+  program
+    .command("list")
+    .description("list jobs, oldest first")
+    .addOption(new Option("-s, --status <status>", "only jobs with this status").choices(jobStatuses))
+    .option("-n, --limit <n>", "at most this many", integerOption("--limit", 1))
+    .option("--json", "print JSON (the JobInfo of each job)")
+    .action(async (options: { status?: JobInfo["status"]; limit?: number; json?: boolean }, command: Command) => {
+      const dataDir = dataDirOf(command)
+      const filter = { ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: options.limit } : {}) }
+      const jobs = await withStore(dataDir, (store) => store.listJobs(filter).map(toJobInfo), () => [])
+      if (options.json) return json(jobs)
+      if (jobs.length === 0) return void process.stdout.write(`No jobs${options.status ? ` with status ${options.status}` : ""} in ${dataDir}\n`)
+      process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
+      for (const job of jobs) {
+        const pct = job.status === "completed" ? "100%" : job.progress === null ? "-" : `${Math.floor(job.progress * 100)}%`
+        process.stdout.write(
+          `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${job.status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
+        )
+      }
+    })
+
+  program
+    .command("show")
+    .description("show everything stored about a job (an id or a unique prefix of one)")
+    .argument("<id>", "the job id")
+    .option("--json", "print JSON: the JobInfo plus params and the last checkpointed state")
+    .action(async (idArg: string, options: { json?: boolean }, command: Command) => {
+      const details = await withStore(
+        dataDirOf(command),
+        (store) => jobDetails(readJob(store, resolveJobId(store, idArg))),
+        () => {
+          throw new JobNotFound({ id: idArg })
+        },
+      )
+      if (options.json) return json(details)
+      const { fraction, detail } = describeProgress(details.progressData)
+      const rows: Array<[string, string | null]> = [
+        ["id", details.id],
+        ["type", details.name],
+        ["status", details.status + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
+        ["priority", String(details.priority)],
+        ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
+        ["attempts", String(details.attempts)],
+        ["checkpoints", `${details.stateVersion}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`],
+        ["created", details.createdAt],
+        ["started", details.startedAt],
+        ["ended", details.completedAt ? `${details.completedAt} (${elapsedBetween(details.startedAt, details.completedAt)} after it first started)` : null],
+        ["params", JSON.stringify(details.params)],
+        ["output", details.output === null ? null : JSON.stringify(details.output)],
+        ["error", details.error ? `[${details.error._tag}] ${details.error.message}` : null],
+      ]
+      for (const [k, v] of rows) if (v !== null) process.stdout.write(`${k.padEnd(12)} ${v}\n`)
+    })
+
+  program
+    .command("logs")
+    .description("print a job's log")
+    .argument("<id>", "the job id")
+    .option("-f, --follow", "keep printing new lines until the job ends (or Ctrl-C)")
+    .action(async (idArg: string, options: { follow?: boolean }, command: Command) => {
+      await withStore(
+        dataDirOf(command),
+        async (store) => {
+          const id = resolveJobId(store, idArg)
+          const print = (lines: ReadonlyArray<DbLog>) => {
+            for (const l of lines) process.stdout.write(`${l.at} ${l.level.toUpperCase().padEnd(5)} ${l.message}\n`)
+            return lines.at(-1)?.seq
+          }
+          let after = print(store.logs(id)) ?? 0
+          if (!options.follow) return
+          let interrupted = false
+          const onSigint = () => (interrupted = true)
+          process.once("SIGINT", onSigint)
+          try {
+            while (!interrupted) {
+              // Read the status before the lines: a job that ended has written its last line already.
+              const ended = isTerminalStatus(toJobInfo(readJob(store, id)).status)
+              after = print(store.logs(id, after)) ?? after
+              if (ended) return
+              await new Promise((r) => setTimeout(r, 250))
+            }
+          } finally {
+            process.off("SIGINT", onSigint)
+          }
+        },
+        () => {
+          throw new JobNotFound({ id: idArg })
+        },
+      )
+    })
+}
