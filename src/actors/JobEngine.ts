@@ -74,8 +74,13 @@ export class JobEngine implements JobHost {
     })
   }
 
+  private isoCache = { ms: Number.NaN, text: "" }
+
+  /** Now as ISO 8601; formatted once per millisecond, since a busy tick asks for it per job. */
   iso(): string {
-    return new Date(this.options.now()).toISOString()
+    const ms = this.options.now()
+    if (ms !== this.isoCache.ms) this.isoCache = { ms, text: new Date(ms).toISOString() }
+    return this.isoCache.text
   }
 
   // ---------------------------------------------------------------- the tick
@@ -155,6 +160,7 @@ export class JobEngine implements JobHost {
       actor.start()
       actor.send({ type: "START" })
       const snapshot = actor.getSnapshot()
+      const now = this.iso()
       if (statusOf(snapshot.value) !== "running") throw new Error(`the lifecycle machine did not start it (state ${JSON.stringify(snapshot.value)})`)
       const claimed = this.store.updateJob(
         row.id,
@@ -163,10 +169,10 @@ export class JobEngine implements JobHost {
           snapshot: encodeLifecycle(actor.getPersistedSnapshot()),
           attempts: snapshot.context.attempt,
           owner: this.options.managerId,
-          started_at: row.started_at ?? this.iso(),
+          started_at: row.started_at ?? now,
           request: null,
         },
-        this.iso(),
+        now,
         "queued",
       )
       if (!claimed) {
