@@ -30,6 +30,8 @@ export type JobEvent =
   /** The write that would have recorded the job's end failed; the store still says `running`. */
   | { readonly type: "unrecorded"; readonly error: unknown }
 
+const MAX_CLAIMS_PER_TICK = 32
+
 /** One write queued for the next tick's transaction. */
 interface PendingWrite {
   readonly apply: () => void
@@ -129,10 +131,12 @@ export class JobEngine implements JobHost {
   }
 
   private claim(released: number): LiveJob[] {
-    const free = this.options.concurrency - this.live.size + released
+    // Capped per tick, so a large concurrency fills up over a few turns instead of one long stall.
+    const free = Math.min(this.options.concurrency - this.live.size + released, MAX_CLAIMS_PER_TICK)
     if (free <= 0 || !this.maybeQueued || !this.accepting) return []
     const rows = this.store.nextQueued(free)
     if (rows.length < free) this.maybeQueued = false
+    else if (this.options.concurrency - this.live.size + released > free) this.wake()
     const started: LiveJob[] = []
     for (const row of rows) {
       const job = this.start(row)
@@ -449,6 +453,12 @@ export class JobEngine implements JobHost {
     await Promise.all(waits)
     // Flush what is left (progress and logs of the last turn), then take no more ticks.
     if (this.pending.length > 0) this.tick()
+    this.stopped = true
+  }
+
+  /** Takes no more ticks (the store is closing). */
+  stop() {
+    this.accepting = false
     this.stopped = true
   }
 

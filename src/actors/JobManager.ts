@@ -104,11 +104,14 @@ export class JobManager implements JobHandleSource {
   private readonly generateId: () => string
   private readonly now: () => number
   private readonly onError: (error: unknown) => void
+  private readonly leaseMs: number
   readonly id: string
 
   /** Opens a manager on `options.dataDir`, recovering interrupted jobs before it returns. */
   static async open(options: JobManagerOptions): Promise<JobManager> {
-    return new JobManager(options)
+    const manager = new JobManager(options)
+    await manager.recover()
+    return manager
   }
 
   private constructor(readonly options: JobManagerOptions) {
@@ -116,6 +119,7 @@ export class JobManager implements JobHandleSource {
     this.now = options.now ?? Date.now
     this.generateId = options.generateId ?? randomUUID
     this.id = randomUUID()
+    this.leaseMs = options.leaseMs ?? 5_000
     this.actor = createActor(managerMachine, { inspect: options.inspect })
     this.actor.start()
     const store = SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs })
@@ -134,20 +138,24 @@ export class JobManager implements JobHandleSource {
       },
       onError,
     )
+  }
+
+  /** Recovery on open; jobs recovered early start while later ones are still being recovered. */
+  private async recover() {
     try {
-      const leaseMs = options.leaseMs ?? 5_000
       this.renewLease()
-      const report = recoverJobs(this.engine, liveOwners(store, this.id, this.now(), leaseMs), { onOpen: true })
+      const report = await recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), this.leaseMs), { onOpen: true })
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
-      const poll = setInterval(() => this.poll(), options.pollIntervalMs ?? 100)
-      const sweep = setInterval(() => this.sweepDeadOwners(leaseMs), Math.max(50, Math.floor(leaseMs / 2)))
+      const poll = setInterval(() => this.poll(), this.options.pollIntervalMs ?? 100)
+      const sweep = setInterval(() => this.sweepDeadOwners(), Math.max(50, Math.floor(this.leaseMs / 2)))
       poll.unref()
       sweep.unref()
       this.timers.push(poll, sweep)
     } catch (error) {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
-      store.close()
+      this.engine.stop()
+      this.engine.store.close()
       throw error
     }
   }
@@ -193,12 +201,15 @@ export class JobManager implements JobHandleSource {
     }
   }
 
-  private sweepDeadOwners(leaseMs: number) {
-    try {
-      recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), leaseMs), { onOpen: false })
-    } catch (error) {
-      this.onError(error)
-    }
+  private sweeping = false
+
+  private sweepDeadOwners() {
+    if (this.sweeping) return
+    this.sweeping = true
+    Promise.resolve()
+      .then(() => recoverJobs(this.engine, liveOwners(this.engine.store, this.id, this.now(), this.leaseMs), { onOpen: false }))
+      .catch(this.onError)
+      .finally(() => (this.sweeping = false))
   }
 
   // ---------------------------------------------------------------- dispatch

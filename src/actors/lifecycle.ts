@@ -1,4 +1,4 @@
-import { createActor, initialTransition, transition, type Snapshot } from "xstate"
+import { createActor, initialTransition, type Snapshot } from "xstate"
 import {
   jobLifecycleMachine,
   type JobLifecycleEvent,
@@ -51,16 +51,26 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
  * `SerializationError` when the machine no longer has the snapshot's state.
  */
 export const restoreQuiet = (machine: JobLifecycleMachine, persisted: PersistedLifecycle, jobId: string) => {
-  const actor = createActor(machine, { snapshot: persisted, input: { jobId } })
-  const snapshot = actor.getSnapshot()
-  if (snapshot.status === "error") {
+  try {
+    return machine.resolveState({ value: persisted.value as never, context: persisted.context })
+  } catch (cause) {
     throw new SerializationError({
       what: `lifecycle snapshot of job ${jobId}`,
-      detail: `the lifecycle machine cannot restore it (${(snapshot.error as Error)?.message ?? snapshot.error})`,
+      detail: `the lifecycle machine cannot restore it (${(cause as Error).message})`,
+      cause,
     })
   }
-  return snapshot
 }
+
+// One inert actor scope for every offline transition: XState's `transition()` builds a new
+// actor per call, which dominated recovery. Actions are collected by nobody: offline, the
+// only ones are stopping a worker that does not exist and scheduling a grace timer.
+const inertScope = (() => {
+  type Scope = Parameters<JobLifecycleMachine["transition"]>[2]
+  const scope = (createActor(jobLifecycleMachine, { input: { jobId: "" } }) as unknown as { _actorScope: Scope })._actorScope
+  ;(scope as { actionExecutor: (action: unknown) => void }).actionExecutor = () => {}
+  return scope
+})()
 
 /**
  * Applies one event to a job that has no live actor (queued, paused, finished, or left running
@@ -74,7 +84,7 @@ export const transitionOffline = (
 ): { readonly snapshot: PersistedLifecycle; readonly status: JobStatus } | undefined => {
   const current = restoreQuiet(jobLifecycleMachine, persisted, jobId)
   if (!current.can(event)) return undefined
-  const [next] = transition(jobLifecycleMachine, current, event)
+  const next = jobLifecycleMachine.transition(current, event, inertScope)
   const snapshot = jobLifecycleMachine.getPersistedSnapshot(next) as PersistedLifecycle
   return { snapshot, status: statusOf(snapshot.value) }
 }

@@ -22,12 +22,12 @@ class NotResumable extends Error {
  * paused. Any row that cannot be understood is failed with a message naming it and the cause;
  * one bad row never stops the others.
  */
-export const recoverJobs = (
+export const recoverJobs = async (
   engine: JobEngine,
   liveOwners: ReadonlySet<string>,
   options: { readonly onOpen: boolean },
-  chunk = 500,
-): RecoveryReport => {
+  chunk = 100,
+): Promise<RecoveryReport> => {
   const store = engine.store
   const rows: DbJob[] = []
   for (const { owner } of store.runningOwners()) {
@@ -40,15 +40,17 @@ export const recoverJobs = (
   }
   let resumed = 0
   let failed = 0
-  for (let i = 0; i < rows.length; i += chunk) {
+  for (let i = 0; i < rows.length && engine.isAccepting; i += chunk) {
     engine.store.transaction("recover", () => {
       for (const row of rows.slice(i, i + chunk)) {
         if (recoverRow(engine, row)) resumed++
         else failed++
       }
     })
+    // Let the first recovered jobs start, and the host breathe, before the next chunk.
+    engine.wake(true)
+    await new Promise((r) => setImmediate(r))
   }
-  if (resumed > 0) engine.wake(true)
   return { resumed, failed }
 }
 

@@ -268,8 +268,10 @@ export class SqliteJobStore {
    */
   updateJob(id: string, fields: JobUpdate, updatedAt: string, expectedStatus?: string): boolean {
     this.assertOpen("updateJob")
-    const keys = Object.keys(fields).sort()
-    const cacheKey = `${keys.join(",")}|${expectedStatus === undefined ? "" : "guarded"}`
+    // One prepared statement per shape of update; each call site always builds its fields in
+    // the same order, so the key list is a cheap cache key.
+    const keys = Object.keys(fields)
+    const cacheKey = expectedStatus === undefined ? keys.join() : `${keys.join()}|guarded`
     let stmt = this.updates.get(cacheKey)
     if (stmt === undefined) {
       const sets = [...keys.map((k) => `${k} = @${k}`), "updated_at = @updated_at"].join(", ")
@@ -277,7 +279,9 @@ export class SqliteJobStore {
       stmt = this.db.prepare(`UPDATE jobs SET ${sets} WHERE id = @id${guard}`)
       this.updates.set(cacheKey, stmt)
     }
-    const params: Record<string, unknown> = { ...fields, id, updated_at: updatedAt }
+    const params = fields as Record<string, unknown>
+    params.id = id
+    params.updated_at = updatedAt
     if (expectedStatus !== undefined) params.expected_status = expectedStatus
     return wrap("updateJob", "Write", () => stmt.run(params).changes > 0)
   }

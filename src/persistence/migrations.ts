@@ -10,7 +10,7 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
     version: 1,
     sql: /* sql */ `
       CREATE TABLE jobs (
-        seq              INTEGER PRIMARY KEY AUTOINCREMENT, -- dispatch order: FIFO within a priority
+        seq              INTEGER PRIMARY KEY,               -- dispatch order: FIFO within a priority (the rowid; jobs are never deleted)
         id               TEXT NOT NULL UNIQUE,              -- UUID v4
         name             TEXT NOT NULL,                     -- job type name
         params           BLOB NOT NULL,                     -- MessagePack of the schema-encoded params
@@ -40,7 +40,7 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       CREATE INDEX jobs_request ON jobs (request) WHERE request IS NOT NULL;
 
       CREATE TABLE job_logs (
-        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq      INTEGER PRIMARY KEY,
         job_id   TEXT NOT NULL,
         at       TEXT NOT NULL,
         level    TEXT NOT NULL,

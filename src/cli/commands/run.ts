@@ -2,6 +2,7 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import type { JobInfo } from "../../actors/JobInfo.js"
 import { sendCommand } from "../../actors/remoteCommand.js"
+import { InvalidTransition } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { ExitCode, JobDidNotComplete } from "../errors.js"
 import { followJobs } from "../followJobs.js"
@@ -77,7 +78,10 @@ const pauseOnInterrupt = async (manager: JobManager, dataDir: string, id: string
   process.stderr.write(`\nPausing job ${id} at its next checkpoint...\n`)
   const live = (await manager.listRunningJobs()).some((job) => job.id === id)
   // A job another process's manager claimed is paused through its row, not by this manager.
-  const status = live ? await manager.pause(id) : await sendCommand({ dataDir, id, command: "pause" }).catch(() => manager.pause(id))
+  const status = await (live ? manager.pause(id) : sendCommand({ dataDir, id, command: "pause" })).catch(async (error) => {
+    if (error instanceof InvalidTransition) return (await manager.getJobInfo(id)).status // it ended first
+    throw error
+  })
   const message =
     status === "paused"
       ? `Paused job ${id}. It stays paused: run \`jobstate resume ${id}\`, then \`jobstate worker\` to run it (and \`jobstate watch ${id}\` to follow it).`
