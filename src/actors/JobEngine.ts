@@ -12,6 +12,7 @@ import type { ClaimRow, DbJob, JobUpdate, SqliteJobStore } from "../persistence/
 import { decodeLifecycle, encodeLifecycle, failedLifecycle, statusOf, transitionOffline } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
+import { commandThroughStore } from "./remoteCommand.js"
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -31,6 +32,13 @@ export type JobEvent =
   | { readonly type: "unrecorded"; readonly error: unknown }
 
 const MAX_CLAIMS_PER_TICK = 32
+
+const lostOwnership = (id: string) =>
+  new PersistenceError({
+    operation: "write",
+    reason: "Write",
+    detail: `job ${id} is no longer running under this manager (its lease expired and another manager took it over)`,
+  })
 
 /** One write queued for the next tick's transaction. */
 interface PendingWrite {
@@ -70,11 +78,15 @@ export class JobEngine implements JobHost {
     readonly options: EngineOptions,
     private readonly onError: (error: unknown) => void,
   ) {
+    this.owned = { status: "running", owner: options.managerId }
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
       delays: { interruptGrace: options.interruptGraceMs },
     })
   }
+
+  /** The guard of every write a live job makes: still running, still ours. */
+  private readonly owned: { readonly status: "running"; readonly owner: string }
 
   private isoCache = { ms: Number.NaN, text: "" }
 
@@ -177,7 +189,7 @@ export class JobEngine implements JobHost {
           request: null,
         },
         now,
-        "queued",
+        { status: "queued" },
       )
       if (!claimed) {
         // Another manager took it between our read and write.
@@ -222,7 +234,9 @@ export class JobEngine implements JobHost {
       ...(status === "failed" ? this.errorFields(snapshot.context.error) : {}),
     }
     this.enqueue({
-      apply: () => this.store.updateJob(job.id, fields, now),
+      apply: () => {
+        if (!this.store.updateJob(job.id, fields, now, this.owned)) throw lostOwnership(job.id)
+      },
       releasesSlot: true,
       committed: () => this.settleLive(job, status),
       failed: (error) => this.unrecorded(job, error),
@@ -300,9 +314,7 @@ export class JobEngine implements JobHost {
       ...this.progressFields(job),
     }
     return this.enqueueAwaited(() => {
-      if (!this.store.updateJob(job.id, fields, now, "running")) {
-        throw new PersistenceError({ operation: "checkpoint", reason: "Write", detail: `job ${job.id} is no longer running in the store` })
-      }
+      if (!this.store.updateJob(job.id, fields, now, this.owned)) throw lostOwnership(job.id)
     })
   }
 
@@ -326,7 +338,7 @@ export class JobEngine implements JobHost {
     const fields = this.progressFields(job)
     const now = this.iso()
     this.stats.progressWrites++
-    this.enqueue({ apply: () => this.store.updateJob(job.id, fields, now, "running"), failed: () => {} })
+    this.enqueue({ apply: () => this.store.updateJob(job.id, fields, now, this.owned), failed: () => {} })
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
@@ -358,25 +370,13 @@ export class JobEngine implements JobHost {
       job.actor.send(event)
       return done
     }
-    const row = this.store.getJob(id)
-    if (row === undefined) throw new JobNotFound({ id })
-    const current = decodeLifecycle(row.snapshot, id)
-    const next = transitionOffline(current, event, id)
-    if (next === undefined) throw this.invalid(id, event.type, statusOf(current.value))
-    const now = this.iso()
-    const fields: JobUpdate = {
-      status: next.status,
-      snapshot: encodeLifecycle(next.snapshot),
-      paused_by: next.status === "paused" ? next.snapshot.context.pausedBy : null,
-      request: null,
-      ...(isTerminalStatus(next.status) ? { completed_at: now } : {}),
-    }
-    // Written now, not in the next tick: the caller is told the new status only once it is stored.
-    const written = this.store.transaction("command", () => this.store.updateJob(id, fields, now, row.status))
-    if (!written) return Promise.resolve().then(() => this.command(id, event)) // it moved under us: retry
-    this.emit(id, { type: "status", status: next.status })
-    if (next.status === "queued") this.wake(true)
-    return Promise.resolve(next.status)
+    if (this.store.statusOf(id) === undefined) throw new JobNotFound({ id })
+    // Queued, paused, finished, or running in another process: through the store.
+    return commandThroughStore(this.store, id, event, { self: this.options.managerId }).then((status) => {
+      this.emit(id, { type: "status", status })
+      if (status === "queued") this.wake(true)
+      return status
+    })
   }
 
   private invalid(id: string, event: string, status: JobStatus) {
@@ -412,7 +412,7 @@ export class JobEngine implements JobHost {
         ...this.errorFields(error),
       },
       now,
-      row.status,
+      { status: row.status },
     )
     this.emit(row.id, { type: "status", status: "failed" })
   }

@@ -89,6 +89,10 @@ export const transitionOffline = (
   return { snapshot, status: statusOf(snapshot.value) }
 }
 
+/** Whether the machine accepts `event` in this stored state (no transition is computed). */
+export const canOffline = (persisted: PersistedLifecycle, event: JobLifecycleEvent, jobId: string): boolean =>
+  restoreQuiet(jobLifecycleMachine, persisted, jobId).can(event)
+
 /** The snapshot of a job failed from outside its run, when its own snapshot is unusable. */
 export const failedLifecycle = (jobId: string, error: { _tag: string; message: string }): PersistedLifecycle => {
   const result = transitionOffline(initialLifecycle(jobId), { type: "FAIL", error }, jobId)

@@ -71,7 +71,8 @@ const recoverRow = (engine: JobEngine, row: DbJob): boolean => {
       row.id,
       { status: next.status, snapshot: encodeLifecycle(next.snapshot), owner: null, paused_by: null },
       now,
-      row.status,
+      // Unless another manager recovered it first.
+      { status: row.status, owner: row.owner },
     )
     return true
   } catch (error) {

@@ -3,21 +3,24 @@ import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 import { SqliteJobStore, type DbJob } from "../persistence/SqliteJobStore.js"
 import { liveOwners } from "./leases.js"
-import { decodeLifecycle, encodeLifecycle, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import { canOffline, decodeLifecycle, encodeLifecycle, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 
 export type RemoteCommand = "pause" | "resume" | "cancel"
 
-export const commandEvent = (command: string): Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" }> | undefined =>
+export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" }>
+
+export const commandEvent = (command: string): CommandEvent | undefined =>
   command === "pause" ? { type: "PAUSE", by: "user" } : command === "resume" ? { type: "RESUME" } : command === "cancel" ? { type: "CANCEL" } : undefined
+
+const commandOf = (event: CommandEvent): RemoteCommand =>
+  event.type === "PAUSE" ? "pause" : event.type === "RESUME" ? "resume" : "cancel"
 
 const settled = (command: RemoteCommand, status: JobStatus) =>
   command === "cancel" ? isTerminalStatus(status) : command === "pause" ? status !== "running" : status !== "paused"
 
 /**
- * Pauses, resumes or cancels a job from a process that does not run it (the CLI). A job that a
- * live manager is running gets the command through its row (`request`), which that manager
- * applies at its next poll; anything else is changed in the store directly, through the
- * lifecycle machine. Resolves with the status the job reached.
+ * Pauses, resumes or cancels a job from a process that does not run it (the CLI). See
+ * `commandThroughStore`.
  */
 export const sendCommand = async (options: {
   readonly dataDir: string
@@ -28,48 +31,62 @@ export const sendCommand = async (options: {
 }): Promise<JobStatus> => {
   const store = SqliteJobStore.open(options.dataDir)
   try {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000)
-    const event = commandEvent(options.command)!
-    for (;;) {
-      const row = store.getJob(options.id)
-      if (row === undefined) throw new JobNotFound({ id: options.id })
-      const owners = liveOwners(store, "", Date.now(), options.leaseMs ?? 5_000)
-      const owned = row.status === "running" && row.owner !== null && owners.has(row.owner)
-      if (owned) {
-        if (!(await canRunning(row, event))) throw new InvalidTransition({ id: row.id, event: event.type, status: "running" })
-        store.updateJob(row.id, { request: options.command }, new Date().toISOString(), "running")
-        return await waitForStatus(store, row.id, options.command, deadline)
-      }
-      const next = applyOffline(row, event)
-      const now = new Date().toISOString()
-      const written = store.transaction("command", () =>
-        store.updateJob(
-          row.id,
-          {
-            status: next.status,
-            snapshot: encodeLifecycle(next.snapshot),
-            owner: null,
-            request: null,
-            paused_by: next.status === "paused" ? "user" : null,
-            ...(isTerminalStatus(next.status) ? { completed_at: now } : {}),
-          },
-          now,
-          row.status,
-        ),
-      )
-      if (written) return next.status
-      // The row moved under us (claimed by a manager, say): look again.
-      if (Date.now() > deadline) throw timeout(options.id)
-    }
+    return await commandThroughStore(store, options.id, commandEvent(options.command)!, {
+      self: "",
+      timeoutMs: options.timeoutMs,
+      leaseMs: options.leaseMs,
+    })
   } finally {
     store.close()
   }
 }
 
-const canRunning = async (row: DbJob, event: JobLifecycleEvent) =>
-  transitionOffline(decodeLifecycle(row.snapshot, row.id), event, row.id) !== undefined
+/**
+ * Applies a command to a job this process does not run. A job that a live manager runs gets it
+ * through its row (`request`), which that manager applies at its next poll, and the call waits
+ * for the resulting status; anything else is changed in the store directly, through the
+ * lifecycle machine (a job left running by a dead process is first put back in line, as
+ * recovery would). Resolves with the status the job reached.
+ */
+export const commandThroughStore = async (
+  store: SqliteJobStore,
+  id: string,
+  event: CommandEvent,
+  options: { readonly self: string; readonly timeoutMs?: number; readonly leaseMs?: number },
+): Promise<JobStatus> => {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  for (;;) {
+    const row = store.getJob(id)
+    if (row === undefined) throw new JobNotFound({ id })
+    const owners = liveOwners(store, options.self, Date.now(), options.leaseMs ?? 5_000)
+    if (row.status === "running" && row.owner !== null && row.owner !== options.self && owners.has(row.owner)) {
+      if (!canOffline(decodeLifecycle(row.snapshot, id), event, id)) throw new InvalidTransition({ id, event: event.type, status: "running" })
+      store.updateJob(id, { request: commandOf(event) }, new Date().toISOString(), { status: "running", owner: row.owner })
+      return await waitForStatus(store, id, commandOf(event), deadline)
+    }
+    const next = applyOffline(row, event)
+    const now = new Date().toISOString()
+    const written = store.transaction("command", () =>
+      store.updateJob(
+        id,
+        {
+          status: next.status,
+          snapshot: encodeLifecycle(next.snapshot),
+          owner: null,
+          request: null,
+          paused_by: next.status === "paused" ? "user" : null,
+          ...(isTerminalStatus(next.status) ? { completed_at: now } : {}),
+        },
+        now,
+        { status: row.status, owner: row.owner },
+      ),
+    )
+    if (written) return next.status
+    // The row moved under us (claimed by a manager, say): look again.
+    if (Date.now() > deadline) throw timeout(id)
+  }
+}
 
-/** A job with no live owner: a running row of a dead process is first put back in line, as recovery would. */
 const applyOffline = (row: DbJob, event: JobLifecycleEvent): { snapshot: PersistedLifecycle; status: JobStatus } => {
   let snapshot = decodeLifecycle(row.snapshot, row.id)
   if (statusOf(snapshot.value) === "running") {

@@ -63,6 +63,12 @@ export type JobUpdate = Partial<
   >
 >
 
+/** What a guarded update requires of the row it writes. */
+export interface RowGuard {
+  readonly status?: string
+  readonly owner?: string | null
+}
+
 export interface NewJob {
   readonly id: string
   readonly name: string
@@ -95,6 +101,23 @@ const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => 
   } catch (cause) {
     if (cause instanceof PersistenceError) throw cause
     throw new PersistenceError({ operation, reason, detail: (cause as Error).message ?? String(cause), cause })
+  }
+}
+
+/**
+ * Switching to WAL needs a moment alone with the file; when another process is opening the
+ * same new database, SQLite answers "locked" at once instead of waiting, so wait here.
+ */
+const setWal = (db: Database.Database, busyTimeoutMs: number) => {
+  const deadline = Date.now() + busyTimeoutMs
+  for (;;) {
+    try {
+      db.pragma("journal_mode = WAL")
+      return
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw error
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
   }
 }
 
@@ -142,8 +165,9 @@ export class SqliteJobStore {
       throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
     }
     try {
-      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
-      db.pragma("journal_mode = WAL")
+      const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      setWal(db, busyTimeoutMs)
       db.pragma("synchronous = NORMAL")
       db.pragma("foreign_keys = ON")
       migrate(db, file)
@@ -263,26 +287,31 @@ export class SqliteJobStore {
   }
 
   /**
-   * Sets `fields` on one job; when `expectedStatus` is given, only if the row still has it
-   * (another process may have moved it). Returns whether the row was written.
+   * Sets `fields` on one job. With a guard, only if the row still has that status (another
+   * process may have moved it) and, for a running job, that owner (a manager that lost its
+   * lease must not write over the one that took the job over). Returns whether it wrote.
    */
-  updateJob(id: string, fields: JobUpdate, updatedAt: string, expectedStatus?: string): boolean {
+  updateJob(id: string, fields: JobUpdate, updatedAt: string, guard?: RowGuard): boolean {
     this.assertOpen("updateJob")
     // One prepared statement per shape of update; each call site always builds its fields in
     // the same order, so the key list is a cheap cache key.
     const keys = Object.keys(fields)
-    const cacheKey = expectedStatus === undefined ? keys.join() : `${keys.join()}|guarded`
+    const guardKey = guard === undefined ? "" : `|${guard.status === undefined ? "" : "s"}${guard.owner === undefined ? "" : "o"}`
+    const cacheKey = keys.join() + guardKey
     let stmt = this.updates.get(cacheKey)
     if (stmt === undefined) {
       const sets = [...keys.map((k) => `${k} = @${k}`), "updated_at = @updated_at"].join(", ")
-      const guard = expectedStatus === undefined ? "" : " AND status = @expected_status"
-      stmt = this.db.prepare(`UPDATE jobs SET ${sets} WHERE id = @id${guard}`)
+      const where = ["id = @id"]
+      if (guard?.status !== undefined) where.push("status = @guard_status")
+      if (guard?.owner !== undefined) where.push("owner IS @guard_owner")
+      stmt = this.db.prepare(`UPDATE jobs SET ${sets} WHERE ${where.join(" AND ")}`)
       this.updates.set(cacheKey, stmt)
     }
     const params = fields as Record<string, unknown>
     params.id = id
     params.updated_at = updatedAt
-    if (expectedStatus !== undefined) params.expected_status = expectedStatus
+    if (guard?.status !== undefined) params.guard_status = guard.status
+    if (guard?.owner !== undefined) params.guard_owner = guard.owner
     return wrap("updateJob", "Write", () => stmt.run(params).changes > 0)
   }
 

@@ -60,21 +60,25 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version
 
-/** Brings the database to the latest version; refuses, untouched, a database from a newer jobstate. */
+/**
+ * Brings the database to the latest version; refuses, untouched, a database from a newer
+ * jobstate. The version is read inside the write transaction, so two processes opening a new
+ * data dir at once migrate it exactly once.
+ */
 export const migrate = (db: Database.Database, file: string): void => {
-  const current = db.pragma("user_version", { simple: true }) as number
-  if (current > latestSchemaVersion) {
-    throw new PersistenceError({
-      operation: "open",
-      reason: "NewerSchema",
-      detail: `${file} has schema version ${current}, newer than this jobstate's ${latestSchemaVersion}; upgrade jobstate to open it`,
-    })
-  }
-  for (const m of migrations) {
-    if (m.version <= current) continue
-    db.transaction(() => {
-      db.pragma(`user_version = ${m.version}`)
+  db.transaction(() => {
+    const current = db.pragma("user_version", { simple: true }) as number
+    if (current > latestSchemaVersion) {
+      throw new PersistenceError({
+        operation: "open",
+        reason: "NewerSchema",
+        detail: `${file} has schema version ${current}, newer than this jobstate's ${latestSchemaVersion}; upgrade jobstate to open it`,
+      })
+    }
+    for (const m of migrations) {
+      if (m.version <= current) continue
       db.exec(m.sql)
-    }).immediate()
-  }
+      db.pragma(`user_version = ${m.version}`)
+    }
+  }).immediate()
 }

@@ -55,11 +55,12 @@ describe("two processes on one data dir", () => {
   it("recovers the running jobs of a process that dies while another manager is open", async () => {
     const dataDir = tempDir()
     const effectsFile = join(dataDir, "effects.txt")
-    const worker = await startWorker(dataDir, 4)
-    // Open here with no free slot, so the job can only run in the worker until the worker dies.
+    // This manager's only slot is taken before the worker starts, so the job can only run in
+    // the worker until the worker dies.
     const manager = await openManager({ dataDir, concurrency: 1 })
     const blocker = await manager.dispatch(WaitJob, {})
-    await waitUntil(async () => (await manager.getJobInfo(blocker.id)).status === "running")
+    await waitUntil(async () => (await manager.listRunningJobs()).some((j) => j.id === blocker.id))
+    const worker = await startWorker(dataDir, 4)
     const handle = await manager.dispatch(CountJob, { n: 40, effectsFile, delayMs: 10 })
     await waitUntil(() => lines(effectsFile).length >= 5, 30_000, "the worker to run the job")
     expect((await manager.listRunningJobs()).map((j) => j.id)).toEqual([blocker.id])

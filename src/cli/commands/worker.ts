@@ -13,14 +13,17 @@ export const registerWorkerCommand = (program: Command) => {
     .action(async (options: { concurrency: number }, command: Command) => {
       const dataDir = dataDirOf(command)
       const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
-      let manager: JobManager | undefined
-      const nameOf = (id: string) => manager?.getJobInfo(id).then((info) => info.name, () => "?") ?? Promise.resolve("?")
-      manager = await JobManager.open({
+      // Recovery inside open() already moves jobs, before there is a manager to ask for their names.
+      let opened: (manager: JobManager) => void = () => {}
+      const ready = new Promise<JobManager>((resolve) => (opened = resolve))
+      const nameOf = (id: string) => ready.then((m) => m.getJobInfo(id)).then((info) => info.name, () => "?")
+      const manager = await JobManager.open({
         dataDir,
         jobs: await jobsOf(command),
         concurrency: options.concurrency,
         inspect: jobStatusLogger(log, nameOf),
       })
+      opened(manager)
       log(`worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${manager.listJobTypes().join(", ")}; Ctrl-C stops`)
 
       // The manager's timers do not hold the process open (an app decides its own lifetime); a worker must.

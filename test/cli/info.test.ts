@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest"
+import { jobLifecycleMachine } from "../../src/index.js"
+import { machineGraph } from "../../src/cli/machineGraph.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { cli } from "./cli.js"
+
+/** A user error is reported on one line, without a stack trace. */
+const expectOneLineError = (stderr: string, ...parts: string[]) => {
+  const lines = stderr.trim().split("\n")
+  expect(lines, stderr).toHaveLength(1)
+  expect(stderr).not.toMatch(/^\s+at /m)
+  for (const part of parts) expect(lines[0]).toContain(part)
+}
+
+describe("jobstate types, schema and viz", () => {
+  it("lists the builtin job types", async () => {
+    const text = await cli("types")
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/^file_copy\s/m)
+    expect(text.stdout).toMatch(/^indexer\s/m)
+    const json = await cli("types", "--json")
+    expect(JSON.parse(json.stdout).map((t: { name: string }) => t.name)).toEqual(["file_copy", "indexer"])
+  })
+
+  it("prints the JSON Schemas of file_copy's params, output and progress", async () => {
+    const { code, stdout } = await cli("schema", "file_copy")
+    expect(code).toBe(0)
+    const schema = JSON.parse(stdout)
+    expect(schema.name).toBe("file_copy")
+    expect(schema.params.type).toBe("object")
+    expect(schema.params.required).toEqual(expect.arrayContaining(["sources", "destination"]))
+    expect(schema.output.properties).toHaveProperty("copiedCount")
+    expect(schema.progress.properties).toHaveProperty("bytesDone")
+  })
+
+  it("draws every lifecycle state and transition in the Mermaid diagram", async () => {
+    const { code, stdout } = await cli("viz", "--format", "mermaid")
+    expect(code).toBe(0)
+    expect(stdout.split("\n")[0]).toBe("stateDiagram-v2")
+    const graph = machineGraph(jobLifecycleMachine)
+    for (const state of graph.states.filter((s) => s.parent !== null)) expect(stdout).toMatch(new RegExp(`\\b${state.key}\\b`))
+    for (const event of ["START", "PAUSE", "RESUME", "CANCEL", "REQUEUE", "WORKER.DONE", "WORKER.PAUSED"]) expect(stdout).toContain(`: ${event}`)
+    for (const final of ["completed", "failed", "cancelled"]) expect(stdout).toContain(`${final} --> [*]`)
+    expect(stdout).toContain("state jobManager {")
+  })
+
+  it("prints the machines as Graphviz and as JSON", async () => {
+    const dot = await cli("viz", "--format", "dot", "--machine", "job")
+    expect(dot.code).toBe(0)
+    expect(dot.stdout).toMatch(/^digraph jobstate \{/)
+    expect(dot.stdout).toContain('"job.running.pausing" -> "job.paused" [label="WORKER.PAUSED"]')
+    const json = await cli("viz", "--format", "json")
+    const graphs = JSON.parse(json.stdout) as Array<{ id: string; states: Array<{ key: string }> }>
+    expect(graphs.map((g) => g.id)).toEqual(["job", "jobManager"])
+    expect(graphs[0]!.states.map((s) => s.key)).toEqual(expect.arrayContaining(["queued", "running", "paused", "completed", "failed", "cancelled"]))
+  })
+})
+
+describe("bad input", () => {
+  it("names the known types when the type is unknown", async () => {
+    const { code, stderr } = await cli("-d", tempDir(), "run", "copy_files", "--params", "{}")
+    expect(code).toBe(2)
+    expectOneLineError(stderr, "UnknownJobType", '"copy_files"', "file_copy, indexer")
+  })
+
+  it("shows the failing paths of invalid params, and stores nothing", async () => {
+    const dataDir = tempDir()
+    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":"/tmp","mode":"Everything"}')
+    expect(code).toBe(2)
+    expectOneLineError(stderr, "InvalidParams", "mode:", "indexDb:")
+    expect((await cli("-d", dataDir, "list", "--json")).stdout.trim()).toBe("[]")
+  })
+
+  it("rejects params that are not JSON", async () => {
+    const { code, stderr } = await cli("-d", tempDir(), "run", "indexer", "--params", "{location:")
+    expect(code).toBe(2)
+    expectOneLineError(stderr, "--params is not valid JSON")
+  })
+
+  it("reports an unknown job id for show, logs, pause, resume and cancel", async () => {
+    const dataDir = tempDir()
+    for (const command of ["show", "logs", "pause", "resume", "cancel"]) {
+      const { code, stderr } = await cli("-d", dataDir, command, "no-such-job")
+      expect(code, command).toBe(2)
+      expectOneLineError(stderr, "JobNotFound", "no-such-job")
+    }
+  })
+
+  it("reports an unknown command, option or status on one line", async () => {
+    const unknownCommand = await cli("frobnicate")
+    expect(unknownCommand.code).toBe(2)
+    expectOneLineError(unknownCommand.stderr, "unknown command 'frobnicate'")
+    const badStatus = await cli("-d", tempDir(), "list", "--status", "sleeping")
+    expect(badStatus.code).toBe(2)
+    expectOneLineError(badStatus.stderr, "sleeping", "queued, running, paused")
+    const badPriority = await cli("-d", tempDir(), "run", "indexer", "--priority", "high")
+    expect(badPriority.code).toBe(2)
+    expectOneLineError(badPriority.stderr, "--priority must be an integer")
+  })
+
+  it("lists nothing, and creates nothing, in a data dir that does not exist", async () => {
+    const dataDir = `${tempDir()}/absent`
+    const { code, stdout } = await cli("-d", dataDir, "list", "--json")
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout)).toEqual([])
+    const { existsSync } = await import("node:fs")
+    expect(existsSync(dataDir)).toBe(false)
+  })
+})
