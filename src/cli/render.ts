@@ -2,7 +2,7 @@ import { MultiBar, Presets, type SingleBar } from "cli-progress"
 import { Progress } from "../jobs/Progress.js"
 
 export const formatBytes = (n: number): string => {
-  if (n < 1024) return `${n} B`
+  if (n < 1024) return `${Math.round(n)} B`
   const units = ["KiB", "MiB", "GiB", "TiB"]
   let value = n / 1024
   let unit = 0

@@ -5,11 +5,12 @@ import { join } from "node:path"
 import { execFileSync } from "node:child_process"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FileCopyJob, type FileCopyProgress, type FileCopyState } from "../../../src/jobs/builtin/fileCopy.js"
+import type { FileCopyOutput } from "../../../src/jobs/builtin/fileCopySchemas.js"
 import type { Progress } from "../../../src/jobs/Progress.js"
+import { runJobUnprivileged } from "../../fixtures/unprivileged.js"
 import { failureOf, outputOf, runDirect } from "./runDirect.js"
 
 const MiB = 1024 * 1024
-const isRoot = process.getuid?.() === 0
 
 let tmp: string
 let src: string
@@ -132,11 +133,11 @@ describe("FileCopyJob", () => {
 
   // Root reads through mode 000, so this only means something for other users; the FIFO and
   // directory-in-the-way cases above cover unreadable entries when the tests run as root.
-  it.skipIf(isRoot)("records a file without read permission as a failed copy", async () => {
+  it("records a file without read permission as a failed copy", async () => {
     write(join(src, "secret"), "x")
     write(join(src, "fine"), "y")
     fs.chmodSync(join(src, "secret"), 0o000)
-    const out = outputOf(await runDirect(FileCopyJob, { params: { sources: [src], destination: dst } }))
+    const out = runJobUnprivileged("file_copy", { sources: [src], destination: dst }, join(tmp, "data"), [tmp, src]) as FileCopyOutput
     expect(out.failedCopies).toEqual([{ source: join(src, "secret"), reason: expect.stringContaining("EACCES") }])
     expect(out.copiedCount).toBe(1)
   })

@@ -2,14 +2,15 @@ import Database from "better-sqlite3"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { crc32, deflateSync } from "node:zlib"
 import { xxhash128 } from "hash-wasm"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { IndexerJob, type IndexerState } from "../../../src/jobs/builtin/indexer.js"
+import type { IndexerOutput } from "../../../src/jobs/builtin/indexerSchemas.js"
+import { runJobUnprivileged } from "../../fixtures/unprivileged.js"
 import { failureOf, outputOf, runDirect } from "./runDirect.js"
 
-const isRoot = process.getuid?.() === 0
 
 let tmp: string
 let loc: string
@@ -276,12 +277,13 @@ describe("IndexerJob", () => {
     })
 
     // Root reads through mode 000; the vanished-entry cases above cover errors when running as root.
-    it.skipIf(isRoot)("records directories and files without read permission", async () => {
+    it("records directories and files without read permission", async () => {
       makeTree()
       fs.chmodSync(join(loc, "docs"), 0o000)
       fs.chmodSync(join(loc, "a.txt"), 0o000)
       try {
-        const out = outputOf(await index("Content"))
+        const params = { location: loc, mode: "Content", indexDb }
+        const out = runJobUnprivileged("indexer", params, join(tmp, "data"), [tmp, loc, dirname(indexDb)]) as IndexerOutput
         expect(out.errors.map((e) => e.path).sort()).toEqual([join(loc, "a.txt"), join(loc, "docs")])
         expect(out.errors.every((e) => e.reason.includes("EACCES"))).toBe(true)
       } finally {
