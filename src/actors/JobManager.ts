@@ -13,16 +13,16 @@ import {
   type DuplicateJobType,
   type PersistenceError,
   type SerializationError,
-  type StoredError,
 } from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
-import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
-import { decodeWith, pack, packWith, schemaIssues } from "../persistence/codec.js"
+import { pack, packWith, schemaIssues } from "../persistence/codec.js"
 import { SqliteJobStore, type DbLog } from "../persistence/SqliteJobStore.js"
-import { JobEngine, type JobEvent } from "./JobEngine.js"
+import { JobEngine } from "./JobEngine.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
+import { JobWatchers } from "./JobWatchers.js"
 import { toJobInfo, type JobInfo } from "./JobInfo.js"
 import { liveOwners, thisHost } from "./leases.js"
 import { encodeLifecycle, initialLifecycle, statusOf } from "./lifecycle.js"
@@ -96,9 +96,7 @@ export class JobManager implements JobHandleSource {
   private readonly engine: JobEngine
   private readonly actor: Actor<typeof managerMachine>
   private readonly timers: NodeJS.Timeout[] = []
-  private readonly closeListeners = new Set<() => void>()
-  /** result() calls waiting on jobs that another process may finish. */
-  private readonly remoteWaiters = new Map<string, Set<() => void>>()
+  private readonly watchers: JobWatchers
   private seenDataVersion = -1
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
@@ -138,6 +136,7 @@ export class JobManager implements JobHandleSource {
       },
       onError,
     )
+    this.watchers = new JobWatchers(this.engine)
   }
 
   /** Recovery on open; jobs recovered early start while later ones are still being recovered. */
@@ -176,11 +175,7 @@ export class JobManager implements JobHandleSource {
       this.seenDataVersion = version
       this.applyRequests()
       this.engine.wake(true)
-      for (const [id, waiters] of this.remoteWaiters) {
-        if (this.engine.live.has(id)) continue
-        const status = this.engine.store.statusOf(id)
-        if (status === undefined || (isJobStatus(status) && isTerminalStatus(status))) for (const settle of [...waiters]) settle()
-      }
+      this.watchers.checkRemote()
     } catch (error) {
       this.onError(error)
     }
@@ -355,105 +350,11 @@ export class JobManager implements JobHandleSource {
   }
 
   resultOf(id: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let unsubscribe = () => {}
-      const settle = () => {
-        let row
-        try {
-          row = this.engine.store.getJob(id)
-        } catch (error) {
-          unsubscribe()
-          return reject(error)
-        }
-        if (row === undefined) {
-          unsubscribe()
-          return reject(new JobNotFound({ id }))
-        }
-        const info = toJobInfo(row)
-        if (!isTerminalStatus(info.status)) return
-        unsubscribe()
-        if (info.status === "completed") {
-          const definition = this.engine.registry.get(row.name)
-          try {
-            resolve(decodeWith(definition?.output, info.output, `output of job ${id}`))
-          } catch (error) {
-            reject(error)
-          }
-        } else if (info.status === "cancelled") reject(new JobCancelled({ id }))
-        else reject(new JobFailed({ id, error: info.error ?? ({ _tag: "Unknown", message: "no error stored" } as StoredError) }))
-      }
-      const offStatus = this.engine.subscribe(id, (event) => {
-        // Read after the current transaction: status events may be emitted inside it.
-        if (event.type === "status" && isTerminalStatus(event.status)) queueMicrotask(settle)
-        if (event.type === "unrecorded") {
-          unsubscribe()
-          reject(event.error)
-        }
-      })
-      const onClose = () => {
-        unsubscribe()
-        reject(new ManagerClosed())
-      }
-      this.closeListeners.add(onClose)
-      // Another process may run and finish the job: then only the store can tell (see poll()).
-      const waiters = this.remoteWaiters.get(id) ?? this.remoteWaiters.set(id, new Set()).get(id)!
-      waiters.add(settle)
-      unsubscribe = () => {
-        offStatus()
-        waiters.delete(settle)
-        if (waiters.size === 0) this.remoteWaiters.delete(id)
-        this.closeListeners.delete(onClose)
-      }
-      settle()
-    })
+    return this.watchers.result(id)
   }
 
   progressOf(id: string): AsyncIterable<Progress<unknown>> {
-    const engine = this.engine
-    const closeListeners = this.closeListeners
-    return {
-      [Symbol.asyncIterator]() {
-        let latest: Progress<unknown> | undefined
-        let ended = false
-        let wake: (() => void) | undefined
-        const poke = () => {
-          wake?.()
-          wake = undefined
-        }
-        const end = () => {
-          ended = true
-          poke()
-        }
-        const off = engine.subscribe(id, (event: JobEvent) => {
-          if (event.type === "progress") latest = event.progress
-          else if (event.type === "unrecorded" || isTerminalStatus(event.status)) ended = true
-          poke()
-        })
-        closeListeners.add(end)
-        const row = engine.store.getJob(id)
-        if (row === undefined || isTerminalStatus(toJobInfo(row).status)) ended = true
-        const finish = () => {
-          off()
-          closeListeners.delete(end)
-        }
-        return {
-          async next(): Promise<IteratorResult<Progress<unknown>>> {
-            while (latest === undefined && !ended) await new Promise<void>((r) => (wake = r))
-            if (latest !== undefined) {
-              const value = latest
-              latest = undefined
-              return { value, done: false }
-            }
-            finish()
-            return { value: undefined, done: true }
-          },
-          async return(): Promise<IteratorResult<Progress<unknown>>> {
-            finish()
-            return { value: undefined, done: true }
-          },
-        }
-      },
-    }
+    return this.watchers.progress(id)
   }
 
   // ---------------------------------------------------------------- close
@@ -468,7 +369,7 @@ export class JobManager implements JobHandleSource {
       this.actor.send({ type: "CLOSE" })
       for (const t of this.timers) clearInterval(t)
       await this.engine.drain()
-      for (const l of [...this.closeListeners]) l()
+      this.watchers.closeAll()
       try {
         this.engine.store.dropLease(this.id)
       } finally {

@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
-import type { JobContext, JobOp, LogLevel } from "../jobs/defineJob.js"
+import { toJobOp, type JobContext, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError } from "../jobs/errors.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
@@ -104,19 +104,9 @@ const isAbortError = (error: unknown, signal: AbortSignal): boolean =>
 const interruptCheck = (job: LiveJob): JobInterrupted | undefined =>
   job.interruptReason !== null ? new JobInterrupted({ reason: job.interruptReason }) : job.finished ? new JobInterrupted({ reason: "cancel" }) : undefined
 
-/** Makes an Effect awaitable too, so one context serves Effect and `async` jobs. */
-const op = <A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> =>
-  Object.assign(effect, {
-    then<R1 = A, R2 = never>(
-      onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
-      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-    ): PromiseLike<R1 | R2> {
-      return Effect.runPromise(effect).then(onFulfilled, onRejected)
-    },
-  })
 
 const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, unknown> => {
-  const checkInterrupt = op(
+  const checkInterrupt = toJobOp(
     Effect.suspend(() => {
       const interrupted = interruptCheck(job)
       return interrupted === undefined ? Effect.void : Effect.fail(interrupted)
@@ -134,11 +124,11 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
       return host.dataDir(job)
     },
     signal: job.abort.signal,
-    log: (message, level = "info") => op(Effect.sync(() => host.log(job, message, level))),
-    progress: (p) => op(Effect.sync(() => host.progress(job, p))),
+    log: (message, level = "info") => toJobOp(Effect.sync(() => host.log(job, message, level))),
+    progress: (p) => toJobOp(Effect.sync(() => host.progress(job, p))),
     checkInterrupt,
     checkpoint: (state) =>
-      op(
+      toJobOp(
         Effect.tryPromise({ try: () => host.checkpoint(job, state), catch: (e) => e as never }).pipe(
           Effect.andThen(checkInterrupt),
         ),

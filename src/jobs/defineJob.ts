@@ -1,4 +1,4 @@
-import type { Effect, Schema } from "effect"
+import { Effect, type Schema } from "effect"
 import type { JobInterrupted, PersistenceError, SerializationError } from "./errors.js"
 import type { Progress } from "./Progress.js"
 
@@ -12,6 +12,17 @@ export type LogLevel = "debug" | "info" | "warn" | "error"
  * awaitable (`await` it in an `async` run). Each `yield*` or `await` performs it anew.
  */
 export type JobOp<A, E = never> = Effect.Effect<A, E> & PromiseLike<A>
+
+/** Makes an Effect awaitable too (a `JobOp`), so one context serves Effect and `async` jobs. */
+export const toJobOp = <A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> =>
+  Object.assign(effect, {
+    then<R1 = A, R2 = never>(
+      onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
+      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): PromiseLike<R1 | R2> {
+      return Effect.runPromise(effect).then(onFulfilled, onRejected)
+    },
+  })
 
 /**
  * The context a job's `run` receives. The same object serves both forms of `run`: an Effect

@@ -1,6 +1,6 @@
 import { Effect, Exit, Schema } from "effect"
-import { Packr } from "msgpackr"
-import type { JobContext, JobDefinition, JobOp, LogLevel } from "../../../src/jobs/defineJob.js"
+import { pack, unpack } from "../../../src/persistence/codec.js"
+import { toJobOp, type JobContext, type JobDefinition, type LogLevel } from "../../../src/jobs/defineJob.js"
 import { JobInterrupted } from "../../../src/jobs/errors.js"
 import type { Progress } from "../../../src/jobs/Progress.js"
 
@@ -37,24 +37,12 @@ export interface DirectRun<S, O, Pr> {
   readonly interrupted: boolean
 }
 
-// The same plain MessagePack settings as the store, so a state that would not survive it fails here too.
-const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
-/** Makes an Effect awaitable too, as the engine's context does, so `async` jobs run here as well. */
-const op = <A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> =>
-  Object.assign(effect, {
-    then<R1 = A, R2 = never>(
-      onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
-      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-    ): PromiseLike<R1 | R2> {
-      return Effect.runPromise(effect).then(onFulfilled, onRejected)
-    },
-  })
 
 const roundTrip = <S>(schema: JobDefinition["state"], value: S): S => {
   if (schema === undefined) return value
   const encoded = Schema.encodeUnknownSync(schema)(value)
-  return Schema.decodeUnknownSync(schema)(packr.unpack(packr.pack(encoded))) as S
+  return Schema.decodeUnknownSync(schema)(unpack(pack(encoded), "state")) as S
 }
 
 export const runDirect = async <P, S, O, Pr>(
@@ -77,7 +65,7 @@ export const runDirect = async <P, S, O, Pr>(
   const interruptIfRequested = Effect.suspend(() =>
     interruptRequested ? Effect.fail(new JobInterrupted({ reason: "pause" })) : Effect.void,
   )
-  const checkInterrupt = op(
+  const checkInterrupt = toJobOp(
     Effect.suspend(() => {
       if (options.interruptAtCheck !== undefined && ++checks >= options.interruptAtCheck) requestInterrupt()
       return interruptIfRequested
@@ -93,9 +81,9 @@ export const runDirect = async <P, S, O, Pr>(
     },
     dataDir: options.dataDir ?? "/nonexistent-data-dir",
     signal: controller.signal,
-    log: (message, level = "info") => op(Effect.sync(() => void logs.push({ message, level }))),
+    log: (message, level = "info") => toJobOp(Effect.sync(() => void logs.push({ message, level }))),
     progress: (p) =>
-      op(
+      toJobOp(
         Effect.sync(() => {
           // Structured progress must match the job's own schema, or the engine could not store it.
           if (p._tag === "Structured" && definition.progress) Schema.encodeUnknownSync(definition.progress)(p.data)
@@ -104,7 +92,7 @@ export const runDirect = async <P, S, O, Pr>(
       ),
     checkInterrupt,
     checkpoint: (next) =>
-      op(
+      toJobOp(
         Effect.suspend(() => {
           state = roundTrip(definition.state, next)
           checkpoints.push(state)
