@@ -402,6 +402,10 @@ export class JobManager implements JobHandleSource {
     listJobs: (filter?: ListJobsFilter) => lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.listJobs(filter)),
     listRunningJobs: () => lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.listRunningJobs()),
     getJobInfo: (id: string) => lift<JobInfo, JobNotFound | PersistenceError>(() => this.getJobInfo(id)),
+    getJobLogs: (id: string, options?: { readonly afterSeq?: number; readonly limit?: number }) =>
+      lift<ReadonlyArray<DbLog>, PersistenceError>(() => this.getJobLogs(id, options)),
+    listJobTypes: () => Effect.sync(() => this.listJobTypes()),
+    handle: (id: string) => lift<JobHandle, JobNotFound | PersistenceError>(() => this.handle(id)),
     close: () => lift<void, PersistenceError>(() => this.close()),
   }
 }
