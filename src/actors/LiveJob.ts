@@ -21,7 +21,7 @@ export class LiveJob {
   persistedStatus: JobStatus = "queued"
   /** Set by the machine's INTERRUPT command; read at the job's interrupt points. */
   interruptReason: "pause" | "cancel" | null = null
-  readonly abort = new AbortController()
+  private abortController: AbortController | undefined
   /** Once the actor has left `running`, late calls from an abandoned `run` are ignored. */
   finished = false
   /** The actor left `running` and the write recording it is queued. */
@@ -47,10 +47,17 @@ export class LiveJob {
     this.stateVersion = stateVersion
   }
 
+  /** Made on first use: most jobs never look at `ctx.signal`, and a controller costs. */
+  get signal(): AbortSignal {
+    this.abortController ??= new AbortController()
+    if (this.interruptReason !== null && !this.abortController.signal.aborted) this.abortController.abort(this.interruptReason)
+    return this.abortController.signal
+  }
+
   requestInterrupt(reason: "pause" | "cancel") {
     // A cancel overrides a pending pause; a pause never downgrades a cancel.
     if (this.interruptReason !== "cancel") this.interruptReason = reason
-    if (!this.abort.signal.aborted) this.abort.abort(reason)
+    if (this.abortController !== undefined && !this.abortController.signal.aborted) this.abortController.abort(reason)
   }
 
   get error(): StoredError | null {

@@ -92,7 +92,7 @@ const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport =
   const error = Cause.squash(cause)
   // The job stopped at an interrupt point, or (an async job honouring ctx.signal) with the
   // abort's error: it stopped as asked.
-  if (requested !== null && (error instanceof JobInterrupted || isAbortError(error, job.abort.signal))) {
+  if (requested !== null && (error instanceof JobInterrupted || isAbortError(error, job.signal))) {
     return interruptedFor(requested)
   }
   return { type: "WORKER.FAILED", error: toStoredError(error) }
@@ -123,7 +123,9 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
     get dataDir() {
       return host.dataDir(job)
     },
-    signal: job.abort.signal,
+    get signal() {
+      return job.signal
+    },
     log: (message, level = "info") => toJobOp(Effect.sync(() => host.log(job, message, level))),
     progress: (p) => toJobOp(Effect.sync(() => host.progress(job, p))),
     checkInterrupt,
