@@ -42,7 +42,8 @@ const lostOwnership = (id: string) =>
 
 /** One write queued for the next tick's transaction. */
 interface PendingWrite {
-  readonly apply: () => void
+  /** Returns an error when this write alone could not be made (the others still commit). */
+  readonly apply: () => PersistenceError | void
   readonly committed?: () => void
   readonly failed?: (error: unknown) => void
   /** The write moves a live job out of `running`: its slot is free for this tick's claims. */
@@ -112,8 +113,8 @@ export class JobEngine implements JobHost {
     this.wake()
   }
 
-  private enqueueAwaited(apply: () => void, releasesSlot = false): Promise<void> {
-    return new Promise((resolve, reject) => this.enqueue({ apply, committed: resolve, failed: reject, releasesSlot }))
+  private enqueueAwaited(apply: PendingWrite["apply"]): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ apply, committed: resolve, failed: reject }))
   }
 
   /** Applies pending writes and claims queued jobs, in one transaction. */
@@ -122,16 +123,19 @@ export class JobEngine implements JobHost {
     if (this.stopped) return
     const writes = this.pending
     this.pending = []
-    let started: LiveJob[] = []
+    // Filled as jobs start, so a transaction that fails after some started can undo them all.
+    const started: LiveJob[] = []
+    const refusals = new Map<number, PersistenceError>()
     try {
       this.stats.transactions++
       this.store.transaction("tick", () => {
         let released = 0
-        for (const w of writes) {
-          w.apply()
+        writes.forEach((w, i) => {
+          const refused = w.apply()
+          if (refused !== undefined) refusals.set(i, refused)
           if (w.releasesSlot) released++
-        }
-        started = this.claim(released)
+        })
+        this.claim(released, started)
       })
     } catch (error) {
       for (const job of started) this.abandon(job)
@@ -139,23 +143,27 @@ export class JobEngine implements JobHost {
       this.onError(error)
       return
     }
-    for (const w of writes) w.committed?.()
+    writes.forEach((w, i) => {
+      const refused = refusals.get(i)
+      if (refused === undefined) w.committed?.()
+      else w.failed?.(refused)
+    })
   }
 
-  private claim(released: number): LiveJob[] {
+  private claim(released: number, started: LiveJob[]) {
     // Capped per tick, so a large concurrency fills up over a few turns instead of one long stall.
     const free = Math.min(this.options.concurrency - this.live.size + released, MAX_CLAIMS_PER_TICK)
-    if (free <= 0 || !this.maybeQueued || !this.accepting) return []
+    if (free <= 0 || !this.maybeQueued || !this.accepting) return
     const rows = this.store.nextQueued(free)
     if (rows.length < free) this.maybeQueued = false
     else if (this.options.concurrency - this.live.size + released > free) this.wake()
-    const started: LiveJob[] = []
     for (const row of rows) {
       const job = this.start(row)
-      if (job !== undefined) started.push(job)
+      if (job !== undefined) {
+        started.push(job)
+        this.stats.claims++
+      }
     }
-    this.stats.claims += started.length
-    return started
   }
 
   /** Builds the live job from its row and starts its actor; inside the claim transaction. */
@@ -201,6 +209,8 @@ export class JobEngine implements JobHost {
       return job
     } catch (error) {
       if (job !== undefined) this.abandon(job)
+      // The store failing is no fault of the job: fail the tick, and the claim is retried.
+      if (error instanceof PersistenceError) throw error
       this.failRow(row, error)
       return undefined
     }
@@ -235,7 +245,7 @@ export class JobEngine implements JobHost {
     }
     this.enqueue({
       apply: () => {
-        if (!this.store.updateJob(job.id, fields, now, this.owned)) throw lostOwnership(job.id)
+        if (!this.store.updateJob(job.id, fields, now, this.owned)) return lostOwnership(job.id)
       },
       releasesSlot: true,
       committed: () => this.settleLive(job, status),
@@ -314,7 +324,7 @@ export class JobEngine implements JobHost {
       ...this.progressFields(job),
     }
     return this.enqueueAwaited(() => {
-      if (!this.store.updateJob(job.id, fields, now, this.owned)) throw lostOwnership(job.id)
+      if (!this.store.updateJob(job.id, fields, now, this.owned)) return lostOwnership(job.id)
     })
   }
 
@@ -338,7 +348,8 @@ export class JobEngine implements JobHost {
     const fields = this.progressFields(job)
     const now = this.iso()
     this.stats.progressWrites++
-    this.enqueue({ apply: () => this.store.updateJob(job.id, fields, now, this.owned), failed: () => {} })
+    // A progress write refused (the job moved on) or lost with a failed tick is superseded anyway.
+    this.enqueue({ apply: () => void this.store.updateJob(job.id, fields, now, this.owned), failed: () => {} })
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
