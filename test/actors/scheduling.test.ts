@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { JobPriority } from "../../src/index.js"
-import { ChattyJob, TrackedJob, tracker, WaitJob } from "../fixtures/jobs.js"
+import { ChattyJob, NoopJob, TrackedJob, tracker, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 
 const resetTracker = () => {
@@ -43,6 +43,17 @@ describe("scheduling", () => {
     expect(tracker.max).toBe(3)
     expect(Math.max(...sampled)).toBeLessThanOrEqual(3)
     expect(tracker.order).toHaveLength(30)
+  })
+
+  it("groups the writes of one event-loop turn into one transaction", async () => {
+    const manager = await openManager({ concurrency: 8 })
+    const before = manager.stats().transactions
+    const handles = []
+    for (let i = 0; i < 200; i++) handles.push(await manager.dispatch(NoopJob, {}))
+    await Promise.all(handles.map((h) => h.result()))
+    // Unbatched, each job would take two transactions (claim, complete) besides its insert.
+    expect(manager.stats().transactions - before).toBeLessThan(100)
+    expect(manager.stats().claims).toBeGreaterThanOrEqual(200)
   })
 
   it("coalesces progress writes and always stores the last value", async () => {
