@@ -22,6 +22,8 @@ const isJobDefinition = (value: unknown): value is JobDefinition =>
  */
 export const loadJobs = async (modules: ReadonlyArray<string>): Promise<ReadonlyArray<JobDefinition>> => {
   const jobs = [...builtinJobs]
+  // The compiled CLI runs on plain Node, which cannot load TypeScript: tsx can, once registered.
+  if (modules.some((m) => /\.[mc]?ts$/.test(m))) (await import("tsx/esm/api")).register()
   for (const module of modules) {
     let exports: Record<string, unknown>
     try {
