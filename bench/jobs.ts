@@ -1,6 +1,6 @@
 /** Job types shared by several workloads. */
 import { Effect, Schema } from "effect"
-import { defineJob } from "../src/index.js"
+import { defineJob } from "jobstate"
 
 export const NoopParams = Schema.Struct({ i: Schema.Number })
 

@@ -13,7 +13,7 @@ interface Args {
 }
 
 const prepJobstate = async ({ dir, n }: Args) => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const { NoopBlocker } = await import("./jobs.js")
   const { jobstateCounts } = await import("./floor.js")
   const manager = await JobManager.open({ dataDir: dir, jobs: [NoopBlocker], concurrency: 1 })

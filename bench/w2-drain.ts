@@ -39,7 +39,7 @@ interface Result {
 }
 
 const jobstate = async ({ dir, n, concurrency }: Args): Promise<Result> => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const { Noop } = await import("./jobs.js")
   const { jobstateCounts } = await import("./floor.js")
   measured.start()

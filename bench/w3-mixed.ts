@@ -46,7 +46,7 @@ const summary = (n: number, ms: number, spans: Array<readonly [number, number]>,
 
 const jobstate = async ({ dir, n }: Args): Promise<Result> => {
   const { Effect, Schema } = await import("effect")
-  const { defineJob, JobManager } = await import("../src/index.js")
+  const { defineJob, JobManager } = await import("jobstate")
   const spans: Array<readonly [number, number]> = []
   const Timed = defineJob({
     name: "timed",

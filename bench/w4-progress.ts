@@ -25,7 +25,7 @@ interface Result {
 const jobstate = async ({ dir, jobs, reports }: Args): Promise<Result> => {
   const { Effect, Schema } = await import("effect")
   const Database = (await import("better-sqlite3")).default
-  const { defineJob, JobManager, Progress } = await import("../src/index.js")
+  const { defineJob, JobManager, Progress } = await import("jobstate")
   let inLoopMs = 0
   const Chatty = defineJob({
     name: "chatty",

@@ -19,7 +19,7 @@ interface Args {
 }
 
 const jobstate = async ({ dir }: Args) => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const { NoopBlocker } = await import("./jobs.js")
   const manager = await JobManager.open({ dataDir: dir, jobs: [NoopBlocker], concurrency: 1 })
   await waitUntil(() => manager.stats().running === 1)

@@ -22,7 +22,7 @@ interface Args {
 /** `steps` checkpoints, `stepMs` apart; records when a resumed attempt starts. */
 const longJob = async (hooks: { started: (attempt: number) => void; checkpointed: (id: string) => void }) => {
   const { Effect, Schema } = await import("effect")
-  const { defineJob } = await import("../src/index.js")
+  const { defineJob } = await import("jobstate")
   return defineJob({
     name: "long",
     params: Schema.Struct({ steps: Schema.Number, stepMs: Schema.Number }),
@@ -43,7 +43,7 @@ const longJob = async (hooks: { started: (attempt: number) => void; checkpointed
 }
 
 const seed = async ({ dir, completed }: Args) => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const Long = await longJob({ started: () => {}, checkpointed: () => {} })
   const manager = await JobManager.open({ dataDir: dir, jobs: [Long] })
   await (await manager.dispatch(Long, { steps: 3, stepMs: 1 })).result()
@@ -61,7 +61,7 @@ const seed = async ({ dir, completed }: Args) => {
 }
 
 const crash = async ({ dir, running }: Args) => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const checkpointed = new Set<string>()
   const Long = await longJob({ started: () => {}, checkpointed: (id) => checkpointed.add(id) })
   const manager = await JobManager.open({ dataDir: dir, jobs: [Long], concurrency: running })
@@ -73,7 +73,7 @@ const crash = async ({ dir, running }: Args) => {
 }
 
 const recover = async ({ dir, completed, running }: Args) => {
-  const { JobManager } = await import("../src/index.js")
+  const { JobManager } = await import("jobstate")
   const { jobstateCounts } = await import("./floor.js")
   let firstResumed: number | undefined
   const Long = await longJob({ started: (attempt) => void (attempt > 1 && (firstResumed ??= performance.now())), checkpointed: () => {} })

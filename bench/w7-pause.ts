@@ -19,7 +19,7 @@ interface Result {
 
 const child = async ({ dir, cycles }: Args): Promise<Result> => {
   const { Effect, Schema } = await import("effect")
-  const { defineJob, JobManager } = await import("../src/index.js")
+  const { defineJob, JobManager } = await import("jobstate")
   let started: (() => void) | undefined
   const Ticker = defineJob({
     name: "ticker",
