@@ -120,7 +120,14 @@ export class JobManager implements JobHandleSource {
     this.leaseMs = options.leaseMs ?? 5_000
     this.actor = createActor(managerMachine, { inspect: options.inspect })
     this.actor.start()
-    const store = SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs })
+    let store: SqliteJobStore
+    try {
+      store = SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs })
+    } catch (error) {
+      this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
+      this.actor.stop()
+      throw error
+    }
     const onError = (this.onError = options.onError ?? ((e: unknown) => console.error("[jobstate]", e)))
     this.engine = new JobEngine(
       store,
@@ -153,14 +160,21 @@ export class JobManager implements JobHandleSource {
       this.timers.push(poll, sweep)
     } catch (error) {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
+      this.actor.stop()
       this.engine.stop()
       this.engine.store.close()
       throw error
     }
   }
 
+  private leaseRenewedAt = Number.NEGATIVE_INFINITY
+
+  /** Renews the lease a few times per lease period: often enough to stay alive, rarely enough to cost nothing. */
   private renewLease() {
-    this.engine.store.renewLease({ id: this.id, pid: process.pid, host: thisHost, heartbeat_at: this.now() })
+    const now = this.now()
+    if (now - this.leaseRenewedAt < this.leaseMs / 4) return
+    this.engine.store.renewLease({ id: this.id, pid: process.pid, host: thisHost, heartbeat_at: now })
+    this.leaseRenewedAt = now
   }
 
   /**

@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { PersistenceError } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { LogLevel } from "../jobs/defineJob.js"
-import { migrate } from "./migrations.js"
+import { assertNotNewer, migrate } from "./migrations.js"
 
 /** A row of `jobs` as stored. The API type is `JobInfo`; this one is the database's. */
 export interface DbJob {
@@ -167,6 +167,8 @@ export class SqliteJobStore {
     try {
       const busyTimeoutMs = options.busyTimeoutMs ?? 5000
       db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      // Refuse a newer database before changing anything about it, even its journal mode.
+      assertNotNewer(db, file)
       setWal(db, busyTimeoutMs)
       db.pragma("synchronous = NORMAL")
       db.pragma("foreign_keys = ON")

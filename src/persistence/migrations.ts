@@ -60,6 +60,19 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version
 
+/** Throws `PersistenceError` (NewerSchema) for a database a newer jobstate wrote; else its version. */
+export const assertNotNewer = (db: Database.Database, file: string): number => {
+  const current = db.pragma("user_version", { simple: true }) as number
+  if (current > latestSchemaVersion) {
+    throw new PersistenceError({
+      operation: "open",
+      reason: "NewerSchema",
+      detail: `${file} has schema version ${current}, newer than this jobstate's ${latestSchemaVersion}; upgrade jobstate to open it`,
+    })
+  }
+  return current
+}
+
 /**
  * Brings the database to the latest version; refuses, untouched, a database from a newer
  * jobstate. The version is read inside the write transaction, so two processes opening a new
@@ -67,14 +80,7 @@ export const latestSchemaVersion = migrations[migrations.length - 1]!.version
  */
 export const migrate = (db: Database.Database, file: string): void => {
   db.transaction(() => {
-    const current = db.pragma("user_version", { simple: true }) as number
-    if (current > latestSchemaVersion) {
-      throw new PersistenceError({
-        operation: "open",
-        reason: "NewerSchema",
-        detail: `${file} has schema version ${current}, newer than this jobstate's ${latestSchemaVersion}; upgrade jobstate to open it`,
-      })
-    }
+    const current = assertNotNewer(db, file)
     for (const m of migrations) {
       if (m.version <= current) continue
       db.exec(m.sql)
