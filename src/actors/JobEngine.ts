@@ -9,7 +9,7 @@ import { Progress } from "../jobs/Progress.js"
 import { jobLifecycleMachine, type JobLifecycleEvent, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import type { ClaimRow, DbJob, JobUpdate, SqliteJobStore } from "../persistence/SqliteJobStore.js"
-import { decodeLifecycle, encodeLifecycle, failedLifecycle, statusOf, transitionOffline } from "./lifecycle.js"
+import { decodeLifecycle, encodeLifecycle, failedLifecycle, startedSnapshot, statusOf, transitionOffline } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
 import { commandThroughStore } from "./remoteCommand.js"
@@ -175,14 +175,16 @@ export class JobEngine implements JobHost {
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
       const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
       job = new LiveJob(row.id, definition, params, state, row.state_version, row.priority)
-      const actor = createActor(this.machine, { snapshot: persisted, input: { jobId: row.id }, inspect: this.options.inspect })
+      // Restoring straight into the running snapshot starts the worker as START would.
+      const started = startedSnapshot(persisted, row.id)
+      const actor = createActor(this.machine, { snapshot: started ?? persisted, input: { jobId: row.id }, inspect: this.options.inspect })
       if (actor.getSnapshot().status === "error") throw actor.getSnapshot().error
       job.actor = actor
       this.live.set(row.id, job)
-      const started = job
-      actor.subscribe({ next: (s) => this.onSnapshot(started, s), error: (e) => this.onError(e) })
+      const live = job
+      actor.subscribe({ next: (s) => this.onSnapshot(live, s), error: (e) => this.onError(e) })
       actor.start()
-      actor.send({ type: "START" })
+      if (started === undefined) actor.send({ type: "START" })
       const snapshot = actor.getSnapshot()
       const now = this.iso()
       if (statusOf(snapshot.value) !== "running") throw new Error(`the lifecycle machine did not start it (state ${JSON.stringify(snapshot.value)})`)
@@ -190,7 +192,7 @@ export class JobEngine implements JobHost {
         row.id,
         {
           status: "running",
-          snapshot: encodeLifecycle(actor.getPersistedSnapshot()),
+          snapshot: encodeLifecycle(started ?? actor.getPersistedSnapshot()),
           attempts: snapshot.context.attempt,
           owner: this.options.managerId,
           started_at: row.started_at ?? now,

@@ -1,16 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { CountJob, WaitJob, WhoRanJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
+// Killed after each test even when it times out, so no worker outlives its test.
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL")
+})
+
 const startWorker = async (dataDir: string, concurrency = 4): Promise<ChildProcess> => {
   const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/worker.ts", dataDir, String(concurrency)], {
     stdio: ["ignore", "pipe", "inherit"],
   })
+  children.push(child)
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve())
     child.on("exit", (code) => reject(new Error(`worker exited ${code}`)))

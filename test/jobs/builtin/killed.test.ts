@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process"
+import { spawn, type ChildProcess } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { FileCopyJob, IndexerJob } from "../../../src/index.js"
 import { unpack } from "../../../src/persistence/codec.js"
 import { openManager } from "../../fixtures/openManager.js"
@@ -12,6 +12,12 @@ import { waitUntil } from "../../fixtures/waitUntil.js"
 
 const MiB = 1024 * 1024
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex")
+
+// Killed after each test even when it fails early, so no worker outlives its test.
+const workers: ChildProcess[] = []
+afterEach(() => {
+  for (const w of workers.splice(0)) if (w.exitCode === null) w.kill("SIGKILL")
+})
 
 /** Starts `jobstate run --detach` then `jobstate worker` on the data dir; resolves with the job id and the worker. */
 const runInWorker = async (dataDir: string, type: string, params: unknown) => {
@@ -26,6 +32,7 @@ const runInWorker = async (dataDir: string, type: string, params: unknown) => {
   const id = /([0-9a-f]{8}-[0-9a-f-]{27})/.exec(out)?.[1]
   if (id === undefined) throw new Error(`no job id in: ${out}`)
   const worker = spawn(process.execPath, ["bin/jobstate.js", "worker", "--data-dir", dataDir], { stdio: "ignore", env: { ...process.env, CI: "true" } })
+  workers.push(worker)
   return { id, worker }
 }
 
