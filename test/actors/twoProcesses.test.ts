@@ -48,7 +48,7 @@ describe("two processes on one data dir", () => {
       // This process dispatches (and runs, too): three managers race for the same queue.
       const manager = await openManager({ dataDir })
       const handles = []
-      for (let i = 0; i < 300; i++) handles.push(await manager.dispatch(WhoRanJob, { file, ms: 2 }))
+      for (let i = 0; i < 300; i++) handles.push(await manager.dispatch(WhoRanJob, { file, ms: 10 }))
       await Promise.all(handles.map((h) => h.result()))
       const runs = lines(file).map((l) => l.split(" ") as [string, string])
       expect(runs.map(([id]) => id).sort()).toEqual(handles.map((h) => h.id).sort())
