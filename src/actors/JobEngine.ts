@@ -2,16 +2,18 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobInterrupted, JobNotFound, ManagerClosed, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
+import { InvalidTransition, JobInterrupted, JobNotFound, ManagerClosed, PersistenceError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { jobLifecycleMachine, type JobLifecycleEvent, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import type { ClaimRow, DbJob, JobUpdate, SqliteJobStore } from "../persistence/SqliteJobStore.js"
-import { decodeLifecycle, encodeLifecycle, failedLifecycle, startedSnapshot, statusOf, transitionOffline } from "./lifecycle.js"
+import { decodeLifecycle, encodeLifecycle, startedSnapshot, statusOf } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
+import { JobEvents, type JobEvent } from "./JobEvents.js"
+import { errorFields, failedRowFields } from "./failedRow.js"
 import { commandThroughStore } from "./remoteCommand.js"
 
 export interface EngineOptions {
@@ -23,13 +25,6 @@ export interface EngineOptions {
   readonly now: () => number
   readonly managerId: string
 }
-
-/** What a handle hears about one job. */
-export type JobEvent =
-  | { readonly type: "status"; readonly status: JobStatus }
-  | { readonly type: "progress"; readonly progress: Progress<unknown> }
-  /** The write that would have recorded the job's end failed; the store still says `running`. */
-  | { readonly type: "unrecorded"; readonly error: unknown }
 
 const MAX_CLAIMS_PER_TICK = 32
 
@@ -61,7 +56,7 @@ interface PendingWrite {
  */
 export class JobEngine implements JobHost {
   readonly live = new Map<string, LiveJob>()
-  private readonly listeners = new Map<string, Set<(event: JobEvent) => void>>()
+  private readonly events = new JobEvents()
   private readonly machine
   private pending: PendingWrite[] = []
   private tickScheduled = false
@@ -243,7 +238,7 @@ export class JobEngine implements JobHost {
       ...this.progressFields(job),
       ...(isTerminalStatus(status) ? { completed_at: now } : {}),
       ...(status === "completed" ? { output: job.outputJson } : {}),
-      ...(status === "failed" ? this.errorFields(snapshot.context.error) : {}),
+      ...(status === "failed" ? errorFields(snapshot.context.error) : {}),
     }
     this.enqueue({
       apply: () => {
@@ -253,11 +248,6 @@ export class JobEngine implements JobHost {
       committed: () => this.settleLive(job, status),
       failed: (error) => this.unrecorded(job, error),
     })
-  }
-
-  private errorFields(error: StoredError | null): JobUpdate {
-    const e = error ?? { _tag: "Unknown", message: "failed without an error" }
-    return { error: JSON.stringify(e), error_message: `[${e._tag}] ${e.message}` }
   }
 
   private progressFields(job: LiveJob): JobUpdate {
@@ -402,31 +392,8 @@ export class JobEngine implements JobHost {
 
   /** Marks a row failed from outside its run (unknown type, undecodable data, not resumable). */
   failRow(row: Pick<DbJob, "id" | "name" | "status" | "snapshot">, cause: unknown) {
-    const reason = toStoredError(cause)
-    const error: StoredError = {
-      _tag: reason._tag,
-      message: `Job ${row.id} (${row.name}): ${reason.message}`,
-      ...(reason.details === undefined ? {} : { details: reason.details }),
-    }
-    let snapshot
-    try {
-      snapshot = transitionOffline(decodeLifecycle(row.snapshot, row.id), { type: "FAIL", error }, row.id)?.snapshot
-    } catch {
-      snapshot = undefined
-    }
     const now = this.iso()
-    this.store.updateJob(
-      row.id,
-      {
-        status: "failed",
-        snapshot: encodeLifecycle(snapshot ?? failedLifecycle(row.id, error)),
-        owner: null,
-        completed_at: now,
-        ...this.errorFields(error),
-      },
-      now,
-      { status: row.status },
-    )
+    this.store.updateJob(row.id, failedRowFields(row, cause, now), now, { status: row.status })
     this.emit(row.id, { type: "status", status: "failed" })
   }
 
@@ -434,21 +401,12 @@ export class JobEngine implements JobHost {
     return this.registry.require(row.name)
   }
 
-  // ---------------------------------------------------------------- events for handles
-
   subscribe(id: string, listener: (event: JobEvent) => void): () => void {
-    let set = this.listeners.get(id)
-    if (set === undefined) this.listeners.set(id, (set = new Set()))
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-      if (set.size === 0) this.listeners.delete(id)
-    }
+    return this.events.subscribe(id, listener)
   }
 
   private emit(id: string, event: JobEvent) {
-    const set = this.listeners.get(id)
-    if (set !== undefined) for (const l of [...set]) l(event)
+    this.events.emit(id, event)
   }
 
   // ---------------------------------------------------------------- shutdown

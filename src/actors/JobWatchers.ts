@@ -2,7 +2,8 @@ import { JobCancelled, JobFailed, JobNotFound, ManagerClosed, type StoredError }
 import { isJobStatus, isTerminalStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { decodeWith } from "../persistence/codec.js"
-import type { JobEngine, JobEvent } from "./JobEngine.js"
+import type { JobEngine } from "./JobEngine.js"
+import type { JobEvent } from "./JobEvents.js"
 import { toJobInfo } from "./JobInfo.js"
 
 /**
