@@ -310,7 +310,7 @@ export class JobEngine implements JobHost {
     const fields: JobUpdate = {
       data,
       status: "running",
-      snapshot: encodeLifecycle(job.actor.getPersistedSnapshot()),
+      snapshot: job.encodedSnapshot(),
       state_version: job.stateVersion,
       last_checkpoint: now,
       ...this.progressFields(job),

@@ -1,8 +1,8 @@
 import type { JobDefinition } from "../jobs/defineJob.js"
-import type { StoredError } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
+import { encodeLifecycle } from "./lifecycle.js"
 
 /** Settles a caller waiting for a job to reach a status (pause(), cancel(), result()). */
 export interface StatusWaiter {
@@ -60,7 +60,12 @@ export class LiveJob {
     if (this.abortController !== undefined && !this.abortController.signal.aborted) this.abortController.abort(reason)
   }
 
-  get error(): StoredError | null {
-    return this.actor.getSnapshot().context.error
+  private encoded: { readonly of: unknown; readonly bytes: Buffer } | undefined
+
+  /** The persisted snapshot, encoded; unchanged between a job's checkpoints, so encoded once. */
+  encodedSnapshot(): Buffer {
+    const current = this.actor.getSnapshot()
+    if (this.encoded?.of !== current) this.encoded = { of: current, bytes: encodeLifecycle(this.actor.getPersistedSnapshot()) }
+    return this.encoded.bytes
   }
 }

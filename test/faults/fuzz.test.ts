@@ -41,6 +41,16 @@ const nearlyValid = fc.oneof(
   }),
 )
 
+/** MessagePack, like JSON text, has no negative zero: -0 is stored as 0 (equal by ===). */
+const withoutNegativeZero = (value: unknown): unknown =>
+  Object.is(value, -0)
+    ? 0
+    : Array.isArray(value)
+      ? value.map(withoutNegativeZero)
+      : typeof value === "object" && value !== null
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNegativeZero(v)]))
+        : value
+
 const storedRows = (dataDir: string) => {
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true })
   try {
@@ -77,7 +87,7 @@ describe("bad input, fuzzed", () => {
           expect(rows).toHaveLength(before + 1)
           const row = rows.find((r) => r.id === result.handle.id)!
           const stored = Schema.decodeUnknownSync(definition!.params)(unpack(row.params, "params"))
-          expect(stored).toEqual(Schema.decodeUnknownSync(definition!.params)(params))
+          expect(stored).toEqual(withoutNegativeZero(Schema.decodeUnknownSync(definition!.params)(params)))
         }),
         { numRuns: 300 },
       )
