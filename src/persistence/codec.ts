@@ -6,7 +6,7 @@ import type { JobSchema } from "../jobs/defineJob.js"
 // Plain MessagePack (no msgpackr record extension) so any MessagePack reader can read a row.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
-/** MessagePack-encodes a plain value (already in its schema-encoded form). */
+/** MessagePack-encodes a plain value (already in its schema-encoded form). Like JSON text, it has no -0: it stores 0. */
 export const pack = (value: unknown): Buffer => packr.pack(value)
 
 /** Decodes MessagePack bytes; throws `SerializationError` naming `what` on garbage. */
