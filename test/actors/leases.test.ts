@@ -3,7 +3,7 @@ import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { JobManager } from "../../src/index.js"
 import { decodeLifecycle, encodeLifecycle, transitionOffline } from "../../src/actors/lifecycle.js"
-import { CountJob, NoopJob, allTestJobs } from "../fixtures/jobs.js"
+import { CountJob, NoopJob, OnceJob, allTestJobs } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
@@ -19,10 +19,10 @@ const runningUnder = (dataDir: string, id: string, owner: { id: string; host: st
 }
 
 /** Stores a job without running it: dispatched while the only slot is held, then the manager closes. */
-const storedJob = async (dataDir: string) => {
+const storedJob = async (dataDir: string, definition: typeof NoopJob | typeof OnceJob = NoopJob) => {
   const m = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 1 })
   const blocker = await m.dispatch(CountJob, { n: 1_000_000, effectsFile: join(dataDir, "e"), delayMs: 5 })
-  const job = await m.dispatch(NoopJob, { tag: "leased" })
+  const job = definition === NoopJob ? await m.dispatch(NoopJob, { tag: "leased" }) : await m.dispatch(OnceJob, {})
   await m.cancel(blocker.id)
   await m.close()
   return job.id
@@ -35,6 +35,18 @@ describe("owners and leases", () => {
     runningUnder(dataDir, id, { id: "ghost", host: "another-host", heartbeatAt: Date.now() - 60_000 })
     const manager = await openManager({ dataDir, leaseMs: 5_000 })
     expect(await manager.handle(id).result()).toEqual({ tag: "leased" })
+  })
+
+  it("fails, instead of resuming, a job of a type that is not resumable", async () => {
+    const dataDir = tempDir()
+    const id = await storedJob(dataDir, OnceJob)
+    runningUnder(dataDir, id, { id: "ghost", host: "another-host", heartbeatAt: Date.now() - 60_000 })
+    const manager = await openManager({ dataDir })
+    const info = await manager.getJobInfo(id)
+    expect(info.status).toBe("failed")
+    expect(info.error).toMatchObject({ _tag: "NotResumable" })
+    expect(info.error?.message).toContain(id)
+    expect(info.error?.message).toContain("not resumable")
   })
 
   it("leaves alone the running jobs of a manager on another host whose lease is fresh", async () => {
