@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobInterrupted, JobNotFound, ManagerClosed, PersistenceError } from "../jobs/errors.js"
+import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
@@ -169,7 +169,7 @@ export class JobEngine implements JobHost {
       const persisted = decodeLifecycle(row.snapshot, row.id)
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
       const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
-      job = new LiveJob(row.id, definition, params, state, row.state_version, row.priority)
+      job = new LiveJob(row.id, definition, params, state, row.state_version)
       // Restoring straight into the running snapshot starts the worker as START would.
       const started = startedSnapshot(persisted, row.id)
       const actor = createActor(this.machine, { snapshot: started ?? persisted, input: { jobId: row.id }, inspect: this.options.inspect })
@@ -201,7 +201,6 @@ export class JobEngine implements JobHost {
         this.abandon(job)
         return undefined
       }
-      job.persistedStatus = "running"
       this.emit(row.id, { type: "status", status: "running" })
       return job
     } catch (error) {
@@ -224,7 +223,7 @@ export class JobEngine implements JobHost {
 
   private onSnapshot(job: LiveJob, snapshot: JobLifecycleSnapshot) {
     const status = statusOf(snapshot.value)
-    if (status === job.persistedStatus || status === "running" || job.leaving) return
+    if (status === "running" || job.leaving) return
     // The job left `running` (paused, completed, failed, cancelled): one write records it all.
     job.leaving = true
     job.finished = true
@@ -259,7 +258,6 @@ export class JobEngine implements JobHost {
 
   /** After the write that took a job out of `running` committed. */
   private settleLive(job: LiveJob, status: JobStatus) {
-    job.persistedStatus = status
     this.live.delete(job.id)
     job.actor.stop()
     this.emit(job.id, { type: "status", status })
@@ -367,23 +365,18 @@ export class JobEngine implements JobHost {
     const job = this.live.get(id)
     if (job !== undefined) {
       const snapshot = job.actor.getSnapshot()
-      if (!snapshot.can(event)) throw this.invalid(id, event.type, statusOf(snapshot.value))
+      if (!snapshot.can(event)) throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
       const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
       const done = this.waitFor(job, until)
       job.actor.send(event)
       return done
     }
-    if (this.store.statusOf(id) === undefined) throw new JobNotFound({ id })
     // Queued, paused, finished, or running in another process: through the store.
     return commandThroughStore(this.store, id, event, { self: this.options.managerId }).then((status) => {
       this.emit(id, { type: "status", status })
       if (status === "queued") this.wake(true)
       return status
     })
-  }
-
-  private invalid(id: string, event: string, status: JobStatus) {
-    return new InvalidTransition({ id, event, status })
   }
 
   private waitFor(job: LiveJob, until: (s: JobStatus) => boolean): Promise<JobStatus> {

@@ -17,8 +17,6 @@ export interface StatusWaiter {
  */
 export class LiveJob {
   actor!: JobLifecycleActor
-  /** The status last written to the store (what other readers see). */
-  persistedStatus: JobStatus = "queued"
   /** Set by the machine's INTERRUPT command; read at the job's interrupt points. */
   interruptReason: "pause" | "cancel" | null = null
   private abortController: AbortController | undefined
@@ -42,7 +40,6 @@ export class LiveJob {
     /** The last checkpointed state, decoded: what `ctx.state` starts from. */
     public state: unknown,
     stateVersion: number,
-    readonly priority: number,
   ) {
     this.stateVersion = stateVersion
   }

@@ -50,9 +50,9 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
  * Restores a snapshot without starting it: no worker runs, nothing is scheduled. Throws
  * `SerializationError` when the machine no longer has the snapshot's state.
  */
-export const restoreQuiet = (machine: JobLifecycleMachine, persisted: PersistedLifecycle, jobId: string) => {
+export const restoreQuiet = (persisted: PersistedLifecycle, jobId: string) => {
   try {
-    return machine.resolveState({ value: persisted.value as never, context: persisted.context })
+    return jobLifecycleMachine.resolveState({ value: persisted.value as never, context: persisted.context })
   } catch (cause) {
     throw new SerializationError({
       what: `lifecycle snapshot of job ${jobId}`,
@@ -82,7 +82,7 @@ export const transitionOffline = (
   event: JobLifecycleEvent,
   jobId: string,
 ): { readonly snapshot: PersistedLifecycle; readonly status: JobStatus } | undefined => {
-  const current = restoreQuiet(jobLifecycleMachine, persisted, jobId)
+  const current = restoreQuiet(persisted, jobId)
   if (!current.can(event)) return undefined
   const next = jobLifecycleMachine.transition(current, event, inertScope)
   const snapshot = jobLifecycleMachine.getPersistedSnapshot(next) as PersistedLifecycle
@@ -91,7 +91,7 @@ export const transitionOffline = (
 
 /** Whether the machine accepts `event` in this stored state (no transition is computed). */
 export const canOffline = (persisted: PersistedLifecycle, event: JobLifecycleEvent, jobId: string): boolean =>
-  restoreQuiet(jobLifecycleMachine, persisted, jobId).can(event)
+  restoreQuiet(persisted, jobId).can(event)
 
 /** The snapshot of a job failed from outside its run, when its own snapshot is unusable. */
 export const failedLifecycle = (jobId: string, error: { _tag: string; message: string }): PersistedLifecycle => {

@@ -143,12 +143,10 @@ export class SqliteJobStore {
     nextQueued: Database.Statement
     byStatus: Database.Statement
     all: Database.Statement
-    byOwner: Database.Statement
     withRequests: Database.Statement
     toRecover: Database.Statement
     insertLog: Database.Statement
     logs: Database.Statement
-    countWrites: Database.Statement
     upsertLease: Database.Statement
     deleteLease: Database.Statement
     leases: Database.Statement
@@ -202,13 +200,11 @@ export class SqliteJobStore {
         FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?`),
       byStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ? OFFSET ?`),
       all: db.prepare(/* sql */ `SELECT * FROM jobs ORDER BY seq LIMIT ? OFFSET ?`),
-      byOwner: db.prepare(/* sql */ `SELECT * FROM jobs WHERE owner = ? AND status = 'running'`),
       // The partial index jobs_request keeps this poll cheap however many jobs there are.
       withRequests: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
       toRecover: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
       insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
       logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
-      countWrites: db.prepare(/* sql */ `SELECT total_changes() AS n`),
       upsertLease: db.prepare(/* sql */ `
         INSERT INTO managers (id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`),
@@ -246,10 +242,6 @@ export class SqliteJobStore {
         ? this.stmts.all.all(limit, offset)
         : this.stmts.byStatus.all(filter.status, limit, offset)) as DbJob[],
     )
-  }
-
-  runningOwnedBy(owner: string): ReadonlyArray<DbJob> {
-    return wrap("recover", "Read", () => this.stmts.byOwner.all(owner) as DbJob[])
   }
 
   /** How many running jobs each owner has (owner null: a row no manager holds). */
@@ -324,11 +316,6 @@ export class SqliteJobStore {
   logs(jobId: string, afterSeq = 0, limit = -1): ReadonlyArray<DbLog> {
     this.assertOpen("logs")
     return wrap("logs", "Read", () => this.stmts.logs.all(jobId, afterSeq, limit) as DbLog[])
-  }
-
-  /** Rows changed by this connection since it opened (for counting writes in tests and benchmarks). */
-  totalChanges(): number {
-    return (this.stmts.countWrites.get() as { n: number }).n
   }
 
   renewLease(lease: ManagerLease): void {
