@@ -1,0 +1,220 @@
+import type { LogLevel } from "../jobs/defineJob.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
+import type { LifecycleRow } from "./lifecycleRow.js"
+
+/**
+ * A row of `jobs` as stored (the same columns in SQLite and PostgreSQL). The API type is
+ * `JobInfo`; this one is the database's.
+ */
+export interface DbJob {
+  /** Dispatch order: FIFO within a priority. */
+  readonly seq: number
+  /** UUID v4. */
+  readonly id: string
+  /** Job type name. */
+  readonly name: string
+  /** MessagePack of the schema-encoded params. */
+  readonly params: Buffer
+  /** MessagePack of the last checkpointed state. */
+  readonly data: Buffer
+  /** Normally a `JobStatus`; a string because a damaged row may hold anything. */
+  readonly status: string
+  /** MessagePack of the lifecycle machine's persisted snapshot. */
+  readonly snapshot: Buffer
+  /** Higher runs first. */
+  readonly priority: number
+  /** 0..1 when the last progress had a fraction. */
+  readonly progress: number | null
+  /** JSON of the last `Progress` value. */
+  readonly progress_data: string | null
+  /** JSON of the schema-encoded output, when completed. */
+  readonly output: string | null
+  /** Readable error (`[Tag] message`) when failed. */
+  readonly error_message: string | null
+  /** JSON `{ _tag, message, details }` when failed. */
+  readonly error: string | null
+  /** Times started. */
+  readonly attempts: number
+  /** Checkpoints written. */
+  readonly state_version: number
+  /** `user` | `shutdown` while paused. */
+  readonly paused_by: string | null
+  /** The manager that runs it, while running. */
+  readonly owner: string | null
+  /** `pause` | `resume` | `cancel` asked by a process that does not run the job. */
+  readonly request: string | null
+  /** ISO 8601 timestamps. */
+  readonly created_at: string
+  readonly started_at: string | null
+  readonly completed_at: string | null
+  readonly last_checkpoint: string | null
+  readonly updated_at: string
+}
+
+/** The columns a claim reads: only what a start needs (each blob read costs). */
+export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner">
+
+/** A job as `dispatch` stores it. */
+export interface NewJob {
+  readonly id: string
+  readonly name: string
+  readonly params: Buffer
+  readonly data: Buffer
+  readonly snapshot: Buffer
+  readonly priority: number
+  readonly createdAt: string
+}
+
+/** A log line as stored. The API type is `JobLogLine`. */
+export interface DbLog {
+  readonly seq: number
+  readonly job_id: string
+  readonly at: string
+  readonly level: LogLevel
+  readonly message: string
+}
+
+/** What a manager writes about itself: who it is, what it runs, until when it is alive. */
+export interface LeaseWrite {
+  readonly id: string
+  readonly pid: number
+  readonly host: string
+  /** The job types it claims; empty for a producer-only manager. */
+  readonly types: ReadonlyArray<string>
+  /** The lease runs out this long after the store's clock reads it renewed. */
+  readonly leaseMs: number
+}
+
+/** A manager's lease as stored, judged by the store's own clock. */
+export interface Lease {
+  readonly id: string
+  readonly pid: number
+  readonly host: string
+  readonly types: ReadonlyArray<string>
+  /** Epoch ms by the store's clock. */
+  readonly expiresAt: number
+  /** Whether `expiresAt` has passed by the store's clock when it was read. */
+  readonly expired: boolean
+}
+
+/** The progress columns, written together. */
+export interface ProgressColumns {
+  readonly progress: number | null
+  readonly progressData: string
+}
+
+/** Which row a guarded write may change: it must still have this status and owner. */
+export interface RowExpectation {
+  readonly status: string
+  readonly owner: string | null
+}
+
+/**
+ * The named writes a group commit applies. Each is guarded, so a manager that lost a job (its
+ * lease expired and another took the job over) cannot write over the new owner.
+ */
+export type JobWrite =
+  /** A lifecycle transition: status, snapshot and everything the row derives from it. */
+  | {
+      readonly kind: "transition"
+      readonly id: string
+      readonly expect: RowExpectation
+      readonly lifecycle: LifecycleRow
+      readonly output?: string
+      readonly progress?: ProgressColumns
+      readonly at: string
+    }
+  /** A running job's checkpoint: its state and lifecycle snapshot together. */
+  | {
+      readonly kind: "checkpoint"
+      readonly id: string
+      readonly owner: string
+      readonly data: Buffer
+      readonly snapshot: Buffer
+      readonly stateVersion: number
+      readonly progress?: ProgressColumns
+      readonly at: string
+    }
+  | { readonly kind: "progress"; readonly id: string; readonly owner: string; readonly progress: ProgressColumns; readonly at: string }
+  | { readonly kind: "log"; readonly id: string; readonly level: LogLevel; readonly message: string; readonly at: string }
+
+/** What a claim turns a queued row into, decided by the engine inside the claim. */
+export type ClaimDecision =
+  | { readonly start: LifecycleRow }
+  /** The row cannot run (undecodable, unknown state): fail it in the same commit. */
+  | { readonly fail: LifecycleRow }
+
+export interface ClaimRequest {
+  readonly owner: string
+  readonly limit: number
+  /** Only rows of these types are claimed. */
+  readonly types: ReadonlyArray<string>
+  readonly decide: (row: ClaimRow) => ClaimDecision
+  readonly at: string
+}
+
+export interface CommitResult {
+  /** Per write, whether its guard held and it was written. */
+  readonly applied: ReadonlyArray<boolean>
+  /** The rows this commit claimed (now running under the claimant), in claim order. */
+  readonly claimed: ReadonlyArray<ClaimRow>
+}
+
+export interface JobQuery {
+  readonly status?: string
+  readonly name?: string
+  readonly limit?: number
+  readonly offset?: number
+  /** Default `oldest`. */
+  readonly order?: "oldest" | "newest"
+}
+
+/**
+ * Where jobs live. One interface, two stores: SQLite (embedded, the default) and PostgreSQL
+ * (many processes on many machines). Every method may be asynchronous; failures reject with
+ * `PersistenceError`. The engine sees only this.
+ */
+export interface JobStore {
+  /** A readable name for messages: the file or the database. */
+  readonly location: string
+
+  insertJob(job: NewJob): Promise<void>
+  getJob(id: string): Promise<DbJob | undefined>
+  listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>>
+  /** Ids that start with `prefix`, at most `limit`. */
+  idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>>
+  logs(jobId: string, afterSeq?: number, limit?: number): Promise<ReadonlyArray<DbLog>>
+
+  /**
+   * One group commit: applies `writes` in order, then claims up to `claim.limit` queued jobs
+   * (highest priority first, FIFO within) of `claim.types`, all in one transaction.
+   */
+  commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult>
+
+  /** Running rows of these types not owned by any of `liveOwners` (owner null included). */
+  orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>>
+  /** Rows of these types that a manager's `close()` paused: any manager may take them on. */
+  pausedByShutdown(types: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>>
+  /** Rows whose status is none of the six (damaged). */
+  damaged(): Promise<ReadonlyArray<DbJob>>
+
+  /** Leaves a command on a running row for its owner; false when the row moved on. */
+  requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean>
+  /** Takes (reads and clears) the commands left for the running jobs of `owner`. */
+  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>>
+
+  renewLease(lease: LeaseWrite): Promise<void>
+  dropLease(id: string): Promise<void>
+  leases(): Promise<ReadonlyArray<Lease>>
+  /** Deletes a lease found dead, unless it was renewed since (`expiresAt` changed). */
+  forgetLease(id: string, expiresAt: number): Promise<void>
+
+  /**
+   * Calls `onChange` when another process may have changed the store (a dispatch, a command,
+   * a job's end). SQLite looks every `intervalMs`; PostgreSQL is told (LISTEN/NOTIFY) and looks
+   * every `intervalMs` only as a safety net.
+   */
+  watch(onChange: () => void, intervalMs: number): () => void
+
+  close(): Promise<void>
+}

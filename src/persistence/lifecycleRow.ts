@@ -1,0 +1,65 @@
+import type { Snapshot } from "xstate"
+import { SerializationError, type StoredError } from "../jobs/errors.js"
+import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
+import type { JobLifecycleSnapshot, PausedBy } from "../machines/jobLifecycleMachine.js"
+import { pack, unpack } from "./codec.js"
+
+/** The persisted form of a lifecycle snapshot, as XState's `getPersistedSnapshot` returns it. */
+export type PersistedLifecycle = Snapshot<unknown> & {
+  readonly value: unknown
+  readonly context: JobLifecycleSnapshot["context"]
+}
+
+/** The job status a lifecycle state value stands for: its top-level state. */
+export const statusOf = (value: unknown): JobStatus => {
+  const top = typeof value === "string" ? value : Object.keys(value as object)[0]
+  if (!isJobStatus(top)) throw new SerializationError({ what: "lifecycle snapshot", detail: `unknown state ${JSON.stringify(value)}` })
+  return top
+}
+
+export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => pack(snapshot)
+
+/** Decodes a stored snapshot and checks that it names a state of the machine's six. */
+export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
+  const value = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
+  if (value === null || typeof value !== "object" || !("value" in value) || typeof value.context !== "object") {
+    throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
+  }
+  const snapshot = value as PersistedLifecycle
+  statusOf(snapshot.value)
+  return snapshot
+}
+
+/**
+ * The columns a lifecycle snapshot decides. This is the one place that maps a snapshot to
+ * `status`, `attempts`, `paused_by` and the error; a store sets `completed_at` when `terminal`
+ * and clears `owner` for any status but `running`.
+ */
+export interface LifecycleRow {
+  readonly status: JobStatus
+  /** The encoded snapshot. */
+  readonly snapshot: Buffer
+  readonly attempts: number
+  readonly pausedBy: PausedBy | null
+  /** JSON of the stored error, when failed. */
+  readonly error: string | null
+  /** `[Tag] message`, when failed. */
+  readonly errorMessage: string | null
+  readonly terminal: boolean
+}
+
+/** The row columns of a snapshot; `bytes` when the caller has the snapshot encoded already. */
+export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): LifecycleRow => {
+  const status = statusOf(snapshot.value)
+  const { context } = snapshot
+  const error: StoredError | null = status === "failed" ? (context.error ?? { _tag: "Unknown", message: "failed without an error" }) : null
+  return {
+    status,
+    snapshot: bytes ?? encodeLifecycle(snapshot),
+    attempts: context.attempt,
+    pausedBy: status === "paused" ? context.pausedBy : null,
+    error: error === null ? null : JSON.stringify(error),
+    errorMessage: error === null ? null : `[${error._tag}] ${error.message}`,
+    terminal: isTerminalStatus(status),
+  }
+}
