@@ -19,7 +19,7 @@ export { JobStatus, isTerminalStatus } from "./jobs/JobStatus.js"
 /** Dispatch priorities: `LOW = -1`, `NORMAL = 0`, `HIGH = 1`, `CRITICAL = 10`. */
 export { JobPriority } from "./jobs/JobPriority.js"
 /** The registry of job types a manager knows (names, JSON Schemas, validation). */
-export { JobRegistry, type JobTypeSchema } from "./jobs/JobRegistry.js"
+export type { JobRegistry, JobTypeSchema } from "./jobs/JobRegistry.js"
 /** Tagged errors users see; stored errors are plain `StoredError` data. */
 export {
   UnknownJobType,
@@ -33,22 +33,20 @@ export {
   PersistenceError,
   SerializationError,
   ManagerClosed,
+  InvalidOptions,
   type StoredError,
   type ParamsIssue,
 } from "./jobs/errors.js"
 /** The manager: open, dispatch, pause, resume, cancel, list, close; `manager.effect` has the Effect twins. */
-export {
-  JobManager,
-  JobManagerService,
-  JobManagerLayer,
-  type JobManagerOptions,
-  type DispatchOptions,
-  type ListJobsFilter,
-} from "./actors/JobManager.js"
+export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter } from "./actors/JobManager.js"
+/** The manager as an Effect service, and a scoped layer that opens and closes it. */
+export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */
-export { JobHandle } from "./actors/JobHandle.js"
-/** What `getJobInfo` and `listJobs` return. */
-export type { JobInfo } from "./actors/JobInfo.js"
+export type { JobHandle } from "./actors/JobHandle.js"
+/** What `getJobInfo` and `listJobs` return, and one line of a job's log. */
+export type { JobInfo, JobLogLine } from "./actors/JobInfo.js"
+/** The store interface both stores implement (for tools that read a store directly). */
+export type { JobStore } from "./persistence/JobStore.js"
 /** The pure lifecycle machine (for `xstate/graph`, visualisation and the inspector). */
 export { jobLifecycleMachine } from "./machines/jobLifecycleMachine.js"
 /** The manager's own lifecycle machine. */

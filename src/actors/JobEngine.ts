@@ -6,21 +6,28 @@ import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError } fr
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
-import { jobLifecycleMachine, type JobLifecycleEvent, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
+import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
-import type { ClaimRow, DbJob, JobUpdate, SqliteJobStore } from "../persistence/SqliteJobStore.js"
-import { decodeLifecycle, encodeLifecycle, startedSnapshot, statusOf } from "./lifecycle.js"
+import type { ClaimDecision, ClaimRow, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
+import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
 import { JobEvents, type JobEvent } from "./JobEvents.js"
-import { errorFields, failedRowFields } from "./failedRow.js"
-import { commandThroughStore } from "./remoteCommand.js"
+import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
+import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 
 export interface EngineOptions {
   readonly dataDir: string
+  /** Jobs running at once; 0 for a producer that runs none. */
   readonly concurrency: number
+  /** The job types this engine claims (a subset of the registry). */
+  readonly types: ReadonlyArray<string>
+  /** When set, only these jobs are claimed (a manager that runs only what it dispatched). */
+  readonly ownOnly: ReadonlySet<string> | undefined
   readonly progressThrottleMs: number
   readonly interruptGraceMs: number
+  readonly leaseMs: number
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
   readonly managerId: string
@@ -35,43 +42,48 @@ const lostOwnership = (id: string) =>
     detail: `job ${id} is no longer running under this manager (its lease expired and another manager took it over)`,
   })
 
-/** One write queued for the next tick's transaction. */
-interface PendingWrite {
-  /** Returns an error when this write alone could not be made (the others still commit). */
-  readonly apply: () => PersistenceError | void
-  readonly committed?: () => void
-  readonly failed?: (error: unknown) => void
-  /** The write moves a live job out of `running`: its slot is free for this tick's claims. */
-  readonly releasesSlot?: boolean
+/** What a claim decoded from a row, kept until the claim commits and the job's actor starts. */
+interface Prepared {
+  readonly definition: JobDefinition
+  readonly params: unknown
+  readonly state: unknown
+  readonly started: PersistedLifecycle
 }
 
 /**
- * The engine behind `JobManager`: live jobs and their slots, the claim/write tick, and the
+ * The engine behind `JobManager`: live jobs and their slots, the group commit, and the
  * lifecycle events applied to jobs with or without a live actor.
  *
  * Writes from all jobs are grouped: everything queued during one event-loop turn (transitions,
- * checkpoints, progress, logs) is applied in one transaction at the next `setImmediate`, and
- * the same transaction claims queued jobs for the slots that are free. Promises that depend on
- * a write (checkpoint, pause, result) settle only after that transaction commits.
+ * checkpoints, progress, logs) goes to the store in one commit, which also claims queued jobs
+ * for the slots that are free. One commit is in flight at a time; a job's actor starts only
+ * once its claim has committed, and promises that depend on a write (checkpoint, pause,
+ * result) settle only after its commit.
  */
 export class JobEngine implements JobHost {
-  readonly live = new Map<string, LiveJob>()
+  private readonly live = new Map<string, LiveJob>()
   private readonly events = new JobEvents()
   private readonly machine
-  private pending: PendingWrite[] = []
+  private readonly batch = new WriteBatch()
   private tickScheduled = false
+  private committing = false
+  /** Something asked for a commit while one was in flight: run another right after it. */
+  private wakeAfterCommit = false
   /** False once a claim found fewer queued jobs than free slots; set again by anything that queues. */
   private maybeQueued = true
   private accepting = true
   /** Set once the store is about to close: a tick still scheduled does nothing. */
   private stopped = false
+  /** The guard of every write a live job makes: still running, still ours. */
+  private readonly owned: { readonly status: "running"; readonly owner: string }
+  private isoCache = { ms: Number.NaN, text: "" }
   /** Writes by kind, for tests and benchmarks. */
   readonly stats = { transactions: 0, progressWrites: 0, checkpoints: 0, claims: 0 }
 
   constructor(
-    readonly store: SqliteJobStore,
-    readonly registry: JobRegistry,
-    readonly options: EngineOptions,
+    private readonly store: JobStore,
+    private readonly registry: JobRegistry,
+    private readonly options: EngineOptions,
     private readonly onError: (error: unknown) => void,
   ) {
     this.owned = { status: "running", owner: options.managerId }
@@ -81,11 +93,6 @@ export class JobEngine implements JobHost {
     })
   }
 
-  /** The guard of every write a live job makes: still running, still ours. */
-  private readonly owned: { readonly status: "running"; readonly owner: string }
-
-  private isoCache = { ms: Number.NaN, text: "" }
-
   /** Now as ISO 8601; formatted once per millisecond, since a busy tick asks for it per job. */
   iso(): string {
     const ms = this.options.now()
@@ -93,130 +100,159 @@ export class JobEngine implements JobHost {
     return this.isoCache.text
   }
 
-  // ---------------------------------------------------------------- the tick
+  // ---------------------------------------------------------------- what the manager reads
 
-  /** Asks for a tick at the next turn of the event loop (one at a time). */
+  get runningCount() {
+    return this.live.size
+  }
+
+  liveIds(): ReadonlyArray<string> {
+    return [...this.live.keys()]
+  }
+
+  isLive(id: string): boolean {
+    return this.live.has(id)
+  }
+
+  /** The status of a job this engine runs, from its actor; `undefined` when it is not live. */
+  liveStatus(id: string): JobStatus | undefined {
+    const job = this.live.get(id)
+    return job === undefined ? undefined : statusOf(job.actor.getSnapshot().value)
+  }
+
+  liveProgress(id: string): Progress<unknown> | null {
+    return this.live.get(id)?.latestProgress ?? null
+  }
+
+  // ---------------------------------------------------------------- the group commit
+
+  /** Asks for a commit at the next turn of the event loop (one at a time). */
   wake(queued = false) {
     if (queued) this.maybeQueued = true
+    if (this.committing) {
+      this.wakeAfterCommit = true
+      return
+    }
     if (this.tickScheduled) return
     this.tickScheduled = true
-    setImmediate(() => this.tick())
+    setImmediate(() => void this.tick())
   }
 
   private enqueue(write: PendingWrite) {
-    this.pending.push(write)
+    this.batch.add(write)
     this.wake()
   }
 
-  private enqueueAwaited(apply: PendingWrite["apply"]): Promise<void> {
-    return new Promise((resolve, reject) => this.enqueue({ apply, committed: resolve, failed: reject }))
-  }
-
-  /** Applies pending writes and claims queued jobs, in one transaction. */
-  tick() {
+  /** Commits pending writes and claims queued jobs for the free slots, in one commit. */
+  private async tick() {
     this.tickScheduled = false
-    if (this.stopped) return
-    const writes = this.pending
-    this.pending = []
-    // Filled as jobs start, so a transaction that fails after some started can undo them all.
-    const started: LiveJob[] = []
-    const refusals = new Map<number, PersistenceError>()
+    if (this.stopped || this.committing) return
+    const writes = this.batch.take()
+    const released = writes.reduce((n, w) => n + (w.releasesSlot ? 1 : 0), 0)
+    const wanted = this.options.concurrency - this.live.size + released
+    const { types, ownOnly } = this.options
+    const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0)
+    const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
+    if (writes.length === 0 && free <= 0) return
+    const prepared = new Map<string, Prepared>()
+    const failedClaims: string[] = []
+    const claim =
+      free <= 0
+        ? undefined
+        : {
+            owner: this.options.managerId,
+            limit: free,
+            types,
+            ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
+            at: this.iso(),
+            decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims),
+          }
+    this.committing = true
+    this.stats.transactions++
+    let result
     try {
-      this.stats.transactions++
-      this.store.transaction("tick", () => {
-        let released = 0
-        writes.forEach((w, i) => {
-          const refused = w.apply()
-          if (refused !== undefined) refusals.set(i, refused)
-          if (w.releasesSlot) released++
-        })
-        this.claim(released, started)
-      })
+      result = await this.store.commit(
+        writes.map((w) => w.write),
+        claim,
+      )
     } catch (error) {
-      for (const job of started) this.abandon(job)
+      this.afterCommit()
       for (const w of writes) w.failed?.(error)
       this.onError(error)
       return
     }
-    writes.forEach((w, i) => {
-      const refused = refusals.get(i)
-      if (refused === undefined) w.committed?.()
-      else w.failed?.(refused)
-    })
+    this.afterCommit()
+    if (claim !== undefined) {
+      if (result.claimed.length + failedClaims.length < free) this.maybeQueued = false
+      else if (wanted > free) this.wake()
+    }
+    WriteBatch.settle(writes, result.applied)
+    for (const id of failedClaims) this.emit(id, { type: "status", status: "failed" })
+    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!)
   }
 
-  private claim(released: number, started: LiveJob[]) {
-    // Capped per tick, so a large concurrency fills up over a few turns instead of one long stall.
-    const free = Math.min(this.options.concurrency - this.live.size + released, MAX_CLAIMS_PER_TICK)
-    if (free <= 0 || !this.maybeQueued || !this.accepting) return
-    const rows = this.store.nextQueued(free)
-    if (rows.length < free) this.maybeQueued = false
-    else if (this.options.concurrency - this.live.size + released > free) this.wake()
-    for (const row of rows) {
-      const job = this.start(row)
-      if (job !== undefined) {
-        started.push(job)
-        this.stats.claims++
-      }
+  private afterCommit() {
+    this.committing = false
+    if (this.wakeAfterCommit || this.batch.size > 0) {
+      this.wakeAfterCommit = false
+      this.wake()
     }
   }
 
-  /** Builds the live job from its row and starts its actor; inside the claim transaction. */
-  private start(row: ClaimRow): LiveJob | undefined {
-    let job: LiveJob | undefined
+  /**
+   * Decides, inside the claim, what a queued row becomes: running, in the snapshot the machine
+   * gives for START, or failed when it cannot be read. Pure apart from `prepared`.
+   */
+  private decide(row: ClaimRow, prepared: Map<string, Prepared>, failedClaims: string[]): ClaimDecision {
     try {
-      const definition = this.definitionOf(row)
+      const definition = this.registry.require(row.name)
       const persisted = decodeLifecycle(row.snapshot, row.id)
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
       const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
-      job = new LiveJob(row.id, definition, params, state, row.state_version)
-      // Restoring straight into the running snapshot starts the worker as START would.
-      const started = startedSnapshot(persisted, row.id)
-      const actor = createActor(this.machine, { snapshot: started ?? persisted, input: { jobId: row.id }, inspect: this.options.inspect })
-      if (actor.getSnapshot().status === "error") throw actor.getSnapshot().error
-      job.actor = actor
-      this.live.set(row.id, job)
-      const live = job
-      actor.subscribe({ next: (s) => this.onSnapshot(live, s), error: (e) => this.onError(e) })
-      actor.start()
-      if (started === undefined) actor.send({ type: "START" })
-      const snapshot = actor.getSnapshot()
-      const now = this.iso()
-      if (statusOf(snapshot.value) !== "running") throw new Error(`the lifecycle machine did not start it (state ${JSON.stringify(snapshot.value)})`)
-      const claimed = this.store.updateJob(
-        row.id,
-        {
-          status: "running",
-          snapshot: encodeLifecycle(started ?? actor.getPersistedSnapshot()),
-          attempts: snapshot.context.attempt,
-          owner: this.options.managerId,
-          started_at: row.started_at ?? now,
-          request: null,
-        },
-        now,
-        { status: "queued" },
-      )
-      if (!claimed) {
-        // Another manager took it between our read and write.
-        this.abandon(job)
-        return undefined
+      const started = startedSnapshot(persisted, row.id) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
+      if (started === undefined || statusOf(started.value) !== "running") {
+        throw new Error(`the lifecycle machine does not start it from state ${JSON.stringify(persisted.value)}`)
       }
-      this.emit(row.id, { type: "status", status: "running" })
-      return job
+      prepared.set(row.id, { definition, params, state, started })
+      return { start: lifecycleRow(started) }
     } catch (error) {
-      if (job !== undefined) this.abandon(job)
-      // The store failing is no fault of the job: fail the tick, and the claim is retried.
       if (error instanceof PersistenceError) throw error
-      this.failRow(row, error)
-      return undefined
+      failedClaims.push(row.id)
+      return { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) }
     }
   }
 
-  /** Drops a live job without writing anything (its claim did not commit). */
-  private abandon(job: LiveJob) {
-    job.finished = true
-    this.live.delete(job.id)
-    job.actor?.stop()
+  /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
+  private startClaimed(row: ClaimRow, prepared: Prepared) {
+    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version)
+    try {
+      const actor = createActor(this.machine, {
+        snapshot: prepared.started,
+        input: { jobId: row.id },
+        inspect: this.options.inspect,
+        // Named after the job, so the inspector shows which job each actor is.
+        id: `${row.name}:${row.id}`,
+      })
+      job.actor = actor
+      this.live.set(row.id, job)
+      actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
+      actor.start()
+      this.stats.claims++
+      this.emit(row.id, { type: "status", status: "running" })
+    } catch (error) {
+      this.live.delete(row.id)
+      job.actor?.stop()
+      this.failOwned(row, error)
+    }
+  }
+
+  /** Fails a job this engine claimed but could not start. */
+  private failOwned(row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown) {
+    this.enqueue({
+      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at: this.iso() },
+      committed: () => this.emit(row.id, { type: "status", status: "failed" }),
+      failed: () => {},
+    })
   }
 
   // ---------------------------------------------------------------- live transitions
@@ -228,32 +264,32 @@ export class JobEngine implements JobHost {
     job.leaving = true
     job.finished = true
     clearTimeout(job.progressTimer)
-    const now = this.iso()
-    const fields: JobUpdate = {
-      status,
-      snapshot: encodeLifecycle(job.actor.getPersistedSnapshot()),
-      owner: null,
-      paused_by: status === "paused" ? snapshot.context.pausedBy : null,
-      ...this.progressFields(job),
-      ...(isTerminalStatus(status) ? { completed_at: now } : {}),
-      ...(status === "completed" ? { output: job.outputJson } : {}),
-      ...(status === "failed" ? errorFields(snapshot.context.error) : {}),
+    const lifecycle: LifecycleRow = lifecycleRow(job.actor.getPersistedSnapshot() as PersistedLifecycle)
+    const progress = this.takeProgress(job)
+    const write: JobWrite = {
+      kind: "transition",
+      id: job.id,
+      expect: this.owned,
+      lifecycle,
+      ...(status === "completed" && job.outputJson !== null ? { output: job.outputJson } : {}),
+      ...(progress === undefined ? {} : { progress }),
+      at: this.iso(),
     }
     this.enqueue({
-      apply: () => {
-        if (!this.store.updateJob(job.id, fields, now, this.owned)) return lostOwnership(job.id)
-      },
+      write,
       releasesSlot: true,
       committed: () => this.settleLive(job, status),
+      refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
     })
   }
 
-  private progressFields(job: LiveJob): JobUpdate {
+  /** The progress not yet written, taken for a write that carries it. */
+  private takeProgress(job: LiveJob): ProgressColumns | undefined {
     const p = job.latestProgress
-    if (p === null || !job.progressDirty) return {}
+    if (p === null || !job.progressDirty) return undefined
     job.progressDirty = false
-    return { progress: Progress.fraction(p), progress_data: JSON.stringify(p) }
+    return { progress: Progress.fraction(p), progressData: JSON.stringify(p) }
   }
 
   /** After the write that took a job out of `running` committed. */
@@ -266,15 +302,17 @@ export class JobEngine implements JobHost {
   }
 
   /**
-   * The write that would record the job's end failed (disk full, say). Nothing claims it ended:
-   * the store still says `running`, and recovery resumes it from its last checkpoint on the
-   * next open, or when another manager finds this one's lease expired.
+   * The write that would record the job's end failed (disk full, say) or was refused (the job
+   * is no longer ours). Nothing claims it ended: the store still says `running`, and the orphan
+   * rule resumes it from its last checkpoint on the next open, or when another manager finds
+   * this one's lease expired.
    */
   private unrecorded(job: LiveJob, error: unknown) {
     this.live.delete(job.id)
     job.actor.stop()
     for (const w of job.waiters.splice(0)) w.reject(error)
     this.emit(job.id, { type: "unrecorded", error })
+    this.wake()
   }
 
   private settleWaiters(waiters: StatusWaiter[], status: JobStatus) {
@@ -304,18 +342,20 @@ export class JobEngine implements JobHost {
     job.state = state
     job.stateVersion++
     this.stats.checkpoints++
-    const now = this.iso()
-    const fields: JobUpdate = {
+    const progress = this.takeProgress(job)
+    const write: JobWrite = {
+      kind: "checkpoint",
+      id: job.id,
+      owner: this.options.managerId,
       data,
-      status: "running",
       snapshot: job.encodedSnapshot(),
-      state_version: job.stateVersion,
-      last_checkpoint: now,
-      ...this.progressFields(job),
+      stateVersion: job.stateVersion,
+      ...(progress === undefined ? {} : { progress }),
+      at: this.iso(),
     }
-    return this.enqueueAwaited(() => {
-      if (!this.store.updateJob(job.id, fields, now, this.owned)) return lostOwnership(job.id)
-    })
+    const done = this.batch.addAwaited(write, () => lostOwnership(job.id))
+    this.wake()
+    return done
   }
 
   progress(job: LiveJob, progress: Progress<unknown>) {
@@ -333,19 +373,18 @@ export class JobEngine implements JobHost {
 
   private writeProgress(job: LiveJob) {
     job.progressTimer = undefined
-    if (job.finished || !job.progressDirty) return
+    if (job.finished) return
+    const progress = this.takeProgress(job)
+    if (progress === undefined) return
     job.progressWrittenAt = this.options.now()
-    const fields = this.progressFields(job)
-    const now = this.iso()
     this.stats.progressWrites++
-    // A progress write refused (the job moved on) or lost with a failed tick is superseded anyway.
-    this.enqueue({ apply: () => void this.store.updateJob(job.id, fields, now, this.owned), failed: () => {} })
+    // A progress write refused (the job moved on) or lost with a failed commit is superseded anyway.
+    this.enqueue({ write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso() }, failed: () => {} })
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
     if (job.finished) return
-    const at = this.iso()
-    this.enqueue({ apply: () => this.store.appendLog(job.id, at, level, message), failed: () => {} })
+    this.enqueue({ write: { kind: "log", id: job.id, level, message, at: this.iso() }, failed: () => {} })
   }
 
   dataDir(job: LiveJob): string {
@@ -361,7 +400,7 @@ export class JobEngine implements JobHost {
   }
 
   /** Applies a user command (pause, resume, cancel) through the job's lifecycle machine. */
-  command(id: string, event: Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" }>): Promise<JobStatus> {
+  async command(id: string, event: CommandEvent): Promise<CommandOutcome> {
     const job = this.live.get(id)
     if (job !== undefined) {
       const snapshot = job.actor.getSnapshot()
@@ -369,29 +408,33 @@ export class JobEngine implements JobHost {
       const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
       const done = this.waitFor(job, until)
       job.actor.send(event)
-      return done
+      return { status: await done }
     }
     // Queued, paused, finished, or running in another process: through the store.
-    return commandThroughStore(this.store, id, event, { self: this.options.managerId }).then((status) => {
-      this.emit(id, { type: "status", status })
-      if (status === "queued") this.wake(true)
-      return status
-    })
+    const outcome = await commandThroughStore(this.store, this.registry, id, event, { self: this.options.managerId, at: () => this.iso() })
+    this.emit(id, { type: "status", status: outcome.status })
+    if (outcome.status === "queued") this.wake(true)
+    return outcome
   }
 
   private waitFor(job: LiveJob, until: (s: JobStatus) => boolean): Promise<JobStatus> {
     return new Promise((resolve, reject) => job.waiters.push({ until, resolve, reject }))
   }
 
-  /** Marks a row failed from outside its run (unknown type, undecodable data, not resumable). */
-  failRow(row: Pick<DbJob, "id" | "name" | "status" | "snapshot">, cause: unknown) {
-    const now = this.iso()
-    this.store.updateJob(row.id, failedRowFields(row, cause, now), now, { status: row.status })
-    this.emit(row.id, { type: "status", status: "failed" })
-  }
-
-  definitionOf(row: Pick<DbJob, "name">): JobDefinition {
-    return this.registry.require(row.name)
+  /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
+  recordOffline(row: Pick<DbJob, "id" | "status" | "owner">, lifecycle: LifecycleRow): Promise<boolean> {
+    return new Promise((resolve, reject) =>
+      this.enqueue({
+        write: { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, at: this.iso() },
+        committed: () => {
+          this.emit(row.id, { type: "status", status: lifecycle.status })
+          if (lifecycle.status === "queued") this.wake(true)
+          resolve(true)
+        },
+        refused: () => resolve(false),
+        failed: reject,
+      }),
+    )
   }
 
   subscribe(id: string, listener: (event: JobEvent) => void): () => void {
@@ -410,17 +453,17 @@ export class JobEngine implements JobHost {
     const waits: Promise<unknown>[] = []
     for (const job of this.live.values()) {
       const snapshot = job.actor.getSnapshot()
-      const until = (s: JobStatus) => s !== "running"
-      waits.push(this.waitFor(job, until).catch(() => undefined))
+      waits.push(this.waitFor(job, (s) => s !== "running").catch(() => undefined))
       if (snapshot.can({ type: "PAUSE", by: "shutdown" })) job.actor.send({ type: "PAUSE", by: "shutdown" })
     }
     await Promise.all(waits)
-    // Flush what is left (progress and logs of the last turn), then take no more ticks.
-    if (this.pending.length > 0) this.tick()
+    // Flush what is left (progress and logs of the last turn), then take no more commits.
+    while (this.committing) await new Promise((r) => setImmediate(r))
+    if (this.batch.size > 0) await this.tick()
     this.stopped = true
   }
 
-  /** Takes no more ticks (the store is closing). */
+  /** Takes no more commits (the store is closing). */
   stop() {
     this.accepting = false
     this.stopped = true

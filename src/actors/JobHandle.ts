@@ -3,7 +3,7 @@ import type { Progress } from "../jobs/Progress.js"
 
 /** What a handle reads through; implemented by `JobManager`. */
 export interface JobHandleSource {
-  statusOf(id: string): JobStatus
+  statusOf(id: string): Promise<JobStatus>
   progressOf(id: string): AsyncIterable<Progress<unknown>>
   resultOf(id: string): Promise<unknown>
 }
@@ -17,7 +17,7 @@ export class JobHandle<O = unknown, Pr = unknown> {
   ) {}
 
   /** The job's current status. */
-  status(): JobStatus {
+  status(): Promise<JobStatus> {
     return this.source.statusOf(this.id)
   }
 

@@ -1,7 +1,8 @@
 import type { StoredError } from "../jobs/errors.js"
 import { isJobStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
-import type { DbJob } from "../persistence/SqliteJobStore.js"
+import type { DbJob, DbLog } from "../persistence/JobStore.js"
+import type { Owners } from "./owners.js"
 
 /** What `getJobInfo` / `listJobs` return about a job. */
 export interface JobInfo {
@@ -23,25 +24,58 @@ export interface JobInfo {
   readonly startedAt: string | null
   readonly completedAt: string | null
   readonly lastCheckpoint: string | null
+  /**
+   * A `running` job whose manager is gone (its lease expired, or its process died): the next
+   * worker of its type resumes it from its last checkpoint (or fails it, when not resumable).
+   */
+  readonly stalled: { readonly owner: string | null; readonly since: string } | null
+  /** A `queued` job that no live manager runs the type of: it waits for a worker of its type. */
+  readonly waitingForWorker: boolean
+}
+
+/** One line of a job's log. */
+export interface JobLogLine {
+  readonly seq: number
+  readonly at: string
+  readonly level: DbLog["level"]
+  readonly message: string
 }
 
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
 
-export const toJobInfo = (row: DbJob): JobInfo => ({
-  id: row.id,
-  name: row.name,
-  // A damaged status is reported as failed; recovery marks such rows failed on open.
-  status: isJobStatus(row.status) ? row.status : "failed",
-  priority: row.priority,
-  progress: row.progress,
-  progressData: parse(row.progress_data) as Progress<unknown> | null,
-  output: parse(row.output),
-  error: parse(row.error) as StoredError | null,
-  attempts: row.attempts,
-  stateVersion: row.state_version,
-  pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" ? row.paused_by : null,
-  createdAt: row.created_at,
-  startedAt: row.started_at,
-  completedAt: row.completed_at,
-  lastCheckpoint: row.last_checkpoint,
-})
+/** The API view of a row; `owners` (the leases as judged now) tells stalled and waiting jobs. */
+export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
+  // A damaged status is reported as failed; recovery marks such rows failed.
+  const status = isJobStatus(row.status) ? row.status : "failed"
+  const stalled =
+    owners !== undefined && status === "running" && !owners.isLive(row.owner)
+      ? { owner: row.owner, since: sinceOf(row, owners) }
+      : null
+  return {
+    id: row.id,
+    name: row.name,
+    status,
+    priority: row.priority,
+    progress: row.progress,
+    progressData: parse(row.progress_data) as Progress<unknown> | null,
+    output: parse(row.output),
+    error: parse(row.error) as StoredError | null,
+    attempts: row.attempts,
+    stateVersion: row.state_version,
+    pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" ? row.paused_by : null,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    lastCheckpoint: row.last_checkpoint,
+    stalled,
+    waitingForWorker: owners !== undefined && status === "queued" && !owners.runsType(row.name),
+  }
+}
+
+/** When the owner's lease ran out, if it did; else when the row was last written. */
+const sinceOf = (row: DbJob, owners: Owners): string => {
+  const dead = owners.deadOwner(row.owner)
+  return dead !== undefined && dead.reason === "lease expired" ? new Date(dead.lease.expiresAt).toISOString() : row.updated_at
+}
+
+export const toJobLogLine = (row: DbLog): JobLogLine => ({ seq: row.seq, at: row.at, level: row.level, message: row.message })

@@ -2,6 +2,8 @@ import { JobCancelled, JobFailed, JobNotFound, ManagerClosed, type StoredError }
 import { isJobStatus, isTerminalStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { decodeWith } from "../persistence/codec.js"
+import type { JobRegistry } from "../jobs/JobRegistry.js"
+import type { JobStore } from "../persistence/JobStore.js"
 import type { JobEngine } from "./JobEngine.js"
 import type { JobEvent } from "./JobEvents.js"
 import { toJobInfo } from "./JobInfo.js"
@@ -16,14 +18,18 @@ export class JobWatchers {
   /** result() calls waiting on jobs that another process may finish. */
   private readonly remoteWaiters = new Map<string, Set<() => void>>()
 
-  constructor(private readonly engine: JobEngine) {}
+  constructor(
+    private readonly engine: JobEngine,
+    private readonly store: JobStore,
+    private readonly registry: JobRegistry,
+  ) {}
 
   /** Settles every remote waiter whose job the store now shows ended (or gone). */
-  checkRemote() {
-    for (const [id, waiters] of this.remoteWaiters) {
-      if (this.engine.live.has(id)) continue
-      const status = this.engine.store.statusOf(id)
-      if (status === undefined || (isJobStatus(status) && isTerminalStatus(status))) for (const settle of [...waiters]) settle()
+  async checkRemote() {
+    for (const [id, waiters] of [...this.remoteWaiters]) {
+      if (this.engine.isLive(id)) continue
+      const row = await this.store.getJob(id)
+      if (row === undefined || (isJobStatus(row.status) && isTerminalStatus(row.status))) for (const settle of [...waiters]) settle()
     }
   }
 
@@ -35,23 +41,26 @@ export class JobWatchers {
   result(id: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let unsubscribe = () => {}
-      const settle = () => {
+      let done = false
+      const settle = async () => {
         let row
         try {
-          row = this.engine.store.getJob(id)
+          row = await this.store.getJob(id)
         } catch (error) {
           unsubscribe()
           return reject(error)
         }
+        if (done) return
         if (row === undefined) {
           unsubscribe()
           return reject(new JobNotFound({ id }))
         }
         const info = toJobInfo(row)
         if (!isTerminalStatus(info.status)) return
+        done = true
         unsubscribe()
         if (info.status === "completed") {
-          const definition = this.engine.registry.get(row.name)
+          const definition = this.registry.get(row.name)
           try {
             resolve(decodeWith(definition?.output, info.output, `output of job ${id}`))
           } catch (error) {
@@ -62,7 +71,7 @@ export class JobWatchers {
       }
       const offStatus = this.engine.subscribe(id, (event) => {
         // Read after the current transaction: status events may be emitted inside it.
-        if (event.type === "status" && isTerminalStatus(event.status)) queueMicrotask(settle)
+        if (event.type === "status" && isTerminalStatus(event.status)) void settle()
         if (event.type === "unrecorded") {
           unsubscribe()
           reject(event.error)
@@ -75,19 +84,21 @@ export class JobWatchers {
       this.closeListeners.add(onClose)
       // Another process may run and finish the job: then only the store can tell (see poll()).
       const waiters = this.remoteWaiters.get(id) ?? this.remoteWaiters.set(id, new Set()).get(id)!
-      waiters.add(settle)
+      const settleRemote = () => void settle()
+      waiters.add(settleRemote)
       unsubscribe = () => {
         offStatus()
-        waiters.delete(settle)
+        waiters.delete(settleRemote)
         if (waiters.size === 0) this.remoteWaiters.delete(id)
         this.closeListeners.delete(onClose)
       }
-      settle()
+      void settle()
     })
   }
 
   progress(id: string): AsyncIterable<Progress<unknown>> {
     const engine = this.engine
+    const store = this.store
     const closeListeners = this.closeListeners
     return {
       [Symbol.asyncIterator]() {
@@ -108,14 +119,19 @@ export class JobWatchers {
           poke()
         })
         closeListeners.add(end)
-        const row = engine.store.getJob(id)
-        if (row === undefined || isTerminalStatus(toJobInfo(row).status)) ended = true
+        const checked = store.getJob(id).then(
+          (row) => {
+            if (row === undefined || isTerminalStatus(toJobInfo(row).status)) ended = true
+          },
+          () => void (ended = true),
+        )
         const finish = () => {
           off()
           closeListeners.delete(end)
         }
         return {
           async next(): Promise<IteratorResult<Progress<unknown>>> {
+            await checked
             while (latest === undefined && !ended) await new Promise<void>((r) => (wake = r))
             if (latest !== undefined) {
               const value = latest

@@ -1,26 +1,15 @@
-import { createActor, initialTransition, type Snapshot } from "xstate"
+import { createActor, initialTransition } from "xstate"
 import {
   jobLifecycleMachine,
   type JobLifecycleEvent,
   type JobLifecycleMachine,
-  type JobLifecycleSnapshot,
 } from "../machines/jobLifecycleMachine.js"
-import { isJobStatus, type JobStatus } from "../jobs/JobStatus.js"
-import { SerializationError } from "../jobs/errors.js"
-import { pack, unpack } from "../persistence/codec.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
+import { SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
+import type { DbJob } from "../persistence/JobStore.js"
+import { decodeLifecycle, lifecycleRow, statusOf, type LifecycleRow, type PersistedLifecycle } from "../persistence/lifecycleRow.js"
 
-/** The persisted form of a lifecycle snapshot, as XState's `getPersistedSnapshot` returns it. */
-export type PersistedLifecycle = Snapshot<unknown> & {
-  readonly value: unknown
-  readonly context: JobLifecycleSnapshot["context"]
-}
-
-/** The job status a lifecycle state value stands for: its top-level state. */
-export const statusOf = (value: unknown): JobStatus => {
-  const top = typeof value === "string" ? value : Object.keys(value as object)[0]
-  if (!isJobStatus(top)) throw new SerializationError({ what: "lifecycle snapshot", detail: `unknown state ${JSON.stringify(value)}` })
-  return top
-}
+export { decodeLifecycle, encodeLifecycle, statusOf, type PersistedLifecycle } from "../persistence/lifecycleRow.js"
 
 // Computed once: every new job's snapshot is this one with its own id.
 const queuedTemplate = jobLifecycleMachine.getPersistedSnapshot(
@@ -32,19 +21,6 @@ export const initialLifecycle = (jobId: string): PersistedLifecycle => ({
   ...queuedTemplate,
   context: { ...queuedTemplate.context, jobId },
 })
-
-export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => pack(snapshot)
-
-/** Decodes a stored snapshot and checks that the machine still has its state. */
-export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
-  const value = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
-  if (value === null || typeof value !== "object" || !("value" in value) || typeof value.context !== "object") {
-    throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
-  }
-  const snapshot = value as PersistedLifecycle
-  statusOf(snapshot.value)
-  return snapshot
-}
 
 /**
  * Restores a snapshot without starting it: no worker runs, nothing is scheduled. Throws
@@ -93,10 +69,25 @@ export const transitionOffline = (
 export const canOffline = (persisted: PersistedLifecycle, event: JobLifecycleEvent, jobId: string): boolean =>
   restoreQuiet(persisted, jobId).can(event)
 
-/** The snapshot of a job failed from outside its run, when its own snapshot is unusable. */
-export const failedLifecycle = (jobId: string, error: { _tag: string; message: string }): PersistedLifecycle => {
-  const result = transitionOffline(initialLifecycle(jobId), { type: "FAIL", error }, jobId)
-  return result!.snapshot
+/**
+ * The lifecycle of a row failed from outside its run (unknown state, undecodable data, not
+ * resumable). The error names the job and the cause; the machine makes the failed snapshot from
+ * the row's own when it can be read, else from a fresh one.
+ */
+export const failedRowLifecycle = (row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown): LifecycleRow => {
+  const reason = toStoredError(cause)
+  const error: StoredError = {
+    _tag: reason._tag,
+    message: `Job ${row.id} (${row.name}): ${reason.message}`,
+    ...(reason.details === undefined ? {} : { details: reason.details }),
+  }
+  let snapshot: PersistedLifecycle | undefined
+  try {
+    snapshot = transitionOffline(decodeLifecycle(row.snapshot, row.id), { type: "FAIL", error }, row.id)?.snapshot
+  } catch {
+    snapshot = undefined
+  }
+  return lifecycleRow(snapshot ?? transitionOffline(initialLifecycle(row.id), { type: "FAIL", error }, row.id)!.snapshot)
 }
 
 // ---------------------------------------------------------------- the claim's fast path

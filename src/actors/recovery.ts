@@ -1,82 +1,88 @@
+import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus } from "../jobs/JobStatus.js"
 import { unpackWith } from "../persistence/codec.js"
-import type { DbJob } from "../persistence/SqliteJobStore.js"
+import type { DbJob, JobStore } from "../persistence/JobStore.js"
+import type { LifecycleRow } from "../persistence/lifecycleRow.js"
+import { lifecycleRow } from "../persistence/lifecycleRow.js"
 import type { JobEngine } from "./JobEngine.js"
-import { decodeLifecycle, encodeLifecycle, transitionOffline } from "./lifecycle.js"
+import { decodeLifecycle, failedRowLifecycle, transitionOffline } from "./lifecycle.js"
+import { orphanOutcome } from "./orphanRule.js"
+import type { Owners } from "./owners.js"
 
 export interface RecoveryReport {
   /** Jobs put back in line to resume from their last checkpoint. */
   readonly resumed: number
-  /** Rows marked failed: not resumable, unknown type, undecodable, damaged. */
+  /** Rows marked failed: not resumable, undecodable, damaged. */
   readonly failed: number
-}
-
-class NotResumable extends Error {
-  override readonly name = "NotResumable"
+  /** One line per job recovered or failed, for the worker's log. */
+  readonly lines: ReadonlyArray<string>
 }
 
 /**
- * Recovery on open, and whenever an owner is found dead. A job left `running` by a dead owner
- * is re-queued (it resumes from its last checkpoint when it gets a slot) or failed when its
- * type is not resumable; a job that `close()` paused is re-queued; a job a user paused stays
- * paused. Any row that cannot be understood is failed with a message naming it and the cause;
- * one bad row never stops the others.
+ * Recovery on open, and whenever an owner is found dead; only of the types this manager runs
+ * (a row of another type waits for a worker of its type). A job left `running` by a dead owner
+ * goes through the orphan rule; a job that some manager's `close()` paused is re-queued; a job a
+ * user paused stays paused. A row that cannot be understood is failed with a message naming it
+ * and the cause; one bad row never stops the others.
  */
 export const recoverJobs = async (
   engine: JobEngine,
-  liveOwners: ReadonlySet<string>,
+  store: JobStore,
+  registry: JobRegistry,
+  types: ReadonlyArray<string>,
+  owners: Owners,
   options: { readonly onOpen: boolean },
   chunk = 100,
 ): Promise<RecoveryReport> => {
-  const store = engine.store
-  const rows: DbJob[] = []
-  for (const { owner } of store.runningOwners()) {
-    if (owner === null || !liveOwners.has(owner)) rows.push(...store.runningRowsOf(owner))
-  }
+  if (types.length === 0) return { resumed: 0, failed: 0, lines: [] }
+  const rows: DbJob[] = [...(await store.orphans(types, owners.liveIds()))]
   // Jobs another manager's close() paused: any live manager may take them on.
-  rows.push(...store.pausedByShutdown())
-  if (options.onOpen) {
-    for (const status of store.statuses()) if (!isJobStatus(status)) rows.push(...store.rowsWithStatus(status))
-  }
+  rows.push(...(await store.pausedByShutdown(types)))
+  if (options.onOpen) rows.push(...(await store.damaged()))
   let resumed = 0
   let failed = 0
+  const lines: string[] = []
   for (let i = 0; i < rows.length && engine.isAccepting; i += chunk) {
-    engine.store.transaction("recover", () => {
-      for (const row of rows.slice(i, i + chunk)) {
-        if (recoverRow(engine, row)) resumed++
-        else failed++
-      }
-    })
-    // Let the first recovered jobs start, and the host breathe, before the next chunk.
-    engine.wake(true)
-    await new Promise((r) => setImmediate(r))
+    // One group commit per chunk; the first recovered jobs start while later ones are read.
+    await Promise.all(
+      rows.slice(i, i + chunk).map(async (row) => {
+        if (!types.includes(row.name)) return // a damaged row of a type others run: theirs to judge
+        const next = recoveryOf(row, registry, owners)
+        if (next === undefined) return
+        if (!(await engine.recordOffline(row, next))) return // another manager recovered it first
+        if (next.status === "failed") failed++
+        else resumed++
+        lines.push(`${row.name} ${row.id}: ${describe(row, next, owners)}`)
+      }),
+    )
   }
-  return { resumed, failed }
+  return { resumed, failed, lines }
 }
 
-const recoverRow = (engine: JobEngine, row: DbJob): boolean => {
+/** The next lifecycle of a row recovery looks at; `undefined` to leave it alone. */
+const recoveryOf = (row: DbJob, registry: JobRegistry, owners: Owners): LifecycleRow | undefined => {
   try {
     if (!isJobStatus(row.status)) throw new Error(`unknown status ${JSON.stringify(row.status)}`)
-    const definition = engine.definitionOf(row)
-    const snapshot = decodeLifecycle(row.snapshot, row.id)
+    const definition = registry.require(row.name)
     unpackWith(definition.params, row.params, `params of job ${row.id}`)
     unpackWith(definition.state, row.data, `state of job ${row.id}`)
-    if (row.status === "running" && !definition.resumable) {
-      throw new NotResumable(`job type "${row.name}" is not resumable and its process stopped while it ran`)
+    if (row.status === "running") {
+      if (owners.isLive(row.owner)) return undefined
+      const orphan = orphanOutcome(row, definition)
+      return orphan.kind === "unknownType" ? undefined : orphan.lifecycle
     }
-    const next = transitionOffline(snapshot, row.status === "running" ? { type: "REQUEUE" } : { type: "RESUME" }, row.id)
-    if (next === undefined) throw new Error(`its lifecycle snapshot is in no state to resume (${JSON.stringify(snapshot.value)})`)
-    const now = engine.iso()
-    engine.store.updateJob(
-      row.id,
-      { status: next.status, snapshot: encodeLifecycle(next.snapshot), owner: null, paused_by: null },
-      now,
-      // Unless another manager recovered it first.
-      { status: row.status, owner: row.owner },
-    )
-    return true
+    const next = transitionOffline(decodeLifecycle(row.snapshot, row.id), { type: "RESUME" }, row.id)
+    if (next === undefined) throw new Error(`its lifecycle snapshot is in no state to resume`)
+    return lifecycleRow(next.snapshot)
   } catch (error) {
-    engine.failRow(row, error)
-    return false
+    return failedRowLifecycle(row, error)
   }
+}
+
+const describe = (row: DbJob, next: LifecycleRow, owners: Owners): string => {
+  if (next.status === "failed") return `failed on recovery: ${next.errorMessage}`
+  const dead = owners.deadOwner(row.owner)
+  const why =
+    row.status === "paused" ? "paused by a manager's shutdown" : `its manager ${row.owner ?? "(none)"} stopped${dead ? ` (${dead.reason})` : ""}`
+  return `recovered (${why}); ${next.status === "queued" ? `queued to resume from checkpoint ${row.state_version}` : next.status}`
 }

@@ -1,9 +1,12 @@
 import { InvalidTransition, JobNotFound, PersistenceError } from "../jobs/errors.js"
+import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
-import { SqliteJobStore, type DbJob } from "../persistence/SqliteJobStore.js"
-import { liveOwners } from "./leases.js"
-import { canOffline, decodeLifecycle, encodeLifecycle, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import type { DbJob, JobStore } from "../persistence/JobStore.js"
+import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
+import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
+import { orphanOutcome } from "./orphanRule.js"
+import { Owners } from "./owners.js"
 
 export type RemoteCommand = "pause" | "resume" | "cancel"
 
@@ -12,97 +15,121 @@ export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME"
 export const commandEvent = (command: string): CommandEvent | undefined =>
   command === "pause" ? { type: "PAUSE", by: "user" } : command === "resume" ? { type: "RESUME" } : command === "cancel" ? { type: "CANCEL" } : undefined
 
-const commandOf = (event: CommandEvent): RemoteCommand =>
+export const commandOf = (event: CommandEvent): RemoteCommand =>
   event.type === "PAUSE" ? "pause" : event.type === "RESUME" ? "resume" : "cancel"
 
 const settled = (command: RemoteCommand, status: JobStatus) =>
   command === "cancel" ? isTerminalStatus(status) : command === "pause" ? status !== "running" : status !== "paused"
 
-/**
- * Pauses, resumes or cancels a job from a process that does not run it (the CLI). See
- * `commandThroughStore`.
- */
-export const sendCommand = async (options: {
-  readonly dataDir: string
-  readonly id: string
-  readonly command: RemoteCommand
-  readonly timeoutMs?: number
-  readonly leaseMs?: number
-}): Promise<JobStatus> => {
-  const store = SqliteJobStore.open(options.dataDir)
-  try {
-    return await commandThroughStore(store, options.id, commandEvent(options.command)!, {
-      self: "",
-      timeoutMs: options.timeoutMs,
-      leaseMs: options.leaseMs,
-    })
-  } finally {
-    store.close()
-  }
+/** What a command did. */
+export interface CommandOutcome {
+  /** The status the job reached. */
+  readonly status: JobStatus
+  /**
+   * Set when the job is stalled (its manager is gone) and this process does not know its type:
+   * the command waits on the row for the next worker of that type, which applies it when it
+   * recovers the job.
+   */
+  readonly deferred?: string
 }
 
 /**
  * Applies a command to a job this process does not run. A job that a live manager runs gets it
- * through its row (`request`), which that manager applies at its next poll, and the call waits
- * for the resulting status; anything else is changed in the store directly, through the
- * lifecycle machine (a job left running by a dead process is first put back in line, as
- * recovery would). Resolves with the status the job reached.
+ * through its row (`request`), which that manager applies when it next looks, and the call waits
+ * for the resulting status. A job whose manager is gone is first put through the orphan rule,
+ * when this process knows its type; when it does not, a pause or resume is left for the next
+ * worker of the type (the job is never re-queued by a process that cannot tell whether it may
+ * resume), and a cancel ends it. Anything else is changed in the store directly, through the
+ * lifecycle machine.
  */
 export const commandThroughStore = async (
-  store: SqliteJobStore,
+  store: JobStore,
+  registry: JobRegistry,
   id: string,
   event: CommandEvent,
-  options: { readonly self: string; readonly timeoutMs?: number; readonly leaseMs?: number },
-): Promise<JobStatus> => {
+  options: { readonly self: string | null; readonly at: () => string; readonly timeoutMs?: number },
+): Promise<CommandOutcome> => {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  const command = commandOf(event)
+  let selfLooks = 0
   for (;;) {
-    const row = store.getJob(id)
+    const row = await store.getJob(id)
     if (row === undefined) throw new JobNotFound({ id })
-    const owners = liveOwners(store, options.self, Date.now(), options.leaseMs ?? 5_000)
-    if (row.status === "running" && row.owner !== null && row.owner !== options.self && owners.has(row.owner)) {
-      if (!canOffline(decodeLifecycle(row.snapshot, id), event, id)) throw new InvalidTransition({ id, event: event.type, status: "running" })
-      store.updateJob(id, { request: commandOf(event) }, new Date().toISOString(), { status: "running", owner: row.owner })
-      return await waitForStatus(store, id, commandOf(event), deadline)
+    let from: LifecycleRow | undefined
+    if (row.status === "running") {
+      const owners = new Owners(await store.leases(), options.self)
+      // Ours but not live: its claim or its end is committing, so look again; if it stays so,
+      // its end could not be written, and it is an orphan like any other.
+      const ownButGone = row.owner === options.self && ++selfLooks > 40
+      if (owners.isLive(row.owner) && !ownButGone) {
+        if (row.owner === options.self) {
+          await new Promise((r) => setTimeout(r, 5))
+          continue
+        }
+        assertAccepts(row, event)
+        if (await store.requestCommand(id, { status: "running", owner: row.owner }, command)) {
+          return { status: await waitForStatus(store, id, command, deadline) }
+        }
+        continue
+      }
+      const orphan = orphanOutcome(row, registry.get(row.name))
+      if (orphan.kind === "unknownType") {
+        if (event.type !== "CANCEL") {
+          const stored = event.type === "PAUSE" && (await store.requestCommand(id, { status: "running", owner: row.owner }, command))
+          if (!stored && event.type === "PAUSE") continue
+          return {
+            status: "running",
+            deferred:
+              `job ${id} is stalled (its manager ${row.owner ?? "(none)"} is gone) and this process does not run "${row.name}" jobs: ` +
+              `the next worker of that type resumes it from its last checkpoint${event.type === "PAUSE" ? ", then pauses it" : ""}`,
+          }
+        }
+        // A cancel needs no knowledge of the type: the job ends, nothing runs again.
+        from = lifecycleRow(transitionOffline(decodeLifecycle(row.snapshot, id), { type: "REQUEUE" }, id)!.snapshot)
+      } else {
+        from = orphan.lifecycle
+        if (orphan.kind === "fail" || event.type === "RESUME") {
+          // Failing it, or putting it back in line, is all there is to do (a resume of a stalled job is its requeue).
+          if (await write(store, row, orphan.lifecycle, options.at())) {
+            if (orphan.kind === "fail") throw new InvalidTransition({ id, event: event.type, status: "failed" })
+            return { status: orphan.lifecycle.status }
+          }
+          continue
+        }
+      }
     }
-    const next = applyOffline(row, event)
-    const now = new Date().toISOString()
-    const written = store.transaction("command", () =>
-      store.updateJob(
-        id,
-        {
-          status: next.status,
-          snapshot: encodeLifecycle(next.snapshot),
-          owner: null,
-          request: null,
-          paused_by: next.status === "paused" ? "user" : null,
-          ...(isTerminalStatus(next.status) ? { completed_at: now } : {}),
-        },
-        now,
-        { status: row.status, owner: row.owner },
-      ),
-    )
-    if (written) return next.status
+    const next = applyOffline(row, from, event)
+    if (await write(store, row, next, options.at())) return { status: next.status }
     // The row moved under us (claimed by a manager, say): look again.
     if (Date.now() > deadline) throw timeout(id)
   }
 }
 
-const applyOffline = (row: DbJob, event: JobLifecycleEvent): { snapshot: PersistedLifecycle; status: JobStatus } => {
-  let snapshot = decodeLifecycle(row.snapshot, row.id)
-  if (statusOf(snapshot.value) === "running") {
-    const requeued = transitionOffline(snapshot, { type: "REQUEUE" }, row.id)
-    if (requeued !== undefined) snapshot = requeued.snapshot
-  }
-  const next = transitionOffline(snapshot, event, row.id)
-  if (next === undefined) {
+const assertAccepts = (row: DbJob, event: CommandEvent) => {
+  if (!canOffline(decodeLifecycle(row.snapshot, row.id), event, row.id)) {
     throw new InvalidTransition({ id: row.id, event: event.type, status: isJobStatus(row.status) ? row.status : "failed" })
   }
-  return next
 }
 
-const waitForStatus = async (store: SqliteJobStore, id: string, command: RemoteCommand, deadline: number) => {
+const write = async (store: JobStore, row: DbJob, lifecycle: LifecycleRow, at: string): Promise<boolean> => {
+  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, at }])
+  return applied[0] === true
+}
+
+/** The event applied to the row's snapshot, or to `from` (the orphan rule's result) when given. */
+const applyOffline = (row: DbJob, from: LifecycleRow | undefined, event: JobLifecycleEvent): LifecycleRow => {
+  const snapshot = decodeLifecycle(from?.snapshot ?? row.snapshot, row.id)
+  const next = transitionOffline(snapshot, event, row.id)
+  if (next === undefined) {
+    const status = from?.status ?? (isJobStatus(row.status) ? row.status : "failed")
+    throw new InvalidTransition({ id: row.id, event: event.type, status })
+  }
+  return lifecycleRow(next.snapshot)
+}
+
+const waitForStatus = async (store: JobStore, id: string, command: RemoteCommand, deadline: number) => {
   for (;;) {
-    const row = store.getJob(id)
+    const row = await store.getJob(id)
     if (row === undefined) throw new JobNotFound({ id })
     if (isJobStatus(row.status) && row.request === null && settled(command, row.status)) return row.status
     if (Date.now() > deadline) throw timeout(id)

@@ -96,7 +96,7 @@ const copyPauser = (manager: JobManager, dataDir: string, id: string, view: Prog
       `Paused file_copy (by ${info.pausedBy}) at ${Math.round((Progress.fraction(atPause) ?? 0) * 100)}%` +
         (seen ? `: ${seen.filesDone} files, ${formatBytes(seen.bytesDone)} reported` : ""),
     )
-    const checkpoint = readCheckpoint(dataDir, id)
+    const checkpoint = await readCheckpoint(dataDir, id)
     const inFlight = checkpoint.inFlight
       ? `, and ${formatBytes(checkpoint.inFlight.offset)} of ${checkpoint.inFlight.rel.join("/")} written`
       : ""
@@ -128,13 +128,13 @@ const copyPauser = (manager: JobManager, dataDir: string, id: string, view: Prog
   }
 }
 
-const readCheckpoint = (dataDir: string, id: string): CopyCheckpoint => {
+const readCheckpoint = async (dataDir: string, id: string): Promise<CopyCheckpoint> => {
   // A second connection, only to read: the manager has nothing of this job in flight while it is paused.
-  const store = SqliteJobStore.open(dataDir)
+  const store = SqliteJobStore.open(dataDir, { readOnly: true })
   try {
-    return unpack(store.getJob(id)!.data, `state of job ${id}`) as CopyCheckpoint
+    return unpack((await store.getJob(id))!.data, `state of job ${id}`) as CopyCheckpoint
   } finally {
-    store.close()
+    await store.close()
   }
 }
 

@@ -39,7 +39,7 @@ export const followJobs = (
   const iterators: Array<AsyncIterator<Progress<unknown>>> = []
 
   for (const job of jobs) {
-    const iterator = manager.handle(job.id).progress[Symbol.asyncIterator]()
+    const iterator = manager.progressOf(job.id)[Symbol.asyncIterator]()
     iterators.push(iterator)
     void (async () => {
       for (;;) {

@@ -16,6 +16,11 @@ const program = new Command("jobstate")
   .description("Run and inspect persistent jobs: dispatch, watch, pause, resume, cancel")
   .addOption(new Option("-d, --data-dir <dir>", "where jobs.db lives").default("./.jobstate").env("JOBSTATE_DATA_DIR"))
   .addOption(
+    new Option("--database-url <url>", "keep jobs in this PostgreSQL database (postgres://…) instead of <data-dir>/jobs.db").env(
+      "JOBSTATE_DATABASE_URL",
+    ),
+  )
+  .addOption(
     new Option("--jobs <module>", "also register the job definitions this module exports (repeatable)").argParser(
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     ),

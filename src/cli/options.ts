@@ -8,6 +8,16 @@ import { loadJobs } from "./jobs.js"
 /** The data dir given to the program (`--data-dir` may come before or after the command name). */
 export const dataDirOf = (command: Command): string => resolve(String(command.optsWithGlobals().dataDir))
 
+/** Where the jobs are: the data dir, and the PostgreSQL database when `--database-url` (or `JOBSTATE_DATABASE_URL`) names one. */
+export const storeOf = (command: Command): { readonly dataDir: string; readonly databaseUrl?: string } => {
+  const url = command.optsWithGlobals().databaseUrl as string | undefined
+  return url === undefined || url === "" ? { dataDir: dataDirOf(command) } : { dataDir: dataDirOf(command), databaseUrl: url }
+}
+
+/** A data dir or database, for messages. */
+export const whereOf = (store: { readonly dataDir: string; readonly databaseUrl?: string }): string =>
+  store.databaseUrl === undefined ? store.dataDir : store.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
+
 /** The job types for this invocation: the builtin ones and those of `--jobs <module>` (repeatable). */
 export const jobsOf = (command: Command): Promise<ReadonlyArray<JobDefinition>> =>
   loadJobs((command.optsWithGlobals().jobs as ReadonlyArray<string> | undefined) ?? [])

@@ -1,47 +1,59 @@
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { toJobInfo, type JobInfo } from "../actors/JobInfo.js"
+import { Owners } from "../actors/owners.js"
 import { JobNotFound } from "../jobs/errors.js"
 import { unpack } from "../persistence/codec.js"
-import { SqliteJobStore, type DbJob } from "../persistence/SqliteJobStore.js"
+import type { DbJob, JobStore } from "../persistence/JobStore.js"
+import { openStore, type StoreOptions } from "../persistence/openStore.js"
 import { UsageError } from "./errors.js"
 
 /**
- * Read-only commands (list, show, logs, watch) go to the store directly instead of opening a
- * manager: a manager would recover and start jobs, which looking must never do.
+ * Read-only commands (list, show, logs, watch) go to the store directly, opened read-only,
+ * instead of opening a manager: a manager would recover and start jobs, which looking must
+ * never do.
  */
 export const withStore = async <A>(
-  dataDir: string,
-  use: (store: SqliteJobStore) => A | Promise<A>,
+  where: StoreOptions,
+  use: (store: JobStore) => A | Promise<A>,
   whenMissing: () => A,
+  options: { readonly readOnly?: boolean } = { readOnly: true },
 ): Promise<A> => {
   // Looking at a data dir that does not exist should not create one.
-  if (!existsSync(join(dataDir, "jobs.db"))) return whenMissing()
-  const store = SqliteJobStore.open(dataDir)
+  if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) return whenMissing()
+  const store = await openStore({ ...where, readOnly: options.readOnly })
   try {
     return await use(store)
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
 const MIN_PREFIX = 4
 
 /** The full id of a job given its id or a unique prefix of it (ids are long UUIDs). */
-export const resolveJobId = (store: SqliteJobStore, idOrPrefix: string): string => {
-  if (store.getJob(idOrPrefix) !== undefined) return idOrPrefix
+export const resolveJobId = async (store: JobStore, idOrPrefix: string): Promise<string> => {
+  if ((await store.getJob(idOrPrefix)) !== undefined) return idOrPrefix
   if (idOrPrefix.length < MIN_PREFIX) throw new JobNotFound({ id: idOrPrefix })
-  const matches = store.listJobs({}).filter((row) => row.id.startsWith(idOrPrefix))
-  if (matches.length === 1) return matches[0]!.id
-  if (matches.length > 1) throw new UsageError({ detail: `The id prefix ${idOrPrefix} matches ${matches.length} jobs; give more of it` })
+  const matches = await store.idsWithPrefix(idOrPrefix, 11)
+  if (matches.length === 1) return matches[0]!
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 10).join(", ")
+    throw new UsageError({ detail: `The id prefix ${idOrPrefix} is ambiguous: it matches ${matches.length > 10 ? "more than 10" : matches.length} jobs (${shown}${matches.length > 10 ? ", …" : ""}); give more of it` })
+  }
   throw new JobNotFound({ id: idOrPrefix })
 }
 
-export const readJob = (store: SqliteJobStore, id: string): DbJob => {
-  const row = store.getJob(id)
+export const readJob = async (store: JobStore, id: string): Promise<DbJob> => {
+  const row = await store.getJob(id)
   if (row === undefined) throw new JobNotFound({ id })
   return row
 }
+
+/** The leases as judged now, for telling stalled jobs and jobs no worker runs. */
+export const ownersOf = async (store: JobStore): Promise<Owners> => new Owners(await store.leases(), null)
+
+export const readInfo = async (store: JobStore, id: string): Promise<JobInfo> => toJobInfo(await readJob(store, id), await ownersOf(store))
 
 /** The job's info with its params and last checkpointed state, in their stored (schema-encoded, JSON-ready) form. */
 export interface JobDetails extends JobInfo {
@@ -49,7 +61,7 @@ export interface JobDetails extends JobInfo {
   readonly state: unknown
 }
 
-export const jobDetails = (row: DbJob): JobDetails => {
+export const jobDetails = (row: DbJob, owners: Owners): JobDetails => {
   const tryUnpack = (bytes: Buffer, what: string) => {
     try {
       return unpack(bytes, what)
@@ -58,12 +70,23 @@ export const jobDetails = (row: DbJob): JobDetails => {
     }
   }
   return {
-    ...toJobInfo(row),
+    ...toJobInfo(row, owners),
     params: tryUnpack(row.params, `params of job ${row.id}`),
     state: tryUnpack(row.data, `state of job ${row.id}`),
   }
 }
 
-/** Managers whose lease was renewed lately: someone is there to run queued jobs. */
-export const liveManagerCount = (store: SqliteJobStore, leaseMs = 5_000): number =>
-  store.leases().filter((lease) => Date.now() - lease.heartbeat_at < leaseMs).length
+/** Live managers that run jobs of `type` (any type when omitted). */
+export const liveWorkerCount = async (store: JobStore, type?: string): Promise<number> => {
+  const owners = await ownersOf(store)
+  return (await store.leases()).filter((l) => owners.isLive(l.id) && l.types.length > 0 && (type === undefined || l.types.includes(type))).length
+}
+
+/** One line telling what a stalled or waiting job waits for, or `undefined`. */
+export const waitingNote = (info: JobInfo): string | undefined => {
+  if (info.stalled !== null) {
+    return `stalled since ${info.stalled.since}: its manager ${info.stalled.owner ?? "(none)"} is gone; the next worker of type "${info.name}" resumes it from its last checkpoint`
+  }
+  if (info.waitingForWorker) return `waiting for a worker of type "${info.name}" (none is running)`
+  return undefined
+}

@@ -157,3 +157,13 @@ const safeString = (v: unknown) => {
     return String(v)
   }
 }
+
+/** `JobManager.open` (or another entry point) was given options it cannot work with. */
+export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
+  readonly option: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `Invalid option ${this.option}: ${this.detail}`
+  }
+}

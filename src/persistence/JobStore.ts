@@ -1,5 +1,4 @@
 import type { LogLevel } from "../jobs/defineJob.js"
-import type { JobStatus } from "../jobs/JobStatus.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 
 /**
@@ -149,6 +148,8 @@ export interface ClaimRequest {
   readonly limit: number
   /** Only rows of these types are claimed. */
   readonly types: ReadonlyArray<string>
+  /** When set, only rows with these ids (a manager that runs only what it dispatched). */
+  readonly ids?: ReadonlyArray<string>
   readonly decide: (row: ClaimRow) => ClaimDecision
   readonly at: string
 }

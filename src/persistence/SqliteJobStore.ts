@@ -2,97 +2,31 @@ import Database from "better-sqlite3"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { PersistenceError } from "../jobs/errors.js"
-import type { JobStatus } from "../jobs/JobStatus.js"
-import type { LogLevel } from "../jobs/defineJob.js"
-import { assertNotNewer, migrate } from "./migrations.js"
-
-/** A row of `jobs` as stored. The API type is `JobInfo`; this one is the database's. */
-export interface DbJob {
-  readonly seq: number
-  readonly id: string
-  readonly name: string
-  readonly params: Buffer
-  readonly data: Buffer
-  /** Normally a `JobStatus`; a string because a damaged row may hold anything. */
-  readonly status: string
-  readonly snapshot: Buffer
-  readonly priority: number
-  readonly progress: number | null
-  readonly progress_data: string | null
-  readonly output: string | null
-  readonly error_message: string | null
-  readonly error: string | null
-  readonly attempts: number
-  readonly state_version: number
-  readonly paused_by: string | null
-  readonly owner: string | null
-  readonly request: string | null
-  readonly created_at: string
-  readonly started_at: string | null
-  readonly completed_at: string | null
-  readonly last_checkpoint: string | null
-  readonly updated_at: string
-}
-
-/** The columns a claim reads. */
-export type ClaimRow = Pick<
+import { jobStatuses } from "../jobs/JobStatus.js"
+import type {
+  ClaimRequest,
+  ClaimRow,
+  CommitResult,
   DbJob,
-  "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "started_at"
->
+  DbLog,
+  JobQuery,
+  JobStore,
+  JobWrite,
+  Lease,
+  LeaseWrite,
+  NewJob,
+  RowExpectation,
+} from "./JobStore.js"
+import type { LifecycleRow } from "./lifecycleRow.js"
+import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
 
-/** The columns a write may set on a job row (besides `updated_at`, always set). */
-export type JobUpdate = Partial<
-  Pick<
-    DbJob,
-    | "status"
-    | "snapshot"
-    | "data"
-    | "progress"
-    | "progress_data"
-    | "output"
-    | "error_message"
-    | "error"
-    | "attempts"
-    | "state_version"
-    | "paused_by"
-    | "owner"
-    | "request"
-    | "started_at"
-    | "completed_at"
-    | "last_checkpoint"
-  >
->
-
-/** What a guarded update requires of the row it writes. */
-export interface RowGuard {
-  readonly status?: string
-  readonly owner?: string | null
-}
-
-export interface NewJob {
-  readonly id: string
-  readonly name: string
-  readonly params: Buffer
-  readonly data: Buffer
-  readonly status: JobStatus
-  readonly snapshot: Buffer
-  readonly priority: number
-  readonly created_at: string
-}
-
-export interface DbLog {
-  readonly seq: number
-  readonly job_id: string
-  readonly at: string
-  readonly level: LogLevel
-  readonly message: string
-}
-
-export interface ManagerLease {
-  readonly id: string
-  readonly pid: number
-  readonly host: string
-  readonly heartbeat_at: number
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's lock. Default 5 000. */
+  readonly busyTimeoutMs?: number
+  /** Open without writing anything (no migration, no journal change): for commands that only look. */
+  readonly readOnly?: boolean
+  /** The store's clock (ms since the epoch), by which leases expire. */
+  readonly now?: () => number
 }
 
 const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => {
@@ -101,6 +35,15 @@ const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => 
   } catch (cause) {
     if (cause instanceof PersistenceError) throw cause
     throw new PersistenceError({ operation, reason, detail: (cause as Error).message ?? String(cause), cause })
+  }
+}
+
+/** A synchronous store call as the interface's promise; a throw becomes a rejection. */
+const promised = <A>(operation: string, reason: "Read" | "Write", f: () => A): Promise<A> => {
+  try {
+    return Promise.resolve(wrap(operation, reason, f))
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
 
@@ -121,44 +64,44 @@ const setWal = (db: Database.Database, busyTimeoutMs: number) => {
   }
 }
 
+const json = (values: ReadonlyArray<string>) => JSON.stringify(values)
+
+const lifecycleParams = (lc: LifecycleRow) => ({
+  status: lc.status,
+  snapshot: lc.snapshot,
+  attempts: lc.attempts,
+  paused_by: lc.pausedBy,
+  error: lc.error,
+  error_message: lc.errorMessage,
+  terminal: lc.terminal ? 1 : 0,
+})
+
+const progressParams = (p: { readonly progress: number | null; readonly progressData: string } | undefined) =>
+  p === undefined ? { has_progress: 0, progress: null, progress_data: null } : { has_progress: 1, progress: p.progress, progress_data: p.progressData }
+
 /**
  * The SQLite store: one file, `<dataDir>/jobs.db`, in WAL mode, every statement prepared once.
- * All methods are synchronous (better-sqlite3); failures are `PersistenceError`s.
+ * better-sqlite3 is synchronous: each method does its work at once and returns a settled
+ * promise, so a group commit is one transaction on this thread.
  */
-export class SqliteJobStore {
-  readonly file: string
+export class SqliteJobStore implements JobStore {
+  readonly location: string
   // Not private: fault-injection tests reach it to set limits.
   readonly db: Database.Database
-  private readonly updates = new Map<string, Database.Statement>()
+  private readonly now: () => number
   private closed = false
+  private readonly stmts: ReturnType<typeof prepare>
 
-  private readonly stmts: {
-    insert: Database.Statement
-    get: Database.Statement
-    status: Database.Statement
-    runningByOwner: Database.Statement
-    runningOf: Database.Statement
-    pausedByShutdown: Database.Statement
-    statuses: Database.Statement
-    nextQueued: Database.Statement
-    byStatus: Database.Statement
-    all: Database.Statement
-    withRequests: Database.Statement
-    toRecover: Database.Statement
-    insertLog: Database.Statement
-    logs: Database.Statement
-    upsertLease: Database.Statement
-    deleteLease: Database.Statement
-    leases: Database.Statement
-  }
-
-  /** Opens (creating) `<dataDir>/jobs.db` and migrates it. */
-  static open(dataDir: string, options: { readonly busyTimeoutMs?: number } = {}): SqliteJobStore {
+  /** Opens (creating, unless read-only) `<dataDir>/jobs.db` and migrates it. */
+  static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteJobStore {
     const file = join(dataDir, "jobs.db")
     let db: Database.Database
     try {
-      mkdirSync(dataDir, { recursive: true })
-      db = new Database(file)
+      if (options.readOnly) db = new Database(file, { readonly: true, fileMustExist: true })
+      else {
+        mkdirSync(dataDir, { recursive: true })
+        db = new Database(file)
+      }
     } catch (cause) {
       throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
     }
@@ -166,12 +109,22 @@ export class SqliteJobStore {
       const busyTimeoutMs = options.busyTimeoutMs ?? 5000
       db.pragma(`busy_timeout = ${busyTimeoutMs}`)
       // Refuse a newer database before changing anything about it, even its journal mode.
-      assertNotNewer(db, file)
-      setWal(db, busyTimeoutMs)
-      db.pragma("synchronous = NORMAL")
-      db.pragma("foreign_keys = ON")
-      migrate(db, file)
-      return new SqliteJobStore(db, file)
+      const version = assertNotNewer(db, file)
+      if (options.readOnly) {
+        if (version < latestSchemaVersion) {
+          throw new PersistenceError({
+            operation: "open",
+            reason: "Open",
+            detail: `${file} has schema version ${version}; open it once with a command that writes (a worker) to upgrade it`,
+          })
+        }
+      } else {
+        setWal(db, busyTimeoutMs)
+        db.pragma("synchronous = NORMAL")
+        db.pragma("foreign_keys = ON")
+        migrate(db, file)
+      }
+      return new SqliteJobStore(db, file, options.now ?? Date.now)
     } catch (cause) {
       db.close()
       if (cause instanceof PersistenceError) throw cause
@@ -179,164 +132,274 @@ export class SqliteJobStore {
     }
   }
 
-  private constructor(db: Database.Database, file: string) {
+  private constructor(db: Database.Database, file: string, now: () => number) {
     this.db = db
-    this.file = file
-    this.stmts = {
-      insert: db.prepare(/* sql */ `
-        INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at)
-        VALUES (@id, @name, @params, @data, @status, @snapshot, @priority, @created_at, @created_at)`),
-      get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
-      status: db.prepare(/* sql */ `SELECT status FROM jobs WHERE id = ?`).pluck(),
-      // All three below are served by the index jobs_status; none reads a row it does not return.
-      runningByOwner: db.prepare(/* sql */ `SELECT owner, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY owner`),
-      runningOf: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = 'running' AND owner IS ? ORDER BY seq`),
-      pausedByShutdown: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' ORDER BY seq`),
-      statuses: db.prepare(/* sql */ `SELECT DISTINCT status FROM jobs`).pluck(),
-      // The index jobs_status serves this: highest priority first, FIFO within.
-      // Only what a start needs: better-sqlite3 pays per column and per blob materialised.
-      nextQueued: db.prepare(/* sql */ `
-        SELECT id, name, status, params, data, snapshot, priority, state_version, started_at
-        FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?`),
-      byStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ? OFFSET ?`),
-      all: db.prepare(/* sql */ `SELECT * FROM jobs ORDER BY seq LIMIT ? OFFSET ?`),
-      // The partial index jobs_request keeps this poll cheap however many jobs there are.
-      withRequests: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
-      toRecover: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
-      insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
-      logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
-      upsertLease: db.prepare(/* sql */ `
-        INSERT INTO managers (id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`),
-      deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
-      leases: db.prepare(/* sql */ `SELECT * FROM managers`),
-    }
+    this.location = file
+    this.now = now
+    this.stmts = prepare(db)
   }
 
-  /** Runs `f` in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock). */
-  transaction<A>(operation: string, f: () => A): A {
-    this.assertOpen(operation)
-    return wrap(operation, "Write", () => this.db.transaction(f).immediate())
+  insertJob(job: NewJob): Promise<void> {
+    return promised("dispatch", "Write", () => {
+      this.assertOpen("dispatch")
+      this.stmts.insert.run(job)
+    })
   }
 
-  insertJob(job: NewJob): void {
-    this.assertOpen("dispatch")
-    wrap("dispatch", "Write", () => this.stmts.insert.run(job))
+  getJob(id: string): Promise<DbJob | undefined> {
+    return promised("getJob", "Read", () => this.getJobNow(id))
   }
 
-  getJob(id: string): DbJob | undefined {
+  /** `getJob`, synchronously: for the engine's hot paths on this store. */
+  getJobNow(id: string): DbJob | undefined {
     this.assertOpen("getJob")
     return wrap("getJob", "Read", () => this.stmts.get.get(id) as DbJob | undefined)
   }
 
-  nextQueued(limit: number): ReadonlyArray<ClaimRow> {
-    return wrap("claim", "Read", () => this.stmts.nextQueued.all(limit) as ClaimRow[])
+  listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
+    return promised("listJobs", "Read", () => {
+      this.assertOpen("listJobs")
+      const where: string[] = []
+      const params: unknown[] = []
+      if (query.status !== undefined) where.push("status = ?") && params.push(query.status)
+      if (query.name !== undefined) where.push("name = ?") && params.push(query.name)
+      const order = query.order === "newest" ? "DESC" : "ASC"
+      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
+      return this.db.prepare(sql).all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
+    })
   }
 
-  listJobs(filter: { readonly status?: string; readonly limit?: number; readonly offset?: number }): ReadonlyArray<DbJob> {
-    this.assertOpen("listJobs")
-    const limit = filter.limit ?? -1
-    const offset = filter.offset ?? 0
-    return wrap("listJobs", "Read", () =>
-      (filter.status === undefined
-        ? this.stmts.all.all(limit, offset)
-        : this.stmts.byStatus.all(filter.status, limit, offset)) as DbJob[],
+  idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>> {
+    // The range instead of LIKE: the unique index on id serves it, and no character is special.
+    return promised("findJob", "Read", () => this.stmts.idsWithPrefix.all(prefix, `${prefix}\uffff`, limit) as string[])
+  }
+
+  logs(jobId: string, afterSeq = 0, limit = -1): Promise<ReadonlyArray<DbLog>> {
+    return promised("logs", "Read", () => {
+      this.assertOpen("logs")
+      return this.stmts.logs.all(jobId, afterSeq, limit) as DbLog[]
+    })
+  }
+
+  commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult> {
+    return promised("commit", "Write", () => this.commitNow(writes, claim))
+  }
+
+  /** One IMMEDIATE transaction (the write lock taken up front, so no upgrade deadlock). */
+  private commitNow(writes: ReadonlyArray<JobWrite>, claim: ClaimRequest | undefined): CommitResult {
+    this.assertOpen("commit")
+    return this.db
+      .transaction(() => {
+        const applied = writes.map((w) => this.apply(w))
+        const claimed = claim === undefined || claim.limit <= 0 ? [] : this.claim(claim)
+        return { applied, claimed }
+      })
+      .immediate()
+  }
+
+  private apply(w: JobWrite): boolean {
+    const s = this.stmts
+    switch (w.kind) {
+      case "transition":
+        return s.transition.run({ id: w.id, ...lifecycleParams(w.lifecycle), output: w.output ?? null, ...progressParams(w.progress), at: w.at, ...expectation(w.expect) }).changes > 0
+      case "checkpoint":
+        return (
+          s.checkpoint.run({ id: w.id, owner: w.owner, data: w.data, snapshot: w.snapshot, state_version: w.stateVersion, ...progressParams(w.progress), at: w.at })
+            .changes > 0
+        )
+      case "progress":
+        return s.progress.run({ id: w.id, owner: w.owner, ...progressParams(w.progress), at: w.at }).changes > 0
+      case "log":
+        s.insertLog.run(w.id, w.at, w.level, w.message)
+        return true
+    }
+  }
+
+  private claim(claim: ClaimRequest): ClaimRow[] {
+    const rows = (
+      claim.ids === undefined ? this.stmts.nextQueued.all(json(claim.types), claim.limit) : this.stmts.queuedWithIds.all(json(claim.ids), json(claim.types), claim.limit)
+    ) as ClaimRow[]
+    const claimed: ClaimRow[] = []
+    for (const row of rows) {
+      const decision = claim.decide(row)
+      if ("start" in decision) {
+        const ok = this.stmts.start.run({ id: row.id, ...lifecycleParams(decision.start), owner: claim.owner, at: claim.at }).changes > 0
+        if (ok) claimed.push(row)
+      } else {
+        this.stmts.transition.run({
+          id: row.id,
+          ...lifecycleParams(decision.fail),
+          output: null,
+          ...progressParams(undefined),
+          at: claim.at,
+          ...expectation({ status: "queued", owner: row.owner }),
+        })
+      }
+    }
+    return claimed
+  }
+
+  orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
+    return promised("recover", "Read", () => this.stmts.orphans.all({ types: json(types), owners: json(liveOwners) }) as DbJob[])
+  }
+
+  pausedByShutdown(types: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
+    return promised("recover", "Read", () => this.stmts.pausedByShutdown.all(json(types)) as DbJob[])
+  }
+
+  damaged(): Promise<ReadonlyArray<DbJob>> {
+    return promised("recover", "Read", () => {
+      // The distinct statuses are an index-only scan; only damaged ones are read in full.
+      const odd = (this.stmts.statuses.all() as string[]).filter((s) => !(jobStatuses as ReadonlyArray<string>).includes(s))
+      return odd.flatMap((status) => this.stmts.withStatus.all(status) as DbJob[])
+    })
+  }
+
+  requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean> {
+    return promised("command", "Write", () => this.stmts.request.run({ id, request: command, at: this.iso(), ...expectation(expect) }).changes > 0)
+  }
+
+  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
+    return promised("requests", "Write", () =>
+      this.db
+        .transaction(() => {
+          const rows = this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>
+          if (rows.length > 0) this.stmts.clearRequests.run(owner)
+          return rows
+        })
+        .immediate(),
     )
   }
 
-  /** How many running jobs each owner has (owner null: a row no manager holds). */
-  runningOwners(): ReadonlyArray<{ readonly owner: string | null; readonly n: number }> {
-    return wrap("recover", "Read", () => this.stmts.runningByOwner.all() as Array<{ owner: string | null; n: number }>)
+  renewLease(lease: LeaseWrite): Promise<void> {
+    return promised("lease", "Write", () => {
+      this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs)
+    })
   }
 
-  runningRowsOf(owner: string | null): ReadonlyArray<DbJob> {
-    return wrap("recover", "Read", () => this.stmts.runningOf.all(owner) as DbJob[])
+  dropLease(id: string): Promise<void> {
+    return promised("lease", "Write", () => void this.stmts.deleteLease.run(id))
   }
 
-  pausedByShutdown(): ReadonlyArray<DbJob> {
-    return wrap("recover", "Read", () => this.stmts.pausedByShutdown.all() as DbJob[])
+  leases(): Promise<ReadonlyArray<Lease>> {
+    return promised("lease", "Read", () => {
+      const now = this.now()
+      return (this.stmts.leases.all() as Array<{ id: string; pid: number; host: string; types: string; expires_at: number }>).map((l) => ({
+        id: l.id,
+        pid: l.pid,
+        host: l.host,
+        types: JSON.parse(l.types) as string[],
+        expiresAt: l.expires_at,
+        expired: l.expires_at <= now,
+      }))
+    })
   }
 
-  /** The distinct status strings stored (an index-only scan): how recovery finds damaged rows. */
-  statuses(): ReadonlyArray<string> {
-    return wrap("recover", "Read", () => this.stmts.statuses.all() as string[])
+  forgetLease(id: string, expiresAt: number): Promise<void> {
+    return promised("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt))
   }
 
-  rowsWithStatus(status: string): ReadonlyArray<DbJob> {
-    return wrap("recover", "Read", () => this.stmts.toRecover.all(status) as DbJob[])
+  /** `PRAGMA data_version` changes only when another connection commits: a look costs one pragma. */
+  watch(onChange: () => void, intervalMs: number): () => void {
+    let seen = -1
+    const timer = setInterval(() => {
+      if (this.closed) return
+      try {
+        const version = this.db.pragma("data_version", { simple: true }) as number
+        if (version === seen) return
+        seen = version
+      } catch {
+        return
+      }
+      onChange()
+    }, intervalMs)
+    timer.unref()
+    return () => clearInterval(timer)
   }
 
-  statusOf(id: string): string | undefined {
-    return wrap("status", "Read", () => this.stmts.status.get(id) as string | undefined)
+  close(): Promise<void> {
+    this.closeNow()
+    return Promise.resolve()
   }
 
-  /** Changes whenever another connection commits (PRAGMA data_version). */
-  dataVersion(): number {
-    return wrap("poll", "Read", () => this.db.pragma("data_version", { simple: true }) as number)
-  }
-
-  /** Commands other processes left for the running jobs of `owner`. */
-  requestsFor(owner: string): ReadonlyArray<Pick<DbJob, "id" | "request">> {
-    return wrap("requests", "Read", () => this.stmts.withRequests.all(owner) as Array<Pick<DbJob, "id" | "request">>)
-  }
-
-  /**
-   * Sets `fields` on one job. With a guard, only if the row still has that status (another
-   * process may have moved it) and, for a running job, that owner (a manager that lost its
-   * lease must not write over the one that took the job over). Returns whether it wrote.
-   */
-  updateJob(id: string, fields: JobUpdate, updatedAt: string, guard?: RowGuard): boolean {
-    this.assertOpen("updateJob")
-    // One prepared statement per shape of update; each call site always builds its fields in
-    // the same order, so the key list is a cheap cache key.
-    const keys = Object.keys(fields)
-    const guardKey = guard === undefined ? "" : `|${guard.status === undefined ? "" : "s"}${guard.owner === undefined ? "" : "o"}`
-    const cacheKey = keys.join() + guardKey
-    let stmt = this.updates.get(cacheKey)
-    if (stmt === undefined) {
-      const sets = [...keys.map((k) => `${k} = @${k}`), "updated_at = @updated_at"].join(", ")
-      const where = ["id = @id"]
-      if (guard?.status !== undefined) where.push("status = @guard_status")
-      if (guard?.owner !== undefined) where.push("owner IS @guard_owner")
-      stmt = this.db.prepare(`UPDATE jobs SET ${sets} WHERE ${where.join(" AND ")}`)
-      this.updates.set(cacheKey, stmt)
-    }
-    const params = fields as Record<string, unknown>
-    params.id = id
-    params.updated_at = updatedAt
-    if (guard?.status !== undefined) params.guard_status = guard.status
-    if (guard?.owner !== undefined) params.guard_owner = guard.owner
-    return wrap("updateJob", "Write", () => stmt.run(params).changes > 0)
-  }
-
-  appendLog(jobId: string, at: string, level: LogLevel, message: string): void {
-    wrap("log", "Write", () => this.stmts.insertLog.run(jobId, at, level, message))
-  }
-
-  logs(jobId: string, afterSeq = 0, limit = -1): ReadonlyArray<DbLog> {
-    this.assertOpen("logs")
-    return wrap("logs", "Read", () => this.stmts.logs.all(jobId, afterSeq, limit) as DbLog[])
-  }
-
-  renewLease(lease: ManagerLease): void {
-    wrap("lease", "Write", () => this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, lease.heartbeat_at))
-  }
-
-  dropLease(id: string): void {
-    wrap("lease", "Write", () => this.stmts.deleteLease.run(id))
-  }
-
-  leases(): ReadonlyArray<ManagerLease> {
-    return wrap("lease", "Read", () => this.stmts.leases.all() as ManagerLease[])
-  }
-
-  close(): void {
+  closeNow(): void {
     if (this.closed) return
     this.closed = true
     this.db.close()
+  }
+
+  private iso() {
+    return new Date(this.now()).toISOString()
   }
 
   private assertOpen(operation: string) {
     if (this.closed) throw new PersistenceError({ operation, reason: "Closed", detail: "the store is closed" })
   }
 }
+
+const expectation = (e: RowExpectation) => ({ expect_status: e.status, expect_owner: e.owner })
+
+/** Every statement, prepared once per connection. SQL lives here, next to the store that runs it. */
+const prepare = (db: Database.Database) => ({
+  insert: db.prepare(/* sql */ `
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt)`),
+  get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
+  idsWithPrefix: db.prepare(/* sql */ `SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?`).pluck(),
+  logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+  insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
+  // The index jobs_status serves this: highest priority first, FIFO within, of the claimant's types.
+  nextQueued: db.prepare(/* sql */ `
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+    FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?))
+    ORDER BY priority DESC, seq LIMIT ?`),
+  queuedWithIds: db.prepare(/* sql */ `
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+    FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
+    ORDER BY priority DESC, seq LIMIT ?`),
+  start: db.prepare(/* sql */ `
+    UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, owner = @owner,
+      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, updated_at = @at
+    WHERE id = @id AND status = 'queued'`),
+  // The one write of a lifecycle transition; `terminal` and `has_progress` are 0 or 1.
+  transition: db.prepare(/* sql */ `
+    UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, paused_by = @paused_by,
+      error = @error, error_message = @error_message,
+      completed_at = CASE WHEN @terminal THEN @at ELSE NULL END,
+      owner = NULL, request = NULL, output = COALESCE(@output, output),
+      progress = CASE WHEN @has_progress THEN @progress ELSE progress END,
+      progress_data = CASE WHEN @has_progress THEN @progress_data ELSE progress_data END,
+      updated_at = @at
+    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner`),
+  checkpoint: db.prepare(/* sql */ `
+    UPDATE jobs SET data = @data, snapshot = @snapshot, state_version = @state_version, last_checkpoint = @at,
+      progress = CASE WHEN @has_progress THEN @progress ELSE progress END,
+      progress_data = CASE WHEN @has_progress THEN @progress_data ELSE progress_data END,
+      updated_at = @at
+    WHERE id = @id AND status = 'running' AND owner = @owner`),
+  progress: db.prepare(/* sql */ `
+    UPDATE jobs SET progress = @progress, progress_data = @progress_data, updated_at = @at
+    WHERE id = @id AND status = 'running' AND owner = @owner AND @has_progress`),
+  // Served by the index jobs_status: running rows are few however many jobs there are.
+  orphans: db.prepare(/* sql */ `
+    SELECT * FROM jobs WHERE status = 'running' AND name IN (SELECT value FROM json_each(@types))
+      AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(@owners)))
+    ORDER BY seq`),
+  pausedByShutdown: db.prepare(/* sql */ `
+    SELECT * FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
+    ORDER BY seq`),
+  statuses: db.prepare(/* sql */ `SELECT DISTINCT status FROM jobs`).pluck(),
+  withStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
+  request: db.prepare(/* sql */ `
+    UPDATE jobs SET request = @request, updated_at = @at
+    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner`),
+  // The partial index jobs_request keeps these cheap however many jobs there are.
+  requestsOf: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
+  clearRequests: db.prepare(/* sql */ `UPDATE jobs SET request = NULL WHERE request IS NOT NULL AND owner = ?`),
+  upsertLease: db.prepare(/* sql */ `
+    INSERT INTO managers (id, pid, host, types, expires_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types`),
+  deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
+  forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ?`),
+  leases: db.prepare(/* sql */ `SELECT * FROM managers`),
+})

@@ -56,6 +56,20 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       );
     `,
   },
+  {
+    version: 2,
+    sql: /* sql */ `
+      -- Leases by their own expiry, and the job types each manager runs (empty: producer only).
+      DROP TABLE managers;
+      CREATE TABLE managers (
+        id          TEXT PRIMARY KEY,
+        pid         INTEGER NOT NULL,
+        host        TEXT NOT NULL,
+        types       TEXT NOT NULL,                          -- JSON array of the job types it claims
+        expires_at  INTEGER NOT NULL                        -- epoch ms by the store's clock; renewed while alive
+      );
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -54,7 +54,7 @@ describe("pause, resume and cancel", () => {
   it("cancels a running job; it stays in history and result() rejects with JobCancelled", async () => {
     const manager = await openManager()
     const handle = await manager.dispatch(WaitJob, {})
-    await waitUntil(() => handle.status() === "running")
+    await waitUntil(async () => (await handle.status()) === "running")
     expect(await manager.cancel(handle.id)).toBe("cancelled")
     expect(await handle.result().catch((e) => e)).toBeInstanceOf(JobCancelled)
     expect((await manager.listJobs({ status: "cancelled" })).map((j) => j.id)).toEqual([handle.id])
@@ -64,7 +64,7 @@ describe("pause, resume and cancel", () => {
     const manager = await openManager({ concurrency: 1 })
     const blocker = await manager.dispatch(WaitJob, {})
     const queued = await manager.dispatch(NoopJob, {})
-    expect(queued.status()).toBe("queued")
+    expect(await queued.status()).toBe("queued")
     expect(await manager.cancel(queued.id)).toBe("cancelled")
     expect((await manager.getJobInfo(queued.id)).startedAt).toBeNull()
     await manager.cancel(blocker.id)
@@ -73,7 +73,7 @@ describe("pause, resume and cancel", () => {
   it("cancels a paused job", async () => {
     const manager = await openManager()
     const handle = await manager.dispatch(WaitJob, {})
-    await waitUntil(() => handle.status() === "running")
+    await waitUntil(async () => (await handle.status()) === "running")
     await manager.pause(handle.id)
     expect(await manager.cancel(handle.id)).toBe("cancelled")
     expect((await manager.getJobInfo(handle.id)).status).toBe("cancelled")
@@ -86,7 +86,7 @@ describe("pause, resume and cancel", () => {
     expect(await manager.pause(queued.id)).toBe("paused")
     await manager.cancel(blocker.id)
     await new Promise((r) => setTimeout(r, 30))
-    expect(queued.status()).toBe("paused")
+    expect(await queued.status()).toBe("paused")
     await manager.resume(queued.id)
     expect(await queued.result()).toEqual({ tag: "q" })
   })
@@ -96,7 +96,7 @@ describe("pause, resume and cancel", () => {
     const done = await manager.dispatch(NoopJob, {})
     await done.result()
     const running = await manager.dispatch(WaitJob, {})
-    await waitUntil(() => running.status() === "running")
+    await waitUntil(async () => (await running.status()) === "running")
 
     const pauseCompleted = await manager.pause(done.id).catch((e) => e)
     expect(pauseCompleted).toBeInstanceOf(InvalidTransition)
@@ -110,7 +110,7 @@ describe("pause, resume and cancel", () => {
   it("ends a job that never calls checkInterrupt after the grace period", async () => {
     const manager = await openManager({ interruptGraceMs: 100 })
     const handle = await manager.dispatch(WaitJob, { stubborn: true })
-    await waitUntil(() => handle.status() === "running")
+    await waitUntil(async () => (await handle.status()) === "running")
     expect(await manager.cancel(handle.id)).toBe("cancelled")
   })
 
@@ -119,7 +119,7 @@ describe("pause, resume and cancel", () => {
     const manager = await openManager({ interruptGraceMs: 600_000 })
     const cancelled = await manager.dispatch(SignalJob, {})
     const paused = await manager.dispatch(SignalJob, {})
-    await waitUntil(() => cancelled.status() === "running" && paused.status() === "running")
+    await waitUntil(async () => (await cancelled.status()) === "running" && (await paused.status()) === "running")
     expect(await manager.cancel(cancelled.id)).toBe("cancelled")
     expect(await manager.pause(paused.id)).toBe("paused")
     await manager.cancel(paused.id)

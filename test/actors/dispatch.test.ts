@@ -23,7 +23,7 @@ describe("dispatch", () => {
     const effectsFile = join(dataDir, "effects.txt")
     const handle = await manager.dispatch(CountJob, { n: 5, effectsFile }, { priority: JobPriority.HIGH })
     expect(await handle.result()).toEqual({ counted: 5, attempt: 1 })
-    expect(handle.status()).toBe("completed")
+    expect(await handle.status()).toBe("completed")
     const info = await manager.getJobInfo(handle.id)
     expect(info).toMatchObject({ name: "count", status: "completed", priority: 1, attempts: 1, stateVersion: 5, progress: 1 })
     expect(info.completedAt).not.toBeNull()

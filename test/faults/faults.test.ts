@@ -113,7 +113,7 @@ describe("faults", () => {
     db.close()
 
     const second = await openManager({ dataDir, jobs })
-    const output = await second.handle(handle.id).result()
+    const output = await (await second.handle(handle.id)).result()
     expect(output).toMatchObject({ resumed: true })
     expect((output as { text: string }).text).toHaveLength(300_000)
     expect((await second.getJobInfo(handle.id)).attempts).toBe(2)

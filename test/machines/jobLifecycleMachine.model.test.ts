@@ -60,7 +60,7 @@ class Driver {
   private async holdSlot() {
     // Critical priority: after a restart the gate gets the slot back before the job under test.
     const gate = await this.manager.dispatch(WaitJob, {}, { priority: JobPriority.CRITICAL })
-    await waitUntil(() => gate.status() === "running", 20_000, "the gate to run")
+    await waitUntil(async () => (await gate.status()) === "running", 20_000, "the gate to run")
     this.gate = gate.id
   }
 

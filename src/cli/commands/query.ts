@@ -1,11 +1,10 @@
 import { Option, type Command } from "commander"
-import { toJobInfo, type JobInfo } from "../../actors/JobInfo.js"
+import { toJobInfo, type JobInfo, type JobLogLine } from "../../actors/JobInfo.js"
 import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
-import type { DbLog } from "../../persistence/SqliteJobStore.js"
-import { dataDirOf, integerOption, jobsOf } from "../options.js"
-import { jobDetails, readJob, resolveJobId, withStore } from "../readStore.js"
+import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
+import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
@@ -38,17 +37,28 @@ export const registerQueryCommands = (program: Command) => {
     .option("-n, --limit <n>", "at most this many", integerOption("--limit", 1))
     .option("--json", "print JSON (the JobInfo of each job)")
     .action(async (options: { status?: JobInfo["status"]; limit?: number; json?: boolean }, command: Command) => {
-      const dataDir = dataDirOf(command)
+      const where = storeOf(command)
+      const dataDir = whereOf(where)
       const filter = { ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: options.limit } : {}) }
-      const jobs = await withStore(dataDir, (store) => store.listJobs(filter).map(toJobInfo), () => [])
+      const jobs = await withStore(
+        where,
+        async (store) => {
+          const owners = await ownersOf(store)
+          return (await store.listJobs(filter)).map((row) => toJobInfo(row, owners))
+        },
+        () => [],
+      )
       if (options.json) return json(jobs)
       if (jobs.length === 0) return void process.stdout.write(`No jobs${options.status ? ` with status ${options.status}` : ""} in ${dataDir}\n`)
       process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
       for (const job of jobs) {
         const pct = job.status === "completed" ? "100%" : job.progress === null ? "-" : `${Math.floor(job.progress * 100)}%`
+        const status = job.stalled !== null ? "stalled" : job.waitingForWorker ? "waiting" : job.status
         process.stdout.write(
-          `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${job.status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
+          `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
         )
+        const note = waitingNote(job)
+        if (note !== undefined) process.stdout.write(`${"".padEnd(38)}${note}\n`)
       }
     })
 
@@ -59,8 +69,8 @@ export const registerQueryCommands = (program: Command) => {
     .option("--json", "print JSON: the JobInfo plus params and the last checkpointed state")
     .action(async (idArg: string, options: { json?: boolean }, command: Command) => {
       const details = await withStore(
-        dataDirOf(command),
-        (store) => jobDetails(readJob(store, resolveJobId(store, idArg))),
+        storeOf(command),
+        async (store) => jobDetails(await readJob(store, await resolveJobId(store, idArg)), await ownersOf(store)),
         () => {
           throw new JobNotFound({ id: idArg })
         },
@@ -71,6 +81,7 @@ export const registerQueryCommands = (program: Command) => {
         ["id", details.id],
         ["type", details.name],
         ["status", details.status + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
+        ["waiting", waitingNote(details) ?? null],
         ["priority", String(details.priority)],
         ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
         ["attempts", String(details.attempts)],
@@ -92,14 +103,14 @@ export const registerQueryCommands = (program: Command) => {
     .option("-f, --follow", "keep printing new lines until the job ends (or Ctrl-C)")
     .action(async (idArg: string, options: { follow?: boolean }, command: Command) => {
       await withStore(
-        dataDirOf(command),
+        storeOf(command),
         async (store) => {
-          const id = resolveJobId(store, idArg)
-          const print = (lines: ReadonlyArray<DbLog>) => {
+          const id = await resolveJobId(store, idArg)
+          const print = (lines: ReadonlyArray<JobLogLine>) => {
             for (const l of lines) process.stdout.write(`${l.at} ${l.level.toUpperCase().padEnd(5)} ${l.message}\n`)
             return lines.at(-1)?.seq
           }
-          let after = print(store.logs(id)) ?? 0
+          let after = print(await store.logs(id)) ?? 0
           if (!options.follow) return
           let interrupted = false
           const onSigint = () => (interrupted = true)
@@ -107,8 +118,8 @@ export const registerQueryCommands = (program: Command) => {
           try {
             while (!interrupted) {
               // Read the status before the lines: a job that ended has written its last line already.
-              const ended = isTerminalStatus(toJobInfo(readJob(store, id)).status)
-              after = print(store.logs(id, after)) ?? after
+              const ended = isTerminalStatus(toJobInfo(await readJob(store, id)).status)
+              after = print(await store.logs(id, after)) ?? after
               if (ended) return
               await new Promise((r) => setTimeout(r, 250))
             }

@@ -1,12 +1,11 @@
 import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import type { JobInfo } from "../../actors/JobInfo.js"
-import { sendCommand } from "../../actors/remoteCommand.js"
 import { InvalidTransition } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { ExitCode, JobDidNotComplete } from "../errors.js"
 import { followJobs } from "../followJobs.js"
-import { dataDirOf, integerOption, jobsOf, readParams } from "../options.js"
+import { integerOption, jobsOf, readParams, storeOf, whereOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { createProgressView } from "../render.js"
 
@@ -27,12 +26,14 @@ export const registerRunCommand = (program: Command) => {
     .option("--priority <n>", "higher runs first (LOW -1, NORMAL 0, HIGH 1, CRITICAL 10)", integerOption("--priority"))
     .option("--detach", "only dispatch: print the id and leave the job to a `jobstate worker`")
     .action(async (type: string, options: RunOptions, command: Command) => {
-      const dataDir = dataDirOf(command)
+      const where = storeOf(command)
+      const dataDir = whereOf(where)
       const params = readParams(options)
       // Checked before a manager opens: bad input must leave the data dir untouched.
       const jobs = await jobsOf(command)
       new JobRegistry(jobs).decodeParams(type, params)
-      const manager = await JobManager.open({ dataDir, jobs })
+      // It runs the job it dispatches and nothing else: other queued jobs are a worker's.
+      const manager = await JobManager.open({ ...where, jobs, runOnlyOwn: true })
       try {
         const handle = await manager.dispatchByName(type, params, { priority: options.priority ?? 0 })
         if (options.detach) {
@@ -41,7 +42,7 @@ export const registerRunCommand = (program: Command) => {
           return
         }
         process.stderr.write(`Dispatched ${type} job ${handle.id}\n`)
-        const info = await follow(manager, dataDir, handle.id, type)
+        const info = await follow(manager, handle.id, type)
         reportOutcome(info)
       } finally {
         await manager.close()
@@ -49,7 +50,7 @@ export const registerRunCommand = (program: Command) => {
     })
 }
 
-const follow = async (manager: JobManager, dataDir: string, id: string, label: string): Promise<JobInfo> => {
+const follow = async (manager: JobManager, id: string, label: string): Promise<JobInfo> => {
   const view = createProgressView(process.stderr)
   const following = followJobs(manager, [{ id, label }], view, {
     onStatus: (info, previous) => {
@@ -66,7 +67,7 @@ const follow = async (manager: JobManager, dataDir: string, id: string, label: s
   try {
     const infos = await following.done
     view.stop()
-    if (interrupted) await pauseOnInterrupt(manager, dataDir, id)
+    if (interrupted) await pauseOnInterrupt(manager, id)
     return infos.get(id)!
   } finally {
     view.stop()
@@ -74,11 +75,10 @@ const follow = async (manager: JobManager, dataDir: string, id: string, label: s
   }
 }
 
-const pauseOnInterrupt = async (manager: JobManager, dataDir: string, id: string): Promise<never> => {
+const pauseOnInterrupt = async (manager: JobManager, id: string): Promise<never> => {
   process.stderr.write(`\nPausing job ${id} at its next checkpoint...\n`)
-  const live = (await manager.listRunningJobs()).some((job) => job.id === id)
-  // A job another process's manager claimed is paused through its row, not by this manager.
-  const status = await (live ? manager.pause(id) : sendCommand({ dataDir, id, command: "pause" })).catch(async (error) => {
+  // A job another process's manager claimed is paused through its row: the manager knows how.
+  const status = await manager.pause(id).catch(async (error: unknown) => {
     if (error instanceof InvalidTransition) return (await manager.getJobInfo(id)).status // it ended first
     throw error
   })

@@ -1,30 +1,41 @@
 import type { Command } from "commander"
 import type { InspectionEvent } from "xstate"
 import { JobManager } from "../../actors/JobManager.js"
-import type { StoredError } from "../../jobs/errors.js"
+import { UnknownJobType, type StoredError } from "../../jobs/errors.js"
 import { formatDuration } from "../render.js"
-import { dataDirOf, integerOption, jobsOf } from "../options.js"
+import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
 
 export const registerWorkerCommand = (program: Command) => {
   program
     .command("worker")
     .description("run the data dir's jobs until SIGINT/SIGTERM, then stop gracefully (interrupted jobs resume on the next start)")
     .option("-c, --concurrency <n>", "jobs run at once", integerOption("--concurrency", 1), 4)
-    .action(async (options: { concurrency: number }, command: Command) => {
-      const dataDir = dataDirOf(command)
+    .option("-t, --types <a,b>", "run only jobs of these types (comma-separated; default: every type it knows)", (v: string) =>
+      v.split(",").map((t) => t.trim()).filter((t) => t !== ""),
+    )
+    .action(async (options: { concurrency: number; types?: string[] }, command: Command) => {
+      const where = storeOf(command)
+      const dataDir = whereOf(where)
       const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
       // Recovery inside open() already moves jobs, before there is a manager to ask for their names.
       let opened: (manager: JobManager) => void = () => {}
       const ready = new Promise<JobManager>((resolve) => (opened = resolve))
       const nameOf = (id: string) => ready.then((m) => m.getJobInfo(id)).then((info) => info.name, () => "?")
+      const jobs = await jobsOf(command)
+      const known = jobs.map((d) => d.name)
+      const unknown = (options.types ?? []).filter((t) => !known.includes(t))
+      if (unknown.length > 0) throw new UnknownJobType({ name: unknown[0]!, known })
       const manager = await JobManager.open({
-        dataDir,
-        jobs: await jobsOf(command),
+        ...where,
+        jobs,
         concurrency: options.concurrency,
+        ...(options.types === undefined ? {} : { types: options.types }),
         inspect: jobStatusLogger(log, nameOf),
+        onRecovered: (line) => log(line),
       })
       opened(manager)
-      log(`worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${manager.listJobTypes().join(", ")}; Ctrl-C stops`)
+      const types = options.types ?? manager.listJobTypes()
+      log(`worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${types.join(", ")}; Ctrl-C stops`)
 
       // The manager's timers do not hold the process open (an app decides its own lifetime); a worker must.
       const keepAlive = setInterval(() => {}, 60_000)

@@ -72,7 +72,7 @@ describe("built-in jobs killed with SIGKILL", () => {
     expect(atKill.state.inFlight.offset).toBeLessThan(160 * MiB)
 
     const manager = await openManager({ dataDir, jobs: [FileCopyJob, IndexerJob] })
-    const output = await manager.handle(id).result()
+    const output = await (await manager.handle(id)).result()
     expect(output).toMatchObject({ copiedCount: 3, failedCount: 0 })
     for (const name of ["a-first.txt", "b-large.bin", "c-last.txt"]) {
       expect(sha256(join(root, "dst", "src", name)), name).toBe(sha256(join(src, name)))
@@ -96,7 +96,7 @@ describe("built-in jobs killed with SIGKILL", () => {
     await kill(worker)
 
     const manager = await openManager({ dataDir, jobs: [FileCopyJob, IndexerJob] })
-    const output = (await manager.handle(id).result()) as { totalFiles: number; totalDirs: number }
+    const output = (await (await manager.handle(id)).result()) as { totalFiles: number; totalDirs: number }
     expect(output).toMatchObject({ totalFiles: 2400, totalDirs: 120 })
     const db = new Database(indexDb, { readonly: true })
     const rows = db.prepare("SELECT path, kind, hash FROM entries").all() as Array<{ path: string; kind: string; hash: string | null }>

@@ -1,0 +1,102 @@
+import { Context, Effect, Layer } from "effect"
+import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
+import type {
+  DuplicateJobType,
+  InvalidOptions,
+  InvalidParams,
+  InvalidTransition,
+  JobCancelled,
+  JobFailed,
+  JobNotFound,
+  ManagerClosed,
+  PersistenceError,
+  SerializationError,
+  UnknownJobType,
+} from "../jobs/errors.js"
+import type { JobTypeSchema } from "../jobs/JobRegistry.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
+import type { JobHandle } from "./JobHandle.js"
+import type { JobInfo, JobLogLine } from "./JobInfo.js"
+import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
+
+export type DispatchError = UnknownJobType | InvalidParams | PersistenceError | SerializationError | ManagerClosed
+export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
+export type ResultError = JobFailed | JobCancelled | JobNotFound | PersistenceError | ManagerClosed
+
+const isTagged = (e: unknown): boolean => typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
+
+/** A Promise-returning call as an Effect whose tagged rejections are typed failures and the rest defects. */
+const lift = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
+  Effect.callback<A, E>((resume) => {
+    Promise.resolve()
+      .then(f)
+      .then(
+        (a) => resume(Effect.succeed(a)),
+        (e) => resume(isTagged(e) ? Effect.fail(e as E) : Effect.die(e)),
+      )
+  })
+
+/** The manager's operations as Effects with typed errors (`manager.effect`). */
+export class JobManagerEffect {
+  constructor(private readonly manager: JobManager) {}
+
+  dispatch<D extends JobDefinition>(definition: D, params: ParamsOf<D>, options?: DispatchOptions) {
+    return lift<JobHandle<OutputOf<D>, ProgressOf<D>>, DispatchError>(() => this.manager.dispatch(definition, params, options))
+  }
+  dispatchByName(name: string, params: unknown, options?: DispatchOptions) {
+    return lift<JobHandle, DispatchError>(() => this.manager.dispatchByName(name, params, options))
+  }
+  pause(id: string) {
+    return lift<JobStatus, CommandError>(() => this.manager.pause(id))
+  }
+  resume(id: string) {
+    return lift<JobStatus, CommandError>(() => this.manager.resume(id))
+  }
+  cancel(id: string) {
+    return lift<JobStatus, CommandError>(() => this.manager.cancel(id))
+  }
+  result<O = unknown>(id: string) {
+    return lift<O, ResultError>(() => this.manager.resultOf(id) as Promise<O>)
+  }
+  getJobSchema(name: string) {
+    return lift<JobTypeSchema, UnknownJobType>(() => this.manager.getJobSchema(name))
+  }
+  listJobs(filter?: ListJobsFilter) {
+    return lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.manager.listJobs(filter))
+  }
+  listRunningJobs() {
+    return lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.manager.listRunningJobs())
+  }
+  getJobInfo(id: string) {
+    return lift<JobInfo, JobNotFound | PersistenceError>(() => this.manager.getJobInfo(id))
+  }
+  getJobLogs(id: string, options?: { readonly afterSeq?: number; readonly limit?: number }) {
+    return lift<ReadonlyArray<JobLogLine>, PersistenceError>(() => this.manager.getJobLogs(id, options))
+  }
+  listJobTypes() {
+    return Effect.sync(() => this.manager.listJobTypes())
+  }
+  handle(id: string) {
+    return lift<JobHandle, JobNotFound | PersistenceError>(() => this.manager.handle(id))
+  }
+  close() {
+    return lift<void, PersistenceError>(() => this.manager.close())
+  }
+}
+
+/** The manager as an Effect service. */
+export class JobManagerService extends Context.Service<JobManagerService, JobManager>()("jobstate/JobManager") {}
+
+/** Opens a manager for the layer's scope and closes it (gracefully) when the scope ends. */
+export const JobManagerLayer = (
+  options: JobManagerOptions,
+): Layer.Layer<JobManagerService, PersistenceError | DuplicateJobType | InvalidOptions> =>
+  Layer.effect(JobManagerService)(
+    Effect.acquireRelease(
+      lift<JobManager, PersistenceError | DuplicateJobType | InvalidOptions>(async () => {
+        const { JobManager } = await import("./JobManager.js")
+        return JobManager.open(options)
+      }),
+      (manager) => Effect.promise(() => manager.close()),
+    ),
+  )

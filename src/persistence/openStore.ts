@@ -1,0 +1,21 @@
+import type { JobStore } from "./JobStore.js"
+import { SqliteJobStore } from "./SqliteJobStore.js"
+
+export interface StoreOptions {
+  /** Where `jobs.db` lives (SQLite). */
+  readonly dataDir: string
+  /** `postgres://…` selects PostgreSQL; without it, SQLite at `<dataDir>/jobs.db`. */
+  readonly databaseUrl?: string
+  /** For commands that only look: nothing is created, migrated or written. */
+  readonly readOnly?: boolean
+  readonly busyTimeoutMs?: number
+}
+
+/** Opens the store the options select. */
+export const openStore = async (options: StoreOptions): Promise<JobStore> => {
+  if (options.databaseUrl !== undefined) {
+    const { PostgresJobStore } = await import("./PostgresJobStore.js")
+    return PostgresJobStore.open({ databaseUrl: options.databaseUrl })
+  }
+  return SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs, readOnly: options.readOnly })
+}
