@@ -1,5 +1,6 @@
 import Database from "better-sqlite3"
-import { mkdirSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PersistenceError } from "../jobs/errors.js"
 import { jobStatuses } from "../jobs/JobStatus.js"
@@ -64,6 +65,11 @@ const setWal = (db: Database.Database, busyTimeoutMs: number) => {
   }
 }
 
+const isReadOnlyDirError = (error: unknown): boolean => {
+  const cause = (error as { cause?: { code?: string } }).cause
+  return cause?.code === "SQLITE_READONLY" || cause?.code === "SQLITE_CANTOPEN" || /readonly|unable to open/.test(String((error as Error).message))
+}
+
 const json = (values: ReadonlyArray<string>) => JSON.stringify(values)
 
 const lifecycleParams = (lc: LifecycleRow) => ({
@@ -91,10 +97,39 @@ export class SqliteJobStore implements JobStore {
   private readonly now: () => number
   private closed = false
   private readonly stmts: ReturnType<typeof prepare>
+  private onClose: () => void = () => {}
 
   /** Opens (creating, unless read-only) `<dataDir>/jobs.db` and migrates it. */
   static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteJobStore {
+    try {
+      return SqliteJobStore.openFile(join(dataDir, "jobs.db"), options)
+    } catch (error) {
+      if (!options.readOnly || !isReadOnlyDirError(error)) throw error
+      return SqliteJobStore.openCopy(dataDir, options)
+    }
+  }
+
+  /**
+   * A WAL database can be read only where its `-shm` file can be made; in a directory this
+   * process may not write, read a copy instead (taken now: a snapshot, not a live view).
+   */
+  private static openCopy(dataDir: string, options: SqliteStoreOptions): SqliteJobStore {
+    const dir = mkdtempSync(join(tmpdir(), "jobstate-ro-"))
     const file = join(dataDir, "jobs.db")
+    try {
+      copyFileSync(file, join(dir, "jobs.db"))
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "jobs.db-wal"))
+      const store = SqliteJobStore.openFile(join(dir, "jobs.db"), options, file)
+      store.onClose = () => rmSync(dir, { recursive: true, force: true })
+      return store
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true })
+      throw error
+    }
+  }
+
+  private static openFile(file: string, options: SqliteStoreOptions, shownAs = file): SqliteJobStore {
+    const dataDir = join(file, "..")
     let db: Database.Database
     try {
       if (options.readOnly) db = new Database(file, { readonly: true, fileMustExist: true })
@@ -124,7 +159,7 @@ export class SqliteJobStore implements JobStore {
         db.pragma("foreign_keys = ON")
         migrate(db, file)
       }
-      return new SqliteJobStore(db, file, options.now ?? Date.now)
+      return new SqliteJobStore(db, shownAs, options.now ?? Date.now)
     } catch (cause) {
       db.close()
       if (cause instanceof PersistenceError) throw cause
@@ -326,6 +361,7 @@ export class SqliteJobStore implements JobStore {
     if (this.closed) return
     this.closed = true
     this.db.close()
+    this.onClose()
   }
 
   private iso() {
