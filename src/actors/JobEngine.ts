@@ -35,6 +35,23 @@ export interface EngineOptions {
 
 const MAX_CLAIMS_PER_TICK = 32
 
+/**
+ * The log line a live job's transition out of `running` writes. Completion writes none: the row
+ * has its time, and a drain of short jobs should not pay a log write each.
+ */
+const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number): { level: LogLevel; message: string } | undefined => {
+  switch (lifecycle.status) {
+    case "paused":
+      return { level: "info", message: `paused by ${lifecycle.pausedBy === "shutdown" ? "its manager's shutdown" : "a user"} after checkpoint ${checkpoints}` }
+    case "failed":
+      return { level: "error", message: `failed: ${lifecycle.errorMessage}` }
+    case "cancelled":
+      return { level: "info", message: `cancelled after checkpoint ${checkpoints}` }
+    default:
+      return undefined
+  }
+}
+
 const lostOwnership = (id: string) =>
   new PersistenceError({
     operation: "write",
@@ -238,6 +255,9 @@ export class JobEngine implements JobHost {
       actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
       actor.start()
       this.stats.claims++
+      // A first start is in the row (started_at); a later one says where it resumes from.
+      const attempt = prepared.started.context.attempt
+      if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
       this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       this.live.delete(row.id)
@@ -266,6 +286,7 @@ export class JobEngine implements JobHost {
     clearTimeout(job.progressTimer)
     const lifecycle: LifecycleRow = lifecycleRow(job.actor.getPersistedSnapshot() as PersistedLifecycle)
     const progress = this.takeProgress(job)
+    const line = lifecycleLine(lifecycle, job.stateVersion)
     const write: JobWrite = {
       kind: "transition",
       id: job.id,
@@ -273,6 +294,7 @@ export class JobEngine implements JobHost {
       lifecycle,
       ...(status === "completed" && job.outputJson !== null ? { output: job.outputJson } : {}),
       ...(progress === undefined ? {} : { progress }),
+      ...(line === undefined ? {} : { log: line }),
       at: this.iso(),
     }
     this.enqueue({
@@ -422,10 +444,17 @@ export class JobEngine implements JobHost {
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "status" | "owner">, lifecycle: LifecycleRow): Promise<boolean> {
+  recordOffline(row: Pick<DbJob, "id" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
     return new Promise((resolve, reject) =>
       this.enqueue({
-        write: { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, at: this.iso() },
+        write: {
+          kind: "transition",
+          id: row.id,
+          expect: { status: row.status, owner: row.owner },
+          lifecycle,
+          ...(logLine === undefined ? {} : { log: { level: lifecycle.status === "failed" ? "error" : "info", message: logLine } }),
+          at: this.iso(),
+        },
         committed: () => {
           this.emit(row.id, { type: "status", status: lifecycle.status })
           if (lifecycle.status === "queued") this.wake(true)

@@ -49,10 +49,11 @@ export const recoverJobs = async (
         if (!types.includes(row.name)) return // a damaged row of a type others run: theirs to judge
         const next = recoveryOf(row, registry, owners)
         if (next === undefined) return
-        if (!(await engine.recordOffline(row, next))) return // another manager recovered it first
+        const line = describe(row, next, owners)
+        if (!(await engine.recordOffline(row, next, line))) return // another manager recovered it first
         if (next.status === "failed") failed++
         else resumed++
-        lines.push(`${row.name} ${row.id}: ${describe(row, next, owners)}`)
+        lines.push(`${row.name} ${row.id}: ${line}`)
       }),
     )
   }

@@ -99,7 +99,8 @@ export const commandThroughStore = async (
       }
     }
     const next = applyOffline(row, from, event)
-    if (await write(store, row, next, options.at())) return { status: next.status }
+    const what = `${described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
+    if (await write(store, row, next, options.at(), what)) return { status: next.status }
     // The row moved under us (claimed by a manager, say): look again.
     if (Date.now() > deadline) throw timeout(id)
   }
@@ -111,10 +112,14 @@ const assertAccepts = (row: DbJob, event: CommandEvent) => {
   }
 }
 
-const write = async (store: JobStore, row: DbJob, lifecycle: LifecycleRow, at: string): Promise<boolean> => {
-  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, at }])
+const write = async (store: JobStore, row: DbJob, lifecycle: LifecycleRow, at: string, what?: string): Promise<boolean> => {
+  const message = what ?? (lifecycle.status === "failed" ? `failed: ${lifecycle.errorMessage}` : `${lifecycle.status} (its manager had stopped)`)
+  const log = { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message }
+  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at }])
   return applied[0] === true
 }
+
+const described: Record<CommandEvent["type"], string> = { PAUSE: "paused by a user", RESUME: "resumed by a user", CANCEL: "cancelled by a user" }
 
 /** The event applied to the row's snapshot, or to `from` (the orphan rule's result) when given. */
 const applyOffline = (row: DbJob, from: LifecycleRow | undefined, event: JobLifecycleEvent): LifecycleRow => {

@@ -121,6 +121,8 @@ export type JobWrite =
       readonly lifecycle: LifecycleRow
       readonly output?: string
       readonly progress?: ProgressColumns
+      /** A lifecycle line for the job's log, written only if the transition is. */
+      readonly log?: { readonly level: LogLevel; readonly message: string }
       readonly at: string
     }
   /** A running job's checkpoint: its state and lifecycle snapshot together. */

@@ -235,8 +235,13 @@ export class SqliteJobStore implements JobStore {
   private apply(w: JobWrite): boolean {
     const s = this.stmts
     switch (w.kind) {
-      case "transition":
-        return s.transition.run({ id: w.id, ...lifecycleParams(w.lifecycle), output: w.output ?? null, ...progressParams(w.progress), at: w.at, ...expectation(w.expect) }).changes > 0
+      case "transition": {
+        const applied =
+          s.transition.run({ id: w.id, ...lifecycleParams(w.lifecycle), output: w.output ?? null, ...progressParams(w.progress), at: w.at, ...expectation(w.expect) })
+            .changes > 0
+        if (applied && w.log !== undefined) s.insertLog.run(w.id, w.at, w.log.level, w.log.message)
+        return applied
+      }
       case "checkpoint":
         return (
           s.checkpoint.run({ id: w.id, owner: w.owner, data: w.data, snapshot: w.snapshot, state_version: w.stateVersion, ...progressParams(w.progress), at: w.at })

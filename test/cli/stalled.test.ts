@@ -101,6 +101,16 @@ describe("jobs whose manager died", () => {
       const items = linesOf(file).map((line) => Number(line.split(" ")[1]))
       expect(new Set(items).size).toBe(20)
       expect(items.length).toBeLessThanOrEqual(21)
+      // The log tells the story: dispatched, started, put back in line, resumed from its checkpoint, completed.
+      const logs = (await cli("-d", dataDir, "logs", id)).stdout.split("\n").map((l) => l.replace(/^\S+ \S+\s+/, ""))
+      expect(logs).toEqual([
+        "dispatched",
+        "started (attempt 1)",
+        "queued (its manager had stopped)",
+        expect.stringMatching(/^resumed from checkpoint \d+ \(attempt 2\)$/),
+        "completed",
+        "",
+      ])
     } finally {
       await stopProcess(second, "SIGTERM")
     }

@@ -106,21 +106,35 @@ export const registerQueryCommands = (program: Command) => {
         storeOf(command),
         async (store) => {
           const id = await resolveJobId(store, idArg)
-          const print = (lines: ReadonlyArray<JobLogLine>) => {
+          const print = (lines: ReadonlyArray<Pick<JobLogLine, "at" | "level" | "message">>) => {
             for (const l of lines) process.stdout.write(`${l.at} ${l.level.toUpperCase().padEnd(5)} ${l.message}\n`)
-            return lines.at(-1)?.seq
           }
-          let after = print(await store.logs(id)) ?? 0
-          if (!options.follow) return
+          // The row's own times are lifecycle lines too (a short job writes no log line of its own).
+          const row = await readJob(store, id)
+          const stored = await store.logs(id)
+          let after = stored.at(-1)?.seq ?? 0
+          const ended = () => (row.completed_at === null ? [] : [{ at: row.completed_at, level: "info" as const, message: `${toJobInfo(row).status}` }])
+          const derived = [
+            { at: row.created_at, level: "info" as const, message: "dispatched" },
+            ...(row.started_at === null ? [] : [{ at: row.started_at, level: "info" as const, message: "started (attempt 1)" }]),
+            ...ended(),
+          ]
+          print([...derived, ...stored].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))
+          if (!options.follow || row.completed_at !== null) return
           let interrupted = false
           const onSigint = () => (interrupted = true)
           process.once("SIGINT", onSigint)
           try {
             while (!interrupted) {
               // Read the status before the lines: a job that ended has written its last line already.
-              const ended = isTerminalStatus(toJobInfo(await readJob(store, id)).status)
-              after = print(await store.logs(id, after)) ?? after
-              if (ended) return
+              const now = await readJob(store, id)
+              const lines = await store.logs(id, after)
+              print(lines)
+              after = lines.at(-1)?.seq ?? after
+              if (isTerminalStatus(toJobInfo(now).status)) {
+                print(now.completed_at === null ? [] : [{ at: now.completed_at, level: "info", message: toJobInfo(now).status }])
+                return
+              }
               await new Promise((r) => setTimeout(r, 250))
             }
           } finally {
