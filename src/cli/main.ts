@@ -2,6 +2,7 @@
  * The `jobstate` command. Every command works on one data dir (`--data-dir`, default
  * `./.jobstate`), the same directory a `JobManager` embedded in an app would use.
  */
+import { readFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
 import { registerDemoCommands } from "./commands/demo.js"
@@ -12,8 +13,12 @@ import { registerWatchCommand } from "./commands/watch.js"
 import { registerWorkerCommand } from "./commands/worker.js"
 import { ExitCode, exitCodeOf, formatError } from "./errors.js"
 
+// The package's own version: dist/cli/main.js and src/cli/main.ts both sit two levels below it.
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+
 const program = new Command("jobstate")
   .description("Run and inspect persistent jobs: dispatch, watch, pause, resume, cancel")
+  .version(version, "-V, --version", "print the jobstate version")
   .addOption(new Option("-d, --data-dir <dir>", "where jobs.db lives").default("./.jobstate").env("JOBSTATE_DATA_DIR"))
   .addOption(
     new Option("--jobs <module>", "also register the job definitions this module exports (repeatable)").argParser(

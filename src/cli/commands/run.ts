@@ -6,7 +6,7 @@ import { InvalidTransition } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { ExitCode, JobDidNotComplete } from "../errors.js"
 import { followJobs } from "../followJobs.js"
-import { dataDirOf, integerOption, jobsOf, readParams } from "../options.js"
+import { dataDirOf, jobsOf, priorityOption, readParams } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { createProgressView } from "../render.js"
 
@@ -24,7 +24,7 @@ export const registerRunCommand = (program: Command) => {
     .argument("<type>", "the job type (see `jobstate types`)")
     .option("-p, --params <json>", "the job's params as JSON")
     .option("-f, --params-file <file>", "read the params from a JSON file")
-    .option("--priority <n>", "higher runs first (LOW -1, NORMAL 0, HIGH 1, CRITICAL 10)", integerOption("--priority"))
+    .option("--priority <p>", "higher runs first: low (-1), normal (0), high (1), critical (10), or any integer", priorityOption)
     .option("--detach", "only dispatch: print the id and leave the job to a `jobstate worker`")
     .action(async (type: string, options: RunOptions, command: Command) => {
       const dataDir = dataDirOf(command)
