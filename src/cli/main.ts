@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
-import { registerDemoCommands } from "./commands/demo.js"
+import { registerDemoCommand } from "./commands/demo.js"
+import { registerInspectCommand } from "./commands/inspect.js"
 import { registerQueryCommands } from "./commands/query.js"
 import { registerRunCommand } from "./commands/run.js"
 import { registerVizCommand } from "./commands/viz.js"
@@ -37,7 +38,8 @@ Exit codes: 0 success; 1 the job failed or was cancelled, or the store failed;
   // Commander's own errors (unknown command or option) exit through the same path as ours.
   .exitOverride()
 
-registerDemoCommands(program)
+registerDemoCommand(program)
+registerInspectCommand(program)
 registerRunCommand(program)
 registerWorkerCommand(program)
 registerQueryCommands(program)
