@@ -4,9 +4,18 @@ import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import type { DbLog } from "../../persistence/SqliteJobStore.js"
+import { listPage } from "../listPage.js"
 import { dataDirOf, integerOption, jobsOf } from "../options.js"
 import { jobDetails, readJob, resolveJobId, withStore } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
+
+interface ListOptions {
+  readonly status?: JobInfo["status"]
+  readonly limit?: number
+  readonly offset: number
+  readonly sort: "newest" | "oldest"
+  readonly json?: boolean
+}
 
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 
@@ -33,16 +42,26 @@ export const registerQueryCommands = (program: Command) => {
 
   program
     .command("list")
-    .description("list jobs, oldest first")
+    .description("list jobs, newest first")
     .addOption(new Option("-s, --status <status>", "only jobs with this status").choices(jobStatuses))
     .option("-n, --limit <n>", "at most this many", integerOption("--limit", 1))
+    .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
+    .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
     .option("--json", "print JSON (the JobInfo of each job)")
-    .action(async (options: { status?: JobInfo["status"]; limit?: number; json?: boolean }, command: Command) => {
+    .action(async (options: ListOptions, command: Command) => {
       const dataDir = dataDirOf(command)
-      const filter = { ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: options.limit } : {}) }
-      const jobs = await withStore(dataDir, (store) => store.listJobs(filter).map(toJobInfo), () => [])
+      const query = {
+        ...(options.status ? { status: options.status } : {}),
+        ...(options.limit ? { limit: options.limit } : {}),
+        offset: options.offset,
+        sort: options.sort,
+      }
+      const jobs = await withStore(dataDir, (store) => listPage((filter) => store.listJobs(filter), query).map(toJobInfo), () => [])
       if (options.json) return json(jobs)
-      if (jobs.length === 0) return void process.stdout.write(`No jobs${options.status ? ` with status ${options.status}` : ""} in ${dataDir}\n`)
+      if (jobs.length === 0) {
+        const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}`
+        return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
+      }
       process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
       for (const job of jobs) {
         const pct = job.status === "completed" ? "100%" : job.progress === null ? "-" : `${Math.floor(job.progress * 100)}%`
