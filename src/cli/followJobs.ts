@@ -1,8 +1,17 @@
 import type { JobInfo } from "../actors/JobInfo.js"
+import type { JobHandle } from "../actors/JobHandle.js"
 import type { JobManager } from "../actors/JobManager.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { ProgressView } from "./render.js"
+
+const currentStatus = (handle: JobHandle): JobStatus | undefined => {
+  try {
+    return handle.status()
+  } catch {
+    return undefined // removed meanwhile: the poll reports it
+  }
+}
 
 export interface FollowedJob {
   readonly id: string
@@ -39,14 +48,17 @@ export const followJobs = (
   const iterators: Array<AsyncIterator<Progress<unknown>>> = []
 
   for (const job of jobs) {
-    const iterator = manager.handle(job.id).progress[Symbol.asyncIterator]()
+    const handle = manager.handle(job.id)
+    const iterator = handle.progress[Symbol.asyncIterator]()
     iterators.push(iterator)
     void (async () => {
       for (;;) {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }))
         if (next.done || stopped) return
         options.onProgress?.(job.id, next.value)
-        const current = status.get(job.id)
+        // The status shown with new progress is the job's own, read now (its actor's, when this
+        // manager runs it): the last poll's may be older than the progress ("38% [queued]").
+        const current = currentStatus(handle) ?? status.get(job.id)
         if (current !== undefined && !isTerminalStatus(current)) view.update(job.id, job.label, current, next.value)
       }
     })()

@@ -85,7 +85,7 @@ export const registerQueryCommands = (program: Command) => {
         },
       )
       if (options.json) return json(details)
-      const { fraction, detail } = describeProgress(details.progressData)
+      const { fraction, detail } = describeProgress(details.progressData, details.status === "running")
       const rows: Array<[string, string | null]> = [
         ["id", details.id],
         ["type", details.name],
