@@ -83,9 +83,9 @@ describe("bad input", () => {
 
   it("shows the failing paths of invalid params, and stores nothing", async () => {
     const dataDir = tempDir()
-    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":"/tmp","mode":"Everything"}')
+    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":7,"mode":"Everything"}')
     expect(code).toBe(2)
-    expectOneLineError(stderr, "InvalidParams", "mode:", "indexDb:")
+    expectOneLineError(stderr, "InvalidParams", "mode:", "location:")
     expect((await cli("-d", dataDir, "list", "--json")).stdout.trim()).toBe("[]")
   })
 

@@ -68,6 +68,15 @@ describe("jobstate run", () => {
     expect(pause.stderr.trim().split("\n")).toEqual([expect.stringContaining(`InvalidTransition: Cannot pause job ${id}: it is completed`)])
   })
 
+  it("indexes into index.db in the data dir when no indexDb is given", async () => {
+    const dataDir = tempDir()
+    const location = smallTree()
+    const run = await cli("-d", dataDir, "run", "indexer", "-p", JSON.stringify({ location, mode: "Content" }))
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ totalFiles: 4, indexDb: join(dataDir, "index.db") })
+    expect(existsSync(join(dataDir, "index.db"))).toBe(true)
+  })
+
   it("exits 1 with the job's error when the job fails", async () => {
     const dataDir = tempDir()
     const params = JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "i.db") })
