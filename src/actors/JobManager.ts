@@ -3,7 +3,7 @@ import { Exit, Schema } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, UnknownJobType } from "../jobs/errors.js"
-import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
+import { JobRegistry, paramsParseOptions, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
@@ -212,7 +212,8 @@ export class JobManager implements JobHandleSource {
   }
 
   private async insert(definition: JobDefinition, params: unknown, options: DispatchOptions): Promise<JobHandle> {
-    const encoded = Schema.encodeUnknownExit(definition.params)(params, { errors: "all" })
+    // Strict both ways: a typed dispatch with an undeclared key is refused as a JSON one is.
+    const encoded = Schema.encodeUnknownExit(definition.params)(params, paramsParseOptions)
     if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
     const priority = options.priority ?? 0
     if (!Number.isInteger(priority)) {
@@ -222,7 +223,7 @@ export class JobManager implements JobHandleSource {
     await this.store.insertJob({
       id,
       name: definition.name,
-      params: pack(encoded.value),
+      params: pack(encoded.value, `params of job ${id}`),
       data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
       snapshot: encodeLifecycle(initialLifecycle(id)),
       priority,

@@ -150,5 +150,5 @@ const printOutcome = (indexer: JobInfo, copy: JobInfo, dataDir: string, indexDb:
   out("")
   out(`Jobs database: ${join(dataDir, "jobs.db")}`)
   out(`Index database: ${indexDb} (table entries)`)
-  out(`Look around: jobstate --data-dir ${dataDir} list | show ${copy.id} | logs ${copy.id}`)
+  out(`Look around: npx jobstate --data-dir ${dataDir} list (then show ${copy.id}, or logs ${copy.id})`)
 }

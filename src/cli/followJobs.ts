@@ -4,6 +4,10 @@ import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { ProgressView } from "./render.js"
 
+const currentStatus = (manager: JobManager, id: string): Promise<JobStatus | undefined> =>
+  // Removed meanwhile: the poll reports it.
+  manager.statusOf(id).catch(() => undefined)
+
 export interface FollowedJob {
   readonly id: string
   readonly label: string
@@ -46,7 +50,9 @@ export const followJobs = (
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }))
         if (next.done || stopped) return
         options.onProgress?.(job.id, next.value)
-        const current = status.get(job.id)
+        // The status shown with new progress is the job's own, read now (its actor's, when this
+        // manager runs it): the last poll's may be older than the progress ("38% [queued]").
+        const current = (await currentStatus(manager, job.id)) ?? status.get(job.id)
         if (current !== undefined && !isTerminalStatus(current)) view.update(job.id, job.label, current, next.value)
       }
     })()

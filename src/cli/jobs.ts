@@ -4,6 +4,7 @@ import type { JobDefinition } from "../jobs/defineJob.js"
 import { FileCopyJob } from "../jobs/builtin/fileCopy.js"
 import { IndexerJob } from "../jobs/builtin/indexer.js"
 import { UsageError } from "./errors.js"
+import { optionalImport } from "./optionalImport.js"
 
 /** The job types every manager the CLI opens registers. */
 export const builtinJobs: ReadonlyArray<JobDefinition> = [FileCopyJob, IndexerJob]
@@ -23,7 +24,10 @@ const isJobDefinition = (value: unknown): value is JobDefinition =>
 export const loadJobs = async (modules: ReadonlyArray<string>): Promise<ReadonlyArray<JobDefinition>> => {
   const jobs = [...builtinJobs]
   // The compiled CLI runs on plain Node, which cannot load TypeScript: tsx can, once registered.
-  if (modules.some((m) => /\.[mc]?ts$/.test(m))) (await import("tsx/esm/api")).register()
+  if (modules.some((m) => /\.[mc]?ts$/.test(m))) {
+    const tsx = await optionalImport(() => import("tsx/esm/api"), "tsx", "Loading a TypeScript --jobs module")
+    tsx.register()
+  }
   for (const module of modules) {
     let exports: Record<string, unknown>
     try {

@@ -2,9 +2,11 @@
  * The `jobstate` command. Every command works on one data dir (`--data-dir`, default
  * `./.jobstate`), the same directory a `JobManager` embedded in an app would use.
  */
+import { readFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
-import { registerDemoCommands } from "./commands/demo.js"
+import { registerDemoCommand } from "./commands/demo.js"
+import { registerInspectCommand } from "./commands/inspect.js"
 import { registerQueryCommands } from "./commands/query.js"
 import { registerRunCommand } from "./commands/run.js"
 import { registerVizCommand } from "./commands/viz.js"
@@ -12,8 +14,12 @@ import { registerWatchCommand } from "./commands/watch.js"
 import { registerWorkerCommand } from "./commands/worker.js"
 import { ExitCode, exitCodeOf, formatError } from "./errors.js"
 
+// The package's own version: dist/cli/main.js and src/cli/main.ts both sit two levels below it.
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+
 const program = new Command("jobstate")
   .description("Run and inspect persistent jobs: dispatch, watch, pause, resume, cancel")
+  .version(version, "-V, --version", "print the jobstate version")
   .addOption(new Option("-d, --data-dir <dir>", "where jobs.db lives").default("./.jobstate").env("JOBSTATE_DATA_DIR"))
   .addOption(
     new Option("--database-url <url>", "keep jobs in this PostgreSQL database (postgres://…) instead of <data-dir>/jobs.db").env(
@@ -37,7 +43,8 @@ Exit codes: 0 success; 1 the job failed or was cancelled, or the store failed;
   // Commander's own errors (unknown command or option) exit through the same path as ours.
   .exitOverride()
 
-registerDemoCommands(program)
+registerDemoCommand(program)
+registerInspectCommand(program)
 registerRunCommand(program)
 registerWorkerCommand(program)
 registerQueryCommands(program)

@@ -1,12 +1,32 @@
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { InvalidArgumentError, type Command } from "commander"
 import type { JobDefinition } from "../jobs/defineJob.js"
+import { JobPriority } from "../jobs/JobPriority.js"
 import { UsageError } from "./errors.js"
 import { loadJobs } from "./jobs.js"
 
-/** The data dir given to the program (`--data-dir` may come before or after the command name). */
-export const dataDirOf = (command: Command): string => resolve(String(command.optsWithGlobals().dataDir))
+/**
+ * The data dir given to the program (`--data-dir` may come before or after the command name).
+ * A path that exists but is not a directory is bad input, said at once: otherwise `list` would
+ * find no jobs there, `watch` would wait for a database that can never appear, and `run` would
+ * fail deep inside with EEXIST. A path that does not exist yet is fine (a manager creates it).
+ */
+export const dataDirOf = (command: Command): string => {
+  const dir = resolve(String(command.optsWithGlobals().dataDir))
+  let isDirectory: boolean
+  try {
+    isDirectory = statSync(dir).isDirectory()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === "ENOENT") return dir
+    // ENOTDIR: a parent on the path is a file.
+    if (code !== "ENOTDIR") throw new UsageError({ detail: `Cannot use the data dir ${dir}: ${(error as Error).message}` })
+    isDirectory = false
+  }
+  if (!isDirectory) throw new UsageError({ detail: `The data dir ${dir} is not a directory (--data-dir or JOBSTATE_DATA_DIR)` })
+  return dir
+}
 
 /** Where the jobs are: the data dir, and the PostgreSQL database when `--database-url` (or `JOBSTATE_DATABASE_URL`) names one. */
 export const storeOf = (command: Command): { readonly dataDir: string; readonly databaseUrl?: string } => {
@@ -33,6 +53,24 @@ export const integerOption =
     }
     return n
   }
+
+const priorityNames: Record<string, number> = {
+  low: JobPriority.LOW,
+  normal: JobPriority.NORMAL,
+  high: JobPriority.HIGH,
+  critical: JobPriority.CRITICAL,
+}
+
+/** `--priority`: a name of `JobPriority` (any case) or any integer. */
+export const priorityOption = (value: string): number => {
+  const named = priorityNames[value.trim().toLowerCase()]
+  if (named !== undefined) return named
+  const n = Number(value)
+  if (value.trim() === "" || !Number.isInteger(n)) {
+    throw new InvalidArgumentError(`--priority must be an integer or one of ${Object.keys(priorityNames).join(", ")}.`)
+  }
+  return n
+}
 
 /** The params of `run`, from `--params '<json>'` or `--params-file <file>`; `{}` when neither is given. */
 export const readParams = (options: { readonly params?: string; readonly paramsFile?: string }): unknown => {

@@ -37,13 +37,12 @@ const num = (d: Data, k: string) => (typeof d[k] === "number" ? (d[k] as number)
 
 // The builtin jobs' structured progress is recognised by its shape, so that `watch` can render
 // rows of any manager's jobs without knowing which definitions that manager registered.
-const describeStructured = (d: Data): string => {
+// A rate and an ETA describe a job that is moving: a paused, queued or finished one shows neither.
+const describeStructured = (d: Data, moving: boolean): string => {
   if ("bytesDone" in d && "filesDone" in d) {
-    const eta = typeof d.etaSeconds === "number" && d.etaSeconds > 0 ? ` · eta ${formatDuration(d.etaSeconds * 1000)}` : ""
-    return (
-      `${num(d, "filesDone")}/${num(d, "filesTotal")} files · ${formatBytes(num(d, "bytesDone"))}/${formatBytes(num(d, "bytesTotal"))}` +
-      ` · ${formatBytes(num(d, "bytesPerSecond"))}/s${eta}`
-    )
+    const eta = moving && typeof d.etaSeconds === "number" && d.etaSeconds > 0 ? ` · eta ${formatDuration(d.etaSeconds * 1000)}` : ""
+    const rate = moving ? ` · ${formatBytes(num(d, "bytesPerSecond"))}/s` : ""
+    return `${num(d, "filesDone")}/${num(d, "filesTotal")} files · ${formatBytes(num(d, "bytesDone"))}/${formatBytes(num(d, "bytesTotal"))}${rate}${eta}`
   }
   if ("phase" in d && "filesFound" in d) {
     return d.phase === "content"
@@ -54,12 +53,13 @@ const describeStructured = (d: Data): string => {
 }
 
 /** What to show for a job in `status`: a completed job is whole even when its progress had no fraction. */
-const lineFor = (status: string, progress: Progress<unknown> | null): ProgressLine => {
-  const line = describeProgress(progress)
+export const lineFor = (status: string, progress: Progress<unknown> | null): ProgressLine => {
+  const line = describeProgress(progress, status === "running")
   return status === "completed" ? { ...line, fraction: 1 } : line
 }
 
-export const describeProgress = (progress: Progress<unknown> | null): ProgressLine => {
+/** `moving`: the job is running, so a rate and an ETA mean something. */
+export const describeProgress = (progress: Progress<unknown> | null, moving = true): ProgressLine => {
   if (progress === null) return { fraction: null, detail: "" }
   const fraction = Progress.fraction(progress)
   switch (progress._tag) {
@@ -72,7 +72,8 @@ export const describeProgress = (progress: Progress<unknown> | null): ProgressLi
     case "Structured":
       return {
         fraction,
-        detail: typeof progress.data === "object" && progress.data !== null ? describeStructured(progress.data as Data) : String(progress.data),
+        detail:
+          typeof progress.data === "object" && progress.data !== null ? describeStructured(progress.data as Data, moving) : String(progress.data),
       }
   }
 }

@@ -1,6 +1,6 @@
-import { Exit, Schema } from "effect"
+import { Exit, Schema, SchemaAST } from "effect"
 import type { JobDefinition } from "./defineJob.js"
-import { DuplicateJobType, InvalidParams, UnknownJobType } from "./errors.js"
+import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { schemaIssues } from "../persistence/codec.js"
 
 /** The JSON Schemas of one job type, as `getJobSchema` returns them. */
@@ -13,10 +13,35 @@ export interface JobTypeSchema {
   readonly progress: unknown
 }
 
+/**
+ * How params are decoded: every failing path at once, and a key the schema does not declare is
+ * an error, at any depth. Stripping it instead would turn a typo (`"confict": "skip"`) into the
+ * default it meant to change. One rule for every job type, builtin or not.
+ */
+export const paramsParseOptions = { errors: "all", onExcessProperty: "error" } as const
+
+/**
+ * `Schema.Struct({})` accepts any non-null value whatever the options (Effect keeps that for
+ * empty structs), so its excess keys are found here.
+ */
+const isEmptyStruct = (schema: Schema.Top): boolean => {
+  const ast = SchemaAST.toEncoded(schema.ast)
+  return SchemaAST.isObjects(ast) && ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0
+}
+
+const emptyStructIssues = (json: unknown): ReadonlyArray<ParamsIssue> => {
+  if (Array.isArray(json)) return [{ path: "(root)", message: "Expected an object, got an array" }]
+  if (typeof json !== "object" || json === null) return []
+  return Object.keys(json).map((key) => ({ path: key, message: "Expected no excess property" }))
+}
+
+/** The JSON Schema says what decoding accepts: objects are closed (`additionalProperties: false`). */
 const jsonSchemaOf = (schema: Schema.Top | undefined): unknown => {
   if (schema === undefined) return null
-  const doc = Schema.toJsonSchemaDocument(schema)
-  return { $schema: "https://json-schema.org/draft/2020-12/schema", ...doc.schema, $defs: doc.definitions }
+  const $schema = "https://json-schema.org/draft/2020-12/schema"
+  if (isEmptyStruct(schema)) return { $schema, type: "object", additionalProperties: false }
+  const doc = Schema.toJsonSchemaDocument(schema, { onExcessProperty: paramsParseOptions.onExcessProperty })
+  return { $schema, ...doc.schema, $defs: doc.definitions }
 }
 
 /** The job types a manager knows, by name. */
@@ -62,10 +87,12 @@ export class JobRegistry {
     }
   }
 
-  /** Validates JSON params against the type's schema; returns the decoded params or `InvalidParams`. */
+  /** Validates JSON params against the type's schema (strictly: see `paramsParseOptions`); returns the decoded params or `InvalidParams`. */
   decodeParams(name: string, json: unknown): { readonly definition: JobDefinition; readonly params: unknown } {
     const definition = this.require(name)
-    const exit = Schema.decodeUnknownExit(definition.params)(json, { errors: "all" })
+    const excess = isEmptyStruct(definition.params) ? emptyStructIssues(json) : []
+    if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
+    const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
     if (Exit.isFailure(exit)) throw new InvalidParams({ jobName: name, issues: schemaIssues(exit.cause) })
     return { definition, params: exit.value }
   }

@@ -6,8 +6,27 @@ import type { JobSchema } from "../jobs/defineJob.js"
 // Plain MessagePack (no msgpackr record extension) so any MessagePack reader can read a row.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
-/** MessagePack-encodes a plain value (already in its schema-encoded form). Like JSON text, it has no -0: it stores 0. */
-export const pack = (value: unknown): Buffer => packr.pack(value)
+/**
+ * MessagePack-encodes a plain value (already in its schema-encoded form). Like JSON text, it
+ * has no -0: it stores 0. A value it cannot encode (a symbol, a function) is a
+ * `SerializationError` naming `what`, never an untagged error.
+ */
+export const pack = (value: unknown, what = "a value"): Buffer => {
+  try {
+    return packr.pack(value)
+  } catch (cause) {
+    throw new SerializationError({ what, detail: packFailure(cause), cause })
+  }
+}
+
+// A schema made by a second copy of `effect` (one in the app, one under jobstate) encodes an
+// empty struct as that copy's internal symbol: the symptom users meet is "Unknown type: symbol".
+const packFailure = (cause: unknown): string => {
+  const message = String((cause as Error)?.message ?? cause)
+  return /symbol/i.test(message)
+    ? `${message}. A symbol cannot be stored; if the schema is fine, node_modules may hold two copies of \`effect\` (jobstate's must be the app's: it is a peer dependency)`
+    : message
+}
 
 /** Decodes MessagePack bytes; throws `SerializationError` naming `what` on garbage. */
 export const unpack = (bytes: Uint8Array, what: string): unknown => {
@@ -60,7 +79,7 @@ export const encodeWith = <T>(schema: JobSchema<T> | undefined, value: T, what: 
 
 /** MessagePack bytes of a schema-typed value. */
 export const packWith = <T>(schema: JobSchema<T> | undefined, value: T, what: string): Buffer =>
-  pack(encodeWith(schema, value, what))
+  pack(encodeWith(schema, value, what), what)
 
 /** A schema-typed value from MessagePack bytes. */
 export const unpackWith = <T>(schema: JobSchema<T> | undefined, bytes: Uint8Array, what: string): T =>

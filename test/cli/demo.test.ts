@@ -34,6 +34,8 @@ describe("jobstate demo", () => {
     expect(stdout).toMatch(/^indexer completed/m)
     expect(stdout).toMatch(/^file_copy completed/m)
     expect(stdout).toContain(join(dataDir, "jobs.db"))
+    // The last hint is a command that works from the project without a global install.
+    expect(stdout.trim().split("\n").at(-1)).toMatch(/^Look around: npx jobstate --data-dir /)
 
     const jobs = jobsIn(dataDir)
     expect(jobs.map((j) => [j.name, j.status])).toEqual([

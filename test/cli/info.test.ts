@@ -1,8 +1,10 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { jobLifecycleMachine } from "../../src/index.js"
 import { machineGraph } from "../../src/cli/machineGraph.js"
 import { tempDir } from "../fixtures/tempDir.js"
-import { cli } from "./cli.js"
+import { cli, readJobRow, root } from "./cli.js"
 
 /** A user error is reported on one line, without a stack trace. */
 const expectOneLineError = (stderr: string, ...parts: string[]) => {
@@ -13,6 +15,22 @@ const expectOneLineError = (stderr: string, ...parts: string[]) => {
 }
 
 describe("jobstate types, schema and viz", () => {
+  it("prints its version", async () => {
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }
+    for (const flag of ["--version", "-V"]) {
+      const { code, stdout } = await cli(flag)
+      expect(code).toBe(0)
+      expect(stdout.trim()).toBe(version)
+    }
+  })
+
+  it("says params objects are closed in the JSON Schema, nested ones too", async () => {
+    const { stdout } = await cli("schema", "file_copy")
+    const params = JSON.parse(stdout).params
+    expect(params.additionalProperties).toBe(false)
+    expect(params.properties.options.additionalProperties).toBe(false)
+  })
+
   it("lists the builtin job types", async () => {
     const text = await cli("types")
     expect(text.code).toBe(0)
@@ -65,9 +83,9 @@ describe("bad input", () => {
 
   it("shows the failing paths of invalid params, and stores nothing", async () => {
     const dataDir = tempDir()
-    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":"/tmp","mode":"Everything"}')
+    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":7,"mode":"Everything"}')
     expect(code).toBe(2)
-    expectOneLineError(stderr, "InvalidParams", "mode:", "indexDb:")
+    expectOneLineError(stderr, "InvalidParams", "mode:", "location:")
     expect((await cli("-d", dataDir, "list", "--json")).stdout.trim()).toBe("[]")
   })
 
@@ -93,9 +111,46 @@ describe("bad input", () => {
     const badStatus = await cli("-d", tempDir(), "list", "--status", "sleeping")
     expect(badStatus.code).toBe(2)
     expectOneLineError(badStatus.stderr, "sleeping", "queued, running, paused")
-    const badPriority = await cli("-d", tempDir(), "run", "indexer", "--priority", "high")
+    const badPriority = await cli("-d", tempDir(), "run", "indexer", "--priority", "highest")
     expect(badPriority.code).toBe(2)
-    expectOneLineError(badPriority.stderr, "--priority must be an integer")
+    expectOneLineError(badPriority.stderr, "--priority must be an integer or one of low, normal, high, critical")
+  })
+
+  it("takes the priority names the help lists, in any case, and integers", async () => {
+    const dataDir = tempDir()
+    for (const [given, stored] of [["high", 1], ["CRITICAL", 10], ["Low", -1], ["normal", 0], ["-7", -7]] as const) {
+      const run = await cli("-d", dataDir, "run", "file_copy", "--detach", "--priority", given, "--params", JSON.stringify({ sources: [], destination: dataDir }))
+      expect(run.code, run.stderr).toBe(0)
+      expect(readJobRow(dataDir, run.stdout.trim())!.priority, given).toBe(stored)
+    }
+  })
+
+  it("rejects a key the params schema does not declare, at any depth, and touches nothing", async () => {
+    const dataDir = tempDir()
+    const source = join(tempDir(), "a.txt")
+    writeFileSync(source, "new")
+    const destination = tempDir()
+    writeFileSync(join(destination, "a.txt"), "old")
+    const params = { sources: [source], destination, options: { confict: "overwrite" } }
+    const { code, stderr } = await cli("-d", dataDir, "run", "file_copy", "--params", JSON.stringify(params))
+    expect(code).toBe(2)
+    expectOneLineError(stderr, "InvalidParams", "options.confict")
+    expect(readFileSync(join(destination, "a.txt"), "utf8")).toBe("old")
+    expect(existsSync(join(dataDir, "jobs.db"))).toBe(false)
+  })
+
+  it("says a data dir that is a file is not a directory, for every command, with exit 2", async () => {
+    const file = join(tempDir(), "not-a-dir")
+    writeFileSync(file, "")
+    for (const args of [["list"], ["watch"], ["run", "file_copy", "--params", JSON.stringify({ sources: [], destination: tempDir() })], ["worker"]]) {
+      const { code, stderr } = await cli("-d", file, ...args)
+      expect(code, args[0]).toBe(2)
+      expectOneLineError(stderr, `The data dir ${file} is not a directory`)
+    }
+    // A path below a file cannot be one either.
+    const below = await cli("-d", join(file, "jobs"), "list")
+    expect(below.code).toBe(2)
+    expectOneLineError(below.stderr, "is not a directory")
   })
 
   it("lists nothing, and creates nothing, in a data dir that does not exist", async () => {
@@ -103,7 +158,6 @@ describe("bad input", () => {
     const { code, stdout } = await cli("-d", dataDir, "list", "--json")
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual([])
-    const { existsSync } = await import("node:fs")
     expect(existsSync(dataDir)).toBe(false)
   })
 })

@@ -1,5 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { basename, join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { tempDir } from "../fixtures/tempDir.js"
@@ -67,6 +68,15 @@ describe("jobstate run", () => {
     expect(pause.stderr.trim().split("\n")).toEqual([expect.stringContaining(`InvalidTransition: Cannot pause job ${id}: it is completed`)])
   })
 
+  it("indexes into index.db in the data dir when no indexDb is given", async () => {
+    const dataDir = tempDir()
+    const location = smallTree()
+    const run = await cli("-d", dataDir, "run", "indexer", "-p", JSON.stringify({ location, mode: "Content" }))
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ totalFiles: 4, indexDb: join(dataDir, "index.db") })
+    expect(existsSync(join(dataDir, "index.db"))).toBe(true)
+  })
+
   it("exits 1 with the job's error when the job fails", async () => {
     const dataDir = tempDir()
     const params = JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "i.db") })
@@ -74,6 +84,43 @@ describe("jobstate run", () => {
     expect(run.code).toBe(1)
     expect(run.stdout).toBe("")
     expect(run.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[IndexerError\] Cannot index: the location does not exist/)
+  })
+
+  it("exits 1 when some files could not be copied, still printing the output", async () => {
+    const dataDir = tempDir()
+    const source = smallTree()
+    execFileSync("mkfifo", [join(source, "c", "a-fifo")])
+    const destination = join(tempDir(), "copy")
+    const run = await cli("-d", dataDir, "run", "file_copy", "--params", JSON.stringify({ sources: [source], destination }))
+    expect(run.code).toBe(1)
+    expect(JSON.parse(run.stdout)).toMatchObject({ copiedCount: 4, failedCount: 1 })
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/^jobstate: Job \S+ completed( in .*)?, but 1 item\(s\) failed \(first: .*a-fifo: .*\); see its output$/)
+    expect(readFileSync(join(destination, basename(source), "top.txt"), "utf8")).toBe("top")
+  })
+
+  it("copies one file to a new name, as cp does, and fails a copy of which nothing could be copied", async () => {
+    const dataDir = tempDir()
+    const source = smallTree()
+    const renamed = join(tempDir(), "newname.txt")
+    const run = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [join(source, "top.txt")], destination: renamed }))
+    expect(run.code, run.stderr).toBe(0)
+    expect(readFileSync(renamed, "utf8")).toBe("top")
+
+    const fifo = join(tempDir(), "a-fifo")
+    execFileSync("mkfifo", [fifo])
+    const nothing = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [fifo], destination: join(tempDir(), "out") }))
+    expect(nothing.code).toBe(1)
+    expect(nothing.stdout).toBe("")
+    expect(nothing.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[FileCopyError\] No file could be copied: 1 failed, the first .*a-fifo/)
+  })
+
+  it("refuses to copy a folder into itself, up front, with exit 1 and nothing written", async () => {
+    const dataDir = tempDir()
+    const source = smallTree()
+    const run = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [source], destination: join(source, "backup") }))
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[FileCopyError\] Cannot copy a source into itself: the destination .*backup is inside the source/)
+    expect(existsSync(join(source, "backup"))).toBe(false)
   })
 
   it("reads params from a file", async () => {

@@ -7,6 +7,14 @@ import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
 import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
+interface ListOptions {
+  readonly status?: JobInfo["status"]
+  readonly limit?: number
+  readonly offset: number
+  readonly sort: "newest" | "oldest"
+  readonly json?: boolean
+}
+
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 
 export const registerQueryCommands = (program: Command) => {
@@ -32,24 +40,34 @@ export const registerQueryCommands = (program: Command) => {
 
   program
     .command("list")
-    .description("list jobs, oldest first")
+    .description("list jobs, newest first")
     .addOption(new Option("-s, --status <status>", "only jobs with this status").choices(jobStatuses))
     .option("-n, --limit <n>", "at most this many", integerOption("--limit", 1))
+    .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
+    .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
     .option("--json", "print JSON (the JobInfo of each job)")
-    .action(async (options: { status?: JobInfo["status"]; limit?: number; json?: boolean }, command: Command) => {
+    .action(async (options: ListOptions, command: Command) => {
       const where = storeOf(command)
       const dataDir = whereOf(where)
-      const filter = { ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: options.limit } : {}) }
+      const query = {
+        ...(options.status ? { status: options.status } : {}),
+        ...(options.limit ? { limit: options.limit } : {}),
+        offset: options.offset,
+        order: options.sort,
+      }
       const jobs = await withStore(
         where,
         async (store) => {
           const owners = await ownersOf(store)
-          return (await store.listJobs(filter)).map((row) => toJobInfo(row, owners))
+          return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
         },
         () => [],
       )
       if (options.json) return json(jobs)
-      if (jobs.length === 0) return void process.stdout.write(`No jobs${options.status ? ` with status ${options.status}` : ""} in ${dataDir}\n`)
+      if (jobs.length === 0) {
+        const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}`
+        return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
+      }
       process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
       for (const job of jobs) {
         const pct = job.status === "completed" ? "100%" : job.progress === null ? "-" : `${Math.floor(job.progress * 100)}%`
@@ -76,7 +94,7 @@ export const registerQueryCommands = (program: Command) => {
         },
       )
       if (options.json) return json(details)
-      const { fraction, detail } = describeProgress(details.progressData)
+      const { fraction, detail } = describeProgress(details.progressData, details.status === "running")
       const rows: Array<[string, string | null]> = [
         ["id", details.id],
         ["type", details.name],

@@ -5,6 +5,7 @@ import { defineJob, type JobContext } from "../defineJob.js"
 import { Progress } from "../Progress.js"
 import { type CopyCursor, type CopyEntry, isDone, isFileLike, listSource } from "./copyEntries.js"
 import {
+  DEFAULT_CONFLICT,
   FileCopyError,
   FileCopyOutput,
   FileCopyParams,
@@ -58,8 +59,61 @@ const ensureWritable = (dest: string) =>
     ),
   )
 
+/** What is at `path`: a directory, something else (file, symlink, ...), or nothing. */
+const kindOf = (path: string, links: "follow" | "lstat" = "lstat") =>
+  Effect.promise(() =>
+    (links === "follow" ? fsp.stat(path) : fsp.lstat(path)).then(
+      (st) => (st.isDirectory() ? ("dir" as const) : ("other" as const)),
+      () => null,
+    ),
+  )
+
 /**
- * Copies files and directory trees into a destination directory, resumably.
+ * `path` with symlinks in its existing part resolved, so that two names of one place compare
+ * equal; the part that does not exist yet is kept as written.
+ */
+const canonical = (path: string): Effect.Effect<string> =>
+  Effect.promise(async () => {
+    let existing = path
+    const rest: string[] = []
+    for (;;) {
+      try {
+        return join(await fsp.realpath(existing), ...rest)
+      } catch {
+        const parent = dirname(existing)
+        if (parent === existing) return path
+        rest.unshift(basename(existing))
+        existing = parent
+      }
+    }
+  })
+
+/**
+ * Refuses, before anything is written, a copy that would read what it writes: a destination
+ * inside a source directory (the copy would copy its own copy, or nothing and leave empty
+ * directories), or a target that is its source. A source is itself never followed, so it is
+ * placed by its parent's real path.
+ */
+const refuseCopyIntoItself = (sources: ReadonlyArray<string>, kinds: ReadonlyArray<"dir" | "other" | null>, dest: string, toPath: boolean) =>
+  Effect.gen(function* () {
+    const realDest = yield* canonical(dest)
+    for (const [i, s] of sources.entries()) {
+      if (kinds[i] === null) continue
+      const realSource = join(yield* canonical(dirname(s)), basename(s))
+      const target = toPath ? realDest : join(realDest, basename(s))
+      const detail =
+        target === realSource
+          ? `the target ${target} is the source itself`
+          : kinds[i] === "dir" && (realDest === realSource || realDest.startsWith(realSource + sep))
+            ? `the destination ${dest} is inside the source ${s}`
+            : null
+      if (detail !== null) return yield* new FileCopyError({ reason: "DestinationInsideSource", detail })
+    }
+  })
+
+/**
+ * Copies files and directory trees into a destination directory (or one file to a path, as
+ * `cp` does), resumably.
  *
  * Symlinks are recreated with the same link text and never followed: following one could
  * copy a tree from outside the sources (or loop forever on a cycle), and a relative link
@@ -79,7 +133,7 @@ export const FileCopyJob = defineJob({
 const runCopy = (ctx: Ctx) =>
   Effect.gen(function* () {
     const opts = ctx.params.options ?? {}
-    const conflict = opts.conflict ?? "overwrite"
+    const conflict = opts.conflict ?? DEFAULT_CONFLICT
     const startedAt = yield* Clock.currentTimeMillis
     const prev = ctx.state
     const st = {
@@ -115,31 +169,34 @@ const runCopy = (ctx: Ctx) =>
         yield* ctx.log(`Could not copy ${source}: ${reason}`, "warn")
       })
 
-    yield* ensureWritable(dest)
-
     if (st.targets === null) {
-      const present: boolean[] = []
-      for (const s of sources) present.push(yield* lexists(s))
-      if (!present.includes(true)) {
+      const kinds: Array<"dir" | "other" | null> = []
+      for (const s of sources) kinds.push(yield* kindOf(s))
+      if (!kinds.some((k) => k !== null)) {
         const detail = sources.length === 0 ? "no sources were given" : `no source exists (${sources.join(", ")})`
         return yield* new FileCopyError({ reason: "SourcesMissing", detail })
       }
+      // As `cp a.txt b.txt`: one file and a destination that is not a directory name the target itself.
+      const toPath =
+        sources.length === 1 && kinds[0] === "other" && !/[\\/]$/.test(ctx.params.destination) && (yield* kindOf(dest, "follow")) !== "dir"
+      yield* refuseCopyIntoItself(sources, kinds, dest, toPath)
+      yield* ensureWritable(toPath ? dirname(dest) : dest)
       const targets: Array<string | null> = []
       for (const [i, s] of sources.entries()) {
-        if (!present[i]) {
+        if (kinds[i] === null) {
           yield* recordFailure(s, "ENOENT: no such file or directory")
           targets.push(null)
-        } else if (dest === s || dest.startsWith(s + sep)) {
-          yield* recordFailure(s, "the destination is inside this source")
-          targets.push(null)
         } else {
-          const target = join(dest, basename(s))
+          const target = toPath ? dest : join(dest, basename(s))
           targets.push(conflict === "rename" && (yield* lexists(target)) ? yield* uniqueName(target) : target)
         }
       }
       st.targets = targets
       yield* save
-      yield* ctx.log(`Copying ${sources.length} source(s) into ${dest}`)
+      yield* ctx.log(toPath ? `Copying ${sources[0]} to ${dest}` : `Copying ${sources.length} source(s) into ${dest}`)
+    } else {
+      // A resumed copy writes where it started: the directories that hold its targets.
+      for (const dir of new Set(st.targets.flatMap((t) => (t === null ? [] : [dirname(t)])))) yield* ensureWritable(dir)
     }
     const targets = st.targets
 
@@ -390,6 +447,11 @@ const runCopy = (ctx: Ctx) =>
 
     const finishedAt = yield* Clock.currentTimeMillis
     yield* ctx.log(`Copy finished: ${st.copiedCount} copied, ${st.skippedCount} skipped, ${st.failedCopies.length} failed`)
+    if (st.copiedCount === 0 && st.skippedCount === 0 && st.failedCopies.length > 0) {
+      const first = st.failedCopies[0]!
+      const detail = `${st.failedCopies.length} failed, the first ${first.source}: ${first.reason}`
+      return yield* new FileCopyError({ reason: "AllFailed", detail, failedCopies: st.failedCopies })
+    }
     return {
       copiedCount: st.copiedCount,
       failedCount: st.failedCopies.length,
@@ -400,4 +462,4 @@ const runCopy = (ctx: Ctx) =>
     }
   })
 
-export { FileCopyError, FileCopyOutput, FileCopyParams, FileCopyProgress, FileCopyState } from "./fileCopySchemas.js"
+export { DEFAULT_CONFLICT, FileCopyError, FileCopyOutput, FileCopyParams, FileCopyProgress, FileCopyState } from "./fileCopySchemas.js"

@@ -5,16 +5,26 @@ export const CopyFailure = Schema.Struct({ source: Schema.String, reason: Schema
 export const FileCopyParams = Schema.Struct({
   /** Files, directories (copied whole) or symlinks (recreated, not followed). */
   sources: Schema.Array(Schema.String),
-  /** The directory each source is copied into, under its own name; created when missing. */
+  /**
+   * As with `cp`: one source that is a file (or a symlink), and a destination that is not a
+   * directory (missing, or a file) and does not end in "/", is copied to the destination path
+   * itself. Otherwise the destination is a directory (created when missing) and each source is
+   * copied into it under its own name. It may not lie inside a source directory.
+   */
   destination: Schema.String,
   options: Schema.optionalKey(
     Schema.Struct({
-      /** When a target exists: replace it (default), keep it, or copy under a fresh "name (1).ext". */
+      /**
+       * When a target exists: keep it and count the file as skipped ("skip", the default:
+       * nothing is lost), replace it ("overwrite"), or copy under a fresh "name (1).ext" ("rename").
+       * Directories that exist are merged either way.
+       */
       conflict: Schema.optionalKey(Schema.Literals(["overwrite", "skip", "rename"])),
-      /** Re-read source and copy after writing and compare their checksums. */
+      /** Re-read source and copy after writing and compare their checksums. Default false (a move always verifies). */
       verify: Schema.optionalKey(Schema.Boolean),
+      /** Give copies the source's access and modification times. Default false: copies get the time of the copy. */
       preserveTimestamps: Schema.optionalKey(Schema.Boolean),
-      /** Rename when source and destination share a filesystem; otherwise copy, verify, delete. */
+      /** Rename when source and destination share a filesystem; otherwise copy, verify, delete. Default false. */
       move: Schema.optionalKey(Schema.Boolean),
     }),
   ),
@@ -71,15 +81,30 @@ export const FileCopyOutput = Schema.Struct({
 })
 export type FileCopyOutput = typeof FileCopyOutput.Type
 
-/** The copy could not start at all. Failures of single files are not errors: they are listed in the output. */
+/** The copy conflict mode when `options.conflict` is not given: the one that loses nothing. */
+export const DEFAULT_CONFLICT = "skip" as const
+
+/**
+ * The copy could not start at all, or nothing of it succeeded. A file that fails among others
+ * that are copied does not fail the job: it is listed in the output's `failedCopies`.
+ */
 export class FileCopyError extends Data.TaggedError("FileCopyError")<{
-  readonly reason: "SourcesMissing" | "DestinationUnwritable"
+  readonly reason: "SourcesMissing" | "DestinationUnwritable" | "DestinationInsideSource" | "AllFailed"
   readonly detail: string
+  /** For `AllFailed`: every file, and why. */
+  readonly failedCopies?: ReadonlyArray<typeof CopyFailure.Type>
   readonly cause?: unknown
 }> {
   override get message() {
-    return this.reason === "SourcesMissing"
-      ? `Nothing to copy: ${this.detail}`
-      : `Cannot write to the destination: ${this.detail}`
+    switch (this.reason) {
+      case "SourcesMissing":
+        return `Nothing to copy: ${this.detail}`
+      case "DestinationUnwritable":
+        return `Cannot write to the destination: ${this.detail}`
+      case "DestinationInsideSource":
+        return `Cannot copy a source into itself: ${this.detail}`
+      case "AllFailed":
+        return `No file could be copied: ${this.detail}`
+    }
   }
 }

@@ -38,8 +38,20 @@ const initialState = (): IndexerState => ({
 const kindOf = (st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryRow["kind"] =>
   st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other"
 
+/** The index file's name in the manager's data dir, when `params.indexDb` is not given. */
+export const DEFAULT_INDEX_DB = "index.db"
+
 /**
- * Indexes a directory tree into a SQLite table of its own (`entries` in `params.indexDb`).
+ * The index file: `params.indexDb`, or `index.db` in the manager's data dir. A job sees only
+ * its own directory, `<dataDir>/jobs/<id>` (see `JobEngine.dataDir`), so the manager's is two
+ * levels up; the test "defaults the index to index.db in the manager's data dir" holds the two together.
+ */
+export const indexDbOf = (ctx: { readonly params: { readonly indexDb?: string | undefined }; readonly dataDir: string }): string =>
+  ctx.params.indexDb !== undefined ? resolve(ctx.params.indexDb) : resolve(ctx.dataDir, "..", "..", DEFAULT_INDEX_DB)
+
+/**
+ * Indexes a directory tree into a SQLite table of its own (`entries` in `params.indexDb`, by
+ * default `index.db` in the manager's data dir).
  *
  * The walk reads one directory at a time from a stack kept in the checkpointed state, and
  * writes rows in batches. Every batch is written, then checkpointed, and only then is an
@@ -59,7 +71,7 @@ export const IndexerJob = defineJob({
   progress: IndexerProgress,
   run: (ctx) =>
     Effect.acquireUseRelease(
-      IndexDb.open(resolve(ctx.params.indexDb)),
+      IndexDb.open(indexDbOf(ctx)),
       (db) => runIndexer(ctx, db),
       (db) => db.close(),
     ),
@@ -68,7 +80,7 @@ export const IndexerJob = defineJob({
 const runIndexer = (ctx: Ctx, db: IndexDb) =>
   Effect.gen(function* () {
     const location = resolve(ctx.params.location)
-    const indexDb = resolve(ctx.params.indexDb)
+    const indexDb = indexDbOf(ctx)
     // The index's own files would change under the walk if they lie inside the location.
     const ownFiles = new Set(["", "-wal", "-shm", "-journal"].map((s) => indexDb + s))
     const batchSize = ctx.params.batchSize ?? 1000
@@ -277,6 +289,7 @@ const runIndexer = (ctx: Ctx, db: IndexDb) =>
       errors: st.errors,
       errorCount: st.errorCount,
       durationMs: prev.elapsedMs + (finishedAt - startedAt),
+      indexDb,
     }
   })
 

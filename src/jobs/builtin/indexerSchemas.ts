@@ -9,11 +9,11 @@ export const IndexerParams = Schema.Struct({
   /** Metadata: stat facts. Content: + a content hash per file. Deep: + MIME type and image size. */
   mode: IndexMode,
   /**
-   * The SQLite file the index lives in. Required: a re-run must find the same index to update
-   * it, and no default serves that (a job's own data dir is new for every job, and a file
-   * inside `location` would index itself). Several locations may share one index file.
+   * The SQLite file the index lives in. Default: `index.db` in the manager's data dir (for the
+   * CLI, `./.jobstate/index.db`), one file for every indexer job of that data dir, so a re-run
+   * finds the index it updates. Several locations may share one index file.
    */
-  indexDb: Schema.String,
+  indexDb: Schema.optionalKey(Schema.String),
   /** Rows per write transaction (default 1000). */
   batchSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
 })
@@ -68,6 +68,8 @@ export const IndexerOutput = Schema.Struct({
   errors: Schema.Array(IndexError),
   errorCount: Schema.Finite,
   durationMs: Schema.Finite,
+  /** The index file written (absent in outputs stored before it was reported). */
+  indexDb: Schema.optionalKey(Schema.String),
 })
 export type IndexerOutput = typeof IndexerOutput.Type
 

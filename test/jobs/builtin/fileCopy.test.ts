@@ -101,8 +101,10 @@ describe("FileCopyJob", () => {
 
   it("fails clearly when the destination cannot be written", async () => {
     write(join(src, "a"), "a")
+    write(join(src, "b"), "b")
     write(join(tmp, "a-file"), "in the way")
-    const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "a")], destination: join(tmp, "a-file") } })
+    // Two sources need a directory to go into, and a file is in the way.
+    const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "a"), join(src, "b")], destination: join(tmp, "a-file") } })
     const error = failureOf(run) as { _tag: string; reason: string; message: string }
     expect(error).toMatchObject({ _tag: "FileCopyError", reason: "DestinationUnwritable" })
     expect(error.message).toMatch(/Cannot write to the destination: .*a-file/)
@@ -122,7 +124,7 @@ describe("FileCopyJob", () => {
     write(join(src, "blocked"), "a directory waits at this name in the destination")
     write(join(src, "ok-2"), "2")
     fs.mkdirSync(join(dst, "src/blocked"), { recursive: true })
-    const run = await runDirect(FileCopyJob, { params: { sources: [src], destination: dst } })
+    const run = await runDirect(FileCopyJob, { params: { sources: [src], destination: dst, options: { conflict: "overwrite" } } })
     const out = outputOf(run)
     expect(out.copiedCount).toBe(2)
     expect(out.failedCopies.map((f) => f.source).sort()).toEqual([join(src, "a-fifo"), join(src, "blocked")])
@@ -140,6 +142,81 @@ describe("FileCopyJob", () => {
     const out = runJobUnprivileged("file_copy", { sources: [src], destination: dst }, join(tmp, "data"), [tmp, src]) as FileCopyOutput
     expect(out.failedCopies).toEqual([{ source: join(src, "secret"), reason: expect.stringContaining("EACCES") }])
     expect(out.copiedCount).toBe(1)
+  })
+
+  describe("the destination, as cp reads it", () => {
+    beforeEach(() => write(join(src, "a.txt"), "alpha"))
+    const copyA = (destination: string, options?: { conflict: "overwrite" | "skip" | "rename" }) =>
+      runDirect(FileCopyJob, { params: { sources: [join(src, "a.txt")], destination, ...(options ? { options } : {}) } })
+
+    it("is the target file for one file and a path that does not exist", async () => {
+      expect(outputOf(await copyA(join(tmp, "newname.txt")))).toMatchObject({ copiedCount: 1, failedCount: 0 })
+      expect(fs.lstatSync(join(tmp, "newname.txt")).isFile()).toBe(true)
+      expect(fs.readFileSync(join(tmp, "newname.txt"), "utf8")).toBe("alpha")
+    })
+
+    it("is a directory the file goes into when it exists as one, or ends in a slash", async () => {
+      fs.mkdirSync(dst)
+      expect(outputOf(await copyA(dst)).copiedCount).toBe(1)
+      expect(fs.readFileSync(join(dst, "a.txt"), "utf8")).toBe("alpha")
+      expect(outputOf(await copyA(`${join(tmp, "made")}/`)).copiedCount).toBe(1)
+      expect(fs.readFileSync(join(tmp, "made", "a.txt"), "utf8")).toBe("alpha")
+    })
+
+    it("is the target when it is an existing file, under the conflict rules", async () => {
+      write(join(tmp, "existing.txt"), "old")
+      expect(outputOf(await copyA(join(tmp, "existing.txt")))).toMatchObject({ copiedCount: 0, skippedCount: 1 })
+      expect(fs.readFileSync(join(tmp, "existing.txt"), "utf8")).toBe("old")
+      expect(outputOf(await copyA(join(tmp, "existing.txt"), { conflict: "overwrite" })).copiedCount).toBe(1)
+      expect(fs.readFileSync(join(tmp, "existing.txt"), "utf8")).toBe("alpha")
+    })
+
+    it("stays the target file when a copy to it is paused and resumed", async () => {
+      write(join(src, "big.bin"), randomBytes(20 * MiB + 5))
+      const params = { sources: [join(src, "big.bin")], destination: join(tmp, "renamed.bin") }
+      const first = await runDirect(FileCopyJob, { params, interruptWhen: (s) => (s.inFlight?.offset ?? 0) > 0 })
+      expect(first.interrupted).toBe(true)
+      expect(outputOf(await runDirect(FileCopyJob, { params, state: first.lastState })).copiedCount).toBe(1)
+      expect(sha256(join(tmp, "renamed.bin"))).toBe(sha256(join(src, "big.bin")))
+    })
+  })
+
+  describe("a destination inside a source", () => {
+    const refused = async (sources: string[], destination: string) => {
+      const run = await runDirect(FileCopyJob, { params: { sources, destination } })
+      const error = failureOf(run) as { _tag: string; reason: string; message: string }
+      expect(error).toMatchObject({ _tag: "FileCopyError", reason: "DestinationInsideSource" })
+      expect(run.checkpoints).toEqual([])
+      return error
+    }
+
+    it("is refused before anything is written", async () => {
+      write(join(src, "f.txt"), "f")
+      const error = await refused([src], join(src, "backup"))
+      expect(error.message).toContain(`the destination ${join(src, "backup")} is inside the source ${src}`)
+      expect(fs.existsSync(join(src, "backup"))).toBe(false)
+      await refused([src], src)
+    })
+
+    it("is refused when it is reached through a symlink, and when a target would be its own source", async () => {
+      write(join(src, "f.txt"), "f")
+      fs.symlinkSync(src, join(tmp, "alias"))
+      await refused([src], join(tmp, "alias", "backup"))
+      expect(fs.existsSync(join(src, "backup"))).toBe(false)
+      const same = await refused([join(src, "f.txt")], src)
+      expect(same.message).toContain("is the source itself")
+    })
+  })
+
+  it("fails, listing every file, when no file could be copied", async () => {
+    execFileSync("mkfifo", [join(src, "a-fifo")])
+    write(join(src, "blocked"), "a directory waits at this name")
+    fs.mkdirSync(join(dst, "src/blocked"), { recursive: true })
+    const run = await runDirect(FileCopyJob, { params: { sources: [src], destination: dst, options: { conflict: "overwrite" } } })
+    const error = failureOf(run) as { _tag: string; reason: string; message: string; failedCopies: Array<{ source: string }> }
+    expect(error).toMatchObject({ _tag: "FileCopyError", reason: "AllFailed" })
+    expect(error.message).toMatch(/^No file could be copied: 2 failed, the first /)
+    expect(error.failedCopies.map((f) => f.source).sort()).toEqual([join(src, "a-fifo"), join(src, "blocked")])
   })
 
   describe("conflicts", () => {
@@ -164,6 +241,13 @@ describe("FileCopyJob", () => {
 
     it("skip leaves existing files alone", async () => {
       expect(await copy("skip")).toMatchObject({ copiedCount: 0, skippedCount: 2 })
+      expect(fs.readFileSync(join(dst, "f.txt"), "utf8")).toBe("old")
+      expect(fs.readFileSync(join(dst, "dir/inner.txt"), "utf8")).toBe("old inner")
+    })
+
+    it("skip is the default: nothing is overwritten unless asked", async () => {
+      const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "f.txt"), join(src, "dir")], destination: dst } })
+      expect(outputOf(run)).toMatchObject({ copiedCount: 0, skippedCount: 2 })
       expect(fs.readFileSync(join(dst, "f.txt"), "utf8")).toBe("old")
       expect(fs.readFileSync(join(dst, "dir/inner.txt"), "utf8")).toBe("old inner")
     })

@@ -7,6 +7,7 @@ import { crc32, deflateSync } from "node:zlib"
 import { xxhash128 } from "hash-wasm"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { IndexerJob, type IndexerState } from "../../../src/jobs/builtin/indexer.js"
+import { JobManager } from "../../../src/index.js"
 import type { IndexerOutput } from "../../../src/jobs/builtin/indexerSchemas.js"
 import { runJobUnprivileged } from "../../fixtures/unprivileged.js"
 import { failureOf, outputOf, runDirect } from "./runDirect.js"
@@ -305,6 +306,28 @@ describe("IndexerJob", () => {
       expect(out.errors).toEqual([{ path: join(loc, "docs"), reason: expect.stringContaining("ENOTDIR") }])
       expect(byPath()["docs/readme.md"]).toBeDefined()
     })
+  })
+
+  it("defaults the index to index.db in the manager's data dir, one file that every run updates", async () => {
+    write(join(loc, "a.txt"), "a")
+    write(join(loc, "sub/b.txt"), "bb")
+    const dataDir = join(tmp, "data")
+    const manager = await JobManager.open({ dataDir, jobs: [IndexerJob] })
+    try {
+      const first = await (await manager.dispatchByName("indexer", { location: loc, mode: "Content" })).result()
+      expect(first).toMatchObject({ totalFiles: 2, indexDb: join(dataDir, "index.db") })
+      write(join(loc, "c.txt"), "ccc")
+      const second = await (await manager.dispatchByName("indexer", { location: loc, mode: "Content" })).result()
+      expect(second).toMatchObject({ totalFiles: 3, indexDb: join(dataDir, "index.db") })
+    } finally {
+      await manager.close()
+    }
+    const db = new Database(join(dataDir, "index.db"), { readonly: true })
+    try {
+      expect(db.prepare("SELECT count(*) AS n FROM entries WHERE kind = 'file' AND hash IS NOT NULL").get()).toEqual({ n: 3 })
+    } finally {
+      db.close()
+    }
   })
 
   it("fails clearly when the index database cannot be opened", async () => {

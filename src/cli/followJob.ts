@@ -1,0 +1,50 @@
+import type { JobInfo } from "../actors/JobInfo.js"
+import type { JobManager } from "../actors/JobManager.js"
+import { InvalidTransition } from "../jobs/errors.js"
+import { ExitCode, JobDidNotComplete } from "./errors.js"
+import { followJobs } from "./followJobs.js"
+import { createProgressView } from "./render.js"
+
+/**
+ * Follows one job of this manager's data dir with a progress bar until it ends, and returns its
+ * info. Ctrl-C pauses the job (exit 130, with how to resume it); a second Ctrl-C exits at once.
+ */
+export const followJob = async (manager: JobManager, id: string, label: string): Promise<JobInfo> => {
+  const view = createProgressView(process.stderr)
+  const following = followJobs(manager, [{ id, label }], view, {
+    onStatus: (info, previous) => {
+      if (previous !== undefined && info.status === "paused") view.log(`Job ${id} was paused (from another process); waiting for \`jobstate resume ${id}\``)
+    },
+  })
+  let interrupted = false
+  const onSigint = () => {
+    if (interrupted) process.exit(ExitCode.Interrupted) // a second Ctrl-C does not wait for the job
+    interrupted = true
+    following.stop()
+  }
+  process.on("SIGINT", onSigint)
+  try {
+    const infos = await following.done
+    view.stop()
+    if (interrupted) await pauseOnInterrupt(manager, id)
+    return infos.get(id)!
+  } finally {
+    view.stop()
+    process.off("SIGINT", onSigint)
+  }
+}
+
+const pauseOnInterrupt = async (manager: JobManager, id: string): Promise<never> => {
+  process.stderr.write(`\nPausing job ${id} at its next checkpoint...\n`)
+  // A job another process's manager claimed is paused through its row: the manager knows how.
+  const status = await manager.pause(id).catch(async (error: unknown) => {
+    if (error instanceof InvalidTransition) return (await manager.getJobInfo(id)).status // it ended first
+    throw error
+  })
+  const message =
+    status === "paused"
+      ? `Paused job ${id}. It stays paused: \`npx jobstate resume --wait ${id}\` finishes it in this terminal, ` +
+        `or \`npx jobstate resume ${id}\` leaves it to a \`npx jobstate worker\` (\`npx jobstate watch ${id}\` follows it).`
+      : `Job ${id} ended as ${status} before it could be paused.`
+  throw new JobDidNotComplete({ code: ExitCode.Interrupted, detail: message })
+}

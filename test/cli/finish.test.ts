@@ -1,0 +1,108 @@
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+import { cli, gateJobs, readJobRow, startCli, type RunningCli } from "./cli.js"
+
+// Generous: every step spawns a process, and a loaded CI machine may take seconds for each.
+const LONG = 90_000
+
+const started: RunningCli[] = []
+afterEach(async () => {
+  for (const running of started.splice(0)) {
+    if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill("SIGKILL")
+    await running.exited
+  }
+})
+
+const dispatchGate = async (dataDir: string, releaseFile: string) => {
+  const result = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "--detach", "--params", JSON.stringify({ releaseFile }))
+  expect(result.code, result.stderr).toBe(0)
+  return result.stdout.trim()
+}
+
+describe("finishing jobs in one terminal", () => {
+  it("resume --wait resumes a paused job, runs it here until it ends, and prints its output", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    const id = await dispatchGate(dataDir, release)
+    const pause = await cli("-d", dataDir, "pause", id)
+    expect(pause.code, pause.stderr).toBe(0)
+    expect(readJobRow(dataDir, id)!.status).toBe("paused")
+    writeFileSync(release, "")
+
+    const resumed = await cli("-d", dataDir, "--jobs", gateJobs, "resume", "--wait", id.slice(0, 8))
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ attempt: 1 })
+    expect(resumed.stderr).toContain(`Job ${id} completed`)
+    expect(readJobRow(dataDir, id)!.status).toBe("completed")
+
+    // An ended job: its outcome, at once.
+    const again = await cli("-d", dataDir, "--jobs", gateJobs, "resume", "--wait", id)
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toMatchObject({ attempt: 1 })
+  })
+
+  it("resume --wait finishes a job whose worker was killed, from its checkpoint", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    const worker = startCli(["-d", dataDir, "--jobs", gateJobs, "worker"])
+    started.push(worker)
+    await waitUntil(() => worker.stdout().includes("Ctrl-C stops"), LONG, "the worker to start")
+    const id = await dispatchGate(dataDir, release)
+    await waitUntil(() => readJobRow(dataDir, id)?.status === "running" && Number(readJobRow(dataDir, id)!.state_version) > 0, LONG, "a checkpoint")
+    worker.child.kill("SIGKILL")
+    await worker.exited
+    expect(readJobRow(dataDir, id)!.status).toBe("running") // as the dead worker left it
+    writeFileSync(release, "")
+
+    const resumed = await cli("-d", dataDir, "--jobs", gateJobs, "resume", "--wait", id)
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ attempt: 2 })
+    expect(readJobRow(dataDir, id)).toMatchObject({ status: "completed", attempts: 2 })
+  })
+
+  it("resume --wait exits 1 when the job fails, and 2 when it does not know the job's type", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const missing = join(tempDir(), "missing")
+    const detach = await cli("-d", dataDir, "run", "indexer", "--detach", "--params", JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }))
+    const id = detach.stdout.trim()
+    expect((await cli("-d", dataDir, "pause", id)).code).toBe(0)
+    const failed = await cli("-d", dataDir, "resume", "--wait", id)
+    expect(failed.code).toBe(1)
+    expect(failed.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[IndexerError\] Cannot index: the location does not exist/)
+
+    const gate = await dispatchGate(dataDir, join(tempDir(), "never"))
+    const unknown = await cli("-d", dataDir, "resume", "--wait", gate)
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain(`is of type "gate", which this command does not know: add --jobs`)
+    expect(readJobRow(dataDir, gate)!.status).toBe("queued")
+  })
+
+  it("worker --drain runs what is queued and exits when nothing of its types is left", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    writeFileSync(release, "")
+    const ids = [await dispatchGate(dataDir, release), await dispatchGate(dataDir, release), await dispatchGate(dataDir, release)]
+    const drained = await cli("-d", dataDir, "--jobs", gateJobs, "worker", "--drain", "--concurrency", "2")
+    expect(drained.code, drained.stderr).toBe(0)
+    expect(drained.stdout).toMatch(/drained: no job of file_copy, gate, indexer is queued or running/)
+    expect(drained.stdout).toMatch(/stopped\n$/)
+    for (const id of ids) expect(readJobRow(dataDir, id)!.status).toBe("completed")
+
+    // Nothing to do: it exits at once.
+    const idle = await cli("-d", dataDir, "--jobs", gateJobs, "worker", "--drain")
+    expect(idle.code, idle.stderr).toBe(0)
+  })
+
+  it("worker --drain exits 1 when a job it ran failed", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const missing = join(tempDir(), "missing")
+    const detach = await cli("-d", dataDir, "run", "indexer", "--detach", "--params", JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }))
+    expect(detach.code, detach.stderr).toBe(0)
+    const drained = await cli("-d", dataDir, "worker", "--drain")
+    expect(drained.code).toBe(1)
+    expect(drained.stderr.trim()).toBe("jobstate: 1 job(s) failed; see `npx jobstate list --status failed`")
+  })
+})

@@ -1,0 +1,56 @@
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { defineJob, FileCopyJob, IndexerJob, InvalidParams } from "../../src/index.js"
+import { CountJob } from "../fixtures/jobs.js"
+import { openManager } from "../fixtures/openManager.js"
+
+const EmptyJob = defineJob({ name: "empty", params: Schema.Struct({}), output: Schema.String, run: () => Effect.succeed("done") })
+
+const paramsError = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error("expected InvalidParams")
+    },
+    (error: unknown) => {
+      expect(error).toBeInstanceOf(InvalidParams)
+      return error as InvalidParams
+    },
+  )
+
+describe("params are strict", () => {
+  it("names a key the schema does not declare, nested in a builtin job's options, and stores nothing", async () => {
+    const manager = await openManager({ jobs: [FileCopyJob, IndexerJob] })
+    const error = await paramsError(
+      manager.dispatchByName("file_copy", { sources: ["a"], destination: "b", options: { confict: "skip" } }),
+    )
+    expect(error.issues).toEqual([{ path: "options.confict", message: "Expected no excess property" }])
+    expect(error.message).toContain("options.confict")
+    expect(await manager.listJobs()).toHaveLength(0)
+  })
+
+  it("names every unknown key of a user-defined job, next to its other failing paths", async () => {
+    const manager = await openManager()
+    const error = await paramsError(manager.dispatchByName("count", { n: "ten", effectsFile: "f", extra: 1, more: true }))
+    expect(error.issues.map((i) => i.path).sort()).toEqual(["extra", "more", "n"])
+    expect(await manager.listJobs()).toHaveLength(0)
+  })
+
+  it("holds for an empty params struct, which Effect otherwise leaves open", async () => {
+    const manager = await openManager({ jobs: [EmptyJob] })
+    const error = await paramsError(manager.dispatchByName("empty", { typo: 1 }))
+    expect(error.issues).toEqual([{ path: "typo", message: "Expected no excess property" }])
+    expect(await (await manager.dispatchByName("empty", {})).result()).toBe("done")
+  })
+
+  it("says so in the JSON Schema: additionalProperties false, nested objects and empty params too", async () => {
+    const manager = await openManager({ jobs: [FileCopyJob, CountJob, EmptyJob] })
+    const copy = manager.getJobSchema("file_copy").params as { additionalProperties: unknown; properties: { options: { additionalProperties: unknown } } }
+    expect(copy.additionalProperties).toBe(false)
+    expect(copy.properties.options.additionalProperties).toBe(false)
+    expect((manager.getJobSchema("count").params as { additionalProperties: unknown }).additionalProperties).toBe(false)
+    expect(manager.getJobSchema("empty").params).toMatchObject({ type: "object", additionalProperties: false })
+    // Still a valid dispatch afterwards: the schema describes what is accepted.
+    await manager.dispatchByName("count", { n: 1, effectsFile: join(manager.options.dataDir, "e.txt") })
+  })
+})
