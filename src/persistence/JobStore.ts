@@ -1,5 +1,4 @@
 import type { LogLevel } from "../jobs/defineJob.js"
-import type { JobStatus } from "../jobs/JobStatus.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 
 /**
