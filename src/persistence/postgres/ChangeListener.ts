@@ -59,7 +59,11 @@ export class ChangeListener {
     }
   }
 
-  /** Stops every watcher and ends the connection. */
+  /**
+   * Stops every watcher and ends the connection. A connection still being opened cannot be
+   * ended (pg would leave its `connect()` unsettled), and close does not wait up to the
+   * connect timeout for it: the loop ends it as soon as it is open.
+   */
   async close(): Promise<void> {
     this.closed = true
     for (const watcher of this.watchers) {
@@ -68,7 +72,7 @@ export class ChangeListener {
     }
     this.watchers.clear()
     this.hangUp()
-    await this.running
+    if (this.connecting === undefined) await this.running
   }
 
   private wanted() {
@@ -76,7 +80,7 @@ export class ChangeListener {
   }
 
   private hangUp() {
-    void (this.client ?? this.connecting)?.end().catch(() => undefined)
+    void this.client?.end().catch(() => undefined)
     this.wake?.()
   }
 
