@@ -32,6 +32,9 @@ import {
 import * as leases from "./postgres/leases.js"
 import { migrate } from "./postgres/migrations.js"
 
+/** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
+const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
+
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`. */
   readonly databaseUrl: string
@@ -123,8 +126,8 @@ export class PostgresJobStore implements JobStore {
       if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
       if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
       const order = query.order === "newest" ? "DESC" : "ASC"
-      const limit = `$${values.push(query.limit ?? null)}::bigint`
-      const offset = `$${values.push(query.offset ?? 0)}::bigint`
+      const limit = `$${values.push(noLimit(query.limit))}::bigint`
+      const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
       const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
       const { rows } = await this.pool.query<DbJob>(`SELECT ${jobColumns} FROM ${this.t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
       return rows
@@ -136,7 +139,7 @@ export class PostgresJobStore implements JobStore {
       // Unnamed, so it is planned with the pattern known: `id` is byte-ordered (COLLATE "C"),
       // so a LIKE with a literal prefix is an index range.
       const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`
-      const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, limit])
+      const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, noLimit(limit)])
       return rows.map((r) => r.id)
     })
   }
@@ -145,7 +148,7 @@ export class PostgresJobStore implements JobStore {
     return this.call("logs", "Read", async () => {
       const { rows } = await this.pool.query<DbLog>(
         `SELECT seq, job_id, at, level, message FROM ${this.t.logs} WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3::bigint`,
-        [jobId, afterSeq, limit === undefined || limit < 0 ? null : limit],
+        [jobId, afterSeq, noLimit(limit)],
       )
       return rows
     })

@@ -135,6 +135,8 @@ describe("PostgresJobStore: rows", () => {
     expect(ids(await store.listJobs({ status: "queued", limit: 2, offset: 1 }))).toEqual([jobs[2]!.id, jobs[3]!.id])
     expect(ids(await store.listJobs({ status: "running" }))).toEqual([jobs[1]!.id])
     expect(ids(await store.listJobs({ status: "queued", name: "b" }))).toEqual([jobs[3]!.id])
+    // As in SQLite, a negative limit is no limit.
+    expect(await store.listJobs({ limit: -1 })).toHaveLength(5)
   })
 
   it("finds ids by prefix, taking % and _ literally", async () => {

@@ -22,6 +22,10 @@ export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ row
     seen.set(w.id, k + 1)
     layer(k).rows.push([i, w])
   })
+  // Rows in id order, so two commits writing the same rows (two processes cancelling the
+  // same jobs) lock them in the same order and wait for each other rather than deadlock.
+  // Should one remain, PostgreSQL breaks it by failing one commit: a PersistenceError.
+  for (const { rows } of layers) rows.sort(([, a], [, b]) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   return layers
 }
 
