@@ -1,9 +1,280 @@
+import type pg from "pg"
 import { PersistenceError } from "../jobs/errors.js"
-import type { JobStore } from "./JobStore.js"
+import type {
+  ClaimRequest,
+  ClaimRow,
+  CommitResult,
+  DbJob,
+  DbLog,
+  JobQuery,
+  JobStore,
+  JobWrite,
+  Lease,
+  LeaseWrite,
+  NewJob,
+  RowExpectation,
+} from "./JobStore.js"
+import { applyWrites, planWrites } from "./postgres/applyWrites.js"
+import { ChangeListener } from "./postgres/ChangeListener.js"
+import { claimJobs } from "./postgres/claimJobs.js"
+import {
+  backendPid,
+  channelOf,
+  checkSchemaName,
+  describeLocation,
+  inTransaction,
+  jobColumns,
+  makePool,
+  persistenceError,
+  tablesOf,
+  type Tables,
+} from "./postgres/connection.js"
+import * as leases from "./postgres/leases.js"
+import { migrate } from "./postgres/migrations.js"
 
-/** Placeholder until the PostgreSQL store lands. */
-export class PostgresJobStore {
-  static open(options: { readonly databaseUrl: string }): Promise<JobStore> {
-    return Promise.reject(new PersistenceError({ operation: "open", reason: "Open", detail: `PostgreSQL is not available yet (${options.databaseUrl})` }))
+/** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
+const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`. */
+  readonly databaseUrl: string
+  /** The schema that holds the tables; default `jobstate`. Lowercase letters, digits and `_`. */
+  readonly schema?: string
+  /** No clock to inject: leases are judged by the database's clock, the one every worker shares. */
+  readonly now?: never
+}
+
+/**
+ * The PostgreSQL store: many processes on many machines share one schema. Every call is
+ * asynchronous on a small pool (`pg`); a group commit is one transaction; claims lock with
+ * `FOR UPDATE SKIP LOCKED`, so concurrent workers never take the same job; a trigger NOTIFYs
+ * on every dispatch, status change and command, and `watch` LISTENs.
+ */
+export class PostgresJobStore implements JobStore {
+  readonly location: string
+  readonly schema: string
+  private readonly pool: pg.Pool
+  private readonly t: Tables
+  private readonly listener: ChangeListener
+  /** Backend pids of this store's pooled connections: notifications they caused are not news here. */
+  private readonly ownBackends = new Set<number>()
+  private closing: Promise<void> | undefined
+  /** The last error an idle pooled connection reported; the pool has replaced that connection. */
+  lastPoolError: Error | undefined
+
+  /** Connects, and migrates the schema (or refuses a newer one, untouched). */
+  static async open(options: PostgresStoreOptions): Promise<PostgresJobStore> {
+    const schema = options.schema ?? "jobstate"
+    checkSchemaName(schema)
+    const location = describeLocation(options.databaseUrl, schema)
+    const store = new PostgresJobStore(options.databaseUrl, schema, location)
+    try {
+      const client = await store.pool.connect()
+      try {
+        await migrate(client, schema, location)
+      } finally {
+        client.release()
+      }
+      return store
+    } catch (cause) {
+      await store.close()
+      if (cause instanceof PersistenceError) throw cause
+      const { detail } = persistenceError("open", "Open", cause)
+      throw new PersistenceError({ operation: "open", reason: "Open", detail: `${location}: ${detail}`, cause })
+    }
+  }
+
+  private constructor(databaseUrl: string, schema: string, location: string) {
+    this.location = location
+    this.schema = schema
+    this.t = tablesOf(schema)
+    this.pool = makePool(databaseUrl, (error) => void (this.lastPoolError = error))
+    this.pool.on("connect", (client) => {
+      const pid = backendPid(client)
+      if (pid !== undefined) this.ownBackends.add(pid)
+    })
+    this.pool.on("remove", (client) => {
+      const pid = backendPid(client)
+      if (pid !== undefined) this.ownBackends.delete(pid)
+    })
+    this.listener = new ChangeListener({ databaseUrl, channel: channelOf(schema), isOwnBackend: (pid) => this.ownBackends.has(pid) })
+  }
+
+  insertJob(job: NewJob): Promise<void> {
+    return this.call("dispatch", "Write", async () => {
+      await this.pool.query({
+        name: "jobstate.insert",
+        text: /* sql */ `
+          INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at)
+          VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7)`,
+        values: [job.id, job.name, job.params, job.data, job.snapshot, job.priority, job.createdAt],
+      })
+    })
+  }
+
+  getJob(id: string): Promise<DbJob | undefined> {
+    return this.call("getJob", "Read", async () => {
+      const { rows } = await this.pool.query<DbJob>({ name: "jobstate.get", text: `SELECT ${jobColumns} FROM ${this.t.jobs} WHERE id = $1`, values: [id] })
+      return rows[0]
+    })
+  }
+
+  listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
+    return this.call("listJobs", "Read", async () => {
+      const where: string[] = []
+      const values: unknown[] = []
+      if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
+      if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
+      const order = query.order === "newest" ? "DESC" : "ASC"
+      const limit = `$${values.push(noLimit(query.limit))}::bigint`
+      const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
+      const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
+      const { rows } = await this.pool.query<DbJob>(`SELECT ${jobColumns} FROM ${this.t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+      return rows
+    })
+  }
+
+  idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>> {
+    return this.call("findJob", "Read", async () => {
+      // Unnamed, so it is planned with the pattern known: `id` is byte-ordered (COLLATE "C"),
+      // so a LIKE with a literal prefix is an index range.
+      const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`
+      const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, noLimit(limit)])
+      return rows.map((r) => r.id)
+    })
+  }
+
+  logs(jobId: string, afterSeq = 0, limit?: number): Promise<ReadonlyArray<DbLog>> {
+    return this.call("logs", "Read", async () => {
+      const { rows } = await this.pool.query<DbLog>(
+        `SELECT seq, job_id, at, level, message FROM ${this.t.logs} WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3::bigint`,
+        [jobId, afterSeq, noLimit(limit)],
+      )
+      return rows
+    })
+  }
+
+  /**
+   * One transaction. The writes go as one set-based statement per "layer" (see `planWrites`;
+   * usually one), then the claim locks, decides and starts. A commit of one statement and no
+   * claim runs alone, without BEGIN/COMMIT: a single statement is atomic.
+   */
+  commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult> {
+    return this.call("commit", "Write", async () => {
+      const claiming = claim !== undefined && claim.limit > 0 && claim.types.length > 0
+      if (!claiming && writes.length === 0) return { applied: [], claimed: [] }
+      if (!claiming && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
+      return inTransaction(this.pool, async (client) => {
+        const applied = await applyWrites(client, this.t, writes)
+        const claimed: ClaimRow[] = claiming ? await claimJobs(client, this.t, claim) : []
+        return { applied, claimed }
+      })
+    })
+  }
+
+  orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
+    return this.call("recover", "Read", async () => {
+      const { rows } = await this.pool.query<DbJob>(
+        /* sql */ `
+          SELECT ${jobColumns} FROM ${this.t.jobs}
+          WHERE status = 'running' AND name = ANY($1::text[]) AND (owner IS NULL OR owner <> ALL($2::text[]))
+          ORDER BY seq`,
+        [types, liveOwners],
+      )
+      return rows
+    })
+  }
+
+  pausedByShutdown(types: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
+    return this.call("recover", "Read", async () => {
+      const { rows } = await this.pool.query<DbJob>(
+        `SELECT ${jobColumns} FROM ${this.t.jobs} WHERE status = 'paused' AND paused_by = 'shutdown' AND name = ANY($1::text[]) ORDER BY seq`,
+        [types],
+      )
+      return rows
+    })
+  }
+
+  damaged(): Promise<ReadonlyArray<DbJob>> {
+    return this.call("recover", "Read", async () => {
+      // The predicate of the partial index jobs_damaged, word for word, so the planner uses it.
+      const { rows } = await this.pool.query<DbJob>(/* sql */ `
+        SELECT ${jobColumns} FROM ${this.t.jobs}
+        WHERE status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled')
+        ORDER BY seq`)
+      return rows
+    })
+  }
+
+  requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean> {
+    return this.call("command", "Write", async () => {
+      // updated_at by the database's clock, the store's clock here, in the ISO form the engine writes.
+      const result = await this.pool.query(
+        /* sql */ `
+          UPDATE ${this.t.jobs}
+          SET request = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3`,
+        [id, expect.status, expect.owner, command],
+      )
+      return (result.rowCount ?? 0) > 0
+    })
+  }
+
+  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
+    return this.call("requests", "Write", async () => {
+      // The CTE reads (and locks) the commands before the UPDATE clears them, so RETURNING
+      // can hand back the old value. The partial index jobs_request serves it.
+      const { rows } = await this.pool.query<{ id: string; request: string }>({
+        name: "jobstate.takeRequests",
+        text: /* sql */ `
+          WITH taken AS (
+            SELECT id, request FROM ${this.t.jobs} WHERE owner = $1 AND request IS NOT NULL FOR UPDATE
+          )
+          UPDATE ${this.t.jobs} j SET request = NULL FROM taken WHERE j.id = taken.id
+          RETURNING j.id, taken.request`,
+        values: [owner],
+      })
+      return rows
+    })
+  }
+
+  renewLease(lease: LeaseWrite): Promise<void> {
+    return this.call("lease", "Write", () => leases.renewLease(this.pool, this.t, lease))
+  }
+
+  dropLease(id: string): Promise<void> {
+    return this.call("lease", "Write", () => leases.dropLease(this.pool, this.t, id))
+  }
+
+  leases(): Promise<ReadonlyArray<Lease>> {
+    return this.call("lease", "Read", () => leases.leases(this.pool, this.t))
+  }
+
+  forgetLease(id: string, expiresAt: number): Promise<void> {
+    return this.call("lease", "Write", () => leases.forgetLease(this.pool, this.t, id, expiresAt))
+  }
+
+  /**
+   * Calls `onChange` when another process dispatched, changed a status or left a command
+   * (LISTEN/NOTIFY; this store's own writes are not reported back to it), once whenever the
+   * LISTEN is (re)established, and every `intervalMs` as a safety net.
+   */
+  watch(onChange: () => void, intervalMs: number): () => void {
+    return this.listener.watch(onChange, intervalMs)
+  }
+
+  /** Ends the pool (after the calls in flight) and the LISTEN connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all([this.listener.close(), this.pool.end().catch(() => undefined)]).then(() => undefined)
+    return this.closing
+  }
+
+  private async call<A>(operation: string, reason: "Read" | "Write", f: () => Promise<A>): Promise<A> {
+    if (this.closing !== undefined) throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
+    try {
+      return await f()
+    } catch (cause) {
+      throw persistenceError(operation, this.closing === undefined ? reason : "Closed", cause)
+    }
   }
 }

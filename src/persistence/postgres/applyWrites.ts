@@ -1,0 +1,118 @@
+import type { JobWrite } from "../JobStore.js"
+import type { Queryable, Tables } from "./connection.js"
+import { storableText } from "./storableText.js"
+
+type RowWrite = Exclude<JobWrite, { readonly kind: "log" }>
+type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
+
+/**
+ * Splits a group commit into statements that each touch a job row at most once. Writes to
+ * different rows commute (each guard reads only its own row), so only the order of writes to
+ * one row matters: the k-th write to a row goes into statement k. Usually every row is
+ * written once and the whole commit is one statement. Log lines touch no job row and all go
+ * into the first statement, in order.
+ */
+export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: LogWrite[] }> => {
+  const layers: Array<{ rows: Array<[number, RowWrite]>; logs: LogWrite[] }> = []
+  const layer = (k: number) => (layers[k] ??= { rows: [], logs: [] })
+  const seen = new Map<string, number>()
+  writes.forEach((w, i) => {
+    if (w.kind === "log") return void layer(0).logs.push(w)
+    const k = seen.get(w.id) ?? 0
+    seen.set(w.id, k + 1)
+    layer(k).rows.push([i, w])
+  })
+  // Rows in id order, so two commits writing the same rows (two processes cancelling the
+  // same jobs) lock them in the same order and wait for each other rather than deadlock.
+  // Should one remain, PostgreSQL breaks it by failing one commit: a PersistenceError.
+  for (const { rows } of layers) rows.sort(([, a], [, b]) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  return layers
+}
+
+/**
+ * Applies `writes` in order on `db` (a transaction when there are several statements) and
+ * returns, per write, whether its guard held. A log line is always applied.
+ */
+export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArray<JobWrite>): Promise<boolean[]> => {
+  const applied = writes.map((w) => w.kind === "log")
+  for (const { rows, logs } of planWrites(writes)) {
+    const result = await db.query<{ i: number }>({ name: "jobstate.applyWrites", text: applyWritesSql(t), values: params(rows, logs) })
+    for (const { i } of result.rows) applied[i] = true
+  }
+  return applied
+}
+
+/**
+ * One statement for a set of writes to distinct rows: the writes arrive as parallel arrays
+ * (`unnest`), one guarded UPDATE per kind picks its own, and each returns the index of every
+ * write whose guard held. A `CASE` keeps a column when the write leaves it unset.
+ */
+const applyWritesSql = (t: Tables) => /* sql */ `
+  WITH w AS (
+    SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
+      $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
+      $17::bytea[], $18::int[], $19::text[])
+      AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
+        paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
+        data, state_version, at)
+  ),
+  transitioned AS (
+    UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
+      error = w.error, error_message = w.error_message,
+      completed_at = CASE WHEN w.terminal THEN w.at END,
+      owner = NULL, request = NULL, output = COALESCE(w.output, j.output),
+      progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
+      progress_data = CASE WHEN w.has_progress THEN w.progress_data ELSE j.progress_data END,
+      updated_at = w.at
+    FROM w
+    WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
+    RETURNING w.i
+  ),
+  checkpointed AS (
+    UPDATE ${t.jobs} j SET data = w.data, snapshot = w.snapshot, state_version = w.state_version, last_checkpoint = w.at,
+      progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
+      progress_data = CASE WHEN w.has_progress THEN w.progress_data ELSE j.progress_data END,
+      updated_at = w.at
+    FROM w
+    WHERE w.kind = 'checkpoint' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
+    RETURNING w.i
+  ),
+  progressed AS (
+    UPDATE ${t.jobs} j SET progress = w.progress, progress_data = w.progress_data, updated_at = w.at
+    FROM w
+    WHERE w.kind = 'progress' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
+    RETURNING w.i
+  ),
+  logged AS (
+    INSERT INTO ${t.logs} (job_id, at, level, message)
+    SELECT l.job_id, l.at, l.level, l.message
+    FROM unnest($20::text[], $21::text[], $22::text[], $23::text[]) WITH ORDINALITY AS l(job_id, at, level, message, n)
+    ORDER BY l.n
+  )
+  SELECT i FROM transitioned UNION ALL SELECT i FROM checkpointed UNION ALL SELECT i FROM progressed`
+
+/** A row write's values for the columns of `w`, in its order; null where its kind has no such column. */
+const rowValues = (i: number, w: RowWrite): unknown[] => {
+  const progress = [w.progress !== undefined, w.progress?.progress ?? null, w.progress?.progressData ?? null]
+  switch (w.kind) {
+    case "transition": {
+      const lc = w.lifecycle
+      const errorMessage = lc.errorMessage === null ? null : storableText(lc.errorMessage)
+      return [i, w.kind, w.id, w.expect.status, w.expect.owner, lc.status, lc.snapshot, lc.attempts,
+        lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at]
+    }
+    case "checkpoint":
+      return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
+        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at]
+    case "progress":
+      return [i, w.kind, w.id, null, w.owner, null, null, null,
+        null, null, null, null, null, ...progress, null, null, w.at]
+  }
+}
+
+/** The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4. */
+const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<LogWrite>): unknown[] => {
+  const table = rows.map(([i, w]) => rowValues(i, w))
+  const columns = Array.from({ length: 19 }, (_, c) => table.map((row) => row[c]))
+  return [...columns, logs.map((l) => l.id), logs.map((l) => l.at), logs.map((l) => l.level), logs.map((l) => storableText(l.message))]
+}

@@ -1,0 +1,54 @@
+import type pg from "pg"
+import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
+import { applyWrites } from "./applyWrites.js"
+import type { Tables } from "./connection.js"
+
+/**
+ * Inside the commit's transaction: locks up to `limit` queued rows of the claimant's types,
+ * highest priority first and FIFO within, skipping rows another claimant holds locked (so
+ * two workers never wait for, nor take, the same row); lets the engine decide each; starts
+ * the ones it starts under the claimant and fails the ones it cannot run. Returns the started
+ * rows, as read, in claim order.
+ */
+export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ClaimRow[]> => {
+  // The index jobs_status serves the order; only what a start needs is read.
+  const { rows } = await client.query<ClaimRow>({
+    name: "jobstate.claim",
+    text: /* sql */ `
+      SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+      FROM ${t.jobs}
+      WHERE status = 'queued' AND name = ANY($1::text[])
+      ORDER BY priority DESC, seq
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    values: [claim.types, claim.limit],
+  })
+  if (rows.length === 0) return []
+
+  const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number }> = []
+  const fails: JobWrite[] = []
+  for (const row of rows) {
+    const decision = claim.decide(row)
+    if ("start" in decision) starts.push({ row, status: decision.start.status, snapshot: decision.start.snapshot, attempts: decision.start.attempts })
+    // A row that cannot run is failed like any transition, in this same transaction.
+    else fails.push({ kind: "transition", id: row.id, expect: { status: "queued", owner: row.owner }, lifecycle: decision.fail, at: claim.at })
+  }
+
+  const started = new Set<string>()
+  if (starts.length > 0) {
+    // The rows are locked by this transaction, so the guard holds; it is kept as a statement of intent.
+    const result = await client.query<{ id: string }>({
+      name: "jobstate.start",
+      text: /* sql */ `
+        UPDATE ${t.jobs} j SET status = s.status, snapshot = s.snapshot, attempts = s.attempts, owner = $1,
+          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, updated_at = $2
+        FROM unnest($3::text[], $4::text[], $5::bytea[], $6::int[]) AS s(id, status, snapshot, attempts)
+        WHERE j.id = s.id AND j.status = 'queued'
+        RETURNING j.id`,
+      values: [claim.owner, claim.at, starts.map((s) => s.row.id), starts.map((s) => s.status), starts.map((s) => s.snapshot), starts.map((s) => s.attempts)],
+    })
+    for (const { id } of result.rows) started.add(id)
+  }
+  if (fails.length > 0) await applyWrites(client, t, fails)
+  return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)
+}

@@ -1,0 +1,141 @@
+import pg from "pg"
+import { PersistenceError } from "../../jobs/errors.js"
+
+/** Something that runs a query: the pool (one statement, autocommit) or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">
+
+/** The schema-qualified names of the store's tables; every statement is built from them. */
+export interface Tables {
+  readonly jobs: string
+  readonly logs: string
+  readonly managers: string
+}
+
+/**
+ * Schema names are spliced into SQL and into the NOTIFY channel name (63 bytes at most), so
+ * only plain lowercase identifiers are accepted: no quoting surprises, no case folding.
+ */
+const schemaPattern = /^[a-z_][a-z0-9_]{0,53}$/
+
+export const checkSchemaName = (schema: string): void => {
+  if (!schemaPattern.test(schema)) {
+    throw new PersistenceError({
+      operation: "open",
+      reason: "Open",
+      detail: `schema ${JSON.stringify(schema)} is not a plain lowercase identifier of at most 54 characters ([a-z_][a-z0-9_]*)`,
+    })
+  }
+}
+
+export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
+
+export const tablesOf = (schema: string): Tables => {
+  const s = quoteIdent(schema)
+  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers` }
+}
+
+/** The channel the schema's trigger notifies on (see migration 1). */
+export const channelOf = (schema: string): string => `jobstate_${schema}`
+
+/** The columns of `DbJob`, in its order: never `SELECT *`, so a later column cannot leak into rows. */
+export const jobColumns = /* sql */ `seq, id, name, params, data, status, snapshot, priority, progress, progress_data, output,
+  error_message, error, attempts, state_version, paused_by, owner, request, created_at, started_at, completed_at,
+  last_checkpoint, updated_at`
+
+/** The URL without its password, and the schema: for messages. */
+export const describeLocation = (databaseUrl: string, schema: string): string => {
+  try {
+    const url = new URL(databaseUrl)
+    url.password = ""
+    url.search = ""
+    return `${url.toString()} (schema ${schema})`
+  } catch {
+    return `PostgreSQL (schema ${schema})`
+  }
+}
+
+const INT8 = 20
+
+/**
+ * `bigint` (the `seq` columns, counts) as a JS number, for this pool only: `DbJob.seq` is a
+ * number and 2^53 sequence values are out of reach. Everything else keeps pg's parsers
+ * (`bytea` → Buffer, `integer` and `double precision` → number).
+ */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+}
+
+export const connectionConfig = (databaseUrl: string, applicationName: string): pg.ClientConfig => ({
+  connectionString: databaseUrl,
+  application_name: applicationName,
+  types,
+  // An unreachable server fails the call instead of hanging it.
+  connectionTimeoutMillis: 10_000,
+  // A peer that vanished without closing its socket (a machine lost) is noticed by TCP,
+  // probing after 10 s of silence rather than the system's default two hours.
+  keepAlive: true,
+  keepAliveInitialDelayMillis: 10_000,
+  // A process stuck inside one of our transactions must not hold its row locks forever.
+  idle_in_transaction_session_timeout: 60_000,
+})
+
+/**
+ * A few connections: a group commit holds one for its few round trips, reads take one each.
+ * An idle connection that dies (server restart, `pg_terminate_backend`) is reported to
+ * `onError` and replaced by the pool on the next call instead of crashing the process.
+ */
+export const makePool = (databaseUrl: string, onError: (error: Error) => void): pg.Pool => {
+  const pool = new pg.Pool({
+    ...connectionConfig(databaseUrl, "jobstate"),
+    max: 4,
+    idleTimeoutMillis: 30_000,
+    // Idle connections alone do not keep the process alive (the SQLite store holds nothing open either).
+    allowExitOnIdle: true,
+  })
+  pool.on("error", onError)
+  return pool
+}
+
+/** The backend pid pg learned at connect time (not in pg's types). */
+export const backendPid = (client: pg.ClientBase): number | undefined => (client as unknown as { processID?: number }).processID
+
+/**
+ * Runs `f` in one transaction on one pooled connection. Any failure rolls back; a connection
+ * that failed under us is destroyed, not returned to the pool. While checked out the client
+ * gets an `error` listener: pg emits `error` on a client whose backend dies between two of our
+ * queries, and an unheard `error` event would crash the process.
+ */
+export const inTransaction = async <A>(pool: pg.Pool, f: (client: pg.PoolClient) => Promise<A>): Promise<A> => {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  const onError = (error: Error) => {
+    broken = error
+  }
+  client.on("error", onError)
+  try {
+    await client.query("BEGIN")
+    const result = await f(client)
+    await client.query("COMMIT")
+    return result
+  } catch (error) {
+    if (broken === undefined) {
+      await client.query("ROLLBACK").catch((rollbackError: Error) => {
+        broken = rollbackError
+      })
+    }
+    throw error
+  } finally {
+    client.off("error", onError)
+    client.release(broken)
+  }
+}
+
+/** Any failure as the store's one error type; a `PersistenceError` passes through. */
+export const persistenceError = (operation: string, reason: PersistenceError["reason"], cause: unknown): PersistenceError => {
+  if (cause instanceof PersistenceError) return cause
+  const e = cause as { message?: unknown; code?: unknown } | null | undefined
+  const message = typeof e?.message === "string" ? e.message : String(cause)
+  const sqlState = typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : ""
+  return new PersistenceError({ operation, reason, detail: message + sqlState, cause })
+}

@@ -1,0 +1,44 @@
+import type { Lease, LeaseWrite } from "../JobStore.js"
+import type { Queryable, Tables } from "./connection.js"
+
+/*
+ * A manager is alive while its lease has not run out by the DATABASE's clock: every process
+ * on every machine reads the same clock, so a skewed host clock cannot make a live manager
+ * look dead. Expiries are kept to the millisecond, so `expiresAt` (epoch ms) names one
+ * stored value exactly and `forgetLease` can compare it.
+ */
+
+export const renewLease = async (db: Queryable, t: Tables, lease: LeaseWrite): Promise<void> => {
+  await db.query({
+    name: "jobstate.renewLease",
+    text: /* sql */ `
+      INSERT INTO ${t.managers} (id, pid, host, types, expires_at)
+      VALUES ($1, $2, $3, $4, date_trunc('milliseconds', now() + $5::float8 * interval '1 millisecond'))
+      ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, types = excluded.types, expires_at = excluded.expires_at`,
+    values: [lease.id, lease.pid, lease.host, JSON.stringify(lease.types), lease.leaseMs],
+  })
+}
+
+export const dropLease = async (db: Queryable, t: Tables, id: string): Promise<void> => {
+  await db.query(/* sql */ `DELETE FROM ${t.managers} WHERE id = $1`, [id])
+}
+
+export const leases = async (db: Queryable, t: Tables): Promise<Lease[]> => {
+  const { rows } = await db.query<{ id: string; pid: number; host: string; types: string; expires_at: number; expired: boolean }>({
+    name: "jobstate.leases",
+    text: /* sql */ `
+      SELECT id, pid, host, types, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_at, expires_at < now() AS expired
+      FROM ${t.managers} ORDER BY id`,
+  })
+  return rows.map((l) => ({ id: l.id, pid: l.pid, host: l.host, types: JSON.parse(l.types) as string[], expiresAt: l.expires_at, expired: l.expired }))
+}
+
+/** Deletes the lease only if it is still the one found dead: expired, and not renewed since. */
+export const forgetLease = async (db: Queryable, t: Tables, id: string, expiresAt: number): Promise<void> => {
+  await db.query(
+    /* sql */ `
+      DELETE FROM ${t.managers}
+      WHERE id = $1 AND (extract(epoch FROM expires_at) * 1000)::bigint = $2::bigint AND expires_at < now()`,
+    [id, expiresAt],
+  )
+}

@@ -1,0 +1,129 @@
+import type pg from "pg"
+import { PersistenceError } from "../../jobs/errors.js"
+import { quoteIdent } from "./connection.js"
+
+/**
+ * Append-only, numbered migrations of one schema. Each is recorded in `migrations` in the same
+ * transaction that runs it. The SQL is unqualified: `migrate` sets the transaction's
+ * `search_path` to the store's schema, so one text serves every schema. The numbers are this
+ * store's own; they do not follow the SQLite file's.
+ */
+export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sql: string }> = [
+  {
+    version: 1,
+    sql: /* sql */ `
+      CREATE TABLE jobs (
+        seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- dispatch order: FIFO within a priority
+        id               text COLLATE "C" NOT NULL UNIQUE,   -- UUID v4; byte order (as SQLite's), so a prefix LIKE uses the index
+        name             text NOT NULL,                      -- job type name
+        params           bytea NOT NULL,                     -- MessagePack of the schema-encoded params
+        data             bytea NOT NULL,                     -- MessagePack of the last checkpointed state
+        status           text NOT NULL,                      -- queued|running|paused|completed|failed|cancelled
+        snapshot         bytea NOT NULL,                     -- MessagePack of the lifecycle machine's persisted snapshot
+        priority         integer NOT NULL DEFAULT 0,
+        progress         double precision,                   -- 0..1 when the progress has a fraction
+        progress_data    text,                               -- JSON of the last Progress value
+        output           text,                               -- JSON of the schema-encoded output
+        error_message    text,                               -- readable error when failed
+        error            text,                               -- JSON { _tag, message, details }
+        attempts         integer NOT NULL DEFAULT 0,         -- times started
+        state_version    integer NOT NULL DEFAULT 0,         -- checkpoints written
+        paused_by        text,                               -- user|shutdown while paused
+        owner            text,                               -- manager that runs it while running
+        request          text,                               -- pause|resume|cancel asked by another process
+        created_at       text NOT NULL,                      -- ISO 8601, as the SQLite store writes them
+        started_at       text,
+        completed_at     text,
+        last_checkpoint  text,
+        updated_at       text NOT NULL
+      ) WITH (fillfactor = 80);  -- room on each page, so checkpoints and progress (no indexed column changes) are HOT updates
+
+      -- Serves the claim (status = 'queued' ORDER BY priority DESC, seq) and listing by status.
+      CREATE INDEX jobs_status ON jobs (status, priority DESC, seq);
+      CREATE INDEX jobs_owner ON jobs (owner) WHERE owner IS NOT NULL;
+      -- takeRequests asks by owner; only rows with a command waiting are in it.
+      CREATE INDEX jobs_request ON jobs (owner) WHERE request IS NOT NULL;
+      -- damaged() reads this tiny index instead of every row; the query repeats the predicate.
+      CREATE INDEX jobs_damaged ON jobs (seq)
+        WHERE status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled');
+
+      CREATE TABLE job_logs (
+        seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id   text COLLATE "C" NOT NULL,
+        at       text NOT NULL,
+        level    text NOT NULL,
+        message  text NOT NULL
+      );
+      CREATE INDEX job_logs_job ON job_logs (job_id, seq);
+
+      CREATE TABLE managers (
+        id          text PRIMARY KEY,
+        pid         integer NOT NULL,
+        host        text NOT NULL,
+        types       text NOT NULL,                           -- JSON array of the job types it claims
+        expires_at  timestamptz NOT NULL                     -- by the database's clock; renewed while alive
+      );
+
+      -- Tells listeners (the channel jobstate_<schema>) that a job was dispatched, changed
+      -- status or got a command. In a trigger, not in each statement, so that every write
+      -- path notifies, the engine's and an operator's UPDATE alike. NOTIFY is transactional
+      -- and identical notifications of one transaction are sent once, so a claim of eight
+      -- rows is one notification, sent at commit, or none on rollback.
+      CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('jobstate_' || TG_TABLE_SCHEMA, '');
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER jobs_inserted AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION notify_change();
+      -- Checkpoints and progress set neither column, so they never run the function.
+      CREATE TRIGGER jobs_changed AFTER UPDATE OF status, request ON jobs FOR EACH ROW
+        WHEN (OLD.status IS DISTINCT FROM NEW.status OR (NEW.request IS NOT NULL AND NEW.request IS DISTINCT FROM OLD.request))
+        EXECUTE FUNCTION notify_change();
+    `,
+  },
+]
+
+export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version
+
+/**
+ * Brings the schema to the latest version, or refuses, untouched, one a newer jobstate wrote.
+ * All in one transaction under an advisory lock on the schema's name: many workers starting
+ * at once queue on the lock, the first migrates, the others find the work done.
+ */
+export const migrate = async (client: pg.ClientBase, schema: string, location: string): Promise<void> => {
+  const s = quoteIdent(schema)
+  await client.query("BEGIN")
+  try {
+    await client.query(/* sql */ `SELECT pg_advisory_xact_lock(hashtext('jobstate migrate'), hashtext($1))`, [schema])
+    const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.migrations`])
+    const current = found.rows[0]!.exists
+      ? ((await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.migrations`)).rows[0]!.version ?? 0)
+      : 0
+    if (current > latestPgSchemaVersion) {
+      throw new PersistenceError({
+        operation: "open",
+        reason: "NewerSchema",
+        detail: `${location} has schema version ${current}, newer than this jobstate's ${latestPgSchemaVersion}; upgrade jobstate to open it`,
+      })
+    }
+    if (current < latestPgSchemaVersion) {
+      await client.query(/* sql */ `CREATE SCHEMA IF NOT EXISTS ${s}`)
+      await client.query(/* sql */ `SET LOCAL search_path TO ${s}`)
+      await client.query(/* sql */ `
+        CREATE TABLE IF NOT EXISTS migrations (
+          version     integer PRIMARY KEY,
+          applied_at  timestamptz NOT NULL DEFAULT now()
+        )`)
+      for (const m of pgMigrations) {
+        if (m.version <= current) continue
+        await client.query(/* sql */ `INSERT INTO migrations (version) VALUES ($1)`, [m.version])
+        await client.query(m.sql)
+      }
+    }
+    await client.query("COMMIT")
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined)
+    throw error
+  }
+}
