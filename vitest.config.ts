@@ -1,11 +1,20 @@
 import { defineConfig } from "vitest/config"
 
+/**
+ * The engine's conformance suite: these files run twice, once per store. The rest (CLI, built-in
+ * jobs, packaging, each store's own faults) run once.
+ */
+const conformance = ["test/actors/**/*.test.ts", "test/machines/**/*.test.ts", "test/faults/**/*.test.ts"]
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     globalSetup: ["test/globalSetup.ts"],
-    // Tests spawn real processes and write real SQLite files; a busy CI machine needs room.
+    // Tests spawn real processes and write real databases; a busy CI machine needs room.
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
+      { extends: true, test: { name: "postgres", include: conformance, env: { JOBSTATE_TEST_STORE: "postgres" } } },
+    ],
   },
 })

@@ -423,20 +423,32 @@ export class JobEngine implements JobHost {
 
   /** Applies a user command (pause, resume, cancel) through the job's lifecycle machine. */
   async command(id: string, event: CommandEvent): Promise<CommandOutcome> {
-    const job = this.live.get(id)
-    if (job !== undefined) {
-      const snapshot = job.actor.getSnapshot()
-      if (!snapshot.can(event)) throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
-      const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
-      const done = this.waitFor(job, until)
-      job.actor.send(event)
-      return { status: await done }
+    for (let looks = 0; ; looks++) {
+      const job = this.live.get(id)
+      if (job !== undefined) {
+        const snapshot = job.actor.getSnapshot()
+        if (!snapshot.can(event)) throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
+        const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
+        const done = this.waitFor(job, until)
+        job.actor.send(event)
+        return { status: await done }
+      }
+      // Queued, paused, finished, or running in another process: through the store.
+      const outcome = await commandThroughStore(this.store, this.registry, id, event, {
+        self: this.options.managerId,
+        at: () => this.iso(),
+        // Ours in the store but not live here for a while: its end could not be written.
+        ownButGone: looks >= 200,
+      })
+      if (outcome.ownedHere) {
+        // Its claim is committing (the actor starts right after) or its end is: look again.
+        await new Promise((r) => setTimeout(r, 5))
+        continue
+      }
+      this.emit(id, { type: "status", status: outcome.status })
+      if (outcome.status === "queued") this.wake(true)
+      return outcome
     }
-    // Queued, paused, finished, or running in another process: through the store.
-    const outcome = await commandThroughStore(this.store, this.registry, id, event, { self: this.options.managerId, at: () => this.iso() })
-    this.emit(id, { type: "status", status: outcome.status })
-    if (outcome.status === "queued") this.wake(true)
-    return outcome
   }
 
   private waitFor(job: LiveJob, until: (s: JobStatus) => boolean): Promise<JobStatus> {

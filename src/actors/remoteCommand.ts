@@ -31,6 +31,8 @@ export interface CommandOutcome {
    * recovers the job.
    */
   readonly deferred?: string
+  /** The job runs under the asking manager (its claim or its end is committing): ask its actor. */
+  readonly ownedHere?: boolean
 }
 
 /**
@@ -47,25 +49,26 @@ export const commandThroughStore = async (
   registry: JobRegistry,
   id: string,
   event: CommandEvent,
-  options: { readonly self: string | null; readonly at: () => string; readonly timeoutMs?: number },
+  options: {
+    readonly self: string | null
+    readonly at: () => string
+    readonly timeoutMs?: number
+    /** The asking manager has waited long enough: a job it owns but does not run is an orphan. */
+    readonly ownButGone?: boolean
+  },
 ): Promise<CommandOutcome> => {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   const command = commandOf(event)
-  let selfLooks = 0
   for (;;) {
     const row = await store.getJob(id)
     if (row === undefined) throw new JobNotFound({ id })
     let from: LifecycleRow | undefined
     if (row.status === "running") {
       const owners = new Owners(await store.leases(), options.self)
-      // Ours but not live: its claim or its end is committing, so look again; if it stays so,
-      // its end could not be written, and it is an orphan like any other.
-      const ownButGone = row.owner === options.self && ++selfLooks > 40
-      if (owners.isLive(row.owner) && !ownButGone) {
-        if (row.owner === options.self) {
-          await new Promise((r) => setTimeout(r, 5))
-          continue
-        }
+      // Ours: the asking engine's actor takes it, unless the engine says it has no such actor
+      // (its end could not be written), when it is an orphan like any other.
+      if (row.owner !== null && row.owner === options.self && !options.ownButGone) return { status: "running", ownedHere: true }
+      if (owners.isLive(row.owner) && !(row.owner === options.self && options.ownButGone)) {
         assertAccepts(row, event)
         if (await store.requestCommand(id, { status: "running", owner: row.owner }, command)) {
           return { status: await waitForStatus(store, id, command, deadline) }

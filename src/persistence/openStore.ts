@@ -15,7 +15,19 @@ export interface StoreOptions {
 export const openStore = async (options: StoreOptions): Promise<JobStore> => {
   if (options.databaseUrl !== undefined) {
     const { PostgresJobStore } = await import("./PostgresJobStore.js")
-    return PostgresJobStore.open({ databaseUrl: options.databaseUrl })
+    return PostgresJobStore.open(postgresOptions(options.databaseUrl))
   }
   return SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs, readOnly: options.readOnly })
+}
+
+/**
+ * `postgres://…/db?schema=name` keeps the tables in that schema (default `jobstate`), so several
+ * apps can share one database; the parameter is jobstate's, not the driver's.
+ */
+export const postgresOptions = (databaseUrl: string): { readonly databaseUrl: string; readonly schema?: string } => {
+  const url = new URL(databaseUrl)
+  const schema = url.searchParams.get("schema")
+  if (schema === null) return { databaseUrl }
+  url.searchParams.delete("schema")
+  return { databaseUrl: url.toString(), schema }
 }

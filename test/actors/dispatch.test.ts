@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Exit, Schema } from "effect"
 import { describe, expect, it } from "vitest"
@@ -13,11 +12,12 @@ import {
 } from "../../src/index.js"
 import { allTestJobs, CountJob, FailingJob, NoopJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
+import { readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
 
 describe("dispatch", () => {
-  it("runs a dispatched job to completion and stores its output in jobs.db", async () => {
+  it("runs a dispatched job to completion and stores its output", async () => {
     const dataDir = tempDir()
     const manager = await openManager({ dataDir })
     const effectsFile = join(dataDir, "effects.txt")
@@ -27,7 +27,9 @@ describe("dispatch", () => {
     const info = await manager.getJobInfo(handle.id)
     expect(info).toMatchObject({ name: "count", status: "completed", priority: 1, attempts: 1, stateVersion: 5, progress: 1 })
     expect(info.completedAt).not.toBeNull()
-    expect(existsSync(join(dataDir, "jobs.db"))).toBe(true)
+    const row = (await readRow(dataDir, handle.id))!
+    expect(row).toMatchObject({ status: "completed", owner: null, attempts: 1, state_version: 5 })
+    expect(JSON.parse(row.output!)).toEqual({ counted: 5, attempt: 1 })
   })
 
   it("validates JSON params by name and names every failing path, storing nothing", async () => {
@@ -64,7 +66,7 @@ describe("dispatch", () => {
 
   it("refuses two job types with one name", async () => {
     const Other = defineJob({ name: "noop", params: Schema.Struct({}), run: () => Effect.void })
-    await expect(JobManager.open({ dataDir: tempDir(), jobs: [NoopJob, Other] })).rejects.toBeInstanceOf(DuplicateJobType)
+    await expect(JobManager.open({ ...storeFor(tempDir()), jobs: [NoopJob, Other] })).rejects.toBeInstanceOf(DuplicateJobType)
   })
 
   it("gives the JSON Schema of params, output and progress per type", async () => {

@@ -4,6 +4,7 @@ import { JobManager } from "../../src/index.js"
 import { openManager } from "../fixtures/openManager.js"
 import { linesOf, startProcess, stopProcess } from "../fixtures/processes.js"
 import { AlphaJob, BetaJob, GammaJob, SlowCountJob, sharedJobs } from "../fixtures/sharedJobs.js"
+import { openTestStore, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
@@ -107,13 +108,12 @@ describe("one store, many managers", () => {
 
   it("judges a lease by its own expiry: a manager is not dead while its lease runs", async () => {
     const dataDir = tempDir()
-    const a = await JobManager.open({ dataDir, jobs: sharedJobs, leaseMs: 60_000, concurrency: 0 })
+    const a = await JobManager.open({ ...storeFor(dataDir), jobs: sharedJobs, leaseMs: 60_000, concurrency: 0 })
     const b = await openManager({ dataDir, jobs: sharedJobs, leaseMs: 50 })
     try {
       await new Promise((r) => setTimeout(r, 300))
       const { Owners } = await import("../../src/actors/owners.js")
-      const { SqliteJobStore } = await import("../../src/persistence/SqliteJobStore.js")
-      const store = SqliteJobStore.open(dataDir, { readOnly: true })
+      const store = await openTestStore(dataDir)
       const owners = new Owners(await store.leases(), null)
       await store.close()
       expect(owners.isLive(a.id)).toBe(true)

@@ -1,11 +1,10 @@
-import { join } from "node:path"
-import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { getSimplePaths } from "xstate/graph"
 import { JobManager, JobPriority, jobLifecycleMachine } from "../../src/index.js"
 import { statusOf } from "../../src/actors/lifecycle.js"
 import type { JobLifecycleEvent } from "../../src/machines/jobLifecycleMachine.js"
 import { allTestJobs, ScriptedJob, script, WaitJob } from "../fixtures/jobs.js"
+import { readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
@@ -39,7 +38,7 @@ class Driver {
   private pending: Promise<unknown>[] = []
 
   private connect() {
-    return JobManager.open({ dataDir: this.dataDir, jobs: allTestJobs, concurrency: 1, interruptGraceMs: 200 })
+    return JobManager.open({ ...storeFor(this.dataDir), jobs: allTestJobs, concurrency: 1, interruptGraceMs: 200 })
   }
 
   async open() {
@@ -102,18 +101,9 @@ class Driver {
     await waitUntil(async () => (await this.storedStatus()) !== "running", 20_000, "the job to leave running")
   }
 
-  /** The stored row, read straight from jobs.db. */
-  row() {
-    const db = new Database(join(this.dataDir, "jobs.db"), { readonly: true })
-    try {
-      return db.prepare("SELECT status, paused_by, error FROM jobs WHERE id = ?").get(this.id) as {
-        status: string
-        paused_by: string | null
-        error: string | null
-      }
-    } finally {
-      db.close()
-    }
+  /** The stored row, read straight from the store. */
+  async row() {
+    return (await readRow(this.dataDir, this.id))!
   }
 
   async close() {
@@ -134,24 +124,24 @@ describe("the lifecycle machine, driven through the real manager", () => {
         const driver = new Driver()
         await driver.open()
         try {
-          const check = (expected: string, after: string) => {
-            const row = driver.row()
+          const check = async (expected: string, after: string) => {
+            const row = await driver.row()
             expect(row.status, after).toBe(expected)
             if (expected === "paused") expect(row.paused_by, after).toBe("user")
             if (expected === "failed") expect(JSON.parse(row.error!), after).toMatchObject({ _tag: "ScriptedFailure" })
           }
-          check("queued", "dispatch")
+          await check("queued", "dispatch")
           if (restarts) await driver.restart("queued")
           let from = "queued"
           for (const step of path.steps) {
             await driver.apply(step.event, from)
             const expected = statusOf(step.state.value)
-            check(expected, `after ${step.event.type}`)
+            await check(expected, `after ${step.event.type}`)
             // Restart wherever the state is one a process can stop in (not mid pause or cancel).
             const settled = typeof step.state.value === "string" || JSON.stringify(step.state.value) === '{"running":"active"}'
             if (restarts && settled) {
               await driver.restart(expected)
-              check(expected, `after a restart following ${step.event.type}`)
+              await check(expected, `after a restart following ${step.event.type}`)
             }
             from = expected
           }

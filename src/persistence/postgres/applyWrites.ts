@@ -51,10 +51,10 @@ const applyWritesSql = (t: Tables) => /* sql */ `
   WITH w AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
-      $17::bytea[], $18::int[], $19::text[])
+      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[])
       AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
-        data, state_version, at)
+        data, state_version, at, log_level, log_message)
   ),
   transitioned AS (
     UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
@@ -66,7 +66,12 @@ const applyWritesSql = (t: Tables) => /* sql */ `
       updated_at = w.at
     FROM w
     WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
-    RETURNING w.i
+    RETURNING w.i, w.id, w.at, w.log_level, w.log_message
+  ),
+  -- A transition's lifecycle line is written only when the transition is.
+  transition_logged AS (
+    INSERT INTO ${t.logs} (job_id, at, level, message)
+    SELECT id, at, log_level, log_message FROM transitioned WHERE log_message IS NOT NULL ORDER BY i
   ),
   checkpointed AS (
     UPDATE ${t.jobs} j SET data = w.data, snapshot = w.snapshot, state_version = w.state_version, last_checkpoint = w.at,
@@ -99,20 +104,25 @@ const rowValues = (i: number, w: RowWrite): unknown[] => {
       const lc = w.lifecycle
       const errorMessage = lc.errorMessage === null ? null : storableText(lc.errorMessage)
       return [i, w.kind, w.id, w.expect.status, w.expect.owner, lc.status, lc.snapshot, lc.attempts,
-        lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at]
+        lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
+        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message)]
     }
     case "checkpoint":
       return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
-        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at]
+        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null]
     case "progress":
       return [i, w.kind, w.id, null, w.owner, null, null, null,
-        null, null, null, null, null, ...progress, null, null, w.at]
+        null, null, null, null, null, ...progress, null, null, w.at, null, null]
   }
 }
 
-/** The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4. */
+/**
+ * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
+ * then the transitions' lifecycle lines as 2 more row arrays.
+ */
 const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<LogWrite>): unknown[] => {
   const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 19 }, (_, c) => table.map((row) => row[c]))
-  return [...columns, logs.map((l) => l.id), logs.map((l) => l.at), logs.map((l) => l.level), logs.map((l) => storableText(l.message))]
+  const columns = Array.from({ length: 21 }, (_, c) => table.map((row) => row[c]))
+  const logColumns = [logs.map((l) => l.id), logs.map((l) => l.at), logs.map((l) => l.level), logs.map((l) => storableText(l.message))]
+  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19)]
 }

@@ -17,11 +17,11 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
     text: /* sql */ `
       SELECT id, name, status, params, data, snapshot, priority, state_version, owner
       FROM ${t.jobs}
-      WHERE status = 'queued' AND name = ANY($1::text[])
+      WHERE status = 'queued' AND name = ANY($1::text[]) AND ($3::text[] IS NULL OR id = ANY($3::text[]))
       ORDER BY priority DESC, seq
       LIMIT $2
       FOR UPDATE SKIP LOCKED`,
-    values: [claim.types, claim.limit],
+    values: [claim.types, claim.limit, claim.ids ?? null],
   })
   if (rows.length === 0) return []
 
