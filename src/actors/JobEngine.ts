@@ -8,7 +8,7 @@ import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
-import type { ClaimDecision, ClaimRow, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
@@ -34,6 +34,9 @@ export interface EngineOptions {
 }
 
 const MAX_CLAIMS_PER_TICK = 32
+
+/** How long to wait before each retry of a commit that failed for the store's sake. */
+const COMMIT_RETRY_DELAYS_MS = [50, 250, 1_000]
 
 /**
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
@@ -186,12 +189,9 @@ export class JobEngine implements JobHost {
           }
     this.committing = true
     this.stats.transactions++
-    let result
+    let result: CommitResult
     try {
-      result = await this.store.commit(
-        writes.map((w) => w.write),
-        claim,
-      )
+      result = await this.commitWithRetries(writes, claim, prepared, failedClaims)
     } catch (error) {
       this.afterCommit()
       for (const w of writes) w.failed?.(error)
@@ -206,6 +206,64 @@ export class JobEngine implements JobHost {
     WriteBatch.settle(writes, result.applied)
     for (const id of failedClaims) this.emit(id, { type: "status", status: "failed" })
     for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!)
+  }
+
+  /**
+   * Commits, retrying a commit that failed for the store's sake (a dropped connection, a lock):
+   * every write is guarded, so applying one twice changes nothing, except that a transition
+   * whose first try did commit is refused the second time; such a refusal is checked against
+   * the row. A claim whose first try did commit leaves rows this engine owns but does not run:
+   * the sweep finds those (`lostOwn`) and puts them back in line.
+   */
+  private async commitWithRetries(
+    writes: ReadonlyArray<PendingWrite>,
+    claim: ClaimRequest | undefined,
+    prepared: Map<string, Prepared>,
+    failedClaims: string[],
+  ): Promise<CommitResult> {
+    const jobWrites = writes.map((w) => w.write)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.store.commit(jobWrites, claim)
+        return attempt === 0 ? result : await this.confirmRefusals(jobWrites, result)
+      } catch (error) {
+        const retryable = error instanceof PersistenceError && (error.reason === "Read" || error.reason === "Write")
+        if (!retryable || attempt >= COMMIT_RETRY_DELAYS_MS.length || this.stopped) throw error
+        prepared.clear()
+        failedClaims.length = 0
+        await new Promise((r) => setTimeout(r, COMMIT_RETRY_DELAYS_MS[attempt]))
+      }
+    }
+  }
+
+  /** A transition refused on a retry may be the first try's, committed after all: the row tells. */
+  private async confirmRefusals(writes: ReadonlyArray<JobWrite>, result: CommitResult): Promise<CommitResult> {
+    const applied = [...result.applied]
+    for (const [i, w] of writes.entries()) {
+      if (applied[i] || w.kind !== "transition") continue
+      const row = await this.store.getJob(w.id)
+      if (row !== undefined && row.status === w.lifecycle.status && row.owner === null && row.attempts === w.lifecycle.attempts) applied[i] = true
+    }
+    return { ...result, applied }
+  }
+
+  private suspects = new Set<string>()
+
+  /**
+   * Of the rows the store says this engine runs, those it has no actor for, seen so by two
+   * sweeps in a row: their claim committed in a try that looked failed, or their end could not
+   * be written. The orphan rule applies to them as to a dead manager's.
+   */
+  lostOwn(rows: ReadonlyArray<DbJob>): DbJob[] {
+    const seen = new Set<string>()
+    const lost: DbJob[] = []
+    for (const row of rows) {
+      if (this.live.has(row.id)) continue
+      if (this.suspects.has(row.id)) lost.push(row)
+      else seen.add(row.id)
+    }
+    this.suspects = seen
+    return lost
   }
 
   private afterCommit() {

@@ -35,7 +35,12 @@ export const recoverJobs = async (
   chunk = 100,
 ): Promise<RecoveryReport> => {
   if (types.length === 0) return { resumed: 0, failed: 0, lines: [] }
-  const rows: DbJob[] = [...(await store.orphans(types, owners.liveIds()))]
+  const others = owners.liveIds().filter((id) => id !== owners.self)
+  const running = await store.orphans(types, others)
+  const rows: DbJob[] = running.filter((row) => row.owner === null || row.owner !== owners.self)
+  // Rows that say this manager runs them, though it has no actor for them (see lostOwn).
+  const lost = new Set(options.onOpen ? [] : engine.lostOwn(running.filter((row) => row.owner !== null && row.owner === owners.self)).map((r) => r.id))
+  rows.push(...running.filter((row) => lost.has(row.id)))
   // Jobs another manager's close() paused: any live manager may take them on.
   rows.push(...(await store.pausedByShutdown(types)))
   if (options.onOpen) rows.push(...(await store.damaged()))
@@ -47,7 +52,7 @@ export const recoverJobs = async (
     await Promise.all(
       rows.slice(i, i + chunk).map(async (row) => {
         if (!types.includes(row.name)) return // a damaged row of a type others run: theirs to judge
-        const next = recoveryOf(row, registry, owners)
+        const next = recoveryOf(row, registry, owners, lost.has(row.id))
         if (next === undefined) return
         const line = describe(row, next, owners)
         if (!(await engine.recordOffline(row, next, line))) return // another manager recovered it first
@@ -61,14 +66,14 @@ export const recoverJobs = async (
 }
 
 /** The next lifecycle of a row recovery looks at; `undefined` to leave it alone. */
-const recoveryOf = (row: DbJob, registry: JobRegistry, owners: Owners): LifecycleRow | undefined => {
+const recoveryOf = (row: DbJob, registry: JobRegistry, owners: Owners, lostHere: boolean): LifecycleRow | undefined => {
   try {
     if (!isJobStatus(row.status)) throw new Error(`unknown status ${JSON.stringify(row.status)}`)
     const definition = registry.require(row.name)
     unpackWith(definition.params, row.params, `params of job ${row.id}`)
     unpackWith(definition.state, row.data, `state of job ${row.id}`)
     if (row.status === "running") {
-      if (owners.isLive(row.owner)) return undefined
+      if (owners.isLive(row.owner) && !lostHere) return undefined
       const orphan = orphanOutcome(row, definition)
       return orphan.kind === "unknownType" ? undefined : orphan.lifecycle
     }

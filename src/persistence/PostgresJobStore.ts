@@ -270,11 +270,26 @@ export class PostgresJobStore implements JobStore {
   }
 
   private async call<A>(operation: string, reason: "Read" | "Write", f: () => Promise<A>): Promise<A> {
-    if (this.closing !== undefined) throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
-    try {
-      return await f()
-    } catch (cause) {
-      throw persistenceError(operation, this.closing === undefined ? reason : "Closed", cause)
+    for (let attempt = 0; ; attempt++) {
+      if (this.closing !== undefined) throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
+      try {
+        return await f()
+      } catch (cause) {
+        // A read is safe to repeat: one that met a dropped connection gets a fresh one from the pool.
+        if (reason === "Read" && attempt < 2 && this.closing === undefined && isConnectionLost(cause)) {
+          await new Promise((r) => setTimeout(r, 50 * (attempt + 1)))
+          continue
+        }
+        throw persistenceError(operation, this.closing === undefined ? reason : "Closed", cause)
+      }
     }
   }
+}
+
+/** Whether a failure was the connection's (server restart, terminated backend, network), not the query's. */
+const isConnectionLost = (cause: unknown): boolean => {
+  const e = cause as { code?: unknown; message?: unknown } | null
+  const code = typeof e?.code === "string" ? e.code : ""
+  const message = typeof e?.message === "string" ? e.message : ""
+  return /^(08|57P0)/.test(code) || code === "ECONNRESET" || code === "EPIPE" || code === "ECONNREFUSED" || /Connection terminated|connection.*(closed|ended)/i.test(message)
 }
