@@ -38,7 +38,7 @@ const noLimit = (limit: number | undefined): number | null => (limit === undefin
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`. */
   readonly databaseUrl: string
-  /** The schema that holds the tables; default `jobstate`. Lowercase letters, digits and `_`. */
+  /** The schema that holds the tables; default `public` (the database's own). Lowercase letters, digits and `_`. */
   readonly schema?: string
   /** No clock to inject: leases are judged by the database's clock, the one every worker shares. */
   readonly now?: never
@@ -64,7 +64,7 @@ export class PostgresJobStore implements JobStore {
 
   /** Connects, and migrates the schema (or refuses a newer one, untouched). */
   static async open(options: PostgresStoreOptions): Promise<PostgresJobStore> {
-    const schema = options.schema ?? "jobstate"
+    const schema = options.schema ?? "public"
     checkSchemaName(schema)
     const location = describeLocation(options.databaseUrl, schema)
     const store = new PostgresJobStore(options.databaseUrl, schema, location)

@@ -21,7 +21,7 @@ export const openStore = async (options: StoreOptions): Promise<JobStore> => {
 }
 
 /**
- * `postgres://…/db?schema=name` keeps the tables in that schema (default `jobstate`), so several
+ * `postgres://…/db?schema=name` keeps the tables in that schema (default `public`), so several
  * apps can share one database; the parameter is jobstate's, not the driver's.
  */
 export const postgresOptions = (databaseUrl: string): { readonly databaseUrl: string; readonly schema?: string } => {

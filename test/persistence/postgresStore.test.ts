@@ -24,7 +24,7 @@ const startAll = (store: JobStore, owner: string, limit = 100) =>
 /** Everything a migration or a refusal could change in a schema. */
 const stateOf = async (schema: string) => ({
   relations: await db.admin(`SELECT relname, relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = $1 ORDER BY 1`, [schema]),
-  migrations: await db.admin(`SELECT version, applied_at FROM ${schema}.migrations ORDER BY version`),
+  migrations: await db.admin(`SELECT version, applied_at FROM ${schema}.jobstate_migrations ORDER BY version`),
   jobs: await db.admin(`SELECT * FROM ${schema}.jobs ORDER BY seq`),
 })
 
@@ -32,9 +32,9 @@ describe("PostgresJobStore: migrations", () => {
   it("migrates a fresh schema exactly once when five stores open it at the same moment", async () => {
     const schema = db.freshSchema()
     const stores = await Promise.all(Array.from({ length: 5 }, () => db.open(schema)))
-    expect((await db.admin(`SELECT version FROM ${schema}.migrations`)).map((r) => r.version)).toEqual([1])
+    expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual([1])
     const tables = await db.admin(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema])
-    expect(tables.map((r) => r.table_name)).toEqual(["job_logs", "jobs", "managers", "migrations"])
+    expect(tables.map((r) => r.table_name)).toEqual(["job_logs", "jobs", "jobstate_migrations", "managers"])
     const job = newJob()
     await stores[0]!.insertJob(job)
     for (const store of stores) expect((await store.getJob(job.id))?.id).toBe(job.id)
@@ -54,7 +54,7 @@ describe("PostgresJobStore: migrations", () => {
     const store = await db.open(schema)
     await store.insertJob(newJob())
     await store.close()
-    await db.admin(`UPDATE ${schema}.migrations SET version = 99`)
+    await db.admin(`UPDATE ${schema}.jobstate_migrations SET version = 99`)
     const before = await stateOf(schema)
 
     const error = await rejectionOf(PostgresJobStore.open({ databaseUrl: db.url, schema }))

@@ -3,7 +3,7 @@ import { PersistenceError } from "../../jobs/errors.js"
 import { quoteIdent } from "./connection.js"
 
 /**
- * Append-only, numbered migrations of one schema. Each is recorded in `migrations` in the same
+ * Append-only, numbered migrations of one schema. Each is recorded in `jobstate_migrations` in the same
  * transaction that runs it. The SQL is unqualified: `migrate` sets the transaction's
  * `search_path` to the store's schema, so one text serves every schema. The numbers are this
  * store's own; they do not follow the SQLite file's.
@@ -96,9 +96,9 @@ export const migrate = async (client: pg.ClientBase, schema: string, location: s
   await client.query("BEGIN")
   try {
     await client.query(/* sql */ `SELECT pg_advisory_xact_lock(hashtext('jobstate migrate'), hashtext($1))`, [schema])
-    const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.migrations`])
+    const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.jobstate_migrations`])
     const current = found.rows[0]!.exists
-      ? ((await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.migrations`)).rows[0]!.version ?? 0)
+      ? ((await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.jobstate_migrations`)).rows[0]!.version ?? 0)
       : 0
     if (current > latestPgSchemaVersion) {
       throw new PersistenceError({
@@ -111,13 +111,13 @@ export const migrate = async (client: pg.ClientBase, schema: string, location: s
       await client.query(/* sql */ `CREATE SCHEMA IF NOT EXISTS ${s}`)
       await client.query(/* sql */ `SET LOCAL search_path TO ${s}`)
       await client.query(/* sql */ `
-        CREATE TABLE IF NOT EXISTS migrations (
+        CREATE TABLE IF NOT EXISTS jobstate_migrations (
           version     integer PRIMARY KEY,
           applied_at  timestamptz NOT NULL DEFAULT now()
         )`)
       for (const m of pgMigrations) {
         if (m.version <= current) continue
-        await client.query(/* sql */ `INSERT INTO migrations (version) VALUES ($1)`, [m.version])
+        await client.query(/* sql */ `INSERT INTO jobstate_migrations (version) VALUES ($1)`, [m.version])
         await client.query(m.sql)
       }
     }
