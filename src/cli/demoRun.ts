@@ -11,13 +11,16 @@ import { InvalidTransition } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { unpack } from "../persistence/codec.js"
-import { SqliteJobStore } from "../persistence/SqliteJobStore.js"
+import { openStore } from "../persistence/openStore.js"
+import { whereOf } from "./options.js"
 import { followJobs } from "./followJobs.js"
 import { createProgressView, formatBytes, formatDuration, type ProgressView } from "./render.js"
 import { makeSampleTree } from "./sampleTree.js"
 
 export interface DemoOptions {
   readonly dataDir: string
+  /** PostgreSQL instead of `<dataDir>/jobs.db`. */
+  readonly databaseUrl?: string
   /** Every type the data dir may hold: a manager fails jobs of types it does not know. */
   readonly jobs: ReadonlyArray<JobDefinition>
   /** Keep the sample tree and its copy instead of deleting them at the end. */
@@ -45,8 +48,11 @@ export const runDemo = async (options: DemoOptions): Promise<boolean> => {
   try {
     const tree = await makeSampleTree(join(work, "sample"))
     out(`Sample tree: ${tree.files} files in ${tree.dirs} directories, ${formatBytes(tree.bytes)}, at ${tree.root}`)
+    // It runs its own two jobs and nothing else the store may hold.
     const manager = await JobManager.open({
       dataDir: options.dataDir,
+      ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+      runOnlyOwn: true,
       jobs: options.jobs,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     })
@@ -56,7 +62,7 @@ export const runDemo = async (options: DemoOptions): Promise<boolean> => {
       const copy = await manager.dispatch(FileCopyJob, { sources: [tree.root], destination: join(work, "copy"), options: { verify: true } })
       out(`Dispatched indexer ${indexer.id} and file_copy ${copy.id} on ${options.dataDir}`)
       const view = createProgressView(process.stdout)
-      const pauser = copyPauser(manager, options.dataDir, copy.id, view, options.pauseAt ?? 0.4)
+      const pauser = copyPauser(manager, options, copy.id, view, options.pauseAt ?? 0.4)
       const infos = await followJobs(manager, [{ id: indexer.id, label: "indexer" }, { id: copy.id, label: "file_copy" }], view, {
         onProgress: (id, progress) => {
           if (id === copy.id) pauser.onProgress(progress)
@@ -64,7 +70,7 @@ export const runDemo = async (options: DemoOptions): Promise<boolean> => {
       }).done
       view.stop()
       await pauser.settled
-      printOutcome(infos.get(indexer.id)!, infos.get(copy.id)!, options.dataDir, indexDb)
+      printOutcome(infos.get(indexer.id)!, infos.get(copy.id)!, options, indexDb)
       return infos.get(indexer.id)!.status === "completed" && infos.get(copy.id)!.status === "completed"
     } finally {
       await manager.close()
@@ -76,7 +82,7 @@ export const runDemo = async (options: DemoOptions): Promise<boolean> => {
 }
 
 /** Pauses the copy the first time its progress passes `at`, shows its checkpoint, and resumes it. */
-const copyPauser = (manager: JobManager, dataDir: string, id: string, view: ProgressView, at: number) => {
+const copyPauser = (manager: JobManager, where: DemoOptions, id: string, view: ProgressView, at: number) => {
   let phase: "before" | "pausing" | "resumed" | "reported" = "before"
   let settled: Promise<void> = Promise.resolve()
 
@@ -96,7 +102,7 @@ const copyPauser = (manager: JobManager, dataDir: string, id: string, view: Prog
       `Paused file_copy (by ${info.pausedBy}) at ${Math.round((Progress.fraction(atPause) ?? 0) * 100)}%` +
         (seen ? `: ${seen.filesDone} files, ${formatBytes(seen.bytesDone)} reported` : ""),
     )
-    const checkpoint = await readCheckpoint(dataDir, id)
+    const checkpoint = await readCheckpoint(where, id)
     const inFlight = checkpoint.inFlight
       ? `, and ${formatBytes(checkpoint.inFlight.offset)} of ${checkpoint.inFlight.rel.join("/")} written`
       : ""
@@ -128,9 +134,9 @@ const copyPauser = (manager: JobManager, dataDir: string, id: string, view: Prog
   }
 }
 
-const readCheckpoint = async (dataDir: string, id: string): Promise<CopyCheckpoint> => {
+const readCheckpoint = async (where: DemoOptions, id: string): Promise<CopyCheckpoint> => {
   // A second connection, only to read: the manager has nothing of this job in flight while it is paused.
-  const store = SqliteJobStore.open(dataDir, { readOnly: true })
+  const store = await openStore({ dataDir: where.dataDir, ...(where.databaseUrl === undefined ? {} : { databaseUrl: where.databaseUrl }), readOnly: true })
   try {
     return unpack((await store.getJob(id))!.data, `state of job ${id}`) as CopyCheckpoint
   } finally {
@@ -138,7 +144,7 @@ const readCheckpoint = async (dataDir: string, id: string): Promise<CopyCheckpoi
   }
 }
 
-const printOutcome = (indexer: JobInfo, copy: JobInfo, dataDir: string, indexDb: string) => {
+const printOutcome = (indexer: JobInfo, copy: JobInfo, where: DemoOptions, indexDb: string) => {
   out("")
   for (const info of [indexer, copy]) {
     const output = info.output as { durationMs?: number } | null
@@ -148,7 +154,8 @@ const printOutcome = (indexer: JobInfo, copy: JobInfo, dataDir: string, indexDb:
     if (info.output !== null) out(`  output: ${JSON.stringify(info.output)}`)
   }
   out("")
-  out(`Jobs database: ${join(dataDir, "jobs.db")}`)
+  const store = where.databaseUrl === undefined ? `--data-dir ${where.dataDir}` : `--database-url ${whereOf(where)}`
+  out(`Jobs database: ${where.databaseUrl === undefined ? join(where.dataDir, "jobs.db") : whereOf(where)}`)
   out(`Index database: ${indexDb} (table entries)`)
-  out(`Look around: npx jobstate --data-dir ${dataDir} list (then show ${copy.id}, or logs ${copy.id})`)
+  out(`Look around: npx jobstate ${store} list (then show ${copy.id}, or logs ${copy.id})`)
 }

@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import type { Command } from "commander"
 import type { InspectionEvent } from "xstate"
 import { UsageError } from "../errors.js"
-import { dataDirOf, integerOption, jobsOf } from "../options.js"
+import { storeOf, integerOption, jobsOf } from "../options.js"
 import { optionalImport } from "../optionalImport.js"
 import { runDemo } from "../demoRun.js"
 import { serveReplay } from "../replay.js"
@@ -81,7 +81,7 @@ const inspectDemo = async (options: InspectOptions, command: Command) => {
       )
       if (process.stdin.isTTY) await waitForEnter("Press Enter to start the jobs once the page is open... ")
     }
-    const ok = await runDemo({ dataDir: dataDirOf(command), jobs: await jobsOf(command), inspect: (event) => observers.forEach((o) => o(event)) })
+    const ok = await runDemo({ ...storeOf(command), jobs: await jobsOf(command), inspect: (event) => observers.forEach((o) => o(event)) })
     if (options.out !== undefined) process.stdout.write(`Inspection events written to ${options.out} (view them with \`npx jobstate inspect --replay ${options.out}\`)\n`)
     if (options.server) {
       // The page may be opened long after the demo ends; the bridge replays its last 200 events to it.
