@@ -70,6 +70,14 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       );
     `,
   },
+  {
+    version: 3,
+    sql: /* sql */ `
+      -- No query looks jobs up by owner alone (orphans go by status, requests by their own
+      -- index), and the owner changes twice per job: an index nobody reads, paid on every claim.
+      DROP INDEX jobs_owner;
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version
