@@ -433,7 +433,8 @@ export class JobEngine implements JobHost {
       ...(progress === undefined ? {} : { progress }),
       at: this.iso(),
     }
-    const done = this.batch.addAwaited(write, () => lostOwnership(job.id))
+    const checkpoint = job.stateVersion
+    const done = this.batch.addAwaited(write, () => lostOwnership(job.id)).then(() => this.emit(job.id, { type: "checkpoint", checkpoint }))
     this.wake()
     return done
   }
@@ -560,6 +561,22 @@ export class JobEngine implements JobHost {
     while (this.committing) await new Promise((r) => setImmediate(r))
     if (this.batch.size > 0) await this.tick()
     this.stopped = true
+  }
+
+  /**
+   * Stops as a killed process would: no more commits (what is queued is lost), every live job's
+   * worker interrupted without a word to the store. The store still says those jobs run, under
+   * this manager: the orphan rule finds them once its lease expires.
+   */
+  crash() {
+    this.stop()
+    this.batch.take()
+    for (const job of this.live.values()) {
+      job.finished = true
+      job.leaving = true
+      job.actor.stop()
+    }
+    this.live.clear()
   }
 
   /** Takes no more commits (the store is closing). */

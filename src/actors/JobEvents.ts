@@ -5,6 +5,8 @@ import type { Progress } from "../jobs/Progress.js"
 export type JobEvent =
   | { readonly type: "status"; readonly status: JobStatus }
   | { readonly type: "progress"; readonly progress: Progress<unknown> }
+  /** A checkpoint committed: its number (the job's checkpoint count after it). */
+  | { readonly type: "checkpoint"; readonly checkpoint: number }
   /** The write that would have recorded the job's end failed; the store still says `running`. */
   | { readonly type: "unrecorded"; readonly error: unknown }
 

@@ -11,6 +11,7 @@ import { pack, packWith, schemaIssues } from "../persistence/codec.js"
 import type { JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { JobEngine } from "./JobEngine.js"
+import type { JobEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
 import { JobManagerEffect } from "./JobManagerEffect.js"
 import { toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
@@ -357,6 +358,27 @@ export class JobManager implements JobHandleSource {
       }
     })()
     return this.closing
+  }
+
+  /**
+   * Stops this manager as if its process were killed: no more writes, no graceful pause, its
+   * lease left to expire. For testing resumability (`jobstate/testing`); not for apps.
+   * @internal
+   */
+  async simulateCrash(): Promise<void> {
+    this.closing ??= (async () => {
+      this.presence.stop()
+      this.engine.crash()
+      this.watchers.closeAll()
+      await this.store.close()
+      this.actor.stop()
+    })()
+    return this.closing
+  }
+
+  /** Follows a job's events as this manager sees them (status, progress, committed checkpoints). @internal */
+  subscribeJob(id: string, listener: (event: JobEvent) => void): () => void {
+    return this.engine.subscribe(id, listener)
   }
 
   /** The manager lifecycle state: "recovering" | "ready" | "closing" | "closed". */

@@ -115,7 +115,8 @@ export class JobWatchers {
         }
         const off = engine.subscribe(id, (event: JobEvent) => {
           if (event.type === "progress") latest = event.progress
-          else if (event.type === "unrecorded" || isTerminalStatus(event.status)) ended = true
+          else if (event.type === "unrecorded" || (event.type === "status" && isTerminalStatus(event.status))) ended = true
+          else return
           poke()
         })
         closeListeners.add(end)
