@@ -183,8 +183,10 @@ export class JobManager implements JobHandleSource {
 
   /** Another process changed the store: commands for our jobs, new jobs, jobs it finished. */
   private async onNews() {
-    for (const { id, request } of await this.store.takeRequests(this.id)) {
+    for (const { id, request } of await this.store.requestsFor(this.id)) {
       const event = commandEvent(request)
+      // Heard again at every look until the job's transition clears it: a job already pausing
+      // or cancelling does not accept it twice, and that refusal is ignored below.
       if (event === undefined || !this.engine.isLive(id)) continue
       this.engine.command(id, event).catch((error) => {
         // An event the job's state does not accept (it moved on meanwhile): nothing to do.

@@ -203,8 +203,12 @@ export interface JobStore {
 
   /** Leaves a command on a running row for its owner; false when the row moved on. */
   requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean>
-  /** Takes (reads and clears) the commands left for the running jobs of `owner`. */
-  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>>
+  /**
+   * The commands left for the running jobs of `owner`. Reading does not clear them: a command
+   * stays on its row until the transition it causes is written (which clears it), so a command
+   * whose owner dies before applying it is applied by whoever recovers the job.
+   */
+  requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>>
 
   renewLease(lease: LeaseWrite): Promise<void>
   dropLease(id: string): Promise<void>

@@ -220,18 +220,12 @@ export class PostgresJobStore implements JobStore {
     })
   }
 
-  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
-    return this.call("requests", "Write", async () => {
-      // The CTE reads (and locks) the commands before the UPDATE clears them, so RETURNING
-      // can hand back the old value. The partial index jobs_request serves it.
+  requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
+    return this.call("requests", "Read", async () => {
+      // The partial index jobs_request serves it: only rows with a command waiting are in it.
       const { rows } = await this.pool.query<{ id: string; request: string }>({
-        name: "jobstate.takeRequests",
-        text: /* sql */ `
-          WITH taken AS (
-            SELECT id, request FROM ${this.t.jobs} WHERE owner = $1 AND request IS NOT NULL FOR UPDATE
-          )
-          UPDATE ${this.t.jobs} j SET request = NULL FROM taken WHERE j.id = taken.id
-          RETURNING j.id, taken.request`,
+        name: "jobstate.requestsFor",
+        text: /* sql */ `SELECT id, request FROM ${this.t.jobs} WHERE owner = $1 AND request IS NOT NULL`,
         values: [owner],
       })
       return rows

@@ -299,16 +299,8 @@ export class SqliteJobStore implements JobStore {
     return promised("command", "Write", () => this.stmts.request.run({ id, request: command, at: this.iso(), ...expectation(expect) }).changes > 0)
   }
 
-  takeRequests(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
-    return promised("requests", "Write", () =>
-      this.db
-        .transaction(() => {
-          const rows = this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>
-          if (rows.length > 0) this.stmts.clearRequests.run(owner)
-          return rows
-        })
-        .immediate(),
-    )
+  requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
+    return promised("requests", "Read", () => this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>)
   }
 
   renewLease(lease: LeaseWrite): Promise<void> {
@@ -436,7 +428,6 @@ const prepare = (db: Database.Database) => ({
     WHERE id = @id AND status = @expect_status AND owner IS @expect_owner`),
   // The partial index jobs_request keeps these cheap however many jobs there are.
   requestsOf: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
-  clearRequests: db.prepare(/* sql */ `UPDATE jobs SET request = NULL WHERE request IS NOT NULL AND owner = ?`),
   upsertLease: db.prepare(/* sql */ `
     INSERT INTO managers (id, pid, host, types, expires_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types`),

@@ -1,8 +1,7 @@
-import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { JobManager } from "../../src/index.js"
 import { decodeLifecycle, encodeLifecycle, transitionOffline } from "../../src/actors/lifecycle.js"
-import { CountJob, NoopJob, OnceJob, allTestJobs } from "../fixtures/jobs.js"
+import { NoopJob, OnceJob, allTestJobs } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { fakeLease, rawSql, readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
@@ -15,12 +14,10 @@ const runningUnder = async (dataDir: string, id: string, owner: { id: string; ho
   await fakeLease(dataDir, { id: owner.id, pid: 1, host: owner.host, types: [], expiresAt: owner.expiresAt })
 }
 
-/** Stores a job without running it: dispatched while the only slot is held, then the manager closes. */
+/** Stores a job without running it: a producer (concurrency 0) dispatches it. */
 const storedJob = async (dataDir: string, definition: typeof NoopJob | typeof OnceJob = NoopJob) => {
-  const m = await JobManager.open({ ...storeFor(dataDir), jobs: allTestJobs, concurrency: 1 })
-  const blocker = await m.dispatch(CountJob, { n: 1_000_000, effectsFile: join(dataDir, "e"), delayMs: 5 })
+  const m = await JobManager.open({ ...storeFor(dataDir), jobs: allTestJobs, concurrency: 0 })
   const job = definition === NoopJob ? await m.dispatch(NoopJob, { tag: "leased" }) : await m.dispatch(OnceJob, {})
-  await m.cancel(blocker.id)
   await m.close()
   return job.id
 }

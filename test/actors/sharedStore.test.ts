@@ -106,6 +106,30 @@ describe("one store, many managers", () => {
     }
   })
 
+  it("applies a pause whose worker was killed before it took effect, when the next worker recovers the job", async () => {
+    const dataDir = tempDir()
+    const file = join(dataDir, "effects.txt")
+    const first = await worker(dataDir, { register: ["slow_count"], concurrency: 1 })
+    const producer = await openManager({ dataDir, jobs: sharedJobs, concurrency: 0 })
+    // Each item takes 3 s before its checkpoint, the next point where a pause can take effect.
+    const handle = await producer.dispatch(SlowCountJob, { n: 3, file, delayMs: 3_000 })
+    await waitUntil(() => linesOf(file).length >= 1, 30_000, "the first item")
+    const pausing = producer.pause(handle.id)
+    // The worker hears of the pause at once, but cannot stop before its checkpoint: kill it meanwhile.
+    await new Promise((r) => setTimeout(r, 1_000))
+    await stopProcess(first, "SIGKILL")
+    const second = await worker(dataDir, { register: ["slow_count"], concurrency: 1 })
+    try {
+      expect(await pausing).toBe("paused")
+      const info = await producer.getJobInfo(handle.id)
+      expect(info).toMatchObject({ status: "paused", pausedBy: "user" })
+      await new Promise((r) => setTimeout(r, 1_000))
+      expect(linesOf(file)).toHaveLength(1)
+    } finally {
+      await stopProcess(second, "SIGTERM")
+    }
+  })
+
   it("judges a lease by its own expiry: a manager is not dead while its lease runs", async () => {
     const dataDir = tempDir()
     const a = await JobManager.open({ ...storeFor(dataDir), jobs: sharedJobs, leaseMs: 60_000, concurrency: 0 })

@@ -188,7 +188,7 @@ describe("PostgresJobStore: rows", () => {
 })
 
 describe("PostgresJobStore: commands left for a job's owner", () => {
-  it("leaves a command only on the row it expects, and the owner takes it once", async () => {
+  it("leaves a command only on the row it expects, where it stays until the owner's transition clears it", async () => {
     const store = await db.open()
     const job = newJob()
     await store.insertJob(job)
@@ -196,10 +196,17 @@ describe("PostgresJobStore: commands left for a job's owner", () => {
     expect(await store.requestCommand(job.id, { status: "running", owner: "m2" }, "pause")).toBe(false)
     expect(await store.requestCommand(job.id, { status: "paused", owner: null }, "pause")).toBe(false)
     expect(await store.requestCommand(job.id, { status: "running", owner: "m1" }, "cancel")).toBe(true)
-    expect(await store.takeRequests("m2")).toEqual([])
-    expect(await store.takeRequests("m1")).toEqual([{ id: job.id, request: "cancel" }])
-    expect(await store.takeRequests("m1")).toEqual([])
+    expect(await store.requestsFor("m2")).toEqual([])
+    expect(await store.requestsFor("m1")).toEqual([{ id: job.id, request: "cancel" }])
+    // It stays until the transition it causes clears it: a dead owner's command is not lost.
+    expect(await store.requestsFor("m1")).toEqual([{ id: job.id, request: "cancel" }])
+    // The owner's transition clears it.
+    const { applied } = await store.commit([
+      { kind: "transition", id: job.id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("cancelled"), at: at(2) },
+    ])
+    expect(applied).toEqual([true])
     expect((await store.getJob(job.id))!.request).toBeNull()
+    expect(await store.requestsFor("m1")).toEqual([])
   })
 })
 

@@ -40,7 +40,7 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
 
       -- Serves the claim (status = 'queued' ORDER BY priority DESC, seq) and listing by status.
       CREATE INDEX jobs_status ON jobs (status, priority DESC, seq);
-      -- takeRequests asks by owner; only rows with a command waiting are in it.
+      -- requestsFor asks by owner; only rows with a command waiting are in it.
       CREATE INDEX jobs_request ON jobs (owner) WHERE request IS NOT NULL;
       -- damaged() reads this tiny index instead of every row; the query repeats the predicate.
       CREATE INDEX jobs_damaged ON jobs (seq)

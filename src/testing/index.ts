@@ -1,0 +1,11 @@
+/**
+ * jobstate/testing: run a job through the real engine in a test, and check that it resumes
+ * correctly after a crash. A separate entry point: `jobstate` itself never loads it.
+ */
+
+/** Runs a job to its end on a temporary store: output, every progress value, log lines, checkpointed states. */
+export { runJob, type RunJobOptions, type JobRun, type JobParams, type RunFiles } from "./runJob.js"
+/** Crashes a job right after each checkpoint in turn, resumes it, and requires an uninterrupted run's output. */
+export { checkResumable, type CheckResumableOptions, type ResumableReport } from "./checkResumable.js"
+/** `ResumeMismatch` (which checkpoint, what differed, a readable diff) and `JobTimedOut`. */
+export { ResumeMismatch, JobTimedOut } from "./errors.js"

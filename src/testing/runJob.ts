@@ -1,0 +1,131 @@
+import { randomUUID } from "node:crypto"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import type { JobLogLine } from "../actors/JobInfo.js"
+import { JobManager, type JobManagerOptions } from "../actors/JobManager.js"
+import type { JobDefinition } from "../jobs/defineJob.js"
+import type { Progress } from "../jobs/Progress.js"
+import { CheckpointRecorder } from "./CheckpointRecorder.js"
+import { JobTimedOut } from "./errors.js"
+import { keepProcessAlive } from "./keepProcessAlive.js"
+import { tempRoot } from "./tempRoot.js"
+import { withDeadline } from "./withDeadline.js"
+
+export interface RunJobOptions {
+  /** The manager's data dir (jobs.db, each job's private directory). Default: a fresh temp dir, removed afterwards. */
+  readonly dataDir?: string
+  /**
+   * `postgres://…`: keep the job in this database instead of a temp SQLite store. Give the tests a
+   * database (or a `?schema=`) of their own; the manager runs only the job it dispatched.
+   */
+  readonly databaseUrl?: string
+  /** Keep the temp dir after the run, to look at what the job wrote. */
+  readonly keep?: boolean
+  /** How long a run may take before it is stopped and `JobTimedOut` rejects. Default 30 000. */
+  readonly timeoutMs?: number
+  /**
+   * The engine's clock (`JobManager.open({ now })`): what the engine stamps (log lines' `at`, the
+   * stored times) reads it. A job's own code does not: an Effect job's `Clock` is the real one.
+   */
+  readonly now?: () => number
+}
+
+/** What one run of a job gave. */
+export interface JobRun<O, S, Pr> {
+  /** The output, decoded by the job's output schema. */
+  readonly output: O
+  /** Every progress value the job reported, in order (a handle's stream gives only the latest). */
+  readonly progress: ReadonlyArray<Progress<Pr>>
+  /** The job's log lines, as `getJobLogs` returns them. */
+  readonly logs: ReadonlyArray<JobLogLine>
+  /** Every committed checkpoint's state, in order, as a resumed job would read it back. */
+  readonly checkpoints: ReadonlyArray<S>
+  /** The manager's data dir (removed by now, unless `keep` or a `dataDir` of your own). */
+  readonly dataDir: string
+}
+
+/** What a test run passes to a params function. */
+export interface RunFiles {
+  /** A directory of this run's own, for the files the job works on (made fresh for each run). */
+  readonly dir: string
+}
+
+/** Params, or a function that makes them for each run (e.g. a fresh destination directory). */
+export type JobParams<P> = P | ((run: RunFiles) => P | Promise<P>)
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+
+/**
+ * Runs a job to its end through the real engine (a `JobManager` on a temporary SQLite store)
+ * and returns its output with every progress value, log line and checkpointed state. Rejects
+ * with the job's `JobFailed` or `JobCancelled`, or `JobTimedOut`.
+ *
+ * @example
+ * const { output, progress, checkpoints } = await runJob(ChecksumJob, { files: ["a.txt"] })
+ */
+export const runJob = async <P, S, O, Pr>(
+  job: JobDefinition<P, S, O, Pr>,
+  params: JobParams<P>,
+  options: RunJobOptions = {},
+): Promise<JobRun<O, S, Pr>> => {
+  const root = tempRoot(options.dataDir, options.keep)
+  const release = keepProcessAlive()
+  try {
+    return (await runInDir(job, params, root.path, options)).run
+  } finally {
+    release()
+    root.release()
+  }
+}
+
+/** The options every manager of a test run gets: it runs the job it dispatched and nothing else. */
+export const testManagerOptions = (dataDir: string, options: RunJobOptions): Omit<JobManagerOptions, "jobs"> => ({
+  dataDir,
+  ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+  ...(options.now === undefined ? {} : { now: options.now }),
+  concurrency: 1,
+  runOnlyOwn: true,
+})
+
+/** The params of one run, made in that run's own files directory when given as a function. */
+export const paramsFor = async <P>(params: JobParams<P>, dataDir: string): Promise<P> => {
+  if (typeof params !== "function") return params
+  const dir = join(dataDir, "files")
+  mkdirSync(dir, { recursive: true })
+  return (params as (run: RunFiles) => P | Promise<P>)({ dir })
+}
+
+/** One run in `dataDir`; also gives the output as stored (schema-encoded), for comparisons. */
+export const runInDir = async <P, S, O, Pr>(
+  job: JobDefinition<P, S, O, Pr>,
+  params: JobParams<P>,
+  dataDir: string,
+  options: RunJobOptions,
+): Promise<{ readonly run: JobRun<O, S, Pr>; readonly storedOutput: unknown }> => {
+  const recorder = new CheckpointRecorder(job)
+  const resolved = await paramsFor(params, dataDir)
+  const id = randomUUID()
+  const manager = await JobManager.open({ ...testManagerOptions(dataDir, options), jobs: [recorder.definition], generateId: () => id })
+  const progress: Progress<Pr>[] = []
+  // Subscribed before the dispatch, to the id it will use: no event can come before.
+  const unsubscribe = manager.subscribeJob(id, (event) => {
+    if (event.type === "progress") progress.push(event.progress as Progress<Pr>)
+    else if (event.type === "checkpoint") recorder.committed()
+  })
+  let ended = false
+  try {
+    const handle = await manager.dispatch(recorder.definition, resolved)
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    const output = await withDeadline(
+      handle.result().finally(() => (ended = true)),
+      timeoutMs,
+      () => new JobTimedOut({ job: job.name, id, timeoutMs, waitingFor: "end", dataDir }),
+    )
+    const [info, logs] = await Promise.all([manager.getJobInfo(id), manager.getJobLogs(id)])
+    return { run: { output, progress, logs, checkpoints: recorder.states, dataDir }, storedOutput: info.output }
+  } finally {
+    unsubscribe()
+    // A job still running (it timed out) is stopped at once, not waited for as close() would.
+    await (ended ? manager.close() : manager.simulateCrash())
+  }
+}
