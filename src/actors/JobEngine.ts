@@ -87,6 +87,8 @@ export class JobEngine implements JobHost {
   private readonly batch = new WriteBatch()
   private tickScheduled = false
   private committing = false
+  /** Counts what may have queued a job, so a claim that read before it does not clear `maybeQueued`. */
+  private queuedSignals = 0
   /** Something asked for a commit while one was in flight: run another right after it. */
   private wakeAfterCommit = false
   /** False once a claim found fewer queued jobs than free slots; set again by anything that queues. */
@@ -148,7 +150,10 @@ export class JobEngine implements JobHost {
 
   /** Asks for a commit at the next turn of the event loop (one at a time). */
   wake(queued = false) {
-    if (queued) this.maybeQueued = true
+    if (queued) {
+      this.maybeQueued = true
+      this.queuedSignals++
+    }
     if (this.committing) {
       this.wakeAfterCommit = true
       return
@@ -189,6 +194,7 @@ export class JobEngine implements JobHost {
           }
     this.committing = true
     this.stats.transactions++
+    const signalsBefore = this.queuedSignals
     let result: CommitResult
     try {
       result = await this.commitWithRetries(writes, claim, prepared, failedClaims)
@@ -200,7 +206,9 @@ export class JobEngine implements JobHost {
     }
     this.afterCommit()
     if (claim !== undefined) {
-      if (result.claimed.length + failedClaims.length < free) this.maybeQueued = false
+      // Fewer rows than slots: the queue was empty when the claim read it. A job queued since
+      // (a dispatch while the commit was in flight) must not be forgotten.
+      if (result.claimed.length + failedClaims.length < free && this.queuedSignals === signalsBefore) this.maybeQueued = false
       else if (wanted > free) this.wake()
     }
     WriteBatch.settle(writes, result.applied)

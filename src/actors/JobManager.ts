@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Exit, Schema } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, UnknownJobType } from "../jobs/errors.js"
+import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, UnknownJobType } from "../jobs/errors.js"
 import { JobRegistry, paramsParseOptions, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
@@ -129,7 +129,12 @@ export class JobManager implements JobHandleSource {
     this.types = concurrency === 0 ? [] : (options.types ?? this.registry.names())
     this.own = options.runOnlyOwn ? new Set() : undefined
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
-    const onError = (this.onError = options.onError ?? ((e: unknown) => console.error("[jobstate]", e)))
+    const report = options.onError ?? ((e: unknown) => console.error("[jobstate]", e))
+    // A background read that raced close() found the store closed: that is the close, not an error.
+    const onError = (this.onError = (e: unknown) => {
+      if (this.closing !== undefined && e instanceof PersistenceError && e.reason === "Closed") return
+      report(e)
+    })
     this.engine = new JobEngine(
       store,
       this.registry,
@@ -347,19 +352,29 @@ export class JobManager implements JobHandleSource {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.actor.send({ type: "CLOSE" })
-      this.presence.stop()
-      await this.engine.drain()
-      this.watchers.closeAll()
+      // The store's connections do not hold the process open; until close() resolves, this does.
+      const keepAlive = setInterval(() => {}, 1_000)
       try {
-        await this.store.dropLease(this.id)
+        await this.closeNow()
       } finally {
-        await this.store.close()
-        this.actor.send({ type: "CLOSED" })
-        this.actor.stop()
+        clearInterval(keepAlive)
       }
     })()
     return this.closing
+  }
+
+  private async closeNow() {
+    this.actor.send({ type: "CLOSE" })
+    this.presence.stop()
+    await this.engine.drain()
+    this.watchers.closeAll()
+    try {
+      await this.store.dropLease(this.id)
+    } finally {
+      await this.store.close()
+      this.actor.send({ type: "CLOSED" })
+      this.actor.stop()
+    }
   }
 
   /**
@@ -369,10 +384,11 @@ export class JobManager implements JobHandleSource {
    */
   async simulateCrash(): Promise<void> {
     this.closing ??= (async () => {
+      const keepAlive = setInterval(() => {}, 1_000)
       this.presence.stop()
       this.engine.crash()
       this.watchers.closeAll()
-      await this.store.close()
+      await this.store.close().finally(() => clearInterval(keepAlive))
       this.actor.stop()
     })()
     return this.closing
