@@ -44,19 +44,37 @@ describe("two processes on one data dir", () => {
     const dataDir = tempDir()
     const file = join(dataDir, "who.txt")
     const [a, b] = await Promise.all([startWorker(dataDir), startWorker(dataDir)])
+    // This process dispatches (and runs, too): three managers race for the same queue.
+    const manager = await openManager({ dataDir })
+    const handles = []
     try {
-      // This process dispatches (and runs, too): three managers race for the same queue.
-      const manager = await openManager({ dataDir })
-      const handles = []
       for (let i = 0; i < 300; i++) handles.push(await manager.dispatch(WhoRanJob, { file, ms: 10 }))
       await Promise.all(handles.map((h) => h.result()))
-      const runs = lines(file).map((l) => l.split(" ") as [string, string])
-      expect(runs.map(([id]) => id).sort()).toEqual(handles.map((h) => h.id).sort())
-      const pids = new Set(runs.map(([, pid]) => pid))
-      expect(pids.size).toBeGreaterThanOrEqual(2)
     } finally {
+      // Every process is stopped before the runs are counted, so a second run that starts
+      // after the first one's result (a late double claim) is counted too.
       await Promise.all([stop(a, "SIGTERM"), stop(b, "SIGTERM")])
     }
+    const stored = await manager.listJobs({ name: WhoRanJob.name })
+    await manager.close()
+
+    // Each run appends one line before doing anything else: count them per job.
+    const runs = lines(file).map((l) => l.split(" ") as [string, string])
+    const runsOf = new Map<string, string[]>()
+    for (const [id, pid] of runs) runsOf.set(id, [...(runsOf.get(id) ?? []), pid])
+    const dispatched = new Set(handles.map((h) => h.id))
+    const runTwice = [...runsOf]
+      .filter(([, pids]) => pids.length > 1)
+      .map(([id, pids]) => `${id} (run ${pids.length} times, by pids ${pids.join(", ")})`)
+    expect(runTwice, "jobs run more than once").toEqual([])
+    expect(handles.filter((h) => !runsOf.has(h.id)).map((h) => h.id), "jobs never run").toEqual([])
+    expect([...runsOf.keys()].filter((id) => !dispatched.has(id)), "runs of jobs nobody dispatched").toEqual([])
+    // A claim that did not run (or a run the file missed) still counts as a start in the row.
+    const notOnce = stored.filter((j) => j.status !== "completed" || j.attempts !== 1)
+    expect(notOnce.map((j) => `${j.id} ${j.status} after ${j.attempts} starts`), "jobs not completed in exactly one start").toEqual([])
+    expect(stored).toHaveLength(300)
+    const pids = new Set(runs.map(([, pid]) => pid))
+    expect(pids.size).toBeGreaterThanOrEqual(2)
   })
 
   it("recovers the running jobs of a process that dies while another manager is open", async () => {

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { unpack } from "../../src/persistence/codec.js"
@@ -9,12 +9,24 @@ import { prng } from "./prng.js"
 export interface CampaignResult {
   readonly seed: number
   readonly kills: number
+  /** Kills that landed while a crash_count job ran in the killed process, checkpointed by it and not finished. */
+  readonly midRunKills: number
+  /** Times a job that a user had paused, and nobody resumed since, was found still paused after a restart. */
+  readonly pausesKept: number
   readonly jobs: number
   readonly completed: number
   readonly violations: ReadonlyArray<string>
 }
 
-type Moment = "startup" | "running" | "close"
+/**
+ * When a life is killed: `delayMs` into start-up (recovery included), after it is ready, after
+ * it has done an item of a crash_count job (so a job is caught mid-run, between checkpoints),
+ * or `delayMs` into a close() begun after it is ready.
+ */
+type Moment = "startup" | "running" | "midRun" | "close"
+
+/** A life killed `midRun` that does no item within this long after it is ready is killed anyway. */
+const MID_RUN_WAIT_MS = 2_000
 
 const workerScript = join(import.meta.dirname, "worker.ts")
 
@@ -26,23 +38,30 @@ const lines = (file: string) => {
   }
 }
 
-/** Adds audit triggers: every transition into `completed` and every rewrite of an output is recorded by SQLite itself. */
+/**
+ * Adds audit triggers: every transition into `completed`, every rewrite of an output, and every
+ * time a job a user paused leaves `paused`, is recorded by SQLite itself.
+ */
 const installAudit = (dataDir: string) => {
   SqliteJobStore.open(dataDir).close()
   const db = new Database(join(dataDir, "jobs.db"))
   db.exec(`
     CREATE TABLE audit_completions (id TEXT NOT NULL);
     CREATE TABLE audit_output_rewrites (id TEXT NOT NULL);
+    CREATE TABLE audit_user_unpaused (id TEXT NOT NULL, status TEXT NOT NULL);
     CREATE TRIGGER audit_completed AFTER UPDATE OF status ON jobs
       WHEN new.status = 'completed' BEGIN INSERT INTO audit_completions VALUES (new.id); END;
     CREATE TRIGGER audit_output AFTER UPDATE OF output ON jobs
       WHEN old.output IS NOT NULL BEGIN INSERT INTO audit_output_rewrites VALUES (new.id); END;
+    CREATE TRIGGER audit_unpaused AFTER UPDATE OF status ON jobs
+      WHEN old.status = 'paused' AND old.paused_by = 'user' AND new.status <> 'paused'
+      BEGIN INSERT INTO audit_user_unpaused VALUES (new.id, new.status); END;
   `)
   db.close()
 }
 
 const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish", delayMs: number) =>
-  new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+  new Promise<{ pid: number; code: number | null; signal: string | null }>((resolve, reject) => {
     const args = ["--import", "tsx", workerScript, dataDir, String(seed), String(n)]
     const child = spawn(process.execPath, moment === "finish" ? [...args, "finish"] : args, { stdio: ["ignore", "pipe", "pipe"] })
     let stderr = ""
@@ -53,6 +72,19 @@ const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish
     child.stdout.on("data", (d: Buffer) => {
       if (!d.toString().includes("ready")) return
       if (moment === "running") timers.push(setTimeout(kill, delayMs))
+      if (moment === "midRun") {
+        // The effects log grows by one line per item, right before the item's checkpoint.
+        const effects = join(dataDir, "effects.log")
+        const size = () => statSync(effects, { throwIfNoEntry: false })?.size ?? 0
+        const atReady = size()
+        const since = Date.now()
+        const watch = setInterval(() => {
+          if (size() === atReady && Date.now() - since < MID_RUN_WAIT_MS) return
+          clearInterval(watch)
+          timers.push(setTimeout(kill, delayMs))
+        }, 2)
+        timers.push(watch)
+      }
       if (moment === "close") {
         timers.push(setTimeout(() => child.kill("SIGTERM"), delayMs))
         timers.push(setTimeout(kill, delayMs + (delayMs % 40)))
@@ -66,9 +98,15 @@ const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish
       for (const t of timers) clearTimeout(t)
       clearTimeout(limit)
       if (moment === "finish" && code !== 0) reject(new Error(`the finishing life exited ${code ?? signal}: ${stderr.slice(-2000)}`))
-      else resolve({ code, signal })
+      else resolve({ pid: child.pid!, code, signal })
     })
   })
+
+const countBy = (keys: ReadonlyArray<string>) => {
+  const counts = new Map<string, number>()
+  for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1)
+  return counts
+}
 
 const readonly = <A>(dataDir: string, f: (db: Database.Database) => A): A => {
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true })
@@ -82,7 +120,9 @@ const readonly = <A>(dataDir: string, f: (db: Database.Database) => A): A => {
 /**
  * Kills a worker process `kills` times at seeded random moments (during start-up recovery,
  * while jobs run and checkpoint, during close()), restarting it on the same data dir each
- * time, then lets a last worker finish everything, and checks what must hold.
+ * time, then lets a last worker finish everything, and checks what must hold. After every
+ * kill it also checks that the jobs a user had paused stayed paused through that life, and
+ * counts the kills that landed mid-run.
  */
 export const runCrashCampaign = async (options: {
   readonly dataDir: string
@@ -96,19 +136,77 @@ export const runCrashCampaign = async (options: {
   // Items a job may have performed without their checkpoint committing: allowed to repeat once per kill.
   const mayRepeat = new Map<string, number[]>()
   installAudit(dataDir)
+  const effectsFile = join(dataDir, "effects.log")
+  const resumesFile = join(dataDir, "resumes.log")
+  /** Each crash_count job's checkpoints as the last life left them: what the next one started from. */
+  let versions = new Map<string, number>()
+  /** The jobs a user had paused when the last life ended, with their checkpoint and how many items they had done. */
+  let userPaused = new Map<string, { readonly version: number; readonly effects: number }>()
+  const knownManagers = new Set<string>()
+  let midRunKills = 0
+  let pausesKept = 0
 
   for (let n = 0; n < kills; n++) {
-    const moment = random.pick<Moment>(["startup", "running", "running", "running", "close"])
-    const delay = moment === "startup" ? random.int(0, 900) : random.int(5, 250)
-    await life(dataDir, seed, n, moment, delay)
-    readonly(dataDir, (db) => {
+    // Every fourth kill waits for a job to be mid-run, so that every campaign, however its
+    // seed falls, kills jobs between their checkpoints.
+    const picked = random.pick<Moment>(["startup", "running", "running", "running", "close"])
+    const moment = n % 4 === 3 ? "midRun" : picked
+    const delay = moment === "startup" ? random.int(0, 900) : moment === "midRun" ? random.int(0, 20) : random.int(5, 250)
+    const { pid } = await life(dataDir, seed, n, moment, delay)
+    const effectsOf = countBy(lines(effectsFile).map((l) => l.split(" ")[0]!))
+    const resumedNow = new Set(lines(resumesFile).flatMap((l) => (l.startsWith(`${n} `) ? [l.split(" ")[1]!] : [])))
+    const cutShort = readonly(dataDir, (db) => {
       const integrity = db.pragma("integrity_check", { simple: true })
       if (integrity !== "ok") violations.push(`after kill ${n}: integrity_check says ${integrity}`)
-      for (const row of db.prepare("SELECT id, state_version FROM jobs WHERE status = 'running' AND name = 'crash_count'").all() as Array<{ id: string; state_version: number }>) {
+      const rows = db.prepare("SELECT id, name, status, paused_by, owner, params, data, state_version FROM jobs").all() as Array<{
+        id: string
+        name: string
+        status: string
+        paused_by: string | null
+        owner: string | null
+        params: Buffer
+        data: Buffer
+        state_version: number
+      }>
+      for (const row of rows) {
+        if (row.name !== "crash_count" || row.status !== "running") continue
         ;(mayRepeat.get(row.id) ?? mayRepeat.set(row.id, []).get(row.id)!).push(row.state_version)
       }
+
+      // Did the kill land mid-run? The killed process's manager (found by its lease, which
+      // only close() removes) owned a crash_count job that it had checkpointed and not finished.
+      const managers = (db.prepare("SELECT id FROM managers WHERE pid = ?").pluck().all(pid) as string[]).filter((id) => !knownManagers.has(id))
+      for (const id of db.prepare("SELECT id FROM managers").pluck().all() as string[]) knownManagers.add(id)
+      const cutShort = rows.filter((row) => {
+        if (row.name !== "crash_count" || row.status !== "running" || row.owner === null || !managers.includes(row.owner)) return false
+        const { n: items } = unpack(row.params, "params") as { n: number }
+        const { next } = unpack(row.data, "state") as { next: number }
+        return row.state_version > (versions.get(row.id) ?? 0) && next < items
+      })
+      if (cutShort.length > 0) midRunKills++
+
+      // A job a user paused stays paused across a restart until someone resumes it: the life
+      // that just ended did not run it (no checkpoint, no item done) nor change its status.
+      for (const [id, before] of userPaused) {
+        if (resumedNow.has(id)) continue
+        const row = rows.find((r) => r.id === id)!
+        const effects = effectsOf.get(id) ?? 0
+        if (row.status === "paused" && row.paused_by === "user" && row.state_version === before.version && effects === before.effects) {
+          pausesKept++
+        } else {
+          violations.push(
+            `after kill ${n}: job ${id}, paused by a user and not resumed since, is ${row.status} (paused by ${row.paused_by}), ` +
+              `checkpoint ${before.version} → ${row.state_version}, items done ${before.effects} → ${effects}`,
+          )
+        }
+      }
+      userPaused = new Map(
+        rows.filter((r) => r.status === "paused" && r.paused_by === "user").map((r) => [r.id, { version: r.state_version, effects: effectsOf.get(r.id) ?? 0 }]),
+      )
+      versions = new Map(rows.filter((r) => r.name === "crash_count").map((r) => [r.id, r.state_version]))
+      return cutShort.length
     })
-    options.log?.(`kill ${n + 1}/${kills} at ${moment} +${delay}ms`)
+    options.log?.(`kill ${n + 1}/${kills} at ${moment} +${delay}ms${cutShort > 0 ? `, ${cutShort} job(s) cut short mid-run` : ""}`)
   }
   await life(dataDir, seed, kills, "finish", 0)
 
@@ -140,6 +238,15 @@ export const runCrashCampaign = async (options: {
     for (const { id } of db.prepare("SELECT id FROM audit_output_rewrites").all() as Array<{ id: string }>) {
       violations.push(`job ${id}: its output was written twice`)
     }
+    // Only a resume takes a job a user paused out of `paused` (the finishing life resumes them all).
+    const resumes = countBy(lines(join(dataDir, "resumes.log")).map((l) => l.split(" ")[1]!))
+    const unpaused = db.prepare("SELECT id, status FROM audit_user_unpaused").all() as Array<{ id: string; status: string }>
+    for (const [id, times] of countBy(unpaused.map((u) => u.id))) {
+      if (times > (resumes.get(id) ?? 0)) {
+        const to = unpaused.filter((u) => u.id === id).map((u) => u.status)
+        violations.push(`job ${id}: left a user's pause ${times} times (to ${to.join(", ")}) but was resumed ${resumes.get(id) ?? 0} times`)
+      }
+    }
     for (const row of rows) {
       if (!["completed", "failed", "cancelled"].includes(row.status)) violations.push(`job ${row.id} ended ${row.status}, not in a terminal state`)
       const times = completions.get(row.id) ?? 0
@@ -164,6 +271,7 @@ export const runCrashCampaign = async (options: {
         if (times > allowed) violations.push(`job ${row.id}: item ${i} was done ${times} times (at most ${allowed} allowed)`)
       }
     }
-    return { seed, kills, jobs: rows.length, completed: rows.filter((r) => r.status === "completed").length, violations }
+    const completed = rows.filter((r) => r.status === "completed").length
+    return { seed, kills, midRunKills, pausesKept, jobs: rows.length, completed, violations }
   })
 }

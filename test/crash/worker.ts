@@ -1,10 +1,13 @@
 /**
  * One life of the crash harness's worker: open the manager (recovering what the last life
- * left), dispatch a few seeded jobs, pause and resume some, until killed. With "finish", resume
- * every paused job and run until every job has ended, then close and exit 0.
+ * left), dispatch a few seeded jobs, pause and resume some, until killed. Some pauses are for
+ * good: those jobs (listed in held.log) are never resumed before the end, so the harness can
+ * check that they stay paused across every restart. Every resume is logged (resumes.log)
+ * before it is asked for. With "finish", resume every paused job and run until every job has
+ * ended, then close and exit 0.
  *   node --import tsx test/crash/worker.ts <dataDir> <seed> <life> [finish]
  */
-import { appendFileSync } from "node:fs"
+import { appendFileSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { isTerminalStatus, JobManager } from "../../src/index.js"
 import { CrashCountJob, CrashFailJob, CrashNoopJob, crashJobs } from "./crashJobs.js"
@@ -14,6 +17,21 @@ const [dataDir, seedArg, lifeArg, mode] = process.argv.slice(2) as [string, stri
 const random = prng(Number(seedArg) * 1000 + Number(lifeArg))
 const effectsFile = join(dataDir, "effects.log")
 const dispatchedFile = join(dataDir, "dispatched.log")
+const heldFile = join(dataDir, "held.log")
+const resumesFile = join(dataDir, "resumes.log")
+const readLines = (file: string) => {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean)
+  } catch {
+    return []
+  }
+}
+const held = new Set(readLines(heldFile))
+/** Logged first, so the harness knows of every resume that may have happened in this life. */
+const resume = (id: string) => {
+  appendFileSync(resumesFile, `${lifeArg} ${id}\n`)
+  return manager.resume(id)
+}
 
 const manager = await JobManager.open({ dataDir, jobs: crashJobs, concurrency: 4, interruptGraceMs: 300, onError: () => {} })
 process.stdout.write("ready\n")
@@ -22,7 +40,7 @@ process.on("SIGTERM", () => {
 })
 
 if (mode === "finish") {
-  for (const job of await manager.listJobs({ status: "paused" })) await manager.resume(job.id).catch(() => {})
+  for (const job of await manager.listJobs({ status: "paused" })) await resume(job.id).catch(() => {})
   for (;;) {
     const jobs = await manager.listJobs()
     if (jobs.every((j) => isTerminalStatus(j.status))) break
@@ -48,9 +66,16 @@ for (let i = 0, count = random.int(2, 6); i < count; i++) {
 setInterval(async () => {
   try {
     const running = await manager.listRunningJobs()
-    if (running.length > 0 && random.next() < 0.3) await manager.pause(random.pick(running).id)
-    const paused = await manager.listJobs({ status: "paused" })
-    if (paused.length > 0 && random.next() < 0.5) await manager.resume(random.pick(paused).id)
+    if (running.length > 0 && random.next() < 0.3) {
+      const { id } = random.pick(running)
+      if (random.next() < 0.25) {
+        held.add(id)
+        appendFileSync(heldFile, `${id}\n`)
+      }
+      await manager.pause(id)
+    }
+    const paused = (await manager.listJobs({ status: "paused" })).filter((j) => !held.has(j.id))
+    if (paused.length > 0 && random.next() < 0.5) await resume(random.pick(paused).id)
   } catch {
     // A job that moved on between the listing and the command: an InvalidTransition, fine.
   }
