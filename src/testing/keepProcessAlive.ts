@@ -1,9 +1,9 @@
 /**
- * Holds the process open until the returned function is called. A PostgreSQL store's close
- * waits for its LISTEN connection to end, and that socket is unref'd: in a plain script whose
- * only pending work is that close, Node would exit before the run goes on.
+ * Holds the process open until `release()`: the engine's timers and the stores' connections do
+ * not, so a plain script whose only work is a `runJob` or `checkResumable` would otherwise exit
+ * with the promise unsettled.
  */
 export const keepProcessAlive = (): (() => void) => {
-  const timer = setInterval(() => {}, 60_000)
+  const timer = setInterval(() => {}, 1_000)
   return () => clearInterval(timer)
 }
