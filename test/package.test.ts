@@ -37,7 +37,7 @@ describe("the packed tarball", () => {
       files: Array<{ path: string }>
     }>
     const files = packed!.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]))
+    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/testing/index.js", "dist/testing/index.d.ts"]))
     expect(files.filter((f) => /^(test|bench|scripts|examples)\//.test(f) || f.startsWith("tsconfig") || f.startsWith("vitest"))).toEqual([])
 
     const app = join(work, "app")
@@ -67,12 +67,14 @@ describe("the packed tarball", () => {
       const byValue = await (await manager.dispatch(Ping, {})).result()
       const byName = await (await manager.dispatchByName("ping", {})).result()
       const typo = await manager.dispatchByName("ping", { extra: 1 }).then(() => "accepted", (e) => e._tag)
-      console.log(JSON.stringify({ byValue, byName, typo }))
+      const { runJob } = await import("jobstate/testing")
+      const tested = (await runJob(Ping, {})).output
+      console.log(JSON.stringify({ byValue, byName, typo, tested }))
       await manager.close()`,
     )
     const run = spawnSync(process.execPath, ["main.js"], { cwd: app, encoding: "utf8", env: { ...npmEnv(), NODE_OPTIONS: "" } })
     expect(run.stderr).toBe("")
-    expect(JSON.parse(run.stdout)).toEqual({ byValue: "pong", byName: "pong", typo: "InvalidParams" })
+    expect(JSON.parse(run.stdout)).toEqual({ byValue: "pong", byName: "pong", typo: "InvalidParams", tested: "pong" })
 
     // The installed CLI starts without tsx and the inspector, and says what to install for them.
     const bin = join(app, "node_modules", ".bin", "jobstate")
