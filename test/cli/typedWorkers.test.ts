@@ -1,8 +1,8 @@
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { JobManager } from "../../src/index.js"
-import { linesOf } from "../fixtures/processes.js"
-import { BetaJob, sharedJobs } from "../fixtures/sharedJobs.js"
+import { linesOf, startProcess, stopProcess } from "../fixtures/processes.js"
+import { BetaJob, SlowCountJob, sharedJobs } from "../fixtures/sharedJobs.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 import { cli, root, startCli } from "./cli.js"
@@ -49,6 +49,21 @@ describe("what a CLI process runs", () => {
       worker.child.kill("SIGTERM")
       await worker.exited
     }
+  })
+
+  it("`worker` logs the jobs it recovers from a dead process, and what it did with them", async () => {
+    const dataDir = tempDir()
+    const file = join(dataDir, "effects.txt")
+    const first = await startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify({ register: ["slow_count"] })])
+    const producer = await JobManager.open({ dataDir, jobs: sharedJobs, concurrency: 0 })
+    const job = await producer.dispatch(SlowCountJob, { n: 30, file, delayMs: 20 })
+    await producer.close()
+    await waitUntil(() => linesOf(file).length >= 3, 30_000, "the job to run")
+    await stopProcess(first, "SIGKILL")
+    const worker = startCli(["-d", dataDir, "--jobs", sharedJobsModule, "worker", "--drain"])
+    const { code, stdout } = await worker.exited
+    expect(code).toBe(0)
+    expect(stdout).toMatch(new RegExp(`slow_count ${job.id}: recovered \\(its manager \\S+ stopped \\(process gone\\)\\); queued to resume from checkpoint \\d+`))
   })
 
   it("`worker --types` refuses a type it does not know", async () => {
