@@ -12,17 +12,33 @@ import type { Tables } from "./connection.js"
  */
 export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ClaimRow[]> => {
   // The index jobs_status serves the order; only what a start needs is read.
-  const { rows } = await client.query<ClaimRow>({
-    name: "jobstate.claim",
-    text: /* sql */ `
-      SELECT id, name, status, params, data, snapshot, priority, state_version, owner
-      FROM ${t.jobs}
-      WHERE status = 'queued' AND name = ANY($1::text[]) AND ($3::text[] IS NULL OR id = ANY($3::text[]))
-      ORDER BY priority DESC, seq
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED`,
-    values: [claim.types, claim.limit, claim.ids ?? null],
-  })
+  // Two statements, not one with "$3 IS NULL OR …": a prepared statement's generic plan must
+  // not trade the index for a plan that suits the other case.
+  const { rows } = await client.query<ClaimRow>(
+    claim.ids === undefined
+      ? {
+          name: "jobstate.claim",
+          text: /* sql */ `
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+            FROM ${t.jobs}
+            WHERE status = 'queued' AND name = ANY($1::text[])
+            ORDER BY priority DESC, seq
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED`,
+          values: [claim.types, claim.limit],
+        }
+      : {
+          name: "jobstate.claimIds",
+          text: /* sql */ `
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+            FROM ${t.jobs}
+            WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[])
+            ORDER BY priority DESC, seq
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED`,
+          values: [claim.types, claim.limit, claim.ids],
+        },
+  )
   if (rows.length === 0) return []
 
   const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number }> = []
