@@ -72,10 +72,14 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
   }
 }
 
-/** When the owner's lease ran out, if it did; else when the row was last written. */
+/**
+ * When the job was last heard of: its row's last write, or its owner's lease expiry if that is
+ * earlier. Stable: it does not move when the lease, found dead by its pid first, expires later.
+ */
 const sinceOf = (row: DbJob, owners: Owners): string => {
-  const dead = owners.deadOwner(row.owner)
-  return dead !== undefined && dead.reason === "lease expired" ? new Date(dead.lease.expiresAt).toISOString() : row.updated_at
+  const expiry = owners.deadOwner(row.owner)?.lease.expiresAt
+  const expired = expiry === undefined ? undefined : new Date(expiry).toISOString()
+  return expired !== undefined && expired < row.updated_at ? expired : row.updated_at
 }
 
 export const toJobLogLine = (row: DbLog): JobLogLine => ({ seq: row.seq, at: row.at, level: row.level, message: row.message })

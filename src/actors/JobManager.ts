@@ -413,7 +413,7 @@ const validate = (options: JobManagerOptions) => {
   if (!Array.isArray(options.jobs)) throw new InvalidOptions({ option: "jobs", detail: "an array of job definitions is required" })
   const c = options.concurrency
   if (c !== undefined && !(Number.isInteger(c) && c >= 0)) throw new InvalidOptions({ option: "concurrency", detail: `expected an integer ≥ 0, got ${c}` })
-  if (options.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
+  if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
   for (const type of options.types ?? []) {

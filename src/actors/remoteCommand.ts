@@ -83,8 +83,9 @@ export const commandThroughStore = async (
           return {
             status: "running",
             deferred:
-              `job ${id} is stalled (its manager ${row.owner ?? "(none)"} is gone) and this process does not run "${row.name}" jobs: ` +
-              `the next worker of that type resumes it from its last checkpoint${event.type === "PAUSE" ? ", then pauses it" : ""}`,
+              `Job ${id} is stalled: its manager ${row.owner ?? "(none)"} is gone, and this process does not know "${row.name}" jobs ` +
+              `(add --jobs <module that exports it> to handle it here). The next worker of that type resumes it from its last checkpoint` +
+              `${event.type === "PAUSE" ? ", then pauses it" : ""}.`,
           }
         }
         // A cancel needs no knowledge of the type: the job ends, nothing runs again.

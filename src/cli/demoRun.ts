@@ -154,7 +154,7 @@ const printOutcome = (indexer: JobInfo, copy: JobInfo, where: DemoOptions, index
     if (info.output !== null) out(`  output: ${JSON.stringify(info.output)}`)
   }
   out("")
-  const store = where.databaseUrl === undefined ? `--data-dir ${where.dataDir}` : `--database-url ${whereOf(where)}`
+  const store = `--data-dir ${where.dataDir}${where.databaseUrl === undefined ? "" : ` --database-url ${whereOf(where)}`}`
   out(`Jobs database: ${where.databaseUrl === undefined ? join(where.dataDir, "jobs.db") : whereOf(where)}`)
   out(`Index database: ${indexDb} (table entries)`)
   out(`Look around: npx jobstate ${store} list (then show ${copy.id}, or logs ${copy.id})`)

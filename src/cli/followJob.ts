@@ -9,7 +9,7 @@ import { createProgressView } from "./render.js"
  * Follows one job of this manager's data dir with a progress bar until it ends, and returns its
  * info. Ctrl-C pauses the job (exit 130, with how to resume it); a second Ctrl-C exits at once.
  */
-export const followJob = async (manager: JobManager, id: string, label: string): Promise<JobInfo> => {
+export const followJob = async (manager: JobManager, id: string, label: string, cli = "npx jobstate"): Promise<JobInfo> => {
   const view = createProgressView(process.stderr)
   const following = followJobs(manager, [{ id, label }], view, {
     onStatus: (info, previous) => {
@@ -26,7 +26,7 @@ export const followJob = async (manager: JobManager, id: string, label: string):
   try {
     const infos = await following.done
     view.stop()
-    if (interrupted) await pauseOnInterrupt(manager, id)
+    if (interrupted) await pauseOnInterrupt(manager, id, cli)
     return infos.get(id)!
   } finally {
     view.stop()
@@ -34,7 +34,7 @@ export const followJob = async (manager: JobManager, id: string, label: string):
   }
 }
 
-const pauseOnInterrupt = async (manager: JobManager, id: string): Promise<never> => {
+const pauseOnInterrupt = async (manager: JobManager, id: string, cli: string): Promise<never> => {
   process.stderr.write(`\nPausing job ${id} at its next checkpoint...\n`)
   // A job another process's manager claimed is paused through its row: the manager knows how.
   const status = await manager.pause(id).catch(async (error: unknown) => {
@@ -43,8 +43,8 @@ const pauseOnInterrupt = async (manager: JobManager, id: string): Promise<never>
   })
   const message =
     status === "paused"
-      ? `Paused job ${id}. It stays paused: \`npx jobstate resume --wait ${id}\` finishes it in this terminal, ` +
-        `or \`npx jobstate resume ${id}\` leaves it to a \`npx jobstate worker\` (\`npx jobstate watch ${id}\` follows it).`
+      ? `Paused job ${id}. It stays paused: \`${cli} resume --wait ${id}\` finishes it in this terminal, ` +
+        `or \`${cli} resume ${id}\` leaves it to a \`${cli} worker\` (\`${cli} watch ${id}\` follows it).`
       : `Job ${id} ended as ${status} before it could be paused.`
   throw new JobDidNotComplete({ code: ExitCode.Interrupted, detail: message })
 }

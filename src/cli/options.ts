@@ -31,8 +31,25 @@ export const dataDirOf = (command: Command): string => {
 /** Where the jobs are: the data dir, and the PostgreSQL database when `--database-url` (or `JOBSTATE_DATABASE_URL`) names one. */
 export const storeOf = (command: Command): { readonly dataDir: string; readonly databaseUrl?: string } => {
   const url = command.optsWithGlobals().databaseUrl as string | undefined
-  return url === undefined || url === "" ? { dataDir: dataDirOf(command) } : { dataDir: dataDirOf(command), databaseUrl: url }
+  if (url === undefined || url === "") return { dataDir: dataDirOf(command) }
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError({ detail: `--database-url (or JOBSTATE_DATABASE_URL) must be a postgres:// URL, got ${JSON.stringify(url)}` })
+  return { dataDir: dataDirOf(command), databaseUrl: url }
 }
+
+/**
+ * `npx jobstate` with the options this invocation runs with (a data dir other than the default,
+ * each `--jobs`, a `--database-url` given on the command line), so a hint can be pasted as is.
+ */
+export const invocationOf = (command: Command): string => {
+  const opts = command.optsWithGlobals() as { dataDir?: string; jobs?: string[]; databaseUrl?: string }
+  const parts = ["npx jobstate"]
+  if (opts.dataDir !== undefined && resolve(opts.dataDir) !== resolve("./.jobstate")) parts.push(`-d ${quote(resolve(opts.dataDir))}`)
+  for (const module of opts.jobs ?? []) parts.push(`--jobs ${quote(module)}`)
+  if (opts.databaseUrl && process.env.JOBSTATE_DATABASE_URL !== opts.databaseUrl) parts.push(`--database-url ${quote(whereOf({ dataDir: "", databaseUrl: opts.databaseUrl }))}`)
+  return parts.join(" ")
+}
+
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
 
 /** A data dir or database, for messages. */
 export const whereOf = (store: { readonly dataDir: string; readonly databaseUrl?: string }): string =>

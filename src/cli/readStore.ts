@@ -34,7 +34,7 @@ const MIN_PREFIX = 4
 /** The full id of a job given its id or a unique prefix of it (ids are long UUIDs). */
 export const resolveJobId = async (store: JobStore, idOrPrefix: string): Promise<string> => {
   if ((await store.getJob(idOrPrefix)) !== undefined) return idOrPrefix
-  if (idOrPrefix.length < MIN_PREFIX) throw new JobNotFound({ id: idOrPrefix })
+  if (idOrPrefix.length < MIN_PREFIX) throw new UsageError({ detail: `No job with id ${idOrPrefix}; an id prefix needs at least ${MIN_PREFIX} characters` })
   const matches = await store.idsWithPrefix(idOrPrefix, 11)
   if (matches.length === 1) return matches[0]!
   if (matches.length > 1) {

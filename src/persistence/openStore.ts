@@ -13,7 +13,8 @@ export interface StoreOptions {
 
 /** Opens the store the options select. */
 export const openStore = async (options: StoreOptions): Promise<JobStore> => {
-  if (options.databaseUrl !== undefined) {
+  // An empty URL (an environment variable set to nothing) is no URL, as in the CLI.
+  if (options.databaseUrl !== undefined && options.databaseUrl !== "") {
     const { PostgresJobStore } = await import("./PostgresJobStore.js")
     return PostgresJobStore.open(postgresOptions(options.databaseUrl))
   }

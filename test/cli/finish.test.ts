@@ -44,6 +44,26 @@ describe("finishing jobs in one terminal", () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ attempt: 1 })
   })
 
+  it("a Ctrl-C'd run says how to finish the job with a command that can be pasted as is", { timeout: 4 * LONG }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    const run = startCli(["-d", dataDir, "--jobs", gateJobs, "run", "gate", "--params", JSON.stringify({ releaseFile: release })])
+    started.push(run)
+    const id = await waitUntil(() => /Dispatched gate job (\S+)/.exec(run.stderr())?.[1], LONG, "the dispatch")
+    await waitUntil(() => readJobRow(dataDir, id)?.status === "running", LONG, "the job to run")
+    run.child.kill("SIGINT")
+    const { code, stderr } = await run.exited
+    expect(code).toBe(130)
+    // The hint carries the data dir and the --jobs module this run used.
+    const hint = /`npx jobstate (.*?) resume --wait (\S+)`/.exec(stderr)
+    expect(hint, stderr).not.toBeNull()
+    expect(hint![1]).toBe(`-d ${dataDir} --jobs ${gateJobs}`)
+    writeFileSync(release, "")
+    const resumed = await cli(...hint![1]!.split(" "), "resume", "--wait", hint![2]!)
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(readJobRow(dataDir, id)!.status).toBe("completed")
+  })
+
   it("resume --wait finishes a job whose worker was killed, from its checkpoint", { timeout: 4 * LONG }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")

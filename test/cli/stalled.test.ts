@@ -34,7 +34,7 @@ describe("jobs whose manager died", () => {
     expect(list.stdout).toMatch(/once_slow\s+stalled/)
     expect(list.stdout).toContain("the next worker of type \"once_slow\"")
     const show = await cli("-d", dataDir, "show", id)
-    expect(show.stdout).toMatch(/waiting\s+stalled since/)
+    expect(show.stdout).toMatch(/stalled\s+stalled since/)
 
     // The CLI does not know the type: it must not decide to re-queue the job.
     const pause = await cli("-d", dataDir, "pause", id)
@@ -43,7 +43,8 @@ describe("jobs whose manager died", () => {
     const resume = await cli("-d", dataDir, "resume", id)
     expect(resume.code, resume.stderr).toBe(0)
     expect(resume.stdout + resume.stderr).not.toContain("it is running")
-    expect(resume.stdout).toContain("the next worker of that type")
+    expect(resume.stdout).toContain("The next worker of that type resumes it")
+    expect(resume.stdout).toContain("add --jobs <module that exports it>")
 
     const second = await worker(dataDir, { register: ["once_slow"] })
     try {

@@ -5,7 +5,7 @@ import { InvalidTransition, JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { UsageError } from "../errors.js"
 import { followJob } from "../followJob.js"
-import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
+import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { liveWorkerCount, readJob, resolveJobId, withStore } from "../readStore.js"
 
@@ -49,7 +49,8 @@ export const registerControlCommands = (program: Command) => {
           throw new JobNotFound({ id: idArg })
         },
       )
-      if (name === "resume" && options.wait) return resumeAndWait(where, jobs, id, type)
+      const cli = invocationOf(command)
+      if (name === "resume" && options.wait) return resumeAndWait(where, jobs, id, type, cli)
       const outcome = await withStore(
         where,
         // A job a live manager runs gets the command through its row, and this waits until
@@ -61,7 +62,7 @@ export const registerControlCommands = (program: Command) => {
         { readOnly: false },
       )
       if (outcome.deferred !== undefined) {
-        process.stdout.write(`Job ${id} is stalled: ${outcome.deferred}\n`)
+        process.stdout.write(`${outcome.deferred}\n`)
         return
       }
       const status = outcome.status
@@ -69,8 +70,8 @@ export const registerControlCommands = (program: Command) => {
       process.stdout.write(`Job ${id} is ${status}${note}\n`)
       if (name === "resume" && (await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
         process.stdout.write(
-          `No worker of type "${type}" is running on ${whereOf(where)}: start \`npx jobstate worker\` to run it, ` +
-            `or use \`npx jobstate resume --wait ${id}\` next time.\n`,
+          `No worker of type "${type}" is running on ${whereOf(where)}: start \`${cli} worker\` to run it, ` +
+            `or use \`${cli} resume --wait ${id}\` next time.\n`,
         )
       }
     })
@@ -83,7 +84,7 @@ export const registerControlCommands = (program: Command) => {
  * and the command follows the job until it ends and exits like `run`. A job that another live
  * manager runs is followed there. A job that has ended already just has its outcome printed.
  */
-const resumeAndWait = async (where: Where, jobs: Awaited<ReturnType<typeof jobsOf>>, id: string, type: string) => {
+const resumeAndWait = async (where: Where, jobs: Awaited<ReturnType<typeof jobsOf>>, id: string, type: string, cli: string) => {
   // A manager that does not know the job's type could not run it: say so before opening one.
   if (!new JobRegistry(jobs).has(type)) {
     throw new UsageError({ detail: `Job ${id} is of type "${type}", which this command does not know: add --jobs <module that exports it>` })
@@ -99,7 +100,7 @@ const resumeAndWait = async (where: Where, jobs: Awaited<ReturnType<typeof jobsO
       })
       process.stderr.write(`Resumed ${type} job ${id}\n`)
     }
-    const info = await followJob(manager, id, type)
+    const info = await followJob(manager, id, type, cli)
     reportOutcome(info)
   } finally {
     await manager.close()

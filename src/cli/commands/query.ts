@@ -99,7 +99,7 @@ export const registerQueryCommands = (program: Command) => {
         ["id", details.id],
         ["type", details.name],
         ["status", details.status + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
-        ["waiting", waitingNote(details) ?? null],
+        [details.stalled !== null ? "stalled" : "waiting", waitingNote(details) ?? null],
         ["priority", String(details.priority)],
         ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
         ["attempts", String(details.attempts)],

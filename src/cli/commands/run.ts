@@ -2,7 +2,7 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { followJob } from "../followJob.js"
-import { jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
+import { invocationOf, jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 
 interface RunOptions {
@@ -38,7 +38,7 @@ export const registerRunCommand = (program: Command) => {
           return
         }
         process.stderr.write(`Dispatched ${type} job ${handle.id}\n`)
-        const info = await followJob(manager, handle.id, type)
+        const info = await followJob(manager, handle.id, type, invocationOf(command))
         reportOutcome(info)
       } finally {
         await manager.close()
