@@ -97,7 +97,7 @@ describe("commands from other processes", () => {
     run.child.kill("SIGINT")
     const ran = await run.exited
     expect(ran.code).toBe(130)
-    expect(ran.stderr).toContain(`jobstate resume ${id}`)
+    expect(ran.stderr).toMatch(new RegExp(`jobstate -d \\S+ --jobs \\S+ resume ${id}`))
     expect(readJobRow(dataDir, id)).toMatchObject({ status: "paused", paused_by: "user" })
 
     // A user's pause outlives a new manager on the data dir.
