@@ -104,8 +104,14 @@ export class SqliteJobStore implements JobStore {
     try {
       return SqliteJobStore.openFile(join(dataDir, "jobs.db"), options)
     } catch (error) {
-      if (!options.readOnly || !isReadOnlyDirError(error)) throw error
-      return SqliteJobStore.openCopy(dataDir, options)
+      if (!isReadOnlyDirError(error)) throw error
+      if (options.readOnly) return SqliteJobStore.openCopy(dataDir, options)
+      throw new PersistenceError({
+        operation: "open",
+        reason: "Open",
+        detail: `${join(dataDir, "jobs.db")} is read-only for this user: commands that only look (list, show, logs, watch) work, but running jobs needs to write there`,
+        cause: error,
+      })
     }
   }
 

@@ -71,6 +71,10 @@ export const checkResumable = async <P, S, O, Pr>(
     const reference = await runInDir(job, params, join(root.path, "uninterrupted"), options)
     const effects = before === undefined ? undefined : (await options.sideEffects!()) - before
     const made = reference.run.checkpoints.length
+    // Passing a job that never checkpoints would prove nothing: say so instead.
+    if (made === 0) {
+      throw new RangeError(`checkResumable: an uninterrupted run of "${job.name}" made no checkpoint, so there is no crash to resume from (a resumed run of it starts over)`)
+    }
     const ks = options.checkpoints ?? Array.from({ length: made }, (_, i) => i + 1)
     for (const k of ks) {
       if (!Number.isInteger(k) || k < 1 || k > made) {

@@ -35,6 +35,10 @@ describe("read-only commands", () => {
       expect(result.stderr).not.toContain("readonly")
     }
     expect(cliReadOnly(dataDir, "list").stdout).toContain(handle.id)
+    // What must write says why it cannot, in words.
+    const run = cliReadOnly(dataDir, "run", "indexer", "-p", JSON.stringify({ location: dataDir, mode: "Metadata", indexDb: "/tmp/ro-index.db" }))
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain("is read-only for this user: commands that only look (list, show, logs, watch) work")
   })
 
   it("names every job an ambiguous id prefix matches", async () => {

@@ -159,6 +159,8 @@ describe("checkResumable", () => {
     await expect(checkResumable(RunningTotalJob, { values: [1, 2, 3] }, { checkpoints: [4] })).rejects.toThrow(
       'no checkpoint 4 to crash after: an uninterrupted run of "running_total" makes 3 (1..3)',
     )
+    // No checkpoint at all: nothing was checked, so it must not pass.
+    await expect(checkResumable(RunningTotalJob, { values: [] })).rejects.toThrow('"running_total" made no checkpoint')
   })
 
   it("counts side effects: accepts a job that does each once, rejects one whose resume redoes finished work", async () => {
