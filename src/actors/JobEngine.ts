@@ -27,7 +27,6 @@ export interface EngineOptions {
   readonly ownOnly: ReadonlySet<string> | undefined
   readonly progressThrottleMs: number
   readonly interruptGraceMs: number
-  readonly leaseMs: number
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
   readonly managerId: string
@@ -442,9 +441,17 @@ export class JobEngine implements JobHost {
       at: this.iso(),
     }
     const checkpoint = job.stateVersion
-    const done = this.batch.addAwaited(write, () => lostOwnership(job.id)).then(() => this.emit(job.id, { type: "checkpoint", checkpoint }))
-    this.wake()
-    return done
+    return new Promise((resolve, reject) =>
+      this.enqueue({
+        write,
+        committed: () => {
+          this.emit(job.id, { type: "checkpoint", checkpoint })
+          resolve()
+        },
+        refused: () => reject(lostOwnership(job.id)),
+        failed: reject,
+      }),
+    )
   }
 
   progress(job: LiveJob, progress: Progress<unknown>) {

@@ -145,7 +145,6 @@ export class JobManager implements JobHandleSource {
         ownOnly: this.own,
         progressThrottleMs: options.progressThrottleMs ?? 250,
         interruptGraceMs: options.interruptGraceMs ?? 10_000,
-        leaseMs,
         inspect: options.inspect,
         now,
         managerId: this.id,

@@ -28,11 +28,6 @@ export class WriteBatch {
     this.writes.push(write)
   }
 
-  /** Queues a write and returns a promise settled by its commit (rejected with `refusal()` when refused). */
-  addAwaited(write: JobWrite, refusal: () => unknown): Promise<void> {
-    return new Promise((resolve, reject) => this.add({ write, committed: resolve, refused: () => reject(refusal()), failed: reject }))
-  }
-
   take(): PendingWrite[] {
     const taken = this.writes
     this.writes = []

@@ -89,6 +89,10 @@ const describe = (row: DbJob, next: LifecycleRow, owners: Owners): string => {
   if (next.status === "failed") return `failed on recovery: ${next.errorMessage}`
   const dead = owners.deadOwner(row.owner)
   const why =
-    row.status === "paused" ? "paused by a manager's shutdown" : `its manager ${row.owner ?? "(none)"} stopped${dead ? ` (${dead.reason})` : ""}`
+    row.status === "paused"
+      ? "paused by a manager's shutdown"
+      : row.owner !== null && row.owner === owners.self
+        ? "this manager ran it, but its claim or its end could not be confirmed"
+        : `its manager ${row.owner ?? "(none)"} stopped${dead ? ` (${dead.reason})` : ""}`
   return `recovered (${why}); ${next.status === "queued" ? `queued to resume from checkpoint ${row.state_version}` : next.status}`
 }

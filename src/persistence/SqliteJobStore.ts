@@ -98,6 +98,7 @@ export class SqliteJobStore implements JobStore {
   private closed = false
   private readonly stmts: ReturnType<typeof prepare>
   private onClose: () => void = () => {}
+  private readonly listStatements = new Map<string, Database.Statement>()
 
   /** Opens (creating, unless read-only) `<dataDir>/jobs.db` and migrates it. */
   static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteJobStore {
@@ -188,13 +189,10 @@ export class SqliteJobStore implements JobStore {
   }
 
   getJob(id: string): Promise<DbJob | undefined> {
-    return promised("getJob", "Read", () => this.getJobNow(id))
-  }
-
-  /** `getJob`, synchronously: for the engine's hot paths on this store. */
-  getJobNow(id: string): DbJob | undefined {
-    this.assertOpen("getJob")
-    return wrap("getJob", "Read", () => this.stmts.get.get(id) as DbJob | undefined)
+    return promised("getJob", "Read", () => {
+      this.assertOpen("getJob")
+      return this.stmts.get.get(id) as DbJob | undefined
+    })
   }
 
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
@@ -206,7 +204,10 @@ export class SqliteJobStore implements JobStore {
       if (query.name !== undefined) where.push("name = ?") && params.push(query.name)
       const order = query.order === "newest" ? "DESC" : "ASC"
       const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
-      return this.db.prepare(sql).all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
+      // Eight shapes at most (status, name, order): each prepared once, since a worker draining polls this.
+      let statement = this.listStatements.get(sql)
+      if (statement === undefined) this.listStatements.set(sql, (statement = this.db.prepare(sql)))
+      return statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
     })
   }
 
