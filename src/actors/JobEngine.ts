@@ -189,6 +189,7 @@ export class JobEngine implements JobHost {
             types,
             ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
             at: this.iso(),
+            nowMs: this.options.now(),
             decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims),
           }
     this.committing = true

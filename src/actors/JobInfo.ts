@@ -15,8 +15,17 @@ export interface JobInfo {
   readonly progressData: Progress<unknown> | null
   /** The schema-encoded output (JSON), when completed. */
   readonly output: unknown
+  /** The error it failed with for good, when failed. */
   readonly error: StoredError | null
   readonly attempts: number
+  /** Failed attempts since dispatch or the last `retry`. */
+  readonly failures: number
+  /** The last failed attempt's error, kept while the job waits to be retried and after. */
+  readonly lastError: StoredError | null
+  /** A queued job waiting for its time (a delay, a retry's backoff): when it may run. ISO 8601. */
+  readonly runAt: string | null
+  /** The dispatch's `uniqueKey`. */
+  readonly uniqueKey: string | null
   /** Checkpoints written. */
   readonly stateVersion: number
   readonly pausedBy: "user" | "shutdown" | null
@@ -61,6 +70,10 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     output: parse(row.output),
     error: parse(row.error) as StoredError | null,
     attempts: row.attempts,
+    failures: row.failures,
+    lastError: parse(row.last_error) as StoredError | null,
+    runAt: row.run_at === null ? null : new Date(Number(row.run_at)).toISOString(),
+    uniqueKey: row.unique_key,
     stateVersion: row.state_version,
     pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" ? row.paused_by : null,
     createdAt: row.created_at,

@@ -227,7 +227,7 @@ export class JobManager implements JobHandleSource {
       throw new InvalidParams({ jobName: definition.name, issues: [{ path: "(priority)", message: `Expected an integer, got ${priority}` }] })
     }
     const id = this.generateId()
-    await this.store.insertJob({
+    const stored = await this.store.insertJob({
       id,
       name: definition.name,
       params: pack(encoded.value, `params of job ${id}`),
@@ -236,6 +236,7 @@ export class JobManager implements JobHandleSource {
       priority,
       createdAt: this.engine.iso(),
     })
+    if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)
     this.own?.add(id)
     this.engine.wake(true)
     return new JobHandle(id, definition.name, this)

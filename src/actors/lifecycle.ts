@@ -16,11 +16,16 @@ const queuedTemplate = jobLifecycleMachine.getPersistedSnapshot(
   initialTransition(jobLifecycleMachine, { jobId: "" })[0],
 ) as PersistedLifecycle
 
-/** The persisted snapshot of a just-dispatched job. */
-export const initialLifecycle = (jobId: string): PersistedLifecycle => ({
-  ...queuedTemplate,
-  context: { ...queuedTemplate.context, jobId },
-})
+// A delayed job's: the machine's own answer for a job dispatched with a `runAt`.
+const waitingTemplate = jobLifecycleMachine.getPersistedSnapshot(
+  initialTransition(jobLifecycleMachine, { jobId: "", runAt: 1 })[0],
+) as PersistedLifecycle
+
+/** The persisted snapshot of a just-dispatched job; with `runAt`, one that waits until then. */
+export const initialLifecycle = (jobId: string, runAt: number | null = null): PersistedLifecycle =>
+  runAt === null
+    ? { ...queuedTemplate, context: { ...queuedTemplate.context, jobId } }
+    : { ...waitingTemplate, context: { ...waitingTemplate.context, jobId, runAt } }
 
 /**
  * Restores a snapshot without starting it: no worker runs, nothing is scheduled. Throws
@@ -104,24 +109,29 @@ const fillTemplate = (queued: PersistedLifecycle, jobId: string): PersistedLifec
   const worker = startTemplate.children.worker
   return {
     ...startTemplate,
-    context: { ...queued.context, attempt },
+    context: { ...queued.context, attempt, runAt: null },
     children: { worker: { ...worker, snapshot: { ...worker.snapshot, input: { jobId, attempt } } } },
   } as unknown as PersistedLifecycle
 }
 
+const contextKeys = Object.keys(queuedTemplate.context).length
+
 const isPlainQueued = (queued: PersistedLifecycle) =>
-  queued.value === "queued" &&
+  typeof queued.value === "object" &&
+  queued.value !== null &&
+  ((queued.value as { queued?: unknown }).queued === "ready" || (queued.value as { queued?: unknown }).queued === "waiting") &&
   queued.context.pausedBy === null &&
   queued.context.error === null &&
-  Object.keys(queued.context).length === 4 &&
+  Object.keys(queued.context).length === contextKeys &&
   Object.keys((queued as { children?: object }).children ?? {}).length === 0
 
 // The template is trusted only if it gives what the machine gives, checked once here.
-const templateAgrees = (() => {
-  const sample = { ...initialLifecycle("sample"), context: { ...initialLifecycle("sample").context, attempt: 2 } } as PersistedLifecycle
+const templateAgrees = [initialLifecycle("sample"), initialLifecycle("sample", 5)].every((queued) => {
+  const lastError = { _tag: "Sample", message: "sample" }
+  const sample = { ...queued, context: { ...queued.context, attempt: 2, failures: 1, lastError } } as PersistedLifecycle
   const byMachine = transitionOffline(sample, { type: "START" }, "sample")?.snapshot
   return JSON.stringify(byMachine) === JSON.stringify(fillTemplate(sample, "sample"))
-})()
+})
 
 /**
  * The running snapshot START leads to from a plain queued snapshot, made from the machine's

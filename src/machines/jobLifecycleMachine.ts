@@ -9,7 +9,20 @@ export interface JobLifecycleContext {
   /** How many times the job has been started; the worker passes it to `ctx.attempt`. */
   readonly attempt: number
   readonly pausedBy: PausedBy | null
+  /** The error the job failed with for good (set only in `failed`). */
   readonly error: StoredError | null
+  /** Failed attempts since dispatch or the last `retry`: what the retry policy counts. */
+  readonly failures: number
+  /** The error of the last failed attempt, kept while the job waits to be retried and after. */
+  readonly lastError: StoredError | null
+  /** Epoch ms: a queued job waits until then (a dispatch delay or a retry's backoff). */
+  readonly runAt: number | null
+}
+
+export interface JobLifecycleInput {
+  readonly jobId: string
+  /** A delayed dispatch: the job waits in `queued.waiting` until then. */
+  readonly runAt?: number | null
 }
 
 export type JobLifecycleEvent =
@@ -21,8 +34,14 @@ export type JobLifecycleEvent =
   | { readonly type: "REQUEUE" }
   /** The engine failed the job from outside its run (not resumable, undecodable row, ...). */
   | { readonly type: "FAIL"; readonly error: StoredError }
+  /** A user puts a failed or cancelled job back in line, with a fresh retry budget. */
+  | { readonly type: "RETRY" }
   | { readonly type: "WORKER.DONE" }
-  | { readonly type: "WORKER.FAILED"; readonly error: StoredError }
+  /**
+   * The attempt failed. `retryAt` is set when the job's retry policy retries this error: the
+   * job waits in `queued.waiting` until then; without it the job has failed for good.
+   */
+  | { readonly type: "WORKER.FAILED"; readonly error: StoredError; readonly retryAt?: number }
   | { readonly type: "WORKER.PAUSED" }
   | { readonly type: "WORKER.CANCELLED" }
 
@@ -43,12 +62,15 @@ export interface WorkerInput {
  *
  * queued → running → completed | failed | cancelled | paused; paused → queued (resume);
  * pause and cancel of a running job go through `running.pausing` / `running.cancelling`,
- * where the job is told to stop at its next `checkInterrupt`.
+ * where the job is told to stop at its next `checkInterrupt`. A queued job with a `runAt` (a
+ * delayed dispatch, a retry's backoff) is in `queued.waiting`; the claim starts it once its
+ * time has come. A failed attempt that the retry policy retries goes back to `queued.waiting`;
+ * `retry` puts a failed or cancelled job back in line.
  */
 export const jobLifecycleMachine = setup({
   types: {
     context: {} as JobLifecycleContext,
-    input: {} as { readonly jobId: string },
+    input: {} as JobLifecycleInput,
     events: {} as JobLifecycleEvent,
   },
   actors: {
@@ -62,7 +84,7 @@ export const jobLifecycleMachine = setup({
     requestPause: sendTo("worker", { type: "INTERRUPT", reason: "pause" } satisfies WorkerCommand),
     requestCancel: sendTo("worker", { type: "INTERRUPT", reason: "cancel" } satisfies WorkerCommand),
     forceInterrupt: sendTo("worker", { type: "FORCE_INTERRUPT" } satisfies WorkerCommand),
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null }),
+    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null, runAt: null }),
     rememberPauser: assign({
       pausedBy: ({ event }) => (event.type === "PAUSE" ? event.by : null),
     }),
@@ -70,13 +92,39 @@ export const jobLifecycleMachine = setup({
       error: ({ event }) =>
         event.type === "FAIL" || event.type === "WORKER.FAILED" ? event.error : null,
     }),
+    countFailure: assign({
+      failures: ({ context }) => context.failures + 1,
+      lastError: ({ event, context }) => (event.type === "WORKER.FAILED" ? event.error : context.lastError),
+    }),
+    waitForRetry: assign({ runAt: ({ event }) => (event.type === "WORKER.FAILED" ? (event.retryAt ?? null) : null) }),
+    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null }),
+  },
+  guards: {
+    hasRunAt: ({ context }) => context.runAt !== null,
+    retries: ({ event }) => event.type === "WORKER.FAILED" && event.retryAt !== undefined,
   },
 }).createMachine({
   id: "job",
-  context: ({ input }) => ({ jobId: input.jobId, attempt: 0, pausedBy: null, error: null }),
+  context: ({ input }) => ({
+    jobId: input.jobId,
+    attempt: 0,
+    pausedBy: null,
+    error: null,
+    failures: 0,
+    lastError: null,
+    runAt: input.runAt ?? null,
+  }),
   initial: "queued",
   states: {
     queued: {
+      initial: "ready",
+      states: {
+        // In line: the claim starts it when a slot is free.
+        ready: { always: { guard: "hasRunAt", target: "waiting" } },
+        // Waiting for `runAt` (a delay or a retry's backoff); holds no slot. The claim starts
+        // it only once its time has come; the engine keeps one timer for the earliest.
+        waiting: {},
+      },
       on: {
         START: { target: "running", actions: "countAttempt" },
         PAUSE: { target: "paused", actions: "rememberPauser" },
@@ -118,21 +166,26 @@ export const jobLifecycleMachine = setup({
       on: {
         // A job may still finish or fail on its own while a pause or cancel is pending.
         "WORKER.DONE": "completed",
-        "WORKER.FAILED": { target: "failed", actions: "rememberError" },
+        "WORKER.FAILED": [
+          { guard: "retries", target: "queued.waiting", actions: ["countFailure", "waitForRetry"] },
+          { target: "failed", actions: ["countFailure", "rememberError"] },
+        ],
         REQUEUE: "queued",
         FAIL: { target: "failed", actions: "rememberError" },
       },
     },
     paused: {
       on: {
+        // Back in line; a job paused while it waited for its time waits on.
         RESUME: { target: "queued", actions: assign({ pausedBy: null }) },
         CANCEL: "cancelled",
         FAIL: { target: "failed", actions: "rememberError" },
       },
     },
     completed: { type: "final" },
-    failed: { type: "final" },
-    cancelled: { type: "final" },
+    // At rest, not final: `retry` puts the job back in line, from its last checkpoint.
+    failed: { on: { RETRY: { target: "queued", actions: "freshBudget" } } },
+    cancelled: { on: { RETRY: { target: "queued", actions: "freshBudget" } } },
   },
 })
 

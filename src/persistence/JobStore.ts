@@ -48,10 +48,20 @@ export interface DbJob {
   readonly completed_at: string | null
   readonly last_checkpoint: string | null
   readonly updated_at: string
+  /** Epoch ms a queued job waits for (a delay, a retry's backoff); null when it may run now. */
+  readonly run_at: number | null
+  /** Failed attempts since dispatch or the last retry. */
+  readonly failures: number
+  /** JSON `{ _tag, message, details }` of the last failed attempt. */
+  readonly last_error: string | null
+  /** While the job is queued, running or paused, no other such job has this key. */
+  readonly unique_key: string | null
+  /** JSON of the dispatch's overrides (`retry`, `timeoutMs`). */
+  readonly options: string | null
 }
 
 /** The columns a claim reads: only what a start needs (each blob read costs). */
-export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner">
+export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options">
 
 /** A job as `dispatch` stores it. */
 export interface NewJob {
@@ -62,7 +72,15 @@ export interface NewJob {
   readonly snapshot: Buffer
   readonly priority: number
   readonly createdAt: string
+  /** Epoch ms before which it must not start; absent: now. */
+  readonly runAt?: number | null
+  readonly uniqueKey?: string | null
+  /** JSON of the dispatch's overrides. */
+  readonly options?: string | null
 }
+
+/** What `insertJob` did: stored the job, or found a live job holding its unique key. */
+export type InsertResult = { readonly inserted: true } | { readonly inserted: false; readonly existing: { readonly id: string; readonly name: string } }
 
 /** A log line as stored. The API type is `JobLogLine`. */
 export interface DbLog {
@@ -144,6 +162,8 @@ export type ClaimDecision =
   | { readonly start: LifecycleRow }
   /** The row cannot run (undecodable, unknown state): fail it in the same commit. */
   | { readonly fail: LifecycleRow }
+  /** Not now (its type is at its concurrency limit): left queued, untouched. */
+  | { readonly skip: true }
 
 export interface ClaimRequest {
   readonly owner: string
@@ -154,6 +174,8 @@ export interface ClaimRequest {
   readonly ids?: ReadonlyArray<string>
   readonly decide: (row: ClaimRow) => ClaimDecision
   readonly at: string
+  /** Epoch ms: rows whose `run_at` is later are not due. Default: now by the claimant's clock. */
+  readonly nowMs?: number
 }
 
 export interface CommitResult {
@@ -161,6 +183,11 @@ export interface CommitResult {
   readonly applied: ReadonlyArray<boolean>
   /** The rows this commit claimed (now running under the claimant), in claim order. */
   readonly claimed: ReadonlyArray<ClaimRow>
+  /**
+   * When the claim took fewer rows than it could: the earliest `run_at` of the claimant's
+   * queued rows not yet due (null: none wait), so the engine can set one timer for it.
+   */
+  readonly nextRunAt?: number | null
 }
 
 export interface JobQuery {
@@ -181,7 +208,11 @@ export interface JobStore {
   /** A readable name for messages: the file or the database. */
   readonly location: string
 
-  insertJob(job: NewJob): Promise<void>
+  /**
+   * Stores a new queued job. With a `uniqueKey` that a queued, running or paused job already
+   * holds, stores nothing and returns that job.
+   */
+  insertJob(job: NewJob): Promise<InsertResult>
   getJob(id: string): Promise<DbJob | undefined>
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>>
   /** Ids that start with `prefix`, at most `limit`. */

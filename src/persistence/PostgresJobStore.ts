@@ -11,6 +11,7 @@ import type {
   JobWrite,
   Lease,
   LeaseWrite,
+  InsertResult,
   NewJob,
   RowExpectation,
 } from "./JobStore.js"
@@ -100,15 +101,32 @@ export class PostgresJobStore implements JobStore {
     this.listener = new ChangeListener({ databaseUrl, channel: channelOf(schema), isOwnBackend: (pid) => this.ownBackends.has(pid) })
   }
 
-  insertJob(job: NewJob): Promise<void> {
+  insertJob(job: NewJob): Promise<InsertResult> {
     return this.call("dispatch", "Write", async () => {
-      await this.pool.query({
-        name: "jobstate.insert",
-        text: /* sql */ `
-          INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at)
-          VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7)`,
-        values: [job.id, job.name, job.params, job.data, job.snapshot, job.priority, job.createdAt],
-      })
+      const values = [job.id, job.name, job.params, job.data, job.snapshot, job.priority, job.createdAt, job.runAt ?? null, job.uniqueKey ?? null, job.options ?? null]
+      const columns = /* sql */ `
+        INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
+        VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10)`
+      if (job.uniqueKey === undefined || job.uniqueKey === null) {
+        await this.pool.query({ name: "jobstate.insert", text: columns, values })
+        return { inserted: true }
+      }
+      // Refused (nothing stored) while a live job holds the key (the partial unique index);
+      // the holder may end before it is read: then the insert is tried again.
+      for (;;) {
+        const stored = await this.pool.query({
+          name: "jobstate.insertUnique",
+          text: `${columns} ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`,
+          values,
+        })
+        if ((stored.rowCount ?? 0) > 0) return { inserted: true }
+        const { rows } = await this.pool.query<{ id: string; name: string }>({
+          name: "jobstate.holderOf",
+          text: `SELECT id, name FROM ${this.t.jobs} WHERE unique_key = $1 AND status IN ('queued', 'running', 'paused')`,
+          values: [job.uniqueKey],
+        })
+        if (rows[0] !== undefined) return { inserted: false, existing: rows[0] }
+      }
     })
   }
 
@@ -166,8 +184,7 @@ export class PostgresJobStore implements JobStore {
       if (!claiming && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
       return inTransaction(this.pool, async (client) => {
         const applied = await applyWrites(client, this.t, writes)
-        const claimed: ClaimRow[] = claiming ? await claimJobs(client, this.t, claim) : []
-        return { applied, claimed }
+        return claiming ? { applied, ...(await claimJobs(client, this.t, claim)) } : { applied, claimed: [] as ClaimRow[] }
       })
     })
   }

@@ -15,6 +15,7 @@ import type {
   JobWrite,
   Lease,
   LeaseWrite,
+  InsertResult,
   NewJob,
   RowExpectation,
 } from "./JobStore.js"
@@ -80,6 +81,9 @@ const lifecycleParams = (lc: LifecycleRow) => ({
   error: lc.error,
   error_message: lc.errorMessage,
   terminal: lc.terminal ? 1 : 0,
+  failures: lc.failures,
+  last_error: lc.lastError,
+  run_at: lc.runAt,
 })
 
 const progressParams = (p: { readonly progress: number | null; readonly progressData: string } | undefined) =>
@@ -181,10 +185,22 @@ export class SqliteJobStore implements JobStore {
     this.stmts = prepare(db)
   }
 
-  insertJob(job: NewJob): Promise<void> {
+  insertJob(job: NewJob): Promise<InsertResult> {
     return promised("dispatch", "Write", () => {
       this.assertOpen("dispatch")
-      this.stmts.insert.run(job)
+      const row = { ...job, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null }
+      if (row.uniqueKey === null) {
+        this.stmts.insert.run(row)
+        return { inserted: true }
+      }
+      // One transaction: the key's holder cannot end between the refused insert and the read.
+      return this.db
+        .transaction((): InsertResult => {
+          if (this.stmts.insertUnique.run(row).changes > 0) return { inserted: true }
+          const existing = this.stmts.holderOf.get(row.uniqueKey) as { id: string; name: string }
+          return { inserted: false, existing }
+        })
+        .immediate()
     })
   }
 
@@ -233,8 +249,7 @@ export class SqliteJobStore implements JobStore {
     return this.db
       .transaction(() => {
         const applied = writes.map((w) => this.apply(w))
-        const claimed = claim === undefined || claim.limit <= 0 ? [] : this.claim(claim)
-        return { applied, claimed }
+        return claim === undefined || claim.limit <= 0 ? { applied, claimed: [] } : { applied, ...this.claim(claim) }
       })
       .immediate()
   }
@@ -262,13 +277,16 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
-  private claim(claim: ClaimRequest): ClaimRow[] {
+  private claim(claim: ClaimRequest): { claimed: ClaimRow[]; nextRunAt?: number | null } {
+    const types = json(claim.types)
+    const nowMs = claim.nowMs ?? this.now()
     const rows = (
-      claim.ids === undefined ? this.stmts.nextQueued.all(json(claim.types), claim.limit) : this.stmts.queuedWithIds.all(json(claim.ids), json(claim.types), claim.limit)
+      claim.ids === undefined ? this.stmts.nextQueued.all(types, nowMs, claim.limit) : this.stmts.queuedWithIds.all(json(claim.ids), types, nowMs, claim.limit)
     ) as ClaimRow[]
     const claimed: ClaimRow[] = []
     for (const row of rows) {
       const decision = claim.decide(row)
+      if ("skip" in decision) continue
       if ("start" in decision) {
         const ok = this.stmts.start.run({ id: row.id, ...lifecycleParams(decision.start), owner: claim.owner, at: claim.at }).changes > 0
         if (ok) claimed.push(row)
@@ -283,7 +301,10 @@ export class SqliteJobStore implements JobStore {
         })
       }
     }
-    return claimed
+    if (rows.length === claim.limit) return { claimed }
+    // Fewer due rows than slots: when is the next waiting one due? (The partial index jobs_run_at.)
+    const nextRunAt = (claim.ids === undefined ? this.stmts.nextRunAt.get(types, nowMs) : this.stmts.nextRunAtOf.get(json(claim.ids), types, nowMs)) as number | null
+    return { claimed, nextRunAt }
   }
 
   orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
@@ -382,29 +403,46 @@ const expectation = (e: RowExpectation) => ({ expect_status: e.status, expect_ow
 /** Every statement, prepared once per connection. SQL lives here, next to the store that runs it. */
 const prepare = (db: Database.Database) => ({
   insert: db.prepare(/* sql */ `
-    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at)
-    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt)`),
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options)`),
+  // Refused (nothing stored) when a live job holds the key: the partial unique index jobs_unique_key.
+  insertUnique: db.prepare(/* sql */ `
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options)
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
+  holderOf: db.prepare(/* sql */ `
+    SELECT id, name FROM jobs WHERE unique_key = ? AND status IN ('queued', 'running', 'paused')`),
   get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
   idsWithPrefix: db.prepare(/* sql */ `SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?`).pluck(),
   logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
   insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),
   // The index jobs_status serves this: highest priority first, FIFO within, of the claimant's types.
+  // Waiting rows (run_at later than now) are passed over, not taken.
   nextQueued: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner
-    FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?))
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
+    FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?)) AND (run_at IS NULL OR run_at <= ?)
     ORDER BY priority DESC, seq LIMIT ?`),
   queuedWithIds: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
+      AND (run_at IS NULL OR run_at <= ?)
     ORDER BY priority DESC, seq LIMIT ?`),
+  nextRunAt: db.prepare(/* sql */ `
+    SELECT min(run_at) FROM jobs
+    WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck(),
+  nextRunAtOf: db.prepare(/* sql */ `
+    SELECT min(run_at) FROM jobs
+    WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck(),
+  // START clears the wait: a running job has no run_at.
   start: db.prepare(/* sql */ `
     UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, owner = @owner,
-      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, updated_at = @at
+      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, run_at = NULL, updated_at = @at
     WHERE id = @id AND status = 'queued'`),
-  // The one write of a lifecycle transition; `terminal` and `has_progress` are 0 or 1.
+  // The one write of a lifecycle transition; `terminal` and `has_progress` are 0 or 1. OR IGNORE:
+  // a retry whose unique key another live job took meanwhile is refused, not an error.
   transition: db.prepare(/* sql */ `
-    UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, paused_by = @paused_by,
-      error = @error, error_message = @error_message,
+    UPDATE OR IGNORE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, paused_by = @paused_by,
+      error = @error, error_message = @error_message, failures = @failures, last_error = @last_error, run_at = @run_at,
       completed_at = CASE WHEN @terminal THEN @at ELSE NULL END,
       owner = NULL, request = NULL, output = COALESCE(@output, output),
       progress = CASE WHEN @has_progress THEN @progress ELSE progress END,

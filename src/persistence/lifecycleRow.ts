@@ -25,14 +25,16 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
   if (value === null || typeof value !== "object" || !("value" in value) || typeof value.context !== "object") {
     throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
   }
-  const snapshot = value as PersistedLifecycle
-  statusOf(snapshot.value)
-  return snapshot
+  statusOf(value.value)
+  const context = value.context as Partial<PersistedLifecycle["context"]>
+  // Snapshots written before retries and delays lack their fields: they had none of either.
+  if (context.failures !== undefined) return value as PersistedLifecycle
+  return { ...value, context: { ...context, failures: 0, lastError: null, runAt: null } } as PersistedLifecycle
 }
 
 /**
  * The columns a lifecycle snapshot decides. This is the one place that maps a snapshot to
- * `status`, `attempts`, `paused_by` and the error; a store sets `completed_at` when `terminal`
+ * `status`, `attempts`, `paused_by`, the errors, `failures` and `run_at`; a store sets `completed_at` when `terminal`
  * and clears `owner` for any status but `running`.
  */
 export interface LifecycleRow {
@@ -46,6 +48,12 @@ export interface LifecycleRow {
   /** `[Tag] message`, when failed. */
   readonly errorMessage: string | null
   readonly terminal: boolean
+  /** Failed attempts since dispatch or the last retry. */
+  readonly failures: number
+  /** JSON of the last failed attempt's error. */
+  readonly lastError: string | null
+  /** Epoch ms a queued job waits for; null when it may run now. */
+  readonly runAt: number | null
 }
 
 /** The row columns of a snapshot; `bytes` when the caller has the snapshot encoded already. */
@@ -61,5 +69,8 @@ export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): Life
     error: error === null ? null : JSON.stringify(error),
     errorMessage: error === null ? null : `[${error._tag}] ${error.message}`,
     terminal: isTerminalStatus(status),
+    failures: context.failures,
+    lastError: context.lastError === null ? null : JSON.stringify(context.lastError),
+    runAt: status === "queued" ? context.runAt : null,
   }
 }

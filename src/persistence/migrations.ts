@@ -78,6 +78,48 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       DROP INDEX jobs_owner;
     `,
   },
+  {
+    version: 4,
+    sql: /* sql */ `
+      -- Production semantics: delays and retries, unique keys, dispatch overrides, schedules, events.
+      ALTER TABLE jobs ADD COLUMN run_at INTEGER;           -- epoch ms a queued job waits for (delay, retry backoff)
+      ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;  -- failed attempts since dispatch or retry
+      ALTER TABLE jobs ADD COLUMN last_error TEXT;          -- JSON of the last failed attempt's error
+      ALTER TABLE jobs ADD COLUMN unique_key TEXT;          -- at most one live (queued|running|paused) job per key
+      ALTER TABLE jobs ADD COLUMN options TEXT;             -- JSON of the dispatch's overrides (retry, timeoutMs)
+      -- The store enforces unique keys, so they hold across processes; a job at rest frees its key.
+      CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused');
+      -- The earliest time a waiting job is due: one timer per engine, not a poll per job.
+      CREATE INDEX jobs_run_at ON jobs (run_at) WHERE status = 'queued' AND run_at IS NOT NULL;
+
+      CREATE TABLE schedules (
+        name         TEXT PRIMARY KEY,
+        job_name     TEXT NOT NULL,
+        params       BLOB NOT NULL,                         -- MessagePack of the schema-encoded params
+        priority     INTEGER NOT NULL DEFAULT 0,
+        options      TEXT,                                  -- JSON of the dispatch options of each job it fires
+        cron         TEXT NOT NULL,
+        timezone     TEXT,
+        next_run_at  INTEGER NOT NULL,                      -- epoch ms of the next tick; a fire moves it on
+        last_run_at  INTEGER,
+        last_job_id  TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+      );
+
+      -- What happened to jobs, for listeners in other processes (manager.events); short-lived.
+      CREATE TABLE job_events (
+        seq     INTEGER PRIMARY KEY,
+        job_id  TEXT NOT NULL,
+        name    TEXT NOT NULL,                              -- the job's type
+        writer  TEXT,                                       -- the manager whose write it records
+        type    TEXT NOT NULL,                              -- status|progress|log
+        body    TEXT NOT NULL,                              -- JSON of the event's own fields
+        at      TEXT NOT NULL
+      );
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -51,14 +51,14 @@ const applyWritesSql = (t: Tables) => /* sql */ `
   WITH w AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
-      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[])
+      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[])
       AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
-        data, state_version, at, log_level, log_message)
+        data, state_version, at, log_level, log_message, failures, last_error, run_at)
   ),
   transitioned AS (
     UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
-      error = w.error, error_message = w.error_message,
+      error = w.error, error_message = w.error_message, failures = w.failures, last_error = w.last_error, run_at = w.run_at,
       completed_at = CASE WHEN w.terminal THEN w.at END,
       owner = NULL, request = NULL, output = COALESCE(w.output, j.output),
       progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
@@ -66,6 +66,9 @@ const applyWritesSql = (t: Tables) => /* sql */ `
       updated_at = w.at
     FROM w
     WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
+      -- A retry whose unique key another live job took meanwhile is refused, not an error.
+      AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
+        OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
     RETURNING w.i, w.id, w.at, w.log_level, w.log_message
   ),
   -- A transition's lifecycle line is written only when the transition is.
@@ -105,24 +108,24 @@ const rowValues = (i: number, w: RowWrite): unknown[] => {
       const errorMessage = lc.errorMessage === null ? null : storableText(lc.errorMessage)
       return [i, w.kind, w.id, w.expect.status, w.expect.owner, lc.status, lc.snapshot, lc.attempts,
         lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
-        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message)]
+        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt]
     }
     case "checkpoint":
       return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
-        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null]
+        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null]
     case "progress":
       return [i, w.kind, w.id, null, w.owner, null, null, null,
-        null, null, null, null, null, ...progress, null, null, w.at, null, null]
+        null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null]
   }
 }
 
 /**
  * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
- * then the transitions' lifecycle lines as 2 more row arrays.
+ * then 5 more row arrays (the transitions' lifecycle lines, failures, last error, run_at).
  */
 const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<LogWrite>): unknown[] => {
   const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 21 }, (_, c) => table.map((row) => row[c]))
+  const columns = Array.from({ length: 24 }, (_, c) => table.map((row) => row[c]))
   const logColumns = [logs.map((l) => l.id), logs.map((l) => l.at), logs.map((l) => l.level), logs.map((l) => storableText(l.message))]
   return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19)]
 }

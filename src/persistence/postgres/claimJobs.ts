@@ -10,7 +10,7 @@ import type { Tables } from "./connection.js"
  * the ones it starts under the claimant and fails the ones it cannot run. Returns the started
  * rows, as read, in claim order.
  */
-export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ClaimRow[]> => {
+export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
   // The index jobs_status serves the order; only what a start needs is read.
   // Two statements, not one with "$3 IS NULL OR …": a prepared statement's generic plan must
   // not trade the index for a plan that suits the other case.
@@ -19,32 +19,51 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       ? {
           name: "jobstate.claim",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
             FROM ${t.jobs}
-            WHERE status = 'queued' AND name = ANY($1::text[])
+            WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3)
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit],
+          values: [claim.types, claim.limit, claim.nowMs ?? Date.now()],
         }
       : {
           name: "jobstate.claimIds",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
             FROM ${t.jobs}
-            WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[])
+            WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit, claim.ids],
+          values: [claim.types, claim.limit, claim.ids, claim.nowMs ?? Date.now()],
         },
   )
+  const claimed = await startRows(client, t, claim, rows)
+  if (rows.length === claim.limit) return { claimed }
+  return { claimed, nextRunAt: await nextRunAt(client, t, claim) }
+}
+
+/** The earliest `run_at` of the claimant's waiting rows (the partial index jobs_run_at). */
+const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<number | null> => {
+  const { rows } = await client.query<{ next: number | null }>({
+    name: claim.ids === undefined ? "jobstate.nextRunAt" : "jobstate.nextRunAtOf",
+    text: /* sql */ `
+      SELECT min(run_at) AS next FROM ${t.jobs}
+      WHERE status = 'queued' AND run_at IS NOT NULL AND run_at > $2 AND name = ANY($1::text[])${claim.ids === undefined ? "" : " AND id = ANY($3::text[])"}`,
+    values: claim.ids === undefined ? [claim.types, claim.nowMs ?? Date.now()] : [claim.types, claim.nowMs ?? Date.now(), claim.ids],
+  })
+  return rows[0]?.next ?? null
+}
+
+const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
   if (rows.length === 0) return []
 
   const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number }> = []
   const fails: JobWrite[] = []
   for (const row of rows) {
     const decision = claim.decide(row)
+    if ("skip" in decision) continue
     if ("start" in decision) starts.push({ row, status: decision.start.status, snapshot: decision.start.snapshot, attempts: decision.start.attempts })
     // A row that cannot run is failed like any transition, in this same transaction.
     else fails.push({ kind: "transition", id: row.id, expect: { status: "queued", owner: row.owner }, lifecycle: decision.fail, at: claim.at })
@@ -57,7 +76,7 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       name: "jobstate.start",
       text: /* sql */ `
         UPDATE ${t.jobs} j SET status = s.status, snapshot = s.snapshot, attempts = s.attempts, owner = $1,
-          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, updated_at = $2
+          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2
         FROM unnest($3::text[], $4::text[], $5::bytea[], $6::int[]) AS s(id, status, snapshot, attempts)
         WHERE j.id = s.id AND j.status = 'queued'
         RETURNING j.id`,

@@ -81,6 +81,48 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
         EXECUTE FUNCTION notify_change();
     `,
   },
+  {
+    version: 2,
+    sql: /* sql */ `
+      -- Production semantics: delays and retries, unique keys, dispatch overrides, schedules, events.
+      ALTER TABLE jobs ADD COLUMN run_at bigint;            -- epoch ms a queued job waits for (delay, retry backoff)
+      ALTER TABLE jobs ADD COLUMN failures integer NOT NULL DEFAULT 0;  -- failed attempts since dispatch or retry
+      ALTER TABLE jobs ADD COLUMN last_error text;          -- JSON of the last failed attempt's error
+      ALTER TABLE jobs ADD COLUMN unique_key text;          -- at most one live (queued|running|paused) job per key
+      ALTER TABLE jobs ADD COLUMN options text;             -- JSON of the dispatch's overrides (retry, timeoutMs)
+      -- The store enforces unique keys, so they hold across processes; a job at rest frees its key.
+      CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused');
+      -- The earliest time a waiting job is due: one timer per engine, not a poll per job.
+      CREATE INDEX jobs_run_at ON jobs (run_at) WHERE status = 'queued' AND run_at IS NOT NULL;
+
+      CREATE TABLE schedules (
+        name         text PRIMARY KEY,
+        job_name     text NOT NULL,
+        params       bytea NOT NULL,                        -- MessagePack of the schema-encoded params
+        priority     integer NOT NULL DEFAULT 0,
+        options      text,                                  -- JSON of the dispatch options of each job it fires
+        cron         text NOT NULL,
+        timezone     text,
+        next_run_at  bigint NOT NULL,                       -- epoch ms of the next tick; a fire moves it on
+        last_run_at  bigint,
+        last_job_id  text,
+        created_at   text NOT NULL,
+        updated_at   text NOT NULL
+      );
+
+      -- What happened to jobs, for listeners in other processes (manager.events); short-lived.
+      CREATE TABLE job_events (
+        seq     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id  text COLLATE "C" NOT NULL,
+        name    text NOT NULL,                              -- the job's type
+        writer  text,                                       -- the manager whose write it records
+        type    text NOT NULL,                              -- status|progress|log
+        body    text NOT NULL,                              -- JSON of the event's own fields
+        at      text NOT NULL
+      );
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version
