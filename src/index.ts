@@ -34,9 +34,13 @@ export {
   SerializationError,
   ManagerClosed,
   InvalidOptions,
+  JobTimeout,
+  UniqueKeyTaken,
   type StoredError,
   type ParamsIssue,
 } from "./jobs/errors.js"
+/** When a failed attempt is tried again, and how long to wait. */
+export type { RetryPolicy, Backoff } from "./jobs/retryPolicy.js"
 /** The manager: open, dispatch, pause, resume, cancel, list, close; `manager.effect` has the Effect twins. */
 export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter } from "./actors/JobManager.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */

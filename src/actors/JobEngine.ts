@@ -2,10 +2,11 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError } from "../jobs/errors.js"
+import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, type StoredError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
+import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
@@ -41,8 +42,17 @@ const COMMIT_RETRY_DELAYS_MS = [50, 250, 1_000]
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
  * has its time, and a drain of short jobs should not pay a log write each.
  */
-const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number): { level: LogLevel; message: string } | undefined => {
+const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: RetryPolicy | undefined): { level: LogLevel; message: string } | undefined => {
   switch (lifecycle.status) {
+    case "queued": {
+      // A failed attempt that the retry policy retries.
+      const error = lifecycle.lastError === null ? undefined : (JSON.parse(lifecycle.lastError) as StoredError)
+      const when = lifecycle.runAt === null ? "now" : `at ${new Date(lifecycle.runAt).toISOString()}`
+      return {
+        level: "warn",
+        message: `attempt failed: [${error?._tag}] ${error?.message}; retry ${lifecycle.failures} of ${retry?.maxRetries ?? 0} ${when}, from checkpoint ${checkpoints}`,
+      }
+    }
     case "paused":
       return { level: "info", message: `paused by ${lifecycle.pausedBy === "shutdown" ? "its manager's shutdown" : "a user"} after checkpoint ${checkpoints}` }
     case "failed":
@@ -67,6 +77,24 @@ interface Prepared {
   readonly params: unknown
   readonly state: unknown
   readonly started: PersistedLifecycle
+  readonly retry: RetryPolicy | undefined
+  readonly timeoutMs: number | undefined
+}
+
+/** The dispatch's overrides of the type's retry policy and timeout, as stored in `options`. */
+export interface JobOverrides {
+  readonly retry?: RetryPolicy
+  readonly timeoutMs?: number
+}
+
+const overridesOf = (row: Pick<ClaimRow, "id" | "options">): JobOverrides => {
+  if (row.options === null) return {}
+  try {
+    const stored = JSON.parse(row.options) as JobOverrides
+    return { retry: checkRetryPolicy(stored.retry, "retry"), timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs") }
+  } catch (cause) {
+    throw new SerializationError({ what: `dispatch options of job ${row.id}`, detail: (cause as Error).message, cause })
+  }
 }
 
 /**
@@ -81,6 +109,10 @@ interface Prepared {
  */
 export class JobEngine implements JobHost {
   private readonly live = new Map<string, LiveJob>()
+  /** Live jobs per type, for the types with a `concurrency` of their own. */
+  private readonly liveOfType = new Map<string, number>()
+  /** One timer for the earliest waiting job (a delay, a retry's backoff): no poll per job. */
+  private dueTimer: { readonly at: number; readonly timer: NodeJS.Timeout } | undefined
   private readonly events = new JobEvents()
   private readonly machine
   private readonly batch = new WriteBatch()
@@ -177,21 +209,25 @@ export class JobEngine implements JobHost {
     const { types, ownOnly } = this.options
     const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0)
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
-    if (writes.length === 0 && free <= 0) return
     const prepared = new Map<string, Prepared>()
     const failedClaims: string[] = []
+    // Types at their own limit are not asked for; `decide` passes over rows past what is left.
+    const room = this.roomByType()
+    const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
+    const skipped = { count: 0 }
     const claim =
-      free <= 0
+      free <= 0 || claimTypes.length === 0
         ? undefined
         : {
             owner: this.options.managerId,
             limit: free,
-            types,
+            types: claimTypes,
             ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
             at: this.iso(),
             nowMs: this.options.now(),
-            decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims),
+            decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims, room, skipped),
           }
+    if (writes.length === 0 && claim === undefined) return
     this.committing = true
     this.stats.transactions++
     const signalsBefore = this.queuedSignals
@@ -207,9 +243,12 @@ export class JobEngine implements JobHost {
     this.afterCommit()
     if (claim !== undefined) {
       // Fewer rows than slots: the queue was empty when the claim read it. A job queued since
-      // (a dispatch while the commit was in flight) must not be forgotten.
-      if (result.claimed.length + failedClaims.length < free && this.queuedSignals === signalsBefore) this.maybeQueued = false
+      // (a dispatch while the commit was in flight) must not be forgotten, nor one passed over
+      // for its type's limit.
+      const short = result.claimed.length + failedClaims.length < free
+      if (short && this.queuedSignals === signalsBefore && skipped.count === 0) this.maybeQueued = false
       else if (wanted > free) this.wake()
+      if (result.nextRunAt !== undefined) this.wakeAt(result.nextRunAt)
     }
     WriteBatch.settle(writes, result.applied)
     for (const id of failedClaims) this.emit(id, { type: "status", status: "failed" })
@@ -286,9 +325,24 @@ export class JobEngine implements JobHost {
    * Decides, inside the claim, what a queued row becomes: running, in the snapshot the machine
    * gives for START, or failed when it cannot be read. Pure apart from `prepared`.
    */
-  private decide(row: ClaimRow, prepared: Map<string, Prepared>, failedClaims: string[]): ClaimDecision {
+  private decide(
+    row: ClaimRow,
+    prepared: Map<string, Prepared>,
+    failedClaims: string[],
+    room: Map<string, number>,
+    skipped: { count: number },
+  ): ClaimDecision {
+    const left = room.get(row.name)
+    if (left !== undefined) {
+      if (left <= 0) {
+        skipped.count++
+        return { skip: true }
+      }
+      room.set(row.name, left - 1)
+    }
     try {
       const definition = this.registry.require(row.name)
+      const overrides = overridesOf(row)
       const persisted = decodeLifecycle(row.snapshot, row.id)
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
       const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
@@ -296,7 +350,14 @@ export class JobEngine implements JobHost {
       if (started === undefined || statusOf(started.value) !== "running") {
         throw new Error(`the lifecycle machine does not start it from state ${JSON.stringify(persisted.value)}`)
       }
-      prepared.set(row.id, { definition, params, state, started })
+      prepared.set(row.id, {
+        definition,
+        params,
+        state,
+        started,
+        retry: overrides.retry ?? definition.retry,
+        timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
+      })
       return { start: lifecycleRow(started) }
     } catch (error) {
       if (error instanceof PersistenceError) throw error
@@ -307,7 +368,7 @@ export class JobEngine implements JobHost {
 
   /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
   private startClaimed(row: ClaimRow, prepared: Prepared) {
-    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version)
+    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs)
     try {
       const actor = createActor(this.machine, {
         snapshot: prepared.started,
@@ -318,6 +379,7 @@ export class JobEngine implements JobHost {
       })
       job.actor = actor
       this.live.set(row.id, job)
+      this.countLive(job, 1)
       actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
       actor.start()
       this.stats.claims++
@@ -326,7 +388,7 @@ export class JobEngine implements JobHost {
       if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
       this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
-      this.live.delete(row.id)
+      if (this.live.delete(row.id)) this.countLive(job, -1)
       job.actor?.stop()
       this.failOwned(row, error)
     }
@@ -352,7 +414,7 @@ export class JobEngine implements JobHost {
     clearTimeout(job.progressTimer)
     const lifecycle: LifecycleRow = lifecycleRow(job.actor.getPersistedSnapshot() as PersistedLifecycle)
     const progress = this.takeProgress(job)
-    const line = lifecycleLine(lifecycle, job.stateVersion)
+    const line = lifecycleLine(lifecycle, job.stateVersion, job.retry)
     const write: JobWrite = {
       kind: "transition",
       id: job.id,
@@ -382,11 +444,45 @@ export class JobEngine implements JobHost {
 
   /** After the write that took a job out of `running` committed. */
   private settleLive(job: LiveJob, status: JobStatus) {
-    this.live.delete(job.id)
-    job.actor.stop()
+    this.forget(job)
     this.emit(job.id, { type: "status", status })
     this.settleWaiters(job.waiters, status)
-    this.wake()
+    // A retry that may run at once, or a slot of a type with its own limit: look at the queue again.
+    this.wake(status === "queued" || job.definition.concurrency !== undefined)
+  }
+
+  /** Takes a job that left `running` off the live set and stops its actor. */
+  private forget(job: LiveJob) {
+    if (this.live.delete(job.id)) this.countLive(job, -1)
+    job.actor.stop()
+  }
+
+  private countLive(job: LiveJob, delta: 1 | -1) {
+    const { name, concurrency } = job.definition
+    if (concurrency !== undefined) this.liveOfType.set(name, (this.liveOfType.get(name) ?? 0) + delta)
+  }
+
+  /** How many more jobs each type with a limit of its own may start now. */
+  private roomByType(): Map<string, number> {
+    const room = new Map<string, number>()
+    for (const name of this.options.types) {
+      const limit = this.registry.get(name)?.concurrency
+      if (limit !== undefined) room.set(name, Math.max(0, limit - (this.liveOfType.get(name) ?? 0)))
+    }
+    return room
+  }
+
+  /** Sets the one timer for the earliest waiting job, unless an earlier one is set. */
+  private wakeAt(at: number | null) {
+    if (at === null || this.stopped) return
+    if (this.dueTimer !== undefined && this.dueTimer.at <= at && this.dueTimer.at > this.options.now()) return
+    clearTimeout(this.dueTimer?.timer)
+    const timer = setTimeout(() => {
+      this.dueTimer = undefined
+      this.wake(true)
+    }, Math.max(0, at - this.options.now()))
+    timer.unref()
+    this.dueTimer = { at, timer }
   }
 
   /**
@@ -396,8 +492,7 @@ export class JobEngine implements JobHost {
    * this one's lease expired.
    */
   private unrecorded(job: LiveJob, error: unknown) {
-    this.live.delete(job.id)
-    job.actor.stop()
+    this.forget(job)
     for (const w of job.waiters.splice(0)) w.reject(error)
     this.emit(job.id, { type: "unrecorded", error })
     this.wake()
@@ -482,6 +577,10 @@ export class JobEngine implements JobHost {
   log(job: LiveJob, message: string, level: LogLevel) {
     if (job.finished) return
     this.enqueue({ write: { kind: "log", id: job.id, level, message, at: this.iso() }, failed: () => {} })
+  }
+
+  now(): number {
+    return this.options.now()
   }
 
   dataDir(job: LiveJob): string {
@@ -593,12 +692,14 @@ export class JobEngine implements JobHost {
       job.actor.stop()
     }
     this.live.clear()
+    this.liveOfType.clear()
   }
 
   /** Takes no more commits (the store is closing). */
   stop() {
     this.accepting = false
     this.stopped = true
+    clearTimeout(this.dueTimer?.timer)
   }
 
   get isAccepting() {

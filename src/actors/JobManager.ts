@@ -3,6 +3,7 @@ import { Exit, Schema } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, UnknownJobType } from "../jobs/errors.js"
+import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { JobRegistry, paramsParseOptions, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
@@ -57,6 +58,19 @@ export interface JobManagerOptions {
 export interface DispatchOptions {
   /** Higher runs first; see `JobPriority`. Default 0. */
   readonly priority?: number
+  /** Wait this long before the job may start (it waits `queued`, holding no slot; the wait survives restarts). */
+  readonly delayMs?: number
+  /** Do not start before this time (a `Date` or ms since the epoch). */
+  readonly runAt?: Date | number
+  /**
+   * While a queued, running or paused job has this key, dispatching again stores nothing and
+   * returns that job's handle (the store enforces it, across processes).
+   */
+  readonly uniqueKey?: string
+  /** Overrides the type's retry policy for this job. */
+  readonly retry?: RetryPolicy
+  /** Overrides the type's per-attempt timeout for this job. */
+  readonly timeoutMs?: number
 }
 
 export interface ListJobsFilter {
@@ -226,20 +240,49 @@ export class JobManager implements JobHandleSource {
     if (!Number.isInteger(priority)) {
       throw new InvalidParams({ jobName: definition.name, issues: [{ path: "(priority)", message: `Expected an integer, got ${priority}` }] })
     }
+    const { runAt, uniqueKey, overrides } = this.checkDispatchOptions(options)
     const id = this.generateId()
     const stored = await this.store.insertJob({
       id,
       name: definition.name,
       params: pack(encoded.value, `params of job ${id}`),
       data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
-      snapshot: encodeLifecycle(initialLifecycle(id)),
+      snapshot: encodeLifecycle(initialLifecycle(id, runAt)),
       priority,
       createdAt: this.engine.iso(),
+      runAt,
+      uniqueKey,
+      options: overrides,
     })
     if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)
     this.own?.add(id)
     this.engine.wake(true)
     return new JobHandle(id, definition.name, this)
+  }
+
+  /** The dispatch options beyond priority, checked: when the job may start, its key, its overrides as stored. */
+  private checkDispatchOptions(options: DispatchOptions) {
+    const now = this.engine.now()
+    let runAt: number | null = null
+    if (options.delayMs !== undefined) {
+      const d = options.delayMs
+      if (!(typeof d === "number" && Number.isFinite(d) && d >= 0)) throw new InvalidOptions({ option: "delayMs", detail: `expected a number of ms ≥ 0, got ${JSON.stringify(d)}` })
+      if (options.runAt !== undefined) throw new InvalidOptions({ option: "runAt", detail: "give delayMs or runAt, not both" })
+      runAt = now + d
+    }
+    if (options.runAt !== undefined) {
+      const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt
+      if (!(typeof at === "number" && Number.isFinite(at))) throw new InvalidOptions({ option: "runAt", detail: `expected a Date or ms since the epoch, got ${String(options.runAt)}` })
+      runAt = at
+    }
+    // A time already past is no wait at all.
+    if (runAt !== null && runAt <= now) runAt = null
+    const key = options.uniqueKey
+    if (key !== undefined && !(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: "uniqueKey", detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
+    const retry = checkRetryPolicy(options.retry, "retry")
+    const timeoutMs = checkTimeout(options.timeoutMs, "timeoutMs")
+    const overrides = retry === undefined && timeoutMs === undefined ? null : JSON.stringify({ retry, timeoutMs })
+    return { runAt, uniqueKey: key ?? null, overrides }
   }
 
   /** With `runOnlyOwn`: let this manager run an existing job too (e.g. one it resumes). */
@@ -266,6 +309,15 @@ export class JobManager implements JobHandleSource {
   /** Cancels a queued, running or paused job; resolves once it is cancelled and stored (or ended first). */
   cancel(id: string): Promise<JobStatus> {
     return this.command(id, { type: "CANCEL" })
+  }
+
+  /**
+   * Puts a failed or cancelled job back in line with a fresh retry budget; it continues from
+   * its last checkpoint. Resolves once it is queued. Rejects with `InvalidTransition` for a job
+   * in any other status, and `UniqueKeyTaken` when another live job holds its unique key.
+   */
+  retry(id: string): Promise<JobStatus> {
+    return this.command(id, { type: "RETRY" })
   }
 
   private async command(id: string, event: CommandEvent): Promise<JobStatus> {

@@ -11,6 +11,7 @@ import type {
   ManagerClosed,
   PersistenceError,
   SerializationError,
+  UniqueKeyTaken,
   UnknownJobType,
 } from "../jobs/errors.js"
 import type { JobTypeSchema } from "../jobs/JobRegistry.js"
@@ -19,7 +20,7 @@ import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
 import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
 
-export type DispatchError = UnknownJobType | InvalidParams | PersistenceError | SerializationError | ManagerClosed
+export type DispatchError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
 export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
 export type ResultError = JobFailed | JobCancelled | JobNotFound | PersistenceError | ManagerClosed
 
@@ -54,6 +55,9 @@ export class JobManagerEffect {
   }
   cancel(id: string) {
     return lift<JobStatus, CommandError>(() => this.manager.cancel(id))
+  }
+  retry(id: string) {
+    return lift<JobStatus, CommandError | UniqueKeyTaken>(() => this.manager.retry(id))
   }
   result<O = unknown>(id: string) {
     return lift<O, ResultError>(() => this.manager.resultOf(id) as Promise<O>)

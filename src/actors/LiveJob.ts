@@ -1,4 +1,6 @@
 import type { JobDefinition } from "../jobs/defineJob.js"
+import { JobTimeout } from "../jobs/errors.js"
+import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
@@ -32,6 +34,8 @@ export class LiveJob {
   progressWrittenAt = 0
   progressTimer: NodeJS.Timeout | undefined
   readonly waiters: StatusWaiter[] = []
+  /** Set when the attempt outlived its `timeoutMs` and was interrupted for it. */
+  timedOut: JobTimeout | undefined
 
   constructor(
     readonly id: string,
@@ -40,8 +44,19 @@ export class LiveJob {
     /** The last checkpointed state, decoded: what `ctx.state` starts from. */
     public state: unknown,
     stateVersion: number,
+    /** The type's retry policy, or the dispatch's override. */
+    readonly retry: RetryPolicy | undefined,
+    /** The type's per-attempt timeout, or the dispatch's override. */
+    readonly timeoutMs: number | undefined,
   ) {
     this.stateVersion = stateVersion
+  }
+
+  /** The attempt ran out of time: `ctx.signal` aborts with `JobTimeout`, and the worker interrupts the run. */
+  timeOut(timeoutMs: number) {
+    this.timedOut = new JobTimeout({ timeoutMs })
+    this.abortController ??= new AbortController()
+    if (!this.abortController.signal.aborted) this.abortController.abort(this.timedOut)
   }
 
   /** Made on first use: most jobs never look at `ctx.signal`, and a controller costs. */

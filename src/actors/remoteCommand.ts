@@ -1,4 +1,4 @@
-import { InvalidTransition, JobNotFound, PersistenceError } from "../jobs/errors.js"
+import { InvalidTransition, JobNotFound, PersistenceError, UniqueKeyTaken } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
@@ -8,18 +8,23 @@ import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
 import { orphanOutcome } from "./orphanRule.js"
 import { Owners } from "./owners.js"
 
-export type RemoteCommand = "pause" | "resume" | "cancel"
+export type RemoteCommand = "pause" | "resume" | "cancel" | "retry"
 
-export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" }>
+export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" | "RETRY" }>
 
-export const commandEvent = (command: string): CommandEvent | undefined =>
-  command === "pause" ? { type: "PAUSE", by: "user" } : command === "resume" ? { type: "RESUME" } : command === "cancel" ? { type: "CANCEL" } : undefined
+const events: Record<RemoteCommand, CommandEvent> = {
+  pause: { type: "PAUSE", by: "user" },
+  resume: { type: "RESUME" },
+  cancel: { type: "CANCEL" },
+  retry: { type: "RETRY" },
+}
 
-export const commandOf = (event: CommandEvent): RemoteCommand =>
-  event.type === "PAUSE" ? "pause" : event.type === "RESUME" ? "resume" : "cancel"
+export const commandEvent = (command: string): CommandEvent | undefined => (Object.hasOwn(events, command) ? events[command as RemoteCommand] : undefined)
+
+export const commandOf = (event: CommandEvent): RemoteCommand => event.type.toLowerCase() as RemoteCommand
 
 const settled = (command: RemoteCommand, status: JobStatus) =>
-  command === "cancel" ? isTerminalStatus(status) : command === "pause" ? status !== "running" : status !== "paused"
+  command === "cancel" ? isTerminalStatus(status) : command === "pause" ? status !== "running" : command === "resume" ? status !== "paused" : !isTerminalStatus(status)
 
 /** What a command did. */
 export interface CommandOutcome {
@@ -105,6 +110,7 @@ export const commandThroughStore = async (
     const next = applyOffline(row, from, event)
     const what = `${described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
     if (await write(store, row, next, options.at(), what)) return { status: next.status }
+    if (event.type === "RETRY") await assertKeyFree(store, row)
     // The row moved under us (claimed by a manager, say): look again.
     if (Date.now() > deadline) throw timeout(id)
   }
@@ -123,7 +129,21 @@ const write = async (store: JobStore, row: DbJob, lifecycle: LifecycleRow, at: s
   return applied[0] === true
 }
 
-const described: Record<CommandEvent["type"], string> = { PAUSE: "paused by a user", RESUME: "resumed by a user", CANCEL: "cancelled by a user" }
+const described: Record<CommandEvent["type"], string> = {
+  PAUSE: "paused by a user",
+  RESUME: "resumed by a user",
+  CANCEL: "cancelled by a user",
+  RETRY: "put back in line by a user",
+}
+
+/** A retry refused though the row did not move: another live job holds its unique key. */
+const assertKeyFree = async (store: JobStore, row: DbJob) => {
+  if (row.unique_key === null) return
+  const now = await store.getJob(row.id)
+  if (now?.status !== row.status) return
+  const holder = await store.uniqueKeyHolder(row.unique_key)
+  if (holder !== undefined && holder !== row.id) throw new UniqueKeyTaken({ id: row.id, uniqueKey: row.unique_key, holder })
+}
 
 /** The event applied to the row's snapshot, or to `from` (the orphan rule's result) when given. */
 const applyOffline = (row: DbJob, from: LifecycleRow | undefined, event: JobLifecycleEvent): LifecycleRow => {

@@ -1,7 +1,8 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
 import { toJobOp, type JobContext, type LogLevel } from "../jobs/defineJob.js"
-import { JobInterrupted, toStoredError } from "../jobs/errors.js"
+import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
+import { retryAt } from "../jobs/retryPolicy.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
 import { encodeWith } from "../persistence/codec.js"
@@ -15,6 +16,8 @@ export interface JobHost {
   progress(job: LiveJob, progress: Progress<unknown>): void
   log(job: LiveJob, message: string, level: LogLevel): void
   dataDir(job: LiveJob): string
+  /** The engine's clock (ms since the epoch). */
+  now(): number
 }
 
 type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
@@ -44,19 +47,31 @@ export const makeRunJobWorker = (host: JobHost) =>
       else if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
     })
 
+    let deadline: NodeJS.Timeout | undefined
     // Start on the next microtask: the claim that started this actor commits first.
     queueMicrotask(() => {
       if (stopped) return
-      fiber = Effect.runFork(program(job, host))
+      const running = (fiber = Effect.runFork(program(job, host)))
       fiber.addObserver((exit) => {
         exited = true
-        if (!stopped) sendBack(report(job, exit))
+        clearTimeout(deadline)
+        if (!stopped) sendBack(report(job, exit, host))
       })
+      const { timeoutMs } = job
+      if (timeoutMs !== undefined) {
+        // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
+        deadline = setTimeout(() => {
+          if (exited || stopped || job.interruptReason !== null) return
+          job.timeOut(timeoutMs)
+          Effect.runFork(Fiber.interrupt(running))
+        }, timeoutMs)
+      }
     })
 
     return () => {
       stopped = true
       job.finished = true
+      clearTimeout(deadline)
       if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
     }
   })
@@ -72,14 +87,15 @@ const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
-const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport => {
+const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost): WorkerReport => {
   if (Exit.isSuccess(exit)) {
     try {
       const encoded = encodeWith(job.definition.output, exit.value, `output of job ${job.id}`)
       job.outputJson = encoded === undefined ? null : JSON.stringify(encoded)
       return { type: "WORKER.DONE" }
     } catch (error) {
-      return { type: "WORKER.FAILED", error: toStoredError(error) }
+      // The job's own output does not fit its schema: a defect of the job, not retried unless asked.
+      return failed(job, toStoredError(error), true, host)
     }
   }
   const cause = exit.cause
@@ -87,7 +103,8 @@ const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport =
   if (Cause.hasInterruptsOnly(cause)) {
     // Forced after the grace period, for the pause or cancel that was asked for.
     if (requested !== null) return interruptedFor(requested)
-    return { type: "WORKER.FAILED", error: { _tag: "Interrupted", message: "the job's fiber was interrupted" } }
+    if (job.timedOut !== undefined) return failed(job, toStoredError(job.timedOut), false, host)
+    return failed(job, { _tag: "Interrupted", message: "the job's fiber was interrupted" }, true, host)
   }
   const error = Cause.squash(cause)
   // The job stopped at an interrupt point, or (an async job honouring ctx.signal) with the
@@ -95,7 +112,16 @@ const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>): WorkerReport =
   if (requested !== null && (error instanceof JobInterrupted || isAbortError(error, job.signal))) {
     return interruptedFor(requested)
   }
-  return { type: "WORKER.FAILED", error: toStoredError(error) }
+  // A job that honoured ctx.signal after its timeout failed with the timeout, not the abort's error.
+  if (job.timedOut !== undefined && isAbortError(error, job.signal)) return failed(job, toStoredError(job.timedOut), false, host)
+  return failed(job, toStoredError(error), !Cause.hasFails(cause), host)
+}
+
+/** A failed attempt, and when to try again if the job's retry policy retries it. */
+const failed = (job: LiveJob, error: StoredError, defect: boolean, host: JobHost): WorkerReport => {
+  const failures = job.actor.getSnapshot().context.failures
+  const at = retryAt(job.retry, { error, defect }, failures, host.now())
+  return at === undefined ? { type: "WORKER.FAILED", error } : { type: "WORKER.FAILED", error, retryAt: at }
 }
 
 const isAbortError = (error: unknown, signal: AbortSignal): boolean =>

@@ -1,6 +1,7 @@
 import { Effect, type Schema } from "effect"
-import type { JobInterrupted, PersistenceError, SerializationError } from "./errors.js"
+import { InvalidOptions, type JobInterrupted, type PersistenceError, type SerializationError } from "./errors.js"
 import type { Progress } from "./Progress.js"
+import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "./retryPolicy.js"
 
 /** A schema the engine can decode and encode without services. */
 export type JobSchema<T> = Schema.Codec<T, any, never, never>
@@ -68,6 +69,12 @@ interface JobSpec<P, S, O, Pr, E> {
   readonly progress?: JobSchema<Pr>
   /** The work: an Effect, or an `async` function. */
   readonly run: RunFn<P, S, O, Pr, E>
+  /** When a failed attempt is tried again (a dispatch may override it). Default: never. */
+  readonly retry?: RetryPolicy
+  /** Each attempt is interrupted after this long and fails with `JobTimeout` (a dispatch may override it). */
+  readonly timeoutMs?: number
+  /** At most this many jobs of this type run at once in one manager, within its own limit. */
+  readonly concurrency?: number
 }
 
 /** A registered job type: what `defineJob` returns and what `JobManager.open({ jobs })` takes. */
@@ -81,6 +88,9 @@ export interface JobDefinition<P = any, S = any, O = any, Pr = any> {
   readonly output: JobSchema<O> | undefined
   readonly progress: JobSchema<Pr> | undefined
   readonly run: RunFn<P, S, O, Pr, unknown>
+  readonly retry: RetryPolicy | undefined
+  readonly timeoutMs: number | undefined
+  readonly concurrency: number | undefined
 }
 
 export type ParamsOf<D> = D extends JobDefinition<infer P, any, any, any> ? P : never
@@ -106,6 +116,11 @@ export function defineJob<P, S = undefined, O = void, Pr = never, E = never>(
   if (spec.state !== undefined && spec.initialState === undefined) {
     throw new TypeError(`defineJob("${spec.name}"): a job with a \`state\` schema needs \`initialState\``)
   }
+  const where = `defineJob("${spec.name}")`
+  const concurrency = spec.concurrency
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new InvalidOptions({ option: `${where}.concurrency`, detail: `expected an integer ≥ 1, got ${JSON.stringify(concurrency)}` })
+  }
   return {
     name: spec.name,
     description: spec.description,
@@ -116,5 +131,8 @@ export function defineJob<P, S = undefined, O = void, Pr = never, E = never>(
     output: spec.output,
     progress: spec.progress,
     run: spec.run as RunFn<P, S, O, Pr, unknown>,
+    retry: checkRetryPolicy(spec.retry, `${where}.retry`),
+    timeoutMs: checkTimeout(spec.timeoutMs, `${where}.timeoutMs`),
+    concurrency,
   }
 }

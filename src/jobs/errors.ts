@@ -167,3 +167,21 @@ export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
     return `Invalid option ${this.option}: ${this.detail}`
   }
 }
+
+/** An attempt ran longer than its `timeoutMs` and was interrupted. Retried like any typed failure. */
+export class JobTimeout extends Data.TaggedError("JobTimeout")<{ readonly timeoutMs: number }> {
+  override get message() {
+    return `The attempt ran longer than its timeout of ${this.timeoutMs} ms and was interrupted`
+  }
+}
+
+/** A job cannot go back in line: another queued, running or paused job holds its unique key. */
+export class UniqueKeyTaken extends Data.TaggedError("UniqueKeyTaken")<{
+  readonly id: string
+  readonly uniqueKey: string
+  readonly holder: string
+}> {
+  override get message() {
+    return `Cannot retry job ${this.id}: job ${this.holder} holds its unique key "${this.uniqueKey}"`
+  }
+}

@@ -137,6 +137,17 @@ export class PostgresJobStore implements JobStore {
     })
   }
 
+  uniqueKeyHolder(uniqueKey: string): Promise<string | undefined> {
+    return this.call("getJob", "Read", async () => {
+      const { rows } = await this.pool.query<{ id: string }>({
+        name: "jobstate.holderOf",
+        text: `SELECT id, name FROM ${this.t.jobs} WHERE unique_key = $1 AND status IN ('queued', 'running', 'paused')`,
+        values: [uniqueKey],
+      })
+      return rows[0]?.id
+    })
+  }
+
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
     return this.call("listJobs", "Read", async () => {
       const where: string[] = []

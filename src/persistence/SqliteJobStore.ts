@@ -211,6 +211,13 @@ export class SqliteJobStore implements JobStore {
     })
   }
 
+  uniqueKeyHolder(uniqueKey: string): Promise<string | undefined> {
+    return promised("getJob", "Read", () => {
+      this.assertOpen("getJob")
+      return (this.stmts.holderOf.get(uniqueKey) as { id: string } | undefined)?.id
+    })
+  }
+
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
     return promised("listJobs", "Read", () => {
       this.assertOpen("listJobs")

@@ -57,8 +57,10 @@ describe("jobstate types, schema and viz", () => {
     expect(stdout.split("\n")[0]).toBe("stateDiagram-v2")
     const graph = machineGraph(jobLifecycleMachine)
     for (const state of graph.states.filter((s) => s.parent !== null)) expect(stdout).toMatch(new RegExp(`\\b${state.key}\\b`))
-    for (const event of ["START", "PAUSE", "RESUME", "CANCEL", "REQUEUE", "WORKER.DONE", "WORKER.PAUSED"]) expect(stdout).toContain(`: ${event}`)
-    for (const final of ["completed", "failed", "cancelled"]) expect(stdout).toContain(`${final} --> [*]`)
+    for (const event of ["START", "PAUSE", "RESUME", "CANCEL", "REQUEUE", "RETRY", "WORKER.DONE", "WORKER.PAUSED", "WORKER.FAILED"]) expect(stdout).toContain(`: ${event}`)
+    // Only completed is final: a failed or cancelled job may be retried.
+    expect(stdout).toContain("completed --> [*]")
+    for (const atRest of ["failed", "cancelled"]) expect(stdout).not.toContain(`${atRest} --> [*]`)
     expect(stdout).toContain("state jobManager {")
   })
 

@@ -32,9 +32,9 @@ describe("PostgresJobStore: migrations", () => {
   it("migrates a fresh schema exactly once when five stores open it at the same moment", async () => {
     const schema = db.freshSchema()
     const stores = await Promise.all(Array.from({ length: 5 }, () => db.open(schema)))
-    expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual([1])
+    expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual([1, 2])
     const tables = await db.admin(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema])
-    expect(tables.map((r) => r.table_name)).toEqual(["job_logs", "jobs", "jobstate_migrations", "managers"])
+    expect(tables.map((r) => r.table_name)).toEqual(["job_events", "job_logs", "jobs", "jobstate_migrations", "managers", "schedules"])
     const job = newJob()
     await stores[0]!.insertJob(job)
     for (const store of stores) expect((await store.getJob(job.id))?.id).toBe(job.id)
@@ -54,7 +54,7 @@ describe("PostgresJobStore: migrations", () => {
     const store = await db.open(schema)
     await store.insertJob(newJob())
     await store.close()
-    await db.admin(`UPDATE ${schema}.jobstate_migrations SET version = 99`)
+    await db.admin(`UPDATE ${schema}.jobstate_migrations SET version = version + 97`)
     const before = await stateOf(schema)
 
     const error = await rejectionOf(PostgresJobStore.open({ databaseUrl: db.url, schema }))
@@ -99,6 +99,11 @@ describe("PostgresJobStore: rows", () => {
       completed_at: null,
       last_checkpoint: null,
       updated_at: at(0),
+      run_at: null,
+      failures: 0,
+      last_error: null,
+      unique_key: null,
+      options: null,
     })
     expect(Buffer.isBuffer(row!.params)).toBe(true)
     expect(await store.getJob("no-such-id")).toBeUndefined()

@@ -9,12 +9,13 @@ import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../option
 import { reportOutcome } from "../outcome.js"
 import { liveWorkerCount, readJob, resolveJobId, withStore } from "../readStore.js"
 
-const wanted: Record<RemoteCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled" }
+const wanted: Record<RemoteCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled", retry: "queued" }
 
 const descriptions: Record<RemoteCommand, string> = {
   pause: "pause a job at its next checkpoint; it stays paused until `jobstate resume`",
   resume: "put a paused (or stalled) job back in line; it continues from its last checkpoint (--wait: and run it here until it ends)",
   cancel: "cancel a queued, running or paused job",
+  retry: "put a failed or cancelled job back in line, with a fresh retry budget; it continues from its last checkpoint",
 }
 
 interface ControlOptions {
@@ -25,7 +26,7 @@ interface ControlOptions {
 type Where = ReturnType<typeof storeOf>
 
 export const registerControlCommands = (program: Command) => {
-  for (const name of ["pause", "resume", "cancel"] as const) {
+  for (const name of ["pause", "resume", "cancel", "retry"] as const) {
     const command = program
       .command(name)
       .description(descriptions[name])
@@ -68,10 +69,10 @@ export const registerControlCommands = (program: Command) => {
       const status = outcome.status
       const note = status === wanted[name] || status === "running" ? "" : ` (it got there before the ${name} took effect)`
       process.stdout.write(`Job ${id} is ${status}${note}\n`)
-      if (name === "resume" && (await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
+      if ((name === "resume" || name === "retry") && (await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
         process.stdout.write(
-          `No worker of type "${type}" is running on ${whereOf(where)}: start \`${cli} worker\` to run it, ` +
-            `or use \`${cli} resume --wait ${id}\` next time.\n`,
+          `No worker of type "${type}" is running on ${whereOf(where)}: start \`${cli} worker\` to run it` +
+            (name === "resume" ? `, or use \`${cli} resume --wait ${id}\` next time.\n` : ".\n"),
         )
       }
     })

@@ -108,6 +108,7 @@ const untilDrained = (manager: JobManager, types: ReadonlyArray<string>, onStop:
 
 interface JobSnapshotLike {
   readonly value: unknown
+  readonly status?: string
   readonly context?: { readonly jobId?: unknown; readonly attempt?: number; readonly error?: StoredError | null; readonly pausedBy?: string | null }
 }
 
@@ -125,6 +126,8 @@ const jobStatusLogger = (
   return (event: InspectionEvent) => {
     if (event.type !== "@xstate.snapshot") return
     const snapshot = event.snapshot as unknown as JobSnapshotLike
+    // The engine stops a job's actor once its end is written: not a transition.
+    if (snapshot.status === "stopped") return
     const jobId = snapshot.context?.jobId
     if (typeof jobId !== "string") return
     const status = typeof snapshot.value === "string" ? snapshot.value : Object.keys(snapshot.value as object)[0]
