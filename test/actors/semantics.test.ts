@@ -58,7 +58,7 @@ describe("retries", () => {
     )
     const waiting = await waitUntil(async () => {
       const info = await manager.getJobInfo(handle.id)
-      return info.failures === 1 && info
+      return info.failures === 1 ? info : undefined
     })
     expect(waiting.status).toBe("queued")
     expect(Date.parse(waiting.runAt!)).toBeGreaterThan(Date.now() + 30_000)
