@@ -77,7 +77,7 @@ export const canOffline = (persisted: PersistedLifecycle, event: JobLifecycleEve
 /**
  * The lifecycle of a row failed from outside its run (unknown state, undecodable data, not
  * resumable). The error names the job and the cause; the machine makes the failed snapshot from
- * the row's own when it can be read, else from a fresh one.
+ * the row's own when it can be read (a paused one by way of `queued`), else from a fresh one.
  */
 export const failedRowLifecycle = (row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown): LifecycleRow => {
   const reason = toStoredError(cause)
@@ -88,7 +88,10 @@ export const failedRowLifecycle = (row: Pick<DbJob, "id" | "name" | "snapshot">,
   }
   let snapshot: PersistedLifecycle | undefined
   try {
-    snapshot = transitionOffline(decodeLifecycle(row.snapshot, row.id), { type: "FAIL", error }, row.id)?.snapshot
+    const current = decodeLifecycle(row.snapshot, row.id)
+    // A paused job (one a shutdown paused, found unreadable on recovery) is resumed, then failed.
+    const from = current.value === "paused" ? (transitionOffline(current, { type: "RESUME" }, row.id)?.snapshot ?? current) : current
+    snapshot = transitionOffline(from, { type: "FAIL", error }, row.id)?.snapshot
   } catch {
     snapshot = undefined
   }

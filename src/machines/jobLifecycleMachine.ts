@@ -179,7 +179,6 @@ export const jobLifecycleMachine = setup({
         // Back in line; a job paused while it waited for its time waits on.
         RESUME: { target: "queued", actions: assign({ pausedBy: null }) },
         CANCEL: "cancelled",
-        FAIL: { target: "failed", actions: "rememberError" },
       },
     },
     completed: { type: "final" },
