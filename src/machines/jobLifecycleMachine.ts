@@ -154,12 +154,19 @@ export const jobLifecycleMachine = setup({
           on: {
             CANCEL: { target: "cancelling", actions: "requestCancel" },
             "WORKER.PAUSED": "#job.paused",
+            // A failure to be retried is paused instead, as asked; resumed, it waits out its backoff.
+            "WORKER.FAILED": [
+              { guard: "retries", target: "#job.paused", actions: ["countFailure", "waitForRetry"] },
+              { target: "#job.failed", actions: ["countFailure", "rememberError"] },
+            ],
           },
         },
         cancelling: {
           after: { interruptGrace: { actions: "forceInterrupt" } },
           on: {
             "WORKER.CANCELLED": "#job.cancelled",
+            // A job being cancelled is not retried: its failure is final.
+            "WORKER.FAILED": { target: "#job.failed", actions: ["countFailure", "rememberError"] },
           },
         },
       },
