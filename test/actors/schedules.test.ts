@@ -3,7 +3,7 @@ import { InvalidOptions, InvalidParams, UnknownJobType } from "../../src/index.j
 import { encodeLifecycle, initialLifecycle } from "../../src/actors/lifecycle.js"
 import { pack } from "../../src/persistence/codec.js"
 import type { JobStore } from "../../src/persistence/JobStore.js"
-import { CountJob, NoopJob } from "../fixtures/jobs.js"
+import { CountJob, NoopJob, WhoRanJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess, stopProcess } from "../fixtures/processes.js"
 import { openTestStore } from "../fixtures/store.js"
@@ -100,7 +100,6 @@ describe("schedules", () => {
     // Params are validated as dispatch validates them: a wrong type, an undeclared key.
     expect(await refused("params type", () => manager.schedule("x", NoopJob, { tag: 5 } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
     expect(await refused("params excess", () => manager.schedule("x", NoopJob, { tag: "a", extra: 1 } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
-    const { WhoRanJob } = await import("../fixtures/jobs.js")
     const narrow = await openManager({ dataDir: tempDir(), jobs: [NoopJob] })
     expect(await refused("type", () => narrow.schedule("x", WhoRanJob, { file: "f" } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(UnknownJobType)
     // A refused replacement leaves the stored schedule as it was.
