@@ -43,6 +43,8 @@ export {
 export type { RetryPolicy, Backoff } from "./jobs/retryPolicy.js"
 /** The manager: open, dispatch, pause, resume, cancel, list, close; `manager.effect` has the Effect twins. */
 export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter } from "./actors/JobManager.js"
+/** Cron schedules: `manager.schedule(name, Job, params, { cron, timezone?, priority? })`, `unschedule`, `listSchedules`. */
+export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */
 export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */

@@ -20,6 +20,7 @@ import { JobWatchers } from "./JobWatchers.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 import { ManagerPresence } from "./ManagerPresence.js"
 import { recoverJobs } from "./recovery.js"
+import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 
 export interface JobManagerOptions {
@@ -101,6 +102,7 @@ export class JobManager implements JobHandleSource {
   private readonly actor: Actor<typeof managerMachine>
   private readonly watchers: JobWatchers
   private readonly presence: ManagerPresence
+  private readonly scheduler: Scheduler
   private readonly registry: JobRegistry
   private readonly types: ReadonlyArray<string>
   private readonly own: Set<string> | undefined
@@ -171,6 +173,7 @@ export class JobManager implements JobHandleSource {
       { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
       { onNews: () => this.onNews(), onSweep: (owners) => this.recoverWith(owners, false).then(() => undefined), onError },
     )
+    this.scheduler = new Scheduler(store, this.registry, { now, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
     this.effect = new JobManagerEffect(this)
   }
 
@@ -182,6 +185,7 @@ export class JobManager implements JobHandleSource {
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
       this.presence.start()
+      this.scheduler.start()
     } catch (error) {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
       this.actor.stop()
@@ -212,6 +216,7 @@ export class JobManager implements JobHandleSource {
       })
     }
     this.engine.wake(true)
+    this.scheduler.refresh()
     await this.watchers.checkRemote()
   }
 
@@ -289,6 +294,31 @@ export class JobManager implements JobHandleSource {
   runJob(id: string) {
     this.own?.add(id)
     this.engine.wake(true)
+  }
+
+  // ---------------------------------------------------------------- schedules
+
+  /**
+   * Stores a schedule that dispatches `Job` with `params` at each tick of `options.cron` (read
+   * in `options.timezone`, default UTC), or replaces the definition of the schedule with this
+   * name. Params are validated as `dispatch` validates them (`InvalidParams`); a bad cron
+   * expression or zone is an `InvalidOptions` naming it; nothing is stored then. Each tick
+   * fires once across every manager on the store that registered the type.
+   */
+  async schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions): Promise<ScheduleInfo> {
+    this.engine.assertAccepting()
+    return this.scheduler.schedule(name, definition, params, options)
+  }
+
+  /** Deletes a schedule (jobs it dispatched stay); resolves with whether it existed. */
+  async unschedule(name: string): Promise<boolean> {
+    this.engine.assertAccepting()
+    return this.scheduler.unschedule(name)
+  }
+
+  /** Every schedule on the store, by name, with its next tick and last fire. */
+  listSchedules(): Promise<ReadonlyArray<ScheduleInfo>> {
+    return this.scheduler.list()
   }
 
   // ---------------------------------------------------------------- commands
@@ -418,6 +448,7 @@ export class JobManager implements JobHandleSource {
   private async closeNow() {
     this.actor.send({ type: "CLOSE" })
     this.presence.stop()
+    await this.scheduler.stop()
     await this.engine.drain()
     this.watchers.closeAll()
     try {
@@ -438,6 +469,7 @@ export class JobManager implements JobHandleSource {
     this.closing ??= (async () => {
       const keepAlive = setInterval(() => {}, 1_000)
       this.presence.stop()
+      void this.scheduler.stop()
       this.engine.crash()
       this.watchers.closeAll()
       await this.store.close().finally(() => clearInterval(keepAlive))

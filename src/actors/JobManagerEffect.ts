@@ -19,10 +19,12 @@ import type { JobStatus } from "../jobs/JobStatus.js"
 import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
 import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
+import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
 
 export type DispatchError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
 export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
 export type ResultError = JobFailed | JobCancelled | JobNotFound | PersistenceError | ManagerClosed
+export type ScheduleError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
 
 const isTagged = (e: unknown): boolean => typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
 
@@ -58,6 +60,15 @@ export class JobManagerEffect {
   }
   retry(id: string) {
     return lift<JobStatus, CommandError | UniqueKeyTaken>(() => this.manager.retry(id))
+  }
+  schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions) {
+    return lift<ScheduleInfo, ScheduleError>(() => this.manager.schedule(name, definition, params, options))
+  }
+  unschedule(name: string) {
+    return lift<boolean, PersistenceError | ManagerClosed>(() => this.manager.unschedule(name))
+  }
+  listSchedules() {
+    return lift<ReadonlyArray<ScheduleInfo>, PersistenceError>(() => this.manager.listSchedules())
   }
   result<O = unknown>(id: string) {
     return lift<O, ResultError>(() => this.manager.resultOf(id) as Promise<O>)

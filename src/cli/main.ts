@@ -9,6 +9,7 @@ import { registerDemoCommand } from "./commands/demo.js"
 import { registerInspectCommand } from "./commands/inspect.js"
 import { registerQueryCommands } from "./commands/query.js"
 import { registerRunCommand } from "./commands/run.js"
+import { registerSchedulesCommand } from "./commands/schedules.js"
 import { registerVizCommand } from "./commands/viz.js"
 import { registerWatchCommand } from "./commands/watch.js"
 import { registerWorkerCommand } from "./commands/worker.js"
@@ -48,6 +49,7 @@ registerInspectCommand(program)
 registerRunCommand(program)
 registerWorkerCommand(program)
 registerQueryCommands(program)
+registerSchedulesCommand(program)
 registerWatchCommand(program)
 registerControlCommands(program)
 registerVizCommand(program)

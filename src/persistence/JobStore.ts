@@ -190,6 +190,56 @@ export interface CommitResult {
   readonly nextRunAt?: number | null
 }
 
+/** A row of `schedules` as stored (the same columns in SQLite and PostgreSQL). The API type is `ScheduleInfo`. */
+export interface DbSchedule {
+  readonly name: string
+  /** The job type it dispatches. */
+  readonly job_name: string
+  /** MessagePack of the schema-encoded params of each job it fires. */
+  readonly params: Buffer
+  readonly priority: number
+  /** JSON of the dispatch options of each job it fires; null: none. */
+  readonly options: string | null
+  readonly cron: string
+  /** IANA time zone the cron expression is read in. */
+  readonly timezone: string | null
+  /** Epoch ms of the next tick; a fire moves it on. */
+  readonly next_run_at: number
+  /** Epoch ms it last fired (dispatched a job). */
+  readonly last_run_at: number | null
+  readonly last_job_id: string | null
+  /** ISO 8601. */
+  readonly created_at: string
+  readonly updated_at: string
+}
+
+/** A schedule as `schedule()` stores it: a new one, or the new definition of one with this name. */
+export interface ScheduleWrite {
+  readonly name: string
+  readonly jobName: string
+  readonly params: Buffer
+  readonly priority: number
+  readonly options: string | null
+  readonly cron: string
+  readonly timezone: string
+  readonly nextRunAt: number
+  /** ISO 8601: `created_at` of a new schedule, `updated_at` always. */
+  readonly at: string
+}
+
+/** One tick of a schedule, fired: its `next_run_at` moves from `due` to `nextRunAt` and `job` is stored, together or not at all. */
+export interface ScheduleFire {
+  readonly name: string
+  /** The `next_run_at` the firing manager read: the compare-and-set holds only while it is still there. */
+  readonly due: number
+  readonly nextRunAt: number
+  /** Epoch ms, stored as `last_run_at`. */
+  readonly firedAt: number
+  readonly job: NewJob
+  /** A line for the job's log, saying which schedule and tick dispatched it. */
+  readonly log: string
+}
+
 export interface JobQuery {
   readonly status?: string
   readonly name?: string
@@ -248,6 +298,19 @@ export interface JobStore {
   leases(): Promise<ReadonlyArray<Lease>>
   /** Deletes a lease found dead, unless it was renewed since (`expiresAt` changed). */
   forgetLease(id: string, expiresAt: number): Promise<void>
+
+  /** Stores a schedule, or replaces the definition of the one with its name (keeping its last fire); returns the row. */
+  upsertSchedule(schedule: ScheduleWrite): Promise<DbSchedule>
+  /** Deletes a schedule; false when there was none by that name. */
+  deleteSchedule(name: string): Promise<boolean>
+  /** Every schedule, by name. */
+  listSchedules(): Promise<ReadonlyArray<DbSchedule>>
+  /**
+   * Fires one tick in one transaction: moves `next_run_at` on only if it still is `fire.due`
+   * (compare-and-set), and only then inserts the job. Of many managers firing the same tick,
+   * exactly one gets true; the others store nothing.
+   */
+  fireSchedule(fire: ScheduleFire): Promise<boolean>
 
   /**
    * Calls `onChange` when another process may have changed the store (a dispatch, a command,

@@ -14,6 +14,9 @@ import type {
   InsertResult,
   NewJob,
   RowExpectation,
+  DbSchedule,
+  ScheduleFire,
+  ScheduleWrite,
 } from "./JobStore.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
@@ -32,6 +35,7 @@ import {
 } from "./postgres/connection.js"
 import * as leases from "./postgres/leases.js"
 import { migrate } from "./postgres/migrations.js"
+import * as schedules from "./postgres/schedules.js"
 
 /** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
 const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
@@ -57,6 +61,7 @@ export class PostgresJobStore implements JobStore {
   private readonly pool: pg.Pool
   private readonly t: Tables
   private readonly listener: ChangeListener
+  private readonly channel: string
   /** Backend pids of this store's pooled connections: notifications they caused are not news here. */
   private readonly ownBackends = new Set<number>()
   private closing: Promise<void> | undefined
@@ -98,7 +103,8 @@ export class PostgresJobStore implements JobStore {
       const pid = backendPid(client)
       if (pid !== undefined) this.ownBackends.delete(pid)
     })
-    this.listener = new ChangeListener({ databaseUrl, channel: channelOf(schema), isOwnBackend: (pid) => this.ownBackends.has(pid) })
+    this.channel = channelOf(schema)
+    this.listener = new ChangeListener({ databaseUrl, channel: this.channel, isOwnBackend: (pid) => this.ownBackends.has(pid) })
   }
 
   insertJob(job: NewJob): Promise<InsertResult> {
@@ -274,6 +280,22 @@ export class PostgresJobStore implements JobStore {
 
   forgetLease(id: string, expiresAt: number): Promise<void> {
     return this.call("lease", "Write", () => leases.forgetLease(this.pool, this.t, id, expiresAt))
+  }
+
+  upsertSchedule(schedule: ScheduleWrite): Promise<DbSchedule> {
+    return this.call("schedule", "Write", () => schedules.upsertSchedule(this.pool, this.t, this.channel, schedule))
+  }
+
+  deleteSchedule(name: string): Promise<boolean> {
+    return this.call("unschedule", "Write", () => schedules.deleteSchedule(this.pool, this.t, this.channel, name))
+  }
+
+  listSchedules(): Promise<ReadonlyArray<DbSchedule>> {
+    return this.call("listSchedules", "Read", () => schedules.listSchedules(this.pool, this.t))
+  }
+
+  fireSchedule(fire: ScheduleFire): Promise<boolean> {
+    return this.call("fireSchedule", "Write", () => schedules.fireSchedule(this.pool, this.t, fire))
   }
 
   /**

@@ -18,6 +18,9 @@ import type {
   InsertResult,
   NewJob,
   RowExpectation,
+  DbSchedule,
+  ScheduleFire,
+  ScheduleWrite,
 } from "./JobStore.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
@@ -366,6 +369,43 @@ export class SqliteJobStore implements JobStore {
     return promised("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt))
   }
 
+  upsertSchedule(schedule: ScheduleWrite): Promise<DbSchedule> {
+    return promised("schedule", "Write", () => {
+      this.assertOpen("schedule")
+      return this.stmts.upsertSchedule.get(schedule) as DbSchedule
+    })
+  }
+
+  deleteSchedule(name: string): Promise<boolean> {
+    return promised("unschedule", "Write", () => {
+      this.assertOpen("unschedule")
+      return this.stmts.deleteSchedule.run(name).changes > 0
+    })
+  }
+
+  listSchedules(): Promise<ReadonlyArray<DbSchedule>> {
+    return promised("listSchedules", "Read", () => {
+      this.assertOpen("listSchedules")
+      return this.stmts.schedules.all() as DbSchedule[]
+    })
+  }
+
+  fireSchedule(fire: ScheduleFire): Promise<boolean> {
+    return promised("fireSchedule", "Write", () => {
+      this.assertOpen("fireSchedule")
+      const { job } = fire
+      return this.db
+        .transaction(() => {
+          const moved = this.stmts.moveSchedule.run({ name: fire.name, due: fire.due, next: fire.nextRunAt, firedAt: fire.firedAt, jobId: job.id }).changes > 0
+          if (!moved) return false
+          this.stmts.insert.run({ ...job, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null })
+          this.stmts.insertLog.run(job.id, job.createdAt, "info", fire.log)
+          return true
+        })
+        .immediate()
+    })
+  }
+
   /** `PRAGMA data_version` changes only when another connection commits: a look costs one pragma. */
   watch(onChange: () => void, intervalMs: number): () => void {
     let seen = -1
@@ -486,4 +526,18 @@ const prepare = (db: Database.Database) => ({
   deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
   forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ?`),
   leases: db.prepare(/* sql */ `SELECT * FROM managers`),
+  // A new definition keeps the schedule's creation and its last fire.
+  upsertSchedule: db.prepare(/* sql */ `
+    INSERT INTO schedules (name, job_name, params, priority, options, cron, timezone, next_run_at, created_at, updated_at)
+    VALUES (@name, @jobName, @params, @priority, @options, @cron, @timezone, @nextRunAt, @at, @at)
+    ON CONFLICT (name) DO UPDATE SET job_name = excluded.job_name, params = excluded.params, priority = excluded.priority,
+      options = excluded.options, cron = excluded.cron, timezone = excluded.timezone, next_run_at = excluded.next_run_at,
+      updated_at = excluded.updated_at
+    RETURNING *`),
+  deleteSchedule: db.prepare(/* sql */ `DELETE FROM schedules WHERE name = ?`),
+  schedules: db.prepare(/* sql */ `SELECT * FROM schedules ORDER BY name`),
+  // The compare-and-set of a fire: only the manager that still saw this tick due moves it on.
+  moveSchedule: db.prepare(/* sql */ `
+    UPDATE schedules SET next_run_at = @next, last_run_at = @firedAt, last_job_id = @jobId
+    WHERE name = @name AND next_run_at = @due`),
 })
