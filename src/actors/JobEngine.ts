@@ -12,6 +12,7 @@ import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobSto
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
+import { Cleanups } from "./cleanup.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
 import { JobEvents, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
@@ -100,6 +101,8 @@ export class JobEngine implements JobHost {
   private isoCache = { ms: Number.NaN, text: "" }
   /** Writes by kind, for tests and benchmarks. */
   readonly stats = { transactions: 0, progressWrites: 0, checkpoints: 0, claims: 0 }
+  /** The resource cleanup of jobs cancelled or failed for good, and of pruned jobs' directories. */
+  readonly cleanups: Cleanups
 
   constructor(
     private readonly store: JobStore,
@@ -108,6 +111,7 @@ export class JobEngine implements JobHost {
     private readonly onError: (error: unknown) => void,
   ) {
     this.owned = { status: "running", owner: options.managerId }
+    this.cleanups = new Cleanups(options.dataDir, onError)
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
       delays: { interruptGrace: options.interruptGraceMs },
@@ -385,7 +389,10 @@ export class JobEngine implements JobHost {
     this.live.delete(job.id)
     job.actor.stop()
     this.emit(job.id, { type: "status", status })
-    this.settleWaiters(job.waiters, status)
+    // A cancel() or a fail resolves once the job's resources are released.
+    const cleaned = this.cleanups.ended(status, { id: job.id, definition: job.definition, params: job.params, state: job.state })
+    if (cleaned === undefined) this.settleWaiters(job.waiters, status)
+    else void cleaned.then(() => this.settleWaiters(job.waiters, status))
     this.wake()
   }
 
@@ -514,6 +521,7 @@ export class JobEngine implements JobHost {
         at: () => this.iso(),
         // Ours in the store but not live here for a while: its end could not be written.
         ownButGone: looks >= 200,
+        cleanup: (row, status) => this.cleanups.ended(status, { row, registry: this.registry }),
       })
       if (outcome.ownedHere) {
         // Its claim is committing (the actor starts right after) or its end is: look again.
@@ -577,6 +585,7 @@ export class JobEngine implements JobHost {
     while (this.committing) await new Promise((r) => setImmediate(r))
     if (this.batch.size > 0) await this.tick()
     this.stopped = true
+    await this.cleanups.idle()
   }
 
   /**

@@ -19,6 +19,7 @@ import { JobWatchers } from "./JobWatchers.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 import { ManagerPresence } from "./ManagerPresence.js"
 import { recoverJobs } from "./recovery.js"
+import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 
 export interface JobManagerOptions {
@@ -52,6 +53,13 @@ export interface JobManagerOptions {
   readonly onError?: (error: unknown) => void
   /** Called with a line per job recovered or failed on recovery (for a worker's log). */
   readonly onRecovered?: (line: string) => void
+  /**
+   * Deletes jobs at rest, per status, older than `maxAgeMs` and/or beyond the newest `maxCount`
+   * (with their logs and private directories): once after open, then every `retentionIntervalMs`.
+   */
+  readonly retention?: RetentionPolicy
+  /** How often `retention` is applied. Default 60 000. */
+  readonly retentionIntervalMs?: number
 }
 
 export interface DispatchOptions {
@@ -93,6 +101,7 @@ export class JobManager implements JobHandleSource {
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
   private readonly onError: (error: unknown) => void
+  private readonly retention: Retention | undefined
   readonly id: string
   /** The same operations as Effects with typed errors. */
   readonly effect: JobManagerEffect
@@ -157,6 +166,10 @@ export class JobManager implements JobHandleSource {
       { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
       { onNews: () => this.onNews(), onSweep: (owners) => this.recoverWith(owners, false).then(() => undefined), onError },
     )
+    this.retention =
+      options.retention === undefined
+        ? undefined
+        : new Retention(store, options.retention, options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
     this.effect = new JobManagerEffect(this)
   }
 
@@ -168,6 +181,7 @@ export class JobManager implements JobHandleSource {
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
       this.presence.start()
+      this.retention?.start()
     } catch (error) {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
       this.actor.stop()
@@ -273,6 +287,23 @@ export class JobManager implements JobHandleSource {
     return (await this.engine.command(id, event)).status
   }
 
+  // ---------------------------------------------------------------- retention
+
+  /**
+   * Deletes the jobs at rest in `statuses` (only `completed`, `failed`, `cancelled`; a live status
+   * is an `InvalidOptions` and nothing is deleted) that ended more than `olderThanMs` ago (0: all),
+   * with their log lines, events and private directories. Resolves with how many were deleted.
+   */
+  async prune(options: PruneOptions): Promise<number> {
+    this.engine.assertAccepting()
+    return pruneJobs(this.store, options, (this.options.now ?? Date.now)(), (ids) => this.engine.cleanups.removeDirs(ids))
+  }
+
+  /** Applies the `retention` option now (it also runs after open and periodically). @internal */
+  applyRetention(): Promise<void> {
+    return this.retention?.pass() ?? Promise.resolve()
+  }
+
   // ---------------------------------------------------------------- queries
 
   /** Registered job type names. */
@@ -366,6 +397,7 @@ export class JobManager implements JobHandleSource {
   private async closeNow() {
     this.actor.send({ type: "CLOSE" })
     this.presence.stop()
+    await this.retention?.stop()
     await this.engine.drain()
     this.watchers.closeAll()
     try {
@@ -386,6 +418,7 @@ export class JobManager implements JobHandleSource {
     this.closing ??= (async () => {
       const keepAlive = setInterval(() => {}, 1_000)
       this.presence.stop()
+      void this.retention?.stop()
       this.engine.crash()
       this.watchers.closeAll()
       await this.store.close().finally(() => clearInterval(keepAlive))
@@ -416,6 +449,7 @@ const validate = (options: JobManagerOptions) => {
   if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
+  validateRetention(options.retention, options.retentionIntervalMs)
   for (const type of options.types ?? []) {
     if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }
