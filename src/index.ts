@@ -5,6 +5,7 @@ export { defineJob } from "./jobs/defineJob.js"
 export type {
   JobDefinition,
   JobContext,
+  JobCleanupInfo,
   JobOp,
   JobSchema,
   LogLevel,
@@ -29,6 +30,7 @@ export {
   JobFailed,
   JobCancelled,
   JobInterrupted,
+  JobCleanupFailed,
   DuplicateJobType,
   PersistenceError,
   SerializationError,
@@ -45,6 +47,8 @@ export type { RetryPolicy, Backoff } from "./jobs/retryPolicy.js"
 export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter } from "./actors/JobManager.js"
 /** Cron schedules: `manager.schedule(name, Job, params, { cron, timezone?, priority? })`, `unschedule`, `listSchedules`. */
 export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
+/** `manager.prune(options)` and the `retention` option of `JobManager.open`. */
+export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */
 export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */

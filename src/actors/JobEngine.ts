@@ -13,6 +13,7 @@ import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobSto
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
+import { Cleanups } from "./cleanup.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
 import { JobEvents, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
@@ -132,6 +133,8 @@ export class JobEngine implements JobHost {
   private isoCache = { ms: Number.NaN, text: "" }
   /** Writes by kind, for tests and benchmarks. */
   readonly stats = { transactions: 0, progressWrites: 0, checkpoints: 0, claims: 0 }
+  /** The resource cleanup of jobs cancelled or failed for good, and of pruned jobs' directories. */
+  readonly cleanups: Cleanups
 
   constructor(
     private readonly store: JobStore,
@@ -140,6 +143,7 @@ export class JobEngine implements JobHost {
     private readonly onError: (error: unknown) => void,
   ) {
     this.owned = { status: "running", owner: options.managerId }
+    this.cleanups = new Cleanups(options.dataDir, onError)
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
       delays: { interruptGrace: options.interruptGraceMs },
@@ -446,7 +450,10 @@ export class JobEngine implements JobHost {
   private settleLive(job: LiveJob, status: JobStatus) {
     this.forget(job)
     this.emit(job.id, { type: "status", status })
-    this.settleWaiters(job.waiters, status)
+    // A cancel() or a fail resolves once the job's resources are released.
+    const cleaned = this.cleanups.ended(status, { id: job.id, definition: job.definition, params: job.params, state: job.state })
+    if (cleaned === undefined) this.settleWaiters(job.waiters, status)
+    else void cleaned.then(() => this.settleWaiters(job.waiters, status))
     // A retry that may run at once, or a slot of a type with its own limit: look at the queue again.
     this.wake(status === "queued" || job.definition.concurrency !== undefined)
   }
@@ -613,6 +620,7 @@ export class JobEngine implements JobHost {
         at: () => this.iso(),
         // Ours in the store but not live here for a while: its end could not be written.
         ownButGone: looks >= 200,
+        cleanup: (row, status) => this.cleanups.ended(status, { row, registry: this.registry }),
       })
       if (outcome.ownedHere) {
         // Its claim is committing (the actor starts right after) or its end is: look again.
@@ -676,6 +684,7 @@ export class JobEngine implements JobHost {
     while (this.committing) await new Promise((r) => setImmediate(r))
     if (this.batch.size > 0) await this.tick()
     this.stopped = true
+    await this.cleanups.idle()
   }
 
   /**

@@ -21,6 +21,7 @@ import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 import { ManagerPresence } from "./ManagerPresence.js"
 import { recoverJobs } from "./recovery.js"
 import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.js"
+import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 
 export interface JobManagerOptions {
@@ -54,6 +55,13 @@ export interface JobManagerOptions {
   readonly onError?: (error: unknown) => void
   /** Called with a line per job recovered or failed on recovery (for a worker's log). */
   readonly onRecovered?: (line: string) => void
+  /**
+   * Deletes jobs at rest, per status, older than `maxAgeMs` and/or beyond the newest `maxCount`
+   * (with their logs and private directories): once after open, then every `retentionIntervalMs`.
+   */
+  readonly retention?: RetentionPolicy
+  /** How often `retention` is applied. Default 60 000. */
+  readonly retentionIntervalMs?: number
 }
 
 export interface DispatchOptions {
@@ -109,6 +117,7 @@ export class JobManager implements JobHandleSource {
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
   private readonly onError: (error: unknown) => void
+  private readonly retention: Retention | undefined
   readonly id: string
   /** The same operations as Effects with typed errors. */
   readonly effect: JobManagerEffect
@@ -174,6 +183,10 @@ export class JobManager implements JobHandleSource {
       { onNews: () => this.onNews(), onSweep: (owners) => this.recoverWith(owners, false).then(() => undefined), onError },
     )
     this.scheduler = new Scheduler(store, this.registry, { now, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
+    this.retention =
+      options.retention === undefined
+        ? undefined
+        : new Retention(store, options.retention, options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
     this.effect = new JobManagerEffect(this)
   }
 
@@ -186,6 +199,7 @@ export class JobManager implements JobHandleSource {
       this.engine.wake(true)
       this.presence.start()
       this.scheduler.start()
+      this.retention?.start()
     } catch (error) {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
       this.actor.stop()
@@ -346,13 +360,32 @@ export class JobManager implements JobHandleSource {
    * its last checkpoint. Resolves once it is queued. Rejects with `InvalidTransition` for a job
    * in any other status, and `UniqueKeyTaken` when another live job holds its unique key.
    */
-  retry(id: string): Promise<JobStatus> {
+  async retry(id: string): Promise<JobStatus> {
+    // A cleanup still removing the job's files must not race its next attempt.
+    await this.engine.cleanups.pending(id)
     return this.command(id, { type: "RETRY" })
   }
 
   private async command(id: string, event: CommandEvent): Promise<JobStatus> {
     this.engine.assertAccepting()
     return (await this.engine.command(id, event)).status
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /**
+   * Deletes the jobs at rest in `statuses` (only `completed`, `failed`, `cancelled`; a live status
+   * is an `InvalidOptions` and nothing is deleted) that ended more than `olderThanMs` ago (0: all),
+   * with their log lines, events and private directories. Resolves with how many were deleted.
+   */
+  async prune(options: PruneOptions): Promise<number> {
+    this.engine.assertAccepting()
+    return pruneJobs(this.store, options, (this.options.now ?? Date.now)(), (ids) => this.engine.cleanups.removeDirs(ids))
+  }
+
+  /** Applies the `retention` option now (it also runs after open and periodically). @internal */
+  applyRetention(): Promise<void> {
+    return this.retention?.pass() ?? Promise.resolve()
   }
 
   // ---------------------------------------------------------------- queries
@@ -449,6 +482,7 @@ export class JobManager implements JobHandleSource {
     this.actor.send({ type: "CLOSE" })
     this.presence.stop()
     await this.scheduler.stop()
+    await this.retention?.stop()
     await this.engine.drain()
     this.watchers.closeAll()
     try {
@@ -470,6 +504,7 @@ export class JobManager implements JobHandleSource {
       const keepAlive = setInterval(() => {}, 1_000)
       this.presence.stop()
       void this.scheduler.stop()
+      void this.retention?.stop()
       this.engine.crash()
       this.watchers.closeAll()
       await this.store.close().finally(() => clearInterval(keepAlive))
@@ -500,6 +535,7 @@ const validate = (options: JobManagerOptions) => {
   if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
+  validateRetention(options.retention, options.retentionIntervalMs)
   for (const type of options.types ?? []) {
     if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }

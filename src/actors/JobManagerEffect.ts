@@ -20,6 +20,7 @@ import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
 import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
 import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
+import type { PruneOptions } from "./retention.js"
 
 export type DispatchError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
 export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
@@ -90,6 +91,9 @@ export class JobManagerEffect {
   }
   listJobTypes() {
     return Effect.sync(() => this.manager.listJobTypes())
+  }
+  prune(options: PruneOptions) {
+    return lift<number, InvalidOptions | PersistenceError | ManagerClosed>(() => this.manager.prune(options))
   }
   handle(id: string) {
     return lift<JobHandle, JobNotFound | PersistenceError>(() => this.manager.handle(id))

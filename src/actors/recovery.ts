@@ -56,6 +56,7 @@ export const recoverJobs = async (
         if (next === undefined) return
         const line = describe(row, next, owners)
         if (!(await engine.recordOffline(row, next, line))) return // another manager recovered it first
+        await engine.cleanups.ended(next.status, { row, registry })
         if (next.status === "failed") failed++
         else resumed++
         lines.push(`${row.name} ${row.id}: ${line}`)

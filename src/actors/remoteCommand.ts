@@ -60,6 +60,8 @@ export const commandThroughStore = async (
     readonly timeoutMs?: number
     /** The asking manager has waited long enough: a job it owns but does not run is an orphan. */
     readonly ownButGone?: boolean
+    /** Releases the resources of a job this call cancelled or failed (see `Cleanups`); awaited. */
+    readonly cleanup?: (row: DbJob, status: JobStatus) => Promise<void> | undefined
   },
 ): Promise<CommandOutcome> => {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
@@ -100,6 +102,7 @@ export const commandThroughStore = async (
         if (orphan.kind === "fail" || event.type === "RESUME") {
           // Failing it, or putting it back in line, is all there is to do (a resume of a stalled job is its requeue).
           if (await write(store, row, orphan.lifecycle, options.at())) {
+            await options.cleanup?.(row, orphan.lifecycle.status)
             if (orphan.kind === "fail") throw new InvalidTransition({ id, event: event.type, status: "failed" })
             return { status: orphan.lifecycle.status }
           }
@@ -109,7 +112,10 @@ export const commandThroughStore = async (
     }
     const next = applyOffline(row, from, event)
     const what = `${described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
-    if (await write(store, row, next, options.at(), what)) return { status: next.status }
+    if (await write(store, row, next, options.at(), what)) {
+      await options.cleanup?.(row, next.status)
+      return { status: next.status }
+    }
     if (event.type === "RETRY") await assertKeyFree(store, row)
     // The row moved under us (claimed by a manager, say): look again.
     if (Date.now() > deadline) throw timeout(id)

@@ -31,7 +31,7 @@ export class JobDidNotComplete extends Data.TaggedError("JobDidNotComplete")<{
 }
 
 // The engine's errors that mean "the user asked for something that cannot be": exit 2, not 1.
-const userErrorTags = new Set(["UsageError", "UnknownJobType", "InvalidParams", "JobNotFound", "InvalidTransition"])
+const userErrorTags = new Set(["UsageError", "UnknownJobType", "InvalidParams", "JobNotFound", "InvalidTransition", "InvalidOptions"])
 
 const tagOf = (error: unknown): string | undefined => {
   const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
 import { registerDemoCommand } from "./commands/demo.js"
 import { registerInspectCommand } from "./commands/inspect.js"
+import { registerPruneCommand } from "./commands/prune.js"
 import { registerQueryCommands } from "./commands/query.js"
 import { registerRunCommand } from "./commands/run.js"
 import { registerSchedulesCommand } from "./commands/schedules.js"
@@ -52,6 +53,7 @@ registerQueryCommands(program)
 registerSchedulesCommand(program)
 registerWatchCommand(program)
 registerControlCommands(program)
+registerPruneCommand(program)
 registerVizCommand(program)
 
 // `jobstate list | head` closes the pipe early; that is the reader being done, not an error.

@@ -71,6 +71,19 @@ export const integerOption =
     return n
   }
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** A commander option parser for durations: `30s`, `15m`, `2h`, `7d`, `2w`, `500ms`, `1.5h`; a bare `0` is zero. Gives ms. */
+export const durationOption =
+  (name: string) =>
+  (value: string): number => {
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$/.exec(value.trim())
+    if (match === null || (match[2] === undefined && Number(match[1]) !== 0)) {
+      throw new InvalidArgumentError(`${name} must be a duration such as 30s, 15m, 2h, 7d or 2w (or 0), got ${JSON.stringify(value)}.`)
+    }
+    return Math.round(Number(match[1]) * durationUnits[match[2] ?? "ms"]!)
+  }
+
 const priorityNames: Record<string, number> = {
   low: JobPriority.LOW,
   normal: JobPriority.NORMAL,

@@ -54,6 +54,20 @@ export interface JobContext<P, S, Pr = never> {
 
 type RunFn<P, S, O, Pr, E> = (ctx: JobContext<P, S, Pr>) => Effect.Effect<O, E> | PromiseLike<O>
 
+/** What a type's `cleanup` hook receives about a job that was cancelled or failed for good. */
+export interface JobCleanupInfo<P, S> {
+  readonly id: string
+  readonly params: P
+  /** The last checkpointed state (or the initial state, when it never checkpointed). */
+  readonly state: S
+  /** The job's private directory; jobstate removes it right after the hook. */
+  readonly dataDir: string
+  readonly status: "cancelled" | "failed"
+}
+
+/** A type's `cleanup` hook: an Effect or a Promise; what it fails with is reported, never stored. */
+export type CleanupFn<P, S> = (info: JobCleanupInfo<P, S>) => Effect.Effect<void, unknown> | PromiseLike<void>
+
 interface JobSpec<P, S, O, Pr, E> {
   /** Unique; the name used to dispatch by name and stored with every job. */
   readonly name: string
@@ -75,6 +89,13 @@ interface JobSpec<P, S, O, Pr, E> {
   readonly timeoutMs?: number
   /** At most this many jobs of this type run at once in one manager, within its own limit. */
   readonly concurrency?: number
+  /**
+   * Called once each time a job of this type is cancelled or fails for good (no retry left), in
+   * a process that knows the type, to remove what the job left outside its private directory
+   * (partial outputs). Its errors go to the manager's `onError` and never change the status.
+   * A job may be retried afterwards: `run` must not trust what the hook may have removed.
+   */
+  readonly cleanup?: CleanupFn<P, NoInfer<S>>
 }
 
 /** A registered job type: what `defineJob` returns and what `JobManager.open({ jobs })` takes. */
@@ -91,6 +112,7 @@ export interface JobDefinition<P = any, S = any, O = any, Pr = any> {
   readonly retry: RetryPolicy | undefined
   readonly timeoutMs: number | undefined
   readonly concurrency: number | undefined
+  readonly cleanup?: CleanupFn<P, S> | undefined
 }
 
 export type ParamsOf<D> = D extends JobDefinition<infer P, any, any, any> ? P : never
@@ -134,5 +156,6 @@ export function defineJob<P, S = undefined, O = void, Pr = never, E = never>(
     retry: checkRetryPolicy(spec.retry, `${where}.retry`),
     timeoutMs: checkTimeout(spec.timeoutMs, `${where}.timeoutMs`),
     concurrency,
+    cleanup: spec.cleanup,
   }
 }

@@ -119,6 +119,18 @@ export class JobInterrupted extends Data.TaggedError("JobInterrupted")<{
   }
 }
 
+/** A type's `cleanup` hook failed (reported through `onError`; the job's status is unchanged). */
+export class JobCleanupFailed extends Data.TaggedError("JobCleanupFailed")<{
+  readonly id: string
+  readonly name: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `The cleanup of ${this.name} job ${this.id} failed: ${this.detail}`
+  }
+}
+
 /** Turns anything a job may fail with into the plain data that is stored. */
 export const toStoredError = (error: unknown): StoredError => {
   if (typeof error === "object" && error !== null) {

@@ -1,5 +1,6 @@
 import type { LogLevel } from "../jobs/defineJob.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
+import type { PruneRequest } from "./prune.js"
 
 /**
  * A row of `jobs` as stored (the same columns in SQLite and PostgreSQL). The API type is
@@ -318,6 +319,14 @@ export interface JobStore {
    * every `intervalMs` only as a safety net.
    */
   watch(onChange: () => void, intervalMs: number): () => void
+
+  /**
+   * Deletes jobs at rest in `request.status` that are older than `completedBefore` or beyond the
+   * newest `keepNewest` (neither: all of them), with their log lines and events, in batches of
+   * `batchSize`, each its own transaction. A job that leaves the status meanwhile (a retry) is
+   * not deleted. `onBatch` gets each batch's ids once committed. Resolves with the count.
+   */
+  pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number>
 
   close(): Promise<void>
 }

@@ -36,6 +36,8 @@ import {
 import * as leases from "./postgres/leases.js"
 import { migrate } from "./postgres/migrations.js"
 import * as schedules from "./postgres/schedules.js"
+import * as prune from "./postgres/prune.js"
+import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
 
 /** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
 const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
@@ -305,6 +307,16 @@ export class PostgresJobStore implements JobStore {
    */
   watch(onChange: () => void, intervalMs: number): () => void {
     return this.listener.watch(onChange, intervalMs)
+  }
+
+  async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
+    const cutoff = await pruneCutoff(request, (status, n) => this.call("prune", "Read", () => prune.nthNewest(this.pool, this.schema, status, n)))
+    return pruneInBatches(
+      cutoff,
+      request.batchSize ?? DEFAULT_PRUNE_BATCH,
+      (c, limit) => this.call("prune", "Write", () => prune.deleteBatch(this.pool, this.schema, request.status, c, limit)),
+      onBatch,
+    )
   }
 
   /** Ends the pool (after the calls in flight) and the LISTEN connection. Idempotent. */

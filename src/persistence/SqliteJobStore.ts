@@ -23,6 +23,7 @@ import type {
   ScheduleWrite,
 } from "./JobStore.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
+import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
 
 export interface SqliteStoreOptions {
@@ -424,6 +425,34 @@ export class SqliteJobStore implements JobStore {
     return () => clearInterval(timer)
   }
 
+  async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
+    const nthNewest = (status: string, n: number) =>
+      promised("prune", "Read", () => {
+        this.assertOpen("prune")
+        const row = this.stmts.nthNewest.get(status, n - 1) as { completed_at: string | null; seq: number } | undefined
+        return row === undefined ? undefined : { completedAt: row.completed_at, seq: row.seq }
+      })
+    const cutoff = await pruneCutoff(request, nthNewest)
+    const deleteBatch = (c: Exclude<typeof cutoff, { kind: "none" }>, limit: number) =>
+      promised("prune", "Write", () => {
+        this.assertOpen("prune")
+        const below = c.kind === "below" ? { all: 0, completed_at: c.completedAt, seq: c.seq } : { all: 1, completed_at: "", seq: 0 }
+        // One IMMEDIATE transaction per batch: the rows, then their logs and events.
+        return this.db
+          .transaction(() => {
+            const ids = this.stmts.pruneBatch.all({ status: request.status, ...below, limit }) as string[]
+            if (ids.length > 0) {
+              const list = json(ids)
+              this.stmts.pruneLogs.run(list)
+              this.stmts.pruneEvents.run(list)
+            }
+            return ids
+          })
+          .immediate()
+      })
+    return pruneInBatches(cutoff, request.batchSize ?? DEFAULT_PRUNE_BATCH, deleteBatch, onBatch)
+  }
+
   close(): Promise<void> {
     this.closeNow()
     return Promise.resolve()
@@ -540,4 +569,16 @@ const prepare = (db: Database.Database) => ({
   moveSchedule: db.prepare(/* sql */ `
     UPDATE schedules SET next_run_at = @next, last_run_at = @firedAt, last_job_id = @jobId
     WHERE name = @name AND next_run_at = @due`),
+  // Prune, by the index jobs_status (its status prefix): no index on completed_at, which every
+  // job's end would pay for; the rows of one resting status are read, the others never.
+  nthNewest: db.prepare(/* sql */ `
+    SELECT completed_at, seq FROM jobs WHERE status = ? ORDER BY completed_at DESC NULLS LAST, seq DESC LIMIT 1 OFFSET ?`),
+  pruneBatch: db.prepare(/* sql */ `
+    DELETE FROM jobs WHERE seq IN (
+      SELECT seq FROM jobs WHERE status = @status
+        AND (@all OR completed_at IS NULL OR completed_at < @completed_at OR (completed_at = @completed_at AND seq < @seq))
+      LIMIT @limit)
+    RETURNING id`).pluck(),
+  pruneLogs: db.prepare(/* sql */ `DELETE FROM job_logs WHERE job_id IN (SELECT value FROM json_each(?))`),
+  pruneEvents: db.prepare(/* sql */ `DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(?))`),
 })

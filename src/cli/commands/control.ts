@@ -1,4 +1,5 @@
 import type { Command } from "commander"
+import { Cleanups } from "../../actors/cleanup.js"
 import { JobManager } from "../../actors/JobManager.js"
 import { commandEvent, commandThroughStore, type RemoteCommand } from "../../actors/remoteCommand.js"
 import { InvalidTransition, JobNotFound } from "../../jobs/errors.js"
@@ -51,12 +52,20 @@ export const registerControlCommands = (program: Command) => {
         },
       )
       const cli = invocationOf(command)
+      const cleanups = new Cleanups(where.dataDir, (error) => process.stderr.write(`jobstate: ${(error as Error).message}\n`))
       if (name === "resume" && options.wait) return resumeAndWait(where, jobs, id, type, cli)
       const outcome = await withStore(
         where,
         // A job a live manager runs gets the command through its row, and this waits until
         // that manager has applied it; anything else is changed in the store at once.
-        (store) => commandThroughStore(store, registry, id, commandEvent(name)!, { self: null, at: () => new Date().toISOString(), timeoutMs: options.timeout * 1000 }),
+        (store) =>
+          commandThroughStore(store, registry, id, commandEvent(name)!, {
+            self: null,
+            at: () => new Date().toISOString(),
+            timeoutMs: options.timeout * 1000,
+            // A job cancelled here has its private directory removed here (and its type's hook run, with --jobs).
+            cleanup: (row, status) => cleanups.ended(status, { row, registry }),
+          }),
         () => {
           throw new JobNotFound({ id })
         },

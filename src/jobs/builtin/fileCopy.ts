@@ -128,7 +128,42 @@ export const FileCopyJob = defineJob({
   output: FileCopyOutput,
   progress: FileCopyProgress,
   run: (ctx) => runCopy(ctx),
+  // Cancelled, or failed for good: no partial target is left behind. A retry from the same
+  // checkpoint finds its partial gone and copies that file again (see resumeOffset).
+  cleanup: ({ params, state }) => removePartials(params, state),
 })
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * Removes the partial target a copy left: the one its last checkpoint names, and the one of the
+ * file after its cursor, which it may have been writing since (a checkpoint follows each file,
+ * so no other file can be half-written). That file is found by walking its source again, in
+ * the same order the copy walks; under `conflict: "rename"` its partial may carry a " (n)".
+ */
+const removePartials = (params: FileCopyParams, state: FileCopyState) =>
+  Effect.promise(async () => {
+    if (state.inFlight !== null) await fsp.rm(state.inFlight.partial, { force: true })
+    const targets = state.targets
+    if (targets === null) return
+    const cursor = state.cursor as CopyCursor
+    for (let i = cursor.source; i < params.sources.length; i++) {
+      const target = targets[i]
+      if (target === null || target === undefined) continue
+      const next = (await listSource(resolve(params.sources[i]!), i, new AbortController().signal)).find((e) => e.kind !== "dir" && !isDone(e, cursor))
+      if (next === undefined) continue
+      if (next.kind !== "file") return
+      const file = join(target, ...next.rel)
+      await fsp.rm(partialPath(file), { force: true })
+      if ((params.options?.conflict ?? DEFAULT_CONFLICT) === "rename") {
+        const ext = extname(file)
+        const renamed = new RegExp(`^\\.${escapeRegExp(basename(file, ext))} \\(\\d+\\)${escapeRegExp(ext)}\\.jobstate-partial$`)
+        const names = await fsp.readdir(dirname(file)).catch(() => [] as string[])
+        for (const name of names) if (renamed.test(name)) await fsp.rm(join(dirname(file), name), { force: true })
+      }
+      return
+    }
+  })
 
 const runCopy = (ctx: Ctx) =>
   Effect.gen(function* () {
