@@ -9,6 +9,7 @@ export interface Tables {
   readonly jobs: string
   readonly logs: string
   readonly managers: string
+  readonly events: string
 }
 
 /**
@@ -31,7 +32,7 @@ export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""
 
 export const tablesOf = (schema: string): Tables => {
   const s = quoteIdent(schema)
-  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers` }
+  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers`, events: `${s}.job_events` }
 }
 
 /** The channel the schema's trigger notifies on (see migration 1). */
