@@ -34,6 +34,7 @@ export {
   SerializationError,
   ManagerClosed,
   InvalidOptions,
+  EventsOverflow,
   type StoredError,
   type ParamsIssue,
 } from "./jobs/errors.js"
@@ -41,6 +42,8 @@ export {
 export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter } from "./actors/JobManager.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */
 export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
+/** What `manager.events` (and its Stream twin `manager.effect.events`) yields. */
+export type { ManagerEvent } from "./actors/JobEvents.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */
 export type { JobHandle } from "./actors/JobHandle.js"
 /** What `getJobInfo` and `listJobs` return, and one line of a job's log. */

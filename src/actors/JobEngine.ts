@@ -8,12 +8,12 @@ import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
-import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
-import { JobEvents, type JobEvent } from "./JobEvents.js"
+import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 
@@ -82,6 +82,13 @@ interface Prepared {
 export class JobEngine implements JobHost {
   private readonly live = new Map<string, LiveJob>()
   private readonly events = new JobEvents()
+  /** Listeners of every job's events (`manager.events`), with the job's name. */
+  readonly allEvents = new ManagerEventListeners()
+  /**
+   * Some other live manager listens to events (its lease says so): record this engine's status
+   * changes, progress writes and log lines in `job_events`, in the commits that make them.
+   */
+  recordEvents = false
   private readonly machine
   private readonly batch = new WriteBatch()
   private tickScheduled = false
@@ -179,7 +186,7 @@ export class JobEngine implements JobHost {
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
     if (writes.length === 0 && free <= 0) return
     const prepared = new Map<string, Prepared>()
-    const failedClaims: string[] = []
+    const failedClaims: Array<{ readonly id: string; readonly name: string }> = []
     const claim =
       free <= 0
         ? undefined
@@ -191,6 +198,7 @@ export class JobEngine implements JobHost {
             at: this.iso(),
             nowMs: this.options.now(),
             decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims),
+            events: this.recordEvents,
           }
     this.committing = true
     this.stats.transactions++
@@ -212,8 +220,8 @@ export class JobEngine implements JobHost {
       else if (wanted > free) this.wake()
     }
     WriteBatch.settle(writes, result.applied)
-    for (const id of failedClaims) this.emit(id, { type: "status", status: "failed" })
-    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!)
+    for (const { id, name } of failedClaims) this.emitStatus(id, name, "failed", claim!.at)
+    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!, claim!.at)
   }
 
   /**
@@ -227,7 +235,7 @@ export class JobEngine implements JobHost {
     writes: ReadonlyArray<PendingWrite>,
     claim: ClaimRequest | undefined,
     prepared: Map<string, Prepared>,
-    failedClaims: string[],
+    failedClaims: Array<{ readonly id: string; readonly name: string }>,
   ): Promise<CommitResult> {
     const jobWrites = writes.map((w) => w.write)
     for (let attempt = 0; ; attempt++) {
@@ -286,7 +294,7 @@ export class JobEngine implements JobHost {
    * Decides, inside the claim, what a queued row becomes: running, in the snapshot the machine
    * gives for START, or failed when it cannot be read. Pure apart from `prepared`.
    */
-  private decide(row: ClaimRow, prepared: Map<string, Prepared>, failedClaims: string[]): ClaimDecision {
+  private decide(row: ClaimRow, prepared: Map<string, Prepared>, failedClaims: Array<{ readonly id: string; readonly name: string }>): ClaimDecision {
     try {
       const definition = this.registry.require(row.name)
       const persisted = decodeLifecycle(row.snapshot, row.id)
@@ -300,13 +308,13 @@ export class JobEngine implements JobHost {
       return { start: lifecycleRow(started) }
     } catch (error) {
       if (error instanceof PersistenceError) throw error
-      failedClaims.push(row.id)
+      failedClaims.push({ id: row.id, name: row.name })
       return { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) }
     }
   }
 
   /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
-  private startClaimed(row: ClaimRow, prepared: Prepared) {
+  private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
     const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version)
     try {
       const actor = createActor(this.machine, {
@@ -321,10 +329,10 @@ export class JobEngine implements JobHost {
       actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
       actor.start()
       this.stats.claims++
+      this.emitStatus(row.id, row.name, "running", at)
       // A first start is in the row (started_at); a later one says where it resumes from.
       const attempt = prepared.started.context.attempt
       if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
-      this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       this.live.delete(row.id)
       job.actor?.stop()
@@ -334,9 +342,10 @@ export class JobEngine implements JobHost {
 
   /** Fails a job this engine claimed but could not start. */
   private failOwned(row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown) {
+    const at = this.iso()
     this.enqueue({
-      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at: this.iso() },
-      committed: () => this.emit(row.id, { type: "status", status: "failed" }),
+      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at, event: this.eventMeta(row.name) },
+      committed: () => this.emitStatus(row.id, row.name, "failed", at),
       failed: () => {},
     })
   }
@@ -362,11 +371,15 @@ export class JobEngine implements JobHost {
       ...(progress === undefined ? {} : { progress }),
       ...(line === undefined ? {} : { log: line }),
       at: this.iso(),
+      event: this.eventMeta(job.definition.name),
     }
     this.enqueue({
       write,
       releasesSlot: true,
-      committed: () => this.settleLive(job, status),
+      committed: () => {
+        this.announce(job.id, job.definition.name, status, write.at, line)
+        this.settleLive(job, status)
+      },
       refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
     })
@@ -440,6 +453,7 @@ export class JobEngine implements JobHost {
       stateVersion: job.stateVersion,
       ...(progress === undefined ? {} : { progress }),
       at: this.iso(),
+      event: this.eventMeta(job.definition.name),
     }
     const checkpoint = job.stateVersion
     return new Promise((resolve, reject) =>
@@ -463,6 +477,9 @@ export class JobEngine implements JobHost {
     job.latestProgress = progress
     job.progressDirty = true
     this.emit(job.id, { type: "progress", progress })
+    if (this.allEvents.active) {
+      this.allEvents.emit({ type: "progress", id: job.id, name: job.definition.name, progress, at: this.iso(), manager: this.options.managerId })
+    }
     const wait = job.progressWrittenAt + this.options.progressThrottleMs - this.options.now()
     if (wait <= 0) this.writeProgress(job)
     else job.progressTimer ??= setTimeout(() => this.writeProgress(job), wait)
@@ -476,12 +493,19 @@ export class JobEngine implements JobHost {
     job.progressWrittenAt = this.options.now()
     this.stats.progressWrites++
     // A progress write refused (the job moved on) or lost with a failed commit is superseded anyway.
-    this.enqueue({ write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso() }, failed: () => {} })
+    this.enqueue({
+      write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso(), event: this.eventMeta(job.definition.name) },
+      failed: () => {},
+    })
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
     if (job.finished) return
-    this.enqueue({ write: { kind: "log", id: job.id, level, message, at: this.iso() }, failed: () => {} })
+    const at = this.iso()
+    this.enqueue({ write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) }, failed: () => {} })
+    if (this.allEvents.active) {
+      this.allEvents.emit({ type: "log", id: job.id, name: job.definition.name, level, message, at, manager: this.options.managerId })
+    }
   }
 
   dataDir(job: LiveJob): string {
@@ -514,6 +538,7 @@ export class JobEngine implements JobHost {
         at: () => this.iso(),
         // Ours in the store but not live here for a while: its end could not be written.
         ownButGone: looks >= 200,
+        recordEvents: () => this.recordEvents,
       })
       if (outcome.ownedHere) {
         // Its claim is committing (the actor starts right after) or its end is: look again.
@@ -521,6 +546,11 @@ export class JobEngine implements JobHost {
         continue
       }
       this.emit(id, { type: "status", status: outcome.status })
+      // A change written here; one that another process made (it ran the job) is its event.
+      if (outcome.written !== undefined) {
+        const { name, at, log } = outcome.written
+        this.announce(id, name, outcome.status, at, log)
+      }
       if (outcome.status === "queued") this.wake(true)
       return outcome
     }
@@ -531,7 +561,9 @@ export class JobEngine implements JobHost {
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+    const log = logLine === undefined ? undefined : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
+    const at = this.iso()
     return new Promise((resolve, reject) =>
       this.enqueue({
         write: {
@@ -539,11 +571,13 @@ export class JobEngine implements JobHost {
           id: row.id,
           expect: { status: row.status, owner: row.owner },
           lifecycle,
-          ...(logLine === undefined ? {} : { log: { level: lifecycle.status === "failed" ? "error" : "info", message: logLine } }),
-          at: this.iso(),
+          ...(log === undefined ? {} : { log }),
+          at,
+          event: this.eventMeta(row.name),
         },
         committed: () => {
           this.emit(row.id, { type: "status", status: lifecycle.status })
+          this.announce(row.id, row.name, lifecycle.status, at, log)
           if (lifecycle.status === "queued") this.wake(true)
           resolve(true)
         },
@@ -559,6 +593,25 @@ export class JobEngine implements JobHost {
 
   private emit(id: string, event: JobEvent) {
     this.events.emit(id, event)
+  }
+
+  /** What a write records about itself in `job_events`, while some other manager listens. */
+  eventMeta(name: string): EventMeta | undefined {
+    return this.recordEvents ? { name, writer: this.options.managerId } : undefined
+  }
+
+  /** A status change committed by this engine: to the job's followers and to `manager.events`. */
+  private emitStatus(id: string, name: string, status: JobStatus, at: string) {
+    this.emit(id, { type: "status", status })
+    this.announce(id, name, status, at)
+  }
+
+  /** A committed status change (and its lifecycle line) to `manager.events` listeners. */
+  announce(id: string, name: string, status: JobStatus, at: string, log?: { readonly level: LogLevel; readonly message: string }) {
+    if (!this.allEvents.active) return
+    const manager = this.options.managerId
+    this.allEvents.emit({ type: "status", id, name, status, at, manager })
+    if (log !== undefined) this.allEvents.emit({ type: "log", id, name, level: log.level, message: log.message, at, manager })
   }
 
   // ---------------------------------------------------------------- shutdown

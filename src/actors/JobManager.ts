@@ -11,13 +11,15 @@ import { pack, packWith, schemaIssues } from "../persistence/codec.js"
 import type { JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { JobEngine } from "./JobEngine.js"
-import type { JobEvent } from "./JobEvents.js"
+import type { JobEvent, ManagerEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
 import { JobManagerEffect } from "./JobManagerEffect.js"
 import { toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
 import { JobWatchers } from "./JobWatchers.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import { ManagerEvents } from "./ManagerEvents.js"
 import { ManagerPresence } from "./ManagerPresence.js"
+import type { Owners } from "./owners.js"
 import { recoverJobs } from "./recovery.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 
@@ -52,6 +54,11 @@ export interface JobManagerOptions {
   readonly onError?: (error: unknown) => void
   /** Called with a line per job recovered or failed on recovery (for a worker's log). */
   readonly onRecovered?: (line: string) => void
+  /**
+   * How many status and log events a `manager.events` subscriber may have waiting before its
+   * subscription fails with `EventsOverflow` (progress is coalesced per job). Default 10 000.
+   */
+  readonly eventBufferSize?: number
 }
 
 export interface DispatchOptions {
@@ -87,6 +94,9 @@ export class JobManager implements JobHandleSource {
   private readonly actor: Actor<typeof managerMachine>
   private readonly watchers: JobWatchers
   private readonly presence: ManagerPresence
+  private readonly feed: ManagerEvents
+  /** When the leases were last read to learn whether another manager listens to events. */
+  private gateCheckedAt = 0
   private readonly registry: JobRegistry
   private readonly types: ReadonlyArray<string>
   private readonly own: Set<string> | undefined
@@ -155,8 +165,21 @@ export class JobManager implements JobHandleSource {
     this.presence = new ManagerPresence(
       store,
       { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
-      { onNews: () => this.onNews(), onSweep: (owners) => this.recoverWith(owners, false).then(() => undefined), onError },
+      {
+        onNews: () => this.onNews(),
+        onSweep: (owners) => {
+          this.updateEventGate(owners)
+          return this.recoverWith(owners, false).then(() => undefined)
+        },
+        onError,
+      },
     )
+    this.feed = new ManagerEvents(this.engine.allEvents, store, {
+      managerId: this.id,
+      bufferSize: options.eventBufferSize ?? 10_000,
+      onListening: (listening) => this.presence.setListening(listening),
+      onError,
+    })
     this.effect = new JobManagerEffect(this)
   }
 
@@ -164,7 +187,9 @@ export class JobManager implements JobHandleSource {
   private async recover() {
     try {
       await this.presence.renewLease()
-      const report = await this.recoverWith(await this.presence.owners(), true)
+      const owners = await this.presence.owners()
+      this.updateEventGate(owners)
+      const report = await this.recoverWith(owners, true)
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
       this.presence.start()
@@ -199,6 +224,29 @@ export class JobManager implements JobHandleSource {
     }
     this.engine.wake(true)
     await this.watchers.checkRemote()
+    // Whether another manager has started (or stopped) listening to events: its lease says.
+    // At most a few looks a second; the sweep looks too.
+    if (Date.now() - this.gateCheckedAt >= 250) this.updateEventGate(await this.presence.owners())
+    await this.feed.poll()
+  }
+
+  /** Records events in `job_events` while another live manager listens. */
+  private updateEventGate(owners: Owners) {
+    this.gateCheckedAt = Date.now()
+    this.engine.recordEvents = owners.othersListen()
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /**
+   * Every job's events: `status`, `progress` and `log`, each with the job's `id` and `name`,
+   * when it happened (`at`) and the manager that made it. This manager's own events as they
+   * happen; other processes' from the store, when it reports news. Each `for await` is its own
+   * subscription from the moment it starts, with its own buffer (see `eventBufferSize`), and
+   * ends when the manager closes.
+   */
+  get events(): AsyncIterable<ManagerEvent> {
+    return this.feed.iterable
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -227,6 +275,7 @@ export class JobManager implements JobHandleSource {
       throw new InvalidParams({ jobName: definition.name, issues: [{ path: "(priority)", message: `Expected an integer, got ${priority}` }] })
     }
     const id = this.generateId()
+    const createdAt = this.engine.iso()
     const stored = await this.store.insertJob({
       id,
       name: definition.name,
@@ -234,9 +283,11 @@ export class JobManager implements JobHandleSource {
       data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
       snapshot: encodeLifecycle(initialLifecycle(id)),
       priority,
-      createdAt: this.engine.iso(),
+      createdAt,
+      event: this.engine.eventMeta(definition.name),
     })
     if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)
+    this.engine.announce(id, definition.name, "queued", createdAt)
     this.own?.add(id)
     this.engine.wake(true)
     return new JobHandle(id, definition.name, this)
@@ -368,6 +419,7 @@ export class JobManager implements JobHandleSource {
     this.presence.stop()
     await this.engine.drain()
     this.watchers.closeAll()
+    this.feed.close()
     try {
       await this.store.dropLease(this.id)
     } finally {
@@ -388,6 +440,7 @@ export class JobManager implements JobHandleSource {
       this.presence.stop()
       this.engine.crash()
       this.watchers.closeAll()
+      this.feed.close()
       await this.store.close().finally(() => clearInterval(keepAlive))
       this.actor.stop()
     })()
@@ -416,6 +469,8 @@ const validate = (options: JobManagerOptions) => {
   if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
+  const b = options.eventBufferSize
+  if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new InvalidOptions({ option: "eventBufferSize", detail: `expected an integer ≥ 1, got ${b}` })
   for (const type of options.types ?? []) {
     if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }

@@ -167,3 +167,15 @@ export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
     return `Invalid option ${this.option}: ${this.detail}`
   }
 }
+
+/**
+ * A `manager.events` subscriber fell more than `limit` events behind (status changes and log
+ * lines; progress is coalesced per job while it waits). Its subscription ends with this error
+ * and its buffered events are dropped, so a slow consumer never holds up the engine nor grows
+ * without bound: re-read what it shows (`listJobs`) and subscribe again.
+ */
+export class EventsOverflow extends Data.TaggedError("EventsOverflow")<{ readonly limit: number }> {
+  override get message() {
+    return `A manager.events subscriber fell more than ${this.limit} events behind; its subscription ended (re-read the jobs and subscribe again)`
+  }
+}
