@@ -316,6 +316,8 @@ export class JobEngine implements JobHost {
   /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
   private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
     const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version)
+    // The claim committed it running: said before the job can say anything itself.
+    this.announce(row.id, row.name, "running", at)
     try {
       const actor = createActor(this.machine, {
         snapshot: prepared.started,
@@ -329,10 +331,10 @@ export class JobEngine implements JobHost {
       actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
       actor.start()
       this.stats.claims++
-      this.emitStatus(row.id, row.name, "running", at)
       // A first start is in the row (started_at); a later one says where it resumes from.
       const attempt = prepared.started.context.attempt
       if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
+      this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       this.live.delete(row.id)
       job.actor?.stop()

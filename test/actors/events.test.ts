@@ -123,6 +123,20 @@ describe("manager.events", () => {
     expect(late.events).toEqual([])
   })
 
+  it("never holds up the engine for a consumer that does not read; past its bound, the subscription fails with EventsOverflow", async () => {
+    const manager = await openManager({ eventBufferSize: 5 })
+    const idle = manager.events[Symbol.asyncIterator]()
+    // Ten jobs, three status events each: far more than the idle subscriber may hold.
+    const handles = await Promise.all(Array.from({ length: 10 }, () => manager.dispatch(NoopJob, {})))
+    await Promise.all(handles.map((h) => h.result()))
+    // Every job ran to its end meanwhile; the idle subscription learns that it fell behind.
+    await expect(idle.next()).rejects.toMatchObject({ _tag: "EventsOverflow", limit: 5 })
+    // A new subscription starts afresh.
+    const fresh = collect(manager.events)
+    const next = await manager.dispatch(NoopJob, {})
+    await waitUntil(() => finished(fresh.events, next.id), 10_000, "a new subscription's events")
+  })
+
   it("sees the events of jobs that another process runs", async () => {
     const dataDir = tempDir()
     // A real worker process runs every job; this process only dispatches and listens.
