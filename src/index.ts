@@ -38,6 +38,7 @@ export {
   InvalidOptions,
   JobTimeout,
   UniqueKeyTaken,
+  EventsOverflow,
   type StoredError,
   type ParamsIssue,
 } from "./jobs/errors.js"
@@ -51,6 +52,8 @@ export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */
 export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
+/** What `manager.events` (and its Stream twin `manager.effect.events`) yields. */
+export type { ManagerEvent } from "./actors/JobEvents.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */
 export type { JobHandle } from "./actors/JobHandle.js"
 /** What `getJobInfo` and `listJobs` return, and one line of a job's log. */

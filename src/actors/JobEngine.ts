@@ -9,13 +9,13 @@ import { Progress } from "../jobs/Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
-import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
-import { JobEvents, type JobEvent } from "./JobEvents.js"
+import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 
@@ -115,6 +115,13 @@ export class JobEngine implements JobHost {
   /** One timer for the earliest waiting job (a delay, a retry's backoff): no poll per job. */
   private dueTimer: { readonly at: number; readonly timer: NodeJS.Timeout } | undefined
   private readonly events = new JobEvents()
+  /** Listeners of every job's events (`manager.events`), with the job's name. */
+  readonly allEvents = new ManagerEventListeners()
+  /**
+   * Some other live manager listens to events (its lease says so): record this engine's status
+   * changes, progress writes and log lines in `job_events`, in the commits that make them.
+   */
+  recordEvents = false
   private readonly machine
   private readonly batch = new WriteBatch()
   private tickScheduled = false
@@ -214,7 +221,7 @@ export class JobEngine implements JobHost {
     const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0)
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
     const prepared = new Map<string, Prepared>()
-    const failedClaims: string[] = []
+    const failedClaims: Array<{ readonly id: string; readonly name: string }> = []
     // Types at their own limit are not asked for; `decide` passes over rows past what is left.
     const room = this.roomByType()
     const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
@@ -230,6 +237,7 @@ export class JobEngine implements JobHost {
             at: this.iso(),
             nowMs: this.options.now(),
             decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims, room, skipped),
+            events: this.recordEvents,
           }
     if (writes.length === 0 && claim === undefined) return
     this.committing = true
@@ -255,8 +263,8 @@ export class JobEngine implements JobHost {
       if (result.nextRunAt !== undefined) this.wakeAt(result.nextRunAt)
     }
     WriteBatch.settle(writes, result.applied)
-    for (const id of failedClaims) this.emit(id, { type: "status", status: "failed" })
-    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!)
+    for (const { id, name } of failedClaims) this.emitStatus(id, name, "failed", claim!.at)
+    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!, claim!.at)
   }
 
   /**
@@ -270,7 +278,7 @@ export class JobEngine implements JobHost {
     writes: ReadonlyArray<PendingWrite>,
     claim: ClaimRequest | undefined,
     prepared: Map<string, Prepared>,
-    failedClaims: string[],
+    failedClaims: Array<{ readonly id: string; readonly name: string }>,
   ): Promise<CommitResult> {
     const jobWrites = writes.map((w) => w.write)
     for (let attempt = 0; ; attempt++) {
@@ -332,7 +340,7 @@ export class JobEngine implements JobHost {
   private decide(
     row: ClaimRow,
     prepared: Map<string, Prepared>,
-    failedClaims: string[],
+    failedClaims: Array<{ readonly id: string; readonly name: string }>,
     room: Map<string, number>,
     skipped: { count: number },
   ): ClaimDecision {
@@ -365,14 +373,16 @@ export class JobEngine implements JobHost {
       return { start: lifecycleRow(started) }
     } catch (error) {
       if (error instanceof PersistenceError) throw error
-      failedClaims.push(row.id)
+      failedClaims.push({ id: row.id, name: row.name })
       return { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) }
     }
   }
 
   /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
-  private startClaimed(row: ClaimRow, prepared: Prepared) {
+  private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
     const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs)
+    // The claim committed it running: said before the job can say anything itself.
+    this.announce(row.id, row.name, "running", at)
     try {
       const actor = createActor(this.machine, {
         snapshot: prepared.started,
@@ -400,9 +410,10 @@ export class JobEngine implements JobHost {
 
   /** Fails a job this engine claimed but could not start. */
   private failOwned(row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown) {
+    const at = this.iso()
     this.enqueue({
-      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at: this.iso() },
-      committed: () => this.emit(row.id, { type: "status", status: "failed" }),
+      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at, event: this.eventMeta(row.name) },
+      committed: () => this.emitStatus(row.id, row.name, "failed", at),
       failed: () => {},
     })
   }
@@ -428,11 +439,15 @@ export class JobEngine implements JobHost {
       ...(progress === undefined ? {} : { progress }),
       ...(line === undefined ? {} : { log: line }),
       at: this.iso(),
+      event: this.eventMeta(job.definition.name),
     }
     this.enqueue({
       write,
       releasesSlot: true,
-      committed: () => this.settleLive(job, status),
+      committed: () => {
+        this.announce(job.id, job.definition.name, status, write.at, line)
+        this.settleLive(job, status)
+      },
       refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
     })
@@ -542,6 +557,7 @@ export class JobEngine implements JobHost {
       stateVersion: job.stateVersion,
       ...(progress === undefined ? {} : { progress }),
       at: this.iso(),
+      event: this.eventMeta(job.definition.name),
     }
     const checkpoint = job.stateVersion
     return new Promise((resolve, reject) =>
@@ -565,6 +581,9 @@ export class JobEngine implements JobHost {
     job.latestProgress = progress
     job.progressDirty = true
     this.emit(job.id, { type: "progress", progress })
+    if (this.allEvents.active) {
+      this.allEvents.emit({ type: "progress", id: job.id, name: job.definition.name, progress, at: this.iso(), manager: this.options.managerId })
+    }
     const wait = job.progressWrittenAt + this.options.progressThrottleMs - this.options.now()
     if (wait <= 0) this.writeProgress(job)
     else job.progressTimer ??= setTimeout(() => this.writeProgress(job), wait)
@@ -578,12 +597,19 @@ export class JobEngine implements JobHost {
     job.progressWrittenAt = this.options.now()
     this.stats.progressWrites++
     // A progress write refused (the job moved on) or lost with a failed commit is superseded anyway.
-    this.enqueue({ write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso() }, failed: () => {} })
+    this.enqueue({
+      write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso(), event: this.eventMeta(job.definition.name) },
+      failed: () => {},
+    })
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
     if (job.finished) return
-    this.enqueue({ write: { kind: "log", id: job.id, level, message, at: this.iso() }, failed: () => {} })
+    const at = this.iso()
+    this.enqueue({ write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) }, failed: () => {} })
+    if (this.allEvents.active) {
+      this.allEvents.emit({ type: "log", id: job.id, name: job.definition.name, level, message, at, manager: this.options.managerId })
+    }
   }
 
   now(): number {
@@ -621,6 +647,7 @@ export class JobEngine implements JobHost {
         // Ours in the store but not live here for a while: its end could not be written.
         ownButGone: looks >= 200,
         cleanup: (row, status) => this.cleanups.ended(status, { row, registry: this.registry }),
+        recordEvents: () => this.recordEvents,
       })
       if (outcome.ownedHere) {
         // Its claim is committing (the actor starts right after) or its end is: look again.
@@ -628,6 +655,11 @@ export class JobEngine implements JobHost {
         continue
       }
       this.emit(id, { type: "status", status: outcome.status })
+      // A change written here; one that another process made (it ran the job) is its event.
+      if (outcome.written !== undefined) {
+        const { name, at, log } = outcome.written
+        this.announce(id, name, outcome.status, at, log)
+      }
       if (outcome.status === "queued") this.wake(true)
       return outcome
     }
@@ -638,7 +670,9 @@ export class JobEngine implements JobHost {
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+    const log = logLine === undefined ? undefined : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
+    const at = this.iso()
     return new Promise((resolve, reject) =>
       this.enqueue({
         write: {
@@ -646,11 +680,13 @@ export class JobEngine implements JobHost {
           id: row.id,
           expect: { status: row.status, owner: row.owner },
           lifecycle,
-          ...(logLine === undefined ? {} : { log: { level: lifecycle.status === "failed" ? "error" : "info", message: logLine } }),
-          at: this.iso(),
+          ...(log === undefined ? {} : { log }),
+          at,
+          event: this.eventMeta(row.name),
         },
         committed: () => {
           this.emit(row.id, { type: "status", status: lifecycle.status })
+          this.announce(row.id, row.name, lifecycle.status, at, log)
           if (lifecycle.status === "queued") this.wake(true)
           resolve(true)
         },
@@ -666,6 +702,25 @@ export class JobEngine implements JobHost {
 
   private emit(id: string, event: JobEvent) {
     this.events.emit(id, event)
+  }
+
+  /** What a write records about itself in `job_events`, while some other manager listens. */
+  eventMeta(name: string): EventMeta | undefined {
+    return this.recordEvents ? { name, writer: this.options.managerId } : undefined
+  }
+
+  /** A status change committed by this engine: to the job's followers and to `manager.events`. */
+  private emitStatus(id: string, name: string, status: JobStatus, at: string) {
+    this.emit(id, { type: "status", status })
+    this.announce(id, name, status, at)
+  }
+
+  /** A committed status change (and its lifecycle line) to `manager.events` listeners. */
+  announce(id: string, name: string, status: JobStatus, at: string, log?: { readonly level: LogLevel; readonly message: string }) {
+    if (!this.allEvents.active) return
+    const manager = this.options.managerId
+    this.allEvents.emit({ type: "status", id, name, status, at, manager })
+    if (log !== undefined) this.allEvents.emit({ type: "log", id, name, level: log.level, message: log.message, at, manager })
   }
 
   // ---------------------------------------------------------------- shutdown

@@ -1,4 +1,5 @@
 import type { JobStatus } from "../jobs/JobStatus.js"
+import type { LogLevel } from "../jobs/defineJob.js"
 import type { Progress } from "../jobs/Progress.js"
 
 /** What a handle hears about one job. */
@@ -27,5 +28,33 @@ export class JobEvents {
   emit(id: string, event: JobEvent) {
     const set = this.listeners.get(id)
     if (set !== undefined) for (const l of [...set]) l(event)
+  }
+}
+
+/**
+ * What `manager.events` yields: a job's status change, progress or log line, with the job's
+ * id and type, when it happened (`at`, ISO 8601, the time stored with the change) and the
+ * manager that made it (`manager`: this one's id for its own jobs and commands).
+ */
+export type ManagerEvent =
+  | { readonly type: "status"; readonly id: string; readonly name: string; readonly status: JobStatus; readonly at: string; readonly manager: string | null }
+  | { readonly type: "progress"; readonly id: string; readonly name: string; readonly progress: Progress<unknown>; readonly at: string; readonly manager: string | null }
+  | { readonly type: "log"; readonly id: string; readonly name: string; readonly level: LogLevel; readonly message: string; readonly at: string; readonly manager: string | null }
+
+/** Listeners of every job's events (`manager.events`); empty, it costs one check per event. */
+export class ManagerEventListeners {
+  private readonly listeners = new Set<(event: ManagerEvent) => void>()
+
+  get active(): boolean {
+    return this.listeners.size > 0
+  }
+
+  subscribe(listener: (event: ManagerEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => void this.listeners.delete(listener)
+  }
+
+  emit(event: ManagerEvent) {
+    for (const l of this.listeners) l(event)
   }
 }

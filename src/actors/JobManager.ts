@@ -12,13 +12,15 @@ import { pack, packWith, schemaIssues } from "../persistence/codec.js"
 import type { JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { JobEngine } from "./JobEngine.js"
-import type { JobEvent } from "./JobEvents.js"
+import type { JobEvent, ManagerEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
 import { JobManagerEffect } from "./JobManagerEffect.js"
 import { toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
 import { JobWatchers } from "./JobWatchers.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import { ManagerEvents } from "./ManagerEvents.js"
 import { ManagerPresence } from "./ManagerPresence.js"
+import type { Owners } from "./owners.js"
 import { recoverJobs } from "./recovery.js"
 import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.js"
 import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
@@ -62,6 +64,11 @@ export interface JobManagerOptions {
   readonly retention?: RetentionPolicy
   /** How often `retention` is applied. Default 60 000. */
   readonly retentionIntervalMs?: number
+  /**
+   * How many status and log events a `manager.events` subscriber may have waiting before its
+   * subscription fails with `EventsOverflow` (progress is coalesced per job). Default 10 000.
+   */
+  readonly eventBufferSize?: number
 }
 
 export interface DispatchOptions {
@@ -111,6 +118,9 @@ export class JobManager implements JobHandleSource {
   private readonly watchers: JobWatchers
   private readonly presence: ManagerPresence
   private readonly scheduler: Scheduler
+  private readonly feed: ManagerEvents
+  /** When the leases were last read to learn whether another manager listens to events. */
+  private gateCheckedAt = 0
   private readonly registry: JobRegistry
   private readonly types: ReadonlyArray<string>
   private readonly own: Set<string> | undefined
@@ -180,13 +190,26 @@ export class JobManager implements JobHandleSource {
     this.presence = new ManagerPresence(
       store,
       { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
-      { onNews: () => this.onNews(), onSweep: (owners) => this.recoverWith(owners, false).then(() => undefined), onError },
+      {
+        onNews: () => this.onNews(),
+        onSweep: (owners) => {
+          this.updateEventGate(owners)
+          return this.recoverWith(owners, false).then(() => undefined)
+        },
+        onError,
+      },
     )
     this.scheduler = new Scheduler(store, this.registry, { now, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
     this.retention =
       options.retention === undefined
         ? undefined
         : new Retention(store, options.retention, options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
+    this.feed = new ManagerEvents(this.engine.allEvents, store, {
+      managerId: this.id,
+      bufferSize: options.eventBufferSize ?? 10_000,
+      onListening: (listening) => this.presence.setListening(listening),
+      onError,
+    })
     this.effect = new JobManagerEffect(this)
   }
 
@@ -194,7 +217,9 @@ export class JobManager implements JobHandleSource {
   private async recover() {
     try {
       await this.presence.renewLease()
-      const report = await this.recoverWith(await this.presence.owners(), true)
+      const owners = await this.presence.owners()
+      this.updateEventGate(owners)
+      const report = await this.recoverWith(owners, true)
       this.actor.send({ type: "RECOVERED", resumed: report.resumed, failed: report.failed })
       this.engine.wake(true)
       this.presence.start()
@@ -232,6 +257,29 @@ export class JobManager implements JobHandleSource {
     this.engine.wake(true)
     this.scheduler.refresh()
     await this.watchers.checkRemote()
+    // Whether another manager has started (or stopped) listening to events: its lease says.
+    // At most a few looks a second; the sweep looks too.
+    if (Date.now() - this.gateCheckedAt >= 250) this.updateEventGate(await this.presence.owners())
+    await this.feed.poll()
+  }
+
+  /** Records events in `job_events` while another live manager listens. */
+  private updateEventGate(owners: Owners) {
+    this.gateCheckedAt = Date.now()
+    this.engine.recordEvents = owners.othersListen()
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /**
+   * Every job's events: `status`, `progress` and `log`, each with the job's `id` and `name`,
+   * when it happened (`at`) and the manager that made it. This manager's own events as they
+   * happen; other processes' from the store, when it reports news. Each `for await` is its own
+   * subscription from the moment it starts, with its own buffer (see `eventBufferSize`), and
+   * ends when the manager closes.
+   */
+  get events(): AsyncIterable<ManagerEvent> {
+    return this.feed.iterable
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -261,6 +309,7 @@ export class JobManager implements JobHandleSource {
     }
     const { runAt, uniqueKey, overrides } = this.checkDispatchOptions(options)
     const id = this.generateId()
+    const createdAt = this.engine.iso()
     const stored = await this.store.insertJob({
       id,
       name: definition.name,
@@ -268,12 +317,14 @@ export class JobManager implements JobHandleSource {
       data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
       snapshot: encodeLifecycle(initialLifecycle(id, runAt)),
       priority,
-      createdAt: this.engine.iso(),
+      createdAt,
       runAt,
       uniqueKey,
       options: overrides,
+      event: this.engine.eventMeta(definition.name),
     })
     if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)
+    this.engine.announce(id, definition.name, "queued", createdAt)
     this.own?.add(id)
     this.engine.wake(true)
     return new JobHandle(id, definition.name, this)
@@ -485,6 +536,7 @@ export class JobManager implements JobHandleSource {
     await this.retention?.stop()
     await this.engine.drain()
     this.watchers.closeAll()
+    this.feed.close()
     try {
       await this.store.dropLease(this.id)
     } finally {
@@ -507,6 +559,7 @@ export class JobManager implements JobHandleSource {
       void this.retention?.stop()
       this.engine.crash()
       this.watchers.closeAll()
+      this.feed.close()
       await this.store.close().finally(() => clearInterval(keepAlive))
       this.actor.stop()
     })()
@@ -536,6 +589,8 @@ const validate = (options: JobManagerOptions) => {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
   validateRetention(options.retention, options.retentionIntervalMs)
+  const b = options.eventBufferSize
+  if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new InvalidOptions({ option: "eventBufferSize", detail: `expected an integer ≥ 1, got ${b}` })
   for (const type of options.types ?? []) {
     if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }

@@ -1,5 +1,6 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
+import type { EventsOverflow } from "../jobs/errors.js"
 import type {
   DuplicateJobType,
   InvalidOptions,
@@ -16,6 +17,7 @@ import type {
 } from "../jobs/errors.js"
 import type { JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
+import type { ManagerEvent } from "./JobEvents.js"
 import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
 import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
@@ -100,6 +102,14 @@ export class JobManagerEffect {
   }
   close() {
     return lift<void, PersistenceError>(() => this.manager.close())
+  }
+  /**
+   * `manager.events` as a Stream: each run is its own subscription from the moment it starts,
+   * ends when the manager closes, and fails with `EventsOverflow` if it falls too far behind.
+   */
+  get events(): Stream.Stream<ManagerEvent, EventsOverflow> {
+    // The subscription's iterator throws nothing else.
+    return Stream.fromAsyncIterable(this.manager.events, (error) => error as EventsOverflow)
   }
 }
 

@@ -26,6 +26,8 @@ export class ManagerPresence {
   private readonly stops: Array<() => void> = []
   private sweeping = false
   private renewing = false
+  /** Whether the lease says this manager has `manager.events` subscribers. */
+  private listening = false
 
   constructor(
     private readonly store: JobStore,
@@ -35,7 +37,17 @@ export class ManagerPresence {
 
   renewLease(): Promise<void> {
     const o = this.options
-    return this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs })
+    return this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening })
+  }
+
+  /**
+   * Says in the lease, at once, whether this manager has `manager.events` subscribers: while
+   * one does, the others record their events in `job_events` for it.
+   */
+  setListening(listening: boolean) {
+    if (this.listening === listening) return
+    this.listening = listening
+    this.renewLease().catch(this.handlers.onError)
   }
 
   /** The leases as the store has them now, judged by the one liveness rule. */

@@ -61,6 +61,12 @@ export class Owners {
     return owner === null ? undefined : this.dead.get(owner)
   }
 
+  /** Whether some live manager other than the asker has `manager.events` subscribers. */
+  othersListen(): boolean {
+    for (const lease of this.live.values()) if (lease.listening && lease.id !== this.self) return true
+    return false
+  }
+
   /** Whether some live manager claims jobs of this type. */
   runsType(name: string): boolean {
     for (const lease of this.live.values()) if (lease.types.includes(name)) return true

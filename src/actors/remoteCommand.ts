@@ -1,6 +1,7 @@
 import { InvalidTransition, JobNotFound, PersistenceError, UniqueKeyTaken } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
+import type { LogLevel } from "../jobs/defineJob.js"
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
@@ -38,6 +39,17 @@ export interface CommandOutcome {
   readonly deferred?: string
   /** The job runs under the asking manager (its claim or its end is committing): ask its actor. */
   readonly ownedHere?: boolean
+  /**
+   * Set when this call wrote the change itself (not when the manager running the job did): the
+   * job's type, the time stored with it, and the lifecycle line it wrote (for `manager.events`).
+   */
+  readonly written?: Written
+}
+
+interface Written {
+  readonly name: string
+  readonly at: string
+  readonly log: { readonly level: LogLevel; readonly message: string }
 }
 
 /**
@@ -62,6 +74,8 @@ export const commandThroughStore = async (
     readonly ownButGone?: boolean
     /** Releases the resources of a job this call cancelled or failed (see `Cleanups`); awaited. */
     readonly cleanup?: (row: DbJob, status: JobStatus) => Promise<void> | undefined
+    /** Record the change in `job_events` (some manager listens), written by `self`. */
+    readonly recordEvents?: () => boolean
   },
 ): Promise<CommandOutcome> => {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
@@ -101,10 +115,11 @@ export const commandThroughStore = async (
         from = orphan.lifecycle
         if (orphan.kind === "fail" || event.type === "RESUME") {
           // Failing it, or putting it back in line, is all there is to do (a resume of a stalled job is its requeue).
-          if (await write(store, row, orphan.lifecycle, options.at())) {
+          const written = await write(store, row, orphan.lifecycle, options)
+          if (written !== undefined) {
             await options.cleanup?.(row, orphan.lifecycle.status)
             if (orphan.kind === "fail") throw new InvalidTransition({ id, event: event.type, status: "failed" })
-            return { status: orphan.lifecycle.status }
+            return { status: orphan.lifecycle.status, written }
           }
           continue
         }
@@ -112,9 +127,10 @@ export const commandThroughStore = async (
     }
     const next = applyOffline(row, from, event)
     const what = `${described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
-    if (await write(store, row, next, options.at(), what)) {
+    const written = await write(store, row, next, options, what)
+    if (written !== undefined) {
       await options.cleanup?.(row, next.status)
-      return { status: next.status }
+      return { status: next.status, written }
     }
     if (event.type === "RETRY") await assertKeyFree(store, row)
     // The row moved under us (claimed by a manager, say): look again.
@@ -128,11 +144,22 @@ const assertAccepts = (row: DbJob, event: CommandEvent) => {
   }
 }
 
-const write = async (store: JobStore, row: DbJob, lifecycle: LifecycleRow, at: string, what?: string): Promise<boolean> => {
+/** Writes the transition and its lifecycle line; what it wrote, or `undefined` when the row had moved on. */
+const write = async (
+  store: JobStore,
+  row: DbJob,
+  lifecycle: LifecycleRow,
+  options: { readonly self: string | null; readonly at: () => string; readonly recordEvents?: () => boolean },
+  what?: string,
+): Promise<Written | undefined> => {
+  const at = options.at()
   const message = what ?? (lifecycle.status === "failed" ? `failed: ${lifecycle.errorMessage}` : `${lifecycle.status} (its manager had stopped)`)
   const log = { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message }
-  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at }])
-  return applied[0] === true
+  // A tool without a manager (the CLI) asks the leases whether anyone listens.
+  const record = options.recordEvents !== undefined ? options.recordEvents() : (await store.leases()).some((l) => l.listening && !l.expired)
+  const event = record ? { name: row.name, writer: options.self } : undefined
+  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at, event }])
+  return applied[0] === true ? { name: row.name, at, log } : undefined
 }
 
 const described: Record<CommandEvent["type"], string> = {

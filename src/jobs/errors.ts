@@ -197,3 +197,15 @@ export class UniqueKeyTaken extends Data.TaggedError("UniqueKeyTaken")<{
     return `Cannot retry job ${this.id}: job ${this.holder} holds its unique key "${this.uniqueKey}"`
   }
 }
+
+/**
+ * A `manager.events` subscriber fell more than `limit` events behind (status changes and log
+ * lines; progress is coalesced per job while it waits). Its subscription ends with this error
+ * and its buffered events are dropped, so a slow consumer never holds up the engine nor grows
+ * without bound: re-read what it shows (`listJobs`) and subscribe again.
+ */
+export class EventsOverflow extends Data.TaggedError("EventsOverflow")<{ readonly limit: number }> {
+  override get message() {
+    return `A manager.events subscriber fell more than ${this.limit} events behind; its subscription ended (re-read the jobs and subscribe again)`
+  }
+}

@@ -78,6 +78,8 @@ export interface NewJob {
   readonly uniqueKey?: string | null
   /** JSON of the dispatch's overrides. */
   readonly options?: string | null
+  /** Also record the dispatch (status `queued`) in `job_events`, if the job is stored. */
+  readonly event?: EventMeta
 }
 
 /** What `insertJob` did: stored the job, or found a live job holding its unique key. */
@@ -92,6 +94,30 @@ export interface DbLog {
   readonly message: string
 }
 
+/**
+ * Asks a write to record itself in `job_events` too (in the same commit), for `manager.events`
+ * listeners in other processes: the job's type and the manager that writes it.
+ */
+export interface EventMeta {
+  readonly name: string
+  /** Null for a tool that has no manager (the CLI). */
+  readonly writer: string | null
+}
+
+/** A row of `job_events`: what happened to a job, for listeners in other processes. */
+export interface DbEvent {
+  readonly seq: number
+  readonly job_id: string
+  /** The job's type. */
+  readonly name: string
+  /** The manager whose write it records. */
+  readonly writer: string | null
+  readonly type: string
+  /** JSON of the event's own fields (`{ status }`, `{ progress }`, `{ level, message }`). */
+  readonly body: string
+  readonly at: string
+}
+
 /** What a manager writes about itself: who it is, what it runs, until when it is alive. */
 export interface LeaseWrite {
   readonly id: string
@@ -101,6 +127,8 @@ export interface LeaseWrite {
   readonly types: ReadonlyArray<string>
   /** The lease runs out this long after the store's clock reads it renewed. */
   readonly leaseMs: number
+  /** It has `manager.events` subscribers: other managers then record their events in `job_events`. */
+  readonly listening?: boolean
 }
 
 /** A manager's lease as stored, judged by the store's own clock. */
@@ -113,6 +141,8 @@ export interface Lease {
   readonly expiresAt: number
   /** Whether `expiresAt` has passed by the store's clock when it was read. */
   readonly expired: boolean
+  /** It has `manager.events` subscribers (see `LeaseWrite.listening`). */
+  readonly listening: boolean
 }
 
 /** The progress columns, written together. */
@@ -143,6 +173,8 @@ export type JobWrite =
       /** A lifecycle line for the job's log, written only if the transition is. */
       readonly log?: { readonly level: LogLevel; readonly message: string }
       readonly at: string
+      /** Also record it (its progress, status and log line) in `job_events`, if it is applied. */
+      readonly event?: EventMeta
     }
   /** A running job's checkpoint: its state and lifecycle snapshot together. */
   | {
@@ -154,9 +186,11 @@ export type JobWrite =
       readonly stateVersion: number
       readonly progress?: ProgressColumns
       readonly at: string
+      /** Also record its progress (if any) in `job_events`, if it is applied. */
+      readonly event?: EventMeta
     }
-  | { readonly kind: "progress"; readonly id: string; readonly owner: string; readonly progress: ProgressColumns; readonly at: string }
-  | { readonly kind: "log"; readonly id: string; readonly level: LogLevel; readonly message: string; readonly at: string }
+  | { readonly kind: "progress"; readonly id: string; readonly owner: string; readonly progress: ProgressColumns; readonly at: string; readonly event?: EventMeta }
+  | { readonly kind: "log"; readonly id: string; readonly level: LogLevel; readonly message: string; readonly at: string; readonly event?: EventMeta }
 
 /** What a claim turns a queued row into, decided by the engine inside the claim. */
 export type ClaimDecision =
@@ -177,6 +211,8 @@ export interface ClaimRequest {
   readonly at: string
   /** Epoch ms: rows whose `run_at` is later are not due. Default: now by the claimant's clock. */
   readonly nowMs?: number
+  /** Record each start (and each failed row) in `job_events`, written by `owner`. */
+  readonly events?: boolean
 }
 
 export interface CommitResult {
@@ -327,6 +363,15 @@ export interface JobStore {
    * not deleted. `onBatch` gets each batch's ids once committed. Resolves with the count.
    */
   pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number>
+  /**
+   * Rows of `job_events` after `afterSeq` (and those of `gaps`, sequence numbers skipped by an
+   * earlier read because their commit was not yet visible), oldest first, at most `limit`.
+   */
+  eventsAfter(afterSeq: number, gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>>
+  /** The highest `job_events` seq (0 when none): where a new listener starts. */
+  lastEventSeq(): Promise<number>
+  /** Deletes the `job_events` rows below `seq` (old enough that every listener has read them). */
+  trimEvents(belowSeq: number): Promise<void>
 
   close(): Promise<void>
 }

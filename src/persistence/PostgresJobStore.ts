@@ -4,6 +4,7 @@ import type {
   ClaimRequest,
   ClaimRow,
   CommitResult,
+  DbEvent,
   DbJob,
   DbLog,
   JobQuery,
@@ -18,6 +19,7 @@ import type {
   ScheduleFire,
   ScheduleWrite,
 } from "./JobStore.js"
+import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
 import { claimJobs } from "./postgres/claimJobs.js"
@@ -115,19 +117,29 @@ export class PostgresJobStore implements JobStore {
       const columns = /* sql */ `
         INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10)`
-      if (job.uniqueKey === undefined || job.uniqueKey === null) {
+      const unique = `${columns} ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`
+      // Recorded for listeners in other processes: one statement, so the row and its event commit together.
+      const insert =
+        job.event === undefined
+          ? { name: "jobstate.insertUnique", text: unique, values }
+          : {
+              name: "jobstate.insertRecorded",
+              text: /* sql */ `
+                WITH j AS (${unique} RETURNING id, created_at),
+                e AS (INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at) SELECT id, $2, $11, 'status', $12, created_at FROM j)
+                SELECT id FROM j`,
+              values: [...values, job.event.writer, statusBody("queued")],
+            }
+      if ((job.uniqueKey === undefined || job.uniqueKey === null) && job.event === undefined) {
         await this.pool.query({ name: "jobstate.insert", text: columns, values })
         return { inserted: true }
       }
       // Refused (nothing stored) while a live job holds the key (the partial unique index);
       // the holder may end before it is read: then the insert is tried again.
       for (;;) {
-        const stored = await this.pool.query({
-          name: "jobstate.insertUnique",
-          text: `${columns} ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`,
-          values,
-        })
+        const stored = await this.pool.query(insert)
         if ((stored.rowCount ?? 0) > 0) return { inserted: true }
+        if (job.uniqueKey === undefined || job.uniqueKey === null) throw new Error(`job ${job.id} was not stored`)
         const { rows } = await this.pool.query<{ id: string; name: string }>({
           name: "jobstate.holderOf",
           text: `SELECT id, name FROM ${this.t.jobs} WHERE unique_key = $1 AND status IN ('queued', 'running', 'paused')`,
@@ -298,6 +310,33 @@ export class PostgresJobStore implements JobStore {
 
   fireSchedule(fire: ScheduleFire): Promise<boolean> {
     return this.call("fireSchedule", "Write", () => schedules.fireSchedule(this.pool, this.t, fire))
+  }
+
+  eventsAfter(afterSeq: number, gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>> {
+    return this.call("events", "Read", async () => {
+      const { rows } = await this.pool.query<DbEvent>({
+        name: "jobstate.eventsAfter",
+        text: /* sql */ `
+          SELECT seq, job_id, name, writer, type, body, at FROM ${this.t.events}
+          WHERE seq > $1 OR seq = ANY($2::bigint[])
+          ORDER BY seq LIMIT $3`,
+        values: [afterSeq, gaps, limit],
+      })
+      return rows
+    })
+  }
+
+  lastEventSeq(): Promise<number> {
+    return this.call("events", "Read", async () => {
+      const { rows } = await this.pool.query<{ last: number | null }>(`SELECT max(seq) AS last FROM ${this.t.events}`)
+      return rows[0]?.last ?? 0
+    })
+  }
+
+  trimEvents(belowSeq: number): Promise<void> {
+    return this.call("events", "Write", async () => {
+      await this.pool.query(`DELETE FROM ${this.t.events} WHERE seq < $1`, [belowSeq])
+    })
   }
 
   /**

@@ -8,8 +8,10 @@ import type {
   ClaimRequest,
   ClaimRow,
   CommitResult,
+  DbEvent,
   DbJob,
   DbLog,
+  EventMeta,
   JobQuery,
   JobStore,
   JobWrite,
@@ -22,6 +24,7 @@ import type {
   ScheduleFire,
   ScheduleWrite,
 } from "./JobStore.js"
+import { logBody, progressBody, statusBody } from "./eventRows.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
@@ -192,20 +195,37 @@ export class SqliteJobStore implements JobStore {
   insertJob(job: NewJob): Promise<InsertResult> {
     return promised("dispatch", "Write", () => {
       this.assertOpen("dispatch")
-      const row = { ...job, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null }
-      if (row.uniqueKey === null) {
-        this.stmts.insert.run(row)
-        return { inserted: true }
-      }
-      // One transaction: the key's holder cannot end between the refused insert and the read.
+      const { event, ...rest } = job
+      const row = { ...rest, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null }
+      if (event === undefined) return this.insertNow(row)
+      // Recorded for listeners in other processes: the row and its event in one transaction.
       return this.db
         .transaction((): InsertResult => {
-          if (this.stmts.insertUnique.run(row).changes > 0) return { inserted: true }
-          const existing = this.stmts.holderOf.get(row.uniqueKey) as { id: string; name: string }
-          return { inserted: false, existing }
+          const result = this.insertNow(row)
+          if (result.inserted) this.insertEvent(job.id, event, "status", statusBody("queued"), job.createdAt)
+          return result
         })
         .immediate()
     })
+  }
+
+  private insertNow(row: Omit<NewJob, "event"> & { runAt: number | null; uniqueKey: string | null; options: string | null }): InsertResult {
+    if (row.uniqueKey === null) {
+      this.stmts.insert.run(row)
+      return { inserted: true }
+    }
+    // One transaction: the key's holder cannot end between the refused insert and the read.
+    return this.db
+      .transaction((): InsertResult => {
+        if (this.stmts.insertUnique.run(row).changes > 0) return { inserted: true }
+        const existing = this.stmts.holderOf.get(row.uniqueKey) as { id: string; name: string }
+        return { inserted: false, existing }
+      })
+      .immediate()
+  }
+
+  private insertEvent(jobId: string, event: EventMeta, type: "status" | "progress" | "log", body: string, at: string) {
+    this.stmts.insertEvent.run(jobId, event.name, event.writer, type, body, at)
   }
 
   getJob(id: string): Promise<DbJob | undefined> {
@@ -273,17 +293,28 @@ export class SqliteJobStore implements JobStore {
           s.transition.run({ id: w.id, ...lifecycleParams(w.lifecycle), output: w.output ?? null, ...progressParams(w.progress), at: w.at, ...expectation(w.expect) })
             .changes > 0
         if (applied && w.log !== undefined) s.insertLog.run(w.id, w.at, w.log.level, w.log.message)
+        if (applied && w.event !== undefined) {
+          if (w.progress !== undefined) this.insertEvent(w.id, w.event, "progress", progressBody(w.progress.progressData), w.at)
+          this.insertEvent(w.id, w.event, "status", statusBody(w.lifecycle.status), w.at)
+          if (w.log !== undefined) this.insertEvent(w.id, w.event, "log", logBody(w.log.level, w.log.message), w.at)
+        }
         return applied
       }
-      case "checkpoint":
-        return (
+      case "checkpoint": {
+        const applied =
           s.checkpoint.run({ id: w.id, owner: w.owner, data: w.data, snapshot: w.snapshot, state_version: w.stateVersion, ...progressParams(w.progress), at: w.at })
             .changes > 0
-        )
-      case "progress":
-        return s.progress.run({ id: w.id, owner: w.owner, ...progressParams(w.progress), at: w.at }).changes > 0
+        if (applied && w.event !== undefined && w.progress !== undefined) this.insertEvent(w.id, w.event, "progress", progressBody(w.progress.progressData), w.at)
+        return applied
+      }
+      case "progress": {
+        const applied = s.progress.run({ id: w.id, owner: w.owner, ...progressParams(w.progress), at: w.at }).changes > 0
+        if (applied && w.event !== undefined) this.insertEvent(w.id, w.event, "progress", progressBody(w.progress.progressData), w.at)
+        return applied
+      }
       case "log":
         s.insertLog.run(w.id, w.at, w.level, w.message)
+        if (w.event !== undefined) this.insertEvent(w.id, w.event, "log", logBody(w.level, w.message), w.at)
         return true
     }
   }
@@ -301,8 +332,9 @@ export class SqliteJobStore implements JobStore {
       if ("start" in decision) {
         const ok = this.stmts.start.run({ id: row.id, ...lifecycleParams(decision.start), owner: claim.owner, at: claim.at }).changes > 0
         if (ok) claimed.push(row)
+        if (ok && claim.events) this.insertEvent(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.start.status), claim.at)
       } else {
-        this.stmts.transition.run({
+        const failed = this.stmts.transition.run({
           id: row.id,
           ...lifecycleParams(decision.fail),
           output: null,
@@ -310,6 +342,7 @@ export class SqliteJobStore implements JobStore {
           at: claim.at,
           ...expectation({ status: "queued", owner: row.owner }),
         })
+        if (failed.changes > 0 && claim.events) this.insertEvent(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.fail.status), claim.at)
       }
     }
     if (rows.length === claim.limit) return { claimed }
@@ -344,7 +377,7 @@ export class SqliteJobStore implements JobStore {
 
   renewLease(lease: LeaseWrite): Promise<void> {
     return promised("lease", "Write", () => {
-      this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs)
+      this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs, lease.listening ? 1 : 0)
     })
   }
 
@@ -355,13 +388,14 @@ export class SqliteJobStore implements JobStore {
   leases(): Promise<ReadonlyArray<Lease>> {
     return promised("lease", "Read", () => {
       const now = this.now()
-      return (this.stmts.leases.all() as Array<{ id: string; pid: number; host: string; types: string; expires_at: number }>).map((l) => ({
+      return (this.stmts.leases.all() as Array<{ id: string; pid: number; host: string; types: string; expires_at: number; listening: number }>).map((l) => ({
         id: l.id,
         pid: l.pid,
         host: l.host,
         types: JSON.parse(l.types) as string[],
         expiresAt: l.expires_at,
         expired: l.expires_at <= now,
+        listening: l.listening === 1,
       }))
     })
   }
@@ -405,6 +439,24 @@ export class SqliteJobStore implements JobStore {
         })
         .immediate()
     })
+  }
+
+  eventsAfter(afterSeq: number, _gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>> {
+    // One writer at a time, and a rowid is given inside its commit: no row ever appears below
+    // one already read, so there are no gaps to look at again.
+    return promised("events", "Read", () => {
+      this.assertOpen("events")
+      return this.stmts.eventsAfter.all(afterSeq, limit) as DbEvent[]
+    })
+  }
+
+  lastEventSeq(): Promise<number> {
+    return promised("events", "Read", () => (this.stmts.lastEventSeq.get() as number | null) ?? 0)
+  }
+
+  trimEvents(belowSeq: number): Promise<void> {
+    // Below a seq that was the newest once: the newest row stays, so no rowid is reused.
+    return promised("events", "Write", () => void this.stmts.trimEvents.run(belowSeq))
   }
 
   /** `PRAGMA data_version` changes only when another connection commits: a look costs one pragma. */
@@ -550,8 +602,8 @@ const prepare = (db: Database.Database) => ({
   // The partial index jobs_request keeps these cheap however many jobs there are.
   requestsOf: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
   upsertLease: db.prepare(/* sql */ `
-    INSERT INTO managers (id, pid, host, types, expires_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types`),
+    INSERT INTO managers (id, pid, host, types, expires_at, listening) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types, listening = excluded.listening`),
   deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
   forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ?`),
   leases: db.prepare(/* sql */ `SELECT * FROM managers`),
@@ -581,4 +633,8 @@ const prepare = (db: Database.Database) => ({
     RETURNING id`).pluck(),
   pruneLogs: db.prepare(/* sql */ `DELETE FROM job_logs WHERE job_id IN (SELECT value FROM json_each(?))`),
   pruneEvents: db.prepare(/* sql */ `DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(?))`),
+  insertEvent: db.prepare(/* sql */ `INSERT INTO job_events (job_id, name, writer, type, body, at) VALUES (?, ?, ?, ?, ?, ?)`),
+  eventsAfter: db.prepare(/* sql */ `SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?`),
+  lastEventSeq: db.prepare(/* sql */ `SELECT max(seq) FROM job_events`).pluck(),
+  trimEvents: db.prepare(/* sql */ `DELETE FROM job_events WHERE seq < ?`),
 })

@@ -109,6 +109,9 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       );
 
       -- What happened to jobs, for listeners in other processes (manager.events); short-lived.
+      -- Written only while some live manager listens (managers.listening), in the commit of
+      -- the change it records; listeners read seq > their last and trim rows a minute old.
+      -- The trim never deletes the newest row, so a rowid is never reused.
       CREATE TABLE job_events (
         seq     INTEGER PRIMARY KEY,
         job_id  TEXT NOT NULL,
@@ -118,6 +121,8 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
         body    TEXT NOT NULL,                              -- JSON of the event's own fields
         at      TEXT NOT NULL
       );
+      -- 1 while the manager has manager.events subscribers: others then write job_events rows.
+      ALTER TABLE managers ADD COLUMN listening INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ]

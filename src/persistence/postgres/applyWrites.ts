@@ -1,3 +1,4 @@
+import { logBody, progressBody, statusBody } from "../eventRows.js"
 import type { JobWrite } from "../JobStore.js"
 import type { Queryable, Tables } from "./connection.js"
 import { storableText } from "./storableText.js"
@@ -12,12 +13,12 @@ type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
  * written once and the whole commit is one statement. Log lines touch no job row and all go
  * into the first statement, in order.
  */
-export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: LogWrite[] }> => {
-  const layers: Array<{ rows: Array<[number, RowWrite]>; logs: LogWrite[] }> = []
+export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> => {
+  const layers: Array<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> = []
   const layer = (k: number) => (layers[k] ??= { rows: [], logs: [] })
   const seen = new Map<string, number>()
   writes.forEach((w, i) => {
-    if (w.kind === "log") return void layer(0).logs.push(w)
+    if (w.kind === "log") return void layer(0).logs.push([i, w])
     const k = seen.get(w.id) ?? 0
     seen.set(w.id, k + 1)
     layer(k).rows.push([i, w])
@@ -51,10 +52,12 @@ const applyWritesSql = (t: Tables) => /* sql */ `
   WITH w AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
-      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[])
+      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[],
+      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[])
       AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
-        data, state_version, at, log_level, log_message, failures, last_error, run_at)
+        data, state_version, at, log_level, log_message, failures, last_error, run_at,
+        ev_name, ev_writer, ev_status, ev_progress, ev_log)
   ),
   transitioned AS (
     UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
@@ -69,7 +72,7 @@ const applyWritesSql = (t: Tables) => /* sql */ `
       -- A retry whose unique key another live job took meanwhile is refused, not an error.
       AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
         OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
-    RETURNING w.i, w.id, w.at, w.log_level, w.log_message
+    RETURNING w.i, w.id, w.at, w.log_level, w.log_message, w.ev_name, w.ev_writer, w.ev_status, w.ev_progress, w.ev_log
   ),
   -- A transition's lifecycle line is written only when the transition is.
   transition_logged AS (
@@ -83,49 +86,78 @@ const applyWritesSql = (t: Tables) => /* sql */ `
       updated_at = w.at
     FROM w
     WHERE w.kind = 'checkpoint' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
-    RETURNING w.i
+    RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
   ),
   progressed AS (
     UPDATE ${t.jobs} j SET progress = w.progress, progress_data = w.progress_data, updated_at = w.at
     FROM w
     WHERE w.kind = 'progress' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
-    RETURNING w.i
+    RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
+  ),
+  l AS (
+    SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $34::int[], $35::text[], $36::text[], $37::text[])
+      WITH ORDINALITY AS l(job_id, at, level, message, i, ev_name, ev_writer, ev_log, n)
   ),
   logged AS (
     INSERT INTO ${t.logs} (job_id, at, level, message)
-    SELECT l.job_id, l.at, l.level, l.message
-    FROM unnest($20::text[], $21::text[], $22::text[], $23::text[]) WITH ORDINALITY AS l(job_id, at, level, message, n)
-    ORDER BY l.n
+    SELECT l.job_id, l.at, l.level, l.message FROM l ORDER BY l.n
+  ),
+  -- Writes that asked for it (ev_name set: some manager listens) are recorded in job_events
+  -- too, in the order of the commit: per write, its progress, its status, its log line.
+  evented AS (
+    INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
+    SELECT id, ev_name, ev_writer, type, body, at FROM (
+      SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM transitioned WHERE ev_progress IS NOT NULL
+      UNION ALL SELECT i, 1, id, ev_name, ev_writer, 'status', ev_status, at FROM transitioned WHERE ev_status IS NOT NULL
+      UNION ALL SELECT i, 2, id, ev_name, ev_writer, 'log', ev_log, at FROM transitioned WHERE ev_log IS NOT NULL
+      UNION ALL SELECT i, 0, id, ev_name, ev_writer, 'progress', ev_progress, at FROM checkpointed WHERE ev_progress IS NOT NULL
+      UNION ALL SELECT i, 0, id, ev_name, ev_writer, 'progress', ev_progress, at FROM progressed WHERE ev_progress IS NOT NULL
+      UNION ALL SELECT i, 0, job_id, ev_name, ev_writer, 'log', ev_log, at FROM l WHERE ev_log IS NOT NULL
+    ) e ORDER BY i, k
   )
   SELECT i FROM transitioned UNION ALL SELECT i FROM checkpointed UNION ALL SELECT i FROM progressed`
 
 /** A row write's values for the columns of `w`, in its order; null where its kind has no such column. */
 const rowValues = (i: number, w: RowWrite): unknown[] => {
   const progress = [w.progress !== undefined, w.progress?.progress ?? null, w.progress?.progressData ?? null]
+  // The job_events columns: set only when the write asks to be recorded.
+  const ev = w.event
+  const evProgress = ev === undefined || w.progress === undefined ? null : progressBody(w.progress.progressData)
   switch (w.kind) {
     case "transition": {
       const lc = w.lifecycle
       const errorMessage = lc.errorMessage === null ? null : storableText(lc.errorMessage)
       return [i, w.kind, w.id, w.expect.status, w.expect.owner, lc.status, lc.snapshot, lc.attempts,
         lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
-        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt]
+        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt,
+        ev?.name ?? null, ev?.writer ?? null, ev === undefined ? null : statusBody(lc.status), evProgress,
+        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message)]
     }
     case "checkpoint":
       return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
-        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null]
+        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null,
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null]
     case "progress":
       return [i, w.kind, w.id, null, w.owner, null, null, null,
-        null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null]
+        null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null,
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null]
   }
 }
 
 /**
  * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
- * then 5 more row arrays (the transitions' lifecycle lines, failures, last error, run_at).
+ * then 10 more row arrays (the transitions' lifecycle lines, failures, last error, run_at, and
+ * the job_events columns), then 4 more log arrays (index and job_events columns).
  */
-const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<LogWrite>): unknown[] => {
+const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): unknown[] => {
   const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 24 }, (_, c) => table.map((row) => row[c]))
-  const logColumns = [logs.map((l) => l.id), logs.map((l) => l.at), logs.map((l) => l.level), logs.map((l) => storableText(l.message))]
-  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19)]
+  const columns = Array.from({ length: 29 }, (_, c) => table.map((row) => row[c]))
+  const logColumns = [logs.map(([, l]) => l.id), logs.map(([, l]) => l.at), logs.map(([, l]) => l.level), logs.map(([, l]) => storableText(l.message))]
+  const logEvents = [
+    logs.map(([i]) => i),
+    logs.map(([, l]) => l.event?.name ?? null),
+    logs.map(([, l]) => l.event?.writer ?? null),
+    logs.map(([, l]) => (l.event === undefined ? null : logBody(l.level, l.message))),
+  ]
+  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19), ...logEvents]
 }

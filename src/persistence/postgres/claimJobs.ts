@@ -1,5 +1,6 @@
 import type pg from "pg"
 import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
+import { statusBody } from "../eventRows.js"
 import { applyWrites } from "./applyWrites.js"
 import type { Tables } from "./connection.js"
 
@@ -66,7 +67,15 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
     if ("skip" in decision) continue
     if ("start" in decision) starts.push({ row, status: decision.start.status, snapshot: decision.start.snapshot, attempts: decision.start.attempts })
     // A row that cannot run is failed like any transition, in this same transaction.
-    else fails.push({ kind: "transition", id: row.id, expect: { status: "queued", owner: row.owner }, lifecycle: decision.fail, at: claim.at })
+    else
+      fails.push({
+        kind: "transition",
+        id: row.id,
+        expect: { status: "queued", owner: row.owner },
+        lifecycle: decision.fail,
+        at: claim.at,
+        ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
+      })
   }
 
   const started = new Set<string>()
@@ -83,6 +92,19 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
       values: [claim.owner, claim.at, starts.map((s) => s.row.id), starts.map((s) => s.status), starts.map((s) => s.snapshot), starts.map((s) => s.attempts)],
     })
     for (const { id } of result.rows) started.add(id)
+    if (claim.events && started.size > 0) {
+      // Only while some manager listens: one more statement in the claim's transaction.
+      const recorded = starts.filter((s) => started.has(s.row.id))
+      await client.query({
+        name: "jobstate.startEvents",
+        text: /* sql */ `
+          INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
+          SELECT e.id, e.name, $1, 'status', e.body, $2
+          FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, body, n)
+          ORDER BY e.n`,
+        values: [claim.owner, claim.at, recorded.map((s) => s.row.id), recorded.map((s) => s.row.name), recorded.map((s) => statusBody(s.status))],
+      })
+    }
   }
   if (fails.length > 0) await applyWrites(client, t, fails)
   return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)

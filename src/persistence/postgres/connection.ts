@@ -10,6 +10,7 @@ export interface Tables {
   readonly logs: string
   readonly managers: string
   readonly schedules: string
+  readonly events: string
 }
 
 /**
@@ -32,7 +33,7 @@ export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""
 
 export const tablesOf = (schema: string): Tables => {
   const s = quoteIdent(schema)
-  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers`, schedules: `${s}.schedules` }
+  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers`, schedules: `${s}.schedules`, events: `${s}.job_events` }
 }
 
 /** The channel the schema's trigger notifies on (see migration 1). */

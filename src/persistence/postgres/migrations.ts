@@ -121,6 +121,11 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
         body    text NOT NULL,                              -- JSON of the event's own fields
         at      text NOT NULL
       );
+      -- Written only while some live manager listens (managers.listening), in the commit of the
+      -- change it records; listeners read seq > their last (and the gaps of commits not yet
+      -- visible) and trim rows a minute old.
+      -- true while the manager has manager.events subscribers: others then write job_events rows.
+      ALTER TABLE managers ADD COLUMN listening boolean NOT NULL DEFAULT false;
     `,
   },
 ]
