@@ -38,7 +38,17 @@ export class JobWatchers {
     for (const l of [...this.closeListeners]) l()
   }
 
+  /**
+   * The job's output once it completes. While a caller waits, the process stays alive: a job
+   * may be waiting for its time (a delay, a retry's backoff) or run by another process, and
+   * nothing else of the manager holds the event loop open.
+   */
   result(id: string): Promise<unknown> {
+    const keepAlive = setInterval(() => {}, 60_000)
+    return this.waitForResult(id).finally(() => clearInterval(keepAlive))
+  }
+
+  private waitForResult(id: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let unsubscribe = () => {}
       let done = false

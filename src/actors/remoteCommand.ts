@@ -174,7 +174,7 @@ const assertKeyFree = async (store: JobStore, row: DbJob) => {
   if (row.unique_key === null) return
   const now = await store.getJob(row.id)
   if (now?.status !== row.status) return
-  const holder = await store.uniqueKeyHolder(row.unique_key)
+  const holder = await store.uniqueKeyHolder(row.name, row.unique_key)
   if (holder !== undefined && holder !== row.id) throw new UniqueKeyTaken({ id: row.id, uniqueKey: row.unique_key, holder })
 }
 

@@ -60,8 +60,8 @@ export const validateRetention = (retention: unknown, intervalMs: unknown) => {
     if (unknown !== undefined) throw new InvalidOptions({ option: `${option}.${unknown}`, detail: "not an option (maxAgeMs, maxCount)" })
     const { maxAgeMs, maxCount } = rule as { maxAgeMs?: unknown; maxCount?: unknown }
     if (maxAgeMs === undefined && maxCount === undefined) throw new InvalidOptions({ option, detail: "give maxAgeMs, maxCount or both" })
-    if (maxAgeMs !== undefined && !(typeof maxAgeMs === "number" && Number.isFinite(maxAgeMs) && maxAgeMs > 0)) {
-      throw new InvalidOptions({ option: `${option}.maxAgeMs`, detail: `expected a number of ms > 0, got ${String(maxAgeMs)}` })
+    if (maxAgeMs !== undefined && !(typeof maxAgeMs === "number" && Number.isFinite(maxAgeMs) && maxAgeMs >= 0)) {
+      throw new InvalidOptions({ option: `${option}.maxAgeMs`, detail: `expected a number of ms ≥ 0 (0: as soon as it is at rest), got ${JSON.stringify(maxAgeMs)}` })
     }
     if (maxCount !== undefined && !(Number.isInteger(maxCount) && (maxCount as number) >= 0)) {
       throw new InvalidOptions({ option: `${option}.maxCount`, detail: `expected an integer ≥ 0, got ${String(maxCount)}` })

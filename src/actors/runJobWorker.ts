@@ -51,21 +51,24 @@ export const makeRunJobWorker = (host: JobHost) =>
     // Start on the next microtask: the claim that started this actor commits first.
     queueMicrotask(() => {
       if (stopped) return
-      const running = (fiber = Effect.runFork(program(job, host)))
+      const { timeoutMs } = job
+      // Set before the fiber starts: one that ends at once must find the timer there to clear.
+      if (timeoutMs !== undefined) {
+        // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
+        deadline = setTimeout(() => {
+          if (exited || stopped || job.interruptReason !== null || fiber === undefined) return
+          job.timeOut(timeoutMs)
+          Effect.runFork(Fiber.interrupt(fiber))
+        }, timeoutMs)
+        // Only a guard: the job's own work is what keeps the process alive.
+        deadline.unref()
+      }
+      fiber = Effect.runFork(program(job, host))
       fiber.addObserver((exit) => {
         exited = true
         clearTimeout(deadline)
         if (!stopped) sendBack(report(job, exit, host))
       })
-      const { timeoutMs } = job
-      if (timeoutMs !== undefined) {
-        // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
-        deadline = setTimeout(() => {
-          if (exited || stopped || job.interruptReason !== null) return
-          job.timeOut(timeoutMs)
-          Effect.runFork(Fiber.interrupt(running))
-        }, timeoutMs)
-      }
     })
 
     return () => {

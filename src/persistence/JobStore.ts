@@ -301,8 +301,8 @@ export interface JobStore {
    */
   insertJob(job: NewJob): Promise<InsertResult>
   getJob(id: string): Promise<DbJob | undefined>
-  /** The id of the queued, running or paused job holding `uniqueKey`, if any. */
-  uniqueKeyHolder(uniqueKey: string): Promise<string | undefined>
+  /** The id of the queued, running or paused job of type `name` holding `uniqueKey`, if any. */
+  uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined>
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>>
   /** Ids that start with `prefix`, at most `limit`. */
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>>

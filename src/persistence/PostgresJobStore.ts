@@ -117,7 +117,7 @@ export class PostgresJobStore implements JobStore {
       const columns = /* sql */ `
         INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10)`
-      const unique = `${columns} ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`
+      const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`
       // Recorded for listeners in other processes: one statement, so the row and its event commit together.
       const insert =
         job.event === undefined
@@ -142,8 +142,8 @@ export class PostgresJobStore implements JobStore {
         if (job.uniqueKey === undefined || job.uniqueKey === null) throw new Error(`job ${job.id} was not stored`)
         const { rows } = await this.pool.query<{ id: string; name: string }>({
           name: "jobstate.holderOf",
-          text: `SELECT id, name FROM ${this.t.jobs} WHERE unique_key = $1 AND status IN ('queued', 'running', 'paused')`,
-          values: [job.uniqueKey],
+          text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN ('queued', 'running', 'paused')`,
+          values: [job.name, job.uniqueKey],
         })
         if (rows[0] !== undefined) return { inserted: false, existing: rows[0] }
       }
@@ -157,12 +157,12 @@ export class PostgresJobStore implements JobStore {
     })
   }
 
-  uniqueKeyHolder(uniqueKey: string): Promise<string | undefined> {
+  uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined> {
     return this.call("getJob", "Read", async () => {
       const { rows } = await this.pool.query<{ id: string }>({
         name: "jobstate.holderOf",
-        text: `SELECT id, name FROM ${this.t.jobs} WHERE unique_key = $1 AND status IN ('queued', 'running', 'paused')`,
-        values: [uniqueKey],
+        text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN ('queued', 'running', 'paused')`,
+        values: [name, uniqueKey],
       })
       return rows[0]?.id
     })

@@ -218,7 +218,7 @@ export class SqliteJobStore implements JobStore {
     return this.db
       .transaction((): InsertResult => {
         if (this.stmts.insertUnique.run(row).changes > 0) return { inserted: true }
-        const existing = this.stmts.holderOf.get(row.uniqueKey) as { id: string; name: string }
+        const existing = this.stmts.holderOf.get(row.name, row.uniqueKey) as { id: string; name: string }
         return { inserted: false, existing }
       })
       .immediate()
@@ -235,10 +235,10 @@ export class SqliteJobStore implements JobStore {
     })
   }
 
-  uniqueKeyHolder(uniqueKey: string): Promise<string | undefined> {
+  uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined> {
     return promised("getJob", "Read", () => {
       this.assertOpen("getJob")
-      return (this.stmts.holderOf.get(uniqueKey) as { id: string } | undefined)?.id
+      return (this.stmts.holderOf.get(name, uniqueKey) as { id: string } | undefined)?.id
     })
   }
 
@@ -537,9 +537,9 @@ const prepare = (db: Database.Database) => ({
   insertUnique: db.prepare(/* sql */ `
     INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
     VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options)
-    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
+    ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
   holderOf: db.prepare(/* sql */ `
-    SELECT id, name FROM jobs WHERE unique_key = ? AND status IN ('queued', 'running', 'paused')`),
+    SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN ('queued', 'running', 'paused')`),
   get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
   idsWithPrefix: db.prepare(/* sql */ `SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?`).pluck(),
   logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),

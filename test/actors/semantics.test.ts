@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -162,6 +163,21 @@ describe("delays", () => {
   })
 })
 
+describe("a script that only awaits its jobs", () => {
+  it("stays alive while a result is awaited, and exits once closed, whatever timeoutMs says", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", new URL("../fixtures/awaitResult.ts", import.meta.url).pathname, tempDir()], {
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+    let out = ""
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
+    // Exit 13 (a top-level await that never settles) if nothing kept it alive; the test's own
+    // timeout, long before the 600 s one, if the timeout's timer kept it alive after close().
+    expect(code).toBe(0)
+    expect(out).toBe("done\n")
+  })
+})
+
 describe("unique keys", () => {
   it("returns the live job's handle and stores nothing, until that job is at rest", async () => {
     const manager = await open()
@@ -176,6 +192,15 @@ describe("unique keys", () => {
     // Once the third is at rest too, nothing holds the key: the cancelled one may come back.
     expect(await manager.retry(first.id)).toBe("queued")
     expect((await manager.dispatch(StampJob, {}, { uniqueKey: "nightly" })).id).toBe(first.id)
+  })
+
+  it("keys are per job type: the same key on another type is another job", async () => {
+    const manager = await open()
+    const stamp = await manager.dispatch(StampJob, {}, { uniqueKey: "k", delayMs: 60_000 })
+    const sleepy = await manager.dispatch(SleepyJob, { ms: 1 }, { uniqueKey: "k", delayMs: 60_000 })
+    expect(sleepy.id).not.toBe(stamp.id)
+    expect(sleepy.name).toBe("sleepy")
+    expect((await manager.dispatch(SleepyJob, { ms: 2 }, { uniqueKey: "k" })).id).toBe(sleepy.id)
   })
 
   it("refuses to retry a job whose key another live job holds", async () => {

@@ -71,7 +71,7 @@ const applyWritesSql = (t: Tables) => /* sql */ `
     WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
       -- A retry whose unique key another live job took meanwhile is refused, not an error.
       AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
-        OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
+        OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
     RETURNING w.i, w.id, w.at, w.log_level, w.log_message, w.ev_name, w.ev_writer, w.ev_status, w.ev_progress, w.ev_log
   ),
   -- A transition's lifecycle line is written only when the transition is.

@@ -88,10 +88,10 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       ALTER TABLE jobs ADD COLUMN run_at bigint;            -- epoch ms a queued job waits for (delay, retry backoff)
       ALTER TABLE jobs ADD COLUMN failures integer NOT NULL DEFAULT 0;  -- failed attempts since dispatch or retry
       ALTER TABLE jobs ADD COLUMN last_error text;          -- JSON of the last failed attempt's error
-      ALTER TABLE jobs ADD COLUMN unique_key text;          -- at most one live (queued|running|paused) job per key
+      ALTER TABLE jobs ADD COLUMN unique_key text;          -- at most one live (queued|running|paused) job of a type per key
       ALTER TABLE jobs ADD COLUMN options text;             -- JSON of the dispatch's overrides (retry, timeoutMs)
       -- The store enforces unique keys, so they hold across processes; a job at rest frees its key.
-      CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
+      CREATE UNIQUE INDEX jobs_unique_key ON jobs (name, unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused');
       -- The earliest time a waiting job is due: one timer per engine, not a poll per job.
       CREATE INDEX jobs_run_at ON jobs (run_at) WHERE status = 'queued' AND run_at IS NOT NULL;
