@@ -11,7 +11,7 @@ import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobL
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import { completedSnapshot, decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"
 import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
@@ -427,7 +427,7 @@ export class JobEngine implements JobHost {
     job.leaving = true
     job.finished = true
     clearTimeout(job.progressTimer)
-    const lifecycle: LifecycleRow = lifecycleRow(job.actor.getPersistedSnapshot() as PersistedLifecycle)
+    const lifecycle: LifecycleRow = lifecycleRow(completedSnapshot(snapshot) ?? (job.actor.getPersistedSnapshot() as PersistedLifecycle))
     const progress = this.takeProgress(job)
     const line = lifecycleLine(lifecycle, job.stateVersion, job.retry)
     const write: JobWrite = {

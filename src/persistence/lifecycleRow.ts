@@ -17,7 +17,17 @@ export const statusOf = (value: unknown): JobStatus => {
   return top
 }
 
-export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => pack(snapshot)
+/**
+ * The snapshot as stored. A job that never failed nor waited (most of them) is stored without
+ * `failures`, `lastError` and `runAt`, which `decodeLifecycle` puts back: the claim and the end
+ * of every job encode a snapshot, and those keys would be a third of its context.
+ */
+export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => {
+  const context = (snapshot as { context?: Partial<PersistedLifecycle["context"]> }).context
+  if (context === undefined || context.failures !== 0 || context.lastError !== null || context.runAt !== null) return pack(snapshot)
+  const { failures: _f, lastError: _l, runAt: _r, ...rest } = context
+  return pack({ ...snapshot, context: rest })
+}
 
 /** Decodes a stored snapshot and checks that it names a state of the machine's six. */
 export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
@@ -27,7 +37,7 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
   }
   statusOf(value.value)
   const context = value.context as Partial<PersistedLifecycle["context"]>
-  // Snapshots written before retries and delays lack their fields: they had none of either.
+  // Stored without them when they have their defaults (and written so before retries and delays existed).
   if (context.failures !== undefined) return value as PersistedLifecycle
   return { ...value, context: { ...context, failures: 0, lastError: null, runAt: null } } as PersistedLifecycle
 }
