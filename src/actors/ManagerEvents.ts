@@ -214,13 +214,7 @@ class Subscription implements AsyncIterator<ManagerEvent> {
       this.waitingProgress.set(event.id, this.items.length)
     } else if (this.size >= this.bound) {
       this.failure = new EventsOverflow({ limit: this.bound })
-      this.ended = true
-      this.items = []
-      this.head = 0
-      this.size = 0
-      this.waitingProgress.clear()
-      this.onDone()
-      this.poke()
+      this.stop()
       return
     }
     this.items.push(event)
@@ -265,6 +259,12 @@ class Subscription implements AsyncIterator<ManagerEvent> {
   }
 
   async return(): Promise<IteratorResult<ManagerEvent>> {
+    this.stop()
+    return { value: undefined, done: true }
+  }
+
+  /** Ends the subscription at once, dropping what waits in it. */
+  private stop() {
     this.ended = true
     this.items = []
     this.head = 0
@@ -272,7 +272,6 @@ class Subscription implements AsyncIterator<ManagerEvent> {
     this.waitingProgress.clear()
     this.onDone()
     this.poke()
-    return { value: undefined, done: true }
   }
 
   /** Drops the consumed front of the queue once it is most of it. */
