@@ -38,6 +38,7 @@ export {
   InvalidOptions,
   JobTimeout,
   UniqueKeyTaken,
+  StateMigrationFailed,
   EventsOverflow,
   type StoredError,
   type ParamsIssue,

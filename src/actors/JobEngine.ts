@@ -9,6 +9,7 @@ import { Progress } from "../jobs/Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
+import { decodeState } from "../jobs/stateVersions.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { completedSnapshot, decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
@@ -138,6 +139,8 @@ export class JobEngine implements JobHost {
   /** The guard of every write a live job makes: still running, still ours. */
   private readonly owned: { readonly status: "running"; readonly owner: string }
   private isoCache = { ms: Number.NaN, text: "" }
+  /** The newest state version any claimed type writes: rows beyond it are not even read. */
+  private readonly maxStateVersion: number
   /** Writes by kind, for tests and benchmarks. */
   readonly stats = { transactions: 0, progressWrites: 0, checkpoints: 0, claims: 0 }
   /** The resource cleanup of jobs cancelled or failed for good, and of pruned jobs' directories. */
@@ -150,6 +153,7 @@ export class JobEngine implements JobHost {
     private readonly onError: (error: unknown) => void,
   ) {
     this.owned = { status: "running", owner: options.managerId }
+    this.maxStateVersion = Math.max(1, ...options.types.map((t) => registry.get(t)?.stateVersion ?? 1))
     this.cleanups = new Cleanups(options.dataDir, onError)
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
@@ -236,6 +240,7 @@ export class JobEngine implements JobHost {
             ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
             at: this.iso(),
             nowMs: this.options.now(),
+            maxStateVersion: this.maxStateVersion,
             decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims, room, skipped),
             events: this.recordEvents,
           }
@@ -344,6 +349,11 @@ export class JobEngine implements JobHost {
     room: Map<string, number>,
     skipped: { count: number },
   ): ClaimDecision {
+    // A state of a newer version than this code knows waits for newer code, untouched.
+    if (row.state_schema_version > (this.registry.get(row.name)?.stateVersion ?? Number.POSITIVE_INFINITY)) {
+      skipped.count++
+      return { skip: true }
+    }
     const left = room.get(row.name)
     if (left !== undefined) {
       if (left <= 0) {
@@ -357,7 +367,12 @@ export class JobEngine implements JobHost {
       const overrides = overridesOf(row)
       const persisted = decodeLifecycle(row.snapshot, row.id)
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
-      const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
+      const state = decodeState(definition, row.data, row.state_schema_version, row.id)
+      // Migrated: stored with the start, so the row and the running job agree on the version.
+      const migrated =
+        row.state_schema_version < definition.stateVersion
+          ? { data: packWith(definition.state, state, `state of job ${row.id}`), stateSchemaVersion: definition.stateVersion }
+          : undefined
       const started = startedSnapshot(persisted, row.id) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
       if (started === undefined || statusOf(started.value) !== "running") {
         throw new Error(`the lifecycle machine does not start it from state ${JSON.stringify(persisted.value)}`)
@@ -370,7 +385,7 @@ export class JobEngine implements JobHost {
         retry: overrides.retry ?? definition.retry,
         timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
       })
-      return { start: lifecycleRow(started) }
+      return migrated === undefined ? { start: lifecycleRow(started) } : { start: lifecycleRow(started), migrated }
     } catch (error) {
       if (error instanceof PersistenceError) throw error
       failedClaims.push({ id: row.id, name: row.name })

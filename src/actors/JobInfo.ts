@@ -28,6 +28,8 @@ export interface JobInfo {
   readonly uniqueKey: string | null
   /** Checkpoints written. */
   readonly stateVersion: number
+  /** The version of the state format the stored state has (its type's `stateVersion` when written). */
+  readonly stateSchemaVersion: number
   readonly pausedBy: "user" | "shutdown" | null
   readonly createdAt: string
   readonly startedAt: string | null
@@ -75,6 +77,7 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     runAt: row.run_at === null ? null : new Date(Number(row.run_at)).toISOString(),
     uniqueKey: row.unique_key,
     stateVersion: row.state_version,
+    stateSchemaVersion: row.state_schema_version,
     pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" ? row.paused_by : null,
     createdAt: row.created_at,
     startedAt: row.started_at,

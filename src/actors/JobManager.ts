@@ -321,6 +321,7 @@ export class JobManager implements JobHandleSource {
       runAt,
       uniqueKey,
       options: overrides,
+      stateSchemaVersion: definition.stateVersion,
       event: this.engine.eventMeta(definition.name),
     })
     if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)

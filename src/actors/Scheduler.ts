@@ -267,6 +267,7 @@ export class Scheduler {
         name: definition.name,
         params: row.params,
         data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
+        stateSchemaVersion: definition.stateVersion,
         snapshot: encodeLifecycle(initialLifecycle(id)),
         priority: row.priority,
         createdAt: new Date(this.options.now()).toISOString(),

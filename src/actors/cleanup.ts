@@ -1,3 +1,4 @@
+import { decodeState } from "../jobs/stateVersions.js"
 import { rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Cause, Effect, Exit } from "effect"
@@ -16,7 +17,7 @@ export const releasesResources = (status: string): status is "cancelled" | "fail
 /** What a cleanup knows about the job: decoded values, or a row to decode them from. */
 export type EndedJob =
   | { readonly id: string; readonly definition: JobDefinition; readonly params: unknown; readonly state: unknown }
-  | { readonly row: Pick<DbJob, "id" | "name" | "params" | "data">; readonly registry: JobRegistry }
+  | { readonly row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">; readonly registry: JobRegistry }
 
 /**
  * The resource cleanup of jobs that end for good: a job cancelled, or failed with no retry left,
@@ -89,12 +90,13 @@ export class Cleanups {
  * The job's type, params and last checkpoint from its row; undefined when this process does not
  * know the type or cannot decode them (such a row has failed saying why; the hook is skipped).
  */
-const decode = (row: Pick<DbJob, "id" | "name" | "params" | "data">, registry: JobRegistry) => {
+const decode = (row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">, registry: JobRegistry) => {
   const definition = registry.get(row.name)
   if (definition?.cleanup === undefined) return definition === undefined ? undefined : { id: row.id, definition, params: undefined, state: undefined }
   try {
     const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
-    const state = unpackWith(definition.state, row.data, `state of job ${row.id}`)
+    if (row.state_schema_version > definition.stateVersion) return undefined
+    const state = decodeState(definition, row.data, row.state_schema_version, row.id)
     return { id: row.id, definition, params, state }
   } catch {
     return undefined

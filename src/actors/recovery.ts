@@ -1,3 +1,4 @@
+import { decodeState } from "../jobs/stateVersions.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus } from "../jobs/JobStatus.js"
 import { unpackWith } from "../persistence/codec.js"
@@ -72,7 +73,8 @@ const recoveryOf = (row: DbJob, registry: JobRegistry, owners: Owners, lostHere:
     if (!isJobStatus(row.status)) throw new Error(`unknown status ${JSON.stringify(row.status)}`)
     const definition = registry.require(row.name)
     unpackWith(definition.params, row.params, `params of job ${row.id}`)
-    unpackWith(definition.state, row.data, `state of job ${row.id}`)
+    // A state newer than this code is left for newer code to read; an older one must migrate.
+    if (row.state_schema_version <= definition.stateVersion) decodeState(definition, row.data, row.state_schema_version, row.id)
     if (row.status === "running") {
       if (owners.isLive(row.owner) && !lostHere) return undefined
       const orphan = orphanOutcome(row, definition)

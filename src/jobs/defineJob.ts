@@ -2,6 +2,7 @@ import { Effect, type Schema } from "effect"
 import { InvalidOptions, type JobInterrupted, type PersistenceError, type SerializationError } from "./errors.js"
 import type { Progress } from "./Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "./retryPolicy.js"
+import { checkStateVersioning, type StateMigrations } from "./stateVersions.js"
 
 /** A schema the engine can decode and encode without services. */
 export type JobSchema<T> = Schema.Codec<T, any, never, never>
@@ -90,6 +91,13 @@ interface JobSpec<P, S, O, Pr, E> {
   /** At most this many jobs of this type run at once in one manager, within its own limit. */
   readonly concurrency?: number
   /**
+   * The version of the `state` format this code writes (default 1). A stored state of an older
+   * version is migrated on resume (`migrateState`); a row of a newer one waits for newer code.
+   */
+  readonly stateVersion?: number
+  /** `{ k: (stateAsVersionK) => stateAsVersionKPlus1 }`, one step per older version still stored. */
+  readonly migrateState?: StateMigrations
+  /**
    * Called once each time a job of this type is cancelled or fails for good (no retry left), in
    * a process that knows the type, to remove what the job left outside its private directory
    * (partial outputs). Its errors go to the manager's `onError` and never change the status.
@@ -112,6 +120,8 @@ export interface JobDefinition<P = any, S = any, O = any, Pr = any> {
   readonly retry: RetryPolicy | undefined
   readonly timeoutMs: number | undefined
   readonly concurrency: number | undefined
+  readonly stateVersion: number
+  readonly migrateState: StateMigrations | undefined
   readonly cleanup?: CleanupFn<P, S> | undefined
 }
 
@@ -156,6 +166,7 @@ export function defineJob<P, S = undefined, O = void, Pr = never, E = never>(
     retry: checkRetryPolicy(spec.retry, `${where}.retry`),
     timeoutMs: checkTimeout(spec.timeoutMs, `${where}.timeoutMs`),
     concurrency,
+    ...checkStateVersioning(where, spec.stateVersion, spec.migrateState),
     cleanup: spec.cleanup,
   }
 }

@@ -209,3 +209,17 @@ export class EventsOverflow extends Data.TaggedError("EventsOverflow")<{ readonl
     return `A manager.events subscriber fell more than ${this.limit} events behind; its subscription ended (re-read the jobs and subscribe again)`
   }
 }
+
+/** A job's stored state could not be brought to the version its type's code writes. */
+export class StateMigrationFailed extends Data.TaggedError("StateMigrationFailed")<{
+  readonly id: string
+  readonly jobName: string
+  /** The version step that failed: `from` → `from + 1`. */
+  readonly from: number
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `Cannot migrate the state of ${this.jobName} job ${this.id} from version ${this.from} to ${this.from + 1}: ${this.detail}`
+  }
+}

@@ -59,10 +59,12 @@ export interface DbJob {
   readonly unique_key: string | null
   /** JSON of the dispatch's overrides (`retry`, `timeoutMs`). */
   readonly options: string | null
+  /** The version of the state format `data` was written with (the type's `stateVersion` then). */
+  readonly state_schema_version: number
 }
 
 /** The columns a claim reads: only what a start needs (each blob read costs). */
-export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options">
+export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version">
 
 /** A job as `dispatch` stores it. */
 export interface NewJob {
@@ -78,6 +80,8 @@ export interface NewJob {
   readonly uniqueKey?: string | null
   /** JSON of the dispatch's overrides. */
   readonly options?: string | null
+  /** The type's `stateVersion` (default 1). */
+  readonly stateSchemaVersion?: number
   /** Also record the dispatch (status `queued`) in `job_events`, if the job is stored. */
   readonly event?: EventMeta
 }
@@ -194,7 +198,8 @@ export type JobWrite =
 
 /** What a claim turns a queued row into, decided by the engine inside the claim. */
 export type ClaimDecision =
-  | { readonly start: LifecycleRow }
+  /** With `migrated`: the state, migrated to the type's current version, is stored with the start. */
+  | { readonly start: LifecycleRow; readonly migrated?: { readonly data: Buffer; readonly stateSchemaVersion: number } }
   /** The row cannot run (undecodable, unknown state): fail it in the same commit. */
   | { readonly fail: LifecycleRow }
   /** Not now (its type is at its concurrency limit): left queued, untouched. */
@@ -205,6 +210,8 @@ export interface ClaimRequest {
   readonly limit: number
   /** Only rows of these types are claimed. */
   readonly types: ReadonlyArray<string>
+  /** Rows whose state is of a newer version than this (no claimed type knows it) are passed over. Default: no limit. */
+  readonly maxStateVersion?: number
   /** When set, only rows with these ids (a manager that runs only what it dispatched). */
   readonly ids?: ReadonlyArray<string>
   readonly decide: (row: ClaimRow) => ClaimDecision

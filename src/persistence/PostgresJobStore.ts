@@ -23,6 +23,7 @@ import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
 import { claimJobs } from "./postgres/claimJobs.js"
+import { insertJobSql, newJobValues } from "./postgres/insertJob.js"
 import {
   backendPid,
   channelOf,
@@ -113,10 +114,8 @@ export class PostgresJobStore implements JobStore {
 
   insertJob(job: NewJob): Promise<InsertResult> {
     return this.call("dispatch", "Write", async () => {
-      const values = [job.id, job.name, job.params, job.data, job.snapshot, job.priority, job.createdAt, job.runAt ?? null, job.uniqueKey ?? null, job.options ?? null]
-      const columns = /* sql */ `
-        INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
-        VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10)`
+      const values = newJobValues(job)
+      const columns = insertJobSql(this.t)
       const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`
       // Recorded for listeners in other processes: one statement, so the row and its event commit together.
       const insert =
@@ -126,7 +125,7 @@ export class PostgresJobStore implements JobStore {
               name: "jobstate.insertRecorded",
               text: /* sql */ `
                 WITH j AS (${unique} RETURNING id, created_at),
-                e AS (INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at) SELECT id, $2, $11, 'status', $12, created_at FROM j)
+                e AS (INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at) SELECT id, $2, $12, 'status', $13, created_at FROM j)
                 SELECT id FROM j`,
               values: [...values, job.event.writer, statusBody("queued")],
             }

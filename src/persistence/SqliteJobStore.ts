@@ -196,7 +196,7 @@ export class SqliteJobStore implements JobStore {
     return promised("dispatch", "Write", () => {
       this.assertOpen("dispatch")
       const { event, ...rest } = job
-      const row = { ...rest, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null }
+      const row = storedJob(rest)
       if (event === undefined) return this.insertNow(row)
       // Recorded for listeners in other processes: the row and its event in one transaction.
       return this.db
@@ -209,7 +209,7 @@ export class SqliteJobStore implements JobStore {
     })
   }
 
-  private insertNow(row: Omit<NewJob, "event"> & { runAt: number | null; uniqueKey: string | null; options: string | null }): InsertResult {
+  private insertNow(row: ReturnType<typeof storedJob>): InsertResult {
     if (row.uniqueKey === null) {
       this.stmts.insert.run(row)
       return { inserted: true }
@@ -323,14 +323,25 @@ export class SqliteJobStore implements JobStore {
     const types = json(claim.types)
     const nowMs = claim.nowMs ?? this.now()
     const rows = (
-      claim.ids === undefined ? this.stmts.nextQueued.all(types, nowMs, claim.limit) : this.stmts.queuedWithIds.all(json(claim.ids), types, nowMs, claim.limit)
+      claim.ids === undefined
+        ? this.stmts.nextQueued.all(types, nowMs, claim.maxStateVersion ?? null, claim.limit)
+        : this.stmts.queuedWithIds.all(json(claim.ids), types, nowMs, claim.maxStateVersion ?? null, claim.limit)
     ) as ClaimRow[]
     const claimed: ClaimRow[] = []
     for (const row of rows) {
       const decision = claim.decide(row)
       if ("skip" in decision) continue
       if ("start" in decision) {
-        const ok = this.stmts.start.run({ id: row.id, ...lifecycleParams(decision.start), owner: claim.owner, at: claim.at }).changes > 0
+        const { migrated } = decision
+        const ok =
+          this.stmts.start.run({
+            id: row.id,
+            ...lifecycleParams(decision.start),
+            owner: claim.owner,
+            at: claim.at,
+            data: migrated?.data ?? null,
+            state_schema_version: migrated?.stateSchemaVersion ?? null,
+          }).changes > 0
         if (ok) claimed.push(row)
         if (ok && claim.events) this.insertEvent(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.start.status), claim.at)
       } else {
@@ -433,7 +444,7 @@ export class SqliteJobStore implements JobStore {
         .transaction(() => {
           const moved = this.stmts.moveSchedule.run({ name: fire.name, due: fire.due, next: fire.nextRunAt, firedAt: fire.firedAt, jobId: job.id }).changes > 0
           if (!moved) return false
-          this.stmts.insert.run({ ...job, runAt: job.runAt ?? null, uniqueKey: job.uniqueKey ?? null, options: job.options ?? null })
+          this.stmts.insert.run(storedJob(job))
           this.stmts.insertLog.run(job.id, job.createdAt, "info", fire.log)
           return true
         })
@@ -526,17 +537,26 @@ export class SqliteJobStore implements JobStore {
   }
 }
 
+/** A new job's row, its optional columns given. */
+const storedJob = (job: Omit<NewJob, "event">) => ({
+  ...job,
+  runAt: job.runAt ?? null,
+  uniqueKey: job.uniqueKey ?? null,
+  options: job.options ?? null,
+  stateSchemaVersion: job.stateSchemaVersion ?? 1,
+})
+
 const expectation = (e: RowExpectation) => ({ expect_status: e.status, expect_owner: e.owner })
 
 /** Every statement, prepared once per connection. SQL lives here, next to the store that runs it. */
 const prepare = (db: Database.Database) => ({
   insert: db.prepare(/* sql */ `
-    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
-    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options)`),
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options, state_schema_version)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options, @stateSchemaVersion)`),
   // Refused (nothing stored) when a live job holds the key: the partial unique index jobs_unique_key.
   insertUnique: db.prepare(/* sql */ `
-    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
-    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options)
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options, state_schema_version)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options, @stateSchemaVersion)
     ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
   holderOf: db.prepare(/* sql */ `
     SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN ('queued', 'running', 'paused')`),
@@ -547,13 +567,14 @@ const prepare = (db: Database.Database) => ({
   // The index jobs_status serves this: highest priority first, FIFO within, of the claimant's types.
   // Waiting rows (run_at later than now) are passed over, not taken.
   nextQueued: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
     FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?)) AND (run_at IS NULL OR run_at <= ?)
+      AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),
   queuedWithIds: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
-      AND (run_at IS NULL OR run_at <= ?)
+      AND (run_at IS NULL OR run_at <= ?) AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),
   nextRunAt: db.prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
@@ -561,10 +582,11 @@ const prepare = (db: Database.Database) => ({
   nextRunAtOf: db.prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
     WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck(),
-  // START clears the wait: a running job has no run_at.
+  // START clears the wait (a running job has no run_at); a state migrated by the claim is stored with it.
   start: db.prepare(/* sql */ `
     UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, owner = @owner,
-      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, run_at = NULL, updated_at = @at
+      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, run_at = NULL, updated_at = @at,
+      data = COALESCE(@data, data), state_schema_version = COALESCE(@state_schema_version, state_schema_version)
     WHERE id = @id AND status = 'queued'`),
   // The one write of a lifecycle transition; `terminal` and `has_progress` are 0 or 1. OR IGNORE:
   // a retry whose unique key another live job took meanwhile is refused, not an error.

@@ -125,6 +125,14 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       ALTER TABLE managers ADD COLUMN listening INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 5,
+    sql: /* sql */ `
+      -- The version of the state format the row's data was written with (defineJob's stateVersion):
+      -- older data is migrated when the job resumes; a row newer than the code waits for newer code.
+      ALTER TABLE jobs ADD COLUMN state_schema_version INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

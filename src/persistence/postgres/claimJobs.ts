@@ -11,6 +11,8 @@ import type { Tables } from "./connection.js"
  * the ones it starts under the claimant and fails the ones it cannot run. Returns the started
  * rows, as read, in claim order.
  */
+const MAX_INT = 2_147_483_647
+
 export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
   // The index jobs_status serves the order; only what a start needs is read.
   // Two statements, not one with "$3 IS NULL OR …": a prepared statement's generic plan must
@@ -20,24 +22,25 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       ? {
           name: "jobstate.claim",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
             FROM ${t.jobs}
-            WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3)
+            WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3) AND state_schema_version <= $4
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit, claim.nowMs ?? Date.now()],
+          values: [claim.types, claim.limit, claim.nowMs ?? Date.now(), claim.maxStateVersion ?? MAX_INT],
         }
       : {
           name: "jobstate.claimIds",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
             FROM ${t.jobs}
             WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
+              AND state_schema_version <= $5
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit, claim.ids, claim.nowMs ?? Date.now()],
+          values: [claim.types, claim.limit, claim.ids, claim.nowMs ?? Date.now(), claim.maxStateVersion ?? MAX_INT],
         },
   )
   const claimed = await startRows(client, t, claim, rows)
@@ -60,12 +63,15 @@ const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest):
 const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
   if (rows.length === 0) return []
 
-  const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number }> = []
+  const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number; data: Buffer | null; version: number | null }> = []
   const fails: JobWrite[] = []
   for (const row of rows) {
     const decision = claim.decide(row)
     if ("skip" in decision) continue
-    if ("start" in decision) starts.push({ row, status: decision.start.status, snapshot: decision.start.snapshot, attempts: decision.start.attempts })
+    if ("start" in decision) {
+      const { start, migrated } = decision
+      starts.push({ row, status: start.status, snapshot: start.snapshot, attempts: start.attempts, data: migrated?.data ?? null, version: migrated?.stateSchemaVersion ?? null })
+    }
     // A row that cannot run is failed like any transition, in this same transaction.
     else
       fails.push({
@@ -85,11 +91,21 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
       name: "jobstate.start",
       text: /* sql */ `
         UPDATE ${t.jobs} j SET status = s.status, snapshot = s.snapshot, attempts = s.attempts, owner = $1,
-          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2
-        FROM unnest($3::text[], $4::text[], $5::bytea[], $6::int[]) AS s(id, status, snapshot, attempts)
+          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2,
+          data = COALESCE(s.data, j.data), state_schema_version = COALESCE(s.version, j.state_schema_version)
+        FROM unnest($3::text[], $4::text[], $5::bytea[], $6::int[], $7::bytea[], $8::int[]) AS s(id, status, snapshot, attempts, data, version)
         WHERE j.id = s.id AND j.status = 'queued'
         RETURNING j.id`,
-      values: [claim.owner, claim.at, starts.map((s) => s.row.id), starts.map((s) => s.status), starts.map((s) => s.snapshot), starts.map((s) => s.attempts)],
+      values: [
+        claim.owner,
+        claim.at,
+        starts.map((s) => s.row.id),
+        starts.map((s) => s.status),
+        starts.map((s) => s.snapshot),
+        starts.map((s) => s.attempts),
+        starts.map((s) => s.data),
+        starts.map((s) => s.version),
+      ],
     })
     for (const { id } of result.rows) started.add(id)
     if (claim.events && started.size > 0) {

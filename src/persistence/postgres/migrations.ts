@@ -128,6 +128,14 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       ALTER TABLE managers ADD COLUMN listening boolean NOT NULL DEFAULT false;
     `,
   },
+  {
+    version: 3,
+    sql: /* sql */ `
+      -- The version of the state format the row's data was written with (defineJob's stateVersion):
+      -- older data is migrated when the job resumes; a row newer than the code waits for newer code.
+      ALTER TABLE jobs ADD COLUMN state_schema_version integer NOT NULL DEFAULT 1;
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version

@@ -1,6 +1,7 @@
 import type pg from "pg"
 import type { DbSchedule, ScheduleFire, ScheduleWrite } from "../JobStore.js"
 import { inTransaction, type Queryable, type Tables } from "./connection.js"
+import { insertJobSql, newJobValues } from "./insertJob.js"
 import { storableText } from "./storableText.js"
 
 /*
@@ -49,12 +50,7 @@ export const fireSchedule = (pool: pg.Pool, t: Tables, fire: ScheduleFire): Prom
     )
     if ((moved.rowCount ?? 0) === 0) return false
     const job = fire.job
-    await client.query(
-      /* sql */ `
-        INSERT INTO ${t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options)
-        VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10)`,
-      [job.id, job.name, job.params, job.data, job.snapshot, job.priority, job.createdAt, job.runAt ?? null, job.uniqueKey ?? null, job.options ?? null],
-    )
+    await client.query(insertJobSql(t), newJobValues(job))
     await client.query(/* sql */ `INSERT INTO ${t.logs} (job_id, at, level, message) VALUES ($1, $2, 'info', $3)`, [job.id, job.createdAt, storableText(fire.log)])
     return true
   })
