@@ -92,6 +92,9 @@ export class JobManagerEffect {
   getJobLogs(id: string, options?: { readonly afterSeq?: number; readonly limit?: number }) {
     return lift<ReadonlyArray<JobLogLine>, PersistenceError>(() => this.manager.getJobLogs(id, options))
   }
+  getJobParams(id: string) {
+    return lift<unknown, JobNotFound | SerializationError | PersistenceError>(() => this.manager.getJobParams(id))
+  }
   countJobs() {
     return lift<ReadonlyArray<JobCount>, PersistenceError>(() => this.manager.countJobs())
   }
