@@ -109,7 +109,10 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
     let due = null
     const l = (e) => { if (e.type === "status" && due === null) due = setTimeout(() => { due = null; setReload((r) => r + 1) }, 1000) }
     live.listeners.add(l)
-    return () => { live.listeners.delete(l); clearTimeout(due) }
+    // Other processes record their events a moment after a listener appears (and a stream may
+    // overflow): a slow re-read every 5 s keeps the page right whatever the feed missed.
+    const every = setInterval(() => setReload((r) => r + 1), 5000)
+    return () => { live.listeners.delete(l); clearTimeout(due); clearInterval(every) }
   }, [])
   useEffect(() => {
     api(`api/jobs?${key}`).then((p) => { setPage(p); setError(null) }, (e) => setError(e.message))
