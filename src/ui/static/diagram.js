@@ -22,7 +22,7 @@ export const pathOf = (job, logs, heard) => {
   const push = (s) => {
     if (s === null || path[path.length - 1] === s) return
     const last = path[path.length - 1]
-    if (last === "queued" && ["completed", "paused", "failed", "cancelled"].includes(s) && job.startedAt !== null && s !== "paused") path.push("running")
+    if (last === "queued" && ["completed", "paused", "failed", "cancelled"].includes(s) && job.startedAt !== null) path.push("running")
     path.push(s)
   }
   for (const line of logs) push(stateOfLine(line.message))

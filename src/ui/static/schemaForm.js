@@ -3,7 +3,8 @@
 import { html } from "./html.js"
 
 /** A value a field starts with: nothing for optional fields, an empty one for required ones. */
-export const initialValue = (schema) => {
+export const initialValue = (given) => {
+  const schema = plain(given)
   if (schema?.type === "object") {
     const out = {}
     for (const k of schema.required ?? []) out[k] = initialValue(schema.properties?.[k])
@@ -23,9 +24,21 @@ const set = (obj, key, value) => {
   return next
 }
 
+/**
+ * The field a schema is edited with. Effect's JSON Schemas write a number as
+ * `anyOf: [{ type: "number" }, { type: "string", enum: ["Infinity", …] }]` and an optional
+ * nullable as a further `{ type: "null" }`: such a union is edited as its first plain type.
+ */
+const plain = (schema) => {
+  if (!Array.isArray(schema?.anyOf)) return schema
+  const variants = schema.anyOf.filter((v) => v?.type !== "null")
+  return variants.find((v) => v?.type === "number" || v?.type === "integer") ?? variants.find((v) => v?.type && !Array.isArray(v.enum)) ?? schema
+}
+
 const issuesAt = (issues, path) => issues.filter((i) => i.path === path)
 
-const Field = ({ name, path, schema, required, value, onChange, issues }) => {
+const Field = ({ name, path, schema: given, required, value, onChange, issues }) => {
+  const schema = plain(given)
   const mine = issuesAt(issues, path)
   const id = "f-" + path.replace(/[^\w]/g, "_")
   const hint = [schema?.type, required ? "required" : "optional"].filter(Boolean).join(", ")
