@@ -68,3 +68,9 @@ export { managerMachine } from "./machines/managerMachine.js"
 /** The seed's two real jobs: copy files and directory trees; index a directory into SQLite. */
 export { FileCopyJob } from "./jobs/builtin/fileCopy.js"
 export { IndexerJob } from "./jobs/builtin/indexer.js"
+
+/**
+ * The web dashboard as a Node HTTP handler: `http.createServer(dashboard(manager)).listen(8080, "127.0.0.1")`,
+ * or mount it in an app (`{ basePath: "/admin/jobs" }`, or a router that strips its prefix). Offline; `token` guards it.
+ */
+export { dashboard, type DashboardOptions, type DashboardHandler } from "./ui/dashboard.js"

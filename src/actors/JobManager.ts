@@ -8,8 +8,8 @@ import { JobRegistry, paramsParseOptions, type JobTypeSchema } from "../jobs/Job
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
-import { pack, packWith, schemaIssues } from "../persistence/codec.js"
-import type { JobStore } from "../persistence/JobStore.js"
+import { pack, packWith, schemaIssues, unpack } from "../persistence/codec.js"
+import type { EndedCount, JobCount, JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { JobEngine } from "./JobEngine.js"
 import type { JobEvent, ManagerEvent } from "./JobEvents.js"
@@ -473,6 +473,28 @@ export class JobManager implements JobHandleSource {
   /** The job's log lines, oldest first. */
   async getJobLogs(id: string, options: { readonly afterSeq?: number; readonly limit?: number } = {}): Promise<ReadonlyArray<JobLogLine>> {
     return (await this.store.logs(id, options.afterSeq, options.limit)).map(toJobLogLine)
+  }
+
+  /** The job's params as stored (schema-encoded, JSON-ready). Rejects with `JobNotFound`, or `SerializationError` for a damaged row. */
+  async getJobParams(id: string): Promise<unknown> {
+    const row = await this.store.getJob(id)
+    if (row === undefined) throw new JobNotFound({ id })
+    return unpack(row.params, `params of job ${id}`)
+  }
+
+  /** How many jobs are stored per status and type (one grouped scan): for dashboards. */
+  countJobs(): Promise<ReadonlyArray<JobCount>> {
+    return this.store.countJobs()
+  }
+
+  /** How many jobs ended since `since` (a `Date` or epoch ms), per minute and status: throughput. */
+  endedPerMinute(since: Date | number): Promise<ReadonlyArray<EndedCount>> {
+    return this.store.endedPerMinute(new Date(since).toISOString())
+  }
+
+  /** Ids of stored jobs that start with `prefix`, at most `limit` (10), in id order. */
+  findJobIds(prefix: string, limit = 10): Promise<ReadonlyArray<string>> {
+    return this.store.idsWithPrefix(prefix, limit)
   }
 
   /** A handle on an existing job (e.g. one dispatched before a restart). Rejects with `JobNotFound`. */

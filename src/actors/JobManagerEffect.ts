@@ -17,6 +17,7 @@ import type {
 } from "../jobs/errors.js"
 import type { JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
+import type { EndedCount, JobCount } from "../persistence/JobStore.js"
 import type { ManagerEvent } from "./JobEvents.js"
 import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
@@ -90,6 +91,18 @@ export class JobManagerEffect {
   }
   getJobLogs(id: string, options?: { readonly afterSeq?: number; readonly limit?: number }) {
     return lift<ReadonlyArray<JobLogLine>, PersistenceError>(() => this.manager.getJobLogs(id, options))
+  }
+  getJobParams(id: string) {
+    return lift<unknown, JobNotFound | SerializationError | PersistenceError>(() => this.manager.getJobParams(id))
+  }
+  countJobs() {
+    return lift<ReadonlyArray<JobCount>, PersistenceError>(() => this.manager.countJobs())
+  }
+  endedPerMinute(since: Date | number) {
+    return lift<ReadonlyArray<EndedCount>, PersistenceError>(() => this.manager.endedPerMinute(since))
+  }
+  findJobIds(prefix: string, limit?: number) {
+    return lift<ReadonlyArray<string>, PersistenceError>(() => this.manager.findJobIds(prefix, limit))
   }
   listJobTypes() {
     return Effect.sync(() => this.manager.listJobTypes())

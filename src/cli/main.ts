@@ -13,6 +13,7 @@ import { registerRunCommand } from "./commands/run.js"
 import { registerSchedulesCommand } from "./commands/schedules.js"
 import { registerVizCommand } from "./commands/viz.js"
 import { registerWatchCommand } from "./commands/watch.js"
+import { registerUiCommand } from "./commands/ui.js"
 import { registerWorkerCommand } from "./commands/worker.js"
 import { ExitCode, exitCodeOf, formatError } from "./errors.js"
 
@@ -55,6 +56,7 @@ registerWatchCommand(program)
 registerControlCommands(program)
 registerPruneCommand(program)
 registerVizCommand(program)
+registerUiCommand(program)
 
 // `jobstate list | head` closes the pipe early; that is the reader being done, not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -46,12 +46,17 @@ export const readRecording = (file: string): ReadonlyArray<RecordedEvent> => {
   } catch (error) {
     throw new UsageError({ detail: `Cannot read the recording: ${(error as Error).message}` })
   }
+  return parseRecording(text, file)
+}
+
+/** The inspection events of a recording's text (JSON lines); `source` names it in the error. */
+export const parseRecording = (text: string, source: string): ReadonlyArray<RecordedEvent> => {
   return text.split("\n").flatMap((line, i) => {
     if (line.trim() === "") return []
     try {
       return [JSON.parse(line) as RecordedEvent]
     } catch {
-      throw new UsageError({ detail: `${file}:${i + 1} is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)` })
+      throw new UsageError({ detail: `${source}:${i + 1} is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)` })
     }
   })
 }

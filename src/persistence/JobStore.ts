@@ -293,6 +293,21 @@ export interface JobQuery {
   readonly order?: "oldest" | "newest"
 }
 
+/** How many jobs have one status and type (`countJobs`). */
+export interface JobCount {
+  readonly status: string
+  readonly name: string
+  readonly count: number
+}
+
+/** How many jobs ended with one status in one minute (`endedPerMinute`). */
+export interface EndedCount {
+  /** The minute, as the first 16 characters of an ISO 8601 time: `2026-11-29T03:51`. */
+  readonly minute: string
+  readonly status: string
+  readonly count: number
+}
+
 /**
  * Where jobs live. One interface, two stores: SQLite (embedded, the default) and PostgreSQL
  * (many processes on many machines). Every method may be asynchronous; failures reject with
@@ -311,6 +326,10 @@ export interface JobStore {
   /** The id of the queued, running or paused job of type `name` holding `uniqueKey`, if any. */
   uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined>
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>>
+  /** How many jobs there are per status and type: one grouped scan, no rows read out. */
+  countJobs(): Promise<ReadonlyArray<JobCount>>
+  /** Jobs that ended (`completed_at`) at or after `since` (ISO 8601), per minute and status: throughput. */
+  endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>>
   /** Ids that start with `prefix`, at most `limit`. */
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>>
   logs(jobId: string, afterSeq?: number, limit?: number): Promise<ReadonlyArray<DbLog>>

@@ -18,6 +18,8 @@ import type {
   DbSchedule,
   ScheduleFire,
   ScheduleWrite,
+  JobCount,
+  EndedCount,
 } from "./JobStore.js"
 import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
@@ -178,6 +180,24 @@ export class PostgresJobStore implements JobStore {
       const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
       const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
       const { rows } = await this.pool.query<DbJob>(`SELECT ${jobColumns} FROM ${this.t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+      return rows
+    })
+  }
+
+  countJobs(): Promise<ReadonlyArray<JobCount>> {
+    return this.call("countJobs", "Read", async () => {
+      const { rows } = await this.pool.query<JobCount>(`SELECT status, name, count(*)::int AS count FROM ${this.t.jobs} GROUP BY status, name`)
+      return rows
+    })
+  }
+
+  endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>> {
+    return this.call("endedPerMinute", "Read", async () => {
+      const { rows } = await this.pool.query<EndedCount>(
+        `SELECT substr(completed_at, 1, 16) AS minute, status, count(*)::int AS count FROM ${this.t.jobs}
+         WHERE completed_at >= $1 GROUP BY minute, status ORDER BY minute`,
+        [since],
+      )
       return rows
     })
   }

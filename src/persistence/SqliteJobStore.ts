@@ -23,6 +23,8 @@ import type {
   DbSchedule,
   ScheduleFire,
   ScheduleWrite,
+  JobCount,
+  EndedCount,
 } from "./JobStore.js"
 import { logBody, progressBody, statusBody } from "./eventRows.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
@@ -256,6 +258,14 @@ export class SqliteJobStore implements JobStore {
       if (statement === undefined) this.listStatements.set(sql, (statement = this.db.prepare(sql)))
       return statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
     })
+  }
+
+  countJobs(): Promise<ReadonlyArray<JobCount>> {
+    return promised("countJobs", "Read", () => this.stmts.countJobs.all() as JobCount[])
+  }
+
+  endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>> {
+    return promised("endedPerMinute", "Read", () => this.stmts.endedPerMinute.all(since) as EndedCount[])
   }
 
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>> {
@@ -561,6 +571,11 @@ const prepare = (db: Database.Database) => ({
   holderOf: db.prepare(/* sql */ `
     SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN ('queued', 'running', 'paused')`),
   get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
+  // The status index covers status; name is read from each row: one scan, no blob read out.
+  countJobs: db.prepare(/* sql */ `SELECT status, name, count(*) AS count FROM jobs GROUP BY status, name`),
+  endedPerMinute: db.prepare(/* sql */ `
+    SELECT substr(completed_at, 1, 16) AS minute, status, count(*) AS count FROM jobs
+    WHERE completed_at >= ? GROUP BY minute, status ORDER BY minute`),
   idsWithPrefix: db.prepare(/* sql */ `SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?`).pluck(),
   logs: db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
   insertLog: db.prepare(/* sql */ `INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)`),

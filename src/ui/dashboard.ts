@@ -1,0 +1,303 @@
+import { timingSafeEqual } from "node:crypto"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { JobManager } from "../actors/JobManager.js"
+import { JobStatus } from "../jobs/JobStatus.js"
+import { jobLifecycleMachine } from "../machines/jobLifecycleMachine.js"
+import { replayRows, parseRecording } from "../cli/replay.js"
+import { HttpRefusal, readBody, readJson, sendError, sendJson, sendText } from "./httpReplies.js"
+import { lifecycleDiagram } from "./lifecycleDiagram.js"
+import { staticAsset } from "./staticAssets.js"
+import { streamEvents } from "./eventStream.js"
+
+export interface DashboardOptions {
+  /**
+   * The path the handler is mounted under (`/admin/jobs`), when the app passes requests on with
+   * their full URL. A request outside it gets a 404. Default: none, the handler serves from `/`
+   * (or the app strips its prefix, as Express's `app.use("/admin/jobs", handler)` does).
+   */
+  readonly basePath?: string
+  /** When set, every request needs it: an `Authorization: Bearer` header, or the cookie `?token=` sets. */
+  readonly token?: string
+  /**
+   * Host names (without port) the page may be reached by; others get a 403. `jobstate ui` on a
+   * loopback address without a token allows only loopback names, so a page on another site that
+   * resolves its own name to 127.0.0.1 (DNS rebinding) is refused. Default: any.
+   */
+  readonly allowedHosts?: ReadonlyArray<string>
+  /** The page's title (default `jobstate`). */
+  readonly title?: string
+}
+
+/** A Node HTTP handler, as `http.createServer` takes it, and Express or Connect mount it. */
+export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+const COOKIE = "jobstate_token"
+const PAGE_LIMIT_MAX = 500
+const ACTIONS = ["pause", "resume", "cancel", "retry"] as const
+type Action = (typeof ACTIONS)[number]
+
+/**
+ * The web dashboard: the page, its assets and its JSON API, for one manager. Everything it does
+ * goes through the manager's public API, so actions reach jobs other processes run. Refusals are
+ * JSON `{ error, status }` with a 4xx.
+ */
+export const dashboard = (manager: JobManager, options: DashboardOptions = {}): DashboardHandler => {
+  const basePath = (options.basePath ?? "").replace(/\/+$/, "")
+  const diagram = lifecycleDiagram(jobLifecycleMachine)
+  return (req, res) => {
+    handle(manager, options, basePath, diagram, req, res).catch((error: unknown) => {
+      const refusal = refusalOf(error)
+      if (res.headersSent) res.end()
+      else sendError(res, refusal)
+    })
+  }
+}
+
+const handle = async (
+  manager: JobManager,
+  options: DashboardOptions,
+  basePath: string,
+  diagram: ReturnType<typeof lifecycleDiagram>,
+  req: IncomingMessage,
+  res: ServerResponse,
+) => {
+  const url = new URL(req.url ?? "/", "http://dashboard.invalid")
+  let path = url.pathname
+  if (basePath !== "") {
+    if (path !== basePath && !path.startsWith(`${basePath}/`)) throw new HttpRefusal(404, `Not found: ${path} (the dashboard is under ${basePath}/)`)
+    path = path.slice(basePath.length)
+  }
+  checkHost(req, options)
+
+  // The page's own address must end in `/`: its assets and API are addressed relative to it.
+  // (An app that strips its prefix, as Express does, leaves the full path in `originalUrl`.)
+  const fullPath = ((req as { originalUrl?: string }).originalUrl ?? req.url ?? "/").split("?")[0]!
+  if (req.method === "GET" && (path === "" || (path === "/" && !fullPath.endsWith("/")))) {
+    res.writeHead(308, { location: `${fullPath}/${url.search}` })
+    return void res.end()
+  }
+  if (options.token !== undefined && options.token !== "") {
+    const fromQuery = url.searchParams.get("token")
+    if (req.method === "GET" && path === "/" && fromQuery !== null) {
+      if (!same(fromQuery, options.token)) throw new HttpRefusal(401, "Wrong token")
+      // Into a cookie for the dashboard's path, and out of the address bar (and of the history).
+      url.searchParams.delete("token")
+      res.writeHead(303, {
+        "set-cookie": `${COOKIE}=${encodeURIComponent(options.token)}; HttpOnly; SameSite=Strict; Path=${fullPath}`,
+        location: `./${url.search}`,
+      })
+      return void res.end()
+    }
+    const given = tokenOf(req)
+    if (given === undefined) throw new HttpRefusal(401, "A token is required: open the page with ?token=…, or send Authorization: Bearer <token>")
+    if (!same(given, options.token)) throw new HttpRefusal(401, "Wrong token")
+  }
+
+  if (req.method === "POST") {
+    checkSameOrigin(req)
+    return post(manager, path, req, res)
+  }
+  if (req.method !== "GET" && req.method !== "HEAD") throw new HttpRefusal(405, `Method ${req.method} is not allowed: reads are GET, actions are POST`)
+  return get(manager, options, diagram, path, url, req, res)
+}
+
+const get = async (
+  manager: JobManager,
+  options: DashboardOptions,
+  diagram: ReturnType<typeof lifecycleDiagram>,
+  path: string,
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+) => {
+  const q = url.searchParams
+  if (path === "/" || path === "/index.html" || path.startsWith("/assets/")) {
+    const asset = await staticAsset(path === "/" ? "/index.html" : path, options.title ?? "jobstate")
+    if (asset === undefined) throw new HttpRefusal(404, `Not found: ${path}`)
+    return sendText(res, 200, asset.type, asset.body, { "cache-control": "no-cache" })
+  }
+  if (path === "/api/events") return streamEvents(manager, req, res)
+  if (path === "/api/overview") {
+    const since = Date.now() - 60 * 60_000
+    const [counts, ended, schedules] = await Promise.all([manager.countJobs(), manager.endedPerMinute(since), manager.listSchedules()])
+    return sendJson(res, 200, { managerId: manager.id, types: manager.listJobTypes(), counts, ended, since: new Date(since).toISOString(), schedules })
+  }
+  if (path === "/api/jobs") return sendJson(res, 200, await listJobs(manager, q))
+  if (path === "/api/lifecycle") return sendJson(res, 200, diagram)
+  let m = /^\/api\/types\/([^/]+)$/.exec(path)
+  if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
+  m = /^\/api\/jobs\/([^/]+)\/logs$/.exec(path)
+  if (m) {
+    const id = decodeURIComponent(m[1]!)
+    await manager.getJobInfo(id)
+    const afterSeq = integer(q.get("afterSeq"), "afterSeq", 0) ?? 0
+    return sendJson(res, 200, { logs: await manager.getJobLogs(id, { afterSeq, limit: integer(q.get("limit"), "limit", 1) ?? 1_000 }) })
+  }
+  m = /^\/api\/jobs\/([^/]+)$/.exec(path)
+  if (m) {
+    const id = decodeURIComponent(m[1]!)
+    const job = await manager.getJobInfo(id)
+    let params: unknown
+    try {
+      params = await manager.getJobParams(id)
+    } catch (error) {
+      params = { undecodable: (error as Error).message }
+    }
+    // The last 500 lines; the page asks for more with afterSeq as they come.
+    const logs = await manager.getJobLogs(id)
+    return sendJson(res, 200, { job, params, logs: logs.slice(-500), logsTruncated: logs.length > 500 })
+  }
+  throw new HttpRefusal(404, `Not found: ${path}`)
+}
+
+const post = async (manager: JobManager, path: string, req: IncomingMessage, res: ServerResponse) => {
+  let m = /^\/api\/jobs\/([^/]+)\/(pause|resume|cancel|retry)$/.exec(path)
+  if (m) {
+    const id = decodeURIComponent(m[1]!)
+    const action = m[2] as Action
+    await manager.getJobInfo(id) // an unknown id is a 404 before anything is asked
+    const status = await manager[action](id)
+    return sendJson(res, 200, { id, action, status })
+  }
+  if (path === "/api/dispatch") {
+    const body = await readJson(req)
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { name, params, priority? }")
+    const { name, params, priority } = body as { name?: unknown; params?: unknown; priority?: unknown }
+    if (typeof name !== "string" || name === "") throw new HttpRefusal(400, "`name` (the job type) is required")
+    if (priority !== undefined && priority !== null && !Number.isInteger(priority)) throw new HttpRefusal(422, "`priority` must be an integer", { issues: [{ path: "(priority)", message: `Expected an integer, got ${JSON.stringify(priority)}` }] })
+    const handle = await manager.dispatchByName(name, params ?? {}, typeof priority === "number" ? { priority } : {})
+    return sendJson(res, 201, { id: handle.id, name: handle.name })
+  }
+  if (path === "/api/replay") {
+    // The text of an `inspect --out` recording, as the CLI's replay reads it.
+    const text = await readBody(req)
+    if (text.trim() === "") throw new HttpRefusal(400, "The request body is empty: send the text of a recording made with `jobstate inspect --out`")
+    let rows
+    try {
+      rows = replayRows(parseRecording(text, "the recording"))
+    } catch (error) {
+      throw new HttpRefusal(400, (error as Error).message)
+    }
+    return sendJson(res, 200, { rows })
+  }
+  if (/^\/api\/jobs\/[^/]+\/[^/]+$/.test(path)) throw new HttpRefusal(404, `Unknown action in ${path}: one of ${ACTIONS.join(", ")}`)
+  throw new HttpRefusal(404, `Not found: POST ${path}`)
+}
+
+/**
+ * A page of jobs, newest first. `text` is an id prefix (ids are UUIDs): the store's id index
+ * finds them, and status and type filter those. Totals come from the per-status counts, one
+ * grouped scan, never a count of the page's filter over the whole table.
+ */
+const listJobs = async (manager: JobManager, q: URLSearchParams) => {
+  const status = q.get("status") || undefined
+  const name = q.get("name") || undefined
+  const text = (q.get("text") ?? "").trim()
+  const limit = Math.min(integer(q.get("limit"), "limit", 1) ?? 50, PAGE_LIMIT_MAX)
+  const offset = integer(q.get("offset"), "offset", 0) ?? 0
+  if (status !== undefined && !(Object.values(JobStatus) as string[]).includes(status)) {
+    throw new HttpRefusal(400, `Unknown status ${JSON.stringify(status)}: one of ${Object.values(JobStatus).join(", ")}`)
+  }
+  const filter = { ...(status === undefined ? {} : { status: status as JobStatus }), ...(name === undefined ? {} : { name }) }
+  if (text !== "") {
+    const ids = await manager.findJobIds(text, offset + limit + 1)
+    const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter((j) => j !== undefined)
+    const matching = infos.filter((j) => (status === undefined || j.status === status) && (name === undefined || j.name === name))
+    matching.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
+    return { jobs: matching.slice(offset, offset + limit), offset, limit, total: null, more: matching.length > offset + limit }
+  }
+  const page = await manager.listJobs({ ...filter, limit: limit + 1, offset, order: "newest" })
+  const counts = await manager.countJobs()
+  const total = counts.filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name)).reduce((n, c) => n + c.count, 0)
+  return { jobs: page.slice(0, limit), offset, limit, total, more: page.length > limit }
+}
+
+const schemaOf = (manager: JobManager, name: string) => {
+  if (!manager.listJobTypes().includes(name)) throw new HttpRefusal(404, `Unknown job type ${JSON.stringify(name)}; known: ${manager.listJobTypes().join(", ")}`)
+  return manager.getJobSchema(name)
+}
+
+const integer = (value: string | null, name: string, min: number): number | undefined => {
+  if (value === null || value === "") return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min) throw new HttpRefusal(400, `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`)
+  return n
+}
+
+const same = (a: string, b: string) => {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+const tokenOf = (req: IncomingMessage): string | undefined => {
+  const auth = req.headers.authorization
+  if (auth?.startsWith("Bearer ")) return auth.slice("Bearer ".length).trim()
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const [k, ...v] = part.trim().split("=")
+    if (k === COOKIE) return decodeURIComponent(v.join("="))
+  }
+  return undefined
+}
+
+const hostName = (host: string) => host.replace(/:\d+$/, "").toLowerCase()
+
+const checkHost = (req: IncomingMessage, options: DashboardOptions) => {
+  if (options.allowedHosts === undefined) return
+  const host = hostName(req.headers.host ?? "")
+  if (!options.allowedHosts.map((h) => h.toLowerCase()).includes(host)) {
+    throw new HttpRefusal(403, `Host ${JSON.stringify(req.headers.host ?? "")} is not allowed; open the dashboard as ${options.allowedHosts.join(" or ")}`)
+  }
+}
+
+/**
+ * Every action is a POST from the page's own origin: the browser's Origin (or, from an older
+ * browser, Referer) must name the host the request was sent to. A request with neither is
+ * refused too: a page always sends one with a POST, and a script can set it.
+ */
+const checkSameOrigin = (req: IncomingMessage) => {
+  const host = req.headers.host
+  const origin = req.headers.origin ?? refererOrigin(req.headers.referer)
+  if (host === undefined) throw new HttpRefusal(400, "The request has no Host header")
+  if (origin === undefined || origin === "null") throw new HttpRefusal(403, "Actions need an Origin header naming this dashboard's own origin (a same-origin POST)")
+  let originHost: string
+  try {
+    originHost = new URL(origin).host
+  } catch {
+    throw new HttpRefusal(403, `Bad Origin ${JSON.stringify(origin)}`)
+  }
+  if (originHost.toLowerCase() !== host.toLowerCase()) throw new HttpRefusal(403, `Cross-origin request refused: Origin ${origin} is not this dashboard (${host})`)
+}
+
+const refererOrigin = (referer: string | undefined) => {
+  if (referer === undefined) return undefined
+  try {
+    return new URL(referer).origin
+  } catch {
+    return undefined
+  }
+}
+
+/** The engine's tagged errors, as HTTP: a missing job 404, a bad request 4xx, the rest 500. */
+const refusalOf = (error: unknown): HttpRefusal => {
+  if (error instanceof HttpRefusal) return error
+  const tag = (error as { _tag?: string } | null)?._tag
+  const message = (error as Error | null)?.message ?? String(error)
+  switch (tag) {
+    case "JobNotFound":
+      return new HttpRefusal(404, message)
+    case "UnknownJobType":
+      return new HttpRefusal(404, message, { known: (error as { known?: unknown }).known })
+    case "InvalidParams":
+      return new HttpRefusal(422, message, { issues: (error as { issues?: unknown }).issues })
+    case "InvalidOptions":
+      return new HttpRefusal(422, message)
+    case "InvalidTransition":
+    case "UniqueKeyTaken":
+      return new HttpRefusal(409, message)
+    case "ManagerClosed":
+      return new HttpRefusal(503, message)
+    default:
+      return new HttpRefusal(500, tag === undefined ? `Internal error: ${message}` : message)
+  }
+}

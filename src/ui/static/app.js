@@ -1,0 +1,335 @@
+// The jobstate dashboard: Preact + htm, no build step, fed live by Server-Sent Events.
+import { render } from "preact"
+import { useEffect, useMemo, useRef, useState } from "preact/hooks"
+import { html } from "./html.js"
+import { Lifecycle, Throughput, pathOf } from "./diagram.js"
+import { SchemaForm, initialValue } from "./schemaForm.js"
+
+const STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"]
+const ACTIONS = { pause: ["queued", "running"], resume: ["paused", "running"], cancel: ["queued", "running", "paused"], retry: ["failed", "cancelled"] }
+
+/** Every call is relative to the page, so the dashboard works under any path prefix. */
+const api = async (path, init) => {
+  const res = await fetch(path, { credentials: "same-origin", ...init })
+  const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }))
+  if (!res.ok) throw Object.assign(new Error(body.error ?? `HTTP ${res.status}`), body)
+  return body
+}
+const post = (path, body) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })
+
+const short = (id) => id.slice(0, 8)
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "")
+const ago = (iso) => {
+  if (!iso) return ""
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000)
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`
+}
+const duration = (a, b) => (a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(2)} s` : "")
+
+/** A progress value as a fraction (null: unknown) and a label. */
+const progressOf = (p) => {
+  if (!p) return { fraction: null, label: "" }
+  if (p._tag === "Percentage") return { fraction: p.value, label: `${Math.round(p.value * 100)}%` }
+  if (p._tag === "Count") return { fraction: p.total > 0 ? p.done / p.total : null, label: `${p.done}/${p.total}` }
+  if (p._tag === "Indeterminate") return { fraction: null, label: p.message ?? "working", indeterminate: true }
+  const d = p.data ?? {}
+  if (typeof d.done === "number" && typeof d.total === "number") return { fraction: d.total > 0 ? d.done / d.total : null, label: `${d.done}/${d.total}${d.current ? " " + d.current : ""}` }
+  if (typeof d.percent === "number") return { fraction: d.percent / 100, label: `${d.percent}%` }
+  return { fraction: null, label: JSON.stringify(d).slice(0, 40) }
+}
+
+const Bar = ({ job, live }) => {
+  const p = progressOf(live ?? job.progressData)
+  const fraction = p.fraction ?? (job.status === "completed" ? 1 : job.progress)
+  if (fraction === null && !p.indeterminate) return html`<span class="muted">${p.label}</span>`
+  return html`<span class=${"bar" + (p.indeterminate && job.status === "running" ? " indeterminate" : "")} data-progress=${fraction ?? ""}>
+    <i style=${`width:${Math.round((fraction ?? 0) * 100)}%`} /></span><span class="bar-label">${p.label || (fraction !== null ? Math.round(fraction * 100) + "%" : "")}</span>`
+}
+
+const Status = ({ job }) => html`<span class=${"status " + job.status} data-status=${job.status}>${job.stalled ? "stalled" : job.waitingForWorker ? "waiting" : job.status}</span>`
+
+/** Live state shared by the views: counts, the jobs of the page, progress and status heard. */
+const useLive = () => {
+  const [connected, setConnected] = useState(false)
+  const [tick, setTick] = useState(0)
+  const progress = useRef(new Map())
+  const statuses = useRef(new Map())
+  const listeners = useRef(new Set())
+  useEffect(() => {
+    let source
+    let timer
+    const open = () => {
+      source = new EventSource("api/events")
+      source.addEventListener("ready", () => { setConnected(true); setTick((t) => t + 1) })
+      source.addEventListener("overflow", () => { source.close(); setConnected(false); timer = setTimeout(open, 500) })
+      source.onerror = () => setConnected(false)
+      source.onmessage = (m) => {
+        const e = JSON.parse(m.data)
+        if (e.type === "progress") progress.current.set(e.id, e.progress)
+        if (e.type === "status") {
+          const heard = statuses.current.get(e.id) ?? []
+          statuses.current.set(e.id, [...heard, e.status])
+        }
+        for (const l of listeners.current) l(e)
+        scheduleTick()
+      }
+    }
+    // Re-render at most every 200 ms, however many events arrive.
+    let pending = false
+    const scheduleTick = () => {
+      if (pending) return
+      pending = true
+      setTimeout(() => { pending = false; setTick((t) => t + 1) }, 200)
+    }
+    open()
+    return () => { source?.close(); clearTimeout(timer) }
+  }, [])
+  return { connected, tick, progress: progress.current, statuses: statuses.current, listeners: listeners.current }
+}
+
+const Counts = ({ overview, filter, setFilter }) => {
+  const by = Object.fromEntries(STATUSES.map((s) => [s, 0]))
+  for (const c of overview?.counts ?? []) by[c.status] = (by[c.status] ?? 0) + c.count
+  const total = Object.values(by).reduce((a, b) => a + b, 0)
+  return html`<div class="counts">
+    <button class=${"count" + (filter.status === "" ? " on" : "")} onClick=${() => setFilter({ ...filter, status: "", offset: 0 })}><span class="muted">all</span><b data-count="all">${total}</b></button>
+    ${STATUSES.map((s) => html`<button class=${"count" + (filter.status === s ? " on" : "")} onClick=${() => setFilter({ ...filter, status: s, offset: 0 })}>
+      <span class=${"status " + s}>${s}</span><b data-count=${s}>${by[s]}</b></button>`)}
+  </div>`
+}
+
+const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
+  const [page, setPage] = useState(null)
+  const [error, setError] = useState(null)
+  const q = new URLSearchParams({ status: filter.status, name: filter.name, text: filter.text, limit: String(filter.limit), offset: String(filter.offset) })
+  const key = q.toString()
+  // Reload on a filter change, on reconnect, and (at most every second) when a status changes.
+  const [reload, setReload] = useState(0)
+  useEffect(() => {
+    let due = null
+    const l = (e) => { if (e.type === "status" && due === null) due = setTimeout(() => { due = null; setReload((r) => r + 1) }, 1000) }
+    live.listeners.add(l)
+    // Other processes record their events a moment after a listener appears (and a stream may
+    // overflow): a slow re-read every 5 s keeps the page right whatever the feed missed.
+    const every = setInterval(() => setReload((r) => r + 1), 5000)
+    return () => { live.listeners.delete(l); clearTimeout(due); clearInterval(every) }
+  }, [])
+  useEffect(() => {
+    api(`api/jobs?${key}`).then((p) => { setPage(p); setError(null) }, (e) => setError(e.message))
+  }, [key, reload, live.connected])
+  const types = overview?.types ?? []
+  const jobs = (page?.jobs ?? []).map((j) => {
+    const heard = live.statuses.get(j.id)
+    return heard && heard.length ? { ...j, status: heard[heard.length - 1] } : j
+  })
+  return html`<div class="card">
+    <h2>Jobs</h2>
+    <div class="filters">
+      <select name="status" aria-label="status" value=${filter.status} onChange=${(e) => setFilter({ ...filter, status: e.target.value, offset: 0 })}>
+        <option value="">every status</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}</select>
+      <select name="type" aria-label="type" value=${filter.name} onChange=${(e) => setFilter({ ...filter, name: e.target.value, offset: 0 })}>
+        <option value="">every type</option>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
+      <input name="text" placeholder="id prefix" value=${filter.text} onInput=${(e) => setFilter({ ...filter, text: e.target.value.trim(), offset: 0 })} />
+    </div>
+    ${error && html`<div class="error-box">${error}</div>`}
+    <table>
+      <thead><tr><th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>created</th></tr></thead>
+      <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
+        <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
+        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted">(${j.failures} failed)</span>` : ""}</td><td title=${j.createdAt}>${ago(j.createdAt)}</td></tr>`)}
+      ${page && jobs.length === 0 ? html`<tr><td colspan="6" class="muted">No jobs match.</td></tr>` : null}</tbody>
+    </table>
+    <div class="pager">
+      <button class="act" disabled=${filter.offset === 0} onClick=${() => setFilter({ ...filter, offset: Math.max(0, filter.offset - filter.limit) })}>← newer</button>
+      <span>${page ? `${page.jobs.length ? filter.offset + 1 : 0}–${filter.offset + page.jobs.length}${page.total !== null ? ` of ${page.total}` : ""}` : "…"}</span>
+      <button class="act" disabled=${!page?.more} onClick=${() => setFilter({ ...filter, offset: filter.offset + filter.limit })}>older →</button>
+    </div>
+  </div>`
+}
+
+const Json = ({ value }) => (value === null || value === undefined ? html`<span class="muted">–</span>` : html`<pre>${JSON.stringify(value, null, 2)}</pre>`)
+
+const JobDetail = ({ id, live, diagram, onChanged }) => {
+  const [data, setData] = useState(null)
+  const [logs, setLogs] = useState([])
+  const [error, setError] = useState(null)
+  const [acting, setActing] = useState(null)
+  const [message, setMessage] = useState(null)
+  const lastSeq = useRef(0)
+  const load = () =>
+    api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
+      setData(d); setError(null)
+      setLogs(d.logs); lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
+    }, (e) => setError(e.message))
+  useEffect(() => { setData(null); setMessage(null); load() }, [id, live.connected])
+  // Tail: a log or status event of this job fetches the lines after the last one shown.
+  useEffect(() => {
+    let busy = false
+    const l = async (e) => {
+      if (e.id !== id || busy) return
+      if (e.type === "status") api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, logs: old?.logs ?? d.logs })), () => {})
+      if (e.type !== "log" && e.type !== "status") return
+      busy = true
+      try {
+        const { logs: more } = await api(`api/jobs/${encodeURIComponent(id)}/logs?afterSeq=${lastSeq.current}`)
+        if (more.length) { lastSeq.current = more[more.length - 1].seq; setLogs((old) => [...old, ...more].slice(-1000)) }
+      } finally { busy = false }
+    }
+    live.listeners.add(l)
+    return () => live.listeners.delete(l)
+  }, [id])
+  if (error) return html`<div class="card"><div class="error-box">${error}</div></div>`
+  if (!data) return html`<div class="card muted">Loading job…</div>`
+  const job = data.job
+  const heard = live.statuses.get(id) ?? []
+  const act = async (action) => {
+    setActing(action); setMessage(null)
+    try {
+      const r = await post(`api/jobs/${encodeURIComponent(id)}/${action}`)
+      setMessage({ ok: true, text: `${action}: ${r.status}` })
+      await load(); onChanged()
+    } catch (e) {
+      setMessage({ ok: false, text: e.message })
+    } finally { setActing(null) }
+  }
+  const path = pathOf(job, logs, heard)
+  return html`<div class="card" data-job=${job.id}>
+    <h2>${job.name} <code>${job.id}</code> <${Status} job=${job} /></h2>
+    <div class="actions">${Object.entries(ACTIONS).map(([a, from]) => html`<button class="act" name=${a} disabled=${acting !== null || !from.includes(job.status)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
+    ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
+    <${Bar} job=${job} live=${live.progress.get(id)} />
+    <${Lifecycle} diagram=${diagram} job=${job} path=${path} />
+    <div class="muted">path: ${path.join(" → ")}</div>
+    <dl class="fields">
+      <dt>priority</dt><dd>${job.priority}</dd>
+      <dt>attempts</dt><dd>${job.attempts} (${job.failures} failed since dispatch or retry)</dd>
+      ${job.runAt && html`<dt>runAt</dt><dd>${job.runAt}</dd>`}
+      ${job.uniqueKey && html`<dt>uniqueKey</dt><dd>${job.uniqueKey}</dd>`}
+      <dt>checkpoints</dt><dd>${job.stateVersion}${job.lastCheckpoint ? `, last at ${time(job.lastCheckpoint)}` : ""}</dd>
+      <dt>created</dt><dd>${job.createdAt}</dd>
+      <dt>started</dt><dd>${job.startedAt ?? "–"}${job.startedAt ? ` (waited ${duration(job.createdAt, job.startedAt)})` : ""}</dd>
+      <dt>ended</dt><dd>${job.completedAt ?? "–"}${job.completedAt && job.startedAt ? ` (ran ${duration(job.startedAt, job.completedAt)})` : ""}</dd>
+      ${job.stalled && html`<dt>stalled</dt><dd>since ${job.stalled.since}: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
+      ${job.waitingForWorker && html`<dt>waiting</dt><dd>for a worker of type ${job.name}</dd>`}
+      ${job.pausedBy && html`<dt>paused by</dt><dd>${job.pausedBy}</dd>`}
+    </dl>
+    <h3>params</h3><${Json} value=${data.params} />
+    ${job.output !== null && html`<h3>output</h3><${Json} value=${job.output} />`}
+    ${job.error && html`<h3>error</h3><div class="error-box">[${job.error._tag}] ${job.error.message}</div><${Json} value=${job.error.details} />`}
+    ${job.lastError && !job.error && html`<h3>last error</h3><div class="error-box">[${job.lastError._tag}] ${job.lastError.message}</div>`}
+    <h3>log</h3>
+    <div class="logs" data-logs>${logs.length === 0 ? html`<span class="debug">(no lines)</span>` : logs.map((l) => html`<div class=${l.level}>${time(l.at)} ${l.level} ${l.message}</div>`)}</div>
+  </div>`
+}
+
+const Dispatch = ({ types, onDispatched }) => {
+  const [name, setName] = useState(types[0] ?? "")
+  const [schema, setSchema] = useState(null)
+  const [value, setValue] = useState({})
+  const [priority, setPriority] = useState("0")
+  const [issues, setIssues] = useState([])
+  const [message, setMessage] = useState(null)
+  useEffect(() => { if (!name && types[0]) setName(types[0]) }, [types])
+  useEffect(() => {
+    if (!name) return
+    api(`api/types/${encodeURIComponent(name)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]); setMessage(null) })
+  }, [name])
+  const submit = async (e) => {
+    e.preventDefault()
+    setMessage(null)
+    try {
+      const r = await post("api/dispatch", { name, params: value, priority: Number(priority) })
+      setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
+      onDispatched(r.id)
+    } catch (err) {
+      setIssues(err.issues ?? []); setMessage({ ok: false, text: err.message })
+    }
+  }
+  return html`<div class="card"><h2>Dispatch a job</h2>
+    <form onSubmit=${submit} data-form="dispatch">
+      <div class="field"><label>type</label><select name="type" value=${name} onChange=${(e) => setName(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
+        ${schema?.description && html`<span class="hint"> ${schema.description}</span>`}</div>
+      ${schema && html`<${SchemaForm} schema=${schema.params} value=${value} onChange=${setValue} issues=${issues} />`}
+      <div class="field"><label>priority</label><input name="priority" value=${priority} onInput=${(e) => setPriority(e.target.value)} size="5" /></div>
+      <details><summary>params as JSON</summary><pre data-params-json>${JSON.stringify(value, null, 2)}</pre></details>
+      ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
+      <button class="act primary" type="submit">Dispatch</button>
+    </form></div>`
+}
+
+const Schedules = ({ schedules }) => html`<div class="card"><h2>Schedules</h2>
+  ${schedules.length === 0 ? html`<p class="muted">No schedules (manager.schedule(…) makes one).</p>` : html`<table>
+    <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th></tr></thead>
+    <tbody>${schedules.map((s) => html`<tr><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td>${s.nextRunAt ?? "–"}</td><td>${s.lastRunAt ?? "–"}</td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
+
+const Stats = ({ overview }) => {
+  const types = new Map()
+  for (const c of overview.counts) {
+    const row = types.get(c.name) ?? Object.fromEntries(STATUSES.map((s) => [s, 0]))
+    row[c.status] = c.count
+    types.set(c.name, row)
+  }
+  return html`<div class="card"><h2>Throughput (jobs ended per minute, last hour)</h2>
+    <${Throughput} ended=${overview.ended} since=${overview.since} />
+    <h2>By type</h2><table><thead><tr><th>type</th>${STATUSES.map((s) => html`<th>${s}</th>`)}</tr></thead>
+    <tbody>${[...types].map(([name, row]) => html`<tr><td>${name}</td>${STATUSES.map((s) => html`<td>${row[s] || ""}</td>`)}</tr>`)}</tbody></table></div>`
+}
+
+const Replay = () => {
+  const [rows, setRows] = useState(null)
+  const [error, setError] = useState(null)
+  const [actor, setActor] = useState("")
+  const load = async (file) => {
+    setError(null)
+    try { setRows((await api("api/replay", { method: "POST", headers: { "content-type": "text/plain" }, body: await file.text() })).rows) } catch (e) { setError(e.message) }
+  }
+  const actors = useMemo(() => [...new Set((rows ?? []).map((r) => r.actor))], [rows])
+  return html`<div class="card"><h2>Replay an inspection recording</h2>
+    <p class="muted">A file made with <code>npx jobstate inspect --out events.jsonl</code>: every event of the manager and job actors, with the state after it.</p>
+    <input type="file" accept=".jsonl,.json,.txt" onChange=${(e) => e.target.files[0] && load(e.target.files[0])} />
+    ${error && html`<div class="error-box">${error}</div>`}
+    ${rows && html`<p>${rows.length} events, ${actors.length} actors. <select value=${actor} onChange=${(e) => setActor(e.target.value)}><option value="">every actor</option>${actors.map((a) => html`<option>${a}</option>`)}</select></p>
+      <table><thead><tr><th>#</th><th>time</th><th>actor</th><th>kind</th><th>event</th><th>state</th><th>status</th></tr></thead>
+      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
+  </div>`
+}
+
+const readHash = () => Object.fromEntries(new URLSearchParams(location.hash.slice(1)))
+
+const App = () => {
+  const live = useLive()
+  const [overview, setOverview] = useState(null)
+  const [diagram, setDiagram] = useState(null)
+  const [error, setError] = useState(null)
+  const [view, setView] = useState(readHash().view ?? "jobs")
+  const [selected, setSelected] = useState(readHash().job ?? null)
+  const [filter, setFilter] = useState({ status: "", name: "", text: "", limit: 50, offset: 0 })
+  const refresh = () => api("api/overview").then((o) => { setOverview(o); setError(null) }, (e) => setError(e.message))
+  useEffect(() => { api("api/lifecycle").then(setDiagram, () => {}) }, [])
+  useEffect(() => { refresh() }, [live.connected])
+  // Counts move with every status: refresh them at most every two seconds while events come.
+  const last = useRef(0)
+  useEffect(() => {
+    if (Date.now() - last.current > 2000) { last.current = Date.now(); refresh() }
+  }, [live.tick])
+  useEffect(() => { location.hash = new URLSearchParams({ view, ...(selected ? { job: selected } : {}) }).toString() }, [view, selected])
+  const select = (id) => { setSelected(id); setView("jobs") }
+  const tabs = ["jobs", "dispatch", "schedules", "stats", "replay"]
+  return html`<header><h1>jobstate</h1>
+      <nav>${tabs.map((t) => html`<button class=${view === t ? "on" : ""} data-view=${t} onClick=${() => setView(t)}>${t}</button>`)}</nav>
+      <span class=${"live" + (live.connected ? " on" : "")} data-live=${live.connected ? "on" : "off"}>${live.connected ? "live" : "connecting…"}</span></header>
+    <main>
+      ${error && html`<div class="error-box">${error}</div>`}
+      <${Counts} overview=${overview} filter=${filter} setFilter=${(f) => { setFilter(f); setView("jobs") }} />
+      ${view === "jobs" && html`<div class="split">
+        <${JobList} live=${live} overview=${overview} selected=${selected} select=${select} filter=${filter} setFilter=${setFilter} />
+        ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
+      </div>`}
+      ${view === "dispatch" && overview && html`<${Dispatch} types=${overview.types} onDispatched=${(id) => { refresh(); select(id) }} />`}
+      ${view === "schedules" && overview && html`<${Schedules} schedules=${overview.schedules} />`}
+      ${view === "stats" && overview && html`<${Stats} overview=${overview} />`}
+      ${view === "replay" && html`<${Replay} />`}
+    </main>`
+}
+
+render(html`<${App} />`, document.getElementById("app"))

@@ -1,0 +1,320 @@
+import { createServer, request, type IncomingMessage, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import { dashboard, type DashboardOptions, type JobManager } from "../../src/index.js"
+import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { openManager } from "../fixtures/openManager.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+const servers: Server[] = []
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections()
+    await new Promise((r) => s.close(r))
+  }
+})
+
+/** The dashboard on an ephemeral port; `wrap` lets a test put it inside an app's own server. */
+const serve = async (manager: JobManager, options: DashboardOptions = {}, wrap?: (h: ReturnType<typeof dashboard>) => ReturnType<typeof dashboard>) => {
+  const handler = dashboard(manager, options)
+  const server = createServer(wrap ? wrap(handler) : handler)
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const call = async (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers)
+    if (init.method === "POST" && !headers.has("origin")) headers.set("origin", origin)
+    const body = init.json === undefined ? init.body : JSON.stringify(init.json)
+    const res = await fetch(origin + path, { ...init, headers, body, redirect: "manual" })
+    const text = await res.text()
+    let json: any
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    return { status: res.status, json, text, headers: res.headers }
+  }
+  return { origin, call }
+}
+
+/** A producer with the dashboard, and a worker in the same data dir that runs the jobs. */
+const setUp = async (options: DashboardOptions = {}) => {
+  const dataDir = tempDir()
+  const producer = await openManager({ dataDir, concurrency: 0 })
+  const worker = await openManager({ dataDir, concurrency: 4 })
+  return { producer, worker, ...(await serve(producer, options)) }
+}
+
+describe("the dashboard's API", () => {
+  it("lists jobs newest first and paged, filters them by status, type and id prefix, and counts them", async () => {
+    const { producer, call } = await setUp()
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push((await producer.dispatch(NoopJob, { tag: `t${i}` })).id)
+    for (const id of ids) await (await producer.handle(id)).result()
+    const waiting = await producer.dispatch(WaitJob, {})
+    await waitUntil(async () => (await producer.getJobInfo(waiting.id)).status === "running")
+
+    const page = await call("/api/jobs?limit=2")
+    expect(page.status).toBe(200)
+    expect(page.json.jobs.map((j: any) => j.id)).toEqual([waiting.id, ids[4]])
+    expect(page.json).toMatchObject({ total: 6, more: true, offset: 0, limit: 2 })
+    const next = await call("/api/jobs?limit=2&offset=2")
+    expect(next.json.jobs.map((j: any) => j.id)).toEqual([ids[3], ids[2]])
+
+    expect((await call("/api/jobs?status=completed&name=noop")).json.total).toBe(5)
+    expect((await call("/api/jobs?status=running")).json.jobs.map((j: any) => j.id)).toEqual([waiting.id])
+    expect((await call("/api/jobs?name=wait")).json.jobs.map((j: any) => j.id)).toEqual([waiting.id])
+    const byPrefix = await call(`/api/jobs?text=${ids[1]!.slice(0, 12)}`)
+    expect(byPrefix.json.jobs.map((j: any) => j.id)).toEqual([ids[1]])
+    expect((await call(`/api/jobs?text=${ids[1]!.slice(0, 12)}&status=failed`)).json.jobs).toEqual([])
+
+    const overview = await call("/api/overview")
+    expect(new Set(overview.json.counts)).toEqual(new Set([{ status: "completed", name: "noop", count: 5 }, { status: "running", name: "wait", count: 1 }]))
+    expect(overview.json.types).toEqual(producer.listJobTypes())
+    expect(overview.json.ended.reduce((n: number, e: any) => n + e.count, 0)).toBe(5)
+    expect(overview.json.schedules).toEqual([])
+    await producer.cancel(waiting.id)
+  })
+
+  it("gives a job's details: params, output, attempts, timings and log; and the type's schema and the lifecycle layout", async () => {
+    const { producer, call } = await setUp()
+    const job = await producer.dispatch(CountJob, { n: 3, effectsFile: `${tempDir()}/fx` })
+    await job.result()
+    const details = await call(`/api/jobs/${job.id}`)
+    expect(details.status).toBe(200)
+    expect(details.json.params).toMatchObject({ n: 3 })
+    expect(details.json.job).toMatchObject({ id: job.id, name: "count", status: "completed", attempts: 1, failures: 0, stateVersion: 3, output: { counted: 3 } })
+    expect(details.json.job.startedAt).toEqual(expect.any(String))
+    expect(details.json.job.completedAt).toEqual(expect.any(String))
+    expect(Array.isArray(details.json.logs)).toBe(true)
+    expect((await call(`/api/jobs/${job.id}/logs?afterSeq=0`)).json.logs).toEqual(details.json.logs)
+
+    const schema = await call("/api/types/count")
+    expect(schema.json.params.required).toEqual(expect.arrayContaining(["n", "effectsFile"]))
+    const lifecycle = await call("/api/lifecycle")
+    const paths = lifecycle.json.boxes.map((b: any) => b.path)
+    // Drawn from the machine: every state of it, and no other.
+    expect(new Set(paths)).toEqual(new Set(["queued", "queued.ready", "queued.waiting", "running", "running.active", "running.pausing", "running.cancelling", "paused", "completed", "failed", "cancelled"]))
+    expect(lifecycle.json.edges).toContainEqual(expect.objectContaining({ from: "queued", to: "running", labels: ["START"] }))
+  })
+
+  it("pauses, resumes, cancels and retries a job another manager runs, with POSTs", async () => {
+    const { producer, call } = await setUp()
+    const job = await producer.dispatch(WaitJob, {})
+    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
+    expect((await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json).toEqual({ id: job.id, action: "pause", status: "paused" })
+    expect((await producer.getJobInfo(job.id)).status).toBe("paused")
+    expect((await call(`/api/jobs/${job.id}/resume`, { method: "POST" })).json.status).toMatch(/queued|running/)
+    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
+    expect((await call(`/api/jobs/${job.id}/cancel`, { method: "POST" })).json.status).toBe("cancelled")
+    expect((await call(`/api/jobs/${job.id}/retry`, { method: "POST" })).json.status).toMatch(/queued|running/)
+    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
+    // A transition the job does not allow is a conflict, said clearly.
+    const again = await call(`/api/jobs/${job.id}/resume`, { method: "POST" })
+    expect(again.status).toBe(409)
+    expect(again.json.error).toMatch(/resume/i)
+    await producer.cancel(job.id)
+  })
+
+  it("dispatches by name with the same validation errors as dispatchByName, per path", async () => {
+    const { producer, call } = await setUp()
+    const bad = await call("/api/dispatch", { method: "POST", json: { name: "count", params: { n: "three", extra: 1 } } })
+    expect(bad.status).toBe(422)
+    const expected = await producer.dispatchByName("count", { n: "three", extra: 1 }).catch((e) => e)
+    expect(bad.json.issues).toEqual(expected.issues)
+    expect(bad.json.issues.map((i: any) => i.path)).toEqual(expect.arrayContaining(["n", "extra", "effectsFile"]))
+    expect(bad.json.error).toBe(expected.message)
+    expect(await producer.listJobs()).toEqual([])
+
+    const good = await call("/api/dispatch", { method: "POST", json: { name: "noop", params: { tag: "from the page" }, priority: 3 } })
+    expect(good.status).toBe(201)
+    expect(await (await producer.handle(good.json.id)).result()).toEqual({ tag: "from the page" })
+    expect((await producer.getJobInfo(good.json.id)).priority).toBe(3)
+
+    const unknown = await call("/api/dispatch", { method: "POST", json: { name: "nope", params: {} } })
+    expect(unknown.status).toBe(404)
+    expect(unknown.json.known).toEqual(producer.listJobTypes())
+  })
+
+  it("refuses bad requests with a 4xx and a clear JSON message", async () => {
+    const { producer, call, origin } = await setUp()
+    const missing = "00000000-0000-4000-8000-000000000000"
+    for (const [path, init] of [
+      [`/api/jobs/${missing}`, {}],
+      [`/api/jobs/${missing}/logs`, {}],
+      [`/api/jobs/${missing}/pause`, { method: "POST" }],
+    ] as const) {
+      const r = await call(path, init)
+      expect(r.status, path).toBe(404)
+      expect(r.json.error, path).toMatch(missing)
+    }
+    const badJson = await call("/api/dispatch", { method: "POST", body: "{ nope", headers: { "content-type": "application/json" } })
+    expect(badJson.status).toBe(400)
+    expect(badJson.json.error).toMatch(/not valid JSON/)
+    const crossOrigin = await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: { origin: "http://evil.example" } })
+    expect(crossOrigin.status).toBe(403)
+    expect(crossOrigin.json.error).toMatch(/Cross-origin/)
+    // A POST with no Origin at all (not from a page of this origin) is refused too.
+    const noOrigin = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/dispatch`, { method: "POST" }, resolve).end("{}"))
+    expect(noOrigin.statusCode).toBe(403)
+    expect(await producer.listJobs()).toEqual([])
+    expect((await call("/api/jobs?status=sleeping")).status).toBe(400)
+    expect((await call("/api/jobs?limit=-1")).status).toBe(400)
+    expect((await call("/api/nothing")).status).toBe(404)
+    expect((await call("/api/jobs", { method: "DELETE" })).status).toBe(405)
+    const job = await producer.dispatch(NoopJob, {})
+    expect((await call(`/api/jobs/${job.id}/explode`, { method: "POST" })).status).toBe(404)
+  })
+
+  it("requires the token for everything when one is set: a Bearer header, or the cookie ?token= sets", async () => {
+    const { call } = await setUp({ token: "s3cret" })
+    expect((await call("/api/overview")).status).toBe(401)
+    expect((await call("/")).status).toBe(401)
+    expect((await call("/assets/app.js")).status).toBe(401)
+    expect((await call("/api/events")).status).toBe(401)
+    expect((await call("/api/overview", { headers: { authorization: "Bearer wrong" } })).status).toBe(401)
+    expect((await call("/api/dispatch", { method: "POST", json: { name: "noop" } })).status).toBe(401)
+    expect((await call("/?token=wrong")).status).toBe(401)
+    expect((await call("/api/overview", { headers: { authorization: "Bearer s3cret" } })).status).toBe(200)
+
+    const login = await call("/?token=s3cret")
+    expect(login.status).toBe(303)
+    expect(login.headers.get("location")).toBe("./")
+    const cookie = login.headers.get("set-cookie")!
+    expect(cookie).toMatch(/HttpOnly/)
+    expect(cookie).toMatch(/SameSite=Strict/)
+    const withCookie = { cookie: cookie.split(";")[0]! }
+    expect((await call("/", { headers: withCookie })).status).toBe(200)
+    expect((await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: withCookie })).status).toBe(201)
+  })
+
+  it("refuses a Host it was not told to allow (DNS rebinding), as jobstate ui does on loopback", async () => {
+    const { call, origin } = await setUp({ allowedHosts: ["localhost", "127.0.0.1"] })
+    expect((await call("/api/overview")).status).toBe(200)
+    const rebound = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/overview`, { headers: { host: "evil.example:80" } }, resolve).end())
+    expect(rebound.statusCode).toBe(403)
+  })
+})
+
+describe("mounted in an app", () => {
+  it("works under /admin/jobs with basePath, and with a router that strips the prefix", async () => {
+    const dataDir = tempDir()
+    const producer = await openManager({ dataDir, concurrency: 0 })
+    const app = (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> => (req, res) => {
+      if (req.url?.startsWith("/admin/jobs")) return h(req, res)
+      res.writeHead(200, { "content-type": "text/plain" })
+      res.end("the app")
+    }
+    const withBase = await serve(producer, { basePath: "/admin/jobs" }, app)
+    expect((await withBase.call("/")).text).toBe("the app")
+    const bare = await withBase.call("/admin/jobs")
+    expect(bare.status).toBe(308)
+    expect(bare.headers.get("location")).toBe("/admin/jobs/")
+    const page = await withBase.call("/admin/jobs/")
+    expect(page.status).toBe(200)
+    expect(page.text).toMatch(/<script type="module" src="assets\/app.js">/)
+    expect((await withBase.call("/admin/jobs/assets/app.js")).status).toBe(200)
+    expect((await withBase.call("/admin/jobs/api/overview")).json.types).toEqual(producer.listJobTypes())
+    const job = await producer.dispatch(NoopJob, {})
+    expect((await withBase.call(`/admin/jobs/api/jobs/${job.id}`)).json.job.id).toBe(job.id)
+
+    // Express-style mounting: the router strips its prefix from req.url and keeps originalUrl.
+    const stripping = (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> => (req, res) => {
+      if (!req.url?.startsWith("/admin/jobs")) return void res.writeHead(404).end()
+      Object.assign(req, { originalUrl: req.url })
+      req.url = req.url.slice("/admin/jobs".length) || "/"
+      h(req, res)
+    }
+    const stripped = await serve(producer, {}, stripping)
+    const bare2 = await stripped.call("/admin/jobs")
+    expect(bare2.status).toBe(308)
+    expect(bare2.headers.get("location")).toBe("/admin/jobs/")
+    expect((await stripped.call("/admin/jobs/")).status).toBe(200)
+    expect((await stripped.call(`/admin/jobs/api/jobs/${job.id}`)).json.job.id).toBe(job.id)
+    expect((await stripped.call("/admin/jobs/api/jobs/x/pause", { method: "POST" })).status).toBe(404)
+  })
+})
+
+describe("the live feed", () => {
+  it("streams a job's status and progress events as Server-Sent Events", async () => {
+    const { producer, origin } = await setUp()
+    const events: any[] = []
+    let ready = false
+    const res = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/events`, resolve).end())
+    expect(res.headers["content-type"]).toMatch(/text\/event-stream/)
+    let buffer = ""
+    res.setEncoding("utf8")
+    res.on("data", (chunk: string) => {
+      buffer += chunk
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (/^event: ready/m.test(block)) ready = true
+        const data = /^data: (.*)$/m.exec(block)
+        if (data && !/^event:/m.test(block)) events.push(JSON.parse(data[1]!))
+      }
+    })
+    await waitUntil(() => ready, 20_000, "the ready event")
+    // The worker records its events for listeners once it hears that one exists (its next news):
+    // dispatch no-ops until the stream has carried one's completion, then the job under test.
+    const pings = new Set<string>()
+    await waitUntil(async () => {
+      if (events.some((e) => pings.has(e.id) && e.status === "completed")) return true
+      pings.add((await producer.dispatch(NoopJob, { tag: "ping" })).id)
+      await new Promise((r) => setTimeout(r, 50))
+      return false
+    }, 20_000, "a ping's completion on the stream")
+    const job = await producer.dispatch(CountJob, { n: 5, effectsFile: `${tempDir()}/fx`, delayMs: 30 })
+    await waitUntil(() => events.some((e) => e.id === job.id && e.type === "status" && e.status === "completed"), 30_000, "the completed event")
+    const mine = events.filter((e) => e.id === job.id)
+    expect(mine.filter((e) => e.type === "status").map((e) => e.status)).toEqual(expect.arrayContaining(["queued", "running", "completed"]))
+    expect(mine.some((e) => e.type === "progress" && e.progress._tag === "Count")).toBe(true)
+    expect(mine.every((e) => e.name === "count" && typeof e.at === "string")).toBe(true)
+    res.destroy()
+  })
+})
+
+describe("the page", () => {
+  it("loads its HTML and every asset from the dashboard itself, with no external URL in them", async () => {
+    const { producer } = await setUp()
+    const { call, origin } = await serve(producer)
+    const page = await call("/")
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toMatch(/text\/html/)
+    // Follow the page: its links and scripts, the import map, and each module's imports.
+    const seen = new Map<string, string>([["/", page.text]])
+    const queue = [...refsOf(page.text, "/")]
+    while (queue.length > 0) {
+      const path = queue.shift()!
+      if (seen.has(path)) continue
+      const r = await call(path)
+      expect(r.status, path).toBe(200)
+      seen.set(path, r.text)
+      queue.push(...refsOf(r.text, path))
+    }
+    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js"]))
+    for (const [path, text] of seen) {
+      const external = (text.match(/https?:\/\/[^\s"'`)<]+/g) ?? []).filter((u) => !u.startsWith(origin) && !u.startsWith("http://www.w3.org/"))
+      expect(external, path).toEqual([])
+    }
+  })
+})
+
+/** Paths a page or module loads: href/src attributes, import-map entries, and relative or mapped imports. */
+const refsOf = (text: string, from: string): string[] => {
+  const base = new URL(from, "http://x/")
+  const mapped: Record<string, string> = { preact: "./assets/vendor/preact.js", "preact/hooks": "./assets/vendor/preact-hooks.js", htm: "./assets/vendor/htm.js" }
+  const refs = new Set<string>()
+  for (const m of text.matchAll(/(?:href|src)="([^"]+)"/g)) refs.add(new URL(m[1]!, base).pathname)
+  for (const m of text.matchAll(/"(\.\/assets\/[^"]+)"/g)) refs.add(new URL(m[1]!, "http://x/").pathname)
+  for (const m of text.matchAll(/from\s*"([^"]+)"/g)) {
+    const spec = m[1]!
+    if (spec.startsWith(".")) refs.add(new URL(spec, base).pathname)
+    else if (mapped[spec] !== undefined) refs.add(new URL(mapped[spec], "http://x/").pathname)
+    else refs.add(`unknown bare import ${spec}`)
+  }
+  return [...refs]
+}
