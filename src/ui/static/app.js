@@ -6,7 +6,15 @@ import { Lifecycle, Throughput, pathOf } from "./diagram.js"
 import { SchemaForm, initialValue } from "./schemaForm.js"
 
 const STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"]
-const ACTIONS = { pause: ["queued", "running"], resume: ["paused", "running"], cancel: ["queued", "running", "paused"], retry: ["failed", "cancelled"] }
+const ACTIONS = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"], retry: ["failed", "cancelled"] }
+/** Whether the machine takes the action now: a running job is resumed only when it is stalled (its manager is gone). */
+const allowed = (action, job) => ACTIONS[action].includes(job.status) || (action === "resume" && job.stalled !== null && job.stalled !== undefined)
+/** A priority as typed: a name (as the CLI takes them) or an integer; anything else goes as is, for the server to refuse. */
+const PRIORITIES = { low: -1, normal: 0, high: 1, critical: 10 }
+const priorityOf = (text) => {
+  const t = text.trim()
+  return PRIORITIES[t.toLowerCase()] ?? (/^-?\d+$/.test(t) ? Number(t) : t)
+}
 
 /** Every call is relative to the page, so the dashboard works under any path prefix. */
 const api = async (path, init) => {
@@ -195,7 +203,7 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
   const path = pathOf(job, logs, heard)
   return html`<div class="card" data-job=${job.id}>
     <h2>${job.name} <code>${job.id}</code> <${Status} job=${job} /></h2>
-    <div class="actions">${Object.entries(ACTIONS).map(([a, from]) => html`<button class="act" name=${a} disabled=${acting !== null || !from.includes(job.status)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
+    <div class="actions">${Object.entries(ACTIONS).map(([a]) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
     <${Bar} job=${job} live=${live.progress.get(id)} />
     <${Lifecycle} diagram=${diagram} job=${job} path=${path} />
@@ -238,7 +246,7 @@ const Dispatch = ({ types, onDispatched }) => {
     e.preventDefault()
     setMessage(null)
     try {
-      const r = await post("api/dispatch", { name, params: value, priority: Number(priority) })
+      const r = await post("api/dispatch", { name, params: value, priority: priorityOf(priority) })
       setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
       onDispatched(r.id)
     } catch (err) {
@@ -332,4 +340,7 @@ const App = () => {
     </main>`
 }
 
-render(html`<${App} />`, document.getElementById("app"))
+// The placeholder goes: render() adds to what the element holds.
+const root = document.getElementById("app")
+root.textContent = ""
+render(html`<${App} />`, root)
