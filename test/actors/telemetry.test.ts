@@ -6,7 +6,7 @@ import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader, type HistogramMetricData, type MetricData } from "@opentelemetry/sdk-metrics"
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { Context, Data, Effect, Metric, Schema } from "effect"
+import { Context, Data, Effect, Layer, ManagedRuntime, Metric, Schema } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { defineJob, InvalidOptions, JobManager, TelemetryNames as N, type JobDefinition } from "../../src/index.js"
 import { openManager } from "../fixtures/openManager.js"
@@ -30,6 +30,7 @@ const stepsJob = (name: string) =>
     output: Schema.Struct({ done: Schema.Number }),
     run: (ctx) =>
       Effect.gen(function* () {
+        yield* Effect.annotateCurrentSpan("otel.steps", ctx.params.steps)
         for (let i = ctx.state.next; i < ctx.params.steps; i++) {
           yield* ctx.checkInterrupt
           yield* Effect.sleep(ctx.params.delayMs ?? 0).pipe(Effect.withSpan("otel.user_work", { attributes: { step: i } }))
@@ -142,6 +143,8 @@ describe("OpenTelemetry", () => {
     const children = otel.spans.getFinishedSpans().filter((s) => s.name === "otel.user_work" && s.spanContext().traceId === attempt!.spanContext().traceId)
     expect(children.map((s) => s.attributes.step)).toEqual([0, 1])
     for (const child of children) expect(child.parentSpanContext?.spanId).toBe(attempt!.spanContext().spanId)
+    // Effect.annotateCurrentSpan in the job's run annotates the attempt's span.
+    expect(attempt!.attributes["otel.steps"]).toBe(2)
   })
 
   it("ends a paused job's attempt span with outcome paused and a pause event; the resumed attempt is a new span", async () => {
@@ -234,6 +237,23 @@ describe("OpenTelemetry", () => {
     expect(exported.map((s) => s.name)).toContain(N.span("otel_flush"))
 
     await expect(JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: {} as never })).rejects.toBeInstanceOf(InvalidOptions)
+  })
+
+  it("shares an app's own runtime through Layer.succeedContext, and leaves it running on close()", async () => {
+    const otel = inMemoryOtel()
+    const runtime = ManagedRuntime.make(otel.layer)
+    try {
+      const Job = stepsJob("otel_shared")
+      const manager = await JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: Layer.succeedContext(await runtime.context()) })
+      await (await manager.dispatch(Job, { steps: 1 })).result()
+      await manager.close()
+      await waitForSpans(otel.spans, "otel_shared", 1)
+      // The app's tracer provider was not shut down with the manager.
+      await runtime.runPromise(Effect.void.pipe(Effect.withSpan("app.after_close")))
+      expect(otel.spans.getFinishedSpans().map((s) => s.name)).toContain("app.after_close")
+    } finally {
+      await runtime.dispose()
+    }
   })
 
   it("exports spans and metrics to an OTLP collector over HTTP, as the README shows", async () => {
