@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Exit, Layer, Metric, Scope, type Fiber, type Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Scope, type Fiber, type Tracer } from "effect"
 import type { StoredError } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
@@ -184,8 +184,15 @@ export class AttemptTrace {
       this.span.attribute("error.type", error._tag)
     }
     const failed = outcome === "failed" || outcome === "retrying"
-    const spanExit: Exit.Exit<unknown, unknown> =
-      failed ? (exit !== undefined && Exit.isFailure(exit) ? exit : Exit.fail(error ?? outcome)) : outcome === "interrupted" && exit !== undefined ? exit : Exit.void
+    // A timeout interrupts the fiber: its exit says "interrupted", the attempt failed with JobTimeout.
+    const failedExit = exit !== undefined && Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+    const spanExit: Exit.Exit<unknown, unknown> = failed
+      ? failedExit
+        ? exit
+        : Exit.fail(error ?? outcome)
+      : outcome === "interrupted" && exit !== undefined
+        ? exit
+        : Exit.void
     this.span.end(this.telemetry.nanos(), spanExit)
     this.telemetry.ended(this.type, outcome, this.startedAt)
   }

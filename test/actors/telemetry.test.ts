@@ -124,6 +124,17 @@ describe("OpenTelemetry", () => {
     expect(span!.status.code).toBe(SpanStatusCode.ERROR)
   })
 
+  it("ends the span of an attempt that timed out as failed with JobTimeout, in error", async () => {
+    const otel = inMemoryOtel()
+    const Job = stepsJob("otel_timeout")
+    const manager = await open(Job, otel.layer)
+    const handle = await manager.dispatch(Job, { steps: 1, delayMs: 60_000 }, { timeoutMs: 50 })
+    await expect(handle.result()).rejects.toMatchObject({ _tag: "JobFailed" })
+    const [span] = await waitForSpans(otel.spans, "otel_timeout", 1)
+    expect(span!.attributes).toMatchObject({ [N.outcome]: "failed", [N.errorTag]: "JobTimeout" })
+    expect(span!.status.code).toBe(SpanStatusCode.ERROR)
+  })
+
   it("records each checkpoint as a span event with its number", async () => {
     const otel = inMemoryOtel()
     const Job = stepsJob("otel_checkpoints")
