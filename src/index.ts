@@ -53,6 +53,8 @@ export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"
 /** The manager as an Effect service, and a scoped layer that opens and closes it. */
 export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
+/** The `telemetry` option of `JobManager.open`, the outcomes attempt spans carry, and the span, attribute and metric names. */
+export { TelemetryNames, type TelemetryLayer, type AttemptOutcome } from "./actors/telemetry.js"
 /** What `manager.events` (and its Stream twin `manager.effect.events`) yields. */
 export type { ManagerEvent } from "./actors/JobEvents.js"
 /** A dispatched job: `status()`, `progress` (async iterable), `result()`. */

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, type StoredError } from "../jobs/errors.js"
+import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
@@ -19,6 +19,7 @@ import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
 import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
+import type { JobTelemetry } from "./telemetry.js"
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -33,6 +34,8 @@ export interface EngineOptions {
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
   readonly managerId: string
+  /** Spans and metrics, when the manager was opened with `telemetry`. */
+  readonly telemetry?: JobTelemetry | undefined
 }
 
 const MAX_CLAIMS_PER_TICK = 32
@@ -81,6 +84,8 @@ interface Prepared {
   readonly started: PersistedLifecycle
   readonly retry: RetryPolicy | undefined
   readonly timeoutMs: number | undefined
+  /** Epoch ms: a delayed or retried job's `runAt`, for telemetry's queue wait. */
+  readonly runAt: number | null
 }
 
 /** The dispatch's overrides of the type's retry policy and timeout, as stored in `options`. */
@@ -384,6 +389,7 @@ export class JobEngine implements JobHost {
         started,
         retry: overrides.retry ?? definition.retry,
         timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
+        runAt: persisted.context.runAt ?? null,
       })
       return migrated === undefined ? { start: lifecycleRow(started) } : { start: lifecycleRow(started), migrated }
     } catch (error) {
@@ -409,6 +415,7 @@ export class JobEngine implements JobHost {
       job.actor = actor
       this.live.set(row.id, job)
       this.countLive(job, 1)
+      if (this.options.telemetry !== undefined) job.trace = this.traceAttempt(this.options.telemetry, row, prepared)
       actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
       actor.start()
       this.stats.claims++
@@ -418,9 +425,22 @@ export class JobEngine implements JobHost {
       this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       if (this.live.delete(row.id)) this.countLive(job, -1)
+      job.trace?.end("failed", toStoredError(error))
       job.actor?.stop()
       this.failOwned(row, error)
     }
+  }
+
+  /** The span of an attempt that starts now; its queue wait runs from when the job was put in line, or its `runAt`. */
+  private traceAttempt(telemetry: JobTelemetry, row: ClaimRow, prepared: Prepared) {
+    const queuedAt = Math.max(Date.parse(row.updated_at), prepared.runAt ?? 0)
+    return telemetry.attempt({
+      id: row.id,
+      type: row.name,
+      attempt: prepared.started.context.attempt,
+      checkpoint: row.state_version,
+      queueWaitMs: Number.isFinite(queuedAt) ? Math.max(0, this.options.now() - queuedAt) : undefined,
+    })
   }
 
   /** Fails a job this engine claimed but could not start. */
@@ -580,6 +600,7 @@ export class JobEngine implements JobHost {
         write,
         committed: () => {
           this.emit(job.id, { type: "checkpoint", checkpoint })
+          job.trace?.checkpoint(checkpoint)
           resolve()
         },
         refused: () => reject(lostOwnership(job.id)),
@@ -732,6 +753,7 @@ export class JobEngine implements JobHost {
 
   /** A committed status change (and its lifecycle line) to `manager.events` listeners. */
   announce(id: string, name: string, status: JobStatus, at: string, log?: { readonly level: LogLevel; readonly message: string }) {
+    this.options.telemetry?.statusChanged(name, status)
     if (!this.allEvents.active) return
     const manager = this.options.managerId
     this.allEvents.emit({ type: "status", id, name, status, at, manager })

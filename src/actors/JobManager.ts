@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Exit, Schema } from "effect"
+import { Exit, Layer, Schema } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, UnknownJobType } from "../jobs/errors.js"
@@ -25,6 +25,7 @@ import { recoverJobs } from "./recovery.js"
 import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.js"
 import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
+import { JobTelemetry, type TelemetryLayer } from "./telemetry.js"
 
 export interface JobManagerOptions {
   /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
@@ -69,6 +70,13 @@ export interface JobManagerOptions {
    * subscription fails with `EventsOverflow` (progress is coalesced per job). Default 10 000.
    */
   readonly eventBufferSize?: number
+  /**
+   * OpenTelemetry through Effect: a layer that provides a tracer and exports Effect's metrics,
+   * e.g. `NodeSdk.layer(…)` from `@effect/opentelemetry`. Each attempt is then a span (the job's
+   * Effect `run` inside it) and the manager records its metrics. Built on open and released on
+   * close (flushing its exporters). Default: none, at no cost.
+   */
+  readonly telemetry?: TelemetryLayer
 }
 
 export interface DispatchOptions {
@@ -138,15 +146,23 @@ export class JobManager implements JobHandleSource {
     const actor = createActor(managerMachine, { inspect: options.inspect })
     actor.start()
     let store: JobStore
+    let telemetry: JobTelemetry | undefined
     try {
+      telemetry = options.telemetry === undefined ? undefined : await JobTelemetry.open(options.telemetry)
       store = await openStore(options)
     } catch (error) {
       actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
       actor.stop()
+      await telemetry?.close()
       throw error
     }
-    const manager = new JobManager(options, store, actor)
-    await manager.recover()
+    const manager = new JobManager(options, store, actor, telemetry)
+    try {
+      await manager.recover()
+    } catch (error) {
+      await telemetry?.close()
+      throw error
+    }
     return manager
   }
 
@@ -154,6 +170,7 @@ export class JobManager implements JobHandleSource {
     readonly options: JobManagerOptions,
     private readonly store: JobStore,
     actor: Actor<typeof managerMachine>,
+    private readonly telemetry: JobTelemetry | undefined,
   ) {
     this.registry = new JobRegistry(options.jobs)
     this.actor = actor
@@ -183,6 +200,7 @@ export class JobManager implements JobHandleSource {
         inspect: options.inspect,
         now,
         managerId: this.id,
+        telemetry,
       },
       onError,
     )
@@ -566,6 +584,8 @@ export class JobManager implements JobHandleSource {
       await this.store.close()
       this.actor.send({ type: "CLOSED" })
       this.actor.stop()
+      // Last: the spans of the attempts close() paused have ended, and are flushed now.
+      await this.telemetry?.close().catch(this.onError)
     }
   }
 
@@ -585,6 +605,7 @@ export class JobManager implements JobHandleSource {
       this.feed.close()
       await this.store.close().finally(() => clearInterval(keepAlive))
       this.actor.stop()
+      await this.telemetry?.close().catch(this.onError)
     })()
     return this.closing
   }
@@ -612,6 +633,9 @@ const validate = (options: JobManagerOptions) => {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
   validateRetention(options.retention, options.retentionIntervalMs)
+  if (options.telemetry !== undefined && !Layer.isLayer(options.telemetry)) {
+    throw new InvalidOptions({ option: "telemetry", detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry" })
+  }
   const b = options.eventBufferSize
   if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new InvalidOptions({ option: "eventBufferSize", detail: `expected an integer ≥ 1, got ${b}` })
   for (const type of options.types ?? []) {

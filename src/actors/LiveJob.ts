@@ -5,6 +5,7 @@ import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
 import { encodeLifecycle } from "./lifecycle.js"
+import type { AttemptTrace } from "./telemetry.js"
 
 /** Settles a caller waiting for a job to reach a status (pause(), cancel(), result()). */
 export interface StatusWaiter {
@@ -36,6 +37,8 @@ export class LiveJob {
   readonly waiters: StatusWaiter[] = []
   /** Set when the attempt outlived its `timeoutMs` and was interrupted for it. */
   timedOut: JobTimeout | undefined
+  /** This attempt's span, when the manager has `telemetry`. */
+  trace: AttemptTrace | undefined
 
   constructor(
     readonly id: string,

@@ -7,6 +7,7 @@ import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
 import { encodeWith } from "../persistence/codec.js"
 import type { LiveJob } from "./LiveJob.js"
+import { outcomeOf } from "./telemetry.js"
 
 /** What the worker needs from the manager: the live job, and the writes a job may ask for. */
 export interface JobHost {
@@ -43,8 +44,13 @@ export const makeRunJobWorker = (host: JobHost) =>
     let exited = false
 
     receive((command) => {
-      if (command.type === "INTERRUPT") job.requestInterrupt(command.reason)
-      else if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
+      if (command.type === "INTERRUPT") {
+        job.requestInterrupt(command.reason)
+        job.trace?.interruptRequested(command.reason)
+      } else if (fiber !== undefined && !exited) {
+        job.trace?.interruptForced()
+        Effect.runFork(Fiber.interrupt(fiber))
+      }
     })
 
     let deadline: NodeJS.Timeout | undefined
@@ -63,11 +69,18 @@ export const makeRunJobWorker = (host: JobHost) =>
         // Only a guard: the job's own work is what keeps the process alive.
         deadline.unref()
       }
-      fiber = Effect.runFork(program(job, host))
+      const { trace } = job
+      fiber = trace === undefined ? Effect.runFork(program(job, host)) : trace.fork(program(job, host))
       fiber.addObserver((exit) => {
         exited = true
         clearTimeout(deadline)
-        if (!stopped) sendBack(report(job, exit, host))
+        if (stopped) {
+          trace?.end("interrupted", undefined, exit)
+          return
+        }
+        const reported = report(job, exit, host)
+        trace?.end(outcomeOf(reported, job.interruptReason), reported.type === "WORKER.FAILED" ? reported.error : undefined, exit)
+        sendBack(reported)
       })
     })
 
@@ -76,6 +89,8 @@ export const makeRunJobWorker = (host: JobHost) =>
       job.finished = true
       clearTimeout(deadline)
       if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
+      // Stopped before its run began: the attempt's span ends here.
+      else if (fiber === undefined) job.trace?.end("interrupted")
     }
   })
 

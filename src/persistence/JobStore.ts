@@ -63,8 +63,8 @@ export interface DbJob {
   readonly state_schema_version: number
 }
 
-/** The columns a claim reads: only what a start needs (each blob read costs). */
-export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version">
+/** The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it was put in line, for telemetry's queue wait. */
+export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at">
 
 /** A job as `dispatch` stores it. */
 export interface NewJob {

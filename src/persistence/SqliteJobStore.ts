@@ -582,12 +582,12 @@ const prepare = (db: Database.Database) => ({
   // The index jobs_status serves this: highest priority first, FIFO within, of the claimant's types.
   // Waiting rows (run_at later than now) are passed over, not taken.
   nextQueued: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
     FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?)) AND (run_at IS NULL OR run_at <= ?)
       AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),
   queuedWithIds: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
       AND (run_at IS NULL OR run_at <= ?) AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),

@@ -22,7 +22,7 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       ? {
           name: "jobstate.claim",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
             FROM ${t.jobs}
             WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3) AND state_schema_version <= $4
             ORDER BY priority DESC, seq
@@ -33,7 +33,7 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       : {
           name: "jobstate.claimIds",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
             FROM ${t.jobs}
             WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
               AND state_schema_version <= $5
