@@ -140,13 +140,13 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
       <input name="text" placeholder="id prefix" value=${filter.text} onInput=${(e) => setFilter({ ...filter, text: e.target.value.trim(), offset: 0 })} />
     </div>
     ${error && html`<div class="error-box">${error}</div>`}
-    <table>
+    <div class="scroll"><table>
       <thead><tr><th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>created</th></tr></thead>
       <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
         <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
         <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted">(${j.failures} failed)</span>` : ""}</td><td title=${j.createdAt}>${ago(j.createdAt)}</td></tr>`)}
       ${page && jobs.length === 0 ? html`<tr><td colspan="6" class="muted">No jobs match.</td></tr>` : null}</tbody>
-    </table>
+    </table></div>
     <div class="pager">
       <button class="act" disabled=${filter.offset === 0} onClick=${() => setFilter({ ...filter, offset: Math.max(0, filter.offset - filter.limit) })}>← newer</button>
       <span>${page ? `${page.jobs.length ? filter.offset + 1 : 0}–${filter.offset + page.jobs.length}${page.total !== null ? ` of ${page.total}` : ""}` : "…"}</span>
