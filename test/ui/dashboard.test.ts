@@ -308,7 +308,8 @@ const refsOf = (text: string, from: string): string[] => {
   const base = new URL(from, "http://x/")
   const mapped: Record<string, string> = { preact: "./assets/vendor/preact.js", "preact/hooks": "./assets/vendor/preact-hooks.js", htm: "./assets/vendor/htm.js" }
   const refs = new Set<string>()
-  for (const m of text.matchAll(/(?:href|src)="([^"]+)"/g)) refs.add(new URL(m[1]!, base).pathname)
+  // A data: URL is inline, nothing to load (the page's empty favicon).
+  for (const m of text.matchAll(/(?:href|src)="([^"]+)"/g)) if (!m[1]!.startsWith("data:")) refs.add(new URL(m[1]!, base).pathname)
   for (const m of text.matchAll(/"(\.\/assets\/[^"]+)"/g)) refs.add(new URL(m[1]!, "http://x/").pathname)
   for (const m of text.matchAll(/from\s*"([^"]+)"/g)) {
     const spec = m[1]!
