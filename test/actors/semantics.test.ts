@@ -191,7 +191,7 @@ describe("unique keys", () => {
     await third.result()
     // Once the third is at rest too, nothing holds the key: the cancelled one may come back.
     expect(await manager.retry(first.id)).toBe("queued")
-    expect((await manager.dispatch(StampJob, {}, { uniqueKey: "nightly" })).id).toBe(first.id)
+    expect(await first.result()).toHaveProperty("startedAt")
   })
 
   it("keys are per job type: the same key on another type is another job", async () => {
