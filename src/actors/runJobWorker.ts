@@ -189,8 +189,9 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
       toJobOp(Effect.tryPromise({ try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>), catch: (e) => e as never })),
     awaitChildren: <O>(ids: ReadonlyArray<string>) =>
       toJobOp(
-        checkInterrupt.pipe(
-          Effect.andThen(Effect.tryPromise({ try: () => host.awaitChildren(job, ids), catch: (e) => e as never })),
+        // No interrupt check first: a job asked to pause while it begins to wait is paused
+        // waiting (resumed, it waits on), not made to run again only to wait.
+        Effect.tryPromise({ try: () => host.awaitChildren(job, ids), catch: (e) => e as never }).pipe(
           Effect.flatMap((outcome) =>
             outcome._tag === "Done"
               ? Effect.succeed(outcome.outputs as ReadonlyArray<O>)

@@ -109,7 +109,7 @@ export const jobLifecycleMachine = setup({
       lastError: ({ event, context }) => (event.type === "WORKER.FAILED" ? event.error : context.lastError),
     }),
     waitForRetry: assign({ runAt: ({ event }) => (event.type === "WORKER.FAILED" ? (event.retryAt ?? null) : null) }),
-    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null }),
+    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null, awaitingChildren: false }),
   },
   guards: {
     hasRunAt: ({ context }) => context.runAt !== null,
