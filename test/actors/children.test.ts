@@ -41,6 +41,24 @@ describe("child jobs", () => {
     expect(out).toEqual({ sum: -1, children: 3, failedChild: failed.id })
   })
 
+  it("pausing a parent pauses its children; resuming it resumes them, and it completes", async () => {
+    const manager = await openManager({ concurrency: 4 })
+    const parent = await manager.dispatch(FanOutJob, { count: 3, idle: true })
+    await waitUntil(async () => {
+      const info = await manager.getJobInfo(parent.id)
+      return info.awaitingChildren && info.children?.running === 3
+    }, 20_000, "the parent to wait, its children to run")
+    expect(await manager.pause(parent.id)).toBe("paused")
+    const paused = await manager.listJobs({ parentId: parent.id })
+    expect(paused.map((c) => [c.status, c.pausedBy])).toEqual(Array(3).fill(["paused", "parent"]))
+    // Paused, the parent waits for nothing: its children will not end on their own.
+    expect((await manager.getJobInfo(parent.id)).awaitingChildren).toBe(false)
+    expect(await manager.resume(parent.id)).toBe("queued")
+    // Resumed, each idle child finishes (its second attempt), and the parent with them.
+    expect(await parent.result()).toEqual({ sum: 0, children: 3 })
+    expect((await manager.listJobs({ parentId: parent.id })).map((c) => c.attempts)).toEqual([2, 2, 2])
+  })
+
   it("cancelling a parent cancels its live children", async () => {
     const manager = await openManager({ concurrency: 3 })
     const parent = await manager.dispatch(FanOutJob, { count: 4, idle: true })
