@@ -11,6 +11,7 @@ import { managerMachine } from "../machines/managerMachine.js"
 import { pack, packWith, unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
+import { withChildren } from "./children.js"
 import { JobEngine } from "./JobEngine.js"
 import type { JobEvent, ManagerEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
@@ -440,9 +441,12 @@ export class JobManager implements JobHandleSource {
 
   private async command(id: string, event: CommandEvent): Promise<JobStatus> {
     this.engine.assertAccepting()
-    const { status } = await this.engine.command(id, event)
-    // A parent's pause, resume or cancel is its children's too.
-    await this.engine.cascade(id, event)
+    // A parent's pause, resume, cancel or retry is its children's too.
+    const { status } = await withChildren(
+      event,
+      () => this.engine.command(id, event),
+      () => this.engine.cascade(id, event),
+    )
     return status
   }
 

@@ -87,10 +87,11 @@ export const childOutcome = (parentId: string, ids: ReadonlyArray<string>, child
 }
 
 /**
- * Carries a command given to a parent to its live children, and theirs: a cancel cancels them,
- * a pause pauses the queued and running ones (paused by "parent"), a resume resumes those its
- * pause paused. `apply` gives one child the command (through a manager, or the store); a child
- * that moved on meanwhile is passed over.
+ * Carries a command given to a parent to its children, and theirs: a cancel cancels the live
+ * ones, a pause pauses the queued and running ones (paused by "parent"), a resume resumes those
+ * its pause paused, a retry retries those that failed or were cancelled (before the parent's
+ * own retry: see `withChildren`). `apply` gives one child the command (through a manager, or the
+ * store); a child that moved on meanwhile is passed over.
  */
 export const cascadeToChildren = async (
   store: JobStore,
@@ -98,8 +99,12 @@ export const cascadeToChildren = async (
   event: CommandEvent,
   apply: (id: string, event: CommandEvent) => Promise<unknown>,
 ): Promise<void> => {
-  if (event.type === "RETRY") return
   const childEvent: CommandEvent = event.type === "PAUSE" ? { type: "PAUSE", by: "parent" } : event
+  // Only a parent that is itself retried takes its children along (not one a retry refuses).
+  if (event.type === "RETRY") {
+    const parent = await store.getJob(parentId)
+    if (parent?.status !== "failed" && parent?.status !== "cancelled") return
+  }
   for (const child of await store.listJobs({ parentId })) {
     const { status } = child
     const applies =
@@ -107,7 +112,9 @@ export const cascadeToChildren = async (
         ? status === "queued" || status === "running" || status === "paused"
         : event.type === "PAUSE"
           ? status === "queued" || status === "running"
-          : status === "paused" && child.paused_by === "parent"
+          : event.type === "RETRY"
+            ? status === "failed" || status === "cancelled"
+            : status === "paused" && child.paused_by === "parent"
     if (applies) {
       try {
         await apply(child.id, childEvent)
@@ -118,4 +125,18 @@ export const cascadeToChildren = async (
     // Its own children too; a child at rest may still have live ones.
     await cascadeToChildren(store, child.id, childEvent, apply)
   }
+}
+
+/**
+ * A command to a job and its children: the job first, then its children; but a retry retries
+ * the children first, so that the parent, claimed at once, does not find them still failed.
+ */
+export const withChildren = async <A>(event: CommandEvent, own: () => Promise<A>, children: () => Promise<void>): Promise<A> => {
+  if (event.type !== "RETRY") {
+    const result = await own()
+    await children()
+    return result
+  }
+  await children()
+  return own()
 }

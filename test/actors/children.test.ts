@@ -32,6 +32,16 @@ describe("child jobs", () => {
     expect(failure.error.message).toContain("QuotaExceeded")
   })
 
+  it("retrying a parent that failed for its child retries the child first, and completes", async () => {
+    const manager = await openManager({ concurrency: 2 })
+    const parent = await manager.dispatch(FanOutJob, { count: 4, failAt: 3, failOnce: true })
+    expect(await parent.result().catch((e: JobFailed) => e.error._tag)).toBe("ChildJobFailed")
+    expect(await manager.retry(parent.id)).toBe("queued")
+    expect(await parent.result()).toEqual({ sum: sumOfSquares(4), children: 4 })
+    const children = await manager.listJobs({ parentId: parent.id })
+    expect(children.map((c) => c.attempts)).toEqual([1, 1, 1, 2])
+  })
+
   it("a parent that handles a child's failure completes", async () => {
     const manager = await openManager({ concurrency: 2 })
     const parent = await manager.dispatch(FanOutJob, { count: 3, failAt: 1, recover: true })

@@ -1,5 +1,5 @@
 import type { Command } from "commander"
-import { cascadeToChildren } from "../../actors/children.js"
+import { cascadeToChildren, withChildren } from "../../actors/children.js"
 import { Cleanups } from "../../actors/cleanup.js"
 import { JobManager } from "../../actors/JobManager.js"
 import { commandEvent, commandThroughStore, type RemoteCommand } from "../../actors/remoteCommand.js"
@@ -73,9 +73,11 @@ export const registerControlCommands = (program: Command) => {
             cleanup: (row: DbJob, status: JobStatus) => cleanups.ended(status, { row, registry }),
           }
           const event = commandEvent(name)!
-          const outcome = await commandThroughStore(store, registry, id, event, commandOptions)
-          await cascadeToChildren(store, id, event, (child, childEvent) => commandThroughStore(store, registry, child, childEvent, commandOptions))
-          return outcome
+          return withChildren(
+            event,
+            () => commandThroughStore(store, registry, id, event, commandOptions),
+            () => cascadeToChildren(store, id, event, (child, childEvent) => commandThroughStore(store, registry, child, childEvent, commandOptions)),
+          )
         },
         () => {
           throw new JobNotFound({ id })
