@@ -111,7 +111,9 @@ class Driver {
       ...storeFor(this.dataDir),
       jobs: [ModeledJob, ModeledChildJob, WaitJob],
       concurrency: 1,
-      interruptGraceMs: 200,
+      // Never forced within a test: a job told to pause or cancel stays pausing or cancelling
+      // until the path tells it what to do, however slow the machine (see closeManager).
+      interruptGraceMs: 600_000,
       leaseMs: LEASE_MS,
       pollIntervalMs: 50,
       onError: () => {},
@@ -232,7 +234,7 @@ class Driver {
       await this.manager.cancel(this.gate)
       this.gate = undefined
     }
-    await this.manager.close()
+    await this.closeManager()
     this.manager = await this.connect()
     if (running) {
       // close() paused it; the new manager resumes it: one more attempt, from its checkpoint.
@@ -246,7 +248,23 @@ class Driver {
   }
 
   async close() {
-    await this.manager.close()
+    await this.closeManager()
+  }
+
+  /**
+   * close() asks a running job to pause at its next interrupt point; the modeled job reaches one
+   * only when told, so it is told to, until the manager has closed (a telling before the pause
+   * was asked just loops), and what it did not take is dropped.
+   */
+  private async closeManager() {
+    let closed = false
+    const closing = this.manager.close().finally(() => (closed = true))
+    while (!closed) {
+      this.tell("interrupt")
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    await closing
+    script.clear(this.id)
   }
 }
 
