@@ -7,7 +7,7 @@ import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
-import { jobLifecycleMachine, type JobLifecycleSnapshot } from "../machines/jobLifecycleMachine.js"
+import { jobLifecycleMachine, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import { decodeState } from "../jobs/stateVersions.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
@@ -63,7 +63,7 @@ const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: Retr
       }
     }
     case "paused":
-      return { level: "info", message: `paused by ${lifecycle.pausedBy === "shutdown" ? "its manager's shutdown" : "a user"} after checkpoint ${checkpoints}` }
+      return { level: "info", message: `paused by ${pausedByText[lifecycle.pausedBy ?? "user"]} after checkpoint ${checkpoints}` }
     case "failed":
       return { level: "error", message: `failed: ${lifecycle.errorMessage}` }
     case "cancelled":
@@ -72,6 +72,8 @@ const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: Retr
       return undefined
   }
 }
+
+const pausedByText: Record<PausedBy, string> = { user: "a user", shutdown: "its manager's shutdown", parent: "its parent" }
 
 const lostOwnership = (id: string) =>
   new PersistenceError({

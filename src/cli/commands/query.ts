@@ -3,7 +3,7 @@ import { toJobInfo, type JobInfo, type JobLogLine } from "../../actors/JobInfo.j
 import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
-import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
+import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
 import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore, type JobDetails } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
@@ -134,7 +134,7 @@ export const registerQueryCommands = (program: Command) => {
       const shown = details.childJobs.slice(0, MAX_CHILDREN_SHOWN)
       for (const c of shown) process.stdout.write(`  ${c.id}  ${c.name}  ${c.status}\n`)
       if (details.childJobs.length > shown.length) {
-        process.stdout.write(`  … and ${details.childJobs.length - shown.length} more (jobstate show --json ${details.id})\n`)
+        process.stdout.write(`  … and ${details.childJobs.length - shown.length} more (${invocationOf(command)} show --json ${details.id})\n`)
       }
     })
 
