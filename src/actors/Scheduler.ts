@@ -6,6 +6,7 @@ import { paramsParseOptions, type JobRegistry } from "../jobs/JobRegistry.js"
 import { pack, packWith, schemaIssues, unpack, unpackWith } from "../persistence/codec.js"
 import type { DbSchedule, JobStore, NewJob } from "../persistence/JobStore.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import type { Clock, ClockTimer } from "./clock.js"
 
 export interface ScheduleOptions {
   /**
@@ -110,7 +111,8 @@ export const toScheduleInfo = (row: DbSchedule): ScheduleInfo => {
 }
 
 export interface SchedulerOptions {
-  readonly now: () => number
+  /** When ticks are due, and the timer for the next one. */
+  readonly clock: Clock
   readonly generateId: () => string
   /** A fire stored this job (so the manager can claim it at once). */
   readonly onFired: (jobId: string) => void
@@ -128,7 +130,7 @@ export interface SchedulerOptions {
  * once per missed tick.
  */
 export class Scheduler {
-  private timer: NodeJS.Timeout | undefined
+  private timer: ClockTimer | undefined
   private running: Promise<void> | undefined
   private again = false
   private stopped = true
@@ -159,7 +161,7 @@ export class Scheduler {
     if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
     // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.
     packWith(definition.state, definition.initialState(params), `initial state of schedule "${name}"`)
-    const now = this.options.now()
+    const now = this.options.clock.now()
     const nextRunAt = nextTick(cron, now)
     if (nextRunAt >= NEVER) throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
     const row = await this.store.upsertSchedule({
@@ -199,8 +201,13 @@ export class Scheduler {
   /** Stops firing; resolves once a fire in progress has ended. */
   async stop(): Promise<void> {
     this.stopped = true
-    clearTimeout(this.timer)
+    this.options.clock.clearTimeout(this.timer)
     await this.running
+  }
+
+  /** A look at the schedules (and the fires it found due) is in progress. */
+  get busy(): boolean {
+    return this.running !== undefined
   }
 
   /** Fires what is due and sets the timer for the next tick. A call while that runs runs it once more after it. */
@@ -214,7 +221,7 @@ export class Scheduler {
       .catch((error) => {
         this.options.onError(error)
         // A store error: look again a little later rather than never.
-        if (!this.stopped) this.arm(this.options.now() + RETRY_MS)
+        if (!this.stopped) this.arm(this.options.clock.now() + RETRY_MS)
       })
       .finally(() => {
         this.running = undefined
@@ -226,9 +233,9 @@ export class Scheduler {
   }
 
   private async run() {
-    clearTimeout(this.timer)
+    this.options.clock.clearTimeout(this.timer)
     let rows = await this.store.listSchedules()
-    const now = this.options.now()
+    const now = this.options.clock.now()
     const due = rows.filter((row) => this.firesHere(row) && row.next_run_at <= now)
     for (const row of due) {
       if (this.stopped) return
@@ -247,10 +254,9 @@ export class Scheduler {
   }
 
   private arm(at: number) {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())))
+    this.options.clock.clearTimeout(this.timer)
     // Like the manager's other timers, it does not keep the process alive by itself.
-    this.timer.unref()
+    this.timer = this.options.clock.setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.clock.now())))
   }
 
   /** Fires one due tick, as a `dispatch` would store the job; another manager may win it, and then nothing is stored here. */
@@ -270,7 +276,7 @@ export class Scheduler {
         stateSchemaVersion: definition.stateVersion,
         snapshot: encodeLifecycle(initialLifecycle(id)),
         priority: row.priority,
-        createdAt: new Date(this.options.now()).toISOString(),
+        createdAt: new Date(this.options.clock.now()).toISOString(),
       }
     } catch (error) {
       // Not the store's fault, and the same next time: report it once for this tick.
