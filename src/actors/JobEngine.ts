@@ -35,7 +35,7 @@ export interface EngineOptions {
   readonly interruptGraceMs: number
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
-  /** The timers of delays, retries, attempt timeouts and the progress throttle; `now` reads the same clock. */
+  /** The timers of delays, retries, attempt timeouts and the progress throttle; `now` is its `now`, unless the manager was given `now` alone. */
   readonly clock: Clock
   readonly managerId: string
   /** Spans and metrics, when the manager was opened with `telemetry`. */

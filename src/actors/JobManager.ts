@@ -183,8 +183,8 @@ export class JobManager implements JobHandleSource {
   ) {
     this.registry = new JobRegistry(options.jobs)
     this.actor = actor
-    const clock = options.clock ?? (options.now === undefined ? realClock : { ...realClock, now: options.now })
-    const now = clock.now.bind(clock)
+    const clock = options.clock ?? realClock
+    const now = options.now ?? clock.now.bind(clock)
     this.generateId = options.generateId ?? randomUUID
     this.id = randomUUID()
     const concurrency = options.concurrency ?? 4
@@ -228,7 +228,7 @@ export class JobManager implements JobHandleSource {
         onError,
       },
     )
-    this.scheduler = new Scheduler(store, this.registry, { clock, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
+    this.scheduler = new Scheduler(store, this.registry, { now, clock, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
     this.retention =
       options.retention === undefined
         ? undefined

@@ -111,7 +111,8 @@ export const toScheduleInfo = (row: DbSchedule): ScheduleInfo => {
 }
 
 export interface SchedulerOptions {
-  /** When ticks are due, and the timer for the next one. */
+  readonly now: () => number
+  /** The timer for the next tick. */
   readonly clock: Clock
   readonly generateId: () => string
   /** A fire stored this job (so the manager can claim it at once). */
@@ -161,7 +162,7 @@ export class Scheduler {
     if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
     // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.
     packWith(definition.state, definition.initialState(params), `initial state of schedule "${name}"`)
-    const now = this.options.clock.now()
+    const now = this.options.now()
     const nextRunAt = nextTick(cron, now)
     if (nextRunAt >= NEVER) throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
     const row = await this.store.upsertSchedule({
@@ -221,7 +222,7 @@ export class Scheduler {
       .catch((error) => {
         this.options.onError(error)
         // A store error: look again a little later rather than never.
-        if (!this.stopped) this.arm(this.options.clock.now() + RETRY_MS)
+        if (!this.stopped) this.arm(this.options.now() + RETRY_MS)
       })
       .finally(() => {
         this.running = undefined
@@ -235,7 +236,7 @@ export class Scheduler {
   private async run() {
     this.options.clock.clearTimeout(this.timer)
     let rows = await this.store.listSchedules()
-    const now = this.options.clock.now()
+    const now = this.options.now()
     const due = rows.filter((row) => this.firesHere(row) && row.next_run_at <= now)
     for (const row of due) {
       if (this.stopped) return
@@ -256,7 +257,7 @@ export class Scheduler {
   private arm(at: number) {
     this.options.clock.clearTimeout(this.timer)
     // Like the manager's other timers, it does not keep the process alive by itself.
-    this.timer = this.options.clock.setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.clock.now())))
+    this.timer = this.options.clock.setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())))
   }
 
   /** Fires one due tick, as a `dispatch` would store the job; another manager may win it, and then nothing is stored here. */
@@ -276,7 +277,7 @@ export class Scheduler {
         stateSchemaVersion: definition.stateVersion,
         snapshot: encodeLifecycle(initialLifecycle(id)),
         priority: row.priority,
-        createdAt: new Date(this.options.clock.now()).toISOString(),
+        createdAt: new Date(this.options.now()).toISOString(),
       }
     } catch (error) {
       // Not the store's fault, and the same next time: report it once for this tick.

@@ -25,8 +25,8 @@ export interface RunJobOptions {
   /** How long a run may take before it is stopped and `JobTimedOut` rejects. Default 30 000. */
   readonly timeoutMs?: number
   /**
-   * The engine's time (`JobManager.open({ now })`): what the engine stamps (log lines' `at`, the
-   * stored times) reads it, and an Effect job's `Clock.currentTimeMillis`; timers stay real.
+   * The engine's clock (`JobManager.open({ now })`): what the engine stamps (log lines' `at`, the
+   * stored times) reads it. A job's own code does not: an Effect job's `Clock` is the real one.
    */
   readonly now?: () => number
   /**
