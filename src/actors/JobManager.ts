@@ -647,7 +647,11 @@ const validate = (options: JobManagerOptions) => {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
   validateRetention(options.retention, options.retentionIntervalMs)
-  if (options.clock !== undefined && options.now !== undefined) throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
+  const k = options.clock
+  if (k !== undefined && !(typeof k?.now === "function" && typeof k.setTimeout === "function" && typeof k.clearTimeout === "function")) {
+    throw new InvalidOptions({ option: "clock", detail: "expected a Clock ({ now, setTimeout, clearTimeout }), such as testClock() from jobstate/testing" })
+  }
+  if (k !== undefined && options.now !== undefined) throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
   if (options.telemetry !== undefined && !Layer.isLayer(options.telemetry)) {
     throw new InvalidOptions({ option: "telemetry", detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry" })
   }

@@ -11,7 +11,8 @@ export type ClockTimer = object
  *
  * Not on it: leases, the sweep for dead managers and the poll for other processes' changes, which
  * other processes judge by their own clocks; the grace a pause or cancel gives a job before it is
- * interrupted; retries of a commit the store refused.
+ * interrupted; retention's interval (its ages are read on the clock); retries of a commit the
+ * store refused.
  */
 export interface Clock {
   /** Ms since the epoch. */

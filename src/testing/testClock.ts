@@ -27,8 +27,6 @@ export interface TestClock extends Clock {
 
 interface Timer {
   readonly at: number
-  /** Order of setting: timers due at the same time run in the order they were set. */
-  readonly seq: number
   readonly callback: () => void
 }
 
@@ -60,9 +58,8 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 export const testClock = (start: Date | number = Date.now()): TestClock => new ManualClock(typeof start === "number" ? start : start.getTime())
 
 class ManualClock implements TestClock {
-  /** Waiting timers, by due time, then by when they were set. */
-  private timers: Timer[] = []
-  private seq = 0
+  /** Waiting timers, by due time; timers due at the same time in the order they were set. */
+  private readonly timers: Timer[] = []
   private readonly probes = new Set<() => boolean>()
   /** A turn is scheduled to run the timers set with no wait (`setTimeout(f, 0)`). */
   private flushScheduled = false
@@ -78,7 +75,9 @@ class ManualClock implements TestClock {
   }
 
   setTimeout(callback: () => void, ms: number): ClockTimer {
-    const timer: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, callback }
+    // As Node's: a wait that is not a number ≥ 0 is none.
+    const timer: Timer = { at: this.time + (ms > 0 ? ms : 0), callback }
+    // After those due at the same time.
     const i = this.timers.findIndex((t) => t.at > timer.at)
     this.timers.splice(i === -1 ? this.timers.length : i, 0, timer)
     // Due already: it runs on a turn of its own, as a real timer would, without a move of the clock.

@@ -94,6 +94,18 @@ describe("testClock", () => {
     await expect(clock.setTime(START)).rejects.toThrow(/only moves forward/)
   })
 
+  it("runs a timer set with no wait without a move of the clock", async () => {
+    const clock = testClock(START)
+    const fired = new Promise<number>((resolve) => clock.setTimeout(() => resolve(clock.now()), 0))
+    expect(await fired).toBe(START)
+  })
+
+  it("is refused with now, or when it is no clock", async () => {
+    const dataDir = tempDir()
+    await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: testClock(), now: () => START })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "now" })
+    await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: { now: () => START } as never })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
+  })
+
   it("starts a job dispatched with a delay once the clock has passed it, and not before", async () => {
     const clock = testClock(START)
     const manager = await openOn(clock, [StampJob])
