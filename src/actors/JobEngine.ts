@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { ChildSpec, JobDefinition, LogLevel } from "../jobs/defineJob.js"
 import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
@@ -21,6 +22,7 @@ import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./r
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 import type { JobTelemetry } from "./telemetry.js"
 import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
+import { realClock, toEffectClock, type Clock, type ClockTimer } from "./clock.js"
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -34,6 +36,8 @@ export interface EngineOptions {
   readonly interruptGraceMs: number
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
+  /** The timers of delays, retries, attempt timeouts and the progress throttle; `now` is its `now`, unless the manager was given `now` alone. */
+  readonly clock: Clock
   readonly managerId: string
   /** Ids of new jobs (children spawned by running jobs). */
   readonly generateId: () => string
@@ -125,7 +129,7 @@ export class JobEngine implements JobHost {
   /** Live jobs per type, for the types with a `concurrency` of their own. */
   private readonly liveOfType = new Map<string, number>()
   /** One timer for the earliest waiting job (a delay, a retry's backoff): no poll per job. */
-  private dueTimer: { readonly at: number; readonly timer: NodeJS.Timeout } | undefined
+  private dueTimer: { readonly at: number; readonly timer: ClockTimer } | undefined
   private readonly events = new JobEvents()
   /** Listeners of every job's events (`manager.events`), with the job's name. */
   readonly allEvents = new ManagerEventListeners()
@@ -156,6 +160,8 @@ export class JobEngine implements JobHost {
   readonly stats = { transactions: 0, progressWrites: 0, checkpoints: 0, claims: 0 }
   /** The resource cleanup of jobs cancelled or failed for good, and of pruned jobs' directories. */
   readonly cleanups: Cleanups
+  /** Effect's `Clock` for jobs' runs; none on the real clock, which Effect has already. */
+  readonly effectClock: EffectClock.Clock | undefined
 
   constructor(
     private readonly store: JobStore,
@@ -166,6 +172,7 @@ export class JobEngine implements JobHost {
     this.owned = { status: "running", owner: options.managerId }
     this.maxStateVersion = Math.max(1, ...options.types.map((t) => registry.get(t)?.stateVersion ?? 1))
     this.cleanups = new Cleanups(options.dataDir, onError)
+    this.effectClock = options.clock === realClock ? undefined : toEffectClock(options.clock)
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
       delays: { interruptGrace: options.interruptGraceMs },
@@ -475,7 +482,7 @@ export class JobEngine implements JobHost {
     // The job left `running` (paused, completed, failed, cancelled): one write records it all.
     job.leaving = true
     job.finished = true
-    clearTimeout(job.progressTimer)
+    this.options.clock.clearTimeout(job.progressTimer)
     const lifecycle: LifecycleRow = lifecycleRow(completedSnapshot(snapshot) ?? (job.actor.getPersistedSnapshot() as PersistedLifecycle))
     const progress = this.takeProgress(job)
     const line = lifecycleLine(lifecycle, job.stateVersion, job.retry)
@@ -551,12 +558,11 @@ export class JobEngine implements JobHost {
   private wakeAt(at: number | null) {
     if (at === null || this.stopped) return
     if (this.dueTimer !== undefined && this.dueTimer.at <= at && this.dueTimer.at > this.options.now()) return
-    clearTimeout(this.dueTimer?.timer)
-    const timer = setTimeout(() => {
+    this.options.clock.clearTimeout(this.dueTimer?.timer)
+    const timer = this.options.clock.setTimeout(() => {
       this.dueTimer = undefined
       this.wake(true)
     }, Math.max(0, at - this.options.now()))
-    timer.unref()
     this.dueTimer = { at, timer }
   }
 
@@ -640,7 +646,7 @@ export class JobEngine implements JobHost {
     }
     const wait = job.progressWrittenAt + this.options.progressThrottleMs - this.options.now()
     if (wait <= 0) this.writeProgress(job)
-    else job.progressTimer ??= setTimeout(() => this.writeProgress(job), wait)
+    else job.progressTimer ??= this.options.clock.setTimeout(() => this.writeProgress(job), wait)
   }
 
   private writeProgress(job: LiveJob) {
@@ -694,6 +700,10 @@ export class JobEngine implements JobHost {
     const outcome = childOutcome(job.id, ids, await this.store.listJobs({ parentId: job.id }), this.registry)
     if (outcome._tag === "Waiting") job.awaitingChildren = true
     return outcome
+  }
+
+  get clock(): Clock {
+    return this.options.clock
   }
 
   dataDir(job: LiveJob): string {
@@ -850,10 +860,15 @@ export class JobEngine implements JobHost {
   stop() {
     this.accepting = false
     this.stopped = true
-    clearTimeout(this.dueTimer?.timer)
+    this.options.clock.clearTimeout(this.dueTimer?.timer)
   }
 
   get isAccepting() {
     return this.accepting
+  }
+
+  /** Writes in hand: a commit in flight, or one asked for. */
+  get busy(): boolean {
+    return this.committing || this.tickScheduled || this.batch.size > 0
   }
 }

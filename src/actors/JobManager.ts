@@ -27,6 +27,7 @@ import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.
 import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 import { JobTelemetry, type TelemetryLayer } from "./telemetry.js"
+import { realClock, type Clock } from "./clock.js"
 
 export interface JobManagerOptions {
   /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
@@ -52,8 +53,14 @@ export interface JobManagerOptions {
   readonly busyTimeoutMs?: number
   /** An XState inspection observer (e.g. the Stately inspector's `inspect`) for the manager and every job actor. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
-  /** Time source (ms since the epoch), for deterministic tests. */
+  /** Time source (ms since the epoch), for deterministic tests; the timers stay real. Give `now` or `clock`, not both. */
   readonly now?: () => number
+  /**
+   * The clock of the engine's timers and times: delays, retries' backoff, schedules, attempt
+   * timeouts, the progress throttle, and an Effect job's `Clock` service. For tests:
+   * `testClock()` from `jobstate/testing`. Default: the real clock.
+   */
+  readonly clock?: Clock
   readonly generateId?: () => string
   /** Called with errors no caller is waiting for (a failed background write). Default: console.error. */
   readonly onError?: (error: unknown) => void
@@ -139,6 +146,8 @@ export class JobManager implements JobHandleSource {
   private readonly generateId: () => string
   private readonly onError: (error: unknown) => void
   private readonly retention: Retention | undefined
+  /** Stops reporting this manager's work in hand to a test clock. */
+  private readonly detachClock: (() => void) | undefined
   readonly id: string
   /** The same operations as Effects with typed errors. */
   readonly effect: JobManagerEffect
@@ -177,7 +186,8 @@ export class JobManager implements JobHandleSource {
   ) {
     this.registry = new JobRegistry(options.jobs)
     this.actor = actor
-    const now = options.now ?? Date.now
+    const clock = options.clock ?? realClock
+    const now = options.now ?? clock.now.bind(clock)
     this.generateId = options.generateId ?? randomUUID
     this.id = randomUUID()
     const concurrency = options.concurrency ?? 4
@@ -202,6 +212,7 @@ export class JobManager implements JobHandleSource {
         interruptGraceMs: options.interruptGraceMs ?? 10_000,
         inspect: options.inspect,
         now,
+        clock,
         managerId: this.id,
         generateId: this.generateId,
         telemetry,
@@ -221,7 +232,7 @@ export class JobManager implements JobHandleSource {
         onError,
       },
     )
-    this.scheduler = new Scheduler(store, this.registry, { now, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
+    this.scheduler = new Scheduler(store, this.registry, { now, clock, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
     this.retention =
       options.retention === undefined
         ? undefined
@@ -233,6 +244,7 @@ export class JobManager implements JobHandleSource {
       onError,
     })
     this.effect = new JobManagerEffect(this)
+    this.detachClock = clock.attach?.(() => this.engine.busy || this.scheduler.busy)
   }
 
   /** Recovery on open; jobs recovered early start while later ones are still being recovered. */
@@ -459,7 +471,7 @@ export class JobManager implements JobHandleSource {
    */
   async prune(options: PruneOptions): Promise<number> {
     this.engine.assertAccepting()
-    return pruneJobs(this.store, options, (this.options.now ?? Date.now)(), (ids) => this.engine.cleanups.removeDirs(ids))
+    return pruneJobs(this.store, options, this.engine.now(), (ids) => this.engine.cleanups.removeDirs(ids))
   }
 
   /** Applies the `retention` option now (it also runs after open and periodically). @internal */
@@ -583,6 +595,7 @@ export class JobManager implements JobHandleSource {
 
   private async closeNow() {
     this.actor.send({ type: "CLOSE" })
+    this.detachClock?.()
     this.presence.stop()
     await this.scheduler.stop()
     await this.retention?.stop()
@@ -608,6 +621,7 @@ export class JobManager implements JobHandleSource {
   async simulateCrash(): Promise<void> {
     this.closing ??= (async () => {
       const keepAlive = setInterval(() => {}, 1_000)
+      this.detachClock?.()
       this.presence.stop()
       void this.scheduler.stop()
       void this.retention?.stop()
@@ -644,6 +658,11 @@ const validate = (options: JobManagerOptions) => {
     throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
   }
   validateRetention(options.retention, options.retentionIntervalMs)
+  const k = options.clock
+  if (k !== undefined && !(typeof k?.now === "function" && typeof k.setTimeout === "function" && typeof k.clearTimeout === "function")) {
+    throw new InvalidOptions({ option: "clock", detail: "expected a Clock ({ now, setTimeout, clearTimeout }), such as testClock() from jobstate/testing" })
+  }
+  if (k !== undefined && options.now !== undefined) throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
   if (options.telemetry !== undefined && !Layer.isLayer(options.telemetry)) {
     throw new InvalidOptions({ option: "telemetry", detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry" })
   }

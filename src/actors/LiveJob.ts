@@ -6,6 +6,7 @@ import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
 import { encodeLifecycle } from "./lifecycle.js"
 import type { AttemptTrace } from "./telemetry.js"
+import type { ClockTimer } from "./clock.js"
 
 /** Settles a caller waiting for a job to reach a status (pause(), cancel(), result()). */
 export interface StatusWaiter {
@@ -33,7 +34,7 @@ export class LiveJob {
   latestProgress: Progress<unknown> | null = null
   progressDirty = false
   progressWrittenAt = 0
-  progressTimer: NodeJS.Timeout | undefined
+  progressTimer: ClockTimer | undefined
   readonly waiters: StatusWaiter[] = []
   /** Set when the attempt outlived its `timeoutMs` and was interrupted for it. */
   timedOut: JobTimeout | undefined

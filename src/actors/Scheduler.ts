@@ -5,6 +5,7 @@ import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
 import { pack, packWith, unpack, unpackWith } from "../persistence/codec.js"
 import type { DbSchedule, JobStore, NewJob } from "../persistence/JobStore.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import type { Clock, ClockTimer } from "./clock.js"
 
 export interface ScheduleOptions {
   /**
@@ -110,6 +111,8 @@ export const toScheduleInfo = (row: DbSchedule): ScheduleInfo => {
 
 export interface SchedulerOptions {
   readonly now: () => number
+  /** The timer for the next tick. */
+  readonly clock: Clock
   readonly generateId: () => string
   /** A fire stored this job (so the manager can claim it at once). */
   readonly onFired: (jobId: string) => void
@@ -127,7 +130,7 @@ export interface SchedulerOptions {
  * once per missed tick.
  */
 export class Scheduler {
-  private timer: NodeJS.Timeout | undefined
+  private timer: ClockTimer | undefined
   private running: Promise<void> | undefined
   private again = false
   private stopped = true
@@ -197,8 +200,13 @@ export class Scheduler {
   /** Stops firing; resolves once a fire in progress has ended. */
   async stop(): Promise<void> {
     this.stopped = true
-    clearTimeout(this.timer)
+    this.options.clock.clearTimeout(this.timer)
     await this.running
+  }
+
+  /** A look at the schedules (and the fires it found due) is in progress. */
+  get busy(): boolean {
+    return this.running !== undefined
   }
 
   /** Fires what is due and sets the timer for the next tick. A call while that runs runs it once more after it. */
@@ -224,7 +232,7 @@ export class Scheduler {
   }
 
   private async run() {
-    clearTimeout(this.timer)
+    this.options.clock.clearTimeout(this.timer)
     let rows = await this.store.listSchedules()
     const now = this.options.now()
     const due = rows.filter((row) => this.firesHere(row) && row.next_run_at <= now)
@@ -245,10 +253,9 @@ export class Scheduler {
   }
 
   private arm(at: number) {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())))
+    this.options.clock.clearTimeout(this.timer)
     // Like the manager's other timers, it does not keep the process alive by itself.
-    this.timer.unref()
+    this.timer = this.options.clock.setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())))
   }
 
   /** Fires one due tick, as a `dispatch` would store the job; another manager may win it, and then nothing is stored here. */

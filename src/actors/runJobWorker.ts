@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
 import { toJobOp, type ChildSpec, type JobContext, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
@@ -9,6 +9,7 @@ import { encodeWith } from "../persistence/codec.js"
 import type { LiveJob } from "./LiveJob.js"
 import { outcomeOf } from "./telemetry.js"
 import type { ChildOutcome } from "./children.js"
+import type { Clock as EngineClock, ClockTimer } from "./clock.js"
 
 /** What the worker needs from the manager: the live job, and the writes a job may ask for. */
 export interface JobHost {
@@ -23,6 +24,10 @@ export interface JobHost {
   spawnChildren(job: LiveJob, children: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>>
   /** Marks the job awaiting when any child is still live. */
   awaitChildren(job: LiveJob, ids: ReadonlyArray<string>): Promise<ChildOutcome>
+  /** The clock of the attempt's timeout. */
+  readonly clock: EngineClock
+  /** Effect's `Clock` for the job's run, when it is not Effect's own (the real one). */
+  readonly effectClock: Clock.Clock | undefined
 }
 
 type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
@@ -57,7 +62,7 @@ export const makeRunJobWorker = (host: JobHost) =>
       }
     })
 
-    let deadline: NodeJS.Timeout | undefined
+    let deadline: ClockTimer | undefined
     // Start on the next microtask: the claim that started this actor commits first.
     queueMicrotask(() => {
       if (stopped) return
@@ -65,19 +70,19 @@ export const makeRunJobWorker = (host: JobHost) =>
       // Set before the fiber starts: one that ends at once must find the timer there to clear.
       if (timeoutMs !== undefined) {
         // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
-        deadline = setTimeout(() => {
+        // Only a guard, as every clock timer: the job's own work is what keeps the process alive.
+        deadline = host.clock.setTimeout(() => {
           if (exited || stopped || job.interruptReason !== null || fiber === undefined) return
           job.timeOut(timeoutMs)
           Effect.runFork(Fiber.interrupt(fiber))
         }, timeoutMs)
-        // Only a guard: the job's own work is what keeps the process alive.
-        deadline.unref()
       }
       const { trace } = job
-      fiber = trace === undefined ? Effect.runFork(program(job, host)) : trace.fork(program(job, host))
+      const run = onClock(program(job, host), host)
+      fiber = trace === undefined ? Effect.runFork(run) : trace.fork(run)
       fiber.addObserver((exit) => {
         exited = true
-        clearTimeout(deadline)
+        host.clock.clearTimeout(deadline)
         if (stopped) {
           trace?.end("interrupted", undefined, exit)
           return
@@ -91,7 +96,7 @@ export const makeRunJobWorker = (host: JobHost) =>
     return () => {
       stopped = true
       job.finished = true
-      clearTimeout(deadline)
+      host.clock.clearTimeout(deadline)
       if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
       // Stopped before its run began: the attempt's span ends here.
       else if (fiber === undefined) job.trace?.end("interrupted")
@@ -105,6 +110,10 @@ const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =
     if (isThenable(result)) return Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
     return Effect.die(new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect or a Promise`))
   })
+
+/** The run on the engine's clock: its `Effect.sleep` and `Clock` read it, when it is not the real one. */
+const onClock = (run: Effect.Effect<unknown, unknown>, host: JobHost): Effect.Effect<unknown, unknown> =>
+  host.effectClock === undefined ? run : Effect.provideService(run, Clock.Clock, host.effectClock)
 
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"

@@ -12,7 +12,7 @@ import { DEFAULT_TIMEOUT_MS, paramsFor, runInDir, testManagerOptions, type JobPa
 import { tempRoot } from "./tempRoot.js"
 import { withDeadline } from "./withDeadline.js"
 
-export interface CheckResumableOptions<O> extends RunJobOptions {
+export interface CheckResumableOptions<O> extends Omit<RunJobOptions, "clock"> {
   /** Where the runs' directories go (one per run). Default: a fresh temp dir, removed afterwards. */
   readonly dataDir?: string
   /** Crash only after these checkpoints (1 = the first), e.g. `[1, 5, 20]` for a job that makes many. Default: after each. */

@@ -9,3 +9,5 @@ export { runJob, type RunJobOptions, type JobRun, type JobParams, type RunFiles 
 export { checkResumable, type CheckResumableOptions, type ResumableReport } from "./checkResumable.js"
 /** `ResumeMismatch` (which checkpoint, what differed, a readable diff) and `JobTimedOut`. */
 export { ResumeMismatch, JobTimedOut } from "./errors.js"
+/** A clock that moves only when the test says: delays, retries, schedules, timeouts and `Effect.sleep` without waiting. */
+export { testClock, type TestClock } from "./testClock.js"

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import type { Clock } from "../actors/clock.js"
 import type { JobLogLine } from "../actors/JobInfo.js"
 import { JobManager, type JobManagerOptions } from "../actors/JobManager.js"
 import type { JobDefinition } from "../jobs/defineJob.js"
@@ -28,6 +29,11 @@ export interface RunJobOptions {
    * stored times) reads it. A job's own code does not: an Effect job's `Clock` is the real one.
    */
   readonly now?: () => number
+  /**
+   * A clock for the engine's timers and times and the job's `Effect.sleep` (`testClock()`): the
+   * run waits for `clock.advance` wherever the job waits for time. Give `now` or `clock`, not both.
+   */
+  readonly clock?: Clock
 }
 
 /** What one run of a job gave. */
@@ -62,6 +68,13 @@ export const DEFAULT_TIMEOUT_MS = 30_000
  *
  * @example
  * const { output, progress, checkpoints } = await runJob(ChecksumJob, { files: ["a.txt"] })
+ *
+ * @example
+ * // A job that sleeps an hour, run on a test clock: the hour passes when the test says so.
+ * const clock = testClock()
+ * const run = runJob(HourlyJob, {}, { clock })
+ * await clock.advance(60 * 60_000)
+ * const { output } = await run
  */
 export const runJob = async <P, S, O, Pr>(
   job: JobDefinition<P, S, O, Pr>,
@@ -83,6 +96,7 @@ export const testManagerOptions = (dataDir: string, options: RunJobOptions): Omi
   dataDir,
   ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
   ...(options.now === undefined ? {} : { now: options.now }),
+  ...(options.clock === undefined ? {} : { clock: options.clock }),
   concurrency: 1,
   runOnlyOwn: true,
 })
@@ -95,13 +109,36 @@ export const paramsFor = async <P>(params: JobParams<P>, dataDir: string): Promi
   return (params as (run: RunFiles) => P | Promise<P>)({ dir })
 }
 
+type Run<O, S, Pr> = { readonly run: JobRun<O, S, Pr>; readonly storedOutput: unknown }
+
 /** One run in `dataDir`; also gives the output as stored (schema-encoded), for comparisons. */
-export const runInDir = async <P, S, O, Pr>(
+export const runInDir = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, params: JobParams<P>, dataDir: string, options: RunJobOptions): Promise<Run<O, S, Pr>> => {
+  // A test clock's `advance` waits until the job is dispatched: time must not pass before the job can wait for it.
+  const releaseClock = holdClock(options.clock)
+  try {
+    return await runOnce(job, params, dataDir, options, releaseClock)
+  } finally {
+    releaseClock()
+  }
+}
+
+/** Makes a test clock's `advance` wait until the returned release is called (once or more). */
+const holdClock = (clock: Clock | undefined): (() => void) => {
+  let held = true
+  const detach = clock?.attach?.(() => held)
+  return () => {
+    held = false
+    detach?.()
+  }
+}
+
+const runOnce = async <P, S, O, Pr>(
   job: JobDefinition<P, S, O, Pr>,
   params: JobParams<P>,
   dataDir: string,
   options: RunJobOptions,
-): Promise<{ readonly run: JobRun<O, S, Pr>; readonly storedOutput: unknown }> => {
+  dispatched: () => void,
+): Promise<Run<O, S, Pr>> => {
   const recorder = new CheckpointRecorder(job)
   const resolved = await paramsFor(params, dataDir)
   const id = randomUUID()
@@ -114,7 +151,7 @@ export const runInDir = async <P, S, O, Pr>(
   })
   let ended = false
   try {
-    const handle = await manager.dispatch(recorder.definition, resolved)
+    const handle = await manager.dispatch(recorder.definition, resolved).finally(dispatched)
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const output = await withDeadline(
       handle.result().finally(() => (ended = true)),

@@ -9,10 +9,9 @@ import { startProcess, stopProcess } from "../fixtures/processes.js"
 import { openTestStore } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { testClock } from "../../src/testing/index.js"
 
 const EVERY_SECOND = "* * * * * *"
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const withStore = async <A>(dataDir: string, use: (store: JobStore) => Promise<A>): Promise<A> => {
   const store = await openTestStore(dataDir)
@@ -166,24 +165,23 @@ describe("schedules", () => {
 
   it("after downtime fires once, not once per missed tick, then keeps time", async () => {
     const dataDir = tempDir()
-    const first = await openManager({ dataDir })
+    const clock = testClock(Date.UTC(2030, 0, 1, 0, 0, 0, 500))
+    const first = await openManager({ dataDir, clock })
     await first.schedule("every-second", NoopJob, {}, { cron: EVERY_SECOND })
-    await waitUntil(async () => (await jobsPerTick(dataDir)).size >= 1, 20_000, "a first tick")
+    await clock.advance(500)
     await first.close()
-    const lastBefore = sortedTicks(await jobsPerTick(dataDir)).at(-1)!
+    expect(sortedTicks(await jobsPerTick(dataDir))).toEqual(["2030-01-01T00:00:01.000Z"])
     // Down for several ticks: the stored next tick is long past when a manager opens again.
-    await sleep(3_500)
+    await clock.advance(3_500)
     const [stale] = await withStore(dataDir, (store) => store.listSchedules())
-    expect(stale!.next_run_at).toBeLessThan(Date.now() - 2_000)
-    const reopenedAt = Date.now()
-    const second = await openManager({ dataDir })
-    // The one catch-up fire, then at least one tick on time.
-    await waitUntil(async () => sortedTicks(await jobsPerTick(dataDir)).filter((t) => Date.parse(t) > reopenedAt).length >= 1, 20_000, "a tick after reopening")
+    expect(new Date(stale!.next_run_at).toISOString()).toBe("2030-01-01T00:00:02.000Z")
+    const second = await openManager({ dataDir, clock })
+    // The one catch-up fire (for the stored tick), then the next tick on time.
+    await clock.settle()
+    await clock.advance(500)
     await second.unschedule("every-second")
     const counts = await jobsPerTick(dataDir)
-    const missed = sortedTicks(counts).filter((t) => t > lastBefore && Date.parse(t) < reopenedAt)
-    expect(missed, "fires for the ticks missed while down").toHaveLength(1)
-    expect(missed[0]).toBe(new Date(stale!.next_run_at).toISOString())
+    expect(sortedTicks(counts), "one fire for the ticks missed while down").toEqual(["2030-01-01T00:00:01.000Z", "2030-01-01T00:00:02.000Z", "2030-01-01T00:00:05.000Z"])
     for (const [tick, n] of counts) expect(n, `jobs dispatched for the tick at ${tick}`).toBe(1)
     const [info] = await withStore(dataDir, async (store) => store.listSchedules())
     expect(info).toBeUndefined()
@@ -191,17 +189,18 @@ describe("schedules", () => {
 
   it("unschedule stops it; a manager that does not know the job type never fires it", async () => {
     const dataDir = tempDir()
-    const manager = await openManager({ dataDir })
+    const clock = testClock()
+    const manager = await openManager({ dataDir, clock })
     await manager.schedule("every-second", NoopJob, {}, { cron: EVERY_SECOND })
-    await waitUntil(async () => (await jobsPerTick(dataDir)).size >= 1, 20_000, "a first tick")
+    await clock.advance(1_000)
+    expect((await jobsPerTick(dataDir)).size).toBe(1)
     const [listed] = await manager.listSchedules()
     expect(listed).toMatchObject({ name: "every-second", lastJobId: expect.any(String), lastRunAt: expect.any(String) })
     expect(Date.parse(listed!.nextRunAt!)).toBeGreaterThan(Date.parse(listed!.lastRunAt!) - 1_000)
 
     expect(await manager.unschedule("every-second")).toBe(true)
-    const fired = (await jobsPerTick(dataDir)).size
-    await sleep(2_500)
-    expect((await jobsPerTick(dataDir)).size).toBe(fired)
+    await clock.advance(2_500)
+    expect((await jobsPerTick(dataDir)).size).toBe(1)
     expect(await manager.listSchedules()).toEqual([])
     expect(await manager.unschedule("every-second")).toBe(false)
 
@@ -209,10 +208,10 @@ describe("schedules", () => {
     await manager.schedule("every-second", NoopJob, {}, { cron: EVERY_SECOND })
     await manager.close()
     const firedBefore = (await jobsPerTick(dataDir)).size
-    const stranger = await openManager({ dataDir, jobs: [CountJob] })
-    await sleep(2_500)
+    const stranger = await openManager({ dataDir, jobs: [CountJob], clock })
+    await clock.advance(2_500)
     expect((await jobsPerTick(dataDir)).size).toBe(firedBefore)
     const [waiting] = await stranger.listSchedules()
-    expect(Date.parse(waiting!.nextRunAt!)).toBeLessThan(Date.now())
+    expect(Date.parse(waiting!.nextRunAt!)).toBeLessThan(clock.now())
   })
 })

@@ -9,6 +9,7 @@ import { FlakyJob, LimitedJob, SleepyJob, StampJob, StubbornAsyncJob, limitedRun
 import { readRow } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { testClock } from "../../src/testing/index.js"
 
 const open = (dataDir = tempDir(), options: Parameters<typeof openManager>[0] = {}) => openManager({ dataDir, jobs: semanticsJobs, ...options })
 
@@ -130,17 +131,19 @@ describe("timeouts", () => {
 describe("delays", () => {
   it("does not start a delayed job early, and the wait survives a restart", async () => {
     const dataDir = tempDir()
-    let manager = await open(dataDir)
-    const before = Date.now()
+    const clock = testClock()
+    let manager = await open(dataDir, { clock })
     const handle = await manager.dispatch(StampJob, {}, { delayMs: 1_500 })
-    const queued = await manager.getJobInfo(handle.id)
-    expect(queued.status).toBe("queued")
-    const runAt = Date.parse(queued.runAt!)
-    expect(runAt).toBeGreaterThanOrEqual(before + 1_500)
+    const runAt = clock.now() + 1_500
+    await clock.advance(1_499)
+    expect(await manager.getJobInfo(handle.id)).toMatchObject({ status: "queued", runAt: new Date(runAt).toISOString() })
     await manager.close()
-    manager = await open(dataDir)
+    manager = await open(dataDir, { clock })
+    await clock.settle()
+    expect((await manager.getJobInfo(handle.id)).status).toBe("queued")
+    await clock.advance(1)
     const out = (await (await manager.handle(handle.id)).result()) as { startedAt: number }
-    expect(out.startedAt).toBeGreaterThanOrEqual(runAt)
+    expect(out.startedAt).toBe(runAt)
     expect((await readRow(dataDir, handle.id))!.run_at).toBeNull()
   })
 
@@ -155,11 +158,13 @@ describe("delays", () => {
   })
 
   it("starts waiting jobs in runAt order, however they were dispatched", async () => {
-    const manager = await open(tempDir(), { concurrency: 1 })
+    const clock = testClock()
+    const start = clock.now()
+    const manager = await open(tempDir(), { concurrency: 1, clock })
     const later = await manager.dispatch(StampJob, { label: "later" }, { delayMs: 900 })
     const sooner = await manager.dispatch(StampJob, { label: "sooner" }, { delayMs: 300 })
-    const [a, b] = (await Promise.all([later.result(), sooner.result()])) as Array<{ startedAt: number }>
-    expect(b!.startedAt).toBeLessThan(a!.startedAt)
+    await clock.advance(900)
+    expect(await Promise.all([sooner.result(), later.result()])).toEqual([{ startedAt: start + 300 }, { startedAt: start + 900 }])
   })
 })
 

@@ -202,7 +202,7 @@ describe("checkResumable", () => {
 describe("the jobstate/testing entry", () => {
   it("is its own export path, which the main entry does not load", async () => {
     const testing = await import("jobstate/testing")
-    expect(Object.keys(testing).sort()).toEqual(["JobTimedOut", "ResumeMismatch", "checkResumable", "runJob"])
+    expect(Object.keys(testing).sort()).toEqual(["JobTimedOut", "ResumeMismatch", "checkResumable", "runJob", "testClock"])
     const main = await import("jobstate")
     expect(Object.keys(main)).not.toContain("runJob")
     expect(readFileSync(new URL("../../src/index.ts", import.meta.url), "utf8")).not.toMatch(/from "\.\/testing/)
