@@ -3,7 +3,7 @@ import { join } from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import { JobManager } from "../actors/JobManager.js"
 import type { JobDefinition } from "../jobs/defineJob.js"
-import { JobCancelled, JobFailed } from "../jobs/errors.js"
+import { InvalidOptions, JobCancelled, JobFailed } from "../jobs/errors.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { diffValues } from "./diffValues.js"
 import { JobTimedOut, ResumeMismatch } from "./errors.js"
@@ -64,6 +64,10 @@ export const checkResumable = async <P, S, O, Pr>(
   params: JobParams<P>,
   options: CheckResumableOptions<O> = {},
 ): Promise<ResumableReport<O, S, Pr>> => {
+  // Its runs each need their own time: one clock moved by the test cannot serve them all.
+  if ((options as { clock?: unknown }).clock !== undefined) {
+    throw new InvalidOptions({ option: "clock", detail: "checkResumable takes no clock; use runJob(Job, params, { clock }) to test a job on a test clock" })
+  }
   const root = tempRoot(options.dataDir, options.keep)
   const release = keepProcessAlive()
   try {

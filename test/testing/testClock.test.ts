@@ -1,7 +1,7 @@
 import { Clock, Data, Effect, Schema } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { defineJob, JobFailed, JobManager, type JobDefinition } from "../../src/index.js"
-import { runJob, testClock, type TestClock } from "../../src/testing/index.js"
+import { checkResumable, runJob, testClock, type TestClock } from "../../src/testing/index.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
 const MINUTE = 60_000
@@ -104,6 +104,8 @@ describe("testClock", () => {
     const dataDir = tempDir()
     await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: testClock(), now: () => START })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "now" })
     await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: { now: () => START } as never })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
+    // checkResumable's runs each need their own time.
+    await expect(checkResumable(NapJob, {}, { clock: testClock() } as never)).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
   })
 
   it("starts a job dispatched with a delay once the clock has passed it, and not before", async () => {
