@@ -44,6 +44,9 @@ const setUp = async () => {
   return { dataDir, producer, url, page, errors }
 }
 
+/** Waits for the job's path, as the page shows it (`data-path`), to be this. */
+const pathIs = (page: Page, path: string) => page.locator(`[data-job] [data-path="${path}"]`).waitFor()
+
 const progressOf = async (page: Page) => Number((await page.locator("[data-job] .bar").first().getAttribute("data-progress")) || 0)
 
 describe.skipIf(!haveChromium)("the dashboard in Chromium", () => {
@@ -64,14 +67,30 @@ describe.skipIf(!haveChromium)("the dashboard in Chromium", () => {
     await page.locator('[data-job] [data-status="paused"]').waitFor()
     await page.locator('svg.lifecycle g.current[data-state="paused"]').waitFor()
     expect((await producer.getJobInfo(job.id)).status).toBe("paused")
+    // The list shows the action's result too, without waiting for the feed.
+    await page.locator(`tr.job[data-id="${job.id}"] [data-status="paused"]`).waitFor()
     // The path it took is lit: queued → running → paused.
+    await pathIs(page, "queued running paused")
     expect(await page.locator('svg.lifecycle g.visited[data-state="running"]').count()).toBe(1)
+    expect(await page.locator('svg.lifecycle path.edge.taken').count()).toBe(2)
 
     await page.locator('button[name="resume"]').click()
     await page.locator('[data-job] [data-status="running"]').waitFor()
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it again")
+    await pathIs(page, "queued running paused queued running")
     await page.locator('button[name="cancel"]').click()
     await page.locator('[data-job] [data-status="cancelled"]').waitFor()
+    await page.locator('button[name="retry"]:not([disabled])').click()
+    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it once more")
+    // Live, after four actions from the page: every step once, in order, the current one lit.
+    await pathIs(page, "queued running paused queued running cancelled queued running")
+    await page.locator('svg.lifecycle g.current[data-state="running.active"]').waitFor()
+    // And the same after a reload, from the store alone.
+    await page.reload()
+    await pathIs(page, "queued running paused queued running cancelled queued running")
+    await producer.cancel(job.id)
+    await pathIs(page, "queued running paused queued running cancelled queued running cancelled")
+    await page.locator('svg.lifecycle g.current[data-state="cancelled"]').waitFor()
     expect(errors).toEqual([])
   })
 

@@ -104,13 +104,17 @@ describe("the dashboard's API", () => {
     const { producer, call } = await setUp()
     const job = await producer.dispatch(WaitJob, {})
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
-    expect((await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json).toEqual({ id: job.id, action: "pause", status: "paused" })
+    // The response carries the job as the action left it, for the page to show at once.
+    const paused = (await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json
+    expect(paused).toMatchObject({ id: job.id, action: "pause", status: "paused", job: { id: job.id, status: "paused", pausedBy: "user" } })
     expect((await producer.getJobInfo(job.id)).status).toBe("paused")
     expect((await call(`/api/jobs/${job.id}/resume`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
     expect((await call(`/api/jobs/${job.id}/cancel`, { method: "POST" })).json.status).toBe("cancelled")
     expect((await call(`/api/jobs/${job.id}/retry`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
+    // The details tell the path it took, from the store.
+    expect((await call(`/api/jobs/${job.id}`)).json.history.map((s: any) => s.status)).toEqual(["queued", "running", "paused", "queued", "running", "cancelled", "queued", "running"])
     // A transition the job does not allow is a conflict, said clearly.
     const again = await call(`/api/jobs/${job.id}/resume`, { method: "POST" })
     expect(again.status).toBe(409)
@@ -295,7 +299,7 @@ describe("the page", () => {
       seen.set(path, r.text)
       queue.push(...refsOf(r.text, path))
     }
-    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js"]))
+    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js", "/assets/format.js", "/assets/validate.js", "/assets/timeline.js"]))
     for (const [path, text] of seen) {
       const external = (text.match(/https?:\/\/[^\s"'`)<]+/g) ?? []).filter((u) => !u.startsWith(origin) && !u.startsWith("http://www.w3.org/"))
       expect(external, path).toEqual([])

@@ -2,35 +2,6 @@
 // drawn as SVG by hand.
 import { html } from "./html.js"
 
-/** The top-level state a log line says the job entered, or null (lines the engine writes on transitions). */
-const stateOfLine = (message) => {
-  if (/^resumed from checkpoint/.test(message)) return "running"
-  if (/^attempt failed/.test(message) || /^resumed by a user/.test(message) || /retried|^retry/.test(message)) return "queued"
-  if (/^paused/.test(message)) return "paused"
-  if (/^failed/.test(message)) return "failed"
-  if (/^cancelled/.test(message)) return "cancelled"
-  return null
-}
-
-/**
- * The states a job went through, oldest first: it starts queued; its log's lifecycle lines and
- * the status events heard live add the rest; its current status ends it. A job that started and
- * left running without a line about it (completion writes none) gets `running` in between.
- */
-export const pathOf = (job, logs, heard) => {
-  const path = ["queued"]
-  const push = (s) => {
-    if (s === null || path[path.length - 1] === s) return
-    const last = path[path.length - 1]
-    if (last === "queued" && ["completed", "paused", "failed", "cancelled"].includes(s) && job.startedAt !== null) path.push("running")
-    path.push(s)
-  }
-  for (const line of logs) push(stateOfLine(line.message))
-  for (const s of heard) push(s)
-  push(job.status)
-  return path
-}
-
 /** The leaf or compound box to light for a job in `status` (a waiting queued job is in queued.waiting). */
 const currentBox = (job, diagram) => {
   const has = (p) => diagram.boxes.some((b) => b.path === p)
