@@ -7,6 +7,7 @@ import { dashboard } from "../../src/index.js"
 import { CountJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess } from "../fixtures/processes.js"
+import { storeKind } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
@@ -49,7 +50,8 @@ const pathIs = (page: Page, path: string) => page.locator(`[data-job] [data-path
 
 const progressOf = async (page: Page) => Number((await page.locator("[data-job] .bar").first().getAttribute("data-progress")) || 0)
 
-describe.skipIf(!haveChromium)("the dashboard in Chromium", () => {
+// Run once per store (vitest.config.ts): the producer, the worker process and the page all on it.
+describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () => {
   it("lists the jobs, moves a job's progress live, lights its state, and pauses and resumes it in the worker process", async () => {
     const { dataDir, producer, url, page, errors } = await setUp()
     const job = await producer.dispatch(CountJob, { n: 400, effectsFile: `${dataDir}/fx`, delayMs: 25 })
