@@ -230,7 +230,7 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
     <div class="actions">${Object.entries(ACTIONS).map(([a]) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
     <${Bar} job=${job} live=${live.progress.get(id)} />
-    <${Lifecycle} diagram=${diagram} job=${job} path=${path} />
+    <div class="diagram"><${Lifecycle} diagram=${diagram} job=${job} path=${path} /></div>
     <div class="muted" data-path=${path.join(" ")}>path: ${timeline.map((s, i) => html`${i ? " → " : ""}<span title=${s.at}>${s.status}</span>`)}</div>
     <dl class="fields">
       <dt>priority</dt><dd>${job.priority}</dd>

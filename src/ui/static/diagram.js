@@ -36,8 +36,12 @@ export const Lifecycle = ({ diagram, job, path }) => {
       </g>`
     })}
     ${diagram.edges.map((e) => {
+      // Every label at once is a tangle at this size: the taken edges keep theirs, the others
+      // show it on hover (and in a tooltip).
       const t = edgeTaken(e)
-      return html`<g><path class=${"edge" + (t ? " taken" : "")} d=${e.d} marker-end=${t ? "url(#arrow-taken)" : "url(#arrow)"} />
+      return html`<g class=${"transition" + (t ? " taken" : "")}><title>${e.from} → ${e.to}: ${e.labels.join(", ")}</title>
+        <path class=${"edge" + (t ? " taken" : "")} d=${e.d} marker-end=${t ? "url(#arrow-taken)" : "url(#arrow)"} />
+        <path class="hit" d=${e.d} />
         <text class=${"edge-label" + (t ? " taken" : "")} x=${e.labelX} y=${e.labelY} text-anchor="middle">${e.labels.join(", ")}</text></g>`
     })}
   </svg>`

@@ -42,6 +42,7 @@ export const describeStructured = (data) => {
     const total = data[`${base}Total`]
     if (!isNumber(data[k])) continue
     use(k); use(`${base}Total`)
+    if (!isNumber(total) && data[k] === 0) continue // nothing of it yet, out of an unknown total
     const isBytes = /bytes/i.test(base)
     const show = isBytes ? bytes : count
     parts.push(isNumber(total) ? `${show(data[k])} / ${show(total)}${isBytes ? "" : " " + noun(k, "Done")}` : `${show(data[k])}${isBytes ? "" : " " + noun(k, "Done")}`)

@@ -10,20 +10,27 @@ const kindOf = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof
 
 const at = (path, key) => (typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`)
 
-/** The issues of `value` against `schema`, as `{ path, message }`; none when it is valid. */
-export const validate = (schema, value, path = "") => {
+/**
+ * The issues of `value` against `schema`, as `{ path, message }`; none when it is valid.
+ * `orUndefined`: the schema is Effect's `optional(…)`, which it writes as a union with `null`
+ * (JSON has no undefined); a wrong value is then said as "Expected number | undefined".
+ */
+export const validate = (schema, value, path = "", orUndefined = false) => {
   if (schema === undefined || schema === null || schema === true) return []
+  const or = orUndefined ? " | undefined" : ""
   if (Array.isArray(schema.anyOf)) {
     // A union: valid if any variant is; else the first variant's issues (Effect's number union
     // is a number or the strings "Infinity"…, and "Expected number" is the useful message).
-    const each = schema.anyOf.map((s) => validate(s, value, path))
+    const variants = schema.anyOf.filter((v) => v?.type !== "null")
+    const optional = orUndefined || variants.length < schema.anyOf.length
+    const each = variants.map((s) => validate(s, value, path, optional))
     return each.some((issues) => issues.length === 0) ? [] : each[0]
   }
   if (Array.isArray(schema.enum)) {
-    return schema.enum.includes(value) ? [] : [{ path, message: `Expected ${schema.enum.map((e) => JSON.stringify(e)).join(" | ")}` }]
+    return schema.enum.includes(value) ? [] : [{ path, message: `Expected ${schema.enum.map((e) => JSON.stringify(e)).join(" | ")}${or}` }]
   }
   const type = schema.type
-  if (type !== undefined && KINDS[type] !== kindOf(value)) return [{ path, message: `Expected ${type === "integer" ? "number" : type}` }]
+  if (type !== undefined && KINDS[type] !== kindOf(value)) return [{ path, message: `Expected ${type === "integer" ? "number" : type}${or}` }]
   if (type === "integer" && !Number.isInteger(value)) return [{ path, message: "Expected an integer" }]
   if (typeof value === "number") return bounds(schema, value, path)
   if (type === "array") return value.flatMap((item, i) => validate(schema.items, item, at(path, i)))
