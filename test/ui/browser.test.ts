@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net"
 import { chromium, type Browser, type Page } from "playwright-core"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { dashboard } from "../../src/index.js"
-import { CountJob } from "../fixtures/jobs.js"
+import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess } from "../fixtures/processes.js"
 import { storeKind } from "../fixtures/store.js"
@@ -39,7 +39,8 @@ const setUp = async () => {
   servers.push(server)
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
-  const page = await browser.newPage()
+  // The width the page is checked at: a laptop's.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   const errors: string[] = []
   page.on("pageerror", (e) => errors.push(e.message))
   return { dataDir, producer, url, page, errors }
@@ -98,13 +99,21 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
 
   it("rejects bad params next to their field and dispatches good ones", async () => {
     const { dataDir, producer, url, page, errors } = await setUp()
+    const posts: string[] = []
+    page.on("request", (r) => r.method() === "POST" && posts.push(r.url()))
     await page.goto(`${url}#view=dispatch`)
     await page.locator('form[data-form="dispatch"] select[name="type"]').selectOption("count")
     await page.locator('[data-path="n"] input').waitFor()
-    await page.locator('[data-path="n"] input').fill("three")
+    // Untouched, the form is not valid by the schema: it says so, as dispatchByName would, and posts nothing.
     await page.locator('button[type="submit"]').click()
     await page.locator('[data-result="error"]').waitFor()
-    expect(await page.locator('.field.bad[data-path="n"] .issue').innerText()).toMatch(/number/i)
+    expect(await page.locator('.field.bad[data-path="n"] .issue').innerText()).toBe("Missing key")
+    expect(await page.locator('.field.bad[data-path="effectsFile"] .issue').innerText()).toBe("Missing key")
+    expect(await page.locator('[data-result="error"]').innerText()).toBe('Invalid params for "count": n: Missing key; effectsFile: Missing key')
+    await page.locator('[data-path="n"] input').fill("three")
+    await page.locator('button[type="submit"]').click()
+    await page.locator('.field.bad[data-path="n"] .issue', { hasText: "Expected number" }).waitFor()
+    expect(posts).toEqual([])
     expect(await producer.listJobs()).toEqual([])
 
     await page.locator('[data-path="n"] input').fill("2")
@@ -118,6 +127,61 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     expect(await page.locator("[data-job]").getAttribute("data-job")).toBe(stored!.id)
     await page.locator('[data-job] [data-status="completed"]').waitFor()
     await page.locator('svg.lifecycle g.current[data-state="completed"]').waitFor()
+    expect(errors).toEqual([])
+  })
+
+  it("keeps its filters in the address: a reload shows the same list, Back the one before", async () => {
+    const { producer, url, page, errors } = await setUp()
+    const noops = [] as string[]
+    for (let i = 0; i < 3; i++) noops.push((await producer.dispatch(NoopJob, { tag: `n${i}` })).id)
+    for (const id of noops) await (await producer.handle(id)).result()
+    const waiting = await producer.dispatch(WaitJob, {})
+    await page.goto(url)
+    await page.locator(`tr.job[data-id="${waiting.id}"]`).waitFor()
+
+    await page.locator('select[name="status"]').selectOption("completed")
+    await page.locator('select[name="type"]').selectOption("noop")
+    await page.locator(`tr.job[data-id="${waiting.id}"]`).waitFor({ state: "detached" })
+    const listed = async () => page.locator("tr.job").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")))
+    await waitUntil(async () => (await listed()).length === 3, 20_000, "the three no-ops")
+    expect(new URL(page.url()).hash).toBe("#status=completed&type=noop")
+
+    await page.reload()
+    await waitUntil(async () => (await listed()).length === 3, 20_000, "the same list after a reload")
+    expect(new Set(await listed())).toEqual(new Set(noops))
+    expect(await page.locator('select[name="status"]').inputValue()).toBe("completed")
+    expect(await page.locator('select[name="type"]').inputValue()).toBe("noop")
+
+    await page.locator('input[name="text"]').fill(noops[1]!.slice(0, 13))
+    await waitUntil(async () => (await listed()).join() === noops[1], 20_000, "the job of that id")
+    // Typing replaces the address rather than adding a step per key: Back leaves the type filter too.
+    await page.goBack()
+    await waitUntil(async () => new URL(page.url()).hash === "#status=completed", 20_000, "the address before the type filter")
+    expect(await page.locator('select[name="type"]').inputValue()).toBe("")
+    expect(await page.locator('input[name="text"]').inputValue()).toBe("")
+    await page.locator(`tr.job[data-id="${waiting.id}"]`).waitFor({ state: "detached" })
+    await waitUntil(async () => (await listed()).length === 3, 20_000, "the completed jobs")
+    await producer.cancel(waiting.id)
+    expect(errors).toEqual([])
+  })
+
+  it("writes every time as local time with its UTC instant in the tooltip, and draws the diagram legibly at 1280 px", async () => {
+    const { producer, url, page, errors } = await setUp()
+    const job = await producer.dispatch(NoopJob, { tag: "timed" })
+    await job.result()
+    await page.goto(`${url}#job=${job.id}`)
+    await page.locator('[data-job] [data-status="completed"]').waitFor()
+    const fields = page.locator("[data-job] dl.fields")
+    expect(await fields.innerText()).not.toMatch(/\d{4}-\d\d-\d\dT/)
+    const times = await page.locator("[data-job] time, tr.job time").evaluateAll((els) => els.map((e) => [e.getAttribute("datetime"), e.getAttribute("title")]))
+    expect(times.length).toBeGreaterThanOrEqual(4) // the list's created, and created, started, ended
+    for (const [datetime, title] of times) {
+      expect(title).toBe(datetime)
+      expect(new Date(title!).toISOString()).toBe(title)
+    }
+    // A state's name is drawn at least 10 px tall (scaled to the pane, it was 7 px).
+    const label = await page.locator('svg.lifecycle g[data-state="paused"] text').boundingBox()
+    expect(label!.height).toBeGreaterThanOrEqual(10)
     expect(errors).toEqual([])
   })
 })
