@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net"
 import { chromium, type Browser, type Page } from "playwright-core"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { dashboard } from "../../src/index.js"
-import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { createInspector } from "@statelyai/inspect"
+import { CountJob, FailingJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess } from "../fixtures/processes.js"
 import { storeKind } from "../fixtures/store.js"
@@ -182,6 +183,42 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     // A state's name is drawn at least 10 px tall (scaled to the pane, it was 7 px).
     const label = await page.locator('svg.lifecycle g[data-state="paused"] text').boundingBox()
     expect(label!.height).toBeGreaterThanOrEqual(10)
+    expect(errors).toEqual([])
+  })
+
+  it("shows the schedules, the counts per type and the throughput chart, and replays a recording", async () => {
+    const { producer, url, page, errors } = await setUp()
+    const schedule = await producer.schedule("nightly-noop", NoopJob, { tag: "at three" }, { cron: "0 3 * * *", timezone: "Europe/Stockholm" })
+    for (const tag of ["a", "b"]) await (await producer.dispatch(NoopJob, { tag })).result()
+    const failing = await producer.dispatch(FailingJob, { mode: "typed" })
+    await waitUntil(async () => (await producer.getJobInfo(failing.id)).status === "failed", 20_000, "the failure")
+
+    await page.goto(`${url}#view=schedules`)
+    const row = page.locator('tr[data-schedule="nightly-noop"]')
+    await row.waitFor()
+    expect(await row.innerText()).toMatch(/nightly-noop\s+noop\s+0 3 \* \* \*\s+Europe\/Stockholm/)
+    expect(await row.locator("time").first().getAttribute("title")).toBe(schedule.nextRunAt)
+
+    await page.locator('nav button[data-view="stats"]').click()
+    await page.locator('tr[data-type="noop"]').waitFor()
+    expect(await page.locator('tr[data-type="noop"] [data-count="completed"]').innerText()).toBe("2")
+    expect(await page.locator('tr[data-type="failing"] [data-count="failed"]').innerText()).toBe("1")
+    // This minute's bar has both colours.
+    expect(await page.locator('svg.chart rect[data-status="completed"]').count()).toBeGreaterThan(0)
+    expect(await page.locator('svg.chart rect[data-status="failed"]').count()).toBeGreaterThan(0)
+
+    // A recording as `jobstate inspect --out` makes one, of another manager's run.
+    const lines: string[] = []
+    const recorder = createInspector({ send: (event) => void lines.push(JSON.stringify(event)) })
+    const recorded = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
+    const job = await recorded.dispatch(NoopJob, { tag: "recorded" })
+    await job.result()
+    await page.locator('nav button[data-view="replay"]').click()
+    await page.locator('input[type="file"]').setInputFiles({ name: "events.jsonl", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) })
+    await page.locator("tr[data-replay-row]").first().waitFor()
+    expect(await page.locator("tr[data-replay-row]", { hasText: "WORKER.DONE" }).count()).toBeGreaterThan(0)
+    await page.locator('input[type="file"]').setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a recording\n") })
+    await page.locator(".error-box", { hasText: "is not an inspection event" }).waitFor()
     expect(errors).toEqual([])
   })
 })

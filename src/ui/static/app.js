@@ -299,7 +299,7 @@ const Dispatch = ({ types, onDispatched }) => {
 const Schedules = ({ schedules }) => html`<div class="card"><h2>Schedules</h2>
   ${schedules.length === 0 ? html`<p class="muted">No schedules (manager.schedule(…) makes one).</p>` : html`<table>
     <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th></tr></thead>
-    <tbody>${schedules.map((s) => html`<tr><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
+    <tbody>${schedules.map((s) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
 
 const Stats = ({ overview }) => {
   const types = new Map()
@@ -311,7 +311,7 @@ const Stats = ({ overview }) => {
   return html`<div class="card"><h2>Throughput (jobs ended per minute, last hour)</h2>
     <${Throughput} ended=${overview.ended} since=${overview.since} />
     <h2>By type</h2><table><thead><tr><th>type</th>${STATUSES.map((s) => html`<th>${s}</th>`)}</tr></thead>
-    <tbody>${[...types].map(([name, row]) => html`<tr><td>${name}</td>${STATUSES.map((s) => html`<td>${row[s] || ""}</td>`)}</tr>`)}</tbody></table></div>`
+    <tbody>${[...types].map(([name, row]) => html`<tr data-type=${name}><td>${name}</td>${STATUSES.map((s) => html`<td data-count=${s}>${row[s] || ""}</td>`)}</tr>`)}</tbody></table></div>`
 }
 
 const Replay = () => {
@@ -329,7 +329,7 @@ const Replay = () => {
     ${error && html`<div class="error-box">${error}</div>`}
     ${rows && html`<p>${rows.length} events, ${actors.length} actors. <select value=${actor} onChange=${(e) => setActor(e.target.value)}><option value="">every actor</option>${actors.map((a) => html`<option>${a}</option>`)}</select></p>
       <table><thead><tr><th>#</th><th>time</th><th>actor</th><th>kind</th><th>event</th><th>state</th><th>status</th></tr></thead>
-      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
+      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr data-replay-row><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
   </div>`
 }
 

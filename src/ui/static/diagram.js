@@ -67,7 +67,7 @@ export const Throughput = ({ ended, since }) => {
       return ["completed", "failed", "cancelled"].map((s) => {
         const h = (b[s] / max) * (H - 10)
         y -= h
-        return h > 0 ? html`<rect x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
+        return h > 0 ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
       })
     })}
     <text x="2" y="10" font-size="10" fill="#667085">${max}/min</text>
