@@ -20,21 +20,14 @@ export const Lifecycle = ({ diagram, job, path }) => {
   for (let i = 1; i < path.length; i++) taken.add(`${path[i - 1]}>${path[i]}`)
   const edgeTaken = (e) => taken.has(`${top(e.from)}>${top(e.to)}`) && top(e.from) !== top(e.to)
   const entry = diagram.boxes.find((b) => b.path === diagram.initial)
+  const box = drawBox(current, visited)
   return html`<svg class="lifecycle" viewBox="0 0 ${diagram.width} ${diagram.height}" role="img" aria-label="lifecycle of job ${job.id}, now ${job.status}">
     <defs>
       <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b6bdc9" /></marker>
       <marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2f6fed" /></marker>
     </defs>
     ${entry && html`<g><circle cx=${entry.x - 18} cy=${entry.y + 16} r="5" fill="#1d2330" /><path class="edge" d="M${entry.x - 13},${entry.y + 16} L${entry.x},${entry.y + 16}" marker-end="url(#arrow)" /></g>`}
-    ${diagram.boxes.map((b) => {
-      const isCurrent = b.path === current
-      const cls = [b.kind, isCurrent ? "current" : "", visited.has(b.path) ? "visited" : ""].join(" ")
-      const label = b.kind === "compound" ? b.y + 16 : b.y + b.height / 2 + 4
-      return html`<g class=${cls} data-state=${b.path}>
-        <rect x=${b.x} y=${b.y} width=${b.width} height=${b.height} rx="8" />
-        <text x=${b.x + (b.kind === "compound" ? 10 : b.width / 2)} y=${label} text-anchor=${b.kind === "compound" ? "start" : "middle"}>${b.label}${b.invokes.length ? html`<tspan class="muted" font-size="10"> · invokes ${b.invokes.join(", ")}</tspan>` : ""}</text>
-      </g>`
-    })}
+    ${diagram.boxes.filter((b) => b.kind === "compound").map(box)}
     ${diagram.edges.map((e) => {
       // Every label at once is a tangle at this size: the taken edges keep theirs, the others
       // show it on hover (and in a tooltip).
@@ -44,7 +37,21 @@ export const Lifecycle = ({ diagram, job, path }) => {
         <path class="hit" d=${e.d} />
         <text class=${"edge-label" + (t ? " taken" : "")} x=${e.labelX} y=${e.labelY} text-anchor="middle">${e.labels.join(", ")}</text></g>`
     })}
+    ${diagram.boxes.filter((b) => b.kind !== "compound").map(box)}
   </svg>`
+}
+
+/**
+ * One state's box. Drawn in layers: compound states under the arrows (which start inside them),
+ * the other states over the arrows and their labels, so a state's name is never covered.
+ */
+const drawBox = (current, visited) => (b) => {
+  const cls = [b.kind, b.path === current ? "current" : "", visited.has(b.path) ? "visited" : ""].join(" ")
+  const label = b.kind === "compound" ? b.y + 16 : b.y + b.height / 2 + 4
+  return html`<g class=${cls} data-state=${b.path}>
+    <rect x=${b.x} y=${b.y} width=${b.width} height=${b.height} rx="8" />
+    <text x=${b.x + (b.kind === "compound" ? 10 : b.width / 2)} y=${label} text-anchor=${b.kind === "compound" ? "start" : "middle"}>${b.label}${b.invokes.length ? html`<tspan class="muted" font-size="10"> · invokes ${b.invokes.join(", ")}</tspan>` : ""}</text>
+  </g>`
 }
 
 const COLORS = { completed: "#1f9d55", failed: "#d92d20", cancelled: "#8e44ad" }
