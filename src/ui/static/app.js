@@ -184,18 +184,23 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
   const [acting, setActing] = useState(null)
   const [message, setMessage] = useState(null)
   const lastSeq = useRef(0)
-  const load = () =>
-    api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
-      setData(d); setError(null)
+  const load = () => {
+    const n = live.learnt.current
+    return api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
+      setData({ ...d, n }); setError(null)
       setLogs(d.logs); lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
     }, (e) => setError(e.message))
+  }
   useEffect(() => { setData(null); setMessage(null); load() }, [id, live.connected])
   // Tail: a log or status event of this job fetches the lines after the last one shown.
   useEffect(() => {
     let busy = false
     const l = async (e) => {
       if (e.id !== id || busy) return
-      if (e.type === "status") api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, logs: old?.logs ?? d.logs })), () => {})
+      if (e.type === "status") {
+        const n = live.learnt.current
+        api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, n, logs: old?.logs ?? d.logs })), () => {})
+      }
       if (e.type !== "log" && e.type !== "status") return
       busy = true
       try {
@@ -221,17 +226,19 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
       setMessage({ ok: false, text: e.message })
     } finally { setActing(null) }
   }
-  // The path and the current status: what was stored, then the status events heard since.
+  // The path: what was stored, then the status events heard since. The status: the newest the
+  // page knows, which an action's response may tell before its event comes (then it ends the path).
   const timeline = timelineOf(data.history, live.statuses.get(id) ?? [])
-  const job = { ...data.job, status: timeline[timeline.length - 1]?.status ?? data.job.status }
+  const job = latest(live, data.job, data.n)
   const path = timeline.map((s) => s.status)
+  if (path[path.length - 1] !== job.status) path.push(job.status)
   return html`<div class="card" data-job=${job.id}>
     <h2>${job.name} <code>${job.id}</code> <${Status} job=${job} /></h2>
     <div class="actions">${Object.entries(ACTIONS).map(([a]) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
     <${Bar} job=${job} live=${live.progress.get(id)} />
     <div class="diagram"><${Lifecycle} diagram=${diagram} job=${job} path=${path} /></div>
-    <div class="muted" data-path=${path.join(" ")}>path: ${timeline.map((s, i) => html`${i ? " → " : ""}<span title=${s.at}>${s.status}</span>`)}</div>
+    <div class="muted" data-path=${path.join(" ")}>path: ${path.map((status, i) => html`${i ? " → " : ""}<span title=${timeline[i]?.at ?? "just now"}>${status}</span>`)}</div>
     <dl class="fields">
       <dt>priority</dt><dd>${job.priority}</dd>
       <dt>attempts</dt><dd>${job.attempts} (${job.failures} failed since dispatch or retry)</dd>
