@@ -164,7 +164,7 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
       <thead><tr><th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>created</th></tr></thead>
       <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
         <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
-        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted">(${j.failures} failed)</span>` : ""}</td><td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
+        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted" title=${`${j.failures} failed since dispatch or retry`}>(${j.failures}✗)</span>` : ""}</td><td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
       ${page && jobs.length === 0 ? html`<tr><td colspan="6" class="muted">No jobs match.</td></tr>` : null}</tbody>
     </table></div>
     <div class="pager">
