@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
-import type { JobDefinition, LogLevel } from "../jobs/defineJob.js"
+import type { ChildSpec, JobDefinition, LogLevel } from "../jobs/defineJob.js"
 import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
@@ -20,6 +20,7 @@ import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 import type { JobTelemetry } from "./telemetry.js"
+import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -27,13 +28,15 @@ export interface EngineOptions {
   readonly concurrency: number
   /** The job types this engine claims (a subset of the registry). */
   readonly types: ReadonlyArray<string>
-  /** When set, only these jobs are claimed (a manager that runs only what it dispatched). */
-  readonly ownOnly: ReadonlySet<string> | undefined
+  /** When set, only these jobs are claimed (a manager that runs only what it dispatched, and their children). */
+  readonly ownOnly: Set<string> | undefined
   readonly progressThrottleMs: number
   readonly interruptGraceMs: number
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
   readonly now: () => number
   readonly managerId: string
+  /** Ids of new jobs (children spawned by running jobs). */
+  readonly generateId: () => string
   /** Spans and metrics, when the manager was opened with `telemetry`. */
   readonly telemetry?: JobTelemetry | undefined
 }
@@ -50,6 +53,7 @@ const COMMIT_RETRY_DELAYS_MS = [50, 250, 1_000]
 const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: RetryPolicy | undefined): { level: LogLevel; message: string } | undefined => {
   switch (lifecycle.status) {
     case "queued": {
+      if (lifecycle.awaitingChildren) return { level: "info", message: `waiting for its children, after checkpoint ${checkpoints}` }
       // A failed attempt that the retry policy retries.
       const error = lifecycle.lastError === null ? undefined : (JSON.parse(lifecycle.lastError) as StoredError)
       const when = lifecycle.runAt === null ? "now" : `at ${new Date(lifecycle.runAt).toISOString()}`
@@ -401,7 +405,7 @@ export class JobEngine implements JobHost {
 
   /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
   private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
-    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs)
+    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs, row.parent_id)
     // The claim committed it running: said before the job can say anything itself.
     this.announce(row.id, row.name, "running", at)
     try {
@@ -444,10 +448,18 @@ export class JobEngine implements JobHost {
   }
 
   /** Fails a job this engine claimed but could not start. */
-  private failOwned(row: Pick<DbJob, "id" | "name" | "snapshot">, cause: unknown) {
+  private failOwned(row: Pick<DbJob, "id" | "name" | "snapshot" | "parent_id">, cause: unknown) {
     const at = this.iso()
     this.enqueue({
-      write: { kind: "transition", id: row.id, expect: this.owned, lifecycle: failedRowLifecycle(row, cause), at, event: this.eventMeta(row.name) },
+      write: {
+        kind: "transition",
+        id: row.id,
+        expect: this.owned,
+        lifecycle: failedRowLifecycle(row, cause),
+        at,
+        event: this.eventMeta(row.name),
+        parentId: row.parent_id,
+      },
       committed: () => this.emitStatus(row.id, row.name, "failed", at),
       failed: () => {},
     })
@@ -475,6 +487,7 @@ export class JobEngine implements JobHost {
       ...(line === undefined ? {} : { log: line }),
       at: this.iso(),
       event: this.eventMeta(job.definition.name),
+      parentId: job.parentId,
     }
     this.enqueue({
       write,
@@ -504,8 +517,11 @@ export class JobEngine implements JobHost {
     const cleaned = this.cleanups.ended(status, { id: job.id, definition: job.definition, params: job.params, state: job.state })
     if (cleaned === undefined) this.settleWaiters(job.waiters, status)
     else void cleaned.then(() => this.settleWaiters(job.waiters, status))
-    // A retry that may run at once, or a slot of a type with its own limit: look at the queue again.
-    this.wake(status === "queued" || job.definition.concurrency !== undefined)
+    // A retry that may run at once, a slot of a type with its own limit, or a parent this job's
+    // end let go: look at the queue again.
+    this.wake(status === "queued" || job.definition.concurrency !== undefined || job.parentId !== null)
+    // A parent that fails for good takes its live children with it: nobody awaits them now.
+    if (status === "failed") this.cascade(job.id, { type: "CANCEL" }).catch(this.onError)
   }
 
   /** Takes a job that left `running` off the live set and stops its actor. */
@@ -652,6 +668,32 @@ export class JobEngine implements JobHost {
     return this.options.now()
   }
 
+  /** Stores the children a running job spawns (idempotent by key); their ids in order. */
+  async spawnChildren(job: LiveJob, specs: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>> {
+    if (job.finished) throw new JobInterrupted({ reason: job.interruptReason ?? "cancel" })
+    const createdAt = this.iso()
+    const rows = childRows(specs, { registry: this.registry, generateId: this.options.generateId, createdAt, event: (name) => this.eventMeta(name) })
+    if (rows.length === 0) return []
+    const stored = await this.store.insertChildren({ id: job.id, owner: this.options.managerId }, rows)
+    if (stored === undefined) throw lostOwnership(job.id)
+    // A manager that runs only its own jobs runs their children too.
+    for (const id of stored.ids) this.options.ownOnly?.add(id)
+    const nameOf = new Map(rows.map((r) => [r.id, r.name]))
+    for (const id of stored.inserted) this.announce(id, nameOf.get(id)!, "queued", createdAt)
+    if (stored.inserted.length > 0) this.wake(true)
+    return stored.ids
+  }
+
+  /**
+   * What awaiting these children of a running job finds. While any is live, the job is marked
+   * to end its attempt waiting for them (the worker reports `WORKER.AWAITING`).
+   */
+  async awaitChildren(job: LiveJob, ids: ReadonlyArray<string>): Promise<ChildOutcome> {
+    const outcome = childOutcome(job.id, ids, await this.store.listJobs({ parentId: job.id }), this.registry)
+    if (outcome._tag === "Waiting") job.awaitingChildren = true
+    return outcome
+  }
+
   dataDir(job: LiveJob): string {
     const dir = join(this.options.dataDir, "jobs", job.id)
     mkdirSync(dir, { recursive: true })
@@ -701,12 +743,17 @@ export class JobEngine implements JobHost {
     }
   }
 
+  /** Carries a command given to a parent to its live children, and theirs (see `cascadeToChildren`). */
+  cascade(parentId: string, event: CommandEvent): Promise<void> {
+    return cascadeToChildren(this.store, parentId, event, (id, childEvent) => this.command(id, childEvent))
+  }
+
   private waitFor(job: LiveJob, until: (s: JobStatus) => boolean): Promise<JobStatus> {
     return new Promise((resolve, reject) => job.waiters.push({ until, resolve, reject }))
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner" | "parent_id">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
     const log = logLine === undefined ? undefined : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
     const at = this.iso()
     return new Promise((resolve, reject) =>
@@ -719,11 +766,12 @@ export class JobEngine implements JobHost {
           ...(log === undefined ? {} : { log }),
           at,
           event: this.eventMeta(row.name),
+          parentId: row.parent_id,
         },
         committed: () => {
           this.emit(row.id, { type: "status", status: lifecycle.status })
           this.announce(row.id, row.name, lifecycle.status, at, log)
-          if (lifecycle.status === "queued") this.wake(true)
+          if (lifecycle.status === "queued" || row.parent_id !== null) this.wake(true)
           resolve(true)
         },
         refused: () => resolve(false),

@@ -30,7 +30,13 @@ export interface JobInfo {
   readonly stateVersion: number
   /** The version of the state format the stored state has (its type's `stateVersion` when written). */
   readonly stateSchemaVersion: number
-  readonly pausedBy: "user" | "shutdown" | null
+  readonly pausedBy: "user" | "shutdown" | "parent" | null
+  /** The job that spawned it (`ctx.spawnChildren`), if any. */
+  readonly parentId: string | null
+  /** Queued, waiting for its children to end (its run is in `awaitChildren`); it holds no slot. */
+  readonly awaitingChildren: boolean
+  /** How many children it has per status; only `getJobInfo` counts them (absent from `listJobs`). */
+  readonly children?: Readonly<Partial<Record<JobStatus, number>>>
   readonly createdAt: string
   readonly startedAt: string | null
   readonly completedAt: string | null
@@ -78,7 +84,9 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     uniqueKey: row.unique_key,
     stateVersion: row.state_version,
     stateSchemaVersion: row.state_schema_version,
-    pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" ? row.paused_by : null,
+    pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" || row.paused_by === "parent" ? row.paused_by : null,
+    parentId: row.parent_id,
+    awaitingChildren: status === "queued" && Boolean(row.awaiting_children),
     createdAt: row.created_at,
     startedAt: row.started_at,
     completedAt: row.completed_at,

@@ -1,16 +1,17 @@
 import { randomUUID } from "node:crypto"
-import { Exit, Layer, Schema } from "effect"
+import { Layer } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, UnknownJobType } from "../jobs/errors.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
-import { JobRegistry, paramsParseOptions, type JobTypeSchema } from "../jobs/JobRegistry.js"
+import { encodeParams, JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
-import { pack, packWith, schemaIssues, unpack } from "../persistence/codec.js"
+import { pack, packWith, unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
+import { withChildren } from "./children.js"
 import { JobEngine } from "./JobEngine.js"
 import type { JobEvent, ManagerEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
@@ -101,6 +102,8 @@ export interface ListJobsFilter {
   readonly status?: JobStatus
   /** Only jobs of this type. */
   readonly name?: string
+  /** Only the children of this job. */
+  readonly parentId?: string
   readonly limit?: number
   readonly offset?: number
   /** Default `oldest` (dispatch order). */
@@ -200,6 +203,7 @@ export class JobManager implements JobHandleSource {
         inspect: options.inspect,
         now,
         managerId: this.id,
+        generateId: this.generateId,
         telemetry,
       },
       onError,
@@ -320,8 +324,7 @@ export class JobManager implements JobHandleSource {
 
   private async insert(definition: JobDefinition, params: unknown, options: DispatchOptions): Promise<JobHandle> {
     // Strict both ways: a typed dispatch with an undeclared key is refused as a JSON one is.
-    const encoded = Schema.encodeUnknownExit(definition.params)(params, paramsParseOptions)
-    if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
+    const encoded = encodeParams(definition, params)
     const priority = options.priority ?? 0
     if (!Number.isInteger(priority)) {
       throw new InvalidParams({ jobName: definition.name, issues: [{ path: "(priority)", message: `Expected an integer, got ${priority}` }] })
@@ -332,7 +335,7 @@ export class JobManager implements JobHandleSource {
     const stored = await this.store.insertJob({
       id,
       name: definition.name,
-      params: pack(encoded.value, `params of job ${id}`),
+      params: pack(encoded, `params of job ${id}`),
       data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
       snapshot: encodeLifecycle(initialLifecycle(id, runAt)),
       priority,
@@ -439,7 +442,13 @@ export class JobManager implements JobHandleSource {
 
   private async command(id: string, event: CommandEvent): Promise<JobStatus> {
     this.engine.assertAccepting()
-    return (await this.engine.command(id, event)).status
+    // A parent's pause, resume, cancel or retry is its children's too.
+    const { status } = await withChildren(
+      event,
+      () => this.engine.command(id, event),
+      () => this.engine.cascade(id, event),
+    )
+    return status
   }
 
   // ---------------------------------------------------------------- retention
@@ -484,9 +493,11 @@ export class JobManager implements JobHandleSource {
 
   /** Everything stored about a job. Rejects with `JobNotFound`. */
   async getJobInfo(id: string): Promise<JobInfo> {
-    const [row, owners] = await Promise.all([this.store.getJob(id), this.presence.owners()])
+    const [row, owners, counts] = await Promise.all([this.store.getJob(id), this.presence.owners(), this.store.childCounts(id)])
     if (row === undefined) throw new JobNotFound({ id })
-    return this.withLiveProgress(toJobInfo(row, owners))
+    const info = this.withLiveProgress(toJobInfo(row, owners))
+    if (counts.length === 0) return info
+    return { ...info, children: Object.fromEntries(counts.map((c) => [c.status, c.count])) }
   }
 
   /** The job's log lines, oldest first. */

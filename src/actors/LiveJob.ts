@@ -37,6 +37,8 @@ export class LiveJob {
   readonly waiters: StatusWaiter[] = []
   /** Set when the attempt outlived its `timeoutMs` and was interrupted for it. */
   timedOut: JobTimeout | undefined
+  /** The run awaits children still live: the attempt ends waiting for them, whatever the run does next. */
+  awaitingChildren = false
   /** This attempt's span, when the manager has `telemetry`. */
   trace: AttemptTrace | undefined
 
@@ -51,6 +53,8 @@ export class LiveJob {
     readonly retry: RetryPolicy | undefined,
     /** The type's per-attempt timeout, or the dispatch's override. */
     readonly timeoutMs: number | undefined,
+    /** The job that spawned it, if any: its end may end that parent's wait. */
+    readonly parentId: string | null = null,
   ) {
     this.stateVersion = stateVersion
   }

@@ -1,9 +1,8 @@
 import { Cron } from "croner"
-import { Exit, Schema } from "effect"
 import type { JobDefinition } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidParams, UnknownJobType } from "../jobs/errors.js"
-import { paramsParseOptions, type JobRegistry } from "../jobs/JobRegistry.js"
-import { pack, packWith, schemaIssues, unpack, unpackWith } from "../persistence/codec.js"
+import { InvalidOptions, UnknownJobType } from "../jobs/errors.js"
+import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
+import { pack, packWith, unpack, unpackWith } from "../persistence/codec.js"
 import type { DbSchedule, JobStore, NewJob } from "../persistence/JobStore.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 
@@ -155,8 +154,7 @@ export class Scheduler {
     const priority = options.priority ?? 0
     if (!Number.isInteger(priority)) throw new InvalidOptions({ option: "priority", detail: `expected an integer, got ${priority}` })
     // Strict both ways, as dispatch: an undeclared key is refused.
-    const encoded = Schema.encodeUnknownExit(definition.params)(params, paramsParseOptions)
-    if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
+    const encoded = encodeParams(definition, params)
     // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.
     packWith(definition.state, definition.initialState(params), `initial state of schedule "${name}"`)
     const now = this.options.now()
@@ -165,7 +163,7 @@ export class Scheduler {
     const row = await this.store.upsertSchedule({
       name,
       jobName: definition.name,
-      params: pack(encoded.value, `params of schedule "${name}"`),
+      params: pack(encoded, `params of schedule "${name}"`),
       priority,
       options: null,
       cron: options.cron,

@@ -9,12 +9,14 @@ import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
 import { orphanOutcome } from "./orphanRule.js"
 import { Owners } from "./owners.js"
 
-export type RemoteCommand = "pause" | "resume" | "cancel" | "retry"
+/** As left on a row for the manager that runs the job; `pause-by-parent` is its parent's pause, undone by the parent's resume. */
+export type RemoteCommand = "pause" | "pause-by-parent" | "resume" | "cancel" | "retry"
 
 export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" | "RETRY" }>
 
 const events: Record<RemoteCommand, CommandEvent> = {
   pause: { type: "PAUSE", by: "user" },
+  "pause-by-parent": { type: "PAUSE", by: "parent" },
   resume: { type: "RESUME" },
   cancel: { type: "CANCEL" },
   retry: { type: "RETRY" },
@@ -22,10 +24,11 @@ const events: Record<RemoteCommand, CommandEvent> = {
 
 export const commandEvent = (command: string): CommandEvent | undefined => (Object.hasOwn(events, command) ? events[command as RemoteCommand] : undefined)
 
-export const commandOf = (event: CommandEvent): RemoteCommand => event.type.toLowerCase() as RemoteCommand
+export const commandOf = (event: CommandEvent): RemoteCommand =>
+  event.type === "PAUSE" && event.by === "parent" ? "pause-by-parent" : (event.type.toLowerCase() as RemoteCommand)
 
 const settled = (command: RemoteCommand, status: JobStatus) =>
-  command === "cancel" ? isTerminalStatus(status) : command === "pause" ? status !== "running" : command === "resume" ? status !== "paused" : !isTerminalStatus(status)
+  command === "cancel" ? isTerminalStatus(status) : command === "pause" || command === "pause-by-parent" ? status !== "running" : command === "resume" ? status !== "paused" : !isTerminalStatus(status)
 
 /** What a command did. */
 export interface CommandOutcome {
@@ -126,7 +129,7 @@ export const commandThroughStore = async (
       }
     }
     const next = applyOffline(row, from, event)
-    const what = `${described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
+    const what = `${event.type === "PAUSE" && event.by === "parent" ? "paused with its parent" : described[event.type]}${row.status === "running" ? " (its manager had stopped)" : ` while ${row.status}`}`
     const written = await write(store, row, next, options, what)
     if (written !== undefined) {
       await options.cleanup?.(row, next.status)
@@ -158,7 +161,9 @@ const write = async (
   // A tool without a manager (the CLI) asks the leases whether anyone listens.
   const record = options.recordEvents !== undefined ? options.recordEvents() : (await store.leases()).some((l) => l.listening && !l.expired)
   const event = record ? { name: row.name, writer: options.self } : undefined
-  const { applied } = await store.commit([{ kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at, event }])
+  const { applied } = await store.commit([
+    { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at, event, parentId: row.parent_id },
+  ])
   return applied[0] === true ? { name: row.name, at, log } : undefined
 }
 

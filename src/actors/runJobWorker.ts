@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
-import { toJobOp, type JobContext, type LogLevel } from "../jobs/defineJob.js"
+import { toJobOp, type ChildSpec, type JobContext, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
 import { retryAt } from "../jobs/retryPolicy.js"
 import type { Progress } from "../jobs/Progress.js"
@@ -8,6 +8,7 @@ import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/
 import { encodeWith } from "../persistence/codec.js"
 import type { LiveJob } from "./LiveJob.js"
 import { outcomeOf } from "./telemetry.js"
+import type { ChildOutcome } from "./children.js"
 
 /** What the worker needs from the manager: the live job, and the writes a job may ask for. */
 export interface JobHost {
@@ -19,6 +20,9 @@ export interface JobHost {
   dataDir(job: LiveJob): string
   /** The engine's clock (ms since the epoch). */
   now(): number
+  spawnChildren(job: LiveJob, children: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>>
+  /** Marks the job awaiting when any child is still live. */
+  awaitChildren(job: LiveJob, ids: ReadonlyArray<string>): Promise<ChildOutcome>
 }
 
 type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
@@ -106,6 +110,8 @@ const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost): WorkerReport => {
+  // The run ended in awaitChildren (however it ended after): it waits for its children, unless cancelled.
+  if (job.awaitingChildren) return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
   if (Exit.isSuccess(exit)) {
     try {
       const encoded = encodeWith(job.definition.output, exit.value, `output of job ${job.id}`)
@@ -177,6 +183,23 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
       toJobOp(
         Effect.tryPromise({ try: () => host.checkpoint(job, state), catch: (e) => e as never }).pipe(
           Effect.andThen(checkInterrupt),
+        ),
+      ),
+    spawnChildren: (children) =>
+      toJobOp(Effect.tryPromise({ try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>), catch: (e) => e as never })),
+    awaitChildren: <O>(ids: ReadonlyArray<string>) =>
+      toJobOp(
+        // No interrupt check first: a job asked to pause while it begins to wait is paused
+        // waiting (resumed, it waits on), not made to run again only to wait.
+        Effect.tryPromise({ try: () => host.awaitChildren(job, ids), catch: (e) => e as never }).pipe(
+          Effect.flatMap((outcome) =>
+            outcome._tag === "Done"
+              ? Effect.succeed(outcome.outputs as ReadonlyArray<O>)
+              : outcome._tag === "Failed"
+                ? Effect.fail(outcome.error)
+                : // Some child is still live: the attempt ends here, and the job waits for them.
+                  Effect.interrupt,
+          ),
         ),
       ),
   }

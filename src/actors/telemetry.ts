@@ -15,7 +15,7 @@ import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 export type TelemetryLayer = Layer.Layer<any, unknown, never>
 
 /** How an attempt ended, as its span and the duration metric say. */
-export type AttemptOutcome = "completed" | "failed" | "retrying" | "paused" | "cancelled" | "interrupted"
+export type AttemptOutcome = "completed" | "failed" | "retrying" | "paused" | "cancelled" | "awaiting" | "interrupted"
 
 /** The attributes and names jobstate's spans and metrics use. */
 export const TelemetryNames = {
@@ -83,6 +83,8 @@ export const outcomeOf = (report: WorkerReport, interruptReason: "pause" | "canc
       return "paused"
     case "WORKER.CANCELLED":
       return "cancelled"
+    case "WORKER.AWAITING":
+      return interruptReason === "pause" ? "paused" : "awaiting"
     case "WORKER.FAILED":
       if (report.retryAt === undefined || interruptReason === "cancel") return "failed"
       return interruptReason === "pause" ? "paused" : "retrying"

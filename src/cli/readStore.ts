@@ -59,9 +59,11 @@ export const readInfo = async (store: JobStore, id: string): Promise<JobInfo> =>
 export interface JobDetails extends JobInfo {
   readonly params: unknown
   readonly state: unknown
+  /** Its children, oldest first (`ctx.spawnChildren`). */
+  readonly childJobs: ReadonlyArray<{ readonly id: string; readonly name: string; readonly status: JobInfo["status"] }>
 }
 
-export const jobDetails = (row: DbJob, owners: Owners): JobDetails => {
+export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<DbJob> = []): JobDetails => {
   const tryUnpack = (bytes: Buffer, what: string) => {
     try {
       return unpack(bytes, what)
@@ -69,10 +71,15 @@ export const jobDetails = (row: DbJob, owners: Owners): JobDetails => {
       return { undecodable: (error as Error).message }
     }
   }
+  const childJobs = children.map((c) => ({ id: c.id, name: c.name, status: toJobInfo(c).status }))
+  const counts: Partial<Record<JobInfo["status"], number>> = {}
+  for (const c of childJobs) counts[c.status] = (counts[c.status] ?? 0) + 1
   return {
     ...toJobInfo(row, owners),
+    ...(childJobs.length === 0 ? {} : { children: counts }),
     params: tryUnpack(row.params, `params of job ${row.id}`),
     state: tryUnpack(row.data, `state of job ${row.id}`),
+    childJobs,
   }
 }
 

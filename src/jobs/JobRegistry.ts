@@ -20,6 +20,13 @@ export interface JobTypeSchema {
  */
 export const paramsParseOptions = { errors: "all", onExcessProperty: "error" } as const
 
+/** Typed params schema-encoded for storage, strictly (see `paramsParseOptions`); `InvalidParams` naming what is wrong. */
+export const encodeParams = (definition: JobDefinition, params: unknown): unknown => {
+  const encoded = Schema.encodeUnknownExit(definition.params)(params, paramsParseOptions)
+  if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
+  return encoded.value
+}
+
 /**
  * `Schema.Struct({})` accepts any non-null value whatever the options (Effect keeps that for
  * empty structs), so its excess keys are found here.

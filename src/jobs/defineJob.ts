@@ -1,5 +1,13 @@
 import { Effect, type Schema } from "effect"
-import { InvalidOptions, type JobInterrupted, type PersistenceError, type SerializationError } from "./errors.js"
+import {
+  InvalidOptions,
+  type ChildJobFailed,
+  type InvalidParams,
+  type JobInterrupted,
+  type PersistenceError,
+  type SerializationError,
+  type UnknownJobType,
+} from "./errors.js"
 import type { Progress } from "./Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "./retryPolicy.js"
 import { checkStateVersioning, type StateMigrations } from "./stateVersions.js"
@@ -51,6 +59,35 @@ export interface JobContext<P, S, Pr = never> {
   readonly checkInterrupt: JobOp<void, JobInterrupted>
   /** Saves `state` (and the lifecycle snapshot) atomically, resolves once committed, then checks for interrupts. */
   checkpoint(state: S): JobOp<void, JobInterrupted | PersistenceError | SerializationError>
+  /**
+   * Stores child jobs (each of a type registered with this manager, with its params and a key
+   * unique among this job's children) and returns their ids in order. Idempotent by key: a
+   * resumed job that spawns again gets the children it spawned before, none twice.
+   */
+  spawnChildren(
+    children: ReadonlyArray<ChildSpec>,
+  ): JobOp<ReadonlyArray<string>, InvalidParams | UnknownJobType | InvalidOptions | JobInterrupted | PersistenceError | SerializationError>
+  /**
+   * The outputs of these children, in order, once every one has completed; fails with
+   * `ChildJobFailed` for the first that failed or was cancelled. While any is still live, the
+   * attempt ends here (the job holds no slot) and the job waits, queued, until none of its
+   * children is live; then it runs again from its last checkpoint and this call returns.
+   * Checkpoint the ids (or spawn again by the same keys) so the resumed run gets here again.
+   */
+  awaitChildren<O = unknown>(ids: ReadonlyArray<string>): JobOp<ReadonlyArray<O>, ChildJobFailed | InvalidOptions | JobInterrupted | PersistenceError | SerializationError>
+}
+
+/** One child for `ctx.spawnChildren`: a registered job type, its params, and its key among the job's children. */
+export interface ChildSpec<D extends JobDefinition = JobDefinition> {
+  readonly job: D
+  readonly params: ParamsOf<D>
+  /**
+   * Unique among the parent's children. Spawning a key again (the parent resumed and ran the
+   * same code) stores nothing and returns the child spawned before: a parent never spawns twice.
+   */
+  readonly key: string
+  /** Default 0, as a dispatch. */
+  readonly priority?: number
 }
 
 type RunFn<P, S, O, Pr, E> = (ctx: JobContext<P, S, Pr>) => Effect.Effect<O, E> | PromiseLike<O>

@@ -223,3 +223,21 @@ export class StateMigrationFailed extends Data.TaggedError("StateMigrationFailed
     return `Cannot migrate the state of ${this.jobName} job ${this.id} from version ${this.from} to ${this.from + 1}: ${this.detail}`
   }
 }
+
+/**
+ * A child the parent awaits (`ctx.awaitChildren`) failed for good or was cancelled. Unhandled,
+ * it fails the parent; `error` is the child's own error as stored (absent when cancelled).
+ */
+export class ChildJobFailed extends Data.TaggedError("ChildJobFailed")<{
+  readonly parentId: string
+  readonly childId: string
+  readonly jobName: string
+  readonly status: "failed" | "cancelled"
+  readonly error?: StoredError
+}> {
+  override get message() {
+    return this.status === "cancelled"
+      ? `Child ${this.jobName} job ${this.childId} was cancelled`
+      : `Child ${this.jobName} job ${this.childId} failed: [${this.error?._tag}] ${this.error?.message}`
+  }
+}

@@ -1,8 +1,11 @@
 import { assign, fromCallback, sendTo, setup, type ActorRefFrom, type SnapshotFrom } from "xstate"
 import type { StoredError } from "../jobs/errors.js"
 
-/** Who asked for a pause: a user (stays paused across restarts) or `close()` (resumes on open). */
-export type PausedBy = "user" | "shutdown"
+/**
+ * Who asked for a pause: a user (stays paused across restarts), `close()` (resumes on open), or
+ * the job's parent being paused (resumes with its parent).
+ */
+export type PausedBy = "user" | "shutdown" | "parent"
 
 export interface JobLifecycleContext {
   readonly jobId: string
@@ -17,6 +20,11 @@ export interface JobLifecycleContext {
   readonly lastError: StoredError | null
   /** Epoch ms: a queued job waits until then (a dispatch delay or a retry's backoff). */
   readonly runAt: number | null
+  /**
+   * The job's run ended in `awaitChildren` with children still running: it waits, queued and
+   * holding no slot, until the last of them ends; then it runs again from its checkpoint.
+   */
+  readonly awaitingChildren: boolean
 }
 
 export interface JobLifecycleInput {
@@ -44,6 +52,8 @@ export type JobLifecycleEvent =
   | { readonly type: "WORKER.FAILED"; readonly error: StoredError; readonly retryAt?: number }
   | { readonly type: "WORKER.PAUSED" }
   | { readonly type: "WORKER.CANCELLED" }
+  /** The run awaits children that have not all ended: the attempt ends, the job waits for them. */
+  | { readonly type: "WORKER.AWAITING" }
 
 /** What the machine tells its worker. */
 export type WorkerCommand =
@@ -65,7 +75,8 @@ export interface WorkerInput {
  * where the job is told to stop at its next `checkInterrupt`. A queued job with a `runAt` (a
  * delayed dispatch, a retry's backoff) is in `queued.waiting`; the claim starts it once its
  * time has come. A failed attempt that the retry policy retries goes back to `queued.waiting`;
- * `retry` puts a failed or cancelled job back in line.
+ * `retry` puts a failed or cancelled job back in line. A run that awaits children still
+ * running ends its attempt: the job waits in `queued.children` until they have ended.
  */
 export const jobLifecycleMachine = setup({
   types: {
@@ -84,7 +95,8 @@ export const jobLifecycleMachine = setup({
     requestPause: sendTo("worker", { type: "INTERRUPT", reason: "pause" } satisfies WorkerCommand),
     requestCancel: sendTo("worker", { type: "INTERRUPT", reason: "cancel" } satisfies WorkerCommand),
     forceInterrupt: sendTo("worker", { type: "FORCE_INTERRUPT" } satisfies WorkerCommand),
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null, runAt: null }),
+    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null, runAt: null, awaitingChildren: false }),
+    awaitChildren: assign({ awaitingChildren: true }),
     rememberPauser: assign({
       pausedBy: ({ event }) => (event.type === "PAUSE" ? event.by : null),
     }),
@@ -97,10 +109,11 @@ export const jobLifecycleMachine = setup({
       lastError: ({ event, context }) => (event.type === "WORKER.FAILED" ? event.error : context.lastError),
     }),
     waitForRetry: assign({ runAt: ({ event }) => (event.type === "WORKER.FAILED" ? (event.retryAt ?? null) : null) }),
-    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null }),
+    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null, awaitingChildren: false }),
   },
   guards: {
     hasRunAt: ({ context }) => context.runAt !== null,
+    awaitsChildren: ({ context }) => context.awaitingChildren,
     retries: ({ event }) => event.type === "WORKER.FAILED" && event.retryAt !== undefined,
   },
 }).createMachine({
@@ -113,6 +126,7 @@ export const jobLifecycleMachine = setup({
     failures: 0,
     lastError: null,
     runAt: input.runAt ?? null,
+    awaitingChildren: false,
   }),
   initial: "queued",
   states: {
@@ -120,10 +134,19 @@ export const jobLifecycleMachine = setup({
       initial: "ready",
       states: {
         // In line: the claim starts it when a slot is free.
-        ready: { always: { guard: "hasRunAt", target: "waiting" } },
+        ready: {
+          always: [
+            { guard: "hasRunAt", target: "waiting" },
+            { guard: "awaitsChildren", target: "children" },
+          ],
+        },
         // Waiting for `runAt` (a delay or a retry's backoff); holds no slot. The claim starts
         // it only once its time has come; the engine keeps one timer for the earliest.
         waiting: {},
+        // Waiting for its children to end; holds no slot. The store lets the claim have it
+        // once none of them is queued, running or paused (the write that ends the last one
+        // says so), and it runs again from its checkpoint, where `awaitChildren` returns.
+        children: {},
       },
       on: {
         START: { target: "running", actions: "countAttempt" },
@@ -146,6 +169,7 @@ export const jobLifecycleMachine = setup({
           on: {
             PAUSE: { target: "pausing", actions: ["rememberPauser", "requestPause"] },
             CANCEL: { target: "cancelling", actions: "requestCancel" },
+            "WORKER.AWAITING": { target: "#job.queued.children", actions: "awaitChildren" },
           },
         },
         // The worker reports PAUSED or CANCELLED only when asked, so only in these substates.
@@ -154,6 +178,8 @@ export const jobLifecycleMachine = setup({
           on: {
             CANCEL: { target: "cancelling", actions: "requestCancel" },
             "WORKER.PAUSED": "#job.paused",
+            // It began to wait for its children as the pause came: paused; resumed, it waits on.
+            "WORKER.AWAITING": { target: "#job.paused", actions: "awaitChildren" },
             // A failure to be retried is paused instead, as asked; resumed, it waits out its backoff.
             "WORKER.FAILED": [
               { guard: "retries", target: "#job.paused", actions: ["countFailure", "waitForRetry"] },

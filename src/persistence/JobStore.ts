@@ -61,10 +61,19 @@ export interface DbJob {
   readonly options: string | null
   /** The version of the state format `data` was written with (the type's `stateVersion` then). */
   readonly state_schema_version: number
+  /** The job that spawned it (`ctx.spawnChildren`); null for a dispatched job. */
+  readonly parent_id: string | null
+  /** Its key among its parent's children: a parent spawning the same key again gets this job. */
+  readonly child_key: string | null
+  /** 1 (true on PostgreSQL) while queued waiting for live children: the claim passes it over. */
+  readonly awaiting_children: number | boolean
 }
 
 /** The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it was put in line, for telemetry's queue wait. */
-export type ClaimRow = Pick<DbJob, "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at">
+export type ClaimRow = Pick<
+  DbJob,
+  "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at" | "parent_id"
+>
 
 /** A job as `dispatch` stores it. */
 export interface NewJob {
@@ -84,6 +93,11 @@ export interface NewJob {
   readonly stateSchemaVersion?: number
   /** Also record the dispatch (status `queued`) in `job_events`, if the job is stored. */
   readonly event?: EventMeta
+}
+
+/** A job a running parent spawns (`ctx.spawnChildren`): a new job with its parent and its key among its children. */
+export interface NewChild extends Omit<NewJob, "runAt" | "uniqueKey" | "options"> {
+  readonly childKey: string
 }
 
 /** What `insertJob` did: stored the job, or found a live job holding its unique key. */
@@ -179,6 +193,11 @@ export type JobWrite =
       readonly at: string
       /** Also record it (its progress, status and log line) in `job_events`, if it is applied. */
       readonly event?: EventMeta
+      /**
+       * The job's parent, if it has one: a transition to a terminal status that leaves the parent
+       * no live child ends the parent's wait for its children, in the same commit.
+       */
+      readonly parentId?: string | null
     }
   /** A running job's checkpoint: its state and lifecycle snapshot together. */
   | {
@@ -287,6 +306,8 @@ export interface ScheduleFire {
 export interface JobQuery {
   readonly status?: string
   readonly name?: string
+  /** Only the children of this job. */
+  readonly parentId?: string
   readonly limit?: number
   readonly offset?: number
   /** Default `oldest`. */
@@ -330,6 +351,18 @@ export interface JobStore {
   countJobs(): Promise<ReadonlyArray<JobCount>>
   /** Jobs that ended (`completed_at`) at or after `since` (ISO 8601), per minute and status: throughput. */
   endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>>
+  /**
+   * Stores the children a running parent spawns, in one transaction: each one unless the parent
+   * already has a child with its key (a resumed parent spawning again), whose id is returned
+   * instead. Returns the ids in order, and which were stored now; `undefined` (nothing stored)
+   * when the parent is no longer running under `parent.owner`.
+   */
+  insertChildren(
+    parent: { readonly id: string; readonly owner: string },
+    children: ReadonlyArray<NewChild>,
+  ): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined>
+  /** How many children the job has per status. */
+  childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>>
   /** Ids that start with `prefix`, at most `limit`. */
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>>
   logs(jobId: string, afterSeq?: number, limit?: number): Promise<ReadonlyArray<DbLog>>

@@ -13,6 +13,7 @@ import type {
   Lease,
   LeaseWrite,
   InsertResult,
+  NewChild,
   NewJob,
   RowExpectation,
   DbSchedule,
@@ -25,6 +26,7 @@ import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
 import { claimJobs } from "./postgres/claimJobs.js"
+import { endWaits, lockParents, waitingParents } from "./postgres/families.js"
 import { insertJobSql, newJobValues } from "./postgres/insertJob.js"
 import {
   backendPid,
@@ -175,11 +177,84 @@ export class PostgresJobStore implements JobStore {
       const values: unknown[] = []
       if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
       if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
+      if (query.parentId !== undefined) where.push(`parent_id = $${values.push(query.parentId)}`)
       const order = query.order === "newest" ? "DESC" : "ASC"
       const limit = `$${values.push(noLimit(query.limit))}::bigint`
       const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
       const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
       const { rows } = await this.pool.query<DbJob>(`SELECT ${jobColumns} FROM ${this.t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+      return rows
+    })
+  }
+
+  insertChildren(
+    parent: { readonly id: string; readonly owner: string },
+    children: ReadonlyArray<NewChild>,
+  ): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined> {
+    return this.call("spawnChildren", "Write", () =>
+      inTransaction(this.pool, async (client) => {
+        const running = await client.query({
+          name: "jobstate.runningUnder",
+          text: `SELECT 1 FROM ${this.t.jobs} WHERE id = $1 AND status = 'running' AND owner = $2`,
+          values: [parent.id, parent.owner],
+        })
+        if (running.rowCount === 0) return undefined
+        const events = children.filter((c) => c.event !== undefined)
+        // One statement for every child; a key the parent has already is left as it is.
+        const { rows } = await client.query<{ id: string }>({
+          name: "jobstate.insertChildren",
+          text: /* sql */ `
+            INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version, parent_id, child_key)
+            SELECT c.id, c.name, c.params, c.data, 'queued', c.snapshot, c.priority, c.created_at, c.created_at, c.version, $1, c.key
+            FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::int[], $8::text[], $9::int[], $10::text[])
+              WITH ORDINALITY AS c(id, name, params, data, snapshot, priority, created_at, version, key, n)
+            ORDER BY c.n
+            ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
+            RETURNING id`,
+          values: [
+            parent.id,
+            children.map((c) => c.id),
+            children.map((c) => c.name),
+            children.map((c) => c.params),
+            children.map((c) => c.data),
+            children.map((c) => c.snapshot),
+            children.map((c) => c.priority),
+            children.map((c) => c.createdAt),
+            children.map((c) => c.stateSchemaVersion ?? 1),
+            children.map((c) => c.childKey),
+          ],
+        })
+        const inserted = new Set(rows.map((r) => r.id))
+        const recorded = events.filter((c) => inserted.has(c.id))
+        if (recorded.length > 0) {
+          await client.query({
+            name: "jobstate.childEvents",
+            text: /* sql */ `
+              INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at)
+              SELECT e.id, e.name, e.writer, 'status', $1, e.at
+              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, writer, at, n)
+              ORDER BY e.n`,
+            values: [statusBody("queued"), recorded.map((c) => c.id), recorded.map((c) => c.name), recorded.map((c) => c.event!.writer), recorded.map((c) => c.createdAt)],
+          })
+        }
+        const byKey = await client.query<{ id: string; child_key: string }>({
+          name: "jobstate.childrenByKey",
+          text: `SELECT id, child_key FROM ${this.t.jobs} WHERE parent_id = $1 AND child_key = ANY($2::text[])`,
+          values: [parent.id, children.map((c) => c.childKey)],
+        })
+        const idOf = new Map(byKey.rows.map((r) => [r.child_key, r.id]))
+        return { ids: children.map((c) => idOf.get(c.childKey)!), inserted: children.filter((c) => inserted.has(c.id)).map((c) => c.id) }
+      }),
+    )
+  }
+
+  childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
+    return this.call("childCounts", "Read", async () => {
+      const { rows } = await this.pool.query<{ status: string; count: number }>({
+        name: "jobstate.childCounts",
+        text: `SELECT status, count(*)::int AS count FROM ${this.t.jobs} WHERE parent_id = $1 GROUP BY status`,
+        values: [parentId],
+      })
       return rows
     })
   }
@@ -231,9 +306,12 @@ export class PostgresJobStore implements JobStore {
     return this.call("commit", "Write", async () => {
       const claiming = claim !== undefined && claim.limit > 0 && claim.types.length > 0
       if (!claiming && writes.length === 0) return { applied: [], claimed: [] }
-      if (!claiming && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
+      const parents = waitingParents(writes)
+      if (!claiming && parents.length === 0 && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
       return inTransaction(this.pool, async (client) => {
+        await lockParents(client, this.t, parents)
         const applied = await applyWrites(client, this.t, writes)
+        await endWaits(client, this.t, parents)
         return claiming ? { applied, ...(await claimJobs(client, this.t, claim)) } : { applied, claimed: [] as ClaimRow[] }
       })
     })

@@ -18,6 +18,7 @@ import type {
   Lease,
   LeaseWrite,
   InsertResult,
+  NewChild,
   NewJob,
   RowExpectation,
   DbSchedule,
@@ -93,6 +94,7 @@ const lifecycleParams = (lc: LifecycleRow) => ({
   failures: lc.failures,
   last_error: lc.lastError,
   run_at: lc.runAt,
+  awaiting_children: lc.awaitingChildren ? 1 : 0,
 })
 
 const progressParams = (p: { readonly progress: number | null; readonly progressData: string } | undefined) =>
@@ -251,13 +253,42 @@ export class SqliteJobStore implements JobStore {
       const params: unknown[] = []
       if (query.status !== undefined) where.push("status = ?") && params.push(query.status)
       if (query.name !== undefined) where.push("name = ?") && params.push(query.name)
+      if (query.parentId !== undefined) where.push("parent_id = ?") && params.push(query.parentId)
       const order = query.order === "newest" ? "DESC" : "ASC"
       const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
-      // Eight shapes at most (status, name, order): each prepared once, since a worker draining polls this.
+      // Sixteen shapes at most (status, name, parent, order): each prepared once, since a worker draining polls this.
       let statement = this.listStatements.get(sql)
       if (statement === undefined) this.listStatements.set(sql, (statement = this.db.prepare(sql)))
       return statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
     })
+  }
+
+  insertChildren(
+    parent: { readonly id: string; readonly owner: string },
+    children: ReadonlyArray<NewChild>,
+  ): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined> {
+    return promised("spawnChildren", "Write", () => {
+      this.assertOpen("spawnChildren")
+      return this.db
+        .transaction(() => {
+          if (this.stmts.runningUnder.get(parent.id, parent.owner) === undefined) return undefined
+          const ids: string[] = []
+          const inserted: string[] = []
+          for (const { event, childKey, ...job } of children) {
+            if (this.stmts.insertChild.run({ ...storedJob(job), parentId: parent.id, childKey }).changes > 0) {
+              inserted.push(job.id)
+              if (event !== undefined) this.insertEvent(job.id, event, "status", statusBody("queued"), job.createdAt)
+            }
+            ids.push(this.stmts.childByKey.get(parent.id, childKey) as string)
+          }
+          return { ids, inserted }
+        })
+        .immediate()
+    })
+  }
+
+  childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
+    return promised("childCounts", "Read", () => this.stmts.childCounts.all(parentId) as Array<{ status: string; count: number }>)
   }
 
   countJobs(): Promise<ReadonlyArray<JobCount>> {
@@ -302,6 +333,7 @@ export class SqliteJobStore implements JobStore {
         const applied =
           s.transition.run({ id: w.id, ...lifecycleParams(w.lifecycle), output: w.output ?? null, ...progressParams(w.progress), at: w.at, ...expectation(w.expect) })
             .changes > 0
+        if (applied) this.settleFamily(w.id, w.lifecycle, w.parentId)
         if (applied && w.log !== undefined) s.insertLog.run(w.id, w.at, w.log.level, w.log.message)
         if (applied && w.event !== undefined) {
           if (w.progress !== undefined) this.insertEvent(w.id, w.event, "progress", progressBody(w.progress.progressData), w.at)
@@ -327,6 +359,16 @@ export class SqliteJobStore implements JobStore {
         if (w.event !== undefined) this.insertEvent(w.id, w.event, "log", logBody(w.level, w.message), w.at)
         return true
     }
+  }
+
+  /**
+   * After a transition, in its transaction: a job that begins to wait for its children and has
+   * none live is let go at once; a child's end that leaves its parent none live ends the wait.
+   * (One writer at a time: no child can end between the write and this look.)
+   */
+  private settleFamily(id: string, lifecycle: LifecycleRow, parentId: string | null | undefined) {
+    if (lifecycle.awaitingChildren) this.stmts.endWait.run(id)
+    if (lifecycle.terminal && parentId != null) this.stmts.endWait.run(parentId)
   }
 
   private claim(claim: ClaimRequest): { claimed: ClaimRow[]; nextRunAt?: number | null } {
@@ -363,6 +405,7 @@ export class SqliteJobStore implements JobStore {
           at: claim.at,
           ...expectation({ status: "queued", owner: row.owner }),
         })
+        if (failed.changes > 0) this.settleFamily(row.id, decision.fail, row.parent_id)
         if (failed.changes > 0 && claim.events) this.insertEvent(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.fail.status), claim.at)
       }
     }
@@ -568,6 +611,19 @@ const prepare = (db: Database.Database) => ({
     INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options, state_schema_version)
     VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options, @stateSchemaVersion)
     ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
+  // A child's key taken already (a resumed parent spawning again): nothing stored, the old one stays.
+  insertChild: db.prepare(/* sql */ `
+    INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version, parent_id, child_key)
+    VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @stateSchemaVersion, @parentId, @childKey)
+    ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING`),
+  childByKey: db.prepare(/* sql */ `SELECT id FROM jobs WHERE parent_id = ? AND child_key = ?`).pluck(),
+  runningUnder: db.prepare(/* sql */ `SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND owner = ?`),
+  childCounts: db.prepare(/* sql */ `SELECT status, count(*) AS count FROM jobs WHERE parent_id = ? GROUP BY status`),
+  // The index jobs_parent answers "any live child?" without reading a row.
+  endWait: db.prepare(/* sql */ `
+    UPDATE jobs SET awaiting_children = 0
+    WHERE id = ? AND awaiting_children = 1
+      AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = jobs.id AND c.status IN ('queued', 'running', 'paused'))`),
   holderOf: db.prepare(/* sql */ `
     SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN ('queued', 'running', 'paused')`),
   get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
@@ -582,14 +638,14 @@ const prepare = (db: Database.Database) => ({
   // The index jobs_status serves this: highest priority first, FIFO within, of the claimant's types.
   // Waiting rows (run_at later than now) are passed over, not taken.
   nextQueued: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
-    FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?)) AND (run_at IS NULL OR run_at <= ?)
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+    FROM jobs WHERE status = 'queued' AND name IN (SELECT value FROM json_each(?)) AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0
       AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),
   queuedWithIds: db.prepare(/* sql */ `
-    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
+    SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
-      AND (run_at IS NULL OR run_at <= ?) AND state_schema_version <= coalesce(?, state_schema_version)
+      AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`),
   nextRunAt: db.prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
@@ -608,7 +664,7 @@ const prepare = (db: Database.Database) => ({
   transition: db.prepare(/* sql */ `
     UPDATE OR IGNORE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, paused_by = @paused_by,
       error = @error, error_message = @error_message, failures = @failures, last_error = @last_error, run_at = @run_at,
-      completed_at = CASE WHEN @terminal THEN @at ELSE NULL END,
+      awaiting_children = @awaiting_children, completed_at = CASE WHEN @terminal THEN @at ELSE NULL END,
       owner = NULL, request = NULL, output = COALESCE(@output, output),
       progress = CASE WHEN @has_progress THEN @progress ELSE progress END,
       progress_data = CASE WHEN @has_progress THEN @progress_data ELSE progress_data END,

@@ -19,13 +19,15 @@ export const statusOf = (value: unknown): JobStatus => {
 
 /**
  * The snapshot as stored. A job that never failed nor waited (most of them) is stored without
- * `failures`, `lastError` and `runAt`, which `decodeLifecycle` puts back: the claim and the end
- * of every job encode a snapshot, and those keys would be a third of its context.
+ * `failures`, `lastError`, `runAt` and `awaitingChildren`, which `decodeLifecycle` puts back: the
+ * claim and the end of every job encode a snapshot, and those keys would be a third of its context.
  */
 export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => {
   const context = (snapshot as { context?: Partial<PersistedLifecycle["context"]> }).context
-  if (context === undefined || context.failures !== 0 || context.lastError !== null || context.runAt !== null) return pack(snapshot)
-  const { failures: _f, lastError: _l, runAt: _r, ...rest } = context
+  if (context === undefined || context.failures !== 0 || context.lastError !== null || context.runAt !== null || context.awaitingChildren !== false) {
+    return pack(snapshot)
+  }
+  const { failures: _f, lastError: _l, runAt: _r, awaitingChildren: _a, ...rest } = context
   return pack({ ...snapshot, context: rest })
 }
 
@@ -37,9 +39,11 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
   }
   statusOf(value.value)
   const context = value.context as Partial<PersistedLifecycle["context"]>
-  // Stored without them when they have their defaults (and written so before retries and delays existed).
-  if (context.failures !== undefined) return value as PersistedLifecycle
-  return { ...value, context: { ...context, failures: 0, lastError: null, runAt: null } } as PersistedLifecycle
+  // Stored without them when they have their defaults (and written so before retries, delays
+  // and children existed).
+  if (context.awaitingChildren !== undefined) return value as PersistedLifecycle
+  const defaults = context.failures === undefined ? { failures: 0, lastError: null, runAt: null } : {}
+  return { ...value, context: { ...context, ...defaults, awaitingChildren: false } } as PersistedLifecycle
 }
 
 /**
@@ -64,6 +68,8 @@ export interface LifecycleRow {
   readonly lastError: string | null
   /** Epoch ms a queued job waits for; null when it may run now. */
   readonly runAt: number | null
+  /** Queued, waiting for its children: the claim passes it over while any of them is live. */
+  readonly awaitingChildren: boolean
 }
 
 /** The row columns of a snapshot; `bytes` when the caller has the snapshot encoded already. */
@@ -82,5 +88,6 @@ export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): Life
     failures: context.failures,
     lastError: context.lastError === null ? null : JSON.stringify(context.lastError),
     runAt: status === "queued" ? context.runAt : null,
+    awaitingChildren: status === "queued" && context.awaitingChildren,
   }
 }

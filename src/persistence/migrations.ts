@@ -133,6 +133,21 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       ALTER TABLE jobs ADD COLUMN state_schema_version INTEGER NOT NULL DEFAULT 1;
     `,
   },
+  {
+    version: 6,
+    sql: /* sql */ `
+      -- Child jobs (ctx.spawnChildren / ctx.awaitChildren).
+      ALTER TABLE jobs ADD COLUMN parent_id TEXT;          -- the job that spawned it
+      ALTER TABLE jobs ADD COLUMN child_key TEXT;          -- its key among its parent's children
+      -- 1 while the job is queued waiting for its children: the claim passes it over until the
+      -- write that ends its last live child (or its own, when none is left) sets it back to 0.
+      ALTER TABLE jobs ADD COLUMN awaiting_children INTEGER NOT NULL DEFAULT 0;
+      -- A resumed parent spawning again gets the children it spawned before, by key.
+      CREATE UNIQUE INDEX jobs_child_key ON jobs (parent_id, child_key) WHERE parent_id IS NOT NULL;
+      -- "Has this parent a live child?" on each child's end, and the cascades: by parent, then status.
+      CREATE INDEX jobs_parent ON jobs (parent_id, status) WHERE parent_id IS NOT NULL;
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -5,7 +5,7 @@ import { getAdjacencyMap } from "xstate/graph"
 import { JobManager, JobPriority, jobLifecycleMachine } from "../../src/index.js"
 import { statusOf } from "../../src/actors/lifecycle.js"
 import type { JobLifecycleEvent, JobLifecycleSnapshot } from "../../src/machines/jobLifecycleMachine.js"
-import { ModeledJob, script, WaitJob, type ScriptCommand } from "../fixtures/jobs.js"
+import { ModeledChildJob, ModeledJob, script, WaitJob, type ScriptCommand } from "../fixtures/jobs.js"
 import { rawSql, readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -27,12 +27,18 @@ const events: JobLifecycleEvent[] = [
   { type: "WORKER.FAILED", error: { _tag: "ScriptedFailure", message: "told to fail" } },
   { type: "WORKER.PAUSED" },
   { type: "WORKER.CANCELLED" },
+  { type: "WORKER.AWAITING" },
 ]
 
 const topOf = (value: unknown) => (typeof value === "string" ? value : Object.keys(value as object)[0]!)
-/** States as the tests tell them apart: the state value, and whether a queued or paused job waits for a time. */
-const keyOf = (s: JobLifecycleSnapshot) =>
-  JSON.stringify({ value: s.value, waiting: s.context.runAt !== null && ["queued", "paused"].includes(topOf(s.value)) })
+/**
+ * States as the tests tell them apart: the state value, and whether a queued or paused job waits
+ * for a time, or for its children.
+ */
+const keyOf = (s: JobLifecycleSnapshot) => {
+  const resting = ["queued", "paused"].includes(topOf(s.value))
+  return JSON.stringify({ value: s.value, waiting: s.context.runAt !== null && resting, children: s.context.awaitingChildren && resting })
+}
 
 interface Step {
   readonly event: JobLifecycleEvent
@@ -103,7 +109,7 @@ class Driver {
   private connect() {
     return JobManager.open({
       ...storeFor(this.dataDir),
-      jobs: [ModeledJob, WaitJob],
+      jobs: [ModeledJob, ModeledChildJob, WaitJob],
       concurrency: 1,
       interruptGraceMs: 200,
       leaseMs: LEASE_MS,
@@ -209,6 +215,10 @@ class Driver {
       case "WORKER.CANCELLED":
         this.tell("interrupt")
         break
+      case "WORKER.AWAITING":
+        // Its child cannot run before it: the gate takes the slot the job leaves.
+        this.tell("await")
+        break
     }
     await Promise.all(this.pending.splice(0))
     await waitUntil(async () => (await this.status()) !== "running", 20_000, "the job to leave running")
@@ -264,6 +274,8 @@ describe("the lifecycle machine, driven through the real manager", () => {
             expect(row.attempts, after).toBe(attempts)
             expect(row.failures, after).toBe(context.failures)
             expect(row.paused_by, after).toBe(status === "paused" ? "user" : null)
+            // Passed over by the claim exactly while the machine says it waits for its children.
+            expect(Boolean(row.awaiting_children), after).toBe(status === "queued" && context.awaitingChildren)
             // Waiting for its time exactly when the machine says so, no sooner than the backoff allows.
             if (status === "queued" && context.runAt !== null) expect(row.run_at, after).toBeGreaterThanOrEqual(driver.failedAt + BACKOFF_MS)
             else expect(row.run_at, after).toBeNull()

@@ -32,7 +32,7 @@ describe("PostgresJobStore: migrations", () => {
   it("migrates a fresh schema exactly once when five stores open it at the same moment", async () => {
     const schema = db.freshSchema()
     const stores = await Promise.all(Array.from({ length: 5 }, () => db.open(schema)))
-    expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual([1, 2, 3])
+    expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual([1, 2, 3, 4])
     const tables = await db.admin(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema])
     expect(tables.map((r) => r.table_name)).toEqual(["job_events", "job_logs", "jobs", "jobstate_migrations", "managers", "schedules"])
     const job = newJob()
@@ -105,6 +105,9 @@ describe("PostgresJobStore: rows", () => {
       unique_key: null,
       options: null,
       state_schema_version: 1,
+      parent_id: null,
+      child_key: null,
+      awaiting_children: false,
     })
     expect(Buffer.isBuffer(row!.params)).toBe(true)
     expect(await store.getJob("no-such-id")).toBeUndefined()

@@ -98,7 +98,7 @@ describe("the dashboard's API", () => {
     const lifecycle = await call("/api/lifecycle")
     const paths = lifecycle.json.boxes.map((b: any) => b.path)
     // Drawn from the machine: every state of it, and no other.
-    expect(new Set(paths)).toEqual(new Set(["queued", "queued.ready", "queued.waiting", "running", "running.active", "running.pausing", "running.cancelling", "paused", "completed", "failed", "cancelled"]))
+    expect(new Set(paths)).toEqual(new Set(["queued", "queued.ready", "queued.waiting", "queued.children", "running", "running.active", "running.pausing", "running.cancelling", "paused", "completed", "failed", "cancelled"]))
     expect(lifecycle.json.edges).toContainEqual(expect.objectContaining({ from: "queued", to: "running", labels: ["START"] }))
   })
 

@@ -1,18 +1,23 @@
 import type { Command } from "commander"
+import { cascadeToChildren, withChildren } from "../../actors/children.js"
 import { Cleanups } from "../../actors/cleanup.js"
 import { JobManager } from "../../actors/JobManager.js"
 import { commandEvent, commandThroughStore, type RemoteCommand } from "../../actors/remoteCommand.js"
 import { InvalidTransition, JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
+import type { JobStatus } from "../../jobs/JobStatus.js"
+import type { DbJob } from "../../persistence/JobStore.js"
 import { UsageError } from "../errors.js"
 import { followJob } from "../followJob.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { liveWorkerCount, readJob, resolveJobId, withStore } from "../readStore.js"
 
-const wanted: Record<RemoteCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled", retry: "queued" }
+type UserCommand = Exclude<RemoteCommand, "pause-by-parent">
 
-const descriptions: Record<RemoteCommand, string> = {
+const wanted: Record<UserCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled", retry: "queued" }
+
+const descriptions: Record<UserCommand, string> = {
   pause: "pause a job at its next checkpoint; it stays paused until `jobstate resume`",
   resume: "put a paused (or stalled) job back in line; it continues from its last checkpoint (--wait: and run it here until it ends)",
   cancel: "cancel a queued, running or paused job",
@@ -57,15 +62,23 @@ export const registerControlCommands = (program: Command) => {
       const outcome = await withStore(
         where,
         // A job a live manager runs gets the command through its row, and this waits until
-        // that manager has applied it; anything else is changed in the store at once.
-        (store) =>
-          commandThroughStore(store, registry, id, commandEvent(name)!, {
+        // that manager has applied it; anything else is changed in the store at once. A
+        // parent's command is its children's too.
+        async (store) => {
+          const commandOptions = {
             self: null,
             at: () => new Date().toISOString(),
             timeoutMs: options.timeout * 1000,
             // A job cancelled here has its private directory removed here (and its type's hook run, with --jobs).
-            cleanup: (row, status) => cleanups.ended(status, { row, registry }),
-          }),
+            cleanup: (row: DbJob, status: JobStatus) => cleanups.ended(status, { row, registry }),
+          }
+          const event = commandEvent(name)!
+          return withChildren(
+            event,
+            () => commandThroughStore(store, registry, id, event, commandOptions),
+            () => cascadeToChildren(store, id, event, (child, childEvent) => commandThroughStore(store, registry, child, childEvent, commandOptions)),
+          )
+        },
         () => {
           throw new JobNotFound({ id })
         },

@@ -4,7 +4,7 @@ import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
-import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore } from "../readStore.js"
+import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore, type JobDetails } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
 interface ListOptions {
@@ -16,6 +16,17 @@ interface ListOptions {
 }
 
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+
+/** `show` lists this many children; `--json` has them all. */
+const MAX_CHILDREN_SHOWN = 20
+
+/** "3 (2 completed, 1 running)", and whether the job waits for them; null without children. */
+const childSummary = (details: JobDetails): string | null => {
+  const total = details.childJobs.length
+  if (total === 0) return null
+  const counts = Object.entries(details.children ?? {}).map(([status, n]) => `${n} ${status}`)
+  return `${total} (${counts.join(", ")})${details.awaitingChildren ? "; waiting for them to end" : ""}`
+}
 
 export const registerQueryCommands = (program: Command) => {
   program
@@ -88,7 +99,10 @@ export const registerQueryCommands = (program: Command) => {
     .action(async (idArg: string, options: { json?: boolean }, command: Command) => {
       const details = await withStore(
         storeOf(command),
-        async (store) => jobDetails(await readJob(store, await resolveJobId(store, idArg)), await ownersOf(store)),
+        async (store) => {
+          const row = await readJob(store, await resolveJobId(store, idArg))
+          return jobDetails(row, await ownersOf(store), await store.listJobs({ parentId: row.id }))
+        },
         () => {
           throw new JobNotFound({ id: idArg })
         },
@@ -113,8 +127,15 @@ export const registerQueryCommands = (program: Command) => {
         ["params", JSON.stringify(details.params)],
         ["output", details.output === null ? null : JSON.stringify(details.output)],
         ["error", details.error ? `[${details.error._tag}] ${details.error.message}` : null],
+        ["parent", details.parentId],
+        ["children", childSummary(details)],
       ]
       for (const [k, v] of rows) if (v !== null) process.stdout.write(`${k.padEnd(12)} ${v}\n`)
+      const shown = details.childJobs.slice(0, MAX_CHILDREN_SHOWN)
+      for (const c of shown) process.stdout.write(`  ${c.id}  ${c.name}  ${c.status}\n`)
+      if (details.childJobs.length > shown.length) {
+        process.stdout.write(`  … and ${details.childJobs.length - shown.length} more (jobstate show --json ${details.id})\n`)
+      }
     })
 
   program

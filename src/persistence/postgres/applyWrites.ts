@@ -53,16 +53,16 @@ const applyWritesSql = (t: Tables) => /* sql */ `
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
       $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[],
-      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[])
+      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $38::bool[])
       AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
         data, state_version, at, log_level, log_message, failures, last_error, run_at,
-        ev_name, ev_writer, ev_status, ev_progress, ev_log)
+        ev_name, ev_writer, ev_status, ev_progress, ev_log, awaiting_children)
   ),
   transitioned AS (
     UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
       error = w.error, error_message = w.error_message, failures = w.failures, last_error = w.last_error, run_at = w.run_at,
-      completed_at = CASE WHEN w.terminal THEN w.at END,
+      awaiting_children = w.awaiting_children, completed_at = CASE WHEN w.terminal THEN w.at END,
       owner = NULL, request = NULL, output = COALESCE(w.output, j.output),
       progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
       progress_data = CASE WHEN w.has_progress THEN w.progress_data ELSE j.progress_data END,
@@ -131,27 +131,28 @@ const rowValues = (i: number, w: RowWrite): unknown[] => {
         lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
         w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt,
         ev?.name ?? null, ev?.writer ?? null, ev === undefined ? null : statusBody(lc.status), evProgress,
-        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message)]
+        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message), lc.awaitingChildren]
     }
     case "checkpoint":
       return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
         null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null]
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null]
     case "progress":
       return [i, w.kind, w.id, null, w.owner, null, null, null,
         null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null]
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null]
   }
 }
 
 /**
  * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
  * then 10 more row arrays (the transitions' lifecycle lines, failures, last error, run_at, and
- * the job_events columns), then 4 more log arrays (index and job_events columns).
+ * the job_events columns), then 4 more log arrays (index and job_events columns), then the
+ * transitions' `awaiting_children`.
  */
 const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): unknown[] => {
   const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 29 }, (_, c) => table.map((row) => row[c]))
+  const columns = Array.from({ length: 30 }, (_, c) => table.map((row) => row[c]))
   const logColumns = [logs.map(([, l]) => l.id), logs.map(([, l]) => l.at), logs.map(([, l]) => l.level), logs.map(([, l]) => storableText(l.message))]
   const logEvents = [
     logs.map(([i]) => i),
@@ -159,5 +160,5 @@ const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[nu
     logs.map(([, l]) => l.event?.writer ?? null),
     logs.map(([, l]) => (l.event === undefined ? null : logBody(l.level, l.message))),
   ]
-  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19), ...logEvents]
+  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19, 29), ...logEvents, columns[29]]
 }

@@ -2,6 +2,7 @@ import type pg from "pg"
 import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
 import { statusBody } from "../eventRows.js"
 import { applyWrites } from "./applyWrites.js"
+import { endWaits, waitingParents } from "./families.js"
 import type { Tables } from "./connection.js"
 
 /**
@@ -22,9 +23,10 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       ? {
           name: "jobstate.claim",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
             FROM ${t.jobs}
             WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3) AND state_schema_version <= $4
+              AND NOT awaiting_children
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
@@ -33,10 +35,10 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
       : {
           name: "jobstate.claimIds",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at
+            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
             FROM ${t.jobs}
             WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
-              AND state_schema_version <= $5
+              AND state_schema_version <= $5 AND NOT awaiting_children
             ORDER BY priority DESC, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED`,
@@ -80,6 +82,7 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
         expect: { status: "queued", owner: row.owner },
         lifecycle: decision.fail,
         at: claim.at,
+        parentId: row.parent_id,
         ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
       })
   }
@@ -122,6 +125,10 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
       })
     }
   }
-  if (fails.length > 0) await applyWrites(client, t, fails)
+  if (fails.length > 0) {
+    await applyWrites(client, t, fails)
+    // A child that cannot run has ended: its parent may have no live child left.
+    await endWaits(client, t, waitingParents(fails))
+  }
   return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)
 }

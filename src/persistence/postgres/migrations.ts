@@ -136,6 +136,21 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       ALTER TABLE jobs ADD COLUMN state_schema_version integer NOT NULL DEFAULT 1;
     `,
   },
+  {
+    version: 4,
+    sql: /* sql */ `
+      -- Child jobs (ctx.spawnChildren / ctx.awaitChildren).
+      ALTER TABLE jobs ADD COLUMN parent_id text COLLATE "C";   -- the job that spawned it
+      ALTER TABLE jobs ADD COLUMN child_key text;               -- its key among its parent's children
+      -- true while the job is queued waiting for its children: the claim passes it over until the
+      -- commit that ends its last live child (or its own, when none is left) sets it back.
+      ALTER TABLE jobs ADD COLUMN awaiting_children boolean NOT NULL DEFAULT false;
+      -- A resumed parent spawning again gets the children it spawned before, by key.
+      CREATE UNIQUE INDEX jobs_child_key ON jobs (parent_id, child_key) WHERE parent_id IS NOT NULL;
+      -- "Has this parent a live child?" on each child's end, and the cascades: by parent, then status.
+      CREATE INDEX jobs_parent ON jobs (parent_id, status) WHERE parent_id IS NOT NULL;
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version

@@ -101,6 +101,9 @@ export const runDirect = async <P, S, O, Pr>(
           return interruptIfRequested
         }),
       ),
+    // The builtin jobs spawn no children: a direct run has no store to keep them in.
+    spawnChildren: () => toJobOp(Effect.die(new Error("runDirect has no store for child jobs"))),
+    awaitChildren: () => toJobOp(Effect.die(new Error("runDirect has no store for child jobs"))),
   }
 
   const program = Effect.suspend((): Effect.Effect<O, unknown> => {
