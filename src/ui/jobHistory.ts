@@ -21,9 +21,11 @@ const TRANSITION_LINES: ReadonlyArray<{ readonly level: JobLogLine["level"]; rea
   { level: "info", pattern: /^resumed from checkpoint \d+ \(attempt \d+\)$/, status: () => "running" },
   { level: "info", pattern: /^paused by (?:a user|its manager's shutdown) after checkpoint \d+$/, status: () => "paused" },
   { level: "info", pattern: /^cancelled after checkpoint \d+$/, status: () => "cancelled" },
+  // A parent that awaits its children goes back in line (queued.children) until the last one ends.
+  { level: "info", pattern: /^waiting for its children, after checkpoint \d+$/, status: () => "queued" },
   // A command written to a job no live manager runs (remoteCommand's): `… while <status>`, or
   // `… (its manager had stopped)` for a stalled one.
-  { level: "info", pattern: new RegExp(`^paused by a user${BY_COMMAND}$`), status: () => "paused" },
+  { level: "info", pattern: new RegExp(`^paused (?:by a user|with its parent)${BY_COMMAND}$`), status: () => "paused" },
   { level: "info", pattern: new RegExp(`^cancelled by a user${BY_COMMAND}$`), status: () => "cancelled" },
   { level: "info", pattern: new RegExp(`^(?:resumed|put back in line) by a user${BY_COMMAND}$`), status: () => "queued" },
   { level: "info", pattern: /^(queued|paused|cancelled) \(its manager had stopped\)$/, status: (m) => m[1] as JobStatus },

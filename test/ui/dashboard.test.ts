@@ -334,6 +334,8 @@ describe("replay", () => {
     const producer = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
     const job = await producer.dispatch(NoopJob, { tag: "recorded" })
     await job.result()
+    // The inspector hands its events on asynchronously: the worker's word is in once it is recorded.
+    await waitUntil(() => lines.some((l) => l.includes("WORKER.DONE")), 20_000, "the recording of the job's end")
     const { call } = await serve(producer)
     const recording = lines.join("\n") // what was recorded so far (the manager records on)
     const replayed = await call("/api/replay", { method: "POST", body: recording, headers: { "content-type": "text/plain" } })

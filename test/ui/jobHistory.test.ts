@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import type { JobManager, ManagerEvent } from "../../src/index.js"
 import { jobHistory } from "../../src/ui/jobHistory.js"
-import { FailingJob, ModeledJob, WaitJob, script } from "../fixtures/jobs.js"
+import { FailingJob, FanOutJob, ModeledJob, WaitJob, script } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -78,5 +78,15 @@ describe("a job's history, read from the store", () => {
     await statusIs(manager, later.id, "running")
     await manager.pause(later.id)
     expect((await historyOf(manager, later.id)).map((s) => s.status)).toEqual(["queued", "cancelled", "queued", "running", "paused"])
+  })
+
+  it("has a parent that awaits its children go back in line until they end, then run again to its end", async () => {
+    const manager = await openManager({ dataDir: tempDir(), concurrency: 4 })
+    const parent = await manager.dispatch(FanOutJob, { count: 2 })
+    await parent.result()
+    expect((await historyOf(manager, parent.id)).map((s) => s.status)).toEqual(["queued", "running", "queued", "running", "completed"])
+    const children = await manager.listJobs({ parentId: parent.id })
+    expect(children).toHaveLength(2)
+    for (const child of children) expect((await historyOf(manager, child.id)).map((s) => s.status)).toEqual(["queued", "running", "completed"])
   })
 })

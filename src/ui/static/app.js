@@ -251,6 +251,8 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
       ${job.stalled && html`<dt>stalled</dt><dd>since <${When} iso=${job.stalled.since} />: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
       ${job.waitingForWorker && html`<dt>waiting</dt><dd>for a worker of type ${job.name}</dd>`}
       ${job.pausedBy && html`<dt>paused by</dt><dd>${job.pausedBy}</dd>`}
+      ${job.parentId && html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId}><code>${short(job.parentId)}</code></a></dd>`}
+      ${job.children && html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}</dd>`}
     </dl>
     <h3>params</h3><${Json} value=${data.params} />
     ${job.output !== null && html`<h3>output</h3><${Json} value=${job.output} />`}

@@ -2,10 +2,16 @@
 // drawn as SVG by hand.
 import { html } from "./html.js"
 
-/** The leaf or compound box to light for a job in `status` (a waiting queued job is in queued.waiting). */
+/**
+ * The leaf or compound box to light for a job in `status`: a queued job waiting for its time is
+ * in queued.waiting, one waiting for its children in queued.children.
+ */
 const currentBox = (job, diagram) => {
   const has = (p) => diagram.boxes.some((b) => b.path === p)
-  if (job.status === "queued") return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting") ? "queued.waiting" : has("queued.ready") ? "queued.ready" : "queued"
+  if (job.status === "queued") {
+    if (job.awaitingChildren && has("queued.children")) return "queued.children"
+    return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting") ? "queued.waiting" : has("queued.ready") ? "queued.ready" : "queued"
+  }
   if (job.status === "running") return has("running.active") ? "running.active" : "running"
   return job.status
 }
