@@ -219,7 +219,6 @@ export class JobManager implements JobHandleSource {
       },
       onError,
     )
-    telemetry?.countJobs(() => store.countJobs(), onError)
     this.watchers = new JobWatchers(this.engine, store, this.registry)
     this.presence = new ManagerPresence(
       store,
