@@ -35,7 +35,8 @@ describe("scheduling", () => {
     resetTracker()
     const manager = await openManager({ concurrency: 3 })
     const handles = []
-    for (let i = 0; i < 30; i++) handles.push(await manager.dispatch(TrackedJob, { label: `t${i}`, ms: 5 }))
+    // Long enough that a slow store's dispatches overlap the runs: all three slots get used.
+    for (let i = 0; i < 30; i++) handles.push(await manager.dispatch(TrackedJob, { label: `t${i}`, ms: 50 }))
     const sampled: number[] = []
     const sampler = setInterval(async () => sampled.push((await manager.listRunningJobs()).length), 1)
     await Promise.all(handles.map((h) => h.result()))
