@@ -69,6 +69,16 @@ describe("child jobs", () => {
     expect((await manager.listJobs({ parentId: parent.id })).map((c) => c.attempts)).toEqual([2, 2, 2])
   })
 
+  it("a parent that fails for good cancels its live children", async () => {
+    const manager = await openManager({ concurrency: 4 })
+    const parent = await manager.dispatch(FanOutJob, { count: 2, idle: true, failAfterSpawn: true })
+    expect(await parent.result().catch((e: JobFailed) => e.error._tag)).toBe("QuotaExceeded")
+    await waitUntil(async () => {
+      const children = await manager.listJobs({ parentId: parent.id })
+      return children.length === 2 && children.every((c) => c.status === "cancelled")
+    }, 20_000, "the children to be cancelled")
+  })
+
   it("cancelling a parent cancels its live children", async () => {
     const manager = await openManager({ concurrency: 3 })
     const parent = await manager.dispatch(FanOutJob, { count: 4, idle: true })
