@@ -8,15 +8,15 @@ import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
-import { jobLifecycleMachine, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
+import { jobLifecycleMachine, type JobLifecycleActor, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
 import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
 import { decodeState } from "../jobs/stateVersions.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { completedSnapshot, decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import { decodeLifecycle, failedRowLifecycle, liveSnapshot, reportedSnapshot, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"
-import { makeRunJobWorker, type JobHost } from "./runJobWorker.js"
+import { makeRunJobWorker, startAttempt, type JobHost, type WorkerReport } from "./runJobWorker.js"
 import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
@@ -104,14 +104,25 @@ export interface JobOverrides {
   readonly timeoutMs?: number
 }
 
+const noOverrides: JobOverrides = {}
+
+/** Parsed options by their JSON: a batch of jobs dispatched alike stores the same options. */
+const overridesCache = new Map<string, JobOverrides>()
+
 const overridesOf = (row: Pick<ClaimRow, "id" | "options">): JobOverrides => {
-  if (row.options === null) return {}
+  if (row.options === null) return noOverrides
+  const cached = overridesCache.get(row.options)
+  if (cached !== undefined) return cached
+  let overrides: JobOverrides
   try {
     const stored = JSON.parse(row.options) as JobOverrides
-    return { retry: checkRetryPolicy(stored.retry, "retry"), timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs") }
+    overrides = { retry: checkRetryPolicy(stored.retry, "retry"), timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs") }
   } catch (cause) {
     throw new SerializationError({ what: `dispatch options of job ${row.id}`, detail: (cause as Error).message, cause })
   }
+  if (overridesCache.size >= 256) overridesCache.clear()
+  overridesCache.set(row.options, overrides)
+  return overrides
 }
 
 /**
@@ -203,7 +214,7 @@ export class JobEngine implements JobHost {
   /** The status of a job this engine runs, from its actor; `undefined` when it is not live. */
   liveStatus(id: string): JobStatus | undefined {
     const job = this.live.get(id)
-    return job === undefined ? undefined : statusOf(job.actor.getSnapshot().value)
+    return job === undefined ? undefined : statusOf(job.value)
   }
 
   liveProgress(id: string): Progress<unknown> | null {
@@ -367,8 +378,9 @@ export class JobEngine implements JobHost {
     room: Map<string, number>,
     skipped: { count: number },
   ): ClaimDecision {
+    const known = this.registry.get(row.name)
     // A state of a newer version than this code knows waits for newer code, untouched.
-    if (row.state_schema_version > (this.registry.get(row.name)?.stateVersion ?? Number.POSITIVE_INFINITY)) {
+    if (known !== undefined && row.state_schema_version > known.stateVersion) {
       skipped.count++
       return { skip: true }
     }
@@ -381,7 +393,7 @@ export class JobEngine implements JobHost {
       room.set(row.name, left - 1)
     }
     try {
-      const definition = this.registry.require(row.name)
+      const definition = known ?? this.registry.require(row.name)
       const overrides = overridesOf(row)
       const persisted = decodeLifecycle(row.snapshot, row.id)
       const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
@@ -391,7 +403,7 @@ export class JobEngine implements JobHost {
         row.state_schema_version < definition.stateVersion
           ? { data: packWith(definition.state, state, `state of job ${row.id}`), stateSchemaVersion: definition.stateVersion }
           : undefined
-      const started = startedSnapshot(persisted, row.id) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
+      const started = startedSnapshot(persisted) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
       if (started === undefined || statusOf(started.value) !== "running") {
         throw new Error(`the lifecycle machine does not start it from state ${JSON.stringify(persisted.value)}`)
       }
@@ -412,25 +424,20 @@ export class JobEngine implements JobHost {
     }
   }
 
-  /** Builds the live job of a committed claim and starts its actor in the running snapshot. */
+  /**
+   * Builds the live job of a committed claim and starts its attempt. The job gets its actor
+   * only when something must talk to it (see `actorOf`), or at once for an inspector.
+   */
   private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
-    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs, row.parent_id)
+    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.started, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs, row.parent_id)
     // The claim committed it running: said before the job can say anything itself.
     this.announce(row.id, row.name, "running", at)
     try {
-      const actor = createActor(this.machine, {
-        snapshot: prepared.started,
-        input: { jobId: row.id },
-        inspect: this.options.inspect,
-        // Named after the job, so the inspector shows which job each actor is.
-        id: `${row.name}:${row.id}`,
-      })
-      job.actor = actor
       this.live.set(row.id, job)
       this.countLive(job, 1)
       if (this.options.telemetry !== undefined) job.trace = this.traceAttempt(this.options.telemetry, row, prepared)
-      actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
-      actor.start()
+      job.run = startAttempt(job, this, (report) => this.reported(job, report))
+      if (this.options.inspect !== undefined) this.actorOf(job)
       this.stats.claims++
       // A first start is in the row (started_at); a later one says where it resumes from.
       const attempt = prepared.started.context.attempt
@@ -438,10 +445,31 @@ export class JobEngine implements JobHost {
       this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       if (this.live.delete(row.id)) this.countLive(job, -1)
+      job.run?.stop()
       job.trace?.end("failed", toStoredError(error))
       job.actor?.stop()
       this.failOwned(row, error)
     }
+  }
+
+  /**
+   * The job's lifecycle actor, started now in the job's running snapshot if it has none: the
+   * machine takes over the lifecycle (its `pausing` and `cancelling`, the grace timer, the
+   * inspector's view), and its worker attaches to the attempt in progress.
+   */
+  private actorOf(job: LiveJob): JobLifecycleActor {
+    if (job.actor !== undefined) return job.actor
+    const actor = createActor(this.machine, {
+      snapshot: liveSnapshot(job.lifecycle, job.id),
+      input: { jobId: job.id },
+      inspect: this.options.inspect,
+      // Named after the job, so the inspector shows which job each actor is.
+      id: `${job.definition.name}:${job.id}`,
+    })
+    job.actor = actor
+    actor.subscribe({ next: (s) => this.onSnapshot(job, s), error: (e) => this.onError(e) })
+    actor.start()
+    return actor
   }
 
   /** The span of an attempt that starts now; its queue wait runs from when the job was put in line, or its `runAt`. */
@@ -476,14 +504,34 @@ export class JobEngine implements JobHost {
 
   // ---------------------------------------------------------------- live transitions
 
+  /** How the attempt ended, from its worker: to the job's actor, or through the machine offline. */
+  private reported(job: LiveJob, report: WorkerReport) {
+    if (job.actor !== undefined) {
+      job.actor.send(report)
+      return
+    }
+    if (job.leaving) return
+    const next = reportedSnapshot(job.lifecycle, report, job.id)
+    if (next === undefined) {
+      this.onError(new Error(`job ${job.id}: the lifecycle machine takes no ${report.type} in state ${JSON.stringify(job.lifecycle.value)}`))
+      return
+    }
+    job.lifecycle = next
+    this.leave(job, next)
+  }
+
   private onSnapshot(job: LiveJob, snapshot: JobLifecycleSnapshot) {
-    const status = statusOf(snapshot.value)
-    if (status === "running" || job.leaving) return
-    // The job left `running` (paused, completed, failed, cancelled): one write records it all.
+    if (job.leaving || statusOf(snapshot.value) === "running") return
+    this.leave(job, { value: snapshot.value, context: snapshot.context })
+  }
+
+  /** The job left `running` (paused, completed, failed, cancelled, queued again): one write records it all. */
+  private leave(job: LiveJob, snapshot: PersistedLifecycle) {
     job.leaving = true
     job.finished = true
     this.options.clock.clearTimeout(job.progressTimer)
-    const lifecycle: LifecycleRow = lifecycleRow(completedSnapshot(snapshot) ?? (job.actor.getPersistedSnapshot() as PersistedLifecycle))
+    const lifecycle: LifecycleRow = lifecycleRow(snapshot)
+    const { status } = lifecycle
     const progress = this.takeProgress(job)
     const line = lifecycleLine(lifecycle, job.stateVersion, job.retry)
     const write: JobWrite = {
@@ -533,10 +581,11 @@ export class JobEngine implements JobHost {
     if (status === "failed") this.cascade(job.id, { type: "CANCEL" }).catch(this.onError)
   }
 
-  /** Takes a job that left `running` off the live set and stops its actor. */
+  /** Takes a job that left `running` off the live set and stops its actor and its run. */
   private forget(job: LiveJob) {
     if (this.live.delete(job.id)) this.countLive(job, -1)
-    job.actor.stop()
+    job.actor?.stop()
+    job.run?.stop()
   }
 
   private countLive(job: LiveJob, delta: 1 | -1) {
@@ -722,13 +771,19 @@ export class JobEngine implements JobHost {
   async command(id: string, event: CommandEvent): Promise<CommandOutcome> {
     for (let looks = 0; ; looks++) {
       const job = this.live.get(id)
-      if (job !== undefined) {
-        const snapshot = job.actor.getSnapshot()
+      if (job !== undefined && !job.leaving) {
+        const actor = this.actorOf(job)
+        const snapshot = actor.getSnapshot()
         if (!snapshot.can(event)) throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
         const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
         const done = this.waitFor(job, until)
-        job.actor.send(event)
+        actor.send(event)
         return { status: await done }
+      }
+      if (job !== undefined) {
+        // It has left `running` and the write recording it is on its way: ask the row after it.
+        await new Promise((r) => setTimeout(r, 5))
+        continue
       }
       // Queued, paused, finished, or running in another process: through the store.
       const outcome = await commandThroughStore(this.store, this.registry, id, event, {
@@ -827,9 +882,10 @@ export class JobEngine implements JobHost {
     this.accepting = false
     const waits: Promise<unknown>[] = []
     for (const job of this.live.values()) {
-      const snapshot = job.actor.getSnapshot()
       waits.push(this.waitFor(job, (s) => s !== "running").catch(() => undefined))
-      if (snapshot.can({ type: "PAUSE", by: "shutdown" })) job.actor.send({ type: "PAUSE", by: "shutdown" })
+      if (job.leaving) continue
+      const actor = this.actorOf(job)
+      if (actor.getSnapshot().can({ type: "PAUSE", by: "shutdown" })) actor.send({ type: "PAUSE", by: "shutdown" })
     }
     await Promise.all(waits)
     // Flush what is left (progress and logs of the last turn), then take no more commits.
@@ -850,7 +906,8 @@ export class JobEngine implements JobHost {
     for (const job of this.live.values()) {
       job.finished = true
       job.leaving = true
-      job.actor.stop()
+      job.run?.stop()
+      job.actor?.stop()
     }
     this.live.clear()
     this.liveOfType.clear()

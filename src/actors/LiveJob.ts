@@ -4,7 +4,8 @@ import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
-import { encodeLifecycle } from "./lifecycle.js"
+import { encodeLifecycle, type PersistedLifecycle } from "./lifecycle.js"
+import type { AttemptRun } from "./runJobWorker.js"
 import type { AttemptTrace } from "./telemetry.js"
 import type { ClockTimer } from "./clock.js"
 
@@ -16,11 +17,21 @@ export interface StatusWaiter {
 }
 
 /**
- * A job that holds a slot: its lifecycle actor, the worker's interrupt flags, and what it has
- * reported but not yet written. Only running jobs have one; a queued or paused job is a row.
+ * A job that holds a slot: its lifecycle, its attempt in progress, the worker's interrupt flags,
+ * and what it has reported but not yet written. Only running jobs have one; a queued or paused
+ * job is a row.
+ *
+ * Its lifecycle is the machine's snapshot as data (`lifecycle`) until something must talk to
+ * the job while it runs (a pause, a cancel, shutdown, an inspector): then it gets its XState
+ * actor (`actor`), started in that snapshot, and the actor is the lifecycle from then on. A job
+ * that just runs and ends takes its end from the machine's transition computed offline.
  */
 export class LiveJob {
-  actor!: JobLifecycleActor
+  /** The lifecycle, while the job has no actor. */
+  lifecycle: PersistedLifecycle
+  actor: JobLifecycleActor | undefined
+  /** The attempt in progress. */
+  run: AttemptRun | undefined
   /** Set by the machine's INTERRUPT command; read at the job's interrupt points. */
   interruptReason: "pause" | "cancel" | null = null
   private abortController: AbortController | undefined
@@ -47,6 +58,8 @@ export class LiveJob {
     readonly id: string,
     readonly definition: JobDefinition,
     readonly params: unknown,
+    /** The running snapshot its claim committed. */
+    started: PersistedLifecycle,
     /** The last checkpointed state, decoded: what `ctx.state` starts from. */
     public state: unknown,
     stateVersion: number,
@@ -58,6 +71,17 @@ export class LiveJob {
     readonly parentId: string | null = null,
   ) {
     this.stateVersion = stateVersion
+    this.lifecycle = started
+  }
+
+  /** The lifecycle machine's context now. */
+  get context(): PersistedLifecycle["context"] {
+    return this.actor === undefined ? this.lifecycle.context : this.actor.getSnapshot().context
+  }
+
+  /** The lifecycle machine's state value now. */
+  get value(): unknown {
+    return this.actor === undefined ? this.lifecycle.value : this.actor.getSnapshot().value
   }
 
   /** The attempt ran out of time: `ctx.signal` aborts with `JobTimeout`, and the worker interrupts the run. */
@@ -82,10 +106,10 @@ export class LiveJob {
 
   private encoded: { readonly of: unknown; readonly bytes: Buffer } | undefined
 
-  /** The persisted snapshot, encoded; unchanged between a job's checkpoints, so encoded once. */
+  /** The lifecycle snapshot, encoded; unchanged between a job's checkpoints, so encoded once. */
   encodedSnapshot(): Buffer {
-    const current = this.actor.getSnapshot()
-    if (this.encoded?.of !== current) this.encoded = { of: current, bytes: encodeLifecycle(this.actor.getPersistedSnapshot()) }
+    const current = this.actor === undefined ? this.lifecycle : this.actor.getSnapshot()
+    if (this.encoded?.of !== current) this.encoded = { of: current, bytes: encodeLifecycle(current) }
     return this.encoded.bytes
   }
 }

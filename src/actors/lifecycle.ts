@@ -1,4 +1,4 @@
-import { createActor, initialTransition } from "xstate"
+import { createActor, initialTransition, type Snapshot } from "xstate"
 import {
   jobLifecycleMachine,
   type JobLifecycleEvent,
@@ -11,21 +11,23 @@ import { decodeLifecycle, lifecycleRow, statusOf, type LifecycleRow, type Persis
 
 export { decodeLifecycle, encodeLifecycle, statusOf, type PersistedLifecycle } from "../persistence/lifecycleRow.js"
 
+/** The stored part of a machine snapshot. */
+const recordOf = (snapshot: { readonly value: unknown; readonly context: PersistedLifecycle["context"] }): PersistedLifecycle => ({
+  value: snapshot.value,
+  context: snapshot.context,
+})
+
 // Computed once: every new job's snapshot is this one with its own id.
-const queuedTemplate = jobLifecycleMachine.getPersistedSnapshot(
-  initialTransition(jobLifecycleMachine, { jobId: "" })[0],
-) as PersistedLifecycle
+const queuedTemplate = recordOf(initialTransition(jobLifecycleMachine, { jobId: "" })[0])
 
 // A delayed job's: the machine's own answer for a job dispatched with a `runAt`.
-const waitingTemplate = jobLifecycleMachine.getPersistedSnapshot(
-  initialTransition(jobLifecycleMachine, { jobId: "", runAt: 1 })[0],
-) as PersistedLifecycle
+const waitingTemplate = recordOf(initialTransition(jobLifecycleMachine, { jobId: "", runAt: 1 })[0])
 
-/** The persisted snapshot of a just-dispatched job; with `runAt`, one that waits until then. */
+/** The lifecycle of a just-dispatched job; with `runAt`, one that waits until then. */
 export const initialLifecycle = (jobId: string, runAt: number | null = null): PersistedLifecycle =>
   runAt === null
-    ? { ...queuedTemplate, context: { ...queuedTemplate.context, jobId } }
-    : { ...waitingTemplate, context: { ...waitingTemplate.context, jobId, runAt } }
+    ? { value: queuedTemplate.value, context: { ...queuedTemplate.context, jobId } }
+    : { value: waitingTemplate.value, context: { ...waitingTemplate.context, jobId, runAt } }
 
 /**
  * Restores a snapshot without starting it: no worker runs, nothing is scheduled. Throws
@@ -66,8 +68,7 @@ export const transitionOffline = (
   const current = restoreQuiet(persisted, jobId)
   if (!current.can(event)) return undefined
   const next = jobLifecycleMachine.transition(current, event, inertScope)
-  const snapshot = jobLifecycleMachine.getPersistedSnapshot(next) as PersistedLifecycle
-  return { snapshot, status: statusOf(snapshot.value) }
+  return { snapshot: recordOf(next), status: statusOf(next.value) }
 }
 
 /** Whether the machine accepts `event` in this stored state (no transition is computed). */
@@ -103,19 +104,12 @@ export const failedRowLifecycle = (row: Pick<DbJob, "id" | "name" | "snapshot">,
 const TEMPLATE_ID = "template"
 
 /** What START leads to, as the machine itself computes it for a template job. */
-const startTemplate = transitionOffline(initialLifecycle(TEMPLATE_ID), { type: "START" }, TEMPLATE_ID)!.snapshot as PersistedLifecycle & {
-  readonly children: { readonly worker: { readonly snapshot: { readonly input: unknown } } }
-}
+const startTemplate = transitionOffline(initialLifecycle(TEMPLATE_ID), { type: "START" }, TEMPLATE_ID)!.snapshot
 
-const fillTemplate = (queued: PersistedLifecycle, jobId: string): PersistedLifecycle => {
-  const attempt = queued.context.attempt + 1
-  const worker = startTemplate.children.worker
-  return {
-    ...startTemplate,
-    context: { ...queued.context, attempt, runAt: null },
-    children: { worker: { ...worker, snapshot: { ...worker.snapshot, input: { jobId, attempt } } } },
-  } as unknown as PersistedLifecycle
-}
+const fillTemplate = (queued: PersistedLifecycle): PersistedLifecycle => ({
+  value: startTemplate.value,
+  context: { ...queued.context, attempt: queued.context.attempt + 1, runAt: null },
+})
 
 const contextKeys = Object.keys(queuedTemplate.context).length
 
@@ -125,41 +119,65 @@ const isPlainQueued = (queued: PersistedLifecycle) =>
   ((queued.value as { queued?: unknown }).queued === "ready" || (queued.value as { queued?: unknown }).queued === "waiting") &&
   queued.context.pausedBy === null &&
   queued.context.error === null &&
-  Object.keys(queued.context).length === contextKeys &&
-  Object.keys((queued as { children?: object }).children ?? {}).length === 0
+  queued.context.awaitingChildren === false &&
+  Object.keys(queued.context).length === contextKeys
+
+const sameRecord = (a: PersistedLifecycle | undefined, b: PersistedLifecycle) => a !== undefined && JSON.stringify(a) === JSON.stringify(b)
 
 // The template is trusted only if it gives what the machine gives, checked once here.
 const templateAgrees = [initialLifecycle("sample"), initialLifecycle("sample", 5)].every((queued) => {
   const lastError = { _tag: "Sample", message: "sample" }
-  const sample = { ...queued, context: { ...queued.context, attempt: 2, failures: 1, lastError } } as PersistedLifecycle
-  const byMachine = transitionOffline(sample, { type: "START" }, "sample")?.snapshot
-  return JSON.stringify(byMachine) === JSON.stringify(fillTemplate(sample, "sample"))
+  const sample = { ...queued, context: { ...queued.context, attempt: 2, failures: 1, lastError } }
+  return sameRecord(transitionOffline(sample, { type: "START" }, "sample")?.snapshot, fillTemplate(sample))
 })
 
 /**
  * The running snapshot START leads to from a plain queued snapshot, made from the machine's
- * own answer for a template job (a claim is the hottest path, and stepping a live actor
- * through START costs more than the rest of the claim). `undefined`: ask the machine.
+ * own answer for a template job (a claim is the hottest path). `undefined`: ask the machine.
  */
-export const startedSnapshot = (queued: PersistedLifecycle, jobId: string): PersistedLifecycle | undefined =>
-  templateAgrees && isPlainQueued(queued) ? fillTemplate(queued, jobId) : undefined
+export const startedSnapshot = (queued: PersistedLifecycle): PersistedLifecycle | undefined =>
+  templateAgrees && isPlainQueued(queued) ? fillTemplate(queued) : undefined
 
 // ---------------------------------------------------------------- the completion's fast path
 
-/** What WORKER.DONE leads to from a running template job, as the machine computes it. */
-const completedTemplate = transitionOffline(startTemplate, { type: "WORKER.DONE" }, TEMPLATE_ID)!.snapshot
-
 const completedAgrees = (() => {
-  const running = startedSnapshot(initialLifecycle("sample"), "sample")
-  const byMachine = running && transitionOffline(running, { type: "WORKER.DONE" }, "sample")?.snapshot
-  return byMachine !== undefined && JSON.stringify(byMachine) === JSON.stringify({ ...completedTemplate, context: running!.context })
+  const running = startedSnapshot(initialLifecycle("sample"))!
+  return sameRecord(transitionOffline(running, { type: "WORKER.DONE" }, "sample")?.snapshot, { value: "completed", context: running.context })
 })()
 
 /**
- * The persisted snapshot of a live job that has just completed, made from the machine's own
- * answer for a template job (every job ends, and XState's `getPersistedSnapshot` walks the
- * whole snapshot to find actors to persist, of which a completed job has none). `undefined`:
- * ask the actor.
+ * What a worker's report makes of a job running without a live actor: the machine's
+ * transition, computed offline. WORKER.DONE from `running.active` (every job's end) is the
+ * machine's own answer for a template job: `completed`, the context unchanged.
  */
-export const completedSnapshot = (snapshot: { readonly value: unknown; readonly context: PersistedLifecycle["context"] }): PersistedLifecycle | undefined =>
-  completedAgrees && snapshot.value === "completed" ? ({ ...completedTemplate, context: snapshot.context } as PersistedLifecycle) : undefined
+export const reportedSnapshot = (running: PersistedLifecycle, event: JobLifecycleEvent, jobId: string): PersistedLifecycle | undefined =>
+  event.type === "WORKER.DONE" && completedAgrees && running.value === startTemplate.value
+    ? { value: "completed", context: running.context }
+    : transitionOffline(running, event, jobId)?.snapshot
+
+// ---------------------------------------------------------------- a live actor, when one is needed
+
+/** XState's persisted snapshot of a running template job: with the invoked worker, history and tags. */
+const liveTemplate = (() => {
+  const current = restoreQuiet(initialLifecycle(TEMPLATE_ID), TEMPLATE_ID)
+  const next = jobLifecycleMachine.transition(current, { type: "START" }, inertScope)
+  return jobLifecycleMachine.getPersistedSnapshot(next) as Snapshot<unknown> & {
+    readonly value: unknown
+    readonly children: { readonly worker: { readonly snapshot: { readonly input: unknown } } }
+  }
+})()
+
+/**
+ * The snapshot to start a job's actor in, from the record of a job that runs (`running.active`:
+ * a job has no actor in any other state). Restored, the actor invokes its worker again with
+ * `{ jobId, attempt }`, and the engine's worker attaches to the run in progress.
+ */
+export const liveSnapshot = (running: PersistedLifecycle, jobId: string): Snapshot<unknown> => {
+  const worker = liveTemplate.children.worker
+  return {
+    ...liveTemplate,
+    value: running.value,
+    context: running.context,
+    children: { worker: { ...worker, snapshot: { ...worker.snapshot, input: { jobId, attempt: running.context.attempt } } } },
+  } as unknown as Snapshot<unknown>
+}

@@ -30,29 +30,60 @@ export interface JobHost {
   readonly effectClock: Clock.Clock | undefined
 }
 
-type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
+export type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
 
 const interruptedFor = (reason: "pause" | "cancel"): WorkerReport =>
   reason === "pause" ? { type: "WORKER.PAUSED" } : { type: "WORKER.CANCELLED" }
 
-/**
- * The worker the lifecycle machine invokes in `running`: runs the job's `run` as an Effect
- * fiber and reports how it ended. Its input is only the job id; the job's params and last
- * checkpoint come from the live job the manager built from the stored row, so a restored or
- * resumed job never starts over. Stopping the worker interrupts the fiber.
- */
-export const makeRunJobWorker = (host: JobHost) =>
-  fromCallback<WorkerCommand, WorkerInput>(({ input, sendBack, receive }) => {
-    const job = host.liveJob(input.jobId)
-    if (job === undefined) {
-      sendBack({ type: "WORKER.FAILED", error: { _tag: "EngineError", message: `job ${input.jobId} is not live` } })
-      return
-    }
-    let fiber: Fiber.Fiber<unknown, unknown> | undefined
-    let stopped = false
-    let exited = false
+/** A job's attempt in progress: its run as an Effect fiber. */
+export interface AttemptRun {
+  /** What the lifecycle machine tells the worker (ask to stop at an interrupt point; force it). */
+  command(command: WorkerCommand): void
+  /** Stops the run where it stands (the job left `running`, or its manager crashed). */
+  stop(): void
+}
 
-    receive((command) => {
+/**
+ * Runs a job's attempt: its `run` as an Effect fiber, from the params and last checkpoint the
+ * manager decoded from the stored row, so a resumed job never starts over. How the run ended
+ * goes to `report`, as the lifecycle event the machine takes (`WORKER.DONE`, ...). The run
+ * starts on the next microtask; stopping it interrupts the fiber.
+ */
+export const startAttempt = (job: LiveJob, host: JobHost, report: (event: WorkerReport) => void): AttemptRun => {
+  let fiber: Fiber.Fiber<unknown, unknown> | undefined
+  let stopped = false
+  let exited = false
+  let deadline: ClockTimer | undefined
+  queueMicrotask(() => {
+    if (stopped) return
+    const { timeoutMs } = job
+    // Set before the fiber starts: one that ends at once must find the timer there to clear.
+    if (timeoutMs !== undefined) {
+      // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
+      // Only a guard, as every clock timer: the job's own work is what keeps the process alive.
+      deadline = host.clock.setTimeout(() => {
+        if (exited || stopped || job.interruptReason !== null || fiber === undefined) return
+        job.timeOut(timeoutMs)
+        Effect.runFork(Fiber.interrupt(fiber))
+      }, timeoutMs)
+    }
+    const { trace } = job
+    const run = onClock(program(job, host), host)
+    fiber = trace === undefined ? Effect.runFork(run) : trace.fork(run)
+    fiber.addObserver((exit) => {
+      exited = true
+      host.clock.clearTimeout(deadline)
+      if (stopped) {
+        trace?.end("interrupted", undefined, exit)
+        return
+      }
+      const reported = reportOf(job, exit, host)
+      trace?.end(outcomeOf(reported, job.interruptReason), reported.type === "WORKER.FAILED" ? reported.error : undefined, exit)
+      report(reported)
+    })
+  })
+  return {
+    command(command) {
       if (command.type === "INTERRUPT") {
         job.requestInterrupt(command.reason)
         job.trace?.interruptRequested(command.reason)
@@ -60,47 +91,36 @@ export const makeRunJobWorker = (host: JobHost) =>
         job.trace?.interruptForced()
         Effect.runFork(Fiber.interrupt(fiber))
       }
-    })
-
-    let deadline: ClockTimer | undefined
-    // Start on the next microtask: the claim that started this actor commits first.
-    queueMicrotask(() => {
+    },
+    stop() {
       if (stopped) return
-      const { timeoutMs } = job
-      // Set before the fiber starts: one that ends at once must find the timer there to clear.
-      if (timeoutMs !== undefined) {
-        // Interrupted where it stands: asleep in an Effect, or awaiting a promise that ignores ctx.signal.
-        // Only a guard, as every clock timer: the job's own work is what keeps the process alive.
-        deadline = host.clock.setTimeout(() => {
-          if (exited || stopped || job.interruptReason !== null || fiber === undefined) return
-          job.timeOut(timeoutMs)
-          Effect.runFork(Fiber.interrupt(fiber))
-        }, timeoutMs)
-      }
-      const { trace } = job
-      const run = onClock(program(job, host), host)
-      fiber = trace === undefined ? Effect.runFork(run) : trace.fork(run)
-      fiber.addObserver((exit) => {
-        exited = true
-        host.clock.clearTimeout(deadline)
-        if (stopped) {
-          trace?.end("interrupted", undefined, exit)
-          return
-        }
-        const reported = report(job, exit, host)
-        trace?.end(outcomeOf(reported, job.interruptReason), reported.type === "WORKER.FAILED" ? reported.error : undefined, exit)
-        sendBack(reported)
-      })
-    })
-
-    return () => {
       stopped = true
       job.finished = true
       host.clock.clearTimeout(deadline)
       if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
       // Stopped before its run began: the attempt's span ends here.
       else if (fiber === undefined) job.trace?.end("interrupted")
+    },
+  }
+}
+
+/**
+ * The worker the lifecycle machine invokes in `running`. Its input is only the job id: it
+ * attaches to the attempt the manager started for the live job (a job gets its actor only when
+ * something must talk to it: a pause, a cancel, shutdown, an inspector), passes the machine's
+ * commands to it, and stops it when the machine leaves `running`. How the run ends reaches
+ * the machine from the manager, as the worker's report.
+ */
+export const makeRunJobWorker = (host: JobHost) =>
+  fromCallback<WorkerCommand, WorkerInput>(({ input, sendBack, receive }) => {
+    const job = host.liveJob(input.jobId)
+    const run = job?.run
+    if (run === undefined) {
+      sendBack({ type: "WORKER.FAILED", error: { _tag: "EngineError", message: `job ${input.jobId} is not live` } })
+      return
     }
+    receive((command) => run.command(command))
+    return () => run.stop()
   })
 
 const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =>
@@ -118,7 +138,7 @@ const onClock = (run: Effect.Effect<unknown, unknown>, host: JobHost): Effect.Ef
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
-const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost): WorkerReport => {
+const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost): WorkerReport => {
   // The run ended in awaitChildren (however it ended after): it waits for its children, unless cancelled.
   if (job.awaitingChildren) return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
   if (Exit.isSuccess(exit)) {
@@ -152,7 +172,7 @@ const report = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost):
 
 /** A failed attempt, and when to try again if the job's retry policy retries it. */
 const failed = (job: LiveJob, error: StoredError, defect: boolean, host: JobHost): WorkerReport => {
-  const failures = job.actor.getSnapshot().context.failures
+  const failures = job.context.failures
   const at = retryAt(job.retry, { error, defect }, failures, host.now())
   return at === undefined ? { type: "WORKER.FAILED", error } : { type: "WORKER.FAILED", error, retryAt: at }
 }
@@ -174,7 +194,7 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
   return {
     id: job.id,
     name: job.definition.name,
-    attempt: job.actor.getSnapshot().context.attempt,
+    attempt: job.context.attempt,
     params: job.params,
     get state() {
       return job.state

@@ -1,11 +1,15 @@
-import type { Snapshot } from "xstate"
 import { SerializationError, type StoredError } from "../jobs/errors.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { JobLifecycleSnapshot, PausedBy } from "../machines/jobLifecycleMachine.js"
 import { pack, unpack } from "./codec.js"
 
-/** The persisted form of a lifecycle snapshot, as XState's `getPersistedSnapshot` returns it. */
-export type PersistedLifecycle = Snapshot<unknown> & {
+/**
+ * A lifecycle snapshot as stored: the machine's state value and its context, the two things
+ * XState needs to resolve a state (`machine.resolveState`). XState's own persisted snapshot
+ * also carries the invoked worker, history and tags; the engine rebuilds those only when it
+ * gives a job a live actor, so the row does not carry them.
+ */
+export interface PersistedLifecycle {
   readonly value: unknown
   readonly context: JobLifecycleSnapshot["context"]
 }
@@ -18,32 +22,36 @@ export const statusOf = (value: unknown): JobStatus => {
 }
 
 /**
- * The snapshot as stored. A job that never failed nor waited (most of them) is stored without
- * `failures`, `lastError`, `runAt` and `awaitingChildren`, which `decodeLifecycle` puts back: the
- * claim and the end of every job encode a snapshot, and those keys would be a third of its context.
+ * The snapshot as stored: `{ value, context }`. A job that never failed nor waited (most of
+ * them) is stored without `failures`, `lastError`, `runAt` and `awaitingChildren`, which
+ * `decodeLifecycle` puts back: the claim and the end of every job encode a snapshot, and those
+ * keys would be a third of its context.
  */
-export const encodeLifecycle = (snapshot: PersistedLifecycle | Snapshot<unknown>): Buffer => {
-  const context = (snapshot as { context?: Partial<PersistedLifecycle["context"]> }).context
-  if (context === undefined || context.failures !== 0 || context.lastError !== null || context.runAt !== null || context.awaitingChildren !== false) {
-    return pack(snapshot)
+export const encodeLifecycle = ({ value, context }: PersistedLifecycle): Buffer => {
+  if (context.failures !== 0 || context.lastError !== null || context.runAt !== null || context.awaitingChildren !== false) {
+    return pack({ value, context })
   }
   const { failures: _f, lastError: _l, runAt: _r, awaitingChildren: _a, ...rest } = context
-  return pack({ ...snapshot, context: rest })
+  return pack({ value, context: rest })
 }
 
-/** Decodes a stored snapshot and checks that it names a state of the machine's six. */
+/**
+ * Decodes a stored snapshot and checks that it names a state of the machine's six. Rows
+ * written before the compact form hold XState's whole persisted snapshot: only its `value` and
+ * `context` are read.
+ */
 export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
-  const value = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
-  if (value === null || typeof value !== "object" || !("value" in value) || typeof value.context !== "object") {
+  const stored = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
+  if (stored === null || typeof stored !== "object" || !("value" in stored) || typeof stored.context !== "object" || stored.context === null) {
     throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
   }
-  statusOf(value.value)
-  const context = value.context as Partial<PersistedLifecycle["context"]>
+  statusOf(stored.value)
+  const context = stored.context as Partial<PersistedLifecycle["context"]>
   // Stored without them when they have their defaults (and written so before retries, delays
   // and children existed).
-  if (context.awaitingChildren !== undefined) return value as PersistedLifecycle
+  if (context.awaitingChildren !== undefined) return { value: stored.value, context: context as PersistedLifecycle["context"] }
   const defaults = context.failures === undefined ? { failures: 0, lastError: null, runAt: null } : {}
-  return { ...value, context: { ...context, ...defaults, awaitingChildren: false } } as PersistedLifecycle
+  return { value: stored.value, context: { ...context, ...defaults, awaitingChildren: false } as PersistedLifecycle["context"] }
 }
 
 /**
