@@ -25,7 +25,7 @@ import type {
 import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
-import { claimJobs } from "./postgres/claimJobs.js"
+import { readClaimable, startClaimed } from "./postgres/claimJobs.js"
 import { endWaits, lockParents, waitingParents } from "./postgres/families.js"
 import { insertJobSql, newJobValues } from "./postgres/insertJob.js"
 import {
@@ -57,6 +57,15 @@ export interface PostgresStoreOptions {
   /** No clock to inject: leases are judged by the database's clock, the one every worker shares. */
   readonly now?: never
 }
+
+/**
+ * How a group commit begins. Its statements must walk indexes: the claim must read `jobs_status`
+ * in order and stop at its LIMIT. The planner, with statistics taken while the table was small
+ * (or never), picks a bitmap scan instead, which reads every queued row and sorts them (a cost
+ * that grows with the queue, per claim) and never marks the index entries of rows claimed
+ * before as dead, so those pile up until a vacuum. In the commit's transaction only.
+ */
+const beginCommit = "BEGIN; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
 
 /**
  * The PostgreSQL store: many processes on many machines share one schema. Every call is
@@ -301,6 +310,11 @@ export class PostgresJobStore implements JobStore {
    * One transaction. The writes go as one set-based statement per "layer" (see `planWrites`;
    * usually one), then the claim locks, decides and starts. A commit of one statement and no
    * claim runs alone, without BEGIN/COMMIT: a single statement is atomic.
+   *
+   * The pool's connections are pipelined: statements that do not need each other's results go
+   * out together and the server runs them in the order sent. So a commit is three round trips
+   * whatever it holds: BEGIN, the parents' locks, the writes, the ends of waits and the claim's
+   * read; then the starts (and the next due time); then COMMIT.
    */
   commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult> {
     return this.call("commit", "Write", async () => {
@@ -309,11 +323,14 @@ export class PostgresJobStore implements JobStore {
       const parents = waitingParents(writes)
       if (!claiming && parents.length === 0 && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
       return inTransaction(this.pool, async (client) => {
-        await lockParents(client, this.t, parents)
-        const applied = await applyWrites(client, this.t, writes)
-        await endWaits(client, this.t, parents)
-        return claiming ? { applied, ...(await claimJobs(client, this.t, claim)) } : { applied, claimed: [] as ClaimRow[] }
-      })
+        const [, applied, , claimable] = await Promise.all([
+          lockParents(client, this.t, parents),
+          applyWrites(client, this.t, writes),
+          endWaits(client, this.t, parents),
+          claiming ? readClaimable(client, this.t, claim) : undefined,
+        ])
+        return claimable === undefined ? { applied, claimed: [] as ClaimRow[] } : { applied, ...(await startClaimed(client, this.t, claim!, claimable)) }
+      }, beginCommit)
     })
   }
 

@@ -31,15 +31,17 @@ export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ row
 }
 
 /**
- * Applies `writes` in order on `db` (a transaction when there are several statements) and
- * returns, per write, whether its guard held. A log line is always applied.
+ * Applies `writes` in order on `db` (a transaction's connection when there are several
+ * statements) and returns, per write, whether its guard held. A log line is always applied.
+ * The statements are sent at once: a connection runs them in the order sent, and none needs
+ * the result of the one before.
  */
 export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArray<JobWrite>): Promise<boolean[]> => {
   const applied = writes.map((w) => w.kind === "log")
-  for (const { rows, logs } of planWrites(writes)) {
-    const result = await db.query<{ i: number }>({ name: "jobstate.applyWrites", text: applyWritesSql(t), values: params(rows, logs) })
-    for (const { i } of result.rows) applied[i] = true
-  }
+  const results = await Promise.all(
+    planWrites(writes).map(({ rows, logs }) => db.query<{ i: number }>({ name: "jobstate.applyWrites", text: applyWritesSql(t), values: params(rows, logs) })),
+  )
+  for (const result of results) for (const { i } of result.rows) applied[i] = true
   return applied
 }
 

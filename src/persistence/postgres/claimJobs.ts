@@ -14,7 +14,11 @@ import type { Tables } from "./connection.js"
  */
 const MAX_INT = 2_147_483_647
 
-export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
+/**
+ * Sends the claim's read (the queued rows it locks) and returns its rows. Sent at once, so that
+ * on a pipelined connection it travels with the statements sent before it.
+ */
+export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ReadonlyArray<ClaimRow>> => {
   // The index jobs_status serves the order; only what a start needs is read.
   // Two statements, not one with "$3 IS NULL OR …": a prepared statement's generic plan must
   // not trade the index for a plan that suits the other case.
@@ -45,9 +49,24 @@ export const claimJobs = async (client: pg.PoolClient, t: Tables, claim: ClaimRe
           values: [claim.types, claim.limit, claim.ids, claim.nowMs ?? Date.now(), claim.maxStateVersion ?? MAX_INT],
         },
   )
-  const claimed = await startRows(client, t, claim, rows)
-  if (rows.length === claim.limit) return { claimed }
-  return { claimed, nextRunAt: await nextRunAt(client, t, claim) }
+  return rows
+}
+
+/**
+ * Lets the engine decide each locked row, starts the ones it starts and fails the others; with
+ * fewer rows than asked for, also reads when the next waiting one is due. These statements are
+ * sent together, without waiting for one another.
+ */
+export const startClaimed = async (
+  client: pg.PoolClient,
+  t: Tables,
+  claim: ClaimRequest,
+  rows: ReadonlyArray<ClaimRow>,
+): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
+  const claimed = startRows(client, t, claim, rows)
+  if (rows.length === claim.limit) return { claimed: await claimed }
+  const [started, next] = await Promise.all([claimed, nextRunAt(client, t, claim)])
+  return { claimed: started, nextRunAt: next }
 }
 
 /** The earliest `run_at` of the claimant's waiting rows (the partial index jobs_run_at). */
@@ -87,10 +106,11 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
       })
   }
 
-  const started = new Set<string>()
+  const sent: Array<Promise<unknown>> = []
+  let startedIds: Promise<pg.QueryResult<{ id: string }>> | undefined
   if (starts.length > 0) {
     // The rows are locked by this transaction, so the guard holds; it is kept as a statement of intent.
-    const result = await client.query<{ id: string }>({
+    startedIds = client.query<{ id: string }>({
       name: "jobstate.start",
       text: /* sql */ `
         UPDATE ${t.jobs} j SET status = s.status, snapshot = s.snapshot, attempts = s.attempts, owner = $1,
@@ -110,25 +130,29 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
         starts.map((s) => s.version),
       ],
     })
-    for (const { id } of result.rows) started.add(id)
-    if (claim.events && started.size > 0) {
-      // Only while some manager listens: one more statement in the claim's transaction.
-      const recorded = starts.filter((s) => started.has(s.row.id))
-      await client.query({
+    sent.push(startedIds)
+    if (claim.events) {
+      // Only while some manager listens: one more statement in the claim's transaction, run
+      // after the start (so it sees which rows it started).
+      sent.push(client.query({
         name: "jobstate.startEvents",
         text: /* sql */ `
           INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
           SELECT e.id, e.name, $1, 'status', e.body, $2
           FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, body, n)
+          JOIN ${t.jobs} j ON j.id = e.id AND j.status = 'running' AND j.owner = $1
           ORDER BY e.n`,
-        values: [claim.owner, claim.at, recorded.map((s) => s.row.id), recorded.map((s) => s.row.name), recorded.map((s) => statusBody(s.status))],
-      })
+        values: [claim.owner, claim.at, starts.map((s) => s.row.id), starts.map((s) => s.row.name), starts.map((s) => statusBody(s.status))],
+      }))
     }
   }
   if (fails.length > 0) {
-    await applyWrites(client, t, fails)
+    sent.push(applyWrites(client, t, fails))
     // A child that cannot run has ended: its parent may have no live child left.
-    await endWaits(client, t, waitingParents(fails))
+    sent.push(endWaits(client, t, waitingParents(fails)))
   }
+  await Promise.all(sent)
+  if (startedIds === undefined) return []
+  const started = new Set((await startedIds).rows.map(({ id }) => id))
   return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)
 }
