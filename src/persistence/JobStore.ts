@@ -72,7 +72,7 @@ export interface DbJob {
 /** The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it was put in line, for telemetry's queue wait. */
 export type ClaimRow = Pick<
   DbJob,
-  "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at" | "parent_id"
+  "seq" | "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at" | "parent_id"
 >
 
 /** A job as `dispatch` stores it. */

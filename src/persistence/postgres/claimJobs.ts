@@ -27,7 +27,7 @@ export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: Cla
       ? {
           name: "jobstate.claim",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+            SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
             FROM ${t.jobs}
             WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3) AND state_schema_version <= $4
               AND NOT awaiting_children
@@ -39,7 +39,7 @@ export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: Cla
       : {
           name: "jobstate.claimIds",
           text: /* sql */ `
-            SELECT id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+            SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
             FROM ${t.jobs}
             WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
               AND state_schema_version <= $5 AND NOT awaiting_children
