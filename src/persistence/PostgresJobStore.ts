@@ -312,9 +312,9 @@ export class PostgresJobStore implements JobStore {
    * claim runs alone, without BEGIN/COMMIT: a single statement is atomic.
    *
    * The pool's connections are pipelined: statements that do not need each other's results go
-   * out together and the server runs them in the order sent. So a commit is three round trips
+   * out together and the server runs them in the order sent. So a commit is two round trips
    * whatever it holds: BEGIN, the parents' locks, the writes, the ends of waits and the claim's
-   * read; then the starts (and the next due time); then COMMIT.
+   * read; then the starts (and the next due time) and COMMIT. Without a claim, one.
    */
   commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult> {
     return this.call("commit", "Write", async () => {
@@ -322,15 +322,21 @@ export class PostgresJobStore implements JobStore {
       if (!claiming && writes.length === 0) return { applied: [], claimed: [] }
       const parents = waitingParents(writes)
       if (!claiming && parents.length === 0 && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
-      return inTransaction(this.pool, async (client) => {
-        const [, applied, , claimable] = await Promise.all([
-          lockParents(client, this.t, parents),
-          applyWrites(client, this.t, writes),
-          endWaits(client, this.t, parents),
-          claiming ? readClaimable(client, this.t, claim) : undefined,
-        ])
-        return claimable === undefined ? { applied, claimed: [] as ClaimRow[] } : { applied, ...(await startClaimed(client, this.t, claim!, claimable)) }
-      }, beginCommit)
+      return inTransaction(
+        this.pool,
+        async (client, commit) => {
+          const sent = Promise.all([
+            lockParents(client, this.t, parents),
+            applyWrites(client, this.t, writes),
+            endWaits(client, this.t, parents),
+            claiming ? readClaimable(client, this.t, claim) : undefined,
+          ])
+          if (!claiming) commit()
+          const [, applied, , claimable] = await sent
+          return claimable === undefined ? { applied, claimed: [] as ClaimRow[] } : { applied, ...(await startClaimed(client, this.t, claim!, claimable, commit)) }
+        },
+        beginCommit,
+      )
     })
   }
 

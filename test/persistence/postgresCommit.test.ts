@@ -165,7 +165,7 @@ describe("PostgresJobStore.commit: claims", () => {
     const { claimed } = await store.commit([], { owner: "m1", limit: 5, types: ["t"], decide: (row) => (seen.push(row), start()), at: at(1) })
     const order = [1, 3, 5, 0, 4].map((i) => jobs[i]!.id)
     expect(claimed.map((r) => r.id)).toEqual(order)
-    expect(Object.keys(seen[0]!).sort()).toEqual(["data", "id", "name", "options", "owner", "params", "parent_id", "priority", "snapshot", "state_schema_version", "state_version", "status", "updated_at"])
+    expect(Object.keys(seen[0]!).sort()).toEqual(["data", "id", "name", "options", "owner", "params", "parent_id", "priority", "seq", "snapshot", "state_schema_version", "state_version", "status", "updated_at"])
     expect(seen[0]).toMatchObject({ status: "queued", owner: null, priority: 10, state_version: 0 })
     for (const id of order) expect(await store.getJob(id)).toMatchObject({ status: "running", owner: "m1", attempts: 1, started_at: at(1), snapshot: lifecycle("running").snapshot })
     expect((await store.getJob(jobs[2]!.id))!.status).toBe("queued")

@@ -55,18 +55,20 @@ export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: Cla
 /**
  * Lets the engine decide each locked row, starts the ones it starts and fails the others; with
  * fewer rows than asked for, also reads when the next waiting one is due. These statements are
- * sent together, without waiting for one another.
+ * sent together, without waiting for one another, and `commit` is called once they are sent.
  */
 export const startClaimed = async (
   client: pg.PoolClient,
   t: Tables,
   claim: ClaimRequest,
   rows: ReadonlyArray<ClaimRow>,
+  commit: () => void,
 ): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
   const claimed = startRows(client, t, claim, rows)
-  if (rows.length === claim.limit) return { claimed: await claimed }
-  const [started, next] = await Promise.all([claimed, nextRunAt(client, t, claim)])
-  return { claimed: started, nextRunAt: next }
+  const next = rows.length === claim.limit ? undefined : nextRunAt(client, t, claim)
+  commit()
+  const [started, nextAt] = await Promise.all([claimed, next])
+  return next === undefined ? { claimed: started } : { claimed: started, nextRunAt: nextAt ?? null }
 }
 
 /** The earliest `run_at` of the claimant's waiting rows (the partial index jobs_run_at). */
@@ -81,8 +83,12 @@ const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest):
   return rows[0]?.next ?? null
 }
 
-const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
-  if (rows.length === 0) return []
+/**
+ * Decides every row and sends the statements that carry the decisions. Not async: a decision
+ * that throws throws here, before the caller sends COMMIT.
+ */
+const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
+  if (rows.length === 0) return Promise.resolve([])
 
   const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number; data: Buffer | null; version: number | null }> = []
   const fails: JobWrite[] = []
@@ -151,8 +157,9 @@ const startRows = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest, 
     // A child that cannot run has ended: its parent may have no live child left.
     sent.push(endWaits(client, t, waitingParents(fails)))
   }
-  await Promise.all(sent)
-  if (startedIds === undefined) return []
-  const started = new Set((await startedIds).rows.map(({ id }) => id))
-  return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)
+  return Promise.all(sent).then(async () => {
+    if (startedIds === undefined) return []
+    const started = new Set((await startedIds).rows.map(({ id }) => id))
+    return starts.filter((s) => started.has(s.row.id)).map((s) => s.row)
+  })
 }

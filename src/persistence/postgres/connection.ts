@@ -112,7 +112,11 @@ export const backendPid = (client: pg.ClientBase): number | undefined => (client
  * gets an `error` listener: pg emits `error` on a client whose backend dies between two of our
  * queries, and an unheard `error` event would crash the process.
  */
-export const inTransaction = async <A>(pool: pg.Pool, f: (client: pg.PoolClient) => Promise<A>, begin = "BEGIN"): Promise<A> => {
+export const inTransaction = async <A>(
+  pool: pg.Pool,
+  f: (client: pg.PoolClient, commit: () => void) => Promise<A>,
+  begin = "BEGIN",
+): Promise<A> => {
   const client = await pool.connect()
   let broken: Error | undefined
   const onError = (error: Error) => {
@@ -120,11 +124,19 @@ export const inTransaction = async <A>(pool: pg.Pool, f: (client: pg.PoolClient)
   }
   client.on("error", onError)
   try {
-    // Not awaited: on a pipelined connection it travels with f's first statements.
+    // Not awaited: on a pipelined connection it travels with f's first statements. So may
+    // COMMIT, when f says it has sent its last statement (before it awaits their results):
+    // should one of them fail, PostgreSQL answers that COMMIT by rolling back.
     const begun = client.query(begin)
-    const result = await f(client)
+    let committed: Promise<unknown> | undefined
+    const commit = () => {
+      committed ??= client.query("COMMIT")
+      committed.catch(() => {})
+    }
+    const result = await f(client, commit)
     await begun
-    await client.query("COMMIT")
+    commit()
+    await committed
     return result
   } catch (error) {
     if (broken === undefined) {
