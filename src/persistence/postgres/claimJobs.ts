@@ -3,7 +3,7 @@ import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
 import { statusBody } from "../eventRows.js"
 import { applyWrites } from "./applyWrites.js"
 import { endWaits, waitingParents } from "./families.js"
-import type { Tables } from "./connection.js"
+import { corked, type Tables } from "./connection.js"
 
 /**
  * Inside the commit's transaction: locks up to `limit` queued rows of the claimant's types,
@@ -64,9 +64,11 @@ export const startClaimed = async (
   rows: ReadonlyArray<ClaimRow>,
   commit: () => void,
 ): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
-  const claimed = startRows(client, t, claim, rows)
-  const next = rows.length === claim.limit ? undefined : nextRunAt(client, t, claim)
-  commit()
+  const [claimed, next] = corked(client, () => {
+    const sent = [startRows(client, t, claim, rows), rows.length === claim.limit ? undefined : nextRunAt(client, t, claim)] as const
+    commit()
+    return sent
+  })
   const [started, nextAt] = await Promise.all([claimed, next])
   return next === undefined ? { claimed: started } : { claimed: started, nextRunAt: nextAt ?? null }
 }

@@ -127,13 +127,13 @@ export const inTransaction = async <A>(
     // Not awaited: on a pipelined connection it travels with f's first statements. So may
     // COMMIT, when f says it has sent its last statement (before it awaits their results):
     // should one of them fail, PostgreSQL answers that COMMIT by rolling back.
-    const begun = client.query(begin)
     let committed: Promise<unknown> | undefined
     const commit = () => {
       committed ??= client.query("COMMIT")
       committed.catch(() => {})
     }
-    const result = await f(client, commit)
+    const [begun, pending] = corked(client, () => [client.query(begin), f(client, commit)] as const)
+    const result = await pending
     await begun
     commit()
     await committed
@@ -148,6 +148,21 @@ export const inTransaction = async <A>(
   } finally {
     client.off("error", onError)
     client.release(broken)
+  }
+}
+
+/**
+ * Runs `send` with the connection's socket corked, so that the statements it sends leave in one
+ * write: on a pipelined connection a round trip's statements cost one system call, not one each.
+ * (pg keeps the socket as `connection.stream`; without one, `send` simply runs.)
+ */
+export const corked = <A>(client: pg.PoolClient, send: () => A): A => {
+  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream
+  stream?.cork?.()
+  try {
+    return send()
+  } finally {
+    stream?.uncork?.()
   }
 }
 
