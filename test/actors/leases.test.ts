@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { JobManager } from "../../src/index.js"
+import { initialTransition, transition } from "xstate"
 import { decodeLifecycle, encodeLifecycle, transitionOffline } from "../../src/actors/lifecycle.js"
+import { jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
+import { pack, unpack } from "../../src/persistence/codec.js"
 import { NoopJob, OnceJob, allTestJobs } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { fakeLease, rawSql, readRow, storeFor } from "../fixtures/store.js"
@@ -29,6 +32,26 @@ describe("owners and leases", () => {
     await runningUnder(dataDir, id, { id: "ghost", host: "another-host", expiresAt: Date.now() - 55_000 })
     const manager = await openManager({ dataDir, leaseMs: 5_000 })
     expect(await (await manager.handle(id)).result()).toEqual({ tag: "leased" })
+  })
+
+  it("resumes a job whose row holds XState's whole persisted snapshot (as versions before the compact record wrote it), and stores the compact record", async () => {
+    const dataDir = tempDir()
+    const id = await storedJob(dataDir)
+    // What earlier versions stored: getPersistedSnapshot of a running job, with its invoked worker.
+    const [queued] = initialTransition(jobLifecycleMachine, { jobId: id })
+    const [running] = transition(jobLifecycleMachine, queued, { type: "START" })
+    const persisted = jobLifecycleMachine.getPersistedSnapshot(running) as { children: object }
+    expect(Object.keys(persisted.children)).toEqual(["worker"])
+    await rawSql(dataDir, "UPDATE jobs SET status = 'running', attempts = 1, owner = $1, snapshot = $2 WHERE id = $3", ["ghost", pack(persisted), id])
+    await fakeLease(dataDir, { id: "ghost", pid: 1, host: "another-host", types: [], expiresAt: Date.now() - 55_000 })
+    const manager = await openManager({ dataDir, leaseMs: 5_000 })
+    expect(await (await manager.handle(id)).result()).toEqual({ tag: "leased" })
+    const row = (await readRow(dataDir, id))!
+    expect(row.attempts).toBe(2)
+    // The row now holds the state value and the context only: not XState's children, status or history.
+    const stored = unpack(row.snapshot, "snapshot") as Record<string, unknown>
+    expect(Object.keys(stored).sort()).toEqual(["context", "value"])
+    expect(stored.value).toBe("completed")
   })
 
   it("fails, instead of resuming, a job of a type that is not resumable", async () => {
