@@ -54,6 +54,28 @@ describe("a job's history, read from the store", () => {
     events.stop()
   })
 
+  it("is not reordered by the page when a start is stamped before the dispatch or the resume it picked up", async () => {
+    const { timelineOf } = await timelineModule()
+    // A claim is stamped when its worker prepares it, before its commit finds the row, and on
+    // another process's clock: on PostgreSQL under load, startedAt read 8 ms before createdAt.
+    const history = [
+      { status: "queued", at: "2026-11-30T04:34:53.516Z" },
+      { status: "running", at: "2026-11-30T04:34:53.508Z" },
+      { status: "paused", at: "2026-11-30T04:34:59.015Z" },
+    ]
+    expect(timelineOf(history, []).map((s) => s.status)).toEqual(["queued", "running", "paused"])
+    // Read while queued, the start heard after it.
+    expect(timelineOf(history.slice(0, 1), [{ status: "running", at: "2026-11-30T04:34:53.508Z" }]).map((s) => s.status)).toEqual(["queued", "running"])
+    // Heard: a resume from the page (this process's clock), then the claim of the worker that
+    // picked it up, stamped before it.
+    const heard = [
+      { status: "queued", at: "2026-11-30T04:35:10.300Z" },
+      { status: "running", at: "2026-11-30T04:35:10.296Z" },
+      { status: "cancelled", at: "2026-11-30T04:35:12.000Z" },
+    ]
+    expect(timelineOf(history, heard).map((s) => s.status)).toEqual(["queued", "running", "paused", "queued", "running", "cancelled"])
+  })
+
   it("has a retried attempt go back through queued, and a completion end it", async () => {
     const manager = await openManager({ dataDir: tempDir(), concurrency: 2 })
     const job = await manager.dispatch(ModeledJob, {}, { retry: { maxRetries: 3, retryOn: ["Retryable"], backoff: { type: "fixed", delayMs: 10 } } })
