@@ -11,6 +11,7 @@ import { startProcess } from "../fixtures/processes.js"
 import { storeKind } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { recordsEvent } from "./recording.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 const haveChromium = existsSync(CHROMIUM)
@@ -213,8 +214,9 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     const recorded = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
     const job = await recorded.dispatch(NoopJob, { tag: "recorded" })
     await job.result()
-    // The inspector hands its events on asynchronously: the worker's word is in once it is recorded.
-    await waitUntil(() => lines.some((l) => l.includes("WORKER.DONE")), 20_000, "the recording of the job's end")
+    // The inspector hands its events on asynchronously (after the job's end is committed): the
+    // worker's word is in once the event itself is recorded.
+    await waitUntil(() => recordsEvent(lines, "WORKER.DONE"), 20_000, "the recording of the job's end")
     await page.locator('nav button[data-view="replay"]').click()
     await page.locator('input[type="file"]').setInputFiles({ name: "events.jsonl", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) })
     await page.locator("tr[data-replay-row]").first().waitFor()

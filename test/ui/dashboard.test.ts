@@ -8,6 +8,7 @@ import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { recordsEvent } from "./recording.js"
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -334,8 +335,9 @@ describe("replay", () => {
     const producer = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
     const job = await producer.dispatch(NoopJob, { tag: "recorded" })
     await job.result()
-    // The inspector hands its events on asynchronously: the worker's word is in once it is recorded.
-    await waitUntil(() => lines.some((l) => l.includes("WORKER.DONE")), 20_000, "the recording of the job's end")
+    // The inspector hands its events on asynchronously (after the job's end is committed): the
+    // worker's word is in once the event itself is recorded.
+    await waitUntil(() => recordsEvent(lines, "WORKER.DONE"), 20_000, "the recording of the job's end")
     const { call } = await serve(producer)
     const recording = lines.join("\n") // what was recorded so far (the manager records on)
     const replayed = await call("/api/replay", { method: "POST", body: recording, headers: { "content-type": "text/plain" } })
