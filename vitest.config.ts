@@ -4,7 +4,13 @@ import { defineConfig } from "vitest/config"
  * The engine's conformance suite: these files run twice, once per store. The rest (CLI, built-in
  * jobs, packaging, each store's own faults) run once.
  */
-const conformance = ["test/actors/**/*.test.ts", "test/machines/**/*.test.ts", "test/faults/**/*.test.ts"]
+const conformance = [
+  "test/actors/**/*.test.ts",
+  "test/machines/**/*.test.ts",
+  "test/faults/**/*.test.ts",
+  // The dashboard shows the jobs of either store: its API and browser tests run on both.
+  "test/ui/**/*.test.ts",
+]
 
 export default defineConfig({
   test: {

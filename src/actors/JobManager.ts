@@ -219,6 +219,7 @@ export class JobManager implements JobHandleSource {
       },
       onError,
     )
+    telemetry?.countJobs(() => store.countJobs(), onError)
     this.watchers = new JobWatchers(this.engine, store, this.registry)
     this.presence = new ManagerPresence(
       store,

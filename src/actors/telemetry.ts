@@ -1,6 +1,7 @@
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Scope, type Fiber, type Tracer } from "effect"
 import type { StoredError } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
+import type { JobCount } from "../persistence/JobStore.js"
 import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 
 /**
@@ -33,6 +34,8 @@ export const TelemetryNames = {
   queueWait: "jobstate.queue.wait",
   /** Counter, by type and status. */
   statusChanges: "jobstate.job.status_changes",
+  /** Gauge, by type and status: the jobs the store holds. */
+  jobs: "jobstate.jobs",
   /** Up-down counter, by type. */
   activeAttempts: "jobstate.attempts.active",
 } as const
@@ -56,6 +59,14 @@ const statusChanges = Metric.counter(N.statusChanges, {
 const activeAttempts = Metric.counter(N.activeAttempts, {
   description: "Attempts running in this manager, by type",
 })
+const jobs = Metric.gauge(N.jobs, {
+  description: "Jobs in the store, by type and status (every manager with telemetry reports the whole store's counts)",
+})
+
+/** How often the store's counts are read for the `jobstate.jobs` gauge, besides soon after a status change here. */
+const JOB_COUNTS_EVERY_MS = 15_000
+/** A burst of status changes here is one read, this long after the first. */
+const JOB_COUNTS_SOON_MS = 1_000
 
 type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
 
@@ -86,6 +97,7 @@ export const outcomeOf = (report: WorkerReport, interruptReason: "pause" | "canc
  */
 export class JobTelemetry {
   private readonly clock: Clock.Clock
+  private counts: JobCounts | undefined
 
   private constructor(
     readonly context: Context.Context<never>,
@@ -108,7 +120,32 @@ export class JobTelemetry {
 
   /** Releases the layer: its finalizers flush and shut down the exporters it made. */
   close(): Promise<void> {
+    this.counts?.stop()
     return Effect.runPromise(Scope.close(this.scope, Exit.void))
+  }
+
+  /**
+   * Keeps the `jobstate.jobs` gauge: the store's counts by type and status (one grouped query),
+   * read now, every 15 s (for what other processes change), and a second after this manager
+   * changes a status. A gauge, not a sum of this manager's changes: jobs others dispatch, run or
+   * prune count too, and a restart loses nothing.
+   */
+  countJobs(read: () => Promise<ReadonlyArray<JobCount>>, onError: (error: unknown) => void) {
+    this.counts?.stop()
+    this.counts = new JobCounts(read, (counts) => this.setJobs(counts), onError)
+  }
+
+  private readonly reported = new Set<string>()
+
+  private setJobs(counts: ReadonlyArray<JobCount>) {
+    const now = new Map(counts.map((c) => [`${c.name}\u0000${c.status}`, c.count]))
+    // A type and status no longer in the store is 0, not its last count.
+    for (const key of this.reported) if (!now.has(key)) now.set(key, 0)
+    for (const [key, count] of now) {
+      const [type, status] = key.split("\u0000") as [string, string]
+      Metric.withAttributes(jobs, { [N.jobType]: type, [N.status]: status }).updateUnsafe(count, this.context)
+      this.reported.add(key)
+    }
   }
 
   /** The span of one attempt, started now. */
@@ -130,6 +167,7 @@ export class JobTelemetry {
   /** A status change this manager committed (what its `manager.events` say). */
   statusChanged(type: string, status: JobStatus) {
     Metric.withAttributes(statusChanges, { [N.jobType]: type, [N.status]: status }).updateUnsafe(1, this.context)
+    this.counts?.soon()
   }
 
   /** @internal */
@@ -142,6 +180,59 @@ export class JobTelemetry {
     const seconds = (this.clock.currentTimeMillisUnsafe() - startedAt) / 1000
     Metric.withAttributes(attemptDuration, { [N.jobType]: type, [N.outcome]: outcome }).updateUnsafe(seconds, this.context)
     Metric.withAttributes(activeAttempts, { [N.jobType]: type }).updateUnsafe(-1, this.context)
+  }
+}
+
+/** The reads behind the `jobstate.jobs` gauge: one at a time, on a timer and on demand. */
+class JobCounts {
+  private readonly timer: ReturnType<typeof setInterval>
+  private due: ReturnType<typeof setTimeout> | undefined
+  private reading = false
+  /** A read was asked for while one ran: it may have missed the latest change. */
+  private again = false
+  private stopped = false
+
+  constructor(
+    private readonly read: () => Promise<ReadonlyArray<JobCount>>,
+    private readonly report: (counts: ReadonlyArray<JobCount>) => void,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.timer = setInterval(() => this.now(), JOB_COUNTS_EVERY_MS)
+    this.timer.unref()
+    this.now()
+  }
+
+  soon() {
+    if (this.due !== undefined || this.stopped) return
+    this.due = setTimeout(() => {
+      this.due = undefined
+      this.now()
+    }, JOB_COUNTS_SOON_MS)
+    this.due.unref()
+  }
+
+  private now() {
+    if (this.stopped) return
+    if (this.reading) {
+      this.again = true
+      return
+    }
+    this.reading = true
+    this.read()
+      .then((counts) => this.stopped || this.report(counts), this.onError)
+      .finally(() => {
+        this.reading = false
+        if (this.again) {
+          this.again = false
+          this.now()
+        }
+      })
+  }
+
+  stop() {
+    this.stopped = true
+    clearInterval(this.timer)
+    clearTimeout(this.due)
   }
 }
 

@@ -5,6 +5,7 @@ import { JobStatus } from "../jobs/JobStatus.js"
 import { jobLifecycleMachine } from "../machines/jobLifecycleMachine.js"
 import { replayRows, parseRecording } from "../cli/replay.js"
 import { HttpRefusal, readBody, readJson, sendError, sendJson, sendText } from "./httpReplies.js"
+import { jobHistory } from "./jobHistory.js"
 import { lifecycleDiagram } from "./lifecycleDiagram.js"
 import { staticAsset } from "./staticAssets.js"
 import { streamEvents } from "./eventStream.js"
@@ -143,9 +144,9 @@ const get = async (
     } catch (error) {
       params = { undecodable: (error as Error).message }
     }
-    // The last 500 lines; the page asks for more with afterSeq as they come.
+    // The last 500 lines; the page asks for more with afterSeq as they come. The history reads them all.
     const logs = await manager.getJobLogs(id)
-    return sendJson(res, 200, { job, params, logs: logs.slice(-500), logsTruncated: logs.length > 500 })
+    return sendJson(res, 200, { job, params, history: jobHistory(job, logs), logs: logs.slice(-500), logsTruncated: logs.length > 500 })
   }
   throw new HttpRefusal(404, `Not found: ${path}`)
 }
@@ -157,7 +158,8 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
     const action = m[2] as Action
     await manager.getJobInfo(id) // an unknown id is a 404 before anything is asked
     const status = await manager[action](id)
-    return sendJson(res, 200, { id, action, status })
+    // The job as it is now, so the page shows the action's effect without waiting for the feed.
+    return sendJson(res, 200, { id, action, status, job: await manager.getJobInfo(id) })
   }
   if (path === "/api/dispatch") {
     const body = await readJson(req)

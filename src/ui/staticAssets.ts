@@ -18,7 +18,7 @@ const vendor: Record<string, () => string> = {
   "htm.js": () => join(dirname(require.resolve("htm")), "htm.mjs"),
 }
 
-const own: Record<string, string> = Object.fromEntries(["index.html", "app.js", "html.js", "diagram.js", "schemaForm.js", "style.css"].map((f) => [f, f]))
+const own: Record<string, string> = Object.fromEntries(["index.html", "app.js", "html.js", "diagram.js", "schemaForm.js", "format.js", "validate.js", "timeline.js", "style.css"].map((f) => [f, f]))
 
 const types: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8" }
 

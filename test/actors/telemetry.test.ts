@@ -214,6 +214,31 @@ describe("OpenTelemetry", () => {
     expect(active.map((p) => p.value)).toEqual([0])
   })
 
+  it("reports the store's jobs by type and status as a gauge: jobs another process dispatched count, and a count goes down as jobs move on", async () => {
+    const otel = inMemoryOtel()
+    const Job = stepsJob("otel_gauge")
+    const dataDir = tempDir()
+    // Another process (no telemetry, runs nothing) dispatched two jobs before this manager opened.
+    const other = await openManager({ dataDir, jobs: [Job], concurrency: 0 })
+    const first = await other.dispatch(Job, { steps: 1 })
+    const second = await other.dispatch(Job, { steps: 1 })
+    const gauge = async () => Object.fromEntries(pointsOf((await otel.metrics()).get(N.jobs), "otel_gauge").map((p) => [p.attributes[N.status], p.value]))
+
+    const manager = await openManager({ dataDir, jobs: [Job], telemetry: otel.layer, concurrency: 0 })
+    await waitUntil(async () => (await gauge()).queued === 2, 20_000, "two queued jobs on the gauge")
+    // Another manager, without telemetry, runs them; this one dispatches a delayed job (its own
+    // change, which has the counts read again): the gauge tells the store, whoever changed it.
+    const worker = await openManager({ dataDir, jobs: [Job], concurrency: 2 })
+    await first.result()
+    await second.result()
+    await manager.dispatch(Job, { steps: 1 }, { delayMs: 60_000 })
+    await waitUntil(async () => {
+      const now = await gauge()
+      return now.completed === 2 && now.queued === 1
+    }, 20_000, "two completed and one queued on the gauge")
+    await worker.close()
+  })
+
   it("exports nothing and records no metric with telemetry off", async () => {
     // A global OpenTelemetry tracer provider, as an app may have: jobstate must not pick it up by itself.
     const global = new InMemorySpanExporter()

@@ -1,11 +1,14 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { createInspector } from "@statelyai/inspect"
 import { afterEach, describe, expect, it } from "vitest"
+import { parseRecording, replayRows } from "../../src/cli/replay.js"
 import { dashboard, type DashboardOptions, type JobManager } from "../../src/index.js"
 import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { recordsEvent } from "./recording.js"
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -104,13 +107,17 @@ describe("the dashboard's API", () => {
     const { producer, call } = await setUp()
     const job = await producer.dispatch(WaitJob, {})
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
-    expect((await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json).toEqual({ id: job.id, action: "pause", status: "paused" })
+    // The response carries the job as the action left it, for the page to show at once.
+    const paused = (await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json
+    expect(paused).toMatchObject({ id: job.id, action: "pause", status: "paused", job: { id: job.id, status: "paused", pausedBy: "user" } })
     expect((await producer.getJobInfo(job.id)).status).toBe("paused")
     expect((await call(`/api/jobs/${job.id}/resume`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
     expect((await call(`/api/jobs/${job.id}/cancel`, { method: "POST" })).json.status).toBe("cancelled")
     expect((await call(`/api/jobs/${job.id}/retry`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
+    // The details tell the path it took, from the store.
+    expect((await call(`/api/jobs/${job.id}`)).json.history.map((s: any) => s.status)).toEqual(["queued", "running", "paused", "queued", "running", "cancelled", "queued", "running"])
     // A transition the job does not allow is a conflict, said clearly.
     const again = await call(`/api/jobs/${job.id}/resume`, { method: "POST" })
     expect(again.status).toBe(409)
@@ -295,7 +302,7 @@ describe("the page", () => {
       seen.set(path, r.text)
       queue.push(...refsOf(r.text, path))
     }
-    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js"]))
+    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js", "/assets/format.js", "/assets/validate.js", "/assets/timeline.js"]))
     for (const [path, text] of seen) {
       const external = (text.match(/https?:\/\/[^\s"'`)<]+/g) ?? []).filter((u) => !u.startsWith(origin) && !u.startsWith("http://www.w3.org/"))
       expect(external, path).toEqual([])
@@ -319,3 +326,31 @@ const refsOf = (text: string, from: string): string[] => {
   }
   return [...refs]
 }
+
+describe("replay", () => {
+  it("turns an inspect --out recording into the timeline rows the CLI's replay shows, and refuses what is not one", async () => {
+    const lines: string[] = []
+    // Recorded as `jobstate inspect --out` records: the inspector library's own serialisation.
+    const recorder = createInspector({ send: (event) => void lines.push(JSON.stringify(event)) })
+    const producer = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
+    const job = await producer.dispatch(NoopJob, { tag: "recorded" })
+    await job.result()
+    // The inspector hands its events on asynchronously (after the job's end is committed): the
+    // worker's word is in once the event itself is recorded.
+    await waitUntil(() => recordsEvent(lines, "WORKER.DONE"), 20_000, "the recording of the job's end")
+    const { call } = await serve(producer)
+    const recording = lines.join("\n") // what was recorded so far (the manager records on)
+    const replayed = await call("/api/replay", { method: "POST", body: recording, headers: { "content-type": "text/plain" } })
+    expect(replayed.status).toBe(200)
+    expect(replayed.json.rows).toEqual(replayRows(parseRecording(recording, "test")))
+    const mine = replayed.json.rows.filter((r: any) => r.actor.includes(job.id))
+    // The job's actor, from its start to its worker's word that it is done.
+    expect(mine.map((r: any) => r.state)).toContain("running.active")
+    expect(mine.map((r: any) => r.event)).toContainEqual(expect.stringMatching(/^WORKER\.DONE ← worker/))
+
+    const notOne = await call("/api/replay", { method: "POST", body: "hello\n", headers: { "content-type": "text/plain" } })
+    expect(notOne.status).toBe(400)
+    expect(notOne.json.error).toMatch(/:1 is not an inspection event/)
+    expect((await call("/api/replay", { method: "POST", body: "" })).status).toBe(400)
+  })
+})

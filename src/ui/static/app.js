@@ -2,8 +2,11 @@
 import { render } from "preact"
 import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { html } from "./html.js"
-import { Lifecycle, Throughput, pathOf } from "./diagram.js"
+import { Lifecycle, Throughput } from "./diagram.js"
+import { progressOf } from "./format.js"
 import { SchemaForm, initialValue } from "./schemaForm.js"
+import { timelineOf } from "./timeline.js"
+import { validate } from "./validate.js"
 
 const STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"]
 const ACTIONS = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"], retry: ["failed", "cancelled"] }
@@ -26,32 +29,30 @@ const api = async (path, init) => {
 const post = (path, body) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })
 
 const short = (id) => id.slice(0, 8)
-const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "")
 const ago = (iso) => {
-  if (!iso) return ""
   const s = Math.round((Date.now() - Date.parse(iso)) / 1000)
-  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : s < 86400 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`
 }
 const duration = (a, b) => (a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(2)} s` : "")
+const sameDay = (d) => d.toDateString() === new Date().toDateString()
+const FORMATS = { time: (d) => d.toLocaleTimeString(), ago: (d) => ago(d.toISOString()), full: (d) => (sameDay(d) ? d.toLocaleTimeString() : d.toLocaleString()) }
 
-/** A progress value as a fraction (null: unknown) and a label. */
-const progressOf = (p) => {
-  if (!p) return { fraction: null, label: "" }
-  if (p._tag === "Percentage") return { fraction: p.value, label: `${Math.round(p.value * 100)}%` }
-  if (p._tag === "Count") return { fraction: p.total > 0 ? p.done / p.total : null, label: `${p.done}/${p.total}` }
-  if (p._tag === "Indeterminate") return { fraction: null, label: p.message ?? "working", indeterminate: true }
-  const d = p.data ?? {}
-  if (typeof d.done === "number" && typeof d.total === "number") return { fraction: d.total > 0 ? d.done / d.total : null, label: `${d.done}/${d.total}${d.current ? " " + d.current : ""}` }
-  if (typeof d.percent === "number") return { fraction: d.percent / 100, label: `${d.percent}%` }
-  return { fraction: null, label: JSON.stringify(d).slice(0, 40) }
+/**
+ * Every time on the page: the viewer's local time (or how long ago), the exact UTC instant in
+ * its tooltip. The store keeps UTC; one rule here keeps the page from mixing the two.
+ */
+const When = ({ iso, as = "full" }) => {
+  if (!iso) return html`<span class="muted">–</span>`
+  const d = new Date(iso)
+  return html`<time datetime=${iso} title=${iso}>${FORMATS[as](d)}</time>`
 }
 
 const Bar = ({ job, live }) => {
   const p = progressOf(live ?? job.progressData)
   const fraction = p.fraction ?? (job.status === "completed" ? 1 : job.progress)
-  if (fraction === null && !p.indeterminate) return html`<span class="muted">${p.label}</span>`
+  if (fraction === null && !p.indeterminate) return html`<span class="muted bar-label" title=${p.detail}>${p.label}</span>`
   return html`<span class=${"bar" + (p.indeterminate && job.status === "running" ? " indeterminate" : "")} data-progress=${fraction ?? ""}>
-    <i style=${`width:${Math.round((fraction ?? 0) * 100)}%`} /></span><span class="bar-label">${p.label || (fraction !== null ? Math.round(fraction * 100) + "%" : "")}</span>`
+    <i style=${`width:${Math.round((fraction ?? 0) * 100)}%`} /></span><span class="bar-label" title=${p.detail}>${p.label || (fraction !== null ? Math.round(fraction * 100) + "%" : "")}</span>`
 }
 
 const Status = ({ job }) => html`<span class=${"status " + job.status} data-status=${job.status}>${job.stalled ? "stalled" : job.waitingForWorker ? "waiting" : job.status}</span>`
@@ -61,7 +62,12 @@ const useLive = () => {
   const [connected, setConnected] = useState(false)
   const [tick, setTick] = useState(0)
   const progress = useRef(new Map())
+  // Job id → the status events heard, `{ status, at, n }`: `n` counts what the page has learnt,
+  // so a view knows which events came after the rows it read (see `latest`).
   const statuses = useRef(new Map())
+  // Job id → `{ job, n }`: a job as an action's response gave it.
+  const patched = useRef(new Map())
+  const learnt = useRef(0)
   const listeners = useRef(new Set())
   useEffect(() => {
     let source
@@ -76,7 +82,7 @@ const useLive = () => {
         if (e.type === "progress") progress.current.set(e.id, e.progress)
         if (e.type === "status") {
           const heard = statuses.current.get(e.id) ?? []
-          statuses.current.set(e.id, [...heard, e.status])
+          statuses.current.set(e.id, [...heard, { status: e.status, at: e.at, n: ++learnt.current }])
         }
         for (const l of listeners.current) l(e)
         scheduleTick()
@@ -92,7 +98,23 @@ const useLive = () => {
     open()
     return () => { source?.close(); clearTimeout(timer) }
   }, [])
-  return { connected, tick, progress: progress.current, statuses: statuses.current, listeners: listeners.current }
+  /** The page now knows `job` as it is (an action's response): shown at once, wherever it is listed. */
+  const patch = (job) => {
+    patched.current.set(job.id, { job, n: ++learnt.current })
+    setTick((t) => t + 1)
+  }
+  return { connected, tick, progress: progress.current, statuses: statuses.current, patched: patched.current, patch, learnt, listeners: listeners.current }
+}
+
+/**
+ * A job as the page knows it best: the row read when the page had learnt `n` things, replaced
+ * by an action's newer response, with the status of any event heard after both.
+ */
+const latest = (live, row, n) => {
+  const patch = live.patched.get(row.id)
+  const base = patch !== undefined && patch.n > n ? patch : { job: row, n }
+  const after = (live.statuses.get(row.id) ?? []).filter((h) => h.n > base.n)
+  return after.length ? { ...base.job, status: after[after.length - 1].status } : base.job
 }
 
 const Counts = ({ overview, filter, setFilter }) => {
@@ -123,13 +145,11 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
     return () => { live.listeners.delete(l); clearTimeout(due); clearInterval(every) }
   }, [])
   useEffect(() => {
-    api(`api/jobs?${key}`).then((p) => { setPage(p); setError(null) }, (e) => setError(e.message))
+    const n = live.learnt.current
+    api(`api/jobs?${key}`).then((p) => { setPage({ ...p, n }); setError(null) }, (e) => setError(e.message))
   }, [key, reload, live.connected])
   const types = overview?.types ?? []
-  const jobs = (page?.jobs ?? []).map((j) => {
-    const heard = live.statuses.get(j.id)
-    return heard && heard.length ? { ...j, status: heard[heard.length - 1] } : j
-  })
+  const jobs = (page?.jobs ?? []).map((j) => latest(live, j, page.n))
   return html`<div class="card">
     <h2>Jobs</h2>
     <div class="filters">
@@ -144,7 +164,7 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
       <thead><tr><th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>created</th></tr></thead>
       <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
         <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
-        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted">(${j.failures} failed)</span>` : ""}</td><td title=${j.createdAt}>${ago(j.createdAt)}</td></tr>`)}
+        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted" title=${`${j.failures} failed since dispatch or retry`}>(${j.failures}✗)</span>` : ""}</td><td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
       ${page && jobs.length === 0 ? html`<tr><td colspan="6" class="muted">No jobs match.</td></tr>` : null}</tbody>
     </table></div>
     <div class="pager">
@@ -164,18 +184,23 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
   const [acting, setActing] = useState(null)
   const [message, setMessage] = useState(null)
   const lastSeq = useRef(0)
-  const load = () =>
-    api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
-      setData(d); setError(null)
+  const load = () => {
+    const n = live.learnt.current
+    return api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
+      setData({ ...d, n }); setError(null)
       setLogs(d.logs); lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
     }, (e) => setError(e.message))
+  }
   useEffect(() => { setData(null); setMessage(null); load() }, [id, live.connected])
   // Tail: a log or status event of this job fetches the lines after the last one shown.
   useEffect(() => {
     let busy = false
     const l = async (e) => {
       if (e.id !== id || busy) return
-      if (e.type === "status") api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, logs: old?.logs ?? d.logs })), () => {})
+      if (e.type === "status") {
+        const n = live.learnt.current
+        api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, n, logs: old?.logs ?? d.logs })), () => {})
+      }
       if (e.type !== "log" && e.type !== "status") return
       busy = true
       try {
@@ -188,45 +213,53 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
   }, [id])
   if (error) return html`<div class="card"><div class="error-box">${error}</div></div>`
   if (!data) return html`<div class="card muted">Loading job…</div>`
-  const job = data.job
-  const heard = live.statuses.get(id) ?? []
   const act = async (action) => {
     setActing(action); setMessage(null)
     try {
       const r = await post(`api/jobs/${encodeURIComponent(id)}/${action}`)
       setMessage({ ok: true, text: `${action}: ${r.status}` })
-      await load(); onChanged()
+      // The list shows the response at once; the details (and the history) are read again.
+      live.patch(r.job)
+      onChanged()
+      await load()
     } catch (e) {
       setMessage({ ok: false, text: e.message })
     } finally { setActing(null) }
   }
-  const path = pathOf(job, logs, heard)
+  // The path: what was stored, then the status events heard since. The status: the newest the
+  // page knows, which an action's response may tell before its event comes (then it ends the path).
+  const timeline = timelineOf(data.history, live.statuses.get(id) ?? [])
+  const job = latest(live, data.job, data.n)
+  const path = timeline.map((s) => s.status)
+  if (path[path.length - 1] !== job.status) path.push(job.status)
   return html`<div class="card" data-job=${job.id}>
     <h2>${job.name} <code>${job.id}</code> <${Status} job=${job} /></h2>
     <div class="actions">${Object.entries(ACTIONS).map(([a]) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
     <${Bar} job=${job} live=${live.progress.get(id)} />
-    <${Lifecycle} diagram=${diagram} job=${job} path=${path} />
-    <div class="muted">path: ${path.join(" → ")}</div>
+    <div class="diagram"><${Lifecycle} diagram=${diagram} job=${job} path=${path} /></div>
+    <div class="muted" data-path=${path.join(" ")}>path: ${path.map((status, i) => html`${i ? " → " : ""}<span title=${timeline[i]?.at ?? "just now"}>${status}</span>`)}</div>
     <dl class="fields">
       <dt>priority</dt><dd>${job.priority}</dd>
       <dt>attempts</dt><dd>${job.attempts} (${job.failures} failed since dispatch or retry)</dd>
-      ${job.runAt && html`<dt>runAt</dt><dd>${job.runAt}</dd>`}
+      ${job.runAt && html`<dt>runs at</dt><dd><${When} iso=${job.runAt} /></dd>`}
       ${job.uniqueKey && html`<dt>uniqueKey</dt><dd>${job.uniqueKey}</dd>`}
-      <dt>checkpoints</dt><dd>${job.stateVersion}${job.lastCheckpoint ? `, last at ${time(job.lastCheckpoint)}` : ""}</dd>
-      <dt>created</dt><dd>${job.createdAt}</dd>
-      <dt>started</dt><dd>${job.startedAt ?? "–"}${job.startedAt ? ` (waited ${duration(job.createdAt, job.startedAt)})` : ""}</dd>
-      <dt>ended</dt><dd>${job.completedAt ?? "–"}${job.completedAt && job.startedAt ? ` (ran ${duration(job.startedAt, job.completedAt)})` : ""}</dd>
-      ${job.stalled && html`<dt>stalled</dt><dd>since ${job.stalled.since}: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
+      <dt>checkpoints</dt><dd>${job.stateVersion}${job.lastCheckpoint ? html`, last at <${When} iso=${job.lastCheckpoint} />` : ""}</dd>
+      <dt>created</dt><dd><${When} iso=${job.createdAt} /></dd>
+      <dt>started</dt><dd><${When} iso=${job.startedAt} />${job.startedAt ? ` (waited ${duration(job.createdAt, job.startedAt)})` : ""}</dd>
+      <dt>ended</dt><dd><${When} iso=${job.completedAt} />${job.completedAt && job.startedAt ? ` (ran ${duration(job.startedAt, job.completedAt)})` : ""}</dd>
+      ${job.stalled && html`<dt>stalled</dt><dd>since <${When} iso=${job.stalled.since} />: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
       ${job.waitingForWorker && html`<dt>waiting</dt><dd>for a worker of type ${job.name}</dd>`}
       ${job.pausedBy && html`<dt>paused by</dt><dd>${job.pausedBy}</dd>`}
+      ${job.parentId && html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId}><code>${short(job.parentId)}</code></a></dd>`}
+      ${job.children && html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}</dd>`}
     </dl>
     <h3>params</h3><${Json} value=${data.params} />
     ${job.output !== null && html`<h3>output</h3><${Json} value=${job.output} />`}
     ${job.error && html`<h3>error</h3><div class="error-box">[${job.error._tag}] ${job.error.message}</div><${Json} value=${job.error.details} />`}
     ${job.lastError && !job.error && html`<h3>last error</h3><div class="error-box">[${job.lastError._tag}] ${job.lastError.message}</div>`}
     <h3>log</h3>
-    <div class="logs" data-logs>${logs.length === 0 ? html`<span class="debug">(no lines)</span>` : logs.map((l) => html`<div class=${l.level}>${time(l.at)} ${l.level} ${l.message}</div>`)}</div>
+    <div class="logs" data-logs>${logs.length === 0 ? html`<span class="debug">(no lines)</span>` : logs.map((l) => html`<div class=${l.level}><${When} iso=${l.at} as="time" /> ${l.level} ${l.message}</div>`)}</div>
   </div>`
 }
 
@@ -245,6 +278,13 @@ const Dispatch = ({ types, onDispatched }) => {
   const submit = async (e) => {
     e.preventDefault()
     setMessage(null)
+    // Nothing posts until the params fit the schema: the same issues the server would give.
+    const local = validate(schema?.params, value)
+    if (local.length) {
+      setIssues(local)
+      setMessage({ ok: false, text: `Invalid params for ${JSON.stringify(name)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}` })
+      return
+    }
     try {
       const r = await post("api/dispatch", { name, params: value, priority: priorityOf(priority) })
       setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
@@ -268,7 +308,7 @@ const Dispatch = ({ types, onDispatched }) => {
 const Schedules = ({ schedules }) => html`<div class="card"><h2>Schedules</h2>
   ${schedules.length === 0 ? html`<p class="muted">No schedules (manager.schedule(…) makes one).</p>` : html`<table>
     <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th></tr></thead>
-    <tbody>${schedules.map((s) => html`<tr><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td>${s.nextRunAt ?? "–"}</td><td>${s.lastRunAt ?? "–"}</td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
+    <tbody>${schedules.map((s) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
 
 const Stats = ({ overview }) => {
   const types = new Map()
@@ -280,7 +320,7 @@ const Stats = ({ overview }) => {
   return html`<div class="card"><h2>Throughput (jobs ended per minute, last hour)</h2>
     <${Throughput} ended=${overview.ended} since=${overview.since} />
     <h2>By type</h2><table><thead><tr><th>type</th>${STATUSES.map((s) => html`<th>${s}</th>`)}</tr></thead>
-    <tbody>${[...types].map(([name, row]) => html`<tr><td>${name}</td>${STATUSES.map((s) => html`<td>${row[s] || ""}</td>`)}</tr>`)}</tbody></table></div>`
+    <tbody>${[...types].map(([name, row]) => html`<tr data-type=${name}><td>${name}</td>${STATUSES.map((s) => html`<td data-count=${s}>${row[s] || ""}</td>`)}</tr>`)}</tbody></table></div>`
 }
 
 const Replay = () => {
@@ -298,20 +338,54 @@ const Replay = () => {
     ${error && html`<div class="error-box">${error}</div>`}
     ${rows && html`<p>${rows.length} events, ${actors.length} actors. <select value=${actor} onChange=${(e) => setActor(e.target.value)}><option value="">every actor</option>${actors.map((a) => html`<option>${a}</option>`)}</select></p>
       <table><thead><tr><th>#</th><th>time</th><th>actor</th><th>kind</th><th>event</th><th>state</th><th>status</th></tr></thead>
-      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
+      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr data-replay-row><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
   </div>`
 }
 
-const readHash = () => Object.fromEntries(new URLSearchParams(location.hash.slice(1)))
+/**
+ * What the address keeps, in its hash: the view, the job shown, the list's filters and page, so
+ * a reload, a bookmark or Back shows the same. Defaults are left out of it.
+ */
+const ROUTE = { view: "jobs", job: "", status: "", type: "", text: "", offset: "0" }
+const readRoute = () => {
+  const q = new URLSearchParams(location.hash.slice(1))
+  return Object.fromEntries(Object.entries(ROUTE).map(([k, d]) => [k, q.get(k) ?? d]))
+}
+const hashOf = (route) => {
+  const q = new URLSearchParams(Object.entries(route).filter(([k, v]) => v !== ROUTE[k])).toString()
+  return q === "" ? "" : `#${q}`
+}
+
+/** The route, written to the address as it changes: a new history entry per step, but not per key typed. */
+const useRoute = () => {
+  const [route, setRoute] = useState(readRoute)
+  const written = useRef(route)
+  useEffect(() => {
+    const back = () => { written.current = readRoute(); setRoute(written.current) }
+    addEventListener("popstate", back)
+    return () => removeEventListener("popstate", back)
+  }, [])
+  useEffect(() => {
+    const hash = hashOf(route)
+    if (hash === location.hash) return
+    const typing = Object.keys(ROUTE).every((k) => k === "text" || route[k] === written.current[k])
+    history[typing ? "replaceState" : "pushState"](null, "", hash === "" ? location.pathname + location.search : hash)
+    written.current = route
+  }, [route])
+  return [route, (change) => setRoute((r) => ({ ...r, ...change }))]
+}
 
 const App = () => {
   const live = useLive()
   const [overview, setOverview] = useState(null)
   const [diagram, setDiagram] = useState(null)
   const [error, setError] = useState(null)
-  const [view, setView] = useState(readHash().view ?? "jobs")
-  const [selected, setSelected] = useState(readHash().job ?? null)
-  const [filter, setFilter] = useState({ status: "", name: "", text: "", limit: 50, offset: 0 })
+  const [route, go] = useRoute()
+  const view = route.view
+  const setView = (v) => go({ view: v })
+  const selected = route.job || null
+  const filter = { status: route.status, name: route.type, text: route.text, limit: 50, offset: Number(route.offset) || 0 }
+  const setFilter = (f) => go({ status: f.status, type: f.name, text: f.text, offset: String(f.offset) })
   const refresh = () => api("api/overview").then((o) => { setOverview(o); setError(null) }, (e) => setError(e.message))
   useEffect(() => { api("api/lifecycle").then(setDiagram, () => {}) }, [])
   useEffect(() => { refresh() }, [live.connected])
@@ -320,8 +394,7 @@ const App = () => {
   useEffect(() => {
     if (Date.now() - last.current > 2000) { last.current = Date.now(); refresh() }
   }, [live.tick])
-  useEffect(() => { location.hash = new URLSearchParams({ view, ...(selected ? { job: selected } : {}) }).toString() }, [view, selected])
-  const select = (id) => { setSelected(id); setView("jobs") }
+  const select = (id) => go({ job: id, view: "jobs" })
   const tabs = ["jobs", "dispatch", "schedules", "stats", "replay"]
   return html`<header><h1>jobstate</h1>
       <nav>${tabs.map((t) => html`<button class=${view === t ? "on" : ""} data-view=${t} onClick=${() => setView(t)}>${t}</button>`)}</nav>

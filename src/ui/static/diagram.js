@@ -2,39 +2,16 @@
 // drawn as SVG by hand.
 import { html } from "./html.js"
 
-/** The top-level state a log line says the job entered, or null (lines the engine writes on transitions). */
-const stateOfLine = (message) => {
-  if (/^resumed from checkpoint/.test(message)) return "running"
-  if (/^attempt failed/.test(message) || /^resumed by a user/.test(message) || /retried|^retry/.test(message)) return "queued"
-  if (/^paused/.test(message)) return "paused"
-  if (/^failed/.test(message)) return "failed"
-  if (/^cancelled/.test(message)) return "cancelled"
-  return null
-}
-
 /**
- * The states a job went through, oldest first: it starts queued; its log's lifecycle lines and
- * the status events heard live add the rest; its current status ends it. A job that started and
- * left running without a line about it (completion writes none) gets `running` in between.
+ * The leaf or compound box to light for a job in `status`: a queued job waiting for its time is
+ * in queued.waiting, one waiting for its children in queued.children.
  */
-export const pathOf = (job, logs, heard) => {
-  const path = ["queued"]
-  const push = (s) => {
-    if (s === null || path[path.length - 1] === s) return
-    const last = path[path.length - 1]
-    if (last === "queued" && ["completed", "paused", "failed", "cancelled"].includes(s) && job.startedAt !== null) path.push("running")
-    path.push(s)
-  }
-  for (const line of logs) push(stateOfLine(line.message))
-  for (const s of heard) push(s)
-  push(job.status)
-  return path
-}
-
-/** The leaf or compound box to light for a job in `status` (a waiting queued job is in queued.waiting). */
 const currentBox = (job, diagram) => {
   const has = (p) => diagram.boxes.some((b) => b.path === p)
-  if (job.status === "queued") return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting") ? "queued.waiting" : has("queued.ready") ? "queued.ready" : "queued"
+  if (job.status === "queued") {
+    if (job.awaitingChildren && has("queued.children")) return "queued.children"
+    return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting") ? "queued.waiting" : has("queued.ready") ? "queued.ready" : "queued"
+  }
   if (job.status === "running") return has("running.active") ? "running.active" : "running"
   return job.status
 }
@@ -49,27 +26,38 @@ export const Lifecycle = ({ diagram, job, path }) => {
   for (let i = 1; i < path.length; i++) taken.add(`${path[i - 1]}>${path[i]}`)
   const edgeTaken = (e) => taken.has(`${top(e.from)}>${top(e.to)}`) && top(e.from) !== top(e.to)
   const entry = diagram.boxes.find((b) => b.path === diagram.initial)
+  const box = drawBox(current, visited)
   return html`<svg class="lifecycle" viewBox="0 0 ${diagram.width} ${diagram.height}" role="img" aria-label="lifecycle of job ${job.id}, now ${job.status}">
     <defs>
       <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b6bdc9" /></marker>
       <marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2f6fed" /></marker>
     </defs>
     ${entry && html`<g><circle cx=${entry.x - 18} cy=${entry.y + 16} r="5" fill="#1d2330" /><path class="edge" d="M${entry.x - 13},${entry.y + 16} L${entry.x},${entry.y + 16}" marker-end="url(#arrow)" /></g>`}
-    ${diagram.boxes.map((b) => {
-      const isCurrent = b.path === current
-      const cls = [b.kind, isCurrent ? "current" : "", visited.has(b.path) ? "visited" : ""].join(" ")
-      const label = b.kind === "compound" ? b.y + 16 : b.y + b.height / 2 + 4
-      return html`<g class=${cls} data-state=${b.path}>
-        <rect x=${b.x} y=${b.y} width=${b.width} height=${b.height} rx="8" />
-        <text x=${b.x + (b.kind === "compound" ? 10 : b.width / 2)} y=${label} text-anchor=${b.kind === "compound" ? "start" : "middle"}>${b.label}${b.invokes.length ? html`<tspan class="muted" font-size="10"> · invokes ${b.invokes.join(", ")}</tspan>` : ""}</text>
-      </g>`
-    })}
+    ${diagram.boxes.filter((b) => b.kind === "compound").map(box)}
     ${diagram.edges.map((e) => {
+      // Every label at once is a tangle at this size: the taken edges keep theirs, the others
+      // show it on hover (and in a tooltip).
       const t = edgeTaken(e)
-      return html`<g><path class=${"edge" + (t ? " taken" : "")} d=${e.d} marker-end=${t ? "url(#arrow-taken)" : "url(#arrow)"} />
+      return html`<g class=${"transition" + (t ? " taken" : "")}><title>${e.from} → ${e.to}: ${e.labels.join(", ")}</title>
+        <path class=${"edge" + (t ? " taken" : "")} d=${e.d} marker-end=${t ? "url(#arrow-taken)" : "url(#arrow)"} />
+        <path class="hit" d=${e.d} />
         <text class=${"edge-label" + (t ? " taken" : "")} x=${e.labelX} y=${e.labelY} text-anchor="middle">${e.labels.join(", ")}</text></g>`
     })}
+    ${diagram.boxes.filter((b) => b.kind !== "compound").map(box)}
   </svg>`
+}
+
+/**
+ * One state's box. Drawn in layers: compound states under the arrows (which start inside them),
+ * the other states over the arrows and their labels, so a state's name is never covered.
+ */
+const drawBox = (current, visited) => (b) => {
+  const cls = [b.kind, b.path === current ? "current" : "", visited.has(b.path) ? "visited" : ""].join(" ")
+  const label = b.kind === "compound" ? b.y + 16 : b.y + b.height / 2 + 4
+  return html`<g class=${cls} data-state=${b.path}>
+    <rect x=${b.x} y=${b.y} width=${b.width} height=${b.height} rx="8" />
+    <text x=${b.x + (b.kind === "compound" ? 10 : b.width / 2)} y=${label} text-anchor=${b.kind === "compound" ? "start" : "middle"}>${b.label}${b.invokes.length ? html`<tspan class="muted" font-size="10"> · invokes ${b.invokes.join(", ")}</tspan>` : ""}</text>
+  </g>`
 }
 
 const COLORS = { completed: "#1f9d55", failed: "#d92d20", cancelled: "#8e44ad" }
@@ -92,7 +80,7 @@ export const Throughput = ({ ended, since }) => {
       return ["completed", "failed", "cancelled"].map((s) => {
         const h = (b[s] / max) * (H - 10)
         y -= h
-        return h > 0 ? html`<rect x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
+        return h > 0 ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
       })
     })}
     <text x="2" y="10" font-size="10" fill="#667085">${max}/min</text>

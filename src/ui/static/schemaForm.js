@@ -2,7 +2,11 @@
 // server validates, so the issues it returns (per path) are shown next to their fields.
 import { html } from "./html.js"
 
-/** A value a field starts with: nothing for optional fields, an empty one for required ones. */
+/**
+ * A value a field starts with: nothing for optional fields, and for required ones a value only
+ * where a form has an obvious one (a list, a checkbox, a choice). A required text or number
+ * starts missing, so an untouched form is refused for it rather than dispatching `""`.
+ */
 export const initialValue = (given) => {
   const schema = plain(given)
   if (schema?.type === "object") {
@@ -13,7 +17,6 @@ export const initialValue = (given) => {
   if (schema?.type === "array") return []
   if (schema?.type === "boolean") return false
   if (Array.isArray(schema?.enum)) return schema.enum[0]
-  if (schema?.type === "string") return ""
   return undefined
 }
 
@@ -62,7 +65,8 @@ const Field = ({ name, path, schema: given, required, value, onChange, issues })
     input = html`<textarea id=${id} name=${path} rows="3" placeholder="one per line" value=${(value ?? []).join("\n")}
       onInput=${(e) => onChange(e.target.value === "" ? [] : e.target.value.split("\n"))} />`
   } else if (schema?.type === "string") {
-    input = html`<input id=${id} name=${path} type="text" value=${value ?? ""} onInput=${(e) => onChange(required || e.target.value !== "" ? e.target.value : undefined)} />`
+    // An emptied text field is a missing key (a required one is then reported as such).
+    input = html`<input id=${id} name=${path} type="text" value=${value ?? ""} aria-required=${required ? "true" : "false"} onInput=${(e) => onChange(e.target.value === "" ? undefined : e.target.value)} />`
   } else {
     input = html`<textarea id=${id} name=${path} rows="3" placeholder="JSON" value=${value === undefined ? "" : JSON.stringify(value)}
       onInput=${(e) => { try { onChange(e.target.value === "" ? undefined : JSON.parse(e.target.value)) } catch { onChange(e.target.value) } }} />`

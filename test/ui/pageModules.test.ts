@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest"
+import { builtinJobs } from "../../src/cli/jobs.js"
+import { allTestJobs } from "../fixtures/jobs.js"
+import { openManager } from "../fixtures/openManager.js"
+import { formatModule, validateModule } from "./pageModules.js"
+
+describe("the page's params check", () => {
+  it("gives the issues dispatchByName gives, path for path and word for word, before anything is posted", async () => {
+    const { validate } = await validateModule()
+    const manager = await openManager({ jobs: [...allTestJobs, ...builtinJobs], concurrency: 0 })
+    const cases: Array<[string, unknown]> = [
+      ["count", {}],
+      ["count", { n: "three", extra: 1 }],
+      ["count", { n: 3, effectsFile: "fx", delayMs: "soon" }],
+      ["count", { n: 3, effectsFile: "fx", delayMs: null }],
+      ["wait", { stubborn: 1 }],
+      ["failing", { mode: "loud" }],
+      ["indexer", { location: 3, mode: "Nope", batchSize: 0, extra: 1 }],
+      ["indexer", { location: "x", mode: "Deep", batchSize: 1.5 }],
+      ["indexer", {}],
+      ["file_copy", { sources: [1, "a"], destination: "x", options: { verify: "yes", conflict: "merge" } }],
+      ["file_copy", { sources: "a", destination: "x" }],
+    ]
+    for (const [name, params] of cases) {
+      const refused = await manager.dispatchByName(name, params).then(
+        () => undefined,
+        (e: { issues: unknown }) => e.issues,
+      )
+      expect(validate(manager.getJobSchema(name).params, params), `${name} ${JSON.stringify(params)}`).toEqual(refused)
+    }
+    // And what dispatchByName takes, the check passes.
+    expect(validate(manager.getJobSchema("indexer").params, { location: "/tmp", mode: "Deep", batchSize: 10 })).toEqual([])
+    expect(validate(manager.getJobSchema("file_copy").params, { sources: ["a"], destination: "b", options: { conflict: "skip" } })).toEqual([])
+    expect(await manager.listJobs()).toEqual([])
+  })
+})
+
+describe("the page's progress labels", () => {
+  it("says a built-in job's structured progress in words, not JSON", async () => {
+    const { progressOf } = await formatModule()
+    const copy = progressOf({
+      _tag: "Structured",
+      data: { filesDone: 12, filesTotal: 302, bytesDone: 1_572_864, bytesTotal: 46_137_344, currentFile: "/tmp/sample/a/file-9.dat", bytesPerSecond: 3_145_728, etaSeconds: 75, fraction: 0.034 },
+    })
+    expect(copy).toEqual({ fraction: 0.034, label: "12 / 302 files · 1.5 MB / 44 MB · 3.0 MB/s · 1m 15s left · file-9.dat", detail: "/tmp/sample/a/file-9.dat" })
+    const index = progressOf({
+      _tag: "Structured",
+      data: { phase: "discovery", dirsFound: 38, filesFound: 1_204, bytesFound: 2_048, contentDone: 0, contentTotal: null, currentPath: "/srv/x", itemsPerSecond: 410.6, fraction: null },
+    })
+    expect(index.fraction).toBeNull()
+    expect(index.label).toBe("discovery · 38 dirs found · 1,204 files found · 2.0 KB found · 411/s · x")
+    // A shape it does not know: its numbers and words, by name.
+    expect(progressOf({ _tag: "Structured", data: { stage: "upload", parts: 3, nested: { a: 1 } } }).label).toBe("stage upload · parts 3")
+    expect(progressOf({ _tag: "Count", done: 1500, total: 3000 })).toMatchObject({ fraction: 0.5, label: "1,500/3,000" })
+  })
+})
