@@ -41,6 +41,8 @@ export interface AttemptRun {
   command(command: WorkerCommand): void
   /** Stops the run where it stands (the job left `running`, or its manager crashed). */
   stop(): void
+  /** The worker actor attached to this run, once the job has its actor: reports go through it, so an inspector sees them come from the worker. */
+  attached: ((event: WorkerReport) => void) | undefined
 }
 
 /**
@@ -83,6 +85,7 @@ export const startAttempt = (job: LiveJob, host: JobHost, report: (event: Worker
     })
   })
   return {
+    attached: undefined,
     command(command) {
       if (command.type === "INTERRUPT") {
         job.requestInterrupt(command.reason)
@@ -120,7 +123,11 @@ export const makeRunJobWorker = (host: JobHost) =>
       return
     }
     receive((command) => run.command(command))
-    return () => run.stop()
+    run.attached = sendBack
+    return () => {
+      run.attached = undefined
+      run.stop()
+    }
   })
 
 const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =>

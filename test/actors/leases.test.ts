@@ -40,7 +40,7 @@ describe("owners and leases", () => {
     // What earlier versions stored: getPersistedSnapshot of a running job, with its invoked worker.
     const [queued] = initialTransition(jobLifecycleMachine, { jobId: id })
     const [running] = transition(jobLifecycleMachine, queued, { type: "START" })
-    const persisted = jobLifecycleMachine.getPersistedSnapshot(running) as { children: object }
+    const persisted = jobLifecycleMachine.getPersistedSnapshot(running) as unknown as { children: object }
     expect(Object.keys(persisted.children)).toEqual(["worker"])
     await rawSql(dataDir, "UPDATE jobs SET status = 'running', attempts = 1, owner = $1, snapshot = $2 WHERE id = $3", ["ghost", pack(persisted), id])
     await fakeLease(dataDir, { id: "ghost", pid: 1, host: "another-host", types: [], expiresAt: Date.now() - 55_000 })
