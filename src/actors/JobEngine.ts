@@ -507,8 +507,9 @@ export class JobEngine implements JobHost {
   /** How the attempt ended, from its worker: to the job's actor, or through the machine offline. */
   private reported(job: LiveJob, report: WorkerReport) {
     if (job.actor !== undefined) {
-      // Through its worker, which the actor invoked and which attached to this run.
-      job.run?.attached?.(report)
+      // From its worker, as the machine would have it.
+      if (job.run?.attached !== undefined) job.run.attached(report)
+      else job.actor.send(report)
       return
     }
     if (job.leaving) return
