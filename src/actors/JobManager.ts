@@ -137,8 +137,6 @@ export class JobManager implements JobHandleSource {
   private readonly presence: ManagerPresence
   private readonly scheduler: Scheduler
   private readonly feed: ManagerEvents
-  /** When the leases were last read to learn whether another manager listens to events. */
-  private gateCheckedAt = 0
   private readonly registry: JobRegistry
   private readonly types: ReadonlyArray<string>
   private readonly own: Set<string> | undefined
@@ -226,6 +224,7 @@ export class JobManager implements JobHandleSource {
       { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
       {
         onNews: () => this.onNews(),
+        onLeases: (owners) => this.updateEventGate(owners),
         onSweep: (owners) => {
           this.updateEventGate(owners)
           return this.recoverWith(owners, false).then(() => undefined)
@@ -294,13 +293,12 @@ export class JobManager implements JobHandleSource {
     await this.watchers.checkRemote()
     // Whether another manager has started (or stopped) listening to events: its lease says.
     // At most a few looks a second; the sweep looks too.
-    if (Date.now() - this.gateCheckedAt >= 250) this.updateEventGate(await this.presence.owners())
+    await this.presence.readLeases()
     await this.feed.poll()
   }
 
   /** Records events in `job_events` while another live manager listens. */
   private updateEventGate(owners: Owners) {
-    this.gateCheckedAt = Date.now()
     this.engine.recordEvents = owners.othersListen()
   }
 
@@ -315,6 +313,16 @@ export class JobManager implements JobHandleSource {
    */
   get events(): AsyncIterable<ManagerEvent> {
     return this.feed.iterable
+  }
+
+  /**
+   * Settles once other processes record their events for this manager's subscribers: at once
+   * when it already had one; after a first subscriber, when the others have read its lease
+   * (about `pollIntervalMs` + 250 ms). A view that subscribes, then reads the jobs it shows,
+   * reads them after this and misses no change another process makes.
+   */
+  othersRecording(): Promise<void> {
+    return this.presence.othersRecording()
   }
 
   // ---------------------------------------------------------------- dispatch

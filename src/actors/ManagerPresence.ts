@@ -1,6 +1,14 @@
 import type { JobStore } from "../persistence/JobStore.js"
 import { Owners, thisHost } from "./owners.js"
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
+
+/**
+ * How often, at most, a manager reads the leases on news to learn whether another one listens
+ * to events (see `JobManager.onNews`).
+ */
+const EVENT_GATE_MS = 250
+
 export interface PresenceOptions {
   readonly managerId: string
   /** The job types this manager claims; empty for a producer. */
@@ -13,6 +21,8 @@ export interface PresenceOptions {
 export interface PresenceHandlers {
   /** Another process may have changed the store. */
   readonly onNews: () => Promise<void> | void
+  /** The leases as read on news (at most every `EVENT_GATE_MS`): who listens to events now. */
+  readonly onLeases: (owners: Owners) => void
   /** Time to look for managers that died, and recover their jobs. */
   readonly onSweep: (owners: Owners) => Promise<void>
   readonly onError: (error: unknown) => void
@@ -28,6 +38,13 @@ export class ManagerPresence {
   private renewing = false
   /** Whether the lease says this manager has `manager.events` subscribers. */
   private listening = false
+  /** Says "not listening" in the lease, a lease period after the last subscriber left. */
+  private quiet: NodeJS.Timeout | undefined
+  /** When the leases were last read for `onLeases`, and the read due after news came too soon. */
+  private leasesReadAt = 0
+  private leasesDue: NodeJS.Timeout | undefined
+  /** Settles once the others have had time to read that this manager listens. */
+  private heard: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly store: JobStore,
@@ -41,13 +58,58 @@ export class ManagerPresence {
   }
 
   /**
-   * Says in the lease, at once, whether this manager has `manager.events` subscribers: while
-   * one does, the others record their events in `job_events` for it.
+   * Says in the lease whether this manager has `manager.events` subscribers: while one does,
+   * the others record their events in `job_events` for it. A start is said at once; an end a
+   * lease period later, so a subscriber that comes straight back (a page reloaded, a stream
+   * reconnected) finds the others still recording.
    */
   setListening(listening: boolean) {
-    if (this.listening === listening) return
+    clearTimeout(this.quiet)
+    this.quiet = undefined
+    if (!listening) {
+      if (this.listening) {
+        this.quiet = setTimeout(() => this.announce(false), this.options.leaseMs)
+        this.quiet.unref()
+      }
+      return
+    }
+    if (!this.listening) this.announce(true)
+  }
+
+  /**
+   * Settles once the other managers record their events for this one's subscribers: at once
+   * while it has been listening a while; after its first subscriber, once its lease says so and
+   * the others have had their next look (their poll, then at most `EVENT_GATE_MS`).
+   */
+  othersRecording(): Promise<void> {
+    return this.heard
+  }
+
+  private announce(listening: boolean) {
     this.listening = listening
-    this.renewLease().catch(this.handlers.onError)
+    const written = this.renewLease()
+    written.catch(this.handlers.onError)
+    if (listening) this.heard = written.then(() => sleep(this.options.pollIntervalMs + EVENT_GATE_MS + 50), () => undefined)
+  }
+
+  /**
+   * News: reads the leases for `onLeases`, at once if the last read is `EVENT_GATE_MS` old,
+   * else when it will be, so a lease changed between two reads is never left unread.
+   */
+  readLeases(): Promise<void> | undefined {
+    const wait = this.leasesReadAt + EVENT_GATE_MS - Date.now()
+    if (wait <= 0) {
+      this.leasesReadAt = Date.now()
+      return this.owners().then(this.handlers.onLeases)
+    }
+    if (this.leasesDue === undefined) {
+      this.leasesDue = setTimeout(() => {
+        this.leasesDue = undefined
+        this.readLeases()?.catch(this.handlers.onError)
+      }, wait)
+      this.leasesDue.unref()
+    }
+    return undefined
   }
 
   /** The leases as the store has them now, judged by the one liveness rule. */
@@ -98,6 +160,8 @@ export class ManagerPresence {
   }
 
   stop() {
+    clearTimeout(this.quiet)
+    clearTimeout(this.leasesDue)
     for (const stop of this.stops.splice(0)) stop()
   }
 }

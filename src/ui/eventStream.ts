@@ -15,8 +15,6 @@ export const streamEvents = async (manager: JobManager, req: IncomingMessage, re
     connection: "keep-alive",
     "x-accel-buffering": "no",
   })
-  // The page lists jobs once it hears this: from then on it misses none of this manager's events.
-  res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ managerId: manager.id })}\n\n`)
   const iterator = manager.events[Symbol.asyncIterator]()
   const heartbeat = setInterval(() => res.write(": heartbeat\n\n"), HEARTBEAT_MS)
   heartbeat.unref()
@@ -27,6 +25,11 @@ export const streamEvents = async (manager: JobManager, req: IncomingMessage, re
   req.on("close", stop)
   res.on("close", stop)
   try {
+    // The page lists jobs once it hears this: from then on it misses no event, this manager's
+    // or another process's (they record theirs once they have read that this one listens).
+    await manager.othersRecording()
+    if (res.destroyed) return
+    res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ managerId: manager.id })}\n\n`)
     for (;;) {
       const next = await iterator.next()
       if (next.done || res.destroyed) break

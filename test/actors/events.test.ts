@@ -4,7 +4,7 @@ import type { JobManager, ManagerEvent } from "../../src/index.js"
 import { NarratedJob, NoopJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess } from "../fixtures/processes.js"
-import { storeFor } from "../fixtures/store.js"
+import { openTestStore, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
@@ -25,22 +25,29 @@ const finished = (events: ReadonlyArray<ManagerEvent>, id: string) => events.som
 const gist = (e: ManagerEvent): string =>
   e.type === "status" ? `status ${e.status}` : e.type === "log" ? `log ${e.message}` : `progress ${JSON.stringify(e.progress)}`
 
-/**
- * Dispatches `noop` jobs on `dispatcher` until `listener` has seen one of them: from then on the
- * listener is subscribed (and, across managers, the other side knows it listens). No sleeps.
- */
-const untilHeard = async (dispatcher: JobManager, events: ReadonlyArray<ManagerEvent>, what: string) => {
+/** Dispatches `noop` jobs until `events` has one's completion: the subscription has started. */
+const untilHeard = async (manager: JobManager, events: ReadonlyArray<ManagerEvent>, what: string) => {
   const pings = new Set<string>()
   await waitUntil(
     async () => {
       if (events.some((e) => pings.has(e.id) && e.type === "status" && e.status === "completed")) return true
-      pings.add((await dispatcher.dispatch(NoopJob, { tag: "ping" })).id)
+      pings.add((await manager.dispatch(NoopJob, { tag: "ping" })).id)
       await new Promise((r) => setTimeout(r, 20))
       return false
     },
     30_000,
     what,
   )
+}
+
+/** Whether the manager's lease says it listens to events. */
+const leaseListens = async (dataDir: string, id: string) => {
+  const store = await openTestStore(dataDir)
+  try {
+    return (await store.leases()).find((l) => l.id === id)?.listening
+  } finally {
+    await store.close()
+  }
 }
 
 describe("manager.events", () => {
@@ -143,7 +150,8 @@ describe("manager.events", () => {
     await startProcess("test/fixtures/worker.ts", [dataDir, "2"])
     const manager = await openManager({ ...storeFor(dataDir), concurrency: 0 })
     const sub = collect(manager.events)
-    await untilHeard(manager, sub.events, "the worker's events of a ping")
+    // No event is missed once the worker has read that this manager listens.
+    await manager.othersRecording()
     const handle = await manager.dispatch(NarratedJob, { steps: 2, delayMs: 30 })
     await waitUntil(() => finished(sub.events, handle.id), 30_000, "the worker's completed event")
 
@@ -168,7 +176,7 @@ describe("manager.events", () => {
     // where its own reader finds them too.
     const other = await openManager({ ...storeFor(dataDir), concurrency: 0 })
     const theirs = collect(other.events)
-    await untilHeard(runner, theirs.events, "the other manager to hear the runner's ping")
+    await other.othersRecording()
     const handle = await runner.dispatch(NarratedJob, { steps: 2, delayMs: 30 })
     await waitUntil(() => finished(theirs.events, handle.id), 30_000, "the other manager to hear the end")
     await waitUntil(() => finished(own.events, handle.id), 10_000, "the runner's own end event")
@@ -181,5 +189,29 @@ describe("manager.events", () => {
     expect(theirs.events.filter((e) => e.id === handle.id && e.type !== "progress").map(gist)).toEqual(expected)
     expect(own.events.filter((e) => e.id === handle.id && e.type !== "progress").map(gist)).toEqual(expected)
     expect(own.events.filter((e) => e.id === handle.id).every((e) => e.manager === runner.id)).toBe(true)
+  })
+  it("keeps saying it listens for a lease period after its last subscriber leaves, so one that comes straight back misses nothing", async () => {
+    const dataDir = tempDir()
+    const leaseMs = 1_500
+    const manager = await openManager({ ...storeFor(dataDir), concurrency: 0, leaseMs })
+    expect(await leaseListens(dataDir, manager.id)).toBe(false)
+    const first = manager.events[Symbol.asyncIterator]()
+    await manager.othersRecording()
+    expect(await leaseListens(dataDir, manager.id)).toBe(true)
+    await first.return!()
+    const left = Date.now()
+    // Gone a moment (a page reloading): the lease still says it listens, and a subscriber
+    // coming back finds the others recording already.
+    await new Promise((r) => setTimeout(r, 200))
+    if (Date.now() - left < leaseMs) expect(await leaseListens(dataDir, manager.id)).toBe(true)
+    const again = manager.events[Symbol.asyncIterator]()
+    let settled = false
+    void manager.othersRecording().then(() => (settled = true))
+    await Promise.resolve()
+    expect(settled).toBe(true)
+    await again.return!()
+    // Gone for good: a lease period later it says so, and the others stop recording.
+    await waitUntil(async () => (await leaseListens(dataDir, manager.id)) === false, 20_000, "the lease to say it no longer listens")
+    expect(Date.now() - left).toBeGreaterThanOrEqual(leaseMs)
   })
 })
