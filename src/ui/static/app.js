@@ -191,7 +191,9 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
       setLogs(d.logs); lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
     }, (e) => setError(e.message))
   }
-  useEffect(() => { setData(null); setMessage(null); load() }, [id, live.connected])
+  // Another job: start blank. The feed (re)connected: read again, showing what is there meanwhile.
+  useEffect(() => { setData(null); setMessage(null) }, [id])
+  useEffect(() => { load() }, [id, live.connected])
   // Tail: a log or status event of this job fetches the lines after the last one shown.
   useEffect(() => {
     let busy = false
