@@ -4,14 +4,13 @@ import type { AddressInfo } from "node:net"
 import { chromium, type Browser, type Page } from "playwright-core"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { dashboard } from "../../src/index.js"
-import { createInspector } from "@statelyai/inspect"
 import { CountJob, FailingJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { startProcess } from "../fixtures/processes.js"
 import { storeKind } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
-import { recordsEvent } from "./recording.js"
+import { recordNoopRun } from "./recording.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 const haveChromium = existsSync(CHROMIUM)
@@ -209,14 +208,7 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     expect(await page.locator('svg.chart rect[data-status="failed"]').count()).toBeGreaterThan(0)
 
     // A recording as `jobstate inspect --out` makes one, of another manager's run.
-    const lines: string[] = []
-    const recorder = createInspector({ send: (event) => void lines.push(JSON.stringify(event)) })
-    const recorded = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
-    const job = await recorded.dispatch(NoopJob, { tag: "recorded" })
-    await job.result()
-    // The inspector hands its events on asynchronously (after the job's end is committed): the
-    // worker's word is in once the event itself is recorded.
-    await waitUntil(() => recordsEvent(lines, "WORKER.DONE"), 20_000, "the recording of the job's end")
+    const { lines } = await recordNoopRun()
     await page.locator('nav button[data-view="replay"]').click()
     await page.locator('input[type="file"]').setInputFiles({ name: "events.jsonl", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) })
     await page.locator("tr[data-replay-row]").first().waitFor()

@@ -1,6 +1,5 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { createInspector } from "@statelyai/inspect"
 import { afterEach, describe, expect, it } from "vitest"
 import { parseRecording, replayRows } from "../../src/cli/replay.js"
 import { dashboard, type DashboardOptions, type JobManager } from "../../src/index.js"
@@ -8,7 +7,7 @@ import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
-import { recordsEvent } from "./recording.js"
+import { recordNoopRun } from "./recording.js"
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -321,21 +320,13 @@ const refsOf = (text: string, from: string): string[] => {
 
 describe("replay", () => {
   it("turns an inspect --out recording into the timeline rows the CLI's replay shows, and refuses what is not one", async () => {
-    const lines: string[] = []
-    // Recorded as `jobstate inspect --out` records: the inspector library's own serialisation.
-    const recorder = createInspector({ send: (event) => void lines.push(JSON.stringify(event)) })
-    const producer = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
-    const job = await producer.dispatch(NoopJob, { tag: "recorded" })
-    await job.result()
-    // The inspector hands its events on asynchronously (after the job's end is committed): the
-    // worker's word is in once the event itself is recorded.
-    await waitUntil(() => recordsEvent(lines, "WORKER.DONE"), 20_000, "the recording of the job's end")
+    const { lines, manager: producer, id } = await recordNoopRun()
     const { call } = await serve(producer)
     const recording = lines.join("\n") // what was recorded so far (the manager records on)
     const replayed = await call("/api/replay", { method: "POST", body: recording, headers: { "content-type": "text/plain" } })
     expect(replayed.status).toBe(200)
     expect(replayed.json.rows).toEqual(replayRows(parseRecording(recording, "test")))
-    const mine = replayed.json.rows.filter((r: any) => r.actor.includes(job.id))
+    const mine = replayed.json.rows.filter((r: any) => r.actor.includes(id))
     // The job's actor, from its start to its worker's word that it is done.
     expect(mine.map((r: any) => r.state)).toContain("running.active")
     expect(mine.map((r: any) => r.event)).toContainEqual(expect.stringMatching(/^WORKER\.DONE ← worker/))
