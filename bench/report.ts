@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { repoRoot, type Bench, type Figure, type Stat } from "./lib.js"
 
 export const machine = () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> }
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string> }
   const installed = (name: string) =>
     (JSON.parse(readFileSync(join(repoRoot, "node_modules", name, "package.json"), "utf8")) as { version: string }).version
   const db = new Database(":memory:")
@@ -19,7 +19,8 @@ export const machine = () => {
     os: `${process.platform} ${release()}`,
     node: process.version,
     sqlite,
-    dependencies: Object.fromEntries(Object.keys(pkg.dependencies).map((name) => [name, installed(name)])),
+    // Effect and XState are peer dependencies: the app's copies are the ones that run.
+    dependencies: Object.fromEntries([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})].sort().map((name) => [name, installed(name)])),
     date: new Date().toISOString(),
   }
 }
