@@ -605,13 +605,15 @@ export class JobManager implements JobHandleSource {
   private async closeNow() {
     this.actor.send({ type: "CLOSE" })
     this.detachClock?.()
-    this.presence.stop()
+    // Its last lease write lands before the lease is dropped, not after.
+    const leaseWritten = this.presence.stop()
     await this.scheduler.stop()
     await this.retention?.stop()
     await this.engine.drain()
     this.watchers.closeAll()
     this.feed.close()
     try {
+      await leaseWritten
       await this.store.dropLease(this.id)
     } finally {
       await this.store.close()
@@ -631,7 +633,7 @@ export class JobManager implements JobHandleSource {
     this.closing ??= (async () => {
       const keepAlive = setInterval(() => {}, 1_000)
       this.detachClock?.()
-      this.presence.stop()
+      void this.presence.stop()
       void this.scheduler.stop()
       void this.retention?.stop()
       this.engine.crash()

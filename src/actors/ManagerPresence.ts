@@ -1,13 +1,15 @@
 import type { JobStore } from "../persistence/JobStore.js"
 import { Owners, thisHost } from "./owners.js"
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * How often, at most, a manager reads the leases on news to learn whether another one listens
  * to events (see `JobManager.onNews`).
  */
 const EVENT_GATE_MS = 250
+/** Time for another manager's look at the leases itself (its query, its event loop's lag). */
+const LOOK_MS = 150
 
 export interface PresenceOptions {
   readonly managerId: string
@@ -45,6 +47,9 @@ export class ManagerPresence {
   private leasesDue: NodeJS.Timeout | undefined
   /** Settles once the others have had time to read that this manager listens. */
   private heard: Promise<void> = Promise.resolve()
+  /** The lease writes, one after another: each says `listening` as it is when it is sent. */
+  private leaseWrites: Promise<void> = Promise.resolve()
+  private stopped = false
 
   constructor(
     private readonly store: JobStore,
@@ -54,7 +59,13 @@ export class ManagerPresence {
 
   renewLease(): Promise<void> {
     const o = this.options
-    return this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening })
+    // In order: a renewal sent before a change must not land after it (PostgreSQL sends each
+    // on its own pooled connection).
+    const write = this.leaseWrites.then(() =>
+      this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening }),
+    )
+    this.leaseWrites = write.catch(() => undefined)
+    return write
   }
 
   /**
@@ -64,6 +75,7 @@ export class ManagerPresence {
    * reconnected) finds the others still recording.
    */
   setListening(listening: boolean) {
+    if (this.stopped) return
     clearTimeout(this.quiet)
     this.quiet = undefined
     if (!listening) {
@@ -78,18 +90,21 @@ export class ManagerPresence {
 
   /**
    * Settles once the other managers record their events for this one's subscribers: at once
-   * while it has been listening a while; after its first subscriber, once its lease says so and
-   * the others have had their next look (their poll, then at most `EVENT_GATE_MS`).
+   * while its lease says it listens (a subscriber, or one that left less than a lease period
+   * ago); after a first subscriber, once its lease says so and the others have had their next
+   * look: their poll (taken to be no longer than this manager's), then at most `EVENT_GATE_MS`.
+   * A lease write that fails is reported to `onError`, and this settles all the same.
    */
   othersRecording(): Promise<void> {
     return this.heard
   }
 
   private announce(listening: boolean) {
+    if (this.stopped) return
     this.listening = listening
     const written = this.renewLease()
     written.catch(this.handlers.onError)
-    if (listening) this.heard = written.then(() => sleep(this.options.pollIntervalMs + EVENT_GATE_MS + 50), () => undefined)
+    if (listening) this.heard = written.then(() => sleep(this.options.pollIntervalMs + EVENT_GATE_MS + LOOK_MS), () => undefined)
   }
 
   /**
@@ -97,6 +112,7 @@ export class ManagerPresence {
    * else when it will be, so a lease changed between two reads is never left unread.
    */
   readLeases(): Promise<void> | undefined {
+    if (this.stopped) return undefined
     const wait = this.leasesReadAt + EVENT_GATE_MS - Date.now()
     if (wait <= 0) {
       this.leasesReadAt = Date.now()
@@ -159,9 +175,12 @@ export class ManagerPresence {
     this.stops.push(() => clearInterval(timer))
   }
 
-  stop() {
+  /** Stops every timer; resolves once the lease writes in flight have landed. */
+  stop(): Promise<void> {
+    this.stopped = true
     clearTimeout(this.quiet)
     clearTimeout(this.leasesDue)
     for (const stop of this.stops.splice(0)) stop()
+    return this.leaseWrites
   }
 }

@@ -203,7 +203,8 @@ describe("manager.events", () => {
     // Gone a moment (a page reloading): the lease still says it listens, and a subscriber
     // coming back finds the others recording already.
     await new Promise((r) => setTimeout(r, 200))
-    if (Date.now() - left < leaseMs) expect(await leaseListens(dataDir, manager.id)).toBe(true)
+    const says = await leaseListens(dataDir, manager.id)
+    if (Date.now() - left < leaseMs) expect(says).toBe(true)
     const again = manager.events[Symbol.asyncIterator]()
     let settled = false
     void manager.othersRecording().then(() => (settled = true))

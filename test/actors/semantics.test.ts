@@ -169,7 +169,7 @@ describe("delays", () => {
 })
 
 describe("a script that only awaits its jobs", () => {
-  it("stays alive while a result is awaited, and exits once closed, whatever timeoutMs says", async () => {
+  it("stays alive while a result or othersRecording() is awaited, and exits once closed, whatever timeoutMs says", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", new URL("../fixtures/awaitResult.ts", import.meta.url).pathname, tempDir()], {
       stdio: ["ignore", "pipe", "inherit"],
     })

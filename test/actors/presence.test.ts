@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest"
+import { ManagerPresence } from "../../src/actors/ManagerPresence.js"
+import type { JobStore, LeaseWrite } from "../../src/persistence/JobStore.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+/**
+ * A store whose lease writes take as long as `delays` says, in the order they are sent (then
+ * none), as writes on separate pooled connections can: it keeps what each says as it lands.
+ */
+const slowLeaseStore = (delays: number[]) => {
+  const landed: boolean[] = []
+  let sent = 0
+  const store = {
+    renewLease: (lease: LeaseWrite) => {
+      const ms = delays[sent++] ?? 0
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          landed.push(lease.listening === true)
+          resolve()
+        }, ms),
+      )
+    },
+  } as unknown as JobStore
+  return { store, landed }
+}
+
+const presenceOn = (store: JobStore, leaseMs: number) =>
+  new ManagerPresence(store, { managerId: "m", types: [], leaseMs, pollIntervalMs: 10 }, { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onError: () => {} })
+
+describe("a manager's lease, as it says whether the manager listens", () => {
+  it("lands its writes in the order they were made: a slow 'not listening' never overwrites the 'listening' after it", async () => {
+    const leaseMs = 20
+    // The first write ("listening") is quick, the second ("not listening", after the linger)
+    // slow, the third ("listening" again) quick: unordered, the third would land first.
+    const { store, landed } = slowLeaseStore([0, 200, 0])
+    const presence = presenceOn(store, leaseMs)
+    presence.setListening(true)
+    presence.setListening(false)
+    await waitUntil(() => landed.length === 1, 5_000, "the first write")
+    // After the linger, the 'not listening' write is on its way.
+    await new Promise((r) => setTimeout(r, leaseMs + 30))
+    presence.setListening(true)
+    await presence.othersRecording()
+    await waitUntil(() => landed.length === 3, 5_000, "every write")
+    expect(landed).toEqual([true, false, true])
+    await presence.stop()
+  })
+
+  it("writes nothing after stop(), and stop() resolves once the writes in flight have landed", async () => {
+    const { store, landed } = slowLeaseStore([100])
+    const presence = presenceOn(store, 20)
+    presence.setListening(true)
+    await presence.stop()
+    expect(landed).toEqual([true])
+    presence.setListening(false)
+    presence.setListening(true)
+    await new Promise((r) => setTimeout(r, 60))
+    expect(landed).toEqual([true])
+  })
+})
