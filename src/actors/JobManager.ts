@@ -317,9 +317,10 @@ export class JobManager implements JobHandleSource {
 
   /**
    * Settles once other processes record their events for this manager's subscribers: at once
-   * when it already had one; after a first subscriber, when the others have read its lease
-   * (about `pollIntervalMs` + 250 ms). A view that subscribes, then reads the jobs it shows,
-   * reads them after this and misses no change another process makes.
+   * while its lease says it listens (a subscriber, or one that left less than `leaseMs` ago);
+   * after a first subscriber, `pollIntervalMs` + 400 ms after its lease says so, time for the
+   * others (polling no slower than this manager) to read it. A view that subscribes, then
+   * reads the jobs it shows, reads them after this and misses no change another process makes.
    */
   othersRecording(): Promise<void> {
     return this.presence.othersRecording()
