@@ -783,8 +783,9 @@ export class JobEngine implements JobHost {
         return { status: await done }
       }
       if (job !== undefined) {
-        // It has left `running` and the write recording it is on its way: ask the row after it.
-        await new Promise((r) => setTimeout(r, 5))
+        // It has left `running` and the write recording it is on its way: ask the row once that
+        // write has settled (committed, or unrecorded and the job left to the orphan rule).
+        await this.waitFor(job, () => true).catch(() => undefined)
         continue
       }
       // Queued, paused, finished, or running in another process: through the store.
