@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest"
 import { PersistenceError } from "../../src/jobs/errors.js"
-import type { ClaimRow, JobStore, JobWrite } from "../../src/persistence/JobStore.js"
+import type { ClaimRow, JobStore, JobWrite, NewJob } from "../../src/persistence/JobStore.js"
+import { SqliteJobStore } from "../../src/persistence/SqliteJobStore.js"
 import { usePostgres } from "../fixtures/postgres.js"
 import { at, lifecycle, newJob } from "../fixtures/storeRows.js"
+import { tempDir } from "../fixtures/tempDir.js"
 
 const db = usePostgres()
 
@@ -109,6 +111,65 @@ describe("PostgresJobStore.commit: guarded writes", () => {
     expect(result.applied).toEqual([true, true, true, false, true, true])
     expect(await store.getJob(a!)).toMatchObject({ status: "queued", data: Buffer.from("a-state"), state_version: 1, progress: 0.1, paused_by: null, updated_at: at(6) })
     expect(await store.getJob(b!)).toMatchObject({ status: "cancelled", completed_at: at(4) })
+  })
+})
+
+describe("PostgresJobStore.commit: the statement fits the writes", () => {
+  // The statement holds only the parts its writes need (a job's end alone is one UPDATE); every
+  // mix of kinds must still write exactly what the SQLite store writes for the same commit.
+  const kinds = ["transition", "loggedTransition", "checkpoint", "progress", "log"] as const
+  const write = (kind: (typeof kinds)[number], id: string, events: boolean): JobWrite => {
+    const event = events ? { event: { name: "t", writer: "m1" } } : {}
+    const progress = { progress: 0.5, progressData: '{"done":5}' }
+    switch (kind) {
+      case "transition":
+        return { kind: "transition", id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("completed"), output: '{"n":1}', progress, at: at(2), ...event }
+      case "loggedTransition":
+        return { kind: "transition", id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("failed"), log: { level: "error", message: "failed: it broke" }, at: at(2), ...event }
+      case "checkpoint":
+        return { kind: "checkpoint", id, owner: "m1", data: Buffer.from("state"), snapshot: Buffer.from("k"), stateVersion: 1, progress, at: at(2), ...event }
+      case "progress":
+        return { kind: "progress", id, owner: "m1", progress, at: at(2), ...event }
+      case "log":
+        return { kind: "log", id, level: "info", message: "a line", at: at(2), ...event }
+    }
+  }
+  /** What a store holds about `ids` after the commit, minus what only a store assigns (seq). */
+  const stored = async (store: JobStore, ids: ReadonlyArray<string>) => ({
+    rows: await Promise.all(
+      ids.map(async (id) => {
+        const { seq: _seq, awaiting_children, ...row } = (await store.getJob(id))!
+        // SQLite has no booleans: 0 or 1 there, false or true here.
+        return { ...row, awaiting_children: Boolean(awaiting_children) }
+      }),
+    ),
+    logs: (await Promise.all(ids.map((id) => store.logs(id)))).map((lines) => lines.map(({ seq: _seq, ...line }) => line)),
+    events: (await store.eventsAfter(0, [], 1000)).filter((e) => ids.includes(e.job_id)).map(({ seq: _seq, ...e }) => e),
+  })
+
+  it("writes what the SQLite store writes, for every mix of write kinds, with and without events", async () => {
+    const postgres = await db.open()
+    const sqlite = await SqliteJobStore.open(tempDir())
+    try {
+      for (let mask = 1; mask < 1 << kinds.length; mask++) {
+        for (const events of [false, true]) {
+          const mix = kinds.filter((_, k) => mask & (1 << k))
+          const jobs: NewJob[] = mix.map(() => newJob())
+          const writes = mix.map((kind, k) => write(kind, jobs[k]!.id, events))
+          const results = []
+          for (const store of [sqlite, postgres]) {
+            for (const job of jobs) await store.insertJob(job)
+            await store.commit([], { owner: "m1", limit: jobs.length, types: ["t"], decide: start, at: at(1) })
+            results.push({ result: await store.commit(writes), ...(await stored(store, jobs.map((j) => j.id))) })
+          }
+          const [fromSqlite, fromPostgres] = results
+          expect(fromPostgres, `${mix.join("+")}${events ? " with events" : ""}`).toEqual(fromSqlite)
+          expect(fromPostgres!.result.applied).toEqual(writes.map(() => true))
+        }
+      }
+    } finally {
+      await sqlite.close()
+    }
   })
 })
 

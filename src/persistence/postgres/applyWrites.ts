@@ -39,19 +39,50 @@ export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ row
 export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArray<JobWrite>): Promise<boolean[]> => {
   const applied = writes.map((w) => w.kind === "log")
   const results = await Promise.all(
-    planWrites(writes).map(({ rows, logs }) => db.query<{ i: number }>({ name: "jobstate.applyWrites", text: applyWritesSql(t), values: params(rows, logs) })),
+    planWrites(writes).map(({ rows, logs }) => {
+      const parts = partsOf(rows, logs)
+      return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text: applyWritesSql(t, parts), values: params(rows, logs) })
+    }),
   )
   for (const result of results) for (const { i } of result.rows) applied[i] = true
   return applied
 }
 
 /**
+ * Which parts of the statement a set of writes needs, as letters: `t` transitions, `n` their
+ * lifecycle lines, `c` checkpoints, `p` progress, `l` log lines, `e` job_events rows. A
+ * data-modifying CTE runs even when it touches nothing, so a part no write needs is left out:
+ * a job's end alone (`t`) is one UPDATE, not six statements' worth of work.
+ */
+export const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): string => {
+  let t = false, n = false, c = false, p = false, e = false
+  for (const [, w] of rows) {
+    if (w.kind === "transition") (t = true), (n ||= w.log !== undefined)
+    else if (w.kind === "checkpoint") c = true
+    else p = true
+    e ||= w.event !== undefined
+  }
+  e ||= logs.some(([, l]) => l.event !== undefined)
+  return `${t ? "t" : ""}${n ? "n" : ""}${c ? "c" : ""}${p ? "p" : ""}${logs.length > 0 ? "l" : ""}${e ? "e" : ""}`
+}
+
+/**
  * One statement for a set of writes to distinct rows: the writes arrive as parallel arrays
  * (`unnest`), one guarded UPDATE per kind picks its own, and each returns the index of every
- * write whose guard held. A `CASE` keeps a column when the write leaves it unset.
+ * write whose guard held. A `CASE` keeps a column when the write leaves it unset. Only the
+ * `parts` (see `partsOf`) the writes need are in it; `w` and `l` always are, so that every
+ * parameter has its type.
  */
-const applyWritesSql = (t: Tables) => /* sql */ `
-  WITH w AS (
+const applyWritesSql = (t: Tables, parts: string) => {
+  const has = (part: string) => parts.includes(part)
+  const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter((x) => x !== false)
+  const ctes = [sqlW, has("t") && transitionedSql(t), has("n") && transitionLoggedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), sqlL, has("l") && loggedSql(t), has("e") && eventedSql(t, parts)]
+  return `WITH ${ctes.filter((x) => x !== false).join(",\n")}
+  ${returned.length === 0 ? "SELECT i FROM w WHERE false" : returned.map((cte) => `SELECT i FROM ${cte}`).join(" UNION ALL ")}`
+}
+
+const sqlW = /* sql */ `
+  w AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
       $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[],
@@ -60,7 +91,9 @@ const applyWritesSql = (t: Tables) => /* sql */ `
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
         data, state_version, at, log_level, log_message, failures, last_error, run_at,
         ev_name, ev_writer, ev_status, ev_progress, ev_log, awaiting_children)
-  ),
+  )`
+
+const transitionedSql = (t: Tables) => /* sql */ `
   transitioned AS (
     UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
       error = w.error, error_message = w.error_message, failures = w.failures, last_error = w.last_error, run_at = w.run_at,
@@ -75,12 +108,16 @@ const applyWritesSql = (t: Tables) => /* sql */ `
       AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
         OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
     RETURNING w.i, w.id, w.at, w.log_level, w.log_message, w.ev_name, w.ev_writer, w.ev_status, w.ev_progress, w.ev_log
-  ),
-  -- A transition's lifecycle line is written only when the transition is.
+  )`
+
+// A transition's lifecycle line is written only when the transition is.
+const transitionLoggedSql = (t: Tables) => /* sql */ `
   transition_logged AS (
     INSERT INTO ${t.logs} (job_id, at, level, message)
     SELECT id, at, log_level, log_message FROM transitioned WHERE log_message IS NOT NULL ORDER BY i
-  ),
+  )`
+
+const checkpointedSql = (t: Tables) => /* sql */ `
   checkpointed AS (
     UPDATE ${t.jobs} j SET data = w.data, snapshot = w.snapshot, state_version = w.state_version, last_checkpoint = w.at,
       progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
@@ -89,35 +126,51 @@ const applyWritesSql = (t: Tables) => /* sql */ `
     FROM w
     WHERE w.kind = 'checkpoint' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
     RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
-  ),
+  )`
+
+const progressedSql = (t: Tables) => /* sql */ `
   progressed AS (
     UPDATE ${t.jobs} j SET progress = w.progress, progress_data = w.progress_data, updated_at = w.at
     FROM w
     WHERE w.kind = 'progress' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
     RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
-  ),
+  )`
+
+const sqlL = /* sql */ `
   l AS (
     SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $34::int[], $35::text[], $36::text[], $37::text[])
       WITH ORDINALITY AS l(job_id, at, level, message, i, ev_name, ev_writer, ev_log, n)
-  ),
+  )`
+
+const loggedSql = (t: Tables) => /* sql */ `
   logged AS (
     INSERT INTO ${t.logs} (job_id, at, level, message)
     SELECT l.job_id, l.at, l.level, l.message FROM l ORDER BY l.n
-  ),
-  -- Writes that asked for it (ev_name set: some manager listens) are recorded in job_events
-  -- too, in the order of the commit: per write, its progress, its status, its log line.
+  )`
+
+/**
+ * Writes that asked for it (ev_name set: some manager listens) are recorded in job_events too,
+ * in the order of the commit: per write, its progress, its status, its log line.
+ */
+const eventedSql = (t: Tables, parts: string) => {
+  const has = (part: string) => parts.includes(part)
+  // Every branch names its columns: the first one present names them for the union.
+  const sources = [
+    has("t") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM transitioned WHERE ev_progress IS NOT NULL",
+    has("t") && "SELECT i, 1 AS k, id, ev_name, ev_writer, 'status' AS type, ev_status AS body, at FROM transitioned WHERE ev_status IS NOT NULL",
+    has("t") && "SELECT i, 2 AS k, id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM transitioned WHERE ev_log IS NOT NULL",
+    has("c") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM checkpointed WHERE ev_progress IS NOT NULL",
+    has("p") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM progressed WHERE ev_progress IS NOT NULL",
+    has("l") && "SELECT i, 0 AS k, job_id AS id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM l WHERE ev_log IS NOT NULL",
+  ].filter((x) => x !== false)
+  return /* sql */ `
   evented AS (
     INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
     SELECT id, ev_name, ev_writer, type, body, at FROM (
-      SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM transitioned WHERE ev_progress IS NOT NULL
-      UNION ALL SELECT i, 1, id, ev_name, ev_writer, 'status', ev_status, at FROM transitioned WHERE ev_status IS NOT NULL
-      UNION ALL SELECT i, 2, id, ev_name, ev_writer, 'log', ev_log, at FROM transitioned WHERE ev_log IS NOT NULL
-      UNION ALL SELECT i, 0, id, ev_name, ev_writer, 'progress', ev_progress, at FROM checkpointed WHERE ev_progress IS NOT NULL
-      UNION ALL SELECT i, 0, id, ev_name, ev_writer, 'progress', ev_progress, at FROM progressed WHERE ev_progress IS NOT NULL
-      UNION ALL SELECT i, 0, job_id, ev_name, ev_writer, 'log', ev_log, at FROM l WHERE ev_log IS NOT NULL
+      ${sources.join("\n      UNION ALL ")}
     ) e ORDER BY i, k
-  )
-  SELECT i FROM transitioned UNION ALL SELECT i FROM checkpointed UNION ALL SELECT i FROM progressed`
+  )`
+}
 
 /** A row write's values for the columns of `w`, in its order; null where its kind has no such column. */
 const rowValues = (i: number, w: RowWrite): unknown[] => {

@@ -116,7 +116,21 @@ const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: 
 
   const sent: Array<Promise<unknown>> = []
   let startedIds: Promise<pg.QueryResult<{ id: string }>> | undefined
-  if (starts.length > 0) {
+  if (starts.length === 1) {
+    // One row (every claim at concurrency 1): a plain UPDATE, planned in a fraction of the time
+    // the join with unnest takes. Same columns, same guard.
+    const [s] = starts as [(typeof starts)[number]]
+    startedIds = client.query<{ id: string }>({
+      name: "jobstate.startOne",
+      text: /* sql */ `
+        UPDATE ${t.jobs} SET status = $3, snapshot = $4, attempts = $5, owner = $1,
+          started_at = COALESCE(started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2,
+          data = COALESCE($6, data), state_schema_version = COALESCE($7, state_schema_version)
+        WHERE id = $8 AND status = 'queued'
+        RETURNING id`,
+      values: [claim.owner, claim.at, s.status, s.snapshot, s.attempts, s.data, s.version, s.row.id],
+    })
+  } else if (starts.length > 0) {
     // The rows are locked by this transaction, so the guard holds; it is kept as a statement of intent.
     startedIds = client.query<{ id: string }>({
       name: "jobstate.start",
@@ -138,6 +152,8 @@ const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: 
         starts.map((s) => s.version),
       ],
     })
+  }
+  if (startedIds !== undefined) {
     sent.push(startedIds)
     if (claim.events) {
       // Only while some manager listens: one more statement in the claim's transaction, run
