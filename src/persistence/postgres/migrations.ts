@@ -151,6 +151,20 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       CREATE INDEX jobs_parent ON jobs (parent_id, status) WHERE parent_id IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    sql: /* sql */ `
+      -- The notifying triggers fire once per statement, not once per row: a transaction's
+      -- notifications are sent once anyway, and a PL/pgSQL call per row cost about 20 µs of
+      -- each start and end. A statement that sets status or request without changing either
+      -- now notifies too: listeners look, find nothing new, and wait again.
+      DROP TRIGGER jobs_inserted ON jobs;
+      DROP TRIGGER jobs_changed ON jobs;
+      CREATE TRIGGER jobs_inserted AFTER INSERT ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+      -- Checkpoints and progress set neither column, so they never run the function.
+      CREATE TRIGGER jobs_changed AFTER UPDATE OF status, request ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version
