@@ -308,8 +308,9 @@ export class PostgresJobStore implements JobStore {
 
   /**
    * One transaction. The writes go as one set-based statement per "layer" (see `planWrites`;
-   * usually one), then the claim locks, decides and starts. A commit of one statement and no
-   * claim runs alone, without BEGIN/COMMIT: a single statement is atomic.
+   * usually one), holding only the parts those writes need (`partsOf`); then the claim locks,
+   * decides and starts. A commit of one statement and no claim runs alone, without
+   * BEGIN/COMMIT: a single statement is atomic.
    *
    * The pool's connections are pipelined: statements that do not need each other's results go
    * out together and the server runs them in the order sent. So a commit is two round trips

@@ -41,7 +41,7 @@ export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArra
   const results = await Promise.all(
     planWrites(writes).map(({ rows, logs }) => {
       const parts = partsOf(rows, logs)
-      return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text: applyWritesSql(t, parts), values: params(rows, logs) })
+      return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text: statementText(t, parts), values: params(rows, logs) })
     }),
   )
   for (const result of results) for (const { i } of result.rows) applied[i] = true
@@ -54,11 +54,13 @@ export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArra
  * data-modifying CTE runs even when it touches nothing, so a part no write needs is left out:
  * a job's end alone (`t`) is one UPDATE, not six statements' worth of work.
  */
-export const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): string => {
+const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): string => {
   let t = false, n = false, c = false, p = false, e = false
   for (const [, w] of rows) {
-    if (w.kind === "transition") (t = true), (n ||= w.log !== undefined)
-    else if (w.kind === "checkpoint") c = true
+    if (w.kind === "transition") {
+      t = true
+      n ||= w.log !== undefined
+    } else if (w.kind === "checkpoint") c = true
     else p = true
     e ||= w.event !== undefined
   }
@@ -76,12 +78,21 @@ export const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyA
 const applyWritesSql = (t: Tables, parts: string) => {
   const has = (part: string) => parts.includes(part)
   const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter((x) => x !== false)
-  const ctes = [sqlW, has("t") && transitionedSql(t), has("n") && transitionLoggedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), sqlL, has("l") && loggedSql(t), has("e") && eventedSql(t, parts)]
+  const ctes = [wSql, has("t") && transitionedSql(t), has("n") && transitionLoggedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), lSql, has("l") && loggedSql(t), has("e") && eventedSql(t, parts)]
   return `WITH ${ctes.filter((x) => x !== false).join(",\n")}
   ${returned.length === 0 ? "SELECT i FROM w WHERE false" : returned.map((cte) => `SELECT i FROM ${cte}`).join(" UNION ALL ")}`
 }
 
-const sqlW = /* sql */ `
+/** The text of each statement shape, per schema, built once. */
+const texts = new Map<string, string>()
+const statementText = (t: Tables, parts: string): string => {
+  const key = `${t.jobs} ${parts}`
+  let text = texts.get(key)
+  if (text === undefined) texts.set(key, (text = applyWritesSql(t, parts)))
+  return text
+}
+
+const wSql = /* sql */ `
   w AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
@@ -136,7 +147,7 @@ const progressedSql = (t: Tables) => /* sql */ `
     RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
   )`
 
-const sqlL = /* sql */ `
+const lSql = /* sql */ `
   l AS (
     SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $34::int[], $35::text[], $36::text[], $37::text[])
       WITH ORDINALITY AS l(job_id, at, level, message, i, ev_name, ev_writer, ev_log, n)
