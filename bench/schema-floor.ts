@@ -1,0 +1,128 @@
+/**
+ * What jobstate's own SQLite schema costs, with no engine around it: bare better-sqlite3 on the
+ * `jobs` table the migrations make, running the statements the engine runs. It answers "how
+ * fast could a dispatch, or a drain at concurrency 1, be on this schema?" and what each part
+ * of the schema adds.
+ *
+ *   npx tsx bench/schema-floor.ts [--n 20000]
+ *
+ * - insert: one awaited dispatch is one INSERT in its own commit. Variants: as shipped; without
+ *   the `jobs_status` index; without the unique `id` index (a table with the same columns and
+ *   `jobs_status`, but no UUID key); with ids ordered by time (UUID v7-like) instead of random.
+ * - drain step: what one job costs at concurrency 1, in one IMMEDIATE transaction: the end of
+ *   the previous job, the claim's read of the next, its start, COMMIT. Each part timed apart.
+ */
+import Database from "better-sqlite3"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { migrations } from "../src/persistence/migrations.js"
+
+const argv = process.argv.slice(2)
+const n = Number(argv[argv.indexOf("--n") + 1] || 20_000)
+const snapshot = Buffer.alloc(100, 7) // a lifecycle record is ~100 bytes packed
+const params = Buffer.from([0x81, 0xa1, 0x69, 0x05])
+const data = Buffer.from([0xc0])
+const now = () => process.hrtime.bigint()
+const usPer = (ns: bigint, count: number) => (Number(ns) / 1000 / count).toFixed(1)
+
+const open = (schema: "shipped" | "no status index" | "no id index") => {
+  const dir = mkdtempSync(join(tmpdir(), "jobstate-floor-"))
+  const db = new Database(join(dir, "jobs.db"))
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.pragma("wal_autocheckpoint = 4000") // as SqliteJobStore opens it
+  for (const m of migrations) db.exec(m.sql)
+  if (schema === "no status index") db.exec("DROP INDEX jobs_status")
+  if (schema === "no id index") {
+    // The same columns without the UNIQUE constraint on id (it cannot be dropped in place).
+    const columns = (db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get() as string).replace("id               TEXT NOT NULL UNIQUE", "id TEXT NOT NULL")
+    db.exec(`DROP TABLE jobs; ${columns}; CREATE INDEX jobs_status ON jobs (status, priority DESC, seq)`)
+  }
+  return { db, close: () => (db.close(), rmSync(dir, { recursive: true, force: true })) }
+}
+
+const insertSql = `
+  INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version)
+  VALUES (?, 'noop', ?, ?, 'queued', ?, 0, ?, ?, 1)`
+
+const timeOrderedId = () => {
+  const t = Date.now().toString(16).padStart(12, "0")
+  const r = randomUUID()
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`
+}
+
+const insertFloor = (schema: Parameters<typeof open>[0], id: () => string) => {
+  const { db, close } = open(schema)
+  const insert = db.prepare(insertSql)
+  const start = now()
+  for (let i = 0; i < n; i++) {
+    const at = new Date().toISOString()
+    insert.run(id(), params, data, snapshot, at, at)
+  }
+  const us = usPer(now() - start, n)
+  close()
+  return us
+}
+
+const drainFloor = () => {
+  const { db, close } = open("shipped")
+  const insert = db.prepare(insertSql)
+  db.transaction(() => {
+    for (let i = 0; i < n; i++) {
+      const at = new Date().toISOString()
+      insert.run(randomUUID(), params, data, snapshot, at, at)
+    }
+  })()
+  // The engine's statements (SqliteJobStore: nextQueued, start, transition), trimmed to what a
+  // noop job's claim and end set.
+  const next = db.prepare(`
+    SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+    FROM jobs WHERE status = 'queued' AND name IN (?) AND (run_at IS NULL OR run_at <= ?)
+      AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
+    ORDER BY priority DESC, seq LIMIT ?`)
+  const startJob = db.prepare(`
+    UPDATE jobs SET status = 'running', snapshot = ?, attempts = attempts + 1, owner = 'm1', started_at = ?, updated_at = ?
+    WHERE seq = ? AND status = 'queued'`)
+  const endJob = db.prepare(`
+    UPDATE jobs SET status = 'completed', snapshot = ?, completed_at = ?, updated_at = ?, owner = NULL
+    WHERE id = ? AND status = 'running' AND owner = 'm1'`)
+  const begin = db.prepare("BEGIN IMMEDIATE")
+  const commit = db.prepare("COMMIT")
+  const parts = { begin: 0n, end: 0n, read: 0n, start: 0n, commit: 0n }
+  let previous: string | undefined
+  let jobs = 0
+  for (;;) {
+    let t = now()
+    const lap = (part: keyof typeof parts) => {
+      const u = now()
+      parts[part] += u - t
+      t = u
+    }
+    begin.run()
+    lap("begin")
+    const at = new Date().toISOString()
+    if (previous !== undefined) endJob.run(snapshot, at, at, previous)
+    lap("end")
+    const row = next.get("noop", Date.now(), null, 1) as { seq: number; id: string } | undefined
+    lap("read")
+    if (row !== undefined) startJob.run(snapshot, at, at, row.seq)
+    lap("start")
+    commit.run()
+    lap("commit")
+    if (row === undefined) break
+    previous = row.id
+    jobs++
+  }
+  close()
+  const total = Object.values(parts).reduce((a, b) => a + b, 0n)
+  return `${usPer(total, jobs)} µs per job (${Object.entries(parts).map(([k, v]) => `${k} ${usPer(v, jobs)}`).join(", ")})`
+}
+
+console.log(`jobstate's SQLite schema, bare better-sqlite3, ${n.toLocaleString("en")} jobs`)
+console.log(`insert (one commit each), as shipped:       ${insertFloor("shipped", randomUUID)} µs`)
+console.log(`insert, ids ordered by time:                ${insertFloor("shipped", timeOrderedId)} µs`)
+console.log(`insert, without the jobs_status index:      ${insertFloor("no status index", randomUUID)} µs`)
+console.log(`insert, without the unique id index:        ${insertFloor("no id index", randomUUID)} µs`)
+console.log(`drain step at concurrency 1 (end + claim):  ${drainFloor()}`)
