@@ -144,8 +144,23 @@ describe("PostgresJobStore.commit: the statement fits the writes", () => {
       }),
     ),
     logs: (await Promise.all(ids.map((id) => store.logs(id)))).map((lines) => lines.map(({ seq: _seq, ...line }) => line)),
-    events: (await store.eventsAfter(0, [], 1000)).filter((e) => ids.includes(e.job_id)).map(({ seq: _seq, ...e }) => e),
+    // Per job, in order: a commit's writes to different jobs commute (on PostgreSQL a job
+    // written twice splits the commit into statements), a job's own events never do.
+    events: await store.eventsAfter(0, [], 1000).then((events) => ids.map((id) => events.filter((e) => e.job_id === id).map(({ seq: _seq, ...e }) => e))),
   })
+
+  /** Commits `writes(ids)` to both stores, after claiming `count` fresh jobs as m1 on each; what each then holds. */
+  const onBoth = async (postgres: JobStore, sqlite: JobStore, count: number, writes: (ids: ReadonlyArray<string>) => ReadonlyArray<JobWrite>) => {
+    const jobs: NewJob[] = Array.from({ length: count }, () => newJob())
+    const ids = jobs.map((j) => j.id)
+    const results = []
+    for (const store of [sqlite, postgres]) {
+      for (const job of jobs) await store.insertJob(job)
+      await store.commit([], { owner: "m1", limit: count, types: ["t"], decide: start, at: at(1) })
+      results.push({ result: await store.commit(writes(ids)), ...(await stored(store, ids)) })
+    }
+    return { sqlite: results[0]!, postgres: results[1]! }
+  }
 
   it("writes what the SQLite store writes, for every mix of write kinds, with and without events", async () => {
     const postgres = await db.open()
@@ -154,18 +169,31 @@ describe("PostgresJobStore.commit: the statement fits the writes", () => {
       for (let mask = 1; mask < 1 << kinds.length; mask++) {
         for (const events of [false, true]) {
           const mix = kinds.filter((_, k) => mask & (1 << k))
-          const jobs: NewJob[] = mix.map(() => newJob())
-          const writes = mix.map((kind, k) => write(kind, jobs[k]!.id, events))
-          const results = []
-          for (const store of [sqlite, postgres]) {
-            for (const job of jobs) await store.insertJob(job)
-            await store.commit([], { owner: "m1", limit: jobs.length, types: ["t"], decide: start, at: at(1) })
-            results.push({ result: await store.commit(writes), ...(await stored(store, jobs.map((j) => j.id))) })
-          }
-          const [fromSqlite, fromPostgres] = results
-          expect(fromPostgres, `${mix.join("+")}${events ? " with events" : ""}`).toEqual(fromSqlite)
-          expect(fromPostgres!.result.applied).toEqual(writes.map(() => true))
+          const held = await onBoth(postgres, sqlite, mix.length, (ids) => mix.map((kind, k) => write(kind, ids[k]!, events)))
+          expect(held.postgres, `${mix.join("+")}${events ? " with events" : ""}`).toEqual(held.sqlite)
+          expect(held.postgres.result.applied).toEqual(mix.map(() => true))
         }
+      }
+    } finally {
+      await sqlite.close()
+    }
+  })
+
+  it("writes a job's lines, events and layered writes in commit order, as the SQLite store does", async () => {
+    const postgres = await db.open()
+    const sqlite = await SqliteJobStore.open(tempDir())
+    const scenarios: Record<string, (ids: ReadonlyArray<string>) => ReadonlyArray<JobWrite>> = {
+      "a log line, then the same job's lifecycle line": ([a]) => [write("log", a!, true), write("loggedTransition", a!, true)],
+      "a lifecycle line, then a log line of the same job": ([a]) => [write("loggedTransition", a!, true), write("log", a!, true)],
+      "one job written three times (three statements)": ([a, b]) => [write("checkpoint", a!, true), write("progress", a!, false), write("loggedTransition", a!, true), write("log", b!, true)],
+      "a log line after a job's second write": ([a, b]) => [write("checkpoint", a!, true), write("log", b!, true), write("loggedTransition", a!, true), write("log", a!, true), write("log", b!, false)],
+      "a guard that fails": ([a, b]) => [{ ...write("loggedTransition", a!, true), expect: { status: "running", owner: "m2" } }, write("log", a!, true), write("loggedTransition", b!, true)],
+      "events on some writes only": ([a, b, c]) => [write("checkpoint", a!, true), write("log", a!, false), write("loggedTransition", b!, true), write("progress", c!, false), write("log", c!, true)],
+    }
+    try {
+      for (const [scenario, writes] of Object.entries(scenarios)) {
+        const held = await onBoth(postgres, sqlite, 3, writes)
+        expect(held.postgres, scenario).toEqual(held.sqlite)
       }
     } finally {
       await sqlite.close()

@@ -10,15 +10,16 @@ type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
  * Splits a group commit into statements that each touch a job row at most once. Writes to
  * different rows commute (each guard reads only its own row), so only the order of writes to
  * one row matters: the k-th write to a row goes into statement k. Usually every row is
- * written once and the whole commit is one statement. Log lines touch no job row and all go
- * into the first statement, in order.
+ * written once and the whole commit is one statement. A log line touches no job row; it goes
+ * into the statement of its job's last write before it, so a job's lines and events keep the
+ * commit's order (within a statement they are written in the order of the commit).
  */
 export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> => {
   const layers: Array<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> = []
   const layer = (k: number) => (layers[k] ??= { rows: [], logs: [] })
   const seen = new Map<string, number>()
   writes.forEach((w, i) => {
-    if (w.kind === "log") return void layer(0).logs.push([i, w])
+    if (w.kind === "log") return void layer(Math.max(0, (seen.get(w.id) ?? 0) - 1)).logs.push([i, w])
     const k = seen.get(w.id) ?? 0
     seen.set(w.id, k + 1)
     layer(k).rows.push([i, w])
@@ -78,7 +79,7 @@ const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[n
 const applyWritesSql = (t: Tables, parts: string) => {
   const has = (part: string) => parts.includes(part)
   const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter((x) => x !== false)
-  const ctes = [wSql, has("t") && transitionedSql(t), has("n") && transitionLoggedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), lSql, has("l") && loggedSql(t), has("e") && eventedSql(t, parts)]
+  const ctes = [wSql, has("t") && transitionedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), lSql, (has("n") || has("l")) && loggedSql(t, parts), has("e") && eventedSql(t, parts)]
   return `WITH ${ctes.filter((x) => x !== false).join(",\n")}
   ${returned.length === 0 ? "SELECT i FROM w WHERE false" : returned.map((cte) => `SELECT i FROM ${cte}`).join(" UNION ALL ")}`
 }
@@ -121,13 +122,6 @@ const transitionedSql = (t: Tables) => /* sql */ `
     RETURNING w.i, w.id, w.at, w.log_level, w.log_message, w.ev_name, w.ev_writer, w.ev_status, w.ev_progress, w.ev_log
   )`
 
-// A transition's lifecycle line is written only when the transition is.
-const transitionLoggedSql = (t: Tables) => /* sql */ `
-  transition_logged AS (
-    INSERT INTO ${t.logs} (job_id, at, level, message)
-    SELECT id, at, log_level, log_message FROM transitioned WHERE log_message IS NOT NULL ORDER BY i
-  )`
-
 const checkpointedSql = (t: Tables) => /* sql */ `
   checkpointed AS (
     UPDATE ${t.jobs} j SET data = w.data, snapshot = w.snapshot, state_version = w.state_version, last_checkpoint = w.at,
@@ -153,11 +147,22 @@ const lSql = /* sql */ `
       WITH ORDINALITY AS l(job_id, at, level, message, i, ev_name, ev_writer, ev_log, n)
   )`
 
-const loggedSql = (t: Tables) => /* sql */ `
+/**
+ * The log lines, in the order of the commit: the transitions' lifecycle lines (written only
+ * when the transition is) and the plain log lines, in one INSERT (two would run in an order
+ * PostgreSQL does not promise, and a job's lines would come out of order).
+ */
+const loggedSql = (t: Tables, parts: string) => {
+  const sources = [
+    parts.includes("n") && "SELECT i, id AS job_id, at, log_level AS level, log_message AS message FROM transitioned WHERE log_message IS NOT NULL",
+    parts.includes("l") && "SELECT i, job_id, at, level, message FROM l",
+  ].filter((x) => x !== false)
+  return /* sql */ `
   logged AS (
     INSERT INTO ${t.logs} (job_id, at, level, message)
-    SELECT l.job_id, l.at, l.level, l.message FROM l ORDER BY l.n
+    SELECT job_id, at, level, message FROM (${sources.join(" UNION ALL ")}) x ORDER BY i
   )`
+}
 
 /**
  * Writes that asked for it (ev_name set: some manager listens) are recorded in job_events too,
