@@ -157,8 +157,8 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       -- The notifying triggers fire once per statement, not once per row: a transaction's
       -- notifications are sent once anyway, and each row's PL/pgSQL call cost about 10 µs
       -- (eight per claim at concurrency 8, eight more per group of ends). A statement that
-      -- sets status or request without changing either now notifies too: listeners look,
-      -- find nothing new, and wait again.
+      -- changes no status or request now notifies too (a guard that failed, an insert a
+      -- unique key refused): other managers look, find nothing new, and wait again.
       DROP TRIGGER jobs_inserted ON jobs;
       DROP TRIGGER jobs_changed ON jobs;
       CREATE TRIGGER jobs_inserted AFTER INSERT ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
