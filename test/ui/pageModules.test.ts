@@ -43,6 +43,9 @@ describe("the page's progress labels", () => {
       data: { filesDone: 12, filesTotal: 302, bytesDone: 1_572_864, bytesTotal: 46_137_344, currentFile: "/tmp/sample/a/file-9.dat", bytesPerSecond: 3_145_728, etaSeconds: 75, fraction: 0.034 },
     })
     expect(copy).toEqual({ fraction: 0.034, label: "12 / 302 files · 1.5 MB / 44 MB · 3.0 MB/s · 1m 15s left · file-9.dat", detail: "/tmp/sample/a/file-9.dat" })
+    // Paused (or ended), the same stored progress has no rate and no time left.
+    const paused = progressOf({ _tag: "Structured", data: { filesDone: 12, filesTotal: 302, bytesPerSecond: 3_145_728, itemsPerSecond: 9, etaSeconds: 75 } }, false)
+    expect(paused.label).toBe("12 / 302 files")
     const index = progressOf({
       _tag: "Structured",
       data: { phase: "discovery", dirsFound: 38, filesFound: 1_204, bytesFound: 2_048, contentDone: 0, contentTotal: null, currentPath: "/srv/x", itemsPerSecond: 410.6, fraction: null },

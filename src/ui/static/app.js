@@ -48,7 +48,7 @@ const When = ({ iso, as = "full" }) => {
 }
 
 const Bar = ({ job, live }) => {
-  const p = progressOf(live ?? job.progressData)
+  const p = progressOf(live ?? job.progressData, job.status === "running")
   const fraction = p.fraction ?? (job.status === "completed" ? 1 : job.progress)
   if (fraction === null && !p.indeterminate) return html`<span class="muted bar-label" title=${p.detail}>${p.label}</span>`
   return html`<span class=${"bar" + (p.indeterminate && job.status === "running" ? " indeterminate" : "")} data-progress=${fraction ?? ""}>

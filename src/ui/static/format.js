@@ -29,7 +29,7 @@ const noun = (key, suffix) => key.slice(0, -suffix.length).replace(/([A-Z])/g, "
  * `currentFile`; the indexer `phase`, `filesFound`, `contentDone/contentTotal`, `currentPath`):
  * the usual names are read as such, other numbers and strings are listed as `name value`.
  */
-export const describeStructured = (data) => {
+export const describeStructured = (data, running = true) => {
   if (data === null || typeof data !== "object") return { text: String(data ?? ""), detail: "" }
   const parts = []
   const used = new Set(["fraction", "percent"])
@@ -52,9 +52,10 @@ export const describeStructured = (data) => {
     use(k)
     parts.push(/bytes/i.test(k) ? `${bytes(data[k])} found` : `${count(data[k])} ${noun(k, "Found")} found`)
   }
-  if (isNumber(data.bytesPerSecond)) { if (data.bytesPerSecond > 0) parts.push(`${bytes(data.bytesPerSecond)}/s`); use("bytesPerSecond") }
-  if (isNumber(data.itemsPerSecond)) { if (data.itemsPerSecond > 0) parts.push(`${count(Math.round(data.itemsPerSecond))}/s`); use("itemsPerSecond") }
-  if ("etaSeconds" in data) { if (isNumber(data.etaSeconds) && data.etaSeconds > 0) parts.push(`${seconds(data.etaSeconds)} left`); use("etaSeconds") }
+  // A rate and the time left were true while the job ran: a paused or ended job shows neither.
+  if (isNumber(data.bytesPerSecond)) { if (running && data.bytesPerSecond > 0) parts.push(`${bytes(data.bytesPerSecond)}/s`); use("bytesPerSecond") }
+  if (isNumber(data.itemsPerSecond)) { if (running && data.itemsPerSecond > 0) parts.push(`${count(Math.round(data.itemsPerSecond))}/s`); use("itemsPerSecond") }
+  if ("etaSeconds" in data) { if (running && isNumber(data.etaSeconds) && data.etaSeconds > 0) parts.push(`${seconds(data.etaSeconds)} left`); use("etaSeconds") }
   // The item being worked on: last, and whole in the tooltip (a path is long).
   let detail = ""
   for (const k of Object.keys(data)) {
@@ -71,14 +72,14 @@ export const describeStructured = (data) => {
   return { text: parts.join(" · "), detail }
 }
 
-/** A progress value as a fraction (null: unknown), a label, and a longer tooltip. */
-export const progressOf = (p) => {
+/** A progress value as a fraction (null: unknown), a label, and a longer tooltip; `running`: whether the job runs now. */
+export const progressOf = (p, running = true) => {
   if (!p) return { fraction: null, label: "", detail: "" }
   if (p._tag === "Percentage") return { fraction: p.value, label: `${Math.round(p.value * 100)}%`, detail: "" }
   if (p._tag === "Count") return { fraction: p.total > 0 ? p.done / p.total : null, label: `${count(p.done)}/${count(p.total)}`, detail: "" }
   if (p._tag === "Indeterminate") return { fraction: null, label: p.message ?? "working", detail: "", indeterminate: true }
   const d = p.data ?? {}
   const fraction = isNumber(d.fraction) ? d.fraction : isNumber(d.percent) ? d.percent / 100 : isNumber(d.done) && isNumber(d.total) && d.total > 0 ? d.done / d.total : null
-  const { text, detail } = describeStructured(d)
+  const { text, detail } = describeStructured(d, running)
   return { fraction, label: text, detail: detail || text }
 }
