@@ -82,8 +82,19 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     await page.locator('[data-job] [data-status="running"]').waitFor()
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it again")
     await pathIs(page, "queued running paused queued running")
+    // Cancel asks first; answered "no", nothing is sent and the job runs on.
+    const posted: string[] = []
+    page.on("request", (request) => void (request.method() === "POST" && posted.push(request.url())))
+    const questions: string[] = []
+    page.once("dialog", (dialog) => void (questions.push(dialog.message()), dialog.dismiss()))
+    await page.locator('button[name="cancel"]').click()
+    expect(questions).toEqual([expect.stringContaining(`Cancel count ${job.id}?`)])
+    expect(posted).toEqual([])
+    expect((await producer.getJobInfo(job.id)).status).toBe("running")
+    page.once("dialog", (dialog) => void dialog.accept())
     await page.locator('button[name="cancel"]').click()
     await page.locator('[data-job] [data-status="cancelled"]').waitFor()
+    expect(posted).toEqual([expect.stringMatching(new RegExp(`/api/jobs/${job.id}/cancel$`))])
     await page.locator('button[name="retry"]:not([disabled])').click()
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it once more")
     // Live, after four actions from the page: every step once, in order, the current one lit.

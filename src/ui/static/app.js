@@ -216,6 +216,8 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
   if (error) return html`<div class="card"><div class="error-box">${error}</div></div>`
   if (!data) return html`<div class="card muted">Loading job…</div>`
   const act = async (action) => {
+    // Cancelling cannot be undone (retry starts the job again, and its private files are gone): ask.
+    if (action === "cancel" && !window.confirm(`Cancel ${data.job.name} ${id}? It stops for good and its private files are deleted.`)) return
     setActing(action); setMessage(null)
     try {
       const r = await post(`api/jobs/${encodeURIComponent(id)}/${action}`)
