@@ -1,8 +1,6 @@
 import * as fsp from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { Clock, Effect } from "effect"
-import { fileTypeFromFile } from "file-type"
-import { imageSizeFromFile } from "image-size/fromFile"
 import { defineJob, type JobContext } from "../defineJob.js"
 import { JobInterrupted } from "../errors.js"
 import { Progress } from "../Progress.js"
@@ -237,13 +235,13 @@ const runIndexer = (ctx: Ctx, db: IndexDb) =>
       Effect.gen(function* () {
         const hash = yield* hashFile(file.path, { between: ctx.checkInterrupt })
         if (level < 2) return { path: file.path, hash, mime: null, width: null, height: null, analyzed: 1 }
-        const type = yield* io("detect type", file.path, () => fileTypeFromFile(file.path))
+        const type = yield* io("detect type", file.path, () => import("file-type").then((m) => m.fileTypeFromFile(file.path)))
         const mime = type?.mime ?? null
         let width: number | null = null
         let height: number | null = null
         if (mime?.startsWith("image/")) {
           // A malformed or unsupported image is not an error worth reporting: it just has no size.
-          const size = yield* Effect.promise(() => imageSizeFromFile(file.path).catch(() => null))
+          const size = yield* Effect.promise(() => import("image-size/fromFile").then((m) => m.imageSizeFromFile(file.path)).catch(() => null))
           width = size?.width ?? null
           height = size?.height ?? null
         }

@@ -1,6 +1,5 @@
 import * as fsp from "node:fs/promises"
 import { Data, Effect } from "effect"
-import { createXXHash128 } from "hash-wasm"
 
 /** The unit of every read and write: large files never sit whole in memory. */
 export const CHUNK_SIZE = 1024 * 1024
@@ -67,7 +66,7 @@ export const hashFile = <E = never>(
 ): Effect.Effect<string, IoError | E> =>
   withFile(path, "r", (fh) =>
     Effect.gen(function* () {
-      const hasher = yield* Effect.promise(() => createXXHash128())
+      const hasher = yield* Effect.promise(() => import("hash-wasm").then((m) => m.createXXHash128()))
       const size = options.length ?? (yield* io("stat", path, () => fh.stat())).size
       const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK_SIZE, size)))
       let position = 0
