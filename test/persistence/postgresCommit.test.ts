@@ -179,6 +179,31 @@ describe("PostgresJobStore.commit: the statement fits the writes", () => {
     }
   })
 
+  it("starts one claimed row (its own statement) as it starts several, and as the SQLite store does", async () => {
+    const postgres = await db.open()
+    const sqlite = await SqliteJobStore.open(tempDir())
+    // Every column a start sets or clears: a retry's run_at, a migrated state, attempts.
+    const decide = (row: ClaimRow) =>
+      row.state_schema_version === 1
+        ? { start: lifecycle("running", { attempts: 2 }), migrated: { data: Buffer.from("migrated"), stateSchemaVersion: 2 } }
+        : { start: lifecycle("running", { attempts: 2 }) }
+    try {
+      for (const limit of [1, 3]) {
+        const jobs = Array.from({ length: limit }, (_, k) => newJob({ runAt: 1_000, stateSchemaVersion: 1 + (k % 2) }))
+        const held = []
+        for (const store of [sqlite, postgres]) {
+          for (const job of jobs) await store.insertJob(job)
+          const { claimed } = await store.commit([], { owner: "m1", limit, types: ["t"], decide, at: at(1), maxStateVersion: 2 })
+          held.push({ claimed: claimed.map((r) => r.id), ...(await stored(store, jobs.map((j) => j.id))) })
+        }
+        expect(held[1], `a claim of ${limit}`).toEqual(held[0])
+        expect(held[1]!.claimed).toHaveLength(limit)
+      }
+    } finally {
+      await sqlite.close()
+    }
+  })
+
   it("writes a job's lines, events and layered writes in commit order, as the SQLite store does", async () => {
     const postgres = await db.open()
     const sqlite = await SqliteJobStore.open(tempDir())
