@@ -21,7 +21,7 @@ const slowLeaseStore = (delays: number[]) => {
       )
     },
   } as unknown as JobStore
-  return { store, landed }
+  return { store, landed, sent: () => sent }
 }
 
 const presenceOn = (store: JobStore, leaseMs: number) =>
@@ -32,13 +32,14 @@ describe("a manager's lease, as it says whether the manager listens", () => {
     const leaseMs = 20
     // The first write ("listening") is quick, the second ("not listening", after the linger)
     // slow, the third ("listening" again) quick: unordered, the third would land first.
-    const { store, landed } = slowLeaseStore([0, 200, 0])
+    const { store, landed, sent } = slowLeaseStore([0, 200, 0])
     const presence = presenceOn(store, leaseMs)
     presence.setListening(true)
     presence.setListening(false)
     await waitUntil(() => landed.length === 1, 5_000, "the first write")
-    // After the linger, the 'not listening' write is on its way.
-    await new Promise((r) => setTimeout(r, leaseMs + 30))
+    // After the linger, the 'not listening' write is on its way (sent, not landed).
+    await waitUntil(() => sent() === 2, 5_000, "the 'not listening' write to be sent")
+    expect(landed).toEqual([true])
     presence.setListening(true)
     await presence.othersRecording()
     await waitUntil(() => landed.length === 3, 5_000, "every write")
