@@ -36,7 +36,9 @@ const open = (schema: "shipped" | "no status index" | "no id index") => {
   if (schema === "no status index") db.exec("DROP INDEX jobs_status")
   if (schema === "no id index") {
     // The same table and indexes without the UNIQUE constraint on id (it cannot be dropped in place).
-    const table = (db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get() as string).replace("id               TEXT NOT NULL UNIQUE", "id TEXT NOT NULL")
+    const shipped = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get() as string
+    const table = shipped.replace(/\bid\s+TEXT NOT NULL UNIQUE/, "id TEXT NOT NULL")
+    if (table === shipped) throw new Error("schema-floor: the jobs table no longer declares `id TEXT NOT NULL UNIQUE`; update the no-id-index variant")
     const indexes = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL").pluck().all() as string[]
     db.exec(`DROP TABLE jobs; ${table}; ${indexes.join("; ")}`)
   }
