@@ -33,6 +33,7 @@ export {
   JobCleanupFailed,
   DuplicateJobType,
   PersistenceError,
+  StoreRecovered,
   SerializationError,
   ManagerClosed,
   InvalidOptions,

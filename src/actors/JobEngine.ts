@@ -4,6 +4,7 @@ import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { ChildSpec, JobDefinition, LogLevel } from "../jobs/defineJob.js"
 import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
+import { isStoreFailure } from "../persistence/storeFailure.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
@@ -23,6 +24,7 @@ import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 import type { JobTelemetry } from "./telemetry.js"
 import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
 import { realClock, toEffectClock, type Clock, type ClockTimer } from "./clock.js"
+import type { StoreHealth } from "./StoreHealth.js"
 
 export interface EngineOptions {
   readonly dataDir: string
@@ -47,17 +49,24 @@ export interface EngineOptions {
 
 const MAX_CLAIMS_PER_TICK = 32
 
-/** How long to wait before each retry of a commit that failed for the store's sake. */
+/**
+ * How long to wait before each retry of a commit that failed for the store's sake; the last
+ * wait repeats for as long as the store fails (a running manager outlives an outage of any
+ * length). A closing manager tries these three times, then gives up (see `unrecorded`).
+ */
 const COMMIT_RETRY_DELAYS_MS = [50, 250, 1_000]
 
 /**
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
  * has its time, and a drain of short jobs should not pay a log write each.
  */
-const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: RetryPolicy | undefined): { level: LogLevel; message: string } | undefined => {
+const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: RetryPolicy | undefined, requeuedFor: StoredError | undefined): { level: LogLevel; message: string } | undefined => {
   switch (lifecycle.status) {
     case "queued": {
       if (lifecycle.awaitingChildren) return { level: "info", message: `waiting for its children, after checkpoint ${checkpoints}` }
+      if (requeuedFor !== undefined) {
+        return { level: "warn", message: `attempt stopped by a store failure (${requeuedFor.message}); back in line from checkpoint ${checkpoints}, no retry spent` }
+      }
       // A failed attempt that the retry policy retries.
       const error = lifecycle.lastError === null ? undefined : (JSON.parse(lifecycle.lastError) as StoredError)
       const when = lifecycle.runAt === null ? "now" : `at ${new Date(lifecycle.runAt).toISOString()}`
@@ -78,6 +87,14 @@ const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: Retr
 }
 
 const pausedByText: Record<PausedBy, string> = { user: "a user", shutdown: "its manager's shutdown", parent: "its parent" }
+
+/** Why a job stopped where it stood when its manager could not renew its lease. */
+const leaseLost = (id: string) =>
+  new PersistenceError({
+    operation: "renew lease",
+    reason: "Write",
+    detail: `job ${id} was stopped: its manager could not renew its lease in time (the store failed), so another manager may take the job over; it resumes from its last checkpoint`,
+  })
 
 const lostOwnership = (id: string) =>
   new PersistenceError({
@@ -174,15 +191,21 @@ export class JobEngine implements JobHost {
   /** Effect's `Clock` for jobs' runs; none on the real clock, which Effect has already. */
   readonly effectClock: EffectClock.Clock | undefined
 
+  private readonly onError: (error: unknown) => void
+  /** The wait between two tries of a failing commit, cut short by `drain`. */
+  private retryWait: { readonly timer: NodeJS.Timeout; readonly wake: () => void } | undefined
+
   constructor(
     private readonly store: JobStore,
     private readonly registry: JobRegistry,
     private readonly options: EngineOptions,
-    private readonly onError: (error: unknown) => void,
+    /** Reports errors, each store failure once per outage, and hears when the store answers again. */
+    private readonly health: StoreHealth,
   ) {
+    this.onError = health.error
     this.owned = { status: "running", owner: options.managerId }
     this.maxStateVersion = Math.max(1, ...options.types.map((t) => registry.get(t)?.stateVersion ?? 1))
-    this.cleanups = new Cleanups(options.dataDir, onError)
+    this.cleanups = new Cleanups(options.dataDir, this.onError)
     this.effectClock = options.clock === realClock ? undefined : toEffectClock(options.clock)
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
@@ -318,15 +341,33 @@ export class JobEngine implements JobHost {
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await this.store.commit(jobWrites, claim)
-        return attempt === 0 ? result : await this.confirmRefusals(jobWrites, result)
+        const confirmed = attempt === 0 ? result : await this.confirmRefusals(jobWrites, result)
+        this.health.ok()
+        return confirmed
       } catch (error) {
-        const retryable = error instanceof PersistenceError && (error.reason === "Read" || error.reason === "Write")
-        if (!retryable || attempt >= COMMIT_RETRY_DELAYS_MS.length || this.stopped) throw error
+        // A store failure is the store's, not the jobs': their writes wait for it. Only a
+        // manager that is closing stops trying (after three tries) and leaves what it could
+        // not write to the orphan rule.
+        const giveUp = !isStoreFailure(error) || this.stopped || (!this.accepting && attempt >= COMMIT_RETRY_DELAYS_MS.length)
+        if (giveUp) throw error
+        this.health.error(error)
         prepared.clear()
         failedClaims.length = 0
-        await new Promise((r) => setTimeout(r, COMMIT_RETRY_DELAYS_MS[attempt]))
+        await this.waitBeforeRetry(COMMIT_RETRY_DELAYS_MS[Math.min(attempt, COMMIT_RETRY_DELAYS_MS.length - 1)]!)
       }
     }
+  }
+
+  private waitBeforeRetry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.retryWait = undefined
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.retryWait = { timer, wake }
+    })
   }
 
   /** A transition refused on a retry may be the first try's, committed after all: the row tells. */
@@ -535,11 +576,11 @@ export class JobEngine implements JobHost {
     const lifecycle: LifecycleRow = lifecycleRow(snapshot)
     const { status } = lifecycle
     const progress = this.takeProgress(job)
-    const line = lifecycleLine(lifecycle, job.stateVersion, job.retry)
+    const line = lifecycleLine(lifecycle, job.stateVersion, job.retry, job.requeuedFor)
     const write: JobWrite = {
       kind: "transition",
       id: job.id,
-      expect: this.owned,
+      expect: { ...this.owned, attempts: job.context.attempt },
       lifecycle,
       ...(status === "completed" && job.outputJson !== null ? { output: job.outputJson } : {}),
       ...(progress === undefined ? {} : { progress }),
@@ -769,10 +810,16 @@ export class JobEngine implements JobHost {
     if (!this.accepting) throw new ManagerClosed()
   }
 
-  /** Applies a user command (pause, resume, cancel) through the job's lifecycle machine. */
+  /**
+   * Applies a user command (pause, resume, cancel) through the job's lifecycle machine. While
+   * the store fails, a command on a live job fails at once with the store's error (its write
+   * could not be recorded) instead of waiting for the store to come back.
+   */
   async command(id: string, event: CommandEvent): Promise<CommandOutcome> {
     for (let looks = 0; ; looks++) {
       const job = this.live.get(id)
+      const failing = this.health.failing
+      if (job !== undefined && failing !== undefined) throw failing
       if (job !== undefined && !job.leaving) {
         const actor = this.actorOf(job)
         const snapshot = actor.getSnapshot()
@@ -823,7 +870,7 @@ export class JobEngine implements JobHost {
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner" | "parent_id">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
+  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner" | "attempts" | "parent_id">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
     const log = logLine === undefined ? undefined : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
     const at = this.iso()
     return new Promise((resolve, reject) =>
@@ -831,7 +878,8 @@ export class JobEngine implements JobHost {
         write: {
           kind: "transition",
           id: row.id,
-          expect: { status: row.status, owner: row.owner },
+          // The attempt it ends, read with the row: not a later one the same owner claimed since.
+          expect: { status: row.status, owner: row.owner, attempts: row.attempts },
           lifecycle,
           ...(log === undefined ? {} : { log }),
           at,
@@ -880,9 +928,45 @@ export class JobEngine implements JobHost {
 
   // ---------------------------------------------------------------- shutdown
 
+  /**
+   * The manager could not renew its lease in time: by now another manager may judge it dead and
+   * take its jobs over. Each live job is stopped where it stands, writing nothing (as a crash
+   * would), so that it never runs beside its next attempt; the store still says it runs here,
+   * and the orphan rule puts it back in line (this manager's next sweep, or another's).
+   */
+  fence() {
+    if (this.live.size === 0) return
+    const fenced = new Set(this.live.keys())
+    // Their writes not yet sent would only be refused, or land after a takeover.
+    for (const w of this.batch.take()) {
+      if ("id" in w.write && fenced.has(w.write.id)) w.failed?.(leaseLost(w.write.id))
+      else this.batch.add(w)
+    }
+    for (const job of [...this.live.values()]) {
+      job.finished = true
+      job.leaving = true
+      this.options.clock.clearTimeout(job.progressTimer)
+      this.forget(job)
+      // A pause or cancel waiting on it fails; `result()` waits on, for the attempt that resumes it.
+      for (const w of job.waiters.splice(0)) w.reject(leaseLost(job.id))
+      // Seen once already: the next sweep that finds it still running here recovers it.
+      this.suspects.add(job.id)
+    }
+    this.onError(
+      new PersistenceError({
+        operation: "renew lease",
+        reason: "Write",
+        detail: `this manager could not renew its lease in time; it stopped its ${fenced.size} running job(s), which resume from their last checkpoint once the store answers`,
+      }),
+    )
+    this.wake()
+  }
+
   /** Stops claiming; asks every running job to pause (by shutdown) and waits until all are out. */
   async drain(): Promise<void> {
     this.accepting = false
+    // A commit waiting to try again tries now, and gives up soon (see `commitWithRetries`).
+    this.retryWait?.wake()
     const waits: Promise<unknown>[] = []
     for (const job of this.live.values()) {
       waits.push(this.waitFor(job, (s) => s !== "running").catch(() => undefined))
@@ -920,6 +1004,7 @@ export class JobEngine implements JobHost {
   stop() {
     this.accepting = false
     this.stopped = true
+    this.retryWait?.wake()
     this.options.clock.clearTimeout(this.dueTimer?.timer)
   }
 

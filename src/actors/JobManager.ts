@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Layer } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, UnknownJobType } from "../jobs/errors.js"
+import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { encodeParams, JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
@@ -28,6 +28,7 @@ import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention,
 import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 import { JobTelemetry, type TelemetryLayer } from "./telemetry.js"
 import { realClock, type Clock } from "./clock.js"
+import { StoreHealth } from "./StoreHealth.js"
 
 export interface JobManagerOptions {
   /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
@@ -62,7 +63,12 @@ export interface JobManagerOptions {
    */
   readonly clock?: Clock
   readonly generateId?: () => string
-  /** Called with errors no caller is waiting for (a failed background write). Default: console.error. */
+  /**
+   * Called with errors no caller is waiting for (a failed background write). During a store
+   * outage, the first failure of each kind comes here, then one `StoreRecovered` when the store
+   * answers again (with how long it failed and how many calls), not every failed call. Default:
+   * one line on stderr for store failures, the whole error for anything else.
+   */
   readonly onError?: (error: unknown) => void
   /** Called with a line per job recovered or failed on recovery (for a worker's log). */
   readonly onRecovered?: (line: string) => void
@@ -119,6 +125,15 @@ export interface ListJobsFilter {
 
 /** The lease every process assumes unless told otherwise. */
 export const DEFAULT_LEASE_MS = 5_000
+
+/**
+ * Without `onError`: a store failure or its end is one line (its message says what and why);
+ * anything else is printed whole, with its stack.
+ */
+const reportToConsole = (error: unknown) => {
+  if (error instanceof PersistenceError || error instanceof StoreRecovered) console.error(`[jobstate] ${error.message}`)
+  else console.error("[jobstate]", error)
+}
 
 /**
  * The job manager: opens the store, recovers what a previous process left, runs jobs in
@@ -192,11 +207,13 @@ export class JobManager implements JobHandleSource {
     this.types = concurrency === 0 ? [] : (options.types ?? this.registry.names())
     this.own = options.runOnlyOwn ? new Set() : undefined
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
-    const report = options.onError ?? ((e: unknown) => console.error("[jobstate]", e))
+    const report = options.onError ?? reportToConsole
+    // Each kind of store failure once per outage, then one StoreRecovered (see StoreHealth).
+    const health = new StoreHealth(report)
     // A background read that raced close() found the store closed: that is the close, not an error.
     const onError = (this.onError = (e: unknown) => {
       if (this.closing !== undefined && e instanceof PersistenceError && e.reason === "Closed") return
-      report(e)
+      health.error(e)
     })
     this.engine = new JobEngine(
       store,
@@ -215,7 +232,7 @@ export class JobManager implements JobHandleSource {
         generateId: this.generateId,
         telemetry,
       },
-      onError,
+      health,
     )
     telemetry?.countJobs(() => store.countJobs(), onError)
     this.watchers = new JobWatchers(this.engine, store, this.registry)
@@ -229,6 +246,8 @@ export class JobManager implements JobHandleSource {
           this.updateEventGate(owners)
           return this.recoverWith(owners, false).then(() => undefined)
         },
+        onLeaseLost: () => this.engine.fence(),
+        onRenewed: health.ok,
         onError,
       },
     )
@@ -614,8 +633,9 @@ export class JobManager implements JobHandleSource {
     this.watchers.closeAll()
     this.feed.close()
     try {
-      await leaseWritten
-      await this.store.dropLease(this.id)
+      await leaseWritten.catch(() => undefined)
+      // A store that fails now (an outage at shutdown) keeps the lease until it expires: said, not thrown.
+      await this.store.dropLease(this.id).catch(this.onError)
     } finally {
       await this.store.close()
       this.actor.send({ type: "CLOSED" })

@@ -1,5 +1,5 @@
 import type { JobDefinition } from "../jobs/defineJob.js"
-import { JobTimeout } from "../jobs/errors.js"
+import { JobTimeout, type StoredError } from "../jobs/errors.js"
 import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
@@ -51,6 +51,8 @@ export class LiveJob {
   timedOut: JobTimeout | undefined
   /** The run awaits children still live: the attempt ends waiting for them, whatever the run does next. */
   awaitingChildren = false
+  /** The store failure that ended the attempt: the job goes back in line, no retry spent. */
+  requeuedFor: StoredError | undefined
   /** This attempt's span, when the manager has `telemetry`. */
   trace: AttemptTrace | undefined
 

@@ -27,6 +27,13 @@ export interface PresenceHandlers {
   readonly onLeases: (owners: Owners) => void
   /** Time to look for managers that died, and recover their jobs. */
   readonly onSweep: (owners: Owners) => Promise<void>
+  /**
+   * The lease could not be renewed for three quarters of a lease period (the store fails): soon
+   * another manager may find it expired and take this one's jobs over. Stop running them.
+   */
+  readonly onLeaseLost: () => void
+  /** A lease write went through: the store answers. */
+  readonly onRenewed: () => void
   readonly onError: (error: unknown) => void
 }
 
@@ -50,6 +57,12 @@ export class ManagerPresence {
   /** The lease writes, one after another: each says `listening` as it is when it is sent. */
   private leaseWrites: Promise<void> = Promise.resolve()
   private stopped = false
+  /** When the last lease write that went through was sent: the lease holds until at least a lease period after it. */
+  private renewedAt = Date.now()
+  /** Since when lease writes have failed (or hung); undefined while they go through. */
+  private failingSince: number | undefined
+  /** `onLeaseLost` was called, and no lease write has gone through since. */
+  private fenced = false
 
   constructor(
     private readonly store: JobStore,
@@ -61,11 +74,33 @@ export class ManagerPresence {
     const o = this.options
     // In order: a renewal sent before a change must not land after it (PostgreSQL sends each
     // on its own pooled connection).
-    const write = this.leaseWrites.then(() =>
-      this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening }),
-    )
+    const write = this.leaseWrites.then(async () => {
+      const sentAt = Date.now()
+      try {
+        await this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening })
+      } catch (error) {
+        this.failingSince ??= sentAt
+        throw error
+      }
+      this.renewedAt = sentAt
+      this.failingSince = undefined
+      this.fenced = false
+      this.handlers.onRenewed()
+    })
     this.leaseWrites = write.catch(() => undefined)
     return write
+  }
+
+  /**
+   * Called a few times per lease period: when lease writes have been failing and the last one
+   * that went through was sent three quarters of a lease period ago, the lease may expire before
+   * the next one lands. (A slow event loop alone never fences: a write must have failed.)
+   */
+  private checkLease() {
+    if (this.fenced || this.failingSince === undefined) return
+    if (Date.now() - this.renewedAt < (this.options.leaseMs * 3) / 4) return
+    this.fenced = true
+    this.handlers.onLeaseLost()
   }
 
   /**
@@ -137,6 +172,7 @@ export class ManagerPresence {
     const { leaseMs, pollIntervalMs } = this.options
     // A few renewals per lease period: often enough to stay alive through a slow turn.
     this.every(Math.max(10, Math.floor(leaseMs / 4)), () => {
+      this.checkLease()
       if (this.renewing) return
       this.renewing = true
       this.renewLease()
@@ -153,10 +189,16 @@ export class ManagerPresence {
     this.every(Math.max(50, Math.floor(leaseMs / 2)), () => this.sweep())
   }
 
+  /**
+   * Renews this manager's own lease, then judges the others': after an outage that let every
+   * lease expire, a manager that could not renew its own judges nobody (it may be the one cut
+   * off), and one that did, judges with the leases as they are after its renewal.
+   */
   private sweep() {
     if (this.sweeping) return
     this.sweeping = true
-    this.owners()
+    this.renewLease()
+      .then(() => this.owners())
       .then(async (owners) => {
         await this.handlers.onSweep(owners)
         // Forget leases long dead, so the table does not grow with every killed process.

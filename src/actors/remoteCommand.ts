@@ -94,7 +94,7 @@ export const commandThroughStore = async (
       if (row.owner !== null && row.owner === options.self && !options.ownButGone) return { status: "running", ownedHere: true }
       if (owners.isLive(row.owner) && !(row.owner === options.self && options.ownButGone)) {
         assertAccepts(row, event)
-        if (await store.requestCommand(id, { status: "running", owner: row.owner }, command)) {
+        if (await store.requestCommand(id, { status: "running", owner: row.owner, attempts: row.attempts }, command)) {
           return { status: await waitForStatus(store, id, command, deadline) }
         }
         continue
@@ -162,7 +162,7 @@ const write = async (
   const record = options.recordEvents !== undefined ? options.recordEvents() : (await store.leases()).some((l) => l.listening && !l.expired)
   const event = record ? { name: row.name, writer: options.self } : undefined
   const { applied } = await store.commit([
-    { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner }, lifecycle, log, at, event, parentId: row.parent_id },
+    { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner, attempts: row.attempts }, lifecycle, log, at, event, parentId: row.parent_id },
   ])
   return applied[0] === true ? { name: row.name, at, log } : undefined
 }

@@ -2,6 +2,7 @@ import { Cause, Clock, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
 import { toJobOp, type ChildSpec, type JobContext, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
+import { isStoreFailure } from "../persistence/storeFailure.js"
 import { retryAt } from "../jobs/retryPolicy.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
@@ -30,7 +31,11 @@ export interface JobHost {
   readonly effectClock: Clock.Clock | undefined
 }
 
-export type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
+/**
+ * How an attempt ended, as the lifecycle event the machine takes: a `WORKER.*` report, or
+ * `REQUEUE` when the store failed under the attempt (see `reportOf`).
+ */
+export type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` | "REQUEUE" }>
 
 const interruptedFor = (reason: "pause" | "cancel"): WorkerReport =>
   reason === "pause" ? { type: "WORKER.PAUSED" } : { type: "WORKER.CANCELLED" }
@@ -174,6 +179,12 @@ const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost
   }
   // A job that honoured ctx.signal after its timeout failed with the timeout, not the abort's error.
   if (job.timedOut !== undefined && isAbortError(error, job.signal)) return failed(job, toStoredError(job.timedOut), false, host)
+  // The store failed under the attempt (a call the job made to it met an outage): not the job's
+  // failure. Back in line, to resume from its last checkpoint, with no retry spent.
+  if (isStoreFailure(error) && requested === null) {
+    job.requeuedFor = toStoredError(error)
+    return { type: "REQUEUE" }
+  }
   return failed(job, toStoredError(error), !Cause.hasFails(cause), host)
 }
 

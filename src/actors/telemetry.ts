@@ -2,7 +2,7 @@ import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Scope, type Fiber, 
 import type { StoredError } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { JobCount } from "../persistence/JobStore.js"
-import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
+import type { WorkerReport } from "./runJobWorker.js"
 
 /**
  * What `JobManager.open({ telemetry })` takes: any Effect layer without requirements that
@@ -15,7 +15,7 @@ import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 export type TelemetryLayer = Layer.Layer<any, unknown, never>
 
 /** How an attempt ended, as its span and the duration metric say. */
-export type AttemptOutcome = "completed" | "failed" | "retrying" | "paused" | "cancelled" | "awaiting" | "interrupted"
+export type AttemptOutcome = "completed" | "failed" | "retrying" | "paused" | "cancelled" | "awaiting" | "interrupted" | "requeued"
 
 /** The attributes and names jobstate's spans and metrics use. */
 export const TelemetryNames = {
@@ -68,7 +68,6 @@ const JOB_COUNTS_EVERY_MS = 15_000
 /** A burst of status changes here is one read, this long after the first. */
 const JOB_COUNTS_SOON_MS = 1_000
 
-type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` }>
 
 /**
  * How an attempt ended, from what the worker reports and the interrupt that was asked for: the
@@ -88,6 +87,8 @@ export const outcomeOf = (report: WorkerReport, interruptReason: "pause" | "canc
     case "WORKER.FAILED":
       if (report.retryAt === undefined || interruptReason === "cancel") return "failed"
       return interruptReason === "pause" ? "paused" : "retrying"
+    case "REQUEUE":
+      return "requeued"
   }
 }
 

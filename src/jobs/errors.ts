@@ -89,6 +89,23 @@ export class PersistenceError extends Data.TaggedError("PersistenceError")<{
   }
 }
 
+/**
+ * Store failures the engine has been living through (a server restart, an outage, a full disk, a
+ * locked file) have ended: the store answers again. Reported to `onError` once per outage, after
+ * the first failure of each kind was reported as it came, instead of every failed call.
+ */
+export class StoreRecovered extends Data.TaggedError("StoreRecovered")<{
+  /** How long calls to the store failed, from the first failure to the last. */
+  readonly downMs: number
+  readonly failures: number
+  /** Failures not reported one by one (the same kind as one already reported). */
+  readonly unreported: number
+}> {
+  override get message() {
+    return `The store answers again after ${(this.downMs / 1000).toFixed(1)} s: ${this.failures} calls failed meanwhile, ${this.unreported} of them not reported one by one`
+  }
+}
+
 /** A value could not be encoded to, or decoded from, its stored form (MessagePack or a schema). */
 export class SerializationError extends Data.TaggedError("SerializationError")<{
   readonly what: string

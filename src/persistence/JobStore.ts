@@ -173,6 +173,11 @@ export interface ProgressColumns {
 export interface RowExpectation {
   readonly status: string
   readonly owner: string | null
+  /**
+   * The attempt the write ends, when it ends one it did not run (recovery, a takeover): the
+   * same owner's later attempt of the job (it claimed the job again) is refused.
+   */
+  readonly attempts?: number
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isTransientCause } from "./storeFailure.js"
 import type pg from "pg"
 import { PersistenceError } from "../jobs/errors.js"
 import type {
@@ -382,8 +383,8 @@ export class PostgresJobStore implements JobStore {
         /* sql */ `
           UPDATE ${this.t.jobs}
           SET request = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3`,
-        [id, expect.status, expect.owner, command],
+          WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3 AND ($5::int IS NULL OR attempts = $5)`,
+        [id, expect.status, expect.owner, command, expect.attempts ?? null],
       )
       return (result.rowCount ?? 0) > 0
     })
@@ -492,7 +493,7 @@ export class PostgresJobStore implements JobStore {
         return await f()
       } catch (cause) {
         // A read is safe to repeat: one that met a dropped connection gets a fresh one from the pool.
-        if (reason === "Read" && attempt < 2 && this.closing === undefined && isConnectionLost(cause)) {
+        if (reason === "Read" && attempt < 2 && this.closing === undefined && isTransientCause(cause)) {
           await new Promise((r) => setTimeout(r, 50 * (attempt + 1)))
           continue
         }
@@ -500,12 +501,4 @@ export class PostgresJobStore implements JobStore {
       }
     }
   }
-}
-
-/** Whether a failure was the connection's (server restart, terminated backend, network), not the query's. */
-const isConnectionLost = (cause: unknown): boolean => {
-  const e = cause as { code?: unknown; message?: unknown } | null
-  const code = typeof e?.code === "string" ? e.code : ""
-  const message = typeof e?.message === "string" ? e.message : ""
-  return /^(08|57P0)/.test(code) || code === "ECONNRESET" || code === "EPIPE" || code === "ECONNREFUSED" || /Connection terminated|connection.*(closed|ended)/i.test(message)
 }

@@ -50,14 +50,21 @@ const wrap = <A>(operation: string, reason: "Read" | "Write", f: () => A): A => 
   }
 }
 
-/** A synchronous store call as the interface's promise; a throw becomes a rejection. */
-const promised = <A>(operation: string, reason: "Read" | "Write", f: () => A): Promise<A> => {
-  try {
-    return Promise.resolve(wrap(operation, reason, f))
-  } catch (error) {
-    return Promise.reject(error)
-  }
+/** Another connection holds the lock this call needs (a writer in another process, say). */
+const isLocked = (error: unknown): boolean => {
+  const code = (error as { cause?: { code?: unknown } }).cause?.code
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
 }
+
+/**
+ * The most one call blocks the event loop waiting for another process's lock: SQLite's own
+ * busy handler sleeps on this thread (better-sqlite3 is synchronous), so past this the wait goes
+ * on asynchronously, between tries (see `SqliteJobStore.call`), and timers, leases and the app
+ * run meanwhile.
+ */
+const SYNC_BUSY_MS = 10
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const WAL_CHECKPOINT_PAGES = 4000
 
@@ -188,7 +195,9 @@ export class SqliteJobStore implements JobStore {
         db.pragma("foreign_keys = ON")
         migrate(db, file)
       }
-      return new SqliteJobStore(db, shownAs, options.now ?? Date.now)
+      // Past open, a lock is waited for between tries, not on this thread (see SYNC_BUSY_MS).
+      db.pragma(`busy_timeout = ${Math.min(busyTimeoutMs, SYNC_BUSY_MS)}`)
+      return new SqliteJobStore(db, shownAs, options.now ?? Date.now, busyTimeoutMs)
     } catch (cause) {
       db.close()
       if (cause instanceof PersistenceError) throw cause
@@ -196,15 +205,57 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
-  private constructor(db: Database.Database, file: string, now: () => number) {
+  private constructor(
+    db: Database.Database,
+    file: string,
+    now: () => number,
+    /** How long a call waits for another process's lock before it fails. */
+    private readonly busyTimeoutMs: number,
+  ) {
     this.db = db
     this.location = file
     this.now = now
     this.stmts = prepare(db)
   }
 
+  /**
+   * A synchronous store call as the interface's promise; a throw becomes a rejection. A call
+   * that finds the file locked by another connection is tried again after a short wait, with
+   * the event loop free meanwhile, until `busyTimeoutMs` has passed; then it fails with a
+   * `PersistenceError` saying the file is locked. (Each statement or transaction is atomic: a
+   * try that met the lock changed nothing.)
+   */
+  private call<A>(operation: string, reason: "Read" | "Write", f: () => A): Promise<A> {
+    try {
+      return Promise.resolve(wrap(operation, reason, f))
+    } catch (error) {
+      return isLocked(error) ? this.waitForLock(operation, reason, f, error) : Promise.reject(error)
+    }
+  }
+
+  private async waitForLock<A>(operation: string, reason: "Read" | "Write", f: () => A, first: unknown): Promise<A> {
+    const deadline = Date.now() + this.busyTimeoutMs
+    let error = first
+    for (let wait = 2; Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
+      await sleep(wait)
+      try {
+        return wrap(operation, reason, f)
+      } catch (e) {
+        if (!isLocked(e)) throw e
+        error = e
+      }
+    }
+    const { cause } = error as PersistenceError
+    throw new PersistenceError({
+      operation,
+      reason,
+      detail: `${this.location} is locked by another connection; waited ${this.busyTimeoutMs} ms (busyTimeoutMs): ${(cause as Error).message}`,
+      cause,
+    })
+  }
+
   insertJob(job: NewJob): Promise<InsertResult> {
-    return promised("dispatch", "Write", () => {
+    return this.call("dispatch", "Write", () => {
       this.assertOpen("dispatch")
       const { event, ...rest } = job
       const row = storedJob(rest)
@@ -240,21 +291,21 @@ export class SqliteJobStore implements JobStore {
   }
 
   getJob(id: string): Promise<DbJob | undefined> {
-    return promised("getJob", "Read", () => {
+    return this.call("getJob", "Read", () => {
       this.assertOpen("getJob")
       return this.stmts.get.get(id) as DbJob | undefined
     })
   }
 
   uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined> {
-    return promised("getJob", "Read", () => {
+    return this.call("getJob", "Read", () => {
       this.assertOpen("getJob")
       return (this.stmts.holderOf.get(name, uniqueKey) as { id: string } | undefined)?.id
     })
   }
 
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
-    return promised("listJobs", "Read", () => {
+    return this.call("listJobs", "Read", () => {
       this.assertOpen("listJobs")
       const where: string[] = []
       const params: unknown[] = []
@@ -274,7 +325,7 @@ export class SqliteJobStore implements JobStore {
     parent: { readonly id: string; readonly owner: string },
     children: ReadonlyArray<NewChild>,
   ): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined> {
-    return promised("spawnChildren", "Write", () => {
+    return this.call("spawnChildren", "Write", () => {
       this.assertOpen("spawnChildren")
       return this.db
         .transaction(() => {
@@ -295,31 +346,31 @@ export class SqliteJobStore implements JobStore {
   }
 
   childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
-    return promised("childCounts", "Read", () => this.stmts.childCounts.all(parentId) as Array<{ status: string; count: number }>)
+    return this.call("childCounts", "Read", () => this.stmts.childCounts.all(parentId) as Array<{ status: string; count: number }>)
   }
 
   countJobs(): Promise<ReadonlyArray<JobCount>> {
-    return promised("countJobs", "Read", () => this.stmts.countJobs.all() as JobCount[])
+    return this.call("countJobs", "Read", () => this.stmts.countJobs.all() as JobCount[])
   }
 
   endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>> {
-    return promised("endedPerMinute", "Read", () => this.stmts.endedPerMinute.all(since) as EndedCount[])
+    return this.call("endedPerMinute", "Read", () => this.stmts.endedPerMinute.all(since) as EndedCount[])
   }
 
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>> {
     // The range instead of LIKE: the unique index on id serves it, and no character is special.
-    return promised("findJob", "Read", () => this.stmts.idsWithPrefix.all(prefix, `${prefix}\uffff`, limit) as string[])
+    return this.call("findJob", "Read", () => this.stmts.idsWithPrefix.all(prefix, `${prefix}\uffff`, limit) as string[])
   }
 
   logs(jobId: string, afterSeq = 0, limit = -1): Promise<ReadonlyArray<DbLog>> {
-    return promised("logs", "Read", () => {
+    return this.call("logs", "Read", () => {
       this.assertOpen("logs")
       return this.stmts.logs.all(jobId, afterSeq, limit) as DbLog[]
     })
   }
 
   commit(writes: ReadonlyArray<JobWrite>, claim?: ClaimRequest): Promise<CommitResult> {
-    return promised("commit", "Write", () => this.commitNow(writes, claim))
+    return this.call("commit", "Write", () => this.commitNow(writes, claim))
   }
 
   /** One IMMEDIATE transaction (the write lock taken up front, so no upgrade deadlock). */
@@ -444,15 +495,15 @@ export class SqliteJobStore implements JobStore {
   }
 
   orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
-    return promised("recover", "Read", () => this.stmts.orphans.all({ types: json(types), owners: json(liveOwners) }) as DbJob[])
+    return this.call("recover", "Read", () => this.stmts.orphans.all({ types: json(types), owners: json(liveOwners) }) as DbJob[])
   }
 
   pausedByShutdown(types: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
-    return promised("recover", "Read", () => this.stmts.pausedByShutdown.all(json(types)) as DbJob[])
+    return this.call("recover", "Read", () => this.stmts.pausedByShutdown.all(json(types)) as DbJob[])
   }
 
   damaged(): Promise<ReadonlyArray<DbJob>> {
-    return promised("recover", "Read", () => {
+    return this.call("recover", "Read", () => {
       // The distinct statuses are an index-only scan; only damaged ones are read in full.
       const odd = (this.stmts.statuses.all() as string[]).filter((s) => !(jobStatuses as ReadonlyArray<string>).includes(s))
       return odd.flatMap((status) => this.stmts.withStatus.all(status) as DbJob[])
@@ -460,25 +511,25 @@ export class SqliteJobStore implements JobStore {
   }
 
   requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean> {
-    return promised("command", "Write", () => this.stmts.request.run({ id, request: command, at: this.iso(), ...expectation(expect) }).changes > 0)
+    return this.call("command", "Write", () => this.stmts.request.run({ id, request: command, at: this.iso(), ...expectation(expect) }).changes > 0)
   }
 
   requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
-    return promised("requests", "Read", () => this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>)
+    return this.call("requests", "Read", () => this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>)
   }
 
   renewLease(lease: LeaseWrite): Promise<void> {
-    return promised("lease", "Write", () => {
+    return this.call("lease", "Write", () => {
       this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs, lease.listening ? 1 : 0)
     })
   }
 
   dropLease(id: string): Promise<void> {
-    return promised("lease", "Write", () => void this.stmts.deleteLease.run(id))
+    return this.call("lease", "Write", () => void this.stmts.deleteLease.run(id))
   }
 
   leases(): Promise<ReadonlyArray<Lease>> {
-    return promised("lease", "Read", () => {
+    return this.call("lease", "Read", () => {
       const now = this.now()
       return (this.stmts.leases.all() as Array<{ id: string; pid: number; host: string; types: string; expires_at: number; listening: number }>).map((l) => ({
         id: l.id,
@@ -493,32 +544,32 @@ export class SqliteJobStore implements JobStore {
   }
 
   forgetLease(id: string, expiresAt: number): Promise<void> {
-    return promised("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt))
+    return this.call("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt))
   }
 
   upsertSchedule(schedule: ScheduleWrite): Promise<DbSchedule> {
-    return promised("schedule", "Write", () => {
+    return this.call("schedule", "Write", () => {
       this.assertOpen("schedule")
       return this.stmts.upsertSchedule.get(schedule) as DbSchedule
     })
   }
 
   deleteSchedule(name: string): Promise<boolean> {
-    return promised("unschedule", "Write", () => {
+    return this.call("unschedule", "Write", () => {
       this.assertOpen("unschedule")
       return this.stmts.deleteSchedule.run(name).changes > 0
     })
   }
 
   listSchedules(): Promise<ReadonlyArray<DbSchedule>> {
-    return promised("listSchedules", "Read", () => {
+    return this.call("listSchedules", "Read", () => {
       this.assertOpen("listSchedules")
       return this.stmts.schedules.all() as DbSchedule[]
     })
   }
 
   fireSchedule(fire: ScheduleFire): Promise<boolean> {
-    return promised("fireSchedule", "Write", () => {
+    return this.call("fireSchedule", "Write", () => {
       this.assertOpen("fireSchedule")
       const { job } = fire
       return this.db
@@ -536,19 +587,19 @@ export class SqliteJobStore implements JobStore {
   eventsAfter(afterSeq: number, _gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>> {
     // One writer at a time, and a rowid is given inside its commit: no row ever appears below
     // one already read, so there are no gaps to look at again.
-    return promised("events", "Read", () => {
+    return this.call("events", "Read", () => {
       this.assertOpen("events")
       return this.stmts.eventsAfter.all(afterSeq, limit) as DbEvent[]
     })
   }
 
   lastEventSeq(): Promise<number> {
-    return promised("events", "Read", () => (this.stmts.lastEventSeq.get() as number | null) ?? 0)
+    return this.call("events", "Read", () => (this.stmts.lastEventSeq.get() as number | null) ?? 0)
   }
 
   trimEvents(belowSeq: number): Promise<void> {
     // Below a seq that was the newest once: the newest row stays, so no rowid is reused.
-    return promised("events", "Write", () => void this.stmts.trimEvents.run(belowSeq))
+    return this.call("events", "Write", () => void this.stmts.trimEvents.run(belowSeq))
   }
 
   /** `PRAGMA data_version` changes only when another connection commits: a look costs one pragma. */
@@ -571,14 +622,14 @@ export class SqliteJobStore implements JobStore {
 
   async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
     const nthNewest = (status: string, n: number) =>
-      promised("prune", "Read", () => {
+      this.call("prune", "Read", () => {
         this.assertOpen("prune")
         const row = this.stmts.nthNewest.get(status, n - 1) as { completed_at: string | null; seq: number } | undefined
         return row === undefined ? undefined : { completedAt: row.completed_at, seq: row.seq }
       })
     const cutoff = await pruneCutoff(request, nthNewest)
     const deleteBatch = (c: Exclude<typeof cutoff, { kind: "none" }>, limit: number) =>
-      promised("prune", "Write", () => {
+      this.call("prune", "Write", () => {
         this.assertOpen("prune")
         const below = c.kind === "below" ? { all: 0, completed_at: c.completedAt, seq: c.seq } : { all: 1, completed_at: "", seq: 0 }
         // One IMMEDIATE transaction per batch: the rows, then their logs and events.
@@ -627,7 +678,7 @@ const storedJob = (job: Omit<NewJob, "event">) => ({
   stateSchemaVersion: job.stateSchemaVersion ?? 1,
 })
 
-const expectation = (e: RowExpectation) => ({ expect_status: e.status, expect_owner: e.owner })
+const expectation = (e: RowExpectation) => ({ expect_status: e.status, expect_owner: e.owner, expect_attempts: e.attempts ?? null })
 
 /** Every statement, prepared once per connection. SQL lives here, next to the store that runs it. */
 const prepare = (db: Database.Database) => ({
@@ -691,7 +742,9 @@ const prepare = (db: Database.Database) => ({
       progress = CASE WHEN @has_progress THEN @progress ELSE progress END,
       progress_data = CASE WHEN @has_progress THEN @progress_data ELSE progress_data END,
       updated_at = @at
-    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner`),
+    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner
+      -- A takeover names the attempt it ends: a later attempt of the same owner is not it.
+      AND (@expect_attempts IS NULL OR attempts = @expect_attempts)`),
   checkpoint: db.prepare(/* sql */ `
     UPDATE jobs SET data = @data, snapshot = @snapshot, state_version = @state_version, last_checkpoint = @at,
       progress = CASE WHEN @has_progress THEN @progress ELSE progress END,
@@ -713,7 +766,7 @@ const prepare = (db: Database.Database) => ({
   withStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
   request: db.prepare(/* sql */ `
     UPDATE jobs SET request = @request, updated_at = @at
-    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner`),
+    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner AND (@expect_attempts IS NULL OR attempts = @expect_attempts)`),
   // The partial index jobs_request keeps these cheap however many jobs there are.
   requestsOf: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
   upsertLease: db.prepare(/* sql */ `

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { ManagerPresence } from "../../src/actors/ManagerPresence.js"
+import { PersistenceError } from "../../src/jobs/errors.js"
 import type { JobStore, LeaseWrite } from "../../src/persistence/JobStore.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
@@ -25,7 +26,7 @@ const slowLeaseStore = (delays: number[]) => {
 }
 
 const presenceOn = (store: JobStore, leaseMs: number) =>
-  new ManagerPresence(store, { managerId: "m", types: [], leaseMs, pollIntervalMs: 10 }, { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onError: () => {} })
+  new ManagerPresence(store, { managerId: "m", types: [], leaseMs, pollIntervalMs: 10 }, { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onLeaseLost: () => {}, onRenewed: () => {}, onError: () => {} })
 
 describe("a manager's lease, as it says whether the manager listens", () => {
   it("lands its writes in the order they were made: a slow 'not listening' never overwrites the 'listening' after it", async () => {
@@ -57,5 +58,51 @@ describe("a manager's lease, as it says whether the manager listens", () => {
     presence.setListening(true)
     await new Promise((r) => setTimeout(r, 60))
     expect(landed).toEqual([true])
+  })
+})
+
+describe("a manager's lease, when the store fails", () => {
+  const refused = () =>
+    new PersistenceError({ operation: "lease", reason: "Write", detail: "connect ECONNREFUSED", cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) })
+
+  /** A store whose lease writes fail while `down.now` is true; its leases say another manager's expired. */
+  const failingStore = () => {
+    const down = { now: false }
+    const store = {
+      renewLease: () => (down.now ? Promise.reject(refused()) : Promise.resolve()),
+      leases: () => Promise.resolve([{ id: "other", pid: 1, host: "elsewhere", types: ["t"], expiresAt: 0, expired: true, listening: false }]),
+      forgetLease: () => Promise.resolve(),
+      watch: () => () => {},
+    } as unknown as JobStore
+    return { store, down }
+  }
+
+  it("judges other managers' leases only after renewing its own: cut off, it finds nobody dead", async () => {
+    const { store, down } = failingStore()
+    const sweeps: string[][] = []
+    const lost: number[] = []
+    const presence = new ManagerPresence(
+      store,
+      { managerId: "m", types: ["t"], leaseMs: 80, pollIntervalMs: 10 },
+      {
+        onNews: () => {},
+        onLeases: () => {},
+        onSweep: async (owners) => void sweeps.push(owners.deadOwners().map((d) => d.lease.id)),
+        onLeaseLost: () => lost.push(Date.now()),
+        onRenewed: () => {},
+        onError: () => {},
+      },
+    )
+    down.now = true
+    presence.start()
+    // Several sweep periods (40 ms) and more than a lease: its own renewal fails each time.
+    await new Promise((r) => setTimeout(r, 400))
+    expect(sweeps).toEqual([])
+    // It could not renew for three quarters of a lease: it says so, once.
+    expect(lost).toHaveLength(1)
+    down.now = false
+    await waitUntil(() => sweeps.length > 0, 5_000, "a sweep once it renews")
+    expect(sweeps[0]).toEqual(["other"])
+    await presence.stop()
   })
 })

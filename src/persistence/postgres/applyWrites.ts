@@ -98,11 +98,11 @@ const wSql = /* sql */ `
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
       $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
       $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[],
-      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $38::bool[])
+      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $38::bool[], $39::int[])
       AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
         paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
         data, state_version, at, log_level, log_message, failures, last_error, run_at,
-        ev_name, ev_writer, ev_status, ev_progress, ev_log, awaiting_children)
+        ev_name, ev_writer, ev_status, ev_progress, ev_log, awaiting_children, expect_attempts)
   )`
 
 const transitionedSql = (t: Tables) => /* sql */ `
@@ -116,6 +116,8 @@ const transitionedSql = (t: Tables) => /* sql */ `
       updated_at = w.at
     FROM w
     WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
+      -- A takeover names the attempt it ends: a later attempt of the same owner is not it.
+      AND (w.expect_attempts IS NULL OR j.attempts = w.expect_attempts)
       -- A retry whose unique key another live job took meanwhile is refused, not an error.
       AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
         OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
@@ -202,16 +204,17 @@ const rowValues = (i: number, w: RowWrite): unknown[] => {
         lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
         w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt,
         ev?.name ?? null, ev?.writer ?? null, ev === undefined ? null : statusBody(lc.status), evProgress,
-        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message), lc.awaitingChildren]
+        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message), lc.awaitingChildren,
+        w.expect.attempts ?? null]
     }
     case "checkpoint":
       return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
         null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null]
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null, null]
     case "progress":
       return [i, w.kind, w.id, null, w.owner, null, null, null,
         null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null]
+        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null, null]
   }
 }
 
@@ -219,11 +222,11 @@ const rowValues = (i: number, w: RowWrite): unknown[] => {
  * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
  * then 10 more row arrays (the transitions' lifecycle lines, failures, last error, run_at, and
  * the job_events columns), then 4 more log arrays (index and job_events columns), then the
- * transitions' `awaiting_children`.
+ * transitions' `awaiting_children` and the attempt their guard expects.
  */
 const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): unknown[] => {
   const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 30 }, (_, c) => table.map((row) => row[c]))
+  const columns = Array.from({ length: 31 }, (_, c) => table.map((row) => row[c]))
   const logColumns = [logs.map(([, l]) => l.id), logs.map(([, l]) => l.at), logs.map(([, l]) => l.level), logs.map(([, l]) => storableText(l.message))]
   const logEvents = [
     logs.map(([i]) => i),
@@ -231,5 +234,5 @@ const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[nu
     logs.map(([, l]) => l.event?.writer ?? null),
     logs.map(([, l]) => (l.event === undefined ? null : logBody(l.level, l.message))),
   ]
-  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19, 29), ...logEvents, columns[29]]
+  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19, 29), ...logEvents, columns[29], columns[30]]
 }
