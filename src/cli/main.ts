@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
 import { registerDemoCommand } from "./commands/demo.js"
+import { registerDoctorCommand } from "./commands/doctor.js"
 import { registerInspectCommand } from "./commands/inspect.js"
 import { registerPruneCommand } from "./commands/prune.js"
 import { registerQueryCommands } from "./commands/query.js"
@@ -57,6 +58,7 @@ registerControlCommands(program)
 registerPruneCommand(program)
 registerVizCommand(program)
 registerUiCommand(program)
+registerDoctorCommand(program)
 
 // `jobstate list | head` closes the pipe early; that is the reader being done, not an error.
 for (const stream of [process.stdout, process.stderr]) {

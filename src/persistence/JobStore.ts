@@ -319,6 +319,18 @@ export interface JobQuery {
   readonly order?: "oldest" | "newest"
 }
 
+/** What `JobStore.check` finds. */
+export interface StoreCheck {
+  /** The schema version the store has, and the one this code migrates it to. */
+  readonly schemaVersion: number
+  readonly latestSchemaVersion: number
+  /**
+   * What the store's own integrity check found wrong (SQLite's `integrity_check`): empty when
+   * nothing. `undefined` where the store runs none of its own (PostgreSQL checks its pages itself).
+   */
+  readonly integrity: ReadonlyArray<string> | undefined
+}
+
 /** How many jobs have one status and type (`countJobs`). */
 export interface JobCount {
   readonly status: string
@@ -397,6 +409,8 @@ export interface JobStore {
   renewLease(lease: LeaseWrite): Promise<void>
   dropLease(id: string): Promise<void>
   leases(): Promise<ReadonlyArray<Lease>>
+  /** The store's health as `jobstate doctor` reports it: its schema version, and its own integrity check. */
+  check(): Promise<StoreCheck>
   /** Deletes a lease found dead, unless it was renewed since (`expiresAt` changed). */
   forgetLease(id: string, expiresAt: number): Promise<void>
 

@@ -22,6 +22,7 @@ import type {
   ScheduleWrite,
   JobCount,
   EndedCount,
+  StoreCheck,
 } from "./JobStore.js"
 import { statusBody } from "./eventRows.js"
 import { applyWrites, planWrites } from "./postgres/applyWrites.js"
@@ -38,11 +39,12 @@ import {
   jobColumns,
   makePool,
   persistenceError,
+  quoteIdent,
   tablesOf,
   type Tables,
 } from "./postgres/connection.js"
 import * as leases from "./postgres/leases.js"
-import { migrate } from "./postgres/migrations.js"
+import { latestPgSchemaVersion, migrate } from "./postgres/migrations.js"
 import * as schedules from "./postgres/schedules.js"
 import * as prune from "./postgres/prune.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
@@ -266,6 +268,13 @@ export class PostgresJobStore implements JobStore {
         values: [parentId],
       })
       return rows
+    })
+  }
+
+  check(): Promise<StoreCheck> {
+    return this.call("check", "Read", async () => {
+      const { rows } = await this.pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(this.schema)}.jobstate_migrations`)
+      return { schemaVersion: rows[0]?.version ?? 0, latestSchemaVersion: latestPgSchemaVersion, integrity: undefined }
     })
   }
 

@@ -26,6 +26,7 @@ import type {
   ScheduleWrite,
   JobCount,
   EndedCount,
+  StoreCheck,
 } from "./JobStore.js"
 import { logBody, progressBody, statusBody } from "./eventRows.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
@@ -347,6 +348,18 @@ export class SqliteJobStore implements JobStore {
 
   childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
     return this.call("childCounts", "Read", () => this.stmts.childCounts.all(parentId) as Array<{ status: string; count: number }>)
+  }
+
+  check(): Promise<StoreCheck> {
+    return this.call("check", "Read", () => {
+      this.assertOpen("check")
+      const found = (this.db.pragma("integrity_check") as Array<{ integrity_check: string }>).map((r) => r.integrity_check)
+      return {
+        schemaVersion: this.db.pragma("user_version", { simple: true }) as number,
+        latestSchemaVersion,
+        integrity: found.length === 1 && found[0] === "ok" ? [] : found,
+      }
+    })
   }
 
   countJobs(): Promise<ReadonlyArray<JobCount>> {

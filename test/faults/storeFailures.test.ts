@@ -78,9 +78,15 @@ describe("a store that fails for a while", () => {
       const handle = await manager.dispatch(StepsJob, { n: 20, delayMs: 20 })
       await waitUntil(() => steps.filter((s) => s.id === handle.id).length >= 3, 20_000, "three steps")
       const heal = breakStore(manager, "commit")
+      const broke = Date.now()
+      await waitUntil(() => errors.some((e) => e instanceof PersistenceError), 20_000, "the failure, reported")
+      // A command on the live job cannot be recorded meanwhile: it fails at once with the store's error.
+      const paused = await manager.pause(handle.id).catch((e) => e)
+      expect(paused).toBeInstanceOf(PersistenceError)
+      expect((paused as PersistenceError).detail).toContain("ECONNREFUSED")
       // Longer than the engine's first three tries (50 + 250 + 1 000 ms): before, the checkpoint
       // failed the attempt, and the job was recorded failed once the store answered again.
-      await new Promise((r) => setTimeout(r, 2_000))
+      await new Promise((r) => setTimeout(r, 2_000 - (Date.now() - broke)))
       heal()
       expect(await handle.result()).toEqual({ counted: 20 })
       const info = await manager.getJobInfo(handle.id)

@@ -11,7 +11,9 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { auditSql, schemaUrl } from "../multinode/audit.js"
 import { PostgresJobStore } from "../../src/persistence/PostgresJobStore.js"
+import { JobManager, PersistenceError } from "../../src/index.js"
 import { tempDir } from "../fixtures/tempDir.js"
+import { FaultCountJob } from "./faultJobs.js"
 import { clusterUrl, faultCluster } from "./pgCluster.js"
 import { runUnderFault } from "./harness.js"
 
@@ -59,7 +61,7 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
     const result = await runUnderFault({
       dataDir: tempDir(),
       databaseUrl: url,
-      n: 60,
+      n: 100,
       delayMs: 100,
       inject: async (drain) => {
         for (let k = 0; k < 3; k++) {
@@ -79,15 +81,25 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
     expect(await auditViolations(schema)).toEqual([])
   }, 240_000)
 
-  it("survives the server down for 20 s, longer than the lease: no job runs twice at once, none fails, and each kind of failure is reported once", async () => {
+  it("survives the server down for 20 s, longer than the lease: no job runs twice at once, none fails, each kind of failure is reported once, and calls fail fast meanwhile", async () => {
     const { url, schema } = await freshSchema()
+    const producer = await JobManager.open({ dataDir: tempDir(), databaseUrl: url, jobs: [FaultCountJob], concurrency: 0, onError: () => {} })
+    let duringOutage: unknown[] = []
     const result = await runUnderFault({
       dataDir: tempDir(),
       databaseUrl: url,
       leaseMs: 2_000,
       inject: async (drain) => {
+        const someJob = (await producer.listJobs({ status: "running" }))[0]!.id
         await faultCluster.stop("immediate")
-        await sleep(20_000)
+        await sleep(2_000)
+        // A dispatch and a command while the server is down: a typed error naming the cause, at
+        // once (had they waited for the server, they would have succeeded after it came back).
+        duringOutage = await Promise.all([
+          producer.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsDir: tempDir() }).catch((e) => e),
+          producer.pause(someJob).catch((e) => e),
+        ])
+        await sleep(18_000)
         const from = drain.effects()
         const began = Date.now()
         await faultCluster.start()
@@ -98,6 +110,11 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
         return 1
       },
     })
+    await producer.close()
+    for (const error of duringOutage) {
+      expect(error).toBeInstanceOf(PersistenceError)
+      expect((error as PersistenceError).detail).toMatch(/ECONNREFUSED|shutting down|terminat/)
+    }
     expect(result.violations).toEqual([])
     expect(await auditViolations(schema)).toEqual([])
     for (const lines of result.reported) {
@@ -114,6 +131,7 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
     const result = await runUnderFault({
       dataDir: tempDir(),
       databaseUrl: url,
+      n: 40,
       inject: async (drain) => {
         for (let k = 0; k < 3; k++) {
           const from = drain.effects()

@@ -68,6 +68,7 @@ describe("SQLite faults", () => {
       const filler = join(mount, "filler")
       const result = await runUnderFault({
         dataDir,
+        n: 60,
         inject: async (drain) => {
           fillUp(filler)
           const full = Date.now()
