@@ -3,8 +3,9 @@ import { Data, Effect, Schema } from "effect"
 import { defineJob, Progress } from "../../src/index.js"
 
 /**
- * The jobs the crash harness runs. Each records its side effects in an append-only file
- * before it checkpoints, so the harness can tell what was done, and how often.
+ * The jobs the crash harness (and the fault suite, test/outages) runs. Each records its side
+ * effects in an append-only file before it checkpoints, so the harness can tell what was done,
+ * and how often: a line `jobId item attempt pid epochMs` per item (see test/outages/faultJobs.ts).
  */
 export const CrashCountJob = defineJob({
   name: "crash_count",
@@ -17,7 +18,7 @@ export const CrashCountJob = defineJob({
       for (let i = ctx.state.next; i < ctx.params.n; i++) {
         yield* ctx.checkInterrupt
         yield* Effect.sleep(ctx.params.delayMs)
-        appendFileSync(ctx.params.effectsFile, `${ctx.id} ${i}\n`)
+        appendFileSync(ctx.params.effectsFile, `${ctx.id} ${i} ${ctx.attempt} ${process.pid} ${Date.now()}\n`)
         yield* ctx.checkpoint({ next: i + 1 })
         yield* ctx.progress(Progress.count(i + 1, ctx.params.n))
         if (i % 3 === 0) yield* ctx.log(`item ${i}`)

@@ -1,32 +1,11 @@
 /**
- * The job of the fault suite. `fault_count` counts to `n`: per item, `delayMs` of work, then a
- * side effect, then a checkpoint. The side effect is a line appended to a file beside the store
- * (`<effectsDir>/effects.log`), outside the database, so that it survives whatever the store
- * goes through: `jobId item attempt pid`. The suite reads it back (see `readEffects`).
+ * The side effects of the fault suite's jobs: `crash_count` (test/crash/crashJobs.ts) appends a
+ * line per item, `jobId item attempt pid epochMs`, to a file outside the store, so that it
+ * survives whatever the store goes through, before it checkpoints.
  */
-import { appendFileSync, existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
-import { Effect, Schema } from "effect"
-import { defineJob, Progress } from "../../src/index.js"
+import { readFileSync } from "node:fs"
 
-export const FaultCountJob = defineJob({
-  name: "fault_count",
-  params: Schema.Struct({ n: Schema.Number, delayMs: Schema.Number, effectsDir: Schema.String }),
-  state: Schema.Struct({ next: Schema.Number }),
-  initialState: () => ({ next: 0 }),
-  output: Schema.Struct({ counted: Schema.Number }),
-  run: (ctx) =>
-    Effect.gen(function* () {
-      for (let i = ctx.state.next; i < ctx.params.n; i++) {
-        yield* ctx.checkInterrupt
-        yield* Effect.sleep(ctx.params.delayMs)
-        appendFileSync(join(ctx.params.effectsDir, "effects.log"), `${ctx.id} ${i} ${ctx.attempt} ${process.pid} ${Date.now()}\n`)
-        yield* ctx.checkpoint({ next: i + 1 })
-        yield* ctx.progress(Progress.count(i + 1, ctx.params.n))
-      }
-      return { counted: ctx.params.n }
-    }),
-})
+export { CrashCountJob as FaultCountJob } from "../crash/crashJobs.js"
 
 export interface EffectLine {
   readonly id: string
@@ -36,16 +15,18 @@ export interface EffectLine {
   readonly at: number
 }
 
-export const readEffects = (effectsDir: string): EffectLine[] => {
-  const file = join(effectsDir, "effects.log")
-  if (!existsSync(file)) return []
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => {
-      const [id, item, attempt, pid, at] = l.split(" ")
-      return { id: id!, item: Number(item), attempt: Number(attempt), pid: Number(pid), at: Number(at) }
-    })
+/** The effects recorded so far (none while the file does not exist yet). Worker processes import this module too: it loads no test runner. */
+export const readEffects = (effectsFile: string): EffectLine[] => {
+  let text: string
+  try {
+    text = readFileSync(effectsFile, "utf8")
+  } catch {
+    return []
+  }
+  return text.split("\n").filter(Boolean).map((l) => {
+    const [id, item, attempt, pid, at] = l.split(" ")
+    return { id: id!, item: Number(item), attempt: Number(attempt), pid: Number(pid), at: Number(at) }
+  })
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * A worker process of the fault suite: a manager running `fault_count` jobs until SIGTERM (a
+ * A worker process of the fault suite: a manager running `crash_count` jobs until SIGTERM (a
  * graceful close, then exit 0). Every error the engine reports goes to stderr, one line each,
  * beginning with its tag, so the suite can count what an outage made it say.
  *   node --import tsx test/outages/faultWorker.ts '<json options>'

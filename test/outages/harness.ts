@@ -1,5 +1,5 @@
 /**
- * One fault run: jobs of `fault_count` dispatched to a store, drained by worker processes
+ * One fault run: jobs of `crash_count` dispatched to a store, drained by worker processes
  * (`faultWorker.ts`) while the test injects a fault, then checked against the crash harness's
  * invariants. Every job completes exactly once, with no retry spent on the store's failure; no
  * side effect is lost; at most one item per job is redone per fault; no two attempts of a job
@@ -97,10 +97,10 @@ const readRows = async (store: { dataDir: string; databaseUrl?: string }): Promi
 export const runUnderFault = async (options: FaultRunOptions): Promise<FaultRunResult> => {
   const { dataDir, databaseUrl, jobs = 12, n = 30, delayMs = 60, workers = 3, leaseMs = 2_000 } = options
   const store = databaseUrl === undefined ? { dataDir } : { dataDir, databaseUrl }
-  const effectsDir = tempDir()
+  const effectsFile = join(tempDir(), "effects.log")
   const producer = await JobManager.open({ ...store, jobs: [FaultCountJob], concurrency: 0 })
   const ids: string[] = []
-  for (let i = 0; i < jobs; i++) ids.push((await producer.dispatch(FaultCountJob, { n, delayMs, effectsDir })).id)
+  for (let i = 0; i < jobs; i++) ids.push((await producer.dispatch(FaultCountJob, { n, delayMs, effectsFile })).id)
   await producer.close()
 
   const reported: string[][] = Array.from({ length: workers }, () => [])
@@ -108,11 +108,11 @@ export const runUnderFault = async (options: FaultRunOptions): Promise<FaultRunR
     reported.map((lines) => startWorker({ ...store, concurrency: 2, leaseMs, pollIntervalMs: 100 }, lines)),
   )
   const running: RunningDrain = {
-    effects: () => readEffects(effectsDir).length,
+    effects: () => readEffects(effectsFile).length,
     reported: () => reported.flat(),
     async progressAfter(from) {
       for (let i = 0; ; i++) {
-        const effects = readEffects(effectsDir)
+        const effects = readEffects(effectsFile)
         if (effects.length > from) return effects[from]!.at
         if (new Set(effects.map((e) => `${e.id} ${e.item}`)).size === jobs * n) return undefined
         if (i > 1_500) throw new Error(`no progress after ${from} side effects for 150 s`)
@@ -132,7 +132,7 @@ export const runUnderFault = async (options: FaultRunOptions): Promise<FaultRunR
   }
   await Promise.all(processes.map(stop))
 
-  const violations = effectViolations(readEffects(effectsDir), ids, n, faults)
+  const violations = effectViolations(readEffects(effectsFile), ids, n, faults)
   for (const row of rows) {
     if (row.status !== "completed") violations.push(`job ${row.id} is ${row.status}${row.error_message ? `: ${row.error_message}` : ""}`)
     if (row.failures !== 0) violations.push(`job ${row.id} spent ${row.failures} retries (a store failure is not the job's)`)

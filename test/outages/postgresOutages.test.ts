@@ -7,6 +7,7 @@
  * of docs/guarantees.md).
  */
 import { randomBytes } from "node:crypto"
+import { join } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { auditSql, schemaUrl } from "../multinode/audit.js"
@@ -96,7 +97,7 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
         // A dispatch and a command while the server is down: a typed error naming the cause, at
         // once (had they waited for the server, they would have succeeded after it came back).
         duringOutage = await Promise.all([
-          producer.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsDir: tempDir() }).catch((e) => e),
+          producer.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(tempDir(), "effects.log") }).catch((e) => e),
           producer.pause(someJob).catch((e) => e),
         ])
         await sleep(18_000)

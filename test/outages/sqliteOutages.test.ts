@@ -104,12 +104,12 @@ describe("SQLite faults", () => {
 
   it("waits for a file another process holds locked without stalling its event loop, then reports it, losing nothing", async () => {
     const dataDir = tempDir()
-    const effectsDir = tempDir()
+    const effectsFile = join(tempDir(), "effects.log")
     const errors: unknown[] = []
     const manager = await JobManager.open({ dataDir, jobs: [FaultCountJob], concurrency: 2, onError: (e) => errors.push(e) })
     try {
-      const first = await manager.dispatch(FaultCountJob, { n: 40, delayMs: 20, effectsDir })
-      await waitUntil(() => readEffects(effectsDir).length >= 5, 20_000, "the job to get going")
+      const first = await manager.dispatch(FaultCountJob, { n: 40, delayMs: 20, effectsFile })
+      await waitUntil(() => readEffects(effectsFile).length >= 5, 20_000, "the job to get going")
       // Held for longer than busyTimeoutMs (5 s): calls wait, then fail with a PersistenceError.
       const holder = spawn(
         process.execPath,
@@ -125,7 +125,7 @@ describe("SQLite faults", () => {
       await new Promise<void>((resolve) => holder.stdout.on("data", () => resolve()))
       const meter = stallMeter()
       // A dispatch while the file is locked: waits (the event loop free), and fails only past busyTimeoutMs.
-      const second = manager.dispatch(FaultCountJob, { n: 10, delayMs: 5, effectsDir }).catch((e) => e)
+      const second = manager.dispatch(FaultCountJob, { n: 10, delayMs: 5, effectsFile }).catch((e) => e)
       await exited
       await sleep(300)
       const stallMs = meter.stop()
@@ -137,7 +137,7 @@ describe("SQLite faults", () => {
       expect((dispatched as PersistenceError).detail).toMatch(/locked by another connection; waited 5000 ms/)
       // The job's writes waited through it: it completes, each item once.
       expect(await first.result()).toEqual({ counted: 40 })
-      expect(effectViolations(readEffects(effectsDir), [first.id], 40, 0)).toEqual([])
+      expect(effectViolations(readEffects(effectsFile), [first.id], 40, 0)).toEqual([])
       expect(errors.some((e) => e instanceof PersistenceError && /locked/.test(e.detail))).toBe(true)
       await waitUntil(() => errors.some((e) => (e as { _tag?: string })._tag === "StoreRecovered"), 20_000, "StoreRecovered")
       expect((await manager.getJobInfo(first.id)).failures).toBe(0)
@@ -149,7 +149,7 @@ describe("SQLite faults", () => {
   it("refuses a truncated or garbage jobs.db with one clear error, and leaves it byte for byte as it was", async () => {
     const source = tempDir()
     const manager = await JobManager.open({ dataDir: source, jobs: [FaultCountJob], concurrency: 0 })
-    for (let i = 0; i < 200; i++) await manager.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsDir: source })
+    for (let i = 0; i < 200; i++) await manager.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(source, "effects.log") })
     await manager.close()
     const whole = readFileSync(join(source, "jobs.db"))
     expect(whole.length).toBeGreaterThan(16_384)
