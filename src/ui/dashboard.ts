@@ -20,11 +20,14 @@ export interface DashboardOptions {
   /** When set, every request needs it: an `Authorization: Bearer` header, or the cookie `?token=` sets. */
   readonly token?: string
   /**
-   * Host names (without port) the page may be reached by; others get a 403. `jobstate ui` on a
-   * loopback address without a token allows only loopback names, so a page on another site that
-   * resolves its own name to 127.0.0.1 (DNS rebinding) is refused. Default: any.
+   * Host names (without port) the page may be reached by; others get a 403, so that a page on
+   * another site that resolves its own name to this server's address (DNS rebinding) cannot
+   * read or control the jobs. Default: with a `token`, any (the token guards it); without one,
+   * only loopback names (`localhost`, `127.x.x.x`, `[::1]`). An app served under its own name
+   * without a token names it here; `"any"` allows every name (only behind something that
+   * checks who asks).
    */
-  readonly allowedHosts?: ReadonlyArray<string>
+  readonly allowedHosts?: ReadonlyArray<string> | "any"
   /** The page's title (default `jobstate`). */
   readonly title?: string
 }
@@ -244,11 +247,20 @@ const tokenOf = (req: IncomingMessage): string | undefined => {
 
 const hostName = (host: string) => host.replace(/:\d+$/, "").toLowerCase()
 
+/** Whether a host name or address (without port) is this machine's loopback: the one default the dashboard trusts. */
+export const isLoopbackHost = (host: string): boolean => {
+  const h = host.toLowerCase()
+  return h === "localhost" || h === "[::1]" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+}
+
 const checkHost = (req: IncomingMessage, options: DashboardOptions) => {
-  if (options.allowedHosts === undefined) return
+  const allowed = options.allowedHosts ?? (options.token ? "any" : undefined)
+  if (allowed === "any") return
   const host = hostName(req.headers.host ?? "")
-  if (!options.allowedHosts.map((h) => h.toLowerCase()).includes(host)) {
-    throw new HttpRefusal(403, `Host ${JSON.stringify(req.headers.host ?? "")} is not allowed; open the dashboard as ${options.allowedHosts.join(" or ")}`)
+  const ok = allowed === undefined ? isLoopbackHost(host) : allowed.some((h) => h.toLowerCase() === host)
+  if (!ok) {
+    const names = allowed === undefined ? "localhost or 127.0.0.1 (without a token, only loopback names are allowed: set token or allowedHosts)" : allowed.join(" or ")
+    throw new HttpRefusal(403, `Host ${JSON.stringify(req.headers.host ?? "")} is not allowed; open the dashboard as ${names}`)
   }
 }
 

@@ -23,8 +23,8 @@ export interface RunningCli {
 }
 
 /** Starts the real CLI (`node bin/jobstate.js ...`) with CI=true, as CI runs it. */
-export const startCli = (args: ReadonlyArray<string>): RunningCli => {
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: "true" }
+export const startCli = (args: ReadonlyArray<string>, extraEnv: NodeJS.ProcessEnv = {}): RunningCli => {
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: "true", ...extraEnv }
   delete env.JOBSTATE_DATA_DIR // every test names its own data dir
   const child = spawn(process.execPath, ["bin/jobstate.js", ...args], { cwd: root, env })
   let stdout = ""

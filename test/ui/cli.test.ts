@@ -50,6 +50,34 @@ describe("jobstate ui", () => {
     }
   })
 
+  it("refuses a non-loopback address without a token unless told it is unsafe, and takes its token from JOBSTATE_UI_TOKEN", async () => {
+    const dataDir = tempDir()
+    const refused = await startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0"]).exited
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/Refusing to serve the dashboard on 0\.0\.0\.0 without a token.*JOBSTATE_UI_TOKEN.*--unsafe-no-token/)
+
+    const guarded = startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0"], { JOBSTATE_UI_TOKEN: "from-env" })
+    try {
+      const port = await waitUntil(() => /:(\d+)\/\?token=…/.exec(guarded.stdout())?.[1] ?? (guarded.child.exitCode !== null ? "exited" : undefined), 30_000, "the ui's port")
+      expect(port, guarded.stderr()).not.toBe("exited")
+      expect((await fetch(`http://127.0.0.1:${port}/api/overview`)).status).toBe(401)
+      expect((await fetch(`http://127.0.0.1:${port}/api/overview`, { headers: { authorization: "Bearer from-env" } })).status).toBe(200)
+      expect(guarded.stderr()).not.toMatch(/visible to other users/)
+    } finally {
+      guarded.child.kill("SIGKILL")
+    }
+
+    const unsafe = startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0", "--unsafe-no-token"])
+    try {
+      const port = await waitUntil(() => /0\.0\.0\.0:(\d+)\//.exec(unsafe.stdout())?.[1] ?? (unsafe.child.exitCode !== null ? "exited" : undefined), 30_000, "the ui's port")
+      expect(port, unsafe.stderr()).not.toBe("exited")
+      await waitUntil(() => /without a token: anyone who reaches it can control your jobs/.test(unsafe.stderr()), 10_000, "the warning")
+      expect((await fetch(`http://127.0.0.1:${port}/api/overview`)).status).toBe(200)
+    } finally {
+      unsafe.child.kill("SIGKILL")
+    }
+  })
+
   it("says clearly when its port is taken", async () => {
     const first = startCli(["-d", tempDir(), "ui", "--port", "0"])
     try {

@@ -196,6 +196,37 @@ describe("the dashboard's API", () => {
     expect((await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: withCookie })).status).toBe(201)
   })
 
+  it("by default, without a token, answers only loopback names: a forged Host or Origin (DNS rebinding) reads nothing and controls nothing", async () => {
+    const { producer, call, origin } = await setUp()
+    const job = await producer.dispatch(WaitJob, {}, { delayMs: 60_000 })
+    const port = new URL(origin).port
+    const send = (path: string, headers: Record<string, string>, method = "GET") =>
+      new Promise<IncomingMessage>((resolve) => request(`${origin}${path}`, { method, headers }, resolve).end())
+    expect((await call("/api/jobs")).status).toBe(200)
+    expect((await send("/api/jobs", { host: `localhost:${port}` })).statusCode).toBe(200)
+    expect((await send("/api/jobs", { host: `127.0.0.5:${port}` })).statusCode).toBe(200)
+    // A page on attacker.example whose name now resolves to 127.0.0.1: its requests carry its own name.
+    const forged = { host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` }
+    expect((await send("/api/jobs", forged)).statusCode).toBe(403)
+    expect((await send(`/api/jobs/${job.id}`, forged)).statusCode).toBe(403)
+    expect((await send("/api/dispatch", forged, "POST")).statusCode).toBe(403)
+    expect((await send(`/api/jobs/${job.id}/cancel`, forged, "POST")).statusCode).toBe(403)
+    expect((await producer.getJobInfo(job.id)).status).toBe("queued")
+  })
+
+  it("with a token, answers any name, but only with the token; an app may name its own hosts instead", async () => {
+    const withToken = await setUp({ token: "s3cret" })
+    const port = new URL(withToken.origin).port
+    const send = (origin: string, headers: Record<string, string>) =>
+      new Promise<IncomingMessage>((resolve) => request(`${origin}/api/overview`, { headers }, resolve).end())
+    expect((await send(withToken.origin, { host: `jobs.example.com:${port}` })).statusCode).toBe(401)
+    expect((await send(withToken.origin, { host: `jobs.example.com:${port}`, authorization: "Bearer s3cret" })).statusCode).toBe(200)
+    const named = await setUp({ allowedHosts: ["jobs.internal"] })
+    const namedPort = new URL(named.origin).port
+    expect((await send(named.origin, { host: `jobs.internal:${namedPort}` })).statusCode).toBe(200)
+    expect((await send(named.origin, { host: `127.0.0.1:${namedPort}` })).statusCode).toBe(403)
+  })
+
   it("refuses a Host it was not told to allow (DNS rebinding), as jobstate ui does on loopback", async () => {
     const { call, origin } = await setUp({ allowedHosts: ["localhost", "127.0.0.1"] })
     expect((await call("/api/overview")).status).toBe(200)
