@@ -1,6 +1,6 @@
 import { Cause, Clock, Effect, Exit, Fiber } from "effect"
 import { fromCallback } from "xstate"
-import { toJobOp, type ChildSpec, type JobContext, type LogLevel } from "../jobs/defineJob.js"
+import { toJobOp, type ChildSpec, type JobContext, type JobOp, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
 import { isStoreFailure } from "../persistence/storeFailure.js"
 import { retryAt } from "../jobs/retryPolicy.js"
@@ -137,11 +137,71 @@ export const makeRunJobWorker = (host: JobHost) =>
 
 const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =>
   Effect.suspend(() => {
-    const result: unknown = job.definition.run(jobContext(job, host))
-    if (Effect.isEffect(result)) return result as Effect.Effect<unknown, unknown>
-    if (isThenable(result)) return Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
+    const calls = new EagerCalls()
+    const result: unknown = job.definition.run(jobContext(job, host, calls))
+    if (Effect.isEffect(result)) {
+      calls.lazy()
+      return result as Effect.Effect<unknown, unknown>
+    }
+    if (isThenable(result)) {
+      calls.eager()
+      return Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
+    }
     return Effect.die(new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect or a Promise`))
   })
+
+/**
+ * How the context's calls that do something (log, progress, checkpoint, spawnChildren) run. In
+ * an Effect job they are Effects, run when yielded, as any Effect. In an `async` job each takes
+ * effect when it is made, in the order made, whether or not it is awaited (awaiting still means
+ * "done": a checkpoint awaited is committed). Which kind a job is shows only once its `run` has
+ * returned (an Effect or a promise): calls made before that wait for it, or start at once when
+ * something awaits one of them.
+ */
+class EagerCalls {
+  private mode: "unknown" | "lazy" | "eager" = "unknown"
+  private waiting: Array<() => void> = []
+
+  /** The Effect as a `JobOp`: yielded, it runs as an Effect; in an async job, it has started already. */
+  op<A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> {
+    let started: Promise<A> | undefined
+    const start = (): Promise<A> => {
+      if (started === undefined) {
+        started = Effect.runPromise(effect)
+        // Not awaited, a failure is the job's to see at its next awaited call (or not at all): never an unhandled rejection.
+        started.catch(() => undefined)
+      }
+      return started
+    }
+    const op = Object.assign(effect, {
+      // An arrow: `this` is the runner, whatever the op is called on.
+      then: <R1 = A, R2 = never>(onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null, onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): PromiseLike<R1 | R2> => {
+        // Awaited before the job's kind is known: it is a promise's, so the calls before it start first.
+        this.flush()
+        return start().then(onFulfilled, onRejected)
+      },
+    })
+    if (this.mode === "eager") void start()
+    else if (this.mode === "unknown") this.waiting.push(() => void start())
+    return op
+  }
+
+  /** An Effect job: its calls run when yielded; none made before it returned has started. */
+  lazy() {
+    this.mode = "lazy"
+    this.waiting = []
+  }
+
+  /** An `async` job: the calls made so far start now, in order, and later ones when made. */
+  eager() {
+    this.mode = "eager"
+    this.flush()
+  }
+
+  private flush() {
+    for (const start of this.waiting.splice(0)) start()
+  }
+}
 
 /** The run on the engine's clock: its `Effect.sleep` and `Clock` read it, when it is not the real one. */
 const onClock = (run: Effect.Effect<unknown, unknown>, host: JobHost): Effect.Effect<unknown, unknown> =>
@@ -202,7 +262,7 @@ const interruptCheck = (job: LiveJob): JobInterrupted | undefined =>
   job.interruptReason !== null ? new JobInterrupted({ reason: job.interruptReason }) : job.finished ? new JobInterrupted({ reason: "cancel" }) : undefined
 
 
-const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, unknown> => {
+const jobContext = (job: LiveJob, host: JobHost, calls: EagerCalls): JobContext<unknown, unknown, unknown> => {
   const checkInterrupt = toJobOp(
     Effect.suspend(() => {
       const interrupted = interruptCheck(job)
@@ -223,17 +283,17 @@ const jobContext = (job: LiveJob, host: JobHost): JobContext<unknown, unknown, u
     get signal() {
       return job.signal
     },
-    log: (message, level = "info") => toJobOp(Effect.sync(() => host.log(job, message, level))),
-    progress: (p) => toJobOp(Effect.sync(() => host.progress(job, p))),
+    log: (message, level = "info") => calls.op(Effect.sync(() => host.log(job, message, level))),
+    progress: (p) => calls.op(Effect.sync(() => host.progress(job, p))),
     checkInterrupt,
     checkpoint: (state) =>
-      toJobOp(
+      calls.op(
         Effect.tryPromise({ try: () => host.checkpoint(job, state), catch: (e) => e as never }).pipe(
           Effect.andThen(checkInterrupt),
         ),
       ),
     spawnChildren: (children) =>
-      toJobOp(Effect.tryPromise({ try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>), catch: (e) => e as never })),
+      calls.op(Effect.tryPromise({ try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>), catch: (e) => e as never })),
     awaitChildren: <O>(ids: ReadonlyArray<string>) =>
       toJobOp(
         // No interrupt check first: a job asked to pause while it begins to wait is paused

@@ -1,5 +1,4 @@
-import { Effect } from "effect"
-import { toJobOp, type JobContext, type JobDefinition } from "../jobs/defineJob.js"
+import type { JobContext, JobDefinition } from "../jobs/defineJob.js"
 import { packWith, unpackWith } from "../persistence/codec.js"
 
 const NONE = Symbol("no state offered")
@@ -9,8 +8,8 @@ const NONE = Symbol("no state offered")
  * schema-encoded, MessagePacked and decoded again, by the engine's own codec.
  *
  * The engine says that checkpoint n committed (its `checkpoint` event) but not with what state.
- * The wrapped `checkpoint` keeps the state it is handed, encoded at the moment the engine encodes
- * it (so a job that mutates its state object afterwards cannot change the record), and
+ * The wrapped `checkpoint` keeps the state it is handed, encoded when the call is made (so a job
+ * that mutates its state object afterwards cannot change the record), and
  * `committed()`, called on the event, keeps that state. A job waits for each checkpoint before
  * it makes the next, so the event always belongs to the last state offered. A state the codec
  * refuses is not offered: the engine refuses it too, and no event comes.
@@ -35,17 +34,16 @@ export class CheckpointRecorder<P, S, O, Pr> {
   private recording(ctx: JobContext<P, S, Pr>): JobContext<P, S, Pr> {
     const schema = this.definition.state
     const what = `state of job ${ctx.id}`
-    const checkpoint = (state: S) =>
-      toJobOp(
-        Effect.suspend(() => {
-          try {
-            this.offered = unpackWith(schema, packWith(schema, state, what), what)
-          } catch {
-            this.offered = NONE
-          }
-          return ctx.checkpoint(state)
-        }),
-      )
+    // The state is kept when the call is made, and the engine's own call returned as it is: in an
+    // `async` job it takes effect when made, awaited or not (see EagerCalls).
+    const checkpoint = (state: S) => {
+      try {
+        this.offered = unpackWith(schema, packWith(schema, state, what), what)
+      } catch {
+        this.offered = NONE
+      }
+      return ctx.checkpoint(state)
+    }
     // A proxy rather than a copy: whatever else the context has (or gains later) passes through as it is.
     return new Proxy(ctx, { get: (target, key) => (key === "checkpoint" ? checkpoint : Reflect.get(target, key, target)) })
   }
