@@ -935,14 +935,16 @@ export class JobEngine implements JobHost {
    * and the orphan rule puts it back in line (this manager's next sweep, or another's).
    */
   fence() {
-    if (this.live.size === 0) return
-    const fenced = new Set(this.live.keys())
+    // A job whose end is being written runs no more: its write lands, or is refused, as it is.
+    const fenced = new Set([...this.live.values()].filter((job) => !job.leaving).map((job) => job.id))
+    if (fenced.size === 0) return
     // Their writes not yet sent would only be refused, or land after a takeover.
     for (const w of this.batch.take()) {
       if ("id" in w.write && fenced.has(w.write.id)) w.failed?.(leaseLost(w.write.id))
       else this.batch.add(w)
     }
     for (const job of [...this.live.values()]) {
+      if (!fenced.has(job.id)) continue
       job.finished = true
       job.leaving = true
       this.options.clock.clearTimeout(job.progressTimer)

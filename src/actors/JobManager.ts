@@ -158,6 +158,8 @@ export class JobManager implements JobHandleSource {
   private closing: Promise<void> | undefined
   private readonly generateId: () => string
   private readonly onError: (error: unknown) => void
+  /** What onError hears of store failures: each kind once per outage, then StoreRecovered. */
+  private readonly health: StoreHealth
   private readonly retention: Retention | undefined
   /** Stops reporting this manager's work in hand to a test clock. */
   private readonly detachClock: (() => void) | undefined
@@ -209,7 +211,7 @@ export class JobManager implements JobHandleSource {
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     const report = options.onError ?? reportToConsole
     // Each kind of store failure once per outage, then one StoreRecovered (see StoreHealth).
-    const health = new StoreHealth(report)
+    const health = (this.health = new StoreHealth(report))
     // A background read that raced close() found the store closed: that is the close, not an error.
     const onError = (this.onError = (e: unknown) => {
       if (this.closing !== undefined && e instanceof PersistenceError && e.reason === "Closed") return
@@ -630,6 +632,7 @@ export class JobManager implements JobHandleSource {
     await this.scheduler.stop()
     await this.retention?.stop()
     await this.engine.drain()
+    this.health.settle()
     this.watchers.closeAll()
     this.feed.close()
     try {

@@ -18,8 +18,8 @@ interface Outage {
   readonly kinds: Set<string>
   last: unknown
   lastAt: number
-  /** A call has gone through since the last failure. */
-  answering: boolean
+  /** When the first call went through after the last failure; undefined while none has. */
+  answeredAt: number | undefined
 }
 
 /**
@@ -45,11 +45,11 @@ export class StoreHealth {
       return
     }
     const now = this.now()
-    const o = (this.outage ??= { since: now, failures: 0, unreported: 0, kinds: new Set(), last: error, lastAt: now, answering: false })
+    const o = (this.outage ??= { since: now, failures: 0, unreported: 0, kinds: new Set(), last: error, lastAt: now, answeredAt: undefined })
     o.failures++
     o.last = error
     o.lastAt = now
-    o.answering = false
+    o.answeredAt = undefined
     const kind = kindOf(error.detail)
     if (o.kinds.has(kind)) o.unreported++
     else {
@@ -62,14 +62,23 @@ export class StoreHealth {
   readonly ok = (): void => {
     const o = this.outage
     if (o === undefined) return
-    o.answering = true
-    if (this.now() - o.lastAt < QUIET_MS) return
+    o.answeredAt ??= this.now()
+    if (this.now() - o.lastAt >= QUIET_MS) this.end(o)
+  }
+
+  /** The manager is closing: an outage that calls have come through says so now, not never. */
+  settle() {
+    const o = this.outage
+    if (o?.answeredAt !== undefined) this.end(o)
+  }
+
+  private end(o: Outage) {
     this.outage = undefined
-    this.report(new StoreRecovered({ downMs: o.lastAt - o.since, failures: o.failures, unreported: o.unreported }))
+    this.report(new StoreRecovered({ downMs: o.answeredAt! - o.since, failures: o.failures, unreported: o.unreported }))
   }
 
   /** The last failure, while the store fails (no call has gone through since it). */
   get failing(): unknown {
-    return this.outage === undefined || this.outage.answering ? undefined : this.outage.last
+    return this.outage === undefined || this.outage.answeredAt !== undefined ? undefined : this.outage.last
   }
 }

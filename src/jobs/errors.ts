@@ -95,14 +95,19 @@ export class PersistenceError extends Data.TaggedError("PersistenceError")<{
  * the first failure of each kind was reported as it came, instead of every failed call.
  */
 export class StoreRecovered extends Data.TaggedError("StoreRecovered")<{
-  /** How long calls to the store failed, from the first failure to the last. */
+  /**
+   * From the first failed call to the first call that went through after the last failure. (A
+   * call fails when it gives up: on SQLite, a lock is waited for `busyTimeoutMs` first.)
+   */
   readonly downMs: number
   readonly failures: number
   /** Failures not reported one by one (the same kind as one already reported). */
   readonly unreported: number
 }> {
   override get message() {
-    return `The store answers again after ${(this.downMs / 1000).toFixed(1)} s: ${this.failures} calls failed meanwhile, ${this.unreported} of them not reported one by one`
+    const calls = (n: number) => `${n} call${n === 1 ? "" : "s"}`
+    const unreported = this.unreported === 0 ? "each reported" : `${this.unreported === this.failures - 1 ? "all but the first" : calls(this.unreported)} not reported one by one`
+    return `The store answers again: calls failed for ${(this.downMs / 1000).toFixed(1)} s (${calls(this.failures)}, ${unreported})`
   }
 }
 

@@ -44,7 +44,7 @@ import {
   type Tables,
 } from "./postgres/connection.js"
 import * as leases from "./postgres/leases.js"
-import { latestPgSchemaVersion, migrate } from "./postgres/migrations.js"
+import { assertReadable, latestPgSchemaVersion, migrate } from "./postgres/migrations.js"
 import * as schedules from "./postgres/schedules.js"
 import * as prune from "./postgres/prune.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
@@ -59,6 +59,8 @@ export interface PostgresStoreOptions {
   readonly schema?: string
   /** No clock to inject: leases are judged by the database's clock, the one every worker shares. */
   readonly now?: never
+  /** For tools that only look: the schema must exist at this version; nothing is created or migrated. */
+  readonly readOnly?: boolean
 }
 
 /**
@@ -98,7 +100,8 @@ export class PostgresJobStore implements JobStore {
     try {
       const client = await store.pool.connect()
       try {
-        await migrate(client, schema, location)
+        if (options.readOnly) await assertReadable(client, schema, location)
+        else await migrate(client, schema, location)
       } finally {
         client.release()
       }

@@ -182,7 +182,10 @@ export class SqliteJobStore implements JobStore {
           throw new PersistenceError({
             operation: "open",
             reason: "Open",
-            detail: `${file} has schema version ${version}; open it once with a command that writes (a worker) to upgrade it`,
+            detail:
+              version === 0
+                ? `${file} has no jobstate tables: it is empty, or another program's database`
+                : `${file} has schema version ${version}; open it once with a command that writes (a worker) to upgrade it`,
           })
         }
       } else {

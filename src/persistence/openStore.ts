@@ -16,7 +16,7 @@ export const openStore = async (options: StoreOptions): Promise<JobStore> => {
   // An empty URL (an environment variable set to nothing) is no URL, as in the CLI.
   if (options.databaseUrl !== undefined && options.databaseUrl !== "") {
     const { PostgresJobStore } = await import("./PostgresJobStore.js")
-    return PostgresJobStore.open(postgresOptions(options.databaseUrl))
+    return PostgresJobStore.open({ ...postgresOptions(options.databaseUrl), readOnly: options.readOnly })
   }
   return SqliteJobStore.open(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs, readOnly: options.readOnly })
 }

@@ -20,6 +20,7 @@ describe("StoreHealth: what onError hears of an outage", () => {
     expect(health.failing).toBeInstanceOf(PersistenceError)
     // A call goes through: the store answers (commands need not fail fast), but the outage ends
     // only once calls have gone through for a while with none failing.
+    now += 100
     health.ok()
     expect(health.failing).toBeUndefined()
     expect(heard).toHaveLength(2)
@@ -28,10 +29,24 @@ describe("StoreHealth: what onError hears of an outage", () => {
     expect(heard).toHaveLength(3)
     const recovered = heard[2] as StoreRecovered
     expect(recovered).toBeInstanceOf(StoreRecovered)
-    expect({ downMs: recovered.downMs, failures: recovered.failures, unreported: recovered.unreported }).toEqual({ downMs: 9_900, failures: 101, unreported: 99 })
-    expect(recovered.message).toBe("The store answers again after 9.9 s: 101 calls failed meanwhile, 99 of them not reported one by one")
+    // From the first failure (at 100) to the first call that went through (at 10 100).
+    expect({ downMs: recovered.downMs, failures: recovered.failures, unreported: recovered.unreported }).toEqual({ downMs: 10_000, failures: 101, unreported: 99 })
+    expect(recovered.message).toBe("The store answers again: calls failed for 10.0 s (101 calls, 99 calls not reported one by one)")
     health.ok()
     expect(heard).toHaveLength(3)
+  })
+
+  it("says an outage calls have come through has ended when the manager closes, not never; one they have not, it leaves unsaid", () => {
+    let now = 0
+    const heard: unknown[] = []
+    const health = new StoreHealth((e) => heard.push(e), () => now)
+    health.error(failure("commit", "connect ECONNREFUSED 127.0.0.1:5432"))
+    health.settle()
+    expect(heard).toHaveLength(1)
+    now += 500
+    health.ok()
+    health.settle()
+    expect((heard[1] as StoreRecovered).message).toBe("The store answers again: calls failed for 0.5 s (1 call, each reported)")
   })
 
   it("passes any other error through at once, every time", () => {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
@@ -27,7 +27,7 @@ describe("jobstate doctor", () => {
     const stalled = await cli("-d", dataDir, "doctor")
     expect(stalled.code).toBe(0)
     expect(stalled.stdout).toMatch(new RegExp(`warn  2 stalled job\\(s\\), running under a manager that is gone: .*${ids[0]}`))
-    expect(stalled.stdout).toContain("warn  queued jobs no live manager runs: 1 noop")
+    expect(stalled.stdout).toContain("warn  queued jobs no live manager runs: 1 noop; start a worker of their type")
   })
 
   it("fails, exit 1, on a damaged file, naming it, and leaves it as it was", async () => {
@@ -44,9 +44,17 @@ describe("jobstate doctor", () => {
     expect(readFileSync(file).equals(before)).toBe(true)
   })
 
-  it("fails, exit 1, where there is no store", async () => {
-    const missing = await cli("-d", join(tempDir(), "nowhere"), "doctor")
+  it("fails, exit 1, where there is no store, or an empty file, and creates nothing", async () => {
+    const nowhere = join(tempDir(), "nowhere")
+    const missing = await cli("-d", nowhere, "doctor")
     expect(missing.code).toBe(1)
     expect(missing.stdout).toMatch(/fail {2}no store at .*nowhere\/jobs\.db/)
+    expect(existsSync(nowhere)).toBe(false)
+    const emptyDir = tempDir()
+    writeFileSync(join(emptyDir, "jobs.db"), "")
+    const empty = await cli("-d", emptyDir, "doctor")
+    expect(empty.code).toBe(1)
+    expect(empty.stdout).toContain("has no jobstate tables: it is empty, or another program's database")
+    expect(readFileSync(join(emptyDir, "jobs.db")).length).toBe(0)
   })
 })

@@ -180,3 +180,18 @@ describe("PostgresJobStore.open", () => {
     expect((error as PersistenceError).message).not.toContain("secret")
   })
 })
+
+describe("PostgresJobStore.open, read-only", () => {
+  it("creates nothing for a tool that only looks: a schema jobstate never made is an error naming it", async () => {
+    const schema = db.freshSchema()
+    const error = await PostgresJobStore.open({ databaseUrl: db.url, schema, readOnly: true }).catch((e) => e)
+    expect(error).toBeInstanceOf(PersistenceError)
+    expect(error.message).toContain(`(schema ${schema}) has no jobstate tables: check the schema in ?schema=`)
+    expect(await db.admin("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [schema])).toEqual([])
+    // Made by a store that writes, it opens read-only.
+    await (await PostgresJobStore.open({ databaseUrl: db.url, schema })).close()
+    const readOnly = await PostgresJobStore.open({ databaseUrl: db.url, schema, readOnly: true })
+    expect((await readOnly.check()).schemaVersion).toBeGreaterThan(0)
+    await readOnly.close()
+  })
+})

@@ -66,14 +66,15 @@ const examine = async (store: JobStore): Promise<Finding[]> => {
       : {
           check: "stalled",
           level: "warn",
-          message: `${stalled.length} stalled job(s), running under a manager that is gone: ${listed(stalled.map((r) => r.id))}; a worker of their type resumes them from their last checkpoint`,
+          message: `${stalled.length} stalled job(s), running under a manager that is gone: ${listed(stalled.map((r) => r.id))}; a worker of their type resumes them from their last checkpoint (jobstate worker, or jobstate resume --wait <id>)`,
         },
   )
-  const waiting = (await store.countJobs()).filter((c) => c.status === "queued" && !owners.runsType(c.name))
+  const queued = (await store.countJobs()).filter((c) => c.status === "queued")
+  const waiting = queued.filter((c) => !owners.runsType(c.name))
   findings.push(
-    waiting.length === 0
-      ? { check: "waiting", level: "ok", message: "every queued job's type has a live worker" }
-      : { check: "waiting", level: "warn", message: `queued jobs no live manager runs: ${waiting.map((c) => `${c.count} ${c.name}`).join(", ")}` },
+    waiting.length > 0
+      ? { check: "waiting", level: "warn", message: `queued jobs no live manager runs: ${waiting.map((c) => `${c.count} ${c.name}`).join(", ")}; start a worker of their type` }
+      : { check: "waiting", level: "ok", message: queued.length === 0 ? "no job queued" : "every queued job's type has a live worker" },
   )
   return findings
 }

@@ -175,22 +175,51 @@ export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.vers
  * All in one transaction under an advisory lock on the schema's name: many workers starting
  * at once queue on the lock, the first migrates, the others find the work done.
  */
+/** The schema's version: 0 when jobstate never migrated it (or it does not exist). */
+export const schemaVersion = async (client: pg.ClientBase, schema: string): Promise<number> => {
+  const s = quoteIdent(schema)
+  const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.jobstate_migrations`])
+  if (!found.rows[0]!.exists) return 0
+  return (await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.jobstate_migrations`)).rows[0]!.version ?? 0
+}
+
+const newerSchema = (location: string, current: number) =>
+  new PersistenceError({
+    operation: "open",
+    reason: "NewerSchema",
+    detail: `${location} has schema version ${current}, newer than this jobstate's ${latestPgSchemaVersion}; upgrade jobstate to open it`,
+  })
+
+/**
+ * For a tool that only looks: the schema must be there, at this jobstate's version, and nothing
+ * is created or migrated (a mistyped `?schema=` is an error, not a new empty store).
+ */
+export const assertReadable = async (client: pg.ClientBase, schema: string, location: string): Promise<void> => {
+  const current = await schemaVersion(client, schema)
+  if (current > latestPgSchemaVersion) throw newerSchema(location, current)
+  if (current === 0) {
+    throw new PersistenceError({
+      operation: "open",
+      reason: "Open",
+      detail: `${location} has no jobstate tables: check the schema in ?schema= (a worker, or any command that writes, creates them)`,
+    })
+  }
+  if (current < latestPgSchemaVersion) {
+    throw new PersistenceError({
+      operation: "open",
+      reason: "Open",
+      detail: `${location} has schema version ${current}; open it once with a command that writes (a worker) to upgrade it`,
+    })
+  }
+}
+
 export const migrate = async (client: pg.ClientBase, schema: string, location: string): Promise<void> => {
   const s = quoteIdent(schema)
   await client.query("BEGIN")
   try {
     await client.query(/* sql */ `SELECT pg_advisory_xact_lock(hashtext('jobstate migrate'), hashtext($1))`, [schema])
-    const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.jobstate_migrations`])
-    const current = found.rows[0]!.exists
-      ? ((await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.jobstate_migrations`)).rows[0]!.version ?? 0)
-      : 0
-    if (current > latestPgSchemaVersion) {
-      throw new PersistenceError({
-        operation: "open",
-        reason: "NewerSchema",
-        detail: `${location} has schema version ${current}, newer than this jobstate's ${latestPgSchemaVersion}; upgrade jobstate to open it`,
-      })
-    }
+    const current = await schemaVersion(client, schema)
+    if (current > latestPgSchemaVersion) throw newerSchema(location, current)
     if (current < latestPgSchemaVersion) {
       await client.query(/* sql */ `CREATE SCHEMA IF NOT EXISTS ${s}`)
       await client.query(/* sql */ `SET LOCAL search_path TO ${s}`)
