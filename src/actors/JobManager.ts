@@ -266,7 +266,14 @@ export class JobManager implements JobHandleSource {
     })
     this.effect = new JobManagerEffect(this)
     this.detachClock = clock.attach?.(() => this.engine.busy || this.scheduler.busy)
+    // A manager that runs jobs keeps its process alive until close(), idle or not: a worker's
+    // main that opens it and waits must not exit when nothing is due (a job may be dispatched,
+    // or come due, later). A producer (concurrency 0) holds nothing open.
+    if (concurrency > 0) this.keepAlive = setInterval(() => {}, 2 ** 31 - 1)
   }
+
+  /** Holds the event loop open while a manager that runs jobs is open. */
+  private keepAlive: NodeJS.Timeout | undefined
 
   /** Recovery on open; jobs recovered early start while later ones are still being recovered. */
   private async recover() {
@@ -284,6 +291,7 @@ export class JobManager implements JobHandleSource {
       this.actor.send({ type: "OPEN_FAILED", message: String((error as Error).message ?? error) })
       this.actor.stop()
       this.engine.stop()
+      clearInterval(this.keepAlive)
       await this.store.close()
       throw error
     }
@@ -625,6 +633,7 @@ export class JobManager implements JobHandleSource {
   }
 
   private async closeNow() {
+    clearInterval(this.keepAlive)
     this.actor.send({ type: "CLOSE" })
     this.detachClock?.()
     // Its last lease write lands before the lease is dropped, not after.
@@ -655,6 +664,7 @@ export class JobManager implements JobHandleSource {
    */
   async simulateCrash(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.keepAlive)
       const keepAlive = setInterval(() => {}, 1_000)
       this.detachClock?.()
       void this.presence.stop()
