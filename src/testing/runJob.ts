@@ -34,6 +34,12 @@ export interface RunJobOptions {
    * run waits for `clock.advance` wherever the job waits for time. Give `now` or `clock`, not both.
    */
   readonly clock?: Clock
+  /**
+   * The types of the child jobs the job spawns (`ctx.spawnChildren`): registered on the same
+   * test manager, they run there, on the same clock, and the job's output is returned once they
+   * and it have ended. (`runJob` only; `checkResumable` does not take them yet.)
+   */
+  readonly jobs?: ReadonlyArray<JobDefinition>
 }
 
 /** What one run of a job gave. */
@@ -142,7 +148,15 @@ const runOnce = async <P, S, O, Pr>(
   const recorder = new CheckpointRecorder(job)
   const resolved = await paramsFor(params, dataDir)
   const id = randomUUID()
-  const manager = await JobManager.open({ ...testManagerOptions(dataDir, options), jobs: [recorder.definition], generateId: () => id })
+  // The job's id is known before it is dispatched (the recorder follows it from the start); its children get ids of their own.
+  let next: string | undefined = id
+  const generateId = () => {
+    const given = next ?? randomUUID()
+    next = undefined
+    return given
+  }
+  const children = (options.jobs ?? []).filter((child) => child.name !== job.name)
+  const manager = await JobManager.open({ ...testManagerOptions(dataDir, options), jobs: [recorder.definition, ...children], generateId })
   const progress: Progress<Pr>[] = []
   // Subscribed before the dispatch, to the id it will use: no event can come before.
   const unsubscribe = manager.subscribeJob(id, (event) => {

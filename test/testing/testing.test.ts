@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest"
 import { ChecksumJob } from "../../examples/checksums.js"
 import { defineJob, FileCopyJob, IndexerJob, JobFailed } from "../../src/index.js"
 import { checkResumable, JobTimedOut, ResumeMismatch, runJob } from "../../src/testing/index.js"
+import { FanOutJob, SquareJob } from "../fixtures/jobs.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
@@ -70,6 +71,14 @@ const AppendJob = defineJob({
 })
 
 describe("runJob", () => {
+  it("runs a fan-out job with its children's types on the same test manager, and returns the parent's output", async () => {
+    // Without them the child type is unknown to the test manager: the spawn fails.
+    await expect(runJob(FanOutJob, { count: 3 })).rejects.toMatchObject({ _tag: "JobFailed", error: { _tag: "UnknownJobType" } })
+    const { output, progress } = await runJob(FanOutJob, { count: 3 }, { jobs: [SquareJob] })
+    expect(output).toEqual({ sum: 0 + 1 + 4, children: 3 })
+    expect(progress.at(-1)).toEqual({ _tag: "Count", done: 3, total: 3 })
+  })
+
   it("runs a job through the engine and returns its output, every progress value, its logs and its checkpointed states", async () => {
     const files = someFiles(["a", "b", "c"])
     const run = await runJob(ChecksumJob, { files })
