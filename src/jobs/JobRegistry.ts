@@ -1,5 +1,5 @@
 import { Exit, Schema, SchemaAST } from "effect"
-import type { JobDefinition } from "./defineJob.js"
+import type { JobDefinition, JobSchema } from "./defineJob.js"
 import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { schemaIssues } from "../persistence/codec.js"
 
@@ -42,7 +42,18 @@ const emptyStructIssues = (json: unknown): ReadonlyArray<ParamsIssue> => {
   return Object.keys(json).map((key) => ({ path: key, message: "Expected no excess property" }))
 }
 
-/** The JSON Schema says what decoding accepts: objects are closed (`additionalProperties: false`). */
+/** The schema's JSON codec (what by-name params are read with, and what the JSON Schema describes), made once per schema. */
+const jsonCodecs = new WeakMap<JobSchema<unknown>, JobSchema<unknown>>()
+const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
+  let codec = jsonCodecs.get(schema)
+  if (codec === undefined) jsonCodecs.set(schema, (codec = Schema.toCodecJson(schema)))
+  return codec
+}
+
+/**
+ * The JSON Schema says what decoding accepts: that of the schema's JSON codec (Effect builds it
+ * from that codec, as `decodeParams` reads with it); objects are closed (`additionalProperties: false`).
+ */
 const jsonSchemaOf = (schema: Schema.Top | undefined): unknown => {
   if (schema === undefined) return null
   const $schema = "https://json-schema.org/draft/2020-12/schema"
@@ -94,12 +105,17 @@ export class JobRegistry {
     }
   }
 
-  /** Validates JSON params against the type's schema (strictly: see `paramsParseOptions`); returns the decoded params or `InvalidParams`. */
+  /**
+   * Validates JSON params against the type's schema (strictly: see `paramsParseOptions`); returns
+   * the decoded params or `InvalidParams`. JSON is read by the schema's JSON codec, the same one
+   * `schema()` publishes: a `Schema.Date` field takes an ISO string, an optional field takes
+   * `null` as absent.
+   */
   decodeParams(name: string, json: unknown): { readonly definition: JobDefinition; readonly params: unknown } {
     const definition = this.require(name)
     const excess = isEmptyStruct(definition.params) ? emptyStructIssues(json) : []
     if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
-    const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
+    const exit = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(json, paramsParseOptions)
     if (Exit.isFailure(exit)) throw new InvalidParams({ jobName: name, issues: schemaIssues(exit.cause) })
     return { definition, params: exit.value }
   }

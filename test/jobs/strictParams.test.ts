@@ -54,3 +54,26 @@ describe("params are strict", () => {
     await manager.dispatchByName("count", { n: 1, effectsFile: join(manager.options.dataDir, "e.txt") })
   })
 })
+
+/** Params with a Date and an optional field: what the published JSON Schema says, by-name dispatch must take. */
+const DatedJob = defineJob({
+  name: "dated",
+  params: Schema.Struct({ at: Schema.Date, note: Schema.optional(Schema.String) }),
+  output: Schema.Struct({ year: Schema.Number, note: Schema.String }),
+  run: (ctx) => Effect.succeed({ year: ctx.params.at.getUTCFullYear(), note: ctx.params.note ?? "(none)" }),
+})
+
+describe("params by name", () => {
+  it("take what getJobSchema publishes: an ISO string for a Date, null for an absent optional field; and refuse what it does not", async () => {
+    const manager = await openManager({ jobs: [DatedJob] })
+    const published = manager.getJobSchema("dated").params as { properties: Record<string, unknown> }
+    expect(published.properties.at).toEqual({ type: "string" })
+    expect(published.properties.note).toEqual({ anyOf: [{ type: "string" }, { type: "null" }] })
+    const byName = await manager.dispatchByName("dated", { at: "2031-05-01T00:00:00.000Z", note: null })
+    expect(await byName.result()).toEqual({ year: 2031, note: "(none)" })
+    const typed = await manager.dispatch(DatedJob, { at: new Date("2029-01-01T00:00:00Z"), note: "typed" })
+    expect(await typed.result()).toEqual({ year: 2029, note: "typed" })
+    const error = await paramsError(manager.dispatchByName("dated", { at: "not a date" }))
+    expect(error.issues.map((i) => i.path)).toEqual(["at"])
+  })
+})
