@@ -39,6 +39,7 @@ export {
   InvalidOptions,
   JobTimeout,
   UniqueKeyTaken,
+  ChildJobFailed,
   StateMigrationFailed,
   EventsOverflow,
   type StoredError,

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto"
 import { Layer } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidParams, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
+import { InvalidOptions, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
+import { checkPriority } from "../jobs/JobPriority.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { encodeParams, JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
@@ -375,10 +376,7 @@ export class JobManager implements JobHandleSource {
   private async insert(definition: JobDefinition, params: unknown, options: DispatchOptions): Promise<JobHandle> {
     // Strict both ways: a typed dispatch with an undeclared key is refused as a JSON one is.
     const encoded = encodeParams(definition, params)
-    const priority = options.priority ?? 0
-    if (!Number.isInteger(priority)) {
-      throw new InvalidParams({ jobName: definition.name, issues: [{ path: "(priority)", message: `Expected an integer, got ${priority}` }] })
-    }
+    const priority = checkPriority(options.priority)
     const { runAt, uniqueKey, overrides } = this.checkDispatchOptions(options)
     const id = this.generateId()
     const createdAt = this.engine.iso()

@@ -1,6 +1,7 @@
 import { Cron } from "croner"
 import type { JobDefinition } from "../jobs/defineJob.js"
 import { InvalidOptions, UnknownJobType } from "../jobs/errors.js"
+import { checkPriority } from "../jobs/JobPriority.js"
 import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
 import { pack, packWith, unpack, unpackWith } from "../persistence/codec.js"
 import type { DbSchedule, JobStore, NewJob } from "../persistence/JobStore.js"
@@ -154,8 +155,7 @@ export class Scheduler {
     if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "cron", detail: "schedule needs options with a cron expression, e.g. { cron: \"0 3 * * *\" }" })
     const timezone = checkTimezone(options.timezone)
     const cron = parseCron(options.cron, timezone)
-    const priority = options.priority ?? 0
-    if (!Number.isInteger(priority)) throw new InvalidOptions({ option: "priority", detail: `expected an integer, got ${priority}` })
+    const priority = checkPriority(options.priority)
     // Strict both ways, as dispatch: an undeclared key is refused.
     const encoded = encodeParams(definition, params)
     // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.

@@ -1,4 +1,5 @@
 import type { ChildSpec } from "../jobs/defineJob.js"
+import { checkPriority } from "../jobs/JobPriority.js"
 import { ChildJobFailed, InvalidOptions, InvalidTransition, JobNotFound, UnknownJobType, type StoredError } from "../jobs/errors.js"
 import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, isJobStatus } from "../jobs/JobStatus.js"
@@ -33,8 +34,7 @@ export const childRows = (
     if (!(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: `${where}.key`, detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
     if (keys.has(key)) throw new InvalidOptions({ option: `${where}.key`, detail: `"${key}" is given twice; each child needs its own key` })
     keys.add(key)
-    const priority = spec.priority ?? 0
-    if (!Number.isInteger(priority)) throw new InvalidOptions({ option: `${where}.priority`, detail: `expected an integer, got ${priority}` })
+    const priority = checkPriority(spec.priority, `${where}.priority`)
     const id = context.generateId()
     const event = context.event(definition.name)
     return {

@@ -107,16 +107,20 @@ export class JobRegistry {
 
   /**
    * Validates JSON params against the type's schema (strictly: see `paramsParseOptions`); returns
-   * the decoded params or `InvalidParams`. JSON is read by the schema's JSON codec, the same one
-   * `schema()` publishes: a `Schema.Date` field takes an ISO string, an optional field takes
-   * `null` as absent.
+   * the decoded params or `InvalidParams`. What the schema does not take as it is, its JSON codec
+   * may (the one `schema()` publishes): a `Schema.Date` field takes an ISO string, an optional
+   * field takes `null` as absent.
    */
   decodeParams(name: string, json: unknown): { readonly definition: JobDefinition; readonly params: unknown } {
     const definition = this.require(name)
     const excess = isEmptyStruct(definition.params) ? emptyStructIssues(json) : []
     if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
-    const exit = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(json, paramsParseOptions)
-    if (Exit.isFailure(exit)) throw new InvalidParams({ jobName: name, issues: schemaIssues(exit.cause) })
-    return { definition, params: exit.value }
+    const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
+    if (Exit.isSuccess(exit)) return { definition, params: exit.value }
+    // What only the JSON form gives (an ISO string for a Date, null for an absent field). Its
+    // issues name unions of JSON forms ("Infinity" for a number): the schema's own read better.
+    const fromJson = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(json, paramsParseOptions)
+    if (Exit.isSuccess(fromJson)) return { definition, params: fromJson.value }
+    throw new InvalidParams({ jobName: name, issues: schemaIssues(exit.cause) })
   }
 }

@@ -169,8 +169,8 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { name, params, priority? }")
     const { name, params, priority } = body as { name?: unknown; params?: unknown; priority?: unknown }
     if (typeof name !== "string" || name === "") throw new HttpRefusal(400, "`name` (the job type) is required")
-    if (priority !== undefined && priority !== null && !Number.isInteger(priority)) throw new HttpRefusal(422, "`priority` must be an integer", { issues: [{ path: "(priority)", message: `Expected an integer, got ${JSON.stringify(priority)}` }] })
-    const handle = await manager.dispatchByName(name, params ?? {}, typeof priority === "number" ? { priority } : {})
+    // Checked by the engine (an InvalidOptions, a 422, naming it).
+    const handle = await manager.dispatchByName(name, params ?? {}, priority === undefined || priority === null ? {} : { priority: priority as number })
     return sendJson(res, 201, { id: handle.id, name: handle.name })
   }
   if (path === "/api/replay") {

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import {
   defineJob,
   DuplicateJobType,
+  InvalidOptions,
   InvalidParams,
   JobFailed,
   JobManager,
@@ -39,6 +40,16 @@ describe("dispatch", () => {
     expect(error._tag).toBe("InvalidParams")
     expect(error.issues.map((i: { path: string }) => i.path).sort()).toEqual(["effectsFile", "n"])
     expect(error.message).toContain("n: Expected number")
+    expect(await manager.listJobs()).toHaveLength(0)
+  })
+
+  it("refuses a priority that is not an integer as InvalidOptions naming it, wherever a job is made, storing nothing", async () => {
+    const manager = await openManager()
+    const dispatched = await manager.dispatch(NoopJob, {}, { priority: 1.5 }).catch((e) => e)
+    expect(dispatched).toBeInstanceOf(InvalidOptions)
+    expect(dispatched).toMatchObject({ option: "priority" })
+    const byName = await manager.dispatchByName("noop", {}, { priority: 1.5 }).catch((e) => e)
+    expect(byName).toMatchObject({ _tag: "InvalidOptions", option: "priority" })
     expect(await manager.listJobs()).toHaveLength(0)
   })
 
@@ -113,5 +124,17 @@ describe("dispatch", () => {
     expect(await Effect.runPromise(program)).toEqual({ tag: "fx" })
     const notFound = await Effect.runPromise(Effect.flip(manager.effect.getJobInfo("missing")))
     expect(notFound._tag).toBe("JobNotFound")
+  })
+})
+
+describe("the package's errors", () => {
+  it("exports every error class a call or a job can meet, each with its tag", async () => {
+    const api = await import("../../src/index.js")
+    const tags = ["UnknownJobType", "InvalidParams", "InvalidOptions", "JobNotFound", "InvalidTransition", "JobFailed", "JobCancelled", "JobInterrupted", "ChildJobFailed", "PersistenceError", "StoreRecovered", "SerializationError", "ManagerClosed", "JobTimeout", "UniqueKeyTaken", "StateMigrationFailed"]
+    for (const tag of tags) {
+      const Class = (api as Record<string, unknown>)[tag] as (new (args: object) => { _tag: string }) | undefined
+      expect(Class, tag).toBeTypeOf("function")
+      expect(new Class!({})._tag).toBe(tag)
+    }
   })
 })
