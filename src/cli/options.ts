@@ -61,15 +61,19 @@ export const jobsOf = (command: Command): Promise<ReadonlyArray<JobDefinition>> 
 
 /** A commander option parser for whole numbers; a bad value is a one-line usage error. */
 export const integerOption =
-  (name: string, min?: number) =>
+  (name: string, min?: number, max?: number) =>
   (value: string): number => {
     const n = Number(value)
     // Commander prints this as one line naming the option, and exits through our usage path.
-    if (!Number.isInteger(n) || (min !== undefined && n < min)) {
-      throw new InvalidArgumentError(`${name} must be an integer${min === undefined ? "" : ` >= ${min}`}.`)
+    if (!Number.isInteger(n) || (min !== undefined && n < min) || (max !== undefined && n > max)) {
+      const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}` : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : ""
+      throw new InvalidArgumentError(`${name} must be an integer${range}.`)
     }
     return n
   }
+
+/** A TCP port (0: any free one). */
+export const portOption = integerOption("--port", 0, 65_535)
 
 const durationUnits: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 

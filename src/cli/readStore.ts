@@ -19,7 +19,10 @@ export const withStore = async <A>(
   whenMissing: () => A,
   options: { readonly readOnly?: boolean } = { readOnly: true },
 ): Promise<A> => {
-  // Looking at a data dir that does not exist should not create one.
+  // Looking at a data dir that does not exist should not create one, nor pass for an empty one.
+  if (where.databaseUrl === undefined && !existsSync(where.dataDir)) {
+    throw new UsageError({ detail: `No data dir at ${where.dataDir}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it` })
+  }
   if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) return whenMissing()
   const store = await openStore({ ...where, readOnly: options.readOnly })
   try {

@@ -49,6 +49,10 @@ const describeStructured = (d: Data, moving: boolean): string => {
       ? `content ${num(d, "contentDone")}/${typeof d.contentTotal === "number" ? d.contentTotal : "?"} files`
       : `${String(d.phase)} · ${num(d, "dirsFound")} dirs, ${num(d, "filesFound")} files, ${formatBytes(num(d, "bytesFound"))}`
   }
+  // A phase and done out of total, as the dashboard shows them; anything else as JSON.
+  const counted = typeof d.done === "number" && typeof d.total === "number" ? `${d.done}/${d.total}` : undefined
+  const phase = typeof d.phase === "string" ? d.phase : undefined
+  if (counted !== undefined || phase !== undefined) return [phase, counted].filter((x) => x !== undefined).join(" · ")
   return truncate(JSON.stringify(d), 60)
 }
 

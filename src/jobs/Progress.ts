@@ -26,8 +26,13 @@ export const Progress = {
       case "Count":
         return p.total > 0 ? clamp01(p.done / p.total) : null
       case "Structured": {
-        const d = p.data as { fraction?: unknown } | null
-        return d && typeof d.fraction === "number" ? clamp01(d.fraction) : null
+        // As the dashboard reads it: a fraction, a percent, or done out of total.
+        const d = p.data as { fraction?: unknown; percent?: unknown; done?: unknown; total?: unknown } | null
+        if (d === null || typeof d !== "object") return null
+        if (typeof d.fraction === "number") return clamp01(d.fraction)
+        if (typeof d.percent === "number") return clamp01(d.percent / 100)
+        if (typeof d.done === "number" && typeof d.total === "number" && d.total > 0) return clamp01(d.done / d.total)
+        return null
       }
       case "Indeterminate":
         return null

@@ -155,11 +155,11 @@ describe("bad input", () => {
     expectOneLineError(below.stderr, "is not a directory")
   })
 
-  it("lists nothing, and creates nothing, in a data dir that does not exist", async () => {
+  it("says a data dir that does not exist is not there (a typo is not an empty store), and creates nothing", async () => {
     const dataDir = `${tempDir()}/absent`
-    const { code, stdout } = await cli("-d", dataDir, "list", "--json")
-    expect(code).toBe(0)
-    expect(JSON.parse(stdout)).toEqual([])
+    const { code, stderr } = await cli("-d", dataDir, "list", "--json")
+    expect(code).toBe(2)
+    expect(stderr).toContain(`No data dir at ${dataDir}`)
     expect(existsSync(dataDir)).toBe(false)
   })
 })

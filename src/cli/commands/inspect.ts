@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import type { Command } from "commander"
 import type { InspectionEvent } from "xstate"
 import { UsageError } from "../errors.js"
-import { storeOf, integerOption, jobsOf } from "../options.js"
+import { storeOf, jobsOf, portOption } from "../options.js"
 import { optionalImport } from "../optionalImport.js"
 import { runDemo } from "../demoRun.js"
 import { serveReplay } from "../replay.js"
@@ -20,7 +20,7 @@ export const registerInspectCommand = (program: Command) => {
   program
     .command("inspect")
     .description("run the demo with the Stately inspector attached to the manager and every job actor, or --replay a recording offline")
-    .option("--port <port>", "port of the local inspector bridge (default 8080), or of the replay page (default: any free one)", integerOption("--port", 0))
+    .option("--port <port>", "port of the local inspector bridge (default 8080), or of the replay page (default: any free one)", portOption)
     .option("--no-server", "do not start the bridge (use with --out)")
     .option("--out <file>", "also append every inspection event to this file as JSON lines (works offline)")
     .option("--replay <file>", "serve a page on 127.0.0.1 showing the events of an --out recording as a timeline (no demo runs; offline)")

@@ -3,6 +3,7 @@ import { toJobInfo, type JobInfo, type JobLogLine } from "../../actors/JobInfo.j
 import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
+import { Progress } from "../../jobs/Progress.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
 import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore, type JobDetails } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
@@ -16,6 +17,9 @@ interface ListOptions {
 }
 
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+
+/** `list` shows this many rows unless `-n` says otherwise. */
+const LIST_PAGE = 50
 
 /** `show` lists this many children; `--json` has them all. */
 const MAX_CHILDREN_SHOWN = 20
@@ -53,16 +57,18 @@ export const registerQueryCommands = (program: Command) => {
     .command("list")
     .description("list jobs, newest first")
     .addOption(new Option("-s, --status <status>", "only jobs with this status").choices(jobStatuses))
-    .option("-n, --limit <n>", "at most this many", integerOption("--limit", 1))
+    .option("-n, --limit <n>", `at most this many (the table shows ${LIST_PAGE} unless told)`, integerOption("--limit", 1))
     .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
     .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
     .option("--json", "print JSON (the JobInfo of each job)")
     .action(async (options: ListOptions, command: Command) => {
       const where = storeOf(command)
       const dataDir = whereOf(where)
+      // The table shows a page unless told how many (one row more tells whether there are more); --json gives all.
+      const page = options.limit ?? (options.json ? undefined : LIST_PAGE)
       const query = {
         ...(options.status ? { status: options.status } : {}),
-        ...(options.limit ? { limit: options.limit } : {}),
+        ...(page === undefined ? {} : { limit: options.limit ?? page + 1 }),
         offset: options.offset,
         order: options.sort,
       }
@@ -75,19 +81,26 @@ export const registerQueryCommands = (program: Command) => {
         () => [],
       )
       if (options.json) return json(jobs)
+      const more = options.limit === undefined && jobs.length > LIST_PAGE
+      if (more) jobs.pop()
       if (jobs.length === 0) {
         const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}`
         return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
       }
       process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
       for (const job of jobs) {
-        const pct = job.status === "completed" ? "100%" : job.progress === null ? "-" : `${Math.floor(job.progress * 100)}%`
+        const fraction = job.progress ?? (job.progressData === null ? null : Progress.fraction(job.progressData))
+        const pct = job.status === "completed" ? "100%" : fraction === null ? "-" : `${Math.floor(fraction * 100)}%`
         const status = job.stalled !== null ? "stalled" : job.waitingForWorker ? "waiting" : job.status
         process.stdout.write(
           `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
         )
         const note = waitingNote(job)
         if (note !== undefined) process.stdout.write(`${"".padEnd(38)}${note}\n`)
+      }
+      if (more) {
+        const next = `${invocationOf(command)} list${options.status ? ` --status ${options.status}` : ""} --offset ${options.offset + LIST_PAGE}`
+        process.stdout.write(`… more jobs: ${next} (or -n <how many>, or --json for all)\n`)
       }
     })
 

@@ -3,7 +3,7 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import { dashboard, isLoopbackHost } from "../../ui/dashboard.js"
 import { UsageError } from "../errors.js"
-import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
+import { jobsOf, portOption, storeOf, whereOf } from "../options.js"
 
 interface UiOptions {
   readonly port: number
@@ -16,7 +16,7 @@ export const registerUiCommand = (program: Command) => {
   program
     .command("ui")
     .description("serve the web dashboard (offline, live): jobs, progress, logs, lifecycle, actions, dispatch")
-    .option("--port <port>", "port to listen on (0: any free one)", integerOption("--port", 0), 8080)
+    .option("--port <port>", "port to listen on (0: any free one)", portOption, 8080)
     .option("--host <host>", "address to bind; anything but loopback needs a token (JOBSTATE_UI_TOKEN)", "127.0.0.1")
     .option("--token <token>", "require this token for everything (open the page with ?token=…); prefer JOBSTATE_UI_TOKEN, which ps does not show")
     .option("--unsafe-no-token", "listen on a non-loopback --host without a token: anyone who reaches it controls your jobs")

@@ -1,0 +1,65 @@
+/** What a newcomer meets first on the command line: clear refusals, a paged list, progress as the dashboard shows it. */
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { defineJob, JobManager, Progress } from "../../src/index.js"
+import { NoopJob } from "../fixtures/jobs.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+import { cli } from "./cli.js"
+
+const ReportingJob = defineJob({
+  name: "reporting",
+  params: Schema.Struct({}),
+  progress: Schema.Struct({ done: Schema.Number, total: Schema.Number }),
+  run: (ctx) => ctx.progress(Progress.structured({ done: 425, total: 600 })).pipe(Effect.andThen(Effect.never)),
+})
+
+describe("the CLI, as a newcomer meets it", () => {
+  it("refuses a data dir that is not there, a --jobs file that is not there (every command), and a port out of range: exit 2, one line", async () => {
+    const nowhere = join(tempDir(), "typo")
+    const missing = await cli("-d", nowhere, "list")
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toBe(`jobstate: No data dir at ${nowhere}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it\n`)
+    expect((await cli("-d", tempDir(), "list")).stdout).toMatch(/^No jobs in /)
+    const dataDir = tempDir()
+    for (const args of [["list"], ["show", "abcd"], ["logs", "abcd"], ["watch"], ["prune", "--status", "completed", "--older-than", "0"]]) {
+      const result = await cli("-d", dataDir, "--jobs", "./no-such-jobs.mjs", ...args)
+      expect(result.code, args.join(" ")).toBe(2)
+      expect(result.stderr, args.join(" ")).toBe("jobstate: Cannot load --jobs ./no-such-jobs.mjs: no such file\n")
+    }
+    const port = await cli("-d", dataDir, "ui", "--port", "99999")
+    expect(port.code).toBe(2)
+    expect(port.stderr).toContain("--port must be an integer from 0 to 65535")
+  })
+
+  it("lists a page of jobs and says how to see more", async () => {
+    const dataDir = tempDir()
+    const manager = await JobManager.open({ dataDir, jobs: [NoopJob], concurrency: 0 })
+    for (let i = 0; i < 60; i++) await manager.dispatch(NoopJob, {})
+    await manager.close()
+    const rows = (stdout: string) => stdout.split("\n").filter((l) => /^[0-9a-f]{8}-/.test(l))
+    const page = await cli("-d", dataDir, "list")
+    expect(rows(page.stdout)).toHaveLength(50)
+    expect(page.stdout.trim().split("\n").at(-1)).toBe(`… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`)
+    const rest = await cli("-d", dataDir, "list", "--offset", "50")
+    expect(rows(rest.stdout)).toHaveLength(10)
+    expect(rest.stdout).not.toContain("more jobs")
+    expect(JSON.parse((await cli("-d", dataDir, "list", "--json")).stdout)).toHaveLength(60)
+  })
+
+  it("shows structured progress as the dashboard does: a percent in the list, done/total in show", async () => {
+    const dataDir = tempDir()
+    const manager = await JobManager.open({ dataDir, jobs: [ReportingJob] })
+    try {
+      const handle = await manager.dispatch(ReportingJob, {})
+      await waitUntil(async () => (await manager.getJobInfo(handle.id)).progressData !== null, 20_000, "the progress write")
+      const list = await cli("-d", dataDir, "list")
+      expect(list.stdout).toMatch(new RegExp(`${handle.id}\\s+reporting\\s+running\\s+70%`))
+      const show = await cli("-d", dataDir, "show", handle.id)
+      expect(show.stdout).toMatch(/progress\s+70% 425\/600/)
+    } finally {
+      await manager.simulateCrash()
+    }
+  })
+})
