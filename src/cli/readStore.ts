@@ -63,7 +63,7 @@ export interface JobDetails extends JobInfo {
   readonly params: unknown
   readonly state: unknown
   /** Its children, oldest first (`ctx.spawnChildren`). */
-  readonly childJobs: ReadonlyArray<{ readonly id: string; readonly name: string; readonly status: JobInfo["status"] }>
+  readonly childJobs: ReadonlyArray<Pick<JobInfo, "id" | "name" | "status" | "stalled" | "waitingForWorker">>
 }
 
 export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<DbJob> = []): JobDetails => {
@@ -74,7 +74,10 @@ export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<D
       return { undecodable: (error as Error).message }
     }
   }
-  const childJobs = children.map((c) => ({ id: c.id, name: c.name, status: toJobInfo(c).status }))
+  const childJobs = children.map((c) => {
+    const { id, name, status, stalled, waitingForWorker } = toJobInfo(c, owners)
+    return { id, name, status, stalled, waitingForWorker }
+  })
   const counts: Partial<Record<JobInfo["status"], number>> = {}
   for (const c of childJobs) counts[c.status] = (counts[c.status] ?? 0) + 1
   return {
@@ -91,6 +94,9 @@ export const liveWorkerCount = async (store: JobStore, type?: string): Promise<n
   const owners = await ownersOf(store)
   return (await store.leases()).filter((l) => owners.isLive(l.id) && l.types.length > 0 && (type === undefined || l.types.includes(type))).length
 }
+
+/** The status the CLI shows: `stalled` for a running job whose manager is gone, `waiting` for a queued one no worker runs. */
+export const shownStatus = (info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker">): string => (info.stalled !== null ? "stalled" : info.waitingForWorker ? "waiting" : info.status)
 
 /** One line telling what a stalled or waiting job waits for, or `undefined`. */
 export const waitingNote = (info: JobInfo): string | undefined => {

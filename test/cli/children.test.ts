@@ -27,6 +27,23 @@ describe("jobstate and child jobs", () => {
     }
   })
 
+  it("show says a child whose manager is gone is stalled, as list does", async () => {
+    const dataDir = tempDir()
+    const manager = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 4, leaseMs: 60_000 })
+    const parent = await manager.dispatch(FanOutJob, { count: 2, idle: true })
+    await waitUntil(async () => (await manager.getJobInfo(parent.id)).children?.running === 2, 20_000, "the children to run")
+    const children = await manager.listJobs({ parentId: parent.id })
+    // Its manager stops as a killed process would; its lease says it is gone (expired).
+    await manager.simulateCrash()
+    const db = new (await import("better-sqlite3")).default(`${dataDir}/jobs.db`)
+    db.prepare("UPDATE managers SET expires_at = 0").run()
+    db.close()
+    const show = await cli("-d", dataDir, "show", parent.id)
+    for (const c of children) expect(show.stdout).toContain(`  ${c.id}  idle_child  stalled`)
+    const list = await cli("-d", dataDir, "list")
+    for (const c of children) expect(list.stdout).toMatch(new RegExp(`${c.id}\\s+idle_child\\s+stalled`))
+  })
+
   it("cancel of a waiting parent cancels the children another process runs", async () => {
     const dataDir = tempDir()
     const manager = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 4, pollIntervalMs: 50 })

@@ -35,6 +35,8 @@ describe("jobs whose manager died", () => {
     expect(list.stdout).toContain("the next worker of type \"once_slow\"")
     const show = await cli("-d", dataDir, "show", id)
     expect(show.stdout).toMatch(/stalled\s+stalled since/)
+    // Its status line says so too, as list does (it said "running").
+    expect(show.stdout).toMatch(/^status\s+stalled$/m)
 
     // The CLI does not know the type: it must not decide to re-queue the job.
     const pause = await cli("-d", dataDir, "pause", id)

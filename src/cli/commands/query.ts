@@ -5,7 +5,7 @@ import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
-import { jobDetails, ownersOf, readJob, resolveJobId, waitingNote, withStore, type JobDetails } from "../readStore.js"
+import { jobDetails, ownersOf, readJob, resolveJobId, shownStatus, waitingNote, withStore, type JobDetails } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
 interface ListOptions {
@@ -91,7 +91,7 @@ export const registerQueryCommands = (program: Command) => {
       for (const job of jobs) {
         const fraction = job.progress ?? (job.progressData === null ? null : Progress.fraction(job.progressData))
         const pct = job.status === "completed" ? "100%" : fraction === null ? "-" : `${Math.floor(fraction * 100)}%`
-        const status = job.stalled !== null ? "stalled" : job.waitingForWorker ? "waiting" : job.status
+        const status = shownStatus(job)
         process.stdout.write(
           `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
         )
@@ -125,7 +125,7 @@ export const registerQueryCommands = (program: Command) => {
       const rows: Array<[string, string | null]> = [
         ["id", details.id],
         ["type", details.name],
-        ["status", details.status + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
+        ["status", shownStatus(details) + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
         [details.stalled !== null ? "stalled" : "waiting", waitingNote(details) ?? null],
         ["priority", String(details.priority)],
         ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
@@ -145,7 +145,7 @@ export const registerQueryCommands = (program: Command) => {
       ]
       for (const [k, v] of rows) if (v !== null) process.stdout.write(`${k.padEnd(12)} ${v}\n`)
       const shown = details.childJobs.slice(0, MAX_CHILDREN_SHOWN)
-      for (const c of shown) process.stdout.write(`  ${c.id}  ${c.name}  ${c.status}\n`)
+      for (const c of shown) process.stdout.write(`  ${c.id}  ${c.name}  ${shownStatus(c)}\n`)
       if (details.childJobs.length > shown.length) {
         process.stdout.write(`  … and ${details.childJobs.length - shown.length} more (${invocationOf(command)} show --json ${details.id})\n`)
       }
