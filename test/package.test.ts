@@ -37,7 +37,7 @@ describe("the packed tarball", () => {
       files: Array<{ path: string }>
     }>
     const files = packed!.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/testing/index.js", "dist/testing/index.d.ts"]))
+    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/testing/index.js", "dist/testing/index.d.ts"]))
     // The dashboard's page ships with it (read from src/ui/static by dist/ui/staticAssets.js).
     expect(files).toEqual(expect.arrayContaining(["dist/ui/dashboard.js", "src/ui/static/index.html", "src/ui/static/app.js", "src/ui/static/style.css"]))
     expect(files.filter((f) => /^(test|bench|scripts|examples)\//.test(f) || f.startsWith("tsconfig") || f.startsWith("vitest"))).toEqual([])

@@ -35,7 +35,7 @@ export const followJob = async (manager: JobManager, id: string, label: string, 
 }
 
 const pauseOnInterrupt = async (manager: JobManager, id: string, cli: string): Promise<never> => {
-  process.stderr.write(`\nPausing job ${id} at its next checkpoint...\n`)
+  process.stderr.write(`\nPausing job ${id} at its next interrupt point (a checkpoint or checkInterrupt)...\n`)
   // A job another process's manager claimed is paused through its row: the manager knows how.
   const status = await manager.pause(id).catch(async (error: unknown) => {
     if (error instanceof InvalidTransition) return (await manager.getJobInfo(id)).status // it ended first

@@ -18,7 +18,7 @@ type UserCommand = Exclude<RemoteCommand, "pause-by-parent">
 const wanted: Record<UserCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled", retry: "queued" }
 
 const descriptions: Record<UserCommand, string> = {
-  pause: "pause a job at its next checkpoint; it stays paused until `jobstate resume`",
+  pause: "pause a job at its next interrupt point (a checkpoint or checkInterrupt); it stays paused until `jobstate resume`",
   resume: "put a paused (or stalled) job back in line; it continues from its last checkpoint (--wait: and run it here until it ends)",
   cancel: "cancel a queued, running or paused job",
   retry: "put a failed or cancelled job back in line, with a fresh retry budget; it continues from its last checkpoint",

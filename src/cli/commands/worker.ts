@@ -64,7 +64,7 @@ export const registerWorkerCommand = (program: Command) => {
         log(`drained: no job of ${types.join(", ")} is queued or running; stopping`)
       } else {
         const left = (await manager.listRunningJobs()).length
-        log(`${reason}: stopping; ${left} running job(s) pause at their next checkpoint and resume on the next start`)
+        log(`${reason}: stopping; ${left} running job(s) pause at their next interrupt point and resume on the next start`)
       }
       await manager.close()
       log(`this worker saw ${ended.completed} job(s) complete, ${ended.failed} fail, ${ended.cancelled} cancelled`)
