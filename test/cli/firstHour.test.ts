@@ -6,7 +6,7 @@ import { defineJob, JobManager, Progress } from "../../src/index.js"
 import { NoopJob } from "../fixtures/jobs.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
-import { cli } from "./cli.js"
+import { cli, gateJobs } from "./cli.js"
 
 const ReportingJob = defineJob({
   name: "reporting",
@@ -61,5 +61,25 @@ describe("the CLI, as a newcomer meets it", () => {
     } finally {
       await manager.simulateCrash()
     }
+  })
+})
+
+describe("jobstate run's dispatch options", () => {
+  it("takes --delay, --unique-key and --timeout as dispatch does", async () => {
+    const dataDir = tempDir()
+    const releaseFile = join(tempDir(), "never")
+    const params = JSON.stringify({ releaseFile })
+    const first = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--delay", "1h", "--unique-key", "nightly")
+    expect(first.code, first.stderr).toBe(0)
+    const id = first.stdout.trim()
+    const again = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--unique-key", "nightly")
+    expect(again.stdout.trim()).toBe(id)
+    const info = JSON.parse((await cli("-d", dataDir, "show", id, "--json")).stdout) as { runAt: string; uniqueKey: string }
+    expect(info.uniqueKey).toBe("nightly")
+    expect(Date.parse(info.runAt) - Date.now()).toBeGreaterThan(50 * 60_000)
+    // The gate never opens: the attempt is stopped after 1 s and fails with JobTimeout.
+    const timedOut = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--timeout", "1s")
+    expect(timedOut.code).toBe(1)
+    expect(timedOut.stderr).toMatch(/JobTimeout/)
   })
 })

@@ -2,13 +2,16 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { followJob } from "../followJob.js"
-import { invocationOf, jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
+import { durationOption, invocationOf, jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 
 interface RunOptions {
   readonly params?: string
   readonly paramsFile?: string
   readonly priority?: number
+  readonly delay?: number
+  readonly uniqueKey?: string
+  readonly timeout?: number
   readonly detach?: boolean
 }
 
@@ -20,6 +23,9 @@ export const registerRunCommand = (program: Command) => {
     .option("-p, --params <json>", "the job's params as JSON")
     .option("-f, --params-file <file>", "read the params from a JSON file")
     .option("--priority <p>", "higher runs first: low (-1), normal (0), high (1), critical (10), or any integer", priorityOption)
+    .option("--delay <duration>", "start it no sooner than this from now: 30s, 15m, 2h, 7d", durationOption("--delay"))
+    .option("--unique-key <key>", "while a job with this key is not finished, give its id instead of dispatching another")
+    .option("--timeout <duration>", "fail an attempt that runs longer than this (JobTimeout, retried as the type's policy says)", durationOption("--timeout"))
     .option("--detach", "only dispatch: print the id and leave the job to a `jobstate worker`")
     .action(async (type: string, options: RunOptions, command: Command) => {
       const where = storeOf(command)
@@ -31,7 +37,12 @@ export const registerRunCommand = (program: Command) => {
       // detached dispatch runs nothing at all.
       const manager = await JobManager.open({ ...where, jobs, ...(options.detach ? { concurrency: 0 } : { runOnlyOwn: true }) })
       try {
-        const handle = await manager.dispatchByName(type, params, { priority: options.priority ?? 0 })
+        const handle = await manager.dispatchByName(type, params, {
+          priority: options.priority ?? 0,
+          ...(options.delay === undefined ? {} : { delayMs: options.delay }),
+          ...(options.uniqueKey === undefined ? {} : { uniqueKey: options.uniqueKey }),
+          ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
+        })
         if (options.detach) {
           process.stdout.write(`${handle.id}\n`)
           process.stderr.write(`Dispatched ${type} job ${handle.id}; a \`jobstate worker\` on ${whereOf(where)} runs it.\n`)
