@@ -127,6 +127,20 @@ export interface ListJobsFilter {
 /** The lease every process assumes unless told otherwise. */
 export const DEFAULT_LEASE_MS = 5_000
 
+/** What `retry` may change for the attempts it starts: the dispatch's own overrides, replaced where given. */
+export interface RetryOverrides {
+  readonly retry?: RetryPolicy
+  readonly timeoutMs?: number
+}
+
+/** A dispatch's (or a retry's) overrides of the type's retry policy and timeout, checked, as stored: JSON, or null for none. */
+const overridesJson = (options: RetryOverrides): string | null => {
+  const retry = checkRetryPolicy(options.retry, "retry")
+  const timeoutMs = checkTimeout(options.timeoutMs, "timeoutMs")
+  if (retry === undefined && timeoutMs === undefined) return null
+  return JSON.stringify({ ...(retry === undefined ? {} : { retry }), ...(timeoutMs === undefined ? {} : { timeoutMs }) })
+}
+
 /**
  * Without `onError`: a store failure or its end is one line (its message says what and why);
  * anything else is printed whole, with its stack.
@@ -420,10 +434,7 @@ export class JobManager implements JobHandleSource {
     if (runAt !== null && runAt <= now) runAt = null
     const key = options.uniqueKey
     if (key !== undefined && !(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: "uniqueKey", detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
-    const retry = checkRetryPolicy(options.retry, "retry")
-    const timeoutMs = checkTimeout(options.timeoutMs, "timeoutMs")
-    const overrides = retry === undefined && timeoutMs === undefined ? null : JSON.stringify({ retry, timeoutMs })
-    return { runAt, uniqueKey: key ?? null, overrides }
+    return { runAt, uniqueKey: key ?? null, overrides: overridesJson(options) }
   }
 
   /** With `runOnlyOwn`: let this manager run an existing job too (e.g. one it resumes). */
@@ -481,8 +492,22 @@ export class JobManager implements JobHandleSource {
    * Puts a failed or cancelled job back in line with a fresh retry budget; it continues from
    * its last checkpoint. Resolves once it is queued. Rejects with `InvalidTransition` for a job
    * in any other status, and `UniqueKeyTaken` when another live job holds its unique key.
+   * `overrides` (`timeoutMs`, `retry`) replace the dispatch's own for the attempts it starts, so
+   * a job that timed out can be retried with more time (`InvalidOptions` when one is bad).
    */
-  async retry(id: string): Promise<JobStatus> {
+  async retry(id: string, overrides: RetryOverrides = {}): Promise<JobStatus> {
+    this.engine.assertAccepting()
+    const given = overridesJson(overrides)
+    if (given !== null) {
+      const row = await this.store.getJob(id)
+      if (row === undefined) throw new JobNotFound({ id })
+      if (row.status !== "failed" && row.status !== "cancelled") throw new InvalidTransition({ id, event: "RETRY", status: toJobInfo(row).status })
+      // Over the dispatch's own: what is not given stays as it was.
+      const merged = JSON.stringify({ ...(row.options === null ? {} : JSON.parse(row.options)), ...JSON.parse(given) })
+      if (!(await this.store.setOverrides(id, { status: row.status, owner: row.owner, attempts: row.attempts }, merged))) {
+        throw new InvalidTransition({ id, event: "RETRY", status: await this.statusOf(id) })
+      }
+    }
     // A cleanup still removing the job's files must not race its next attempt.
     await this.engine.cleanups.pending(id)
     return this.command(id, { type: "RETRY" })

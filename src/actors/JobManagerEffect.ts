@@ -21,7 +21,7 @@ import type { EndedCount, JobCount } from "../persistence/JobStore.js"
 import type { ManagerEvent } from "./JobEvents.js"
 import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
-import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter } from "./JobManager.js"
+import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter, RetryOverrides } from "./JobManager.js"
 import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
 import type { PruneOptions } from "./retention.js"
 
@@ -62,8 +62,8 @@ export class JobManagerEffect {
   cancel(id: string) {
     return lift<JobStatus, CommandError>(() => this.manager.cancel(id))
   }
-  retry(id: string) {
-    return lift<JobStatus, CommandError | UniqueKeyTaken>(() => this.manager.retry(id))
+  retry(id: string, overrides?: RetryOverrides) {
+    return lift<JobStatus, CommandError | UniqueKeyTaken | InvalidOptions>(() => this.manager.retry(id, overrides))
   }
   schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions) {
     return lift<ScheduleInfo, ScheduleError>(() => this.manager.schedule(name, definition, params, options))

@@ -399,6 +399,8 @@ export interface JobStore {
 
   /** Leaves a command on a running row for its owner; false when the row moved on. */
   requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean>
+  /** Replaces a job's dispatch overrides (`options`, JSON; null for none) where the row is as expected; false when it moved on. */
+  setOverrides(id: string, expect: RowExpectation, options: string | null): Promise<boolean>
   /**
    * The commands left for the running jobs of `owner`. Reading does not clear them: a command
    * stays on its row until the transition it causes is written (which clears it), so a command

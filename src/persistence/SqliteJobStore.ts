@@ -530,6 +530,10 @@ export class SqliteJobStore implements JobStore {
     return this.call("command", "Write", () => this.stmts.request.run({ id, request: command, at: this.iso(), ...expectation(expect) }).changes > 0)
   }
 
+  setOverrides(id: string, expect: RowExpectation, options: string | null): Promise<boolean> {
+    return this.call("retry", "Write", () => this.stmts.setOverrides.run({ id, options, at: this.iso(), ...expectation(expect) }).changes > 0)
+  }
+
   requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
     return this.call("requests", "Read", () => this.stmts.requestsOf.all(owner) as Array<{ id: string; request: string }>)
   }
@@ -780,6 +784,9 @@ const prepare = (db: Database.Database) => ({
     ORDER BY seq`),
   statuses: db.prepare(/* sql */ `SELECT DISTINCT status FROM jobs`).pluck(),
   withStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
+  setOverrides: db.prepare(/* sql */ `
+    UPDATE jobs SET options = @options, updated_at = @at
+    WHERE id = @id AND status = @expect_status AND owner IS @expect_owner AND (@expect_attempts IS NULL OR attempts = @expect_attempts)`),
   request: db.prepare(/* sql */ `
     UPDATE jobs SET request = @request, updated_at = @at
     WHERE id = @id AND status = @expect_status AND owner IS @expect_owner AND (@expect_attempts IS NULL OR attempts = @expect_attempts)`),

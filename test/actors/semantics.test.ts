@@ -115,6 +115,19 @@ describe("timeouts", () => {
     expect(failure.error.message).toContain("200 ms")
   })
 
+  it("retries a job that timed out with more time when retry() says so; a bad override is refused and changes nothing", async () => {
+    const manager = await open()
+    const handle = await manager.dispatch(SleepyJob, { ms: 400 }, { timeoutMs: 100 })
+    expect(await handle.result().catch((e: JobFailed) => e.error._tag)).toBe("JobTimeout")
+    expect(await manager.retry(handle.id, { timeoutMs: -1 }).catch((e) => e)).toMatchObject({ _tag: "InvalidOptions", option: "timeoutMs" })
+    expect((await manager.getJobInfo(handle.id)).status).toBe("failed")
+    // The same timeout again would fail again: the override gives it room.
+    await manager.retry(handle.id, { timeoutMs: 60_000 })
+    expect(await (await manager.handle(handle.id)).result()).toEqual({ slept: 400 })
+    // Only failed or cancelled jobs take it.
+    expect(await manager.retry(handle.id, { timeoutMs: 1 }).catch((e) => e)).toMatchObject({ _tag: "InvalidTransition" })
+  })
+
   it("abandons an async job that ignores ctx.signal, and retries the timeout", async () => {
     const dataDir = tempDir()
     const effects = join(dataDir, "effects")
