@@ -26,8 +26,8 @@ export interface JobInfo {
   readonly runAt: string | null
   /** The dispatch's `uniqueKey`. */
   readonly uniqueKey: string | null
-  /** Checkpoints written. */
-  readonly stateVersion: number
+  /** Checkpoints written (not the state's format version: that is `stateSchemaVersion`). */
+  readonly checkpoints: number
   /** The version of the state format the stored state has (its type's `stateVersion` when written). */
   readonly stateSchemaVersion: number
   readonly pausedBy: "user" | "shutdown" | "parent" | null
@@ -82,7 +82,7 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     lastError: parse(row.last_error) as StoredError | null,
     runAt: row.run_at === null ? null : new Date(Number(row.run_at)).toISOString(),
     uniqueKey: row.unique_key,
-    stateVersion: row.state_version,
+    checkpoints: row.state_version,
     stateSchemaVersion: row.state_schema_version,
     pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" || row.paused_by === "parent" ? row.paused_by : null,
     parentId: row.parent_id,

@@ -107,7 +107,7 @@ const copyPauser = (manager: JobManager, where: DemoOptions, id: string, view: P
       ? `, and ${formatBytes(checkpoint.inFlight.offset)} of ${checkpoint.inFlight.rel.join("/")} written`
       : ""
     view.log(
-      `  Checkpoint #${info.stateVersion} (${info.lastCheckpoint}): ${checkpoint.copiedCount} files copied, ` +
+      `  Checkpoint #${info.checkpoints} (${info.lastCheckpoint}): ${checkpoint.copiedCount} files copied, ` +
         `${formatBytes(checkpoint.bytesDone)} in finished files${inFlight}`,
     )
     // Long enough to see the paused bar, short enough for a demo.
@@ -150,7 +150,7 @@ const printOutcome = (indexer: JobInfo, copy: JobInfo, where: DemoOptions, index
     const output = info.output as { durationMs?: number } | null
     const ran = output?.durationMs !== undefined ? ` in ${formatDuration(output.durationMs)} of work` : ""
     const why = info.error ? `: [${info.error._tag}] ${info.error.message}` : ""
-    out(`${info.name} ${info.status}${ran} (attempts: ${info.attempts}, checkpoints: ${info.stateVersion})${why}`)
+    out(`${info.name} ${info.status}${ran} (attempts: ${info.attempts}, checkpoints: ${info.checkpoints})${why}`)
     if (info.output !== null) out(`  output: ${JSON.stringify(info.output)}`)
   }
   out("")

@@ -154,8 +154,8 @@ const crashAndResume = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, para
       throw mismatch({
         reason: "CheckpointNotReached",
         expected: k,
-        actual: info.stateVersion,
-        detail: `an uninterrupted run made ${trial.made} checkpoints, but this run ended (${outcome.status}) after ${info.stateVersion}: the job does not make the same checkpoints each time`,
+        actual: info.checkpoints,
+        detail: `an uninterrupted run made ${trial.made} checkpoints, but this run ended (${outcome.status}) after ${info.checkpoints}: the job does not make the same checkpoints each time`,
       })
     }
   } finally {

@@ -38,7 +38,7 @@ describe("pause, resume and cancel", () => {
       expect(paused.pausedBy).toBe("user")
       expect(await manager.listRunningJobs()).toHaveLength(0)
       const doneAtPause = effects(effectsFile)[handle.id]!.length
-      expect(paused.stateVersion).toBe(doneAtPause)
+      expect(paused.checkpoints).toBe(doneAtPause)
 
       // A paused job holds no slot and runs nothing.
       await new Promise((r) => setTimeout(r, 50))

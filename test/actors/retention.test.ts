@@ -217,7 +217,7 @@ describe("resource cleanup", () => {
     const hookFile = join(dataDir, "hook.jsonl")
     const manager = await openManager({ dataDir, jobs })
     const handle = await manager.dispatch(DirJob, { hookFile })
-    await waitUntil(async () => (await manager.getJobInfo(handle.id)).stateVersion >= 3, 20_000, "three checkpoints")
+    await waitUntil(async () => (await manager.getJobInfo(handle.id)).checkpoints >= 3, 20_000, "three checkpoints")
     expect(existsSync(join(privateDir(dataDir, handle.id), "scratch.txt"))).toBe(true)
 
     expect(await manager.cancel(handle.id)).toBe("cancelled")
@@ -225,7 +225,7 @@ describe("resource cleanup", () => {
     await waitUntil(() => hookCalls(hookFile).length > 0, 20_000, "the cleanup hook")
     await waitUntil(() => !existsSync(privateDir(dataDir, handle.id)), 20_000, "the private directory removed")
     await new Promise((r) => setTimeout(r, 50))
-    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "cancelled", state: { step: info.stateVersion }, dataDir: privateDir(dataDir, handle.id) }])
+    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "cancelled", state: { step: info.checkpoints }, dataDir: privateDir(dataDir, handle.id) }])
   })
 
   it("a job failed for good: its hook runs once with status failed and its last checkpoint, and its directory is gone", async () => {
@@ -257,7 +257,7 @@ describe("resource cleanup", () => {
     const hookFile = join(dataDir, "hook.jsonl")
     const first = await JobManager.open({ ...storeFor(dataDir), jobs, leaseMs: 200 })
     const handle = await first.dispatch(OnceDirJob, { hookFile })
-    await waitUntil(async () => (await first.getJobInfo(handle.id)).stateVersion >= 2, 20_000, "two checkpoints")
+    await waitUntil(async () => (await first.getJobInfo(handle.id)).checkpoints >= 2, 20_000, "two checkpoints")
     await first.simulateCrash()
     const checkpoint = (await readRow(dataDir, handle.id))!.state_version
     expect(existsSync(privateDir(dataDir, handle.id))).toBe(true)
@@ -275,7 +275,7 @@ describe("resource cleanup", () => {
     const errors: unknown[] = []
     const manager = await openManager({ dataDir, jobs, onError: (e) => errors.push(e) })
     const handle = await manager.dispatch(DirJob, { hookFile, hookThrows: true })
-    await waitUntil(async () => (await manager.getJobInfo(handle.id)).stateVersion >= 1, 20_000, "a checkpoint")
+    await waitUntil(async () => (await manager.getJobInfo(handle.id)).checkpoints >= 1, 20_000, "a checkpoint")
     expect(await manager.cancel(handle.id)).toBe("cancelled")
     await waitUntil(() => errors.length > 0, 20_000, "the error reported")
     expect(errors[0]).toBeInstanceOf(JobCleanupFailed)

@@ -76,7 +76,7 @@ describe("one store, many managers", () => {
       expect(info).toMatchObject({ status: "paused", pausedBy: "user", attempts: 1 })
       const items = linesOf(file).map((line) => Number(line.split(" ")[1]))
       expect(items).toEqual(items.map((_, i) => i)) // each item once, in order: nothing redone
-      expect(info.stateVersion).toBe(items.length)
+      expect(info.checkpoints).toBe(items.length)
     } finally {
       await stopProcess(longLease, "SIGTERM")
     }

@@ -47,7 +47,7 @@ const pausedV1 = async () => {
   const dataDir = tempDir()
   const m1 = await openManager({ dataDir, jobs: [CounterV1] })
   const { id } = await m1.dispatch(CounterV1, {})
-  await waitUntil(async () => (await m1.getJobInfo(id)).stateVersion === 1, 20_000, "the checkpoint")
+  await waitUntil(async () => (await m1.getJobInfo(id)).checkpoints === 1, 20_000, "the checkpoint")
   expect(await m1.pause(id)).toBe("paused")
   await m1.close()
   expect((await readRow(dataDir, id))!.state_schema_version).toBe(1)

@@ -74,7 +74,7 @@ describe("faults", () => {
     const dataDir = tempDir()
     const first = await JobManager.open({ ...storeFor(dataDir), jobs, onError: () => {} })
     const handle = await first.dispatch(GatedJob, {})
-    await waitUntil(async () => (await first.getJobInfo(handle.id)).stateVersion === 1, 20_000, "the checkpoint")
+    await waitUntil(async () => (await first.getJobInfo(handle.id)).checkpoints === 1, 20_000, "the checkpoint")
     await refuseCompletions(dataDir)
     release.go()
 

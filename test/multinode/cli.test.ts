@@ -71,7 +71,7 @@ describe("the CLI controls a job that a worker in another process runs on Postgr
     const show = await cli([...pg, "show", id.slice(0, 8), "--json"])
     expect(show.code, show.stderr).toBe(0)
     const shown = JSON.parse(show.stdout)
-    expect(shown).toMatchObject({ id, name: "pg_count", status: "paused", pausedBy: "user", stateVersion: k, params: { n: 5_000, delayMs: 20 }, state: { next: k } })
+    expect(shown).toMatchObject({ id, name: "pg_count", status: "paused", pausedBy: "user", checkpoints: k, params: { n: 5_000, delayMs: 20 }, state: { next: k } })
     const list = await cli(["-d", dataDir, "list", "--json"], { JOBSTATE_DATABASE_URL: url })
     expect(list.code, list.stderr).toBe(0)
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id, status: "paused" })])

@@ -72,16 +72,16 @@ describe("SQLite faults", () => {
     const errors: unknown[] = []
     const manager = await openManager({ dataDir, jobs, onError: (e) => errors.push(e) })
     const handle = await manager.dispatch(HoarderJob, { steps: 60 })
-    await waitUntil(async () => (await manager.getJobInfo(handle.id)).stateVersion >= 5, 20_000, "five checkpoints")
+    await waitUntil(async () => (await manager.getJobInfo(handle.id)).checkpoints >= 5, 20_000, "five checkpoints")
     const room = fillDisk(manager)
     await waitUntil(() => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)), 20_000, "the full disk, reported")
-    const stuck = (await manager.getJobInfo(handle.id)).stateVersion
+    const stuck = (await manager.getJobInfo(handle.id)).checkpoints
     expect((await manager.getJobInfo(handle.id)).status).toBe("running")
     room()
     expect(await handle.result()).toEqual({ items: 60 })
     const info = await manager.getJobInfo(handle.id)
     expect({ status: info.status, failures: info.failures, attempts: info.attempts }).toEqual({ status: "completed", failures: 0, attempts: 1 })
-    expect(info.stateVersion).toBeGreaterThan(stuck)
+    expect(info.checkpoints).toBeGreaterThan(stuck)
     await manager.close()
   })
 
@@ -90,7 +90,7 @@ describe("SQLite faults", () => {
     const errors: unknown[] = []
     const first = await JobManager.open({ dataDir, jobs, onError: (e) => errors.push(e) })
     const handle = await first.dispatch(BigOutputJob, {})
-    await waitUntil(async () => (await first.getJobInfo(handle.id)).stateVersion === 1, 20_000, "the checkpoint")
+    await waitUntil(async () => (await first.getJobInfo(handle.id)).checkpoints === 1, 20_000, "the checkpoint")
     fillDisk(first)
     release.go()
     await waitUntil(() => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)), 20_000, "the full disk, reported")

@@ -133,7 +133,7 @@ export const registerQueryCommands = (program: Command) => {
         ["failures", details.failures > 0 ? `${details.failures}${details.lastError ? ` (last: [${details.lastError._tag}] ${details.lastError.message})` : ""}` : null],
         ["runs at", details.runAt],
         ["unique key", details.uniqueKey],
-        ["checkpoints", `${details.stateVersion}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`],
+        ["checkpoints", `${details.checkpoints}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`],
         ["created", details.createdAt],
         ["started", details.startedAt],
         ["ended", details.completedAt ? `${details.completedAt} (${elapsedBetween(details.startedAt, details.completedAt)} after it first started)` : null],

@@ -248,7 +248,7 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
       <dt>attempts</dt><dd>${job.attempts} (${job.failures} failed since dispatch or retry)</dd>
       ${job.runAt && html`<dt>runs at</dt><dd><${When} iso=${job.runAt} /></dd>`}
       ${job.uniqueKey && html`<dt>uniqueKey</dt><dd>${job.uniqueKey}</dd>`}
-      <dt>checkpoints</dt><dd>${job.stateVersion}${job.lastCheckpoint ? html`, last at <${When} iso=${job.lastCheckpoint} />` : ""}</dd>
+      <dt>checkpoints</dt><dd>${job.checkpoints}${job.lastCheckpoint ? html`, last at <${When} iso=${job.lastCheckpoint} />` : ""}</dd>
       <dt>created</dt><dd><${When} iso=${job.createdAt} /></dd>
       <dt>started</dt><dd><${When} iso=${job.startedAt} />${job.startedAt ? ` (waited ${duration(job.createdAt, job.startedAt)})` : ""}</dd>
       <dt>ended</dt><dd><${When} iso=${job.completedAt} />${job.completedAt && job.startedAt ? ` (ran ${duration(job.startedAt, job.completedAt)})` : ""}</dd>
