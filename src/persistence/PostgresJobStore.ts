@@ -389,27 +389,23 @@ export class PostgresJobStore implements JobStore {
   }
 
   setOverrides(id: string, expect: RowExpectation, options: string | null): Promise<boolean> {
-    return this.call("retry", "Write", async () => {
-      const result = await this.pool.query(
-        /* sql */ `
-          UPDATE ${this.t.jobs}
-          SET options = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3 AND ($5::int IS NULL OR attempts = $5)`,
-        [id, expect.status, expect.owner, options, expect.attempts ?? null],
-      )
-      return (result.rowCount ?? 0) > 0
-    })
+    return this.setWhere("retry", id, expect, "options", options)
   }
 
   requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean> {
-    return this.call("command", "Write", async () => {
+    return this.setWhere("command", id, expect, "request", command)
+  }
+
+  /** Sets one column of a row where the row is as expected; whether it was. */
+  private setWhere(operation: string, id: string, expect: RowExpectation, column: "request" | "options", value: string | null): Promise<boolean> {
+    return this.call(operation, "Write", async () => {
       // updated_at by the database's clock, the store's clock here, in the ISO form the engine writes.
       const result = await this.pool.query(
         /* sql */ `
           UPDATE ${this.t.jobs}
-          SET request = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          SET ${column} = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
           WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3 AND ($5::int IS NULL OR attempts = $5)`,
-        [id, expect.status, expect.owner, command, expect.attempts ?? null],
+        [id, expect.status, expect.owner, value, expect.attempts ?? null],
       )
       return (result.rowCount ?? 0) > 0
     })

@@ -4,7 +4,7 @@
  * for longer than the busy timeout) while a manager runs, measuring its event loop; a damaged
  * `jobs.db` (truncated, garbage), refused and left as it was. Mounting needs root (CI is).
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
@@ -12,6 +12,7 @@ import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { JobManager, PersistenceError } from "../../src/index.js"
 import { tempDir } from "../fixtures/tempDir.js"
+import { holdLock } from "../fixtures/lockHolder.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 import { effectViolations, FaultCountJob, readEffects } from "./faultJobs.js"
 import { runUnderFault } from "./harness.js"
@@ -111,22 +112,11 @@ describe("SQLite faults", () => {
       const first = await manager.dispatch(FaultCountJob, { n: 40, delayMs: 20, effectsFile })
       await waitUntil(() => readEffects(effectsFile).length >= 5, 20_000, "the job to get going")
       // Held for longer than busyTimeoutMs (5 s): calls wait, then fail with a PersistenceError.
-      const holder = spawn(
-        process.execPath,
-        [
-          "-e",
-          `const D = require("better-sqlite3"); const db = new D(${JSON.stringify(join(dataDir, "jobs.db"))});
-           db.exec("BEGIN EXCLUSIVE"); console.log("locked");
-           setTimeout(() => { db.exec("COMMIT"); db.close() }, 6500)`,
-        ],
-        { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] },
-      )
-      const exited = new Promise((r) => holder.on("exit", r))
-      await new Promise<void>((resolve) => holder.stdout.on("data", () => resolve()))
+      const { released } = await holdLock(join(dataDir, "jobs.db"), "EXCLUSIVE", 6_500)
       const meter = stallMeter()
       // A dispatch while the file is locked: waits (the event loop free), and fails only past busyTimeoutMs.
       const second = manager.dispatch(FaultCountJob, { n: 10, delayMs: 5, effectsFile }).catch((e) => e)
-      await exited
+      await released
       await sleep(300)
       const stallMs = meter.stop()
       say(`a file locked for 6.5 s: the longest event-loop stall was ${stallMs.toFixed(0)} ms`)

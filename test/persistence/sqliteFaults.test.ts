@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
@@ -9,6 +8,7 @@ import { latestSchemaVersion } from "../../src/persistence/migrations.js"
 import { allTestJobs, NoopJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
+import { holdLock } from "../fixtures/lockHolder.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
 const SyncThrowJob = defineJob({
@@ -47,24 +47,13 @@ describe("SQLite faults", () => {
     const errors: unknown[] = []
     const manager = await openManager({ dataDir, jobs, onError: (e) => errors.push(e) })
     await (await manager.dispatch(NoopJob, {})).result()
-    const holder = spawn(
-      process.execPath,
-      [
-        "-e",
-        `const D = require("better-sqlite3"); const db = new D(${JSON.stringify(join(dataDir, "jobs.db"))});
-         db.exec("BEGIN IMMEDIATE"); console.log("locked");
-         setTimeout(() => { db.exec("COMMIT"); db.close() }, 800)`,
-      ],
-      { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] },
-    )
-    const exited = new Promise((r) => holder.on("exit", r))
-    await new Promise<void>((resolve) => holder.stdout.on("data", () => resolve()))
+    const { released } = await holdLock(join(dataDir, "jobs.db"), "IMMEDIATE", 800)
     const handles = []
     for (let i = 0; i < 20; i++) handles.push(await manager.dispatch(NoopJob, { tag: String(i) }))
     const outputs = await Promise.all(handles.map((h) => h.result()))
     expect(outputs.map((o) => o.tag)).toEqual(handles.map((_, i) => String(i)))
     expect(errors).toEqual([])
-    await exited
+    await released
   })
 
   it("holds a checkpoint that meets a full disk until there is room: the job completes, nothing false stored, no retry spent", async () => {
