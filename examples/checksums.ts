@@ -30,9 +30,9 @@ export const ChecksumJob = defineJob({
       for (const [i, file] of files.entries()) {
         if (file in ctx.state.sums) continue // done before a pause or a crash
         yield* ctx.checkInterrupt // pause and cancel take effect here
-        yield* ctx.progress(Progress.structured({ done: i, total: files.length, current: file }))
         const sum = yield* sha256(file)
         yield* ctx.checkpoint({ sums: { ...ctx.state.sums, [file]: sum } })
+        yield* ctx.progress(Progress.structured({ done: i + 1, total: files.length, current: file }))
       }
       yield* ctx.log(`hashed ${files.length} files`)
       return { sums: ctx.state.sums }

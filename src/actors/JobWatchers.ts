@@ -17,6 +17,8 @@ export class JobWatchers {
   private readonly closeListeners = new Set<() => void>()
   /** result() calls waiting on jobs that another process may finish. */
   private readonly remoteWaiters = new Map<string, Set<() => void>>()
+  /** progress streams of jobs another process may run: each looks at the job's row on news. */
+  private readonly remoteProgress = new Set<() => Promise<void>>()
 
   constructor(
     private readonly engine: JobEngine,
@@ -24,13 +26,14 @@ export class JobWatchers {
     private readonly registry: JobRegistry,
   ) {}
 
-  /** Settles every remote waiter whose job the store now shows ended (or gone). */
+  /** Settles every remote waiter whose job the store now shows ended (or gone), and tells progress streams what changed. */
   async checkRemote() {
     for (const [id, waiters] of [...this.remoteWaiters]) {
       if (this.engine.isLive(id)) continue
       const row = await this.store.getJob(id)
       if (row === undefined || (isJobStatus(row.status) && isTerminalStatus(row.status))) for (const settle of [...waiters]) settle()
     }
+    for (const look of [...this.remoteProgress]) await look()
   }
 
   /** Rejects pending results and ends progress streams: the manager is closing. */
@@ -106,15 +109,24 @@ export class JobWatchers {
     })
   }
 
+  /**
+   * The job's progress values as they come, ending with the job. A job this process runs is
+   * followed through the engine's events; one another process runs, through its row, read when
+   * the store has news (the values it stored: the last of a burst, at most one per
+   * `progressThrottleMs` of the process that runs it). While a caller iterates, the process
+   * stays alive, as for `result()`.
+   */
   progress(id: string): AsyncIterable<Progress<unknown>> {
     const engine = this.engine
     const store = this.store
     const closeListeners = this.closeListeners
+    const remoteProgress = this.remoteProgress
     return {
       [Symbol.asyncIterator]() {
         let latest: Progress<unknown> | undefined
         let ended = false
         let wake: (() => void) | undefined
+        const keepAlive = setInterval(() => {}, 60_000)
         const poke = () => {
           wake?.()
           wake = undefined
@@ -130,15 +142,36 @@ export class JobWatchers {
           poke()
         })
         closeListeners.add(end)
+        // Run elsewhere: what its row says, when it changed since the last look.
+        let seen: string | null = null
+        const look = async () => {
+          if (ended || engine.isLive(id)) return
+          const row = await store.getJob(id).catch(() => undefined)
+          if (row === undefined) return end()
+          if (row.progress_data !== null && row.progress_data !== seen) {
+            seen = row.progress_data
+            latest = JSON.parse(row.progress_data) as Progress<unknown>
+          }
+          if (isTerminalStatus(toJobInfo(row).status)) ended = true
+          poke()
+        }
+        remoteProgress.add(look)
         const checked = store.getJob(id).then(
           (row) => {
             if (row === undefined || isTerminalStatus(toJobInfo(row).status)) ended = true
+            // What it has stored already is where a stream of a job run elsewhere begins.
+            else if (row.progress_data !== null && !engine.isLive(id) && latest === undefined) {
+              seen = row.progress_data
+              latest = JSON.parse(row.progress_data) as Progress<unknown>
+            }
           },
           () => void (ended = true),
         )
         const finish = () => {
           off()
           closeListeners.delete(end)
+          remoteProgress.delete(look)
+          clearInterval(keepAlive)
         }
         return {
           async next(): Promise<IteratorResult<Progress<unknown>>> {

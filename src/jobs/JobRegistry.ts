@@ -42,6 +42,16 @@ const emptyStructIssues = (json: unknown): ReadonlyArray<ParamsIssue> => {
   return Object.keys(json).map((key) => ({ path: key, message: "Expected no excess property" }))
 }
 
+/** A value as JSON would carry it (no undefined, Dates as ISO strings), or as it is when JSON cannot. */
+const asJson = (value: unknown): unknown => {
+  try {
+    const text = JSON.stringify(value)
+    return text === undefined ? value : JSON.parse(text)
+  } catch {
+    return value
+  }
+}
+
 /** The schema's JSON codec (what by-name params are read with, and what the JSON Schema describes), made once per schema. */
 const jsonCodecs = new WeakMap<JobSchema<unknown>, JobSchema<unknown>>()
 const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
@@ -117,10 +127,14 @@ export class JobRegistry {
     if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
     const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
     if (Exit.isSuccess(exit)) return { definition, params: exit.value }
-    // What only the JSON form gives (an ISO string for a Date, null for an absent field). Its
-    // issues name unions of JSON forms ("Infinity" for a number): the schema's own read better.
-    const fromJson = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(json, paramsParseOptions)
+    // What only the JSON form gives (an ISO string for a Date, null for an absent field), read as
+    // JSON carries it (a key set to undefined is no key). Of the two sets of issues the fewer is
+    // the truer; on a tie the schema's own read better (the JSON form's name unions of JSON forms,
+    // "Infinity" for a number).
+    const fromJson = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(asJson(json), paramsParseOptions)
     if (Exit.isSuccess(fromJson)) return { definition, params: fromJson.value }
-    throw new InvalidParams({ jobName: name, issues: schemaIssues(exit.cause) })
+    const own = schemaIssues(exit.cause)
+    const json_ = schemaIssues(fromJson.cause)
+    throw new InvalidParams({ jobName: name, issues: json_.length < own.length ? json_ : own })
   }
 }

@@ -26,7 +26,7 @@ describe("dispatch", () => {
     expect(await handle.result()).toEqual({ counted: 5, attempt: 1 })
     expect(await handle.status()).toBe("completed")
     const info = await manager.getJobInfo(handle.id)
-    expect(info).toMatchObject({ name: "count", status: "completed", priority: 1, attempts: 1, stateVersion: 5, progress: 1 })
+    expect(info).toMatchObject({ name: "count", status: "completed", priority: 1, attempts: 1, checkpoints: 5, progress: 1 })
     expect(info.completedAt).not.toBeNull()
     const row = (await readRow(dataDir, handle.id))!
     expect(row).toMatchObject({ status: "completed", owner: null, attempts: 1, state_version: 5 })

@@ -1,8 +1,10 @@
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { Progress } from "../../src/index.js"
 import { openManager } from "../fixtures/openManager.js"
+import { GateJob } from "../cli/fixtures/gateJob.js"
 import { ProgressBurstJob, steps } from "../fixtures/progressJobs.js"
 import { readRow, storeKind } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
@@ -80,5 +82,25 @@ describe("progress of a running job", () => {
     expect(writes, `progress writes for ${total} values reported in ${burstMs.toFixed(1)} ms`).toBeLessThanOrEqual(2 + Math.floor(burstMs / throttleMs))
 
     expect(await manager.cancel(handle.id)).toBe("cancelled")
+  })
+})
+
+describe("handle.progress of a job another manager runs", () => {
+  it("yields what that manager stores and ends with the job", async () => {
+    const dataDir = tempDir()
+    const worker = await openManager({ dataDir, jobs: [GateJob], concurrency: 2, progressThrottleMs: 0 })
+    const producer = await openManager({ dataDir, jobs: [GateJob], concurrency: 0 })
+    const releaseFile = join(tempDir(), "go")
+    const handle = await producer.dispatch(GateJob, { releaseFile })
+    const seen: string[] = []
+    const followed = (async () => {
+      for await (const p of handle.progress) seen.push(p._tag === "Indeterminate" ? (p.message ?? "") : p._tag)
+    })()
+    await waitUntil(() => seen.length >= 2, 20_000, "two progress values from the other manager")
+    writeFileSync(releaseFile, "")
+    // It ends: before, it waited for events only this manager's own jobs send.
+    await followed
+    expect(seen.every((s) => /^tick \d+$/.test(s))).toBe(true)
+    expect((await worker.getJobInfo(handle.id)).status).toBe("completed")
   })
 })

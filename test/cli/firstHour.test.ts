@@ -41,6 +41,9 @@ describe("the CLI, as a newcomer meets it", () => {
     const rows = (stdout: string) => stdout.split("\n").filter((l) => /^[0-9a-f]{8}-/.test(l))
     const page = await cli("-d", dataDir, "list")
     expect(rows(page.stdout)).toHaveLength(50)
+    // One row each; what they wait for is said once, not under every row.
+    expect(page.stdout.trim().split("\n")).toHaveLength(1 + 50 + 2)
+    expect(page.stdout).toContain(`50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} worker`)
     expect(page.stdout.trim().split("\n").at(-1)).toBe(`… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`)
     const rest = await cli("-d", dataDir, "list", "--offset", "50")
     expect(rows(rest.stdout)).toHaveLength(10)
@@ -72,6 +75,8 @@ describe("jobstate run's dispatch options", () => {
     const first = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--delay", "1h", "--unique-key", "nightly")
     expect(first.code, first.stderr).toBe(0)
     const id = first.stdout.trim()
+    // The hint names a worker command that can run it: with this command's --jobs.
+    expect(first.stderr).toContain(`a worker runs it: npx jobstate -d ${dataDir} --jobs ${gateJobs} worker`)
     const again = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--unique-key", "nightly")
     expect(again.stdout.trim()).toBe(id)
     const info = JSON.parse((await cli("-d", dataDir, "show", id, "--json")).stdout) as { runAt: string; uniqueKey: string }

@@ -75,5 +75,8 @@ describe("params by name", () => {
     expect(await typed.result()).toEqual({ year: 2029, note: "typed" })
     const error = await paramsError(manager.dispatchByName("dated", { at: "not a date" }))
     expect(error.issues.map((i) => i.path)).toEqual(["at"])
+    // A key set to undefined is no key, as in JSON: it does not make the date's string wrong.
+    const spelledOut = await manager.dispatchByName("dated", { at: "2031-05-01T00:00:00.000Z", note: undefined })
+    expect(await spelledOut.result()).toEqual({ year: 2031, note: "(none)" })
   })
 })

@@ -45,7 +45,7 @@ describe("the engine on PostgreSQL", () => {
       expect(await handle.result()).toEqual({ counted: 60, attempt: 1 })
       expect(items(file, handle.id)).toEqual(Array.from({ length: 60 }, (_, i) => i))
       const info = await manager.getJobInfo(handle.id)
-      expect(info).toMatchObject({ status: "completed", attempts: 1, stateVersion: 60 })
+      expect(info).toMatchObject({ status: "completed", attempts: 1, checkpoints: 60 })
     } finally {
       await manager.close()
     }

@@ -87,7 +87,7 @@ describe("the dashboard's API", () => {
     const details = await call(`/api/jobs/${job.id}`)
     expect(details.status).toBe(200)
     expect(details.json.params).toMatchObject({ n: 3 })
-    expect(details.json.job).toMatchObject({ id: job.id, name: "count", status: "completed", attempts: 1, failures: 0, stateVersion: 3, output: { counted: 3 } })
+    expect(details.json.job).toMatchObject({ id: job.id, name: "count", status: "completed", attempts: 1, failures: 0, checkpoints: 3, output: { counted: 3 } })
     expect(details.json.job.startedAt).toEqual(expect.any(String))
     expect(details.json.job.completedAt).toEqual(expect.any(String))
     expect(Array.isArray(details.json.logs)).toBe(true)

@@ -95,8 +95,14 @@ export const registerQueryCommands = (program: Command) => {
         process.stdout.write(
           `${job.id.padEnd(36)}  ${job.name.padEnd(10)}  ${status.padEnd(9)}  ${pct.padStart(4)}  ${String(job.priority).padStart(4)}  ${job.createdAt}\n`,
         )
-        const note = waitingNote(job)
+        // A stalled job's note is its own; jobs waiting for a worker are summed up by type below.
+        const note = job.stalled !== null ? waitingNote(job) : undefined
         if (note !== undefined) process.stdout.write(`${"".padEnd(38)}${note}\n`)
+      }
+      const waiting = new Map<string, number>()
+      for (const job of jobs) if (job.stalled === null && job.waitingForWorker) waiting.set(job.name, (waiting.get(job.name) ?? 0) + 1)
+      for (const [name, n] of waiting) {
+        process.stdout.write(`${n} ${name} job${n === 1 ? "" : "s"} above wait${n === 1 ? "s" : ""} for a worker of type "${name}" (none is running): ${invocationOf(command)} worker\n`)
       }
       if (more) {
         const next = `${invocationOf(command)} list${options.status ? ` --status ${options.status}` : ""} --offset ${options.offset + LIST_PAGE}`

@@ -2,7 +2,7 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { followJob } from "../followJob.js"
-import { durationOption, invocationOf, jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
+import { durationOption, invocationOf, jobsOf, priorityOption, readParams, storeOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 
 interface RunOptions {
@@ -45,7 +45,8 @@ export const registerRunCommand = (program: Command) => {
         })
         if (options.detach) {
           process.stdout.write(`${handle.id}\n`)
-          process.stderr.write(`Dispatched ${type} job ${handle.id}; a \`jobstate worker\` on ${whereOf(where)} runs it.\n`)
+          // The hint carries this command's -d, --jobs and --database-url, so it can be pasted as it is.
+          process.stderr.write(`Dispatched ${type} job ${handle.id}; a worker runs it: ${invocationOf(command)} worker\n`)
           return
         }
         process.stderr.write(`Dispatched ${type} job ${handle.id}\n`)

@@ -13,7 +13,8 @@ const at = (path, key) => (typeof key === "number" ? `${path}[${key}]` : path ==
 /**
  * The issues of `value` against `schema`, as `{ path, message }`; none when it is valid.
  * `orUndefined`: the schema is Effect's `optional(…)`, which it writes as a union with `null`
- * (JSON has no undefined); a wrong value is then said as "Expected number | undefined".
+ * (JSON has no undefined): `null` is taken as absent, as `dispatchByName` takes it, and a wrong
+ * value is said as "Expected number | undefined".
  */
 export const validate = (schema, value, path = "", orUndefined = false) => {
   if (schema === undefined || schema === null || schema === true) return []
@@ -23,6 +24,7 @@ export const validate = (schema, value, path = "", orUndefined = false) => {
     // is a number or the strings "Infinity"…, and "Expected number" is the useful message).
     const variants = schema.anyOf.filter((v) => v?.type !== "null")
     const optional = orUndefined || variants.length < schema.anyOf.length
+    if (value === null && variants.length < schema.anyOf.length) return []
     const each = variants.map((s) => validate(s, value, path, optional))
     return each.some((issues) => issues.length === 0) ? [] : each[0]
   }
