@@ -84,7 +84,7 @@ describe("runJob", () => {
     const run = await runJob(ChecksumJob, { files })
     const sums = Object.fromEntries(files.map((f) => [f, sha256(`content of ${f.slice(-1)}`)]))
     expect(run.output).toEqual({ sums })
-    expect(run.progress).toEqual(files.map((current, done) => ({ _tag: "Structured", data: { done, total: 3, current } })))
+    expect(run.progress).toEqual(files.map((current, i) => ({ _tag: "Structured", data: { done: i + 1, total: 3, current } })))
     expect(run.logs.map((l) => [l.level, l.message])).toEqual([["info", "hashed 3 files"]])
     expect(run.checkpoints).toEqual([
       { sums: { [files[0]!]: sums[files[0]!] } },
