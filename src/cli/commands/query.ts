@@ -175,12 +175,12 @@ export const registerQueryCommands = (program: Command) => {
           const stored = await store.logs(id)
           let after = stored.at(-1)?.seq ?? 0
           const ended = () => (row.completed_at === null ? [] : [{ at: row.completed_at, level: "info" as const, message: `${toJobInfo(row).status}` }])
-          const derived = [
+          const begun = [
             { at: row.created_at, level: "info" as const, message: "dispatched" },
             ...(row.started_at === null ? [] : [{ at: row.started_at, level: "info" as const, message: "started (attempt 1)" }]),
-            ...ended(),
           ]
-          print([...derived, ...stored].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))
+          // A stable sort: in the same millisecond, the job's own last lines come before its end.
+          print([...begun, ...stored, ...ended()].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))
           if (!options.follow || row.completed_at !== null) return
           let interrupted = false
           const onSigint = () => (interrupted = true)
