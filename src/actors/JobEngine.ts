@@ -177,6 +177,8 @@ export class JobEngine implements JobHost {
   /** False once a claim found fewer queued jobs than free slots; set again by anything that queues. */
   private maybeQueued = true
   private accepting = true
+  /** The lease could not be renewed (see `fence`): claim nothing until it is again. */
+  private fenced = false
   /** Set once the store is about to close: a tick still scheduled does nothing. */
   private stopped = false
   /** The guard of every write a live job makes: still running, still ours. */
@@ -274,12 +276,12 @@ export class JobEngine implements JobHost {
     const released = writes.reduce((n, w) => n + (w.releasesSlot ? 1 : 0), 0)
     const wanted = this.options.concurrency - this.live.size + released
     const { types, ownOnly } = this.options
-    const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0)
+    const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0) && !this.fenced
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
     const prepared = new Map<string, Prepared>()
     const failedClaims: Array<{ readonly id: string; readonly name: string }> = []
     // Types at their own limit are not asked for; `decide` passes over rows past what is left.
-    const room = this.roomByType()
+    let room = this.roomByType()
     const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
     const skipped = { count: 0 }
     const claim =
@@ -302,7 +304,14 @@ export class JobEngine implements JobHost {
     const signalsBefore = this.queuedSignals
     let result: CommitResult
     try {
-      result = await this.commitWithRetries(writes, claim, prepared, failedClaims)
+      // A try that failed may have decided some rows already: the next one decides afresh.
+      const reset = () => {
+        prepared.clear()
+        failedClaims.length = 0
+        room = this.roomByType()
+        skipped.count = 0
+      }
+      result = await this.commitWithRetries(writes, claim, reset)
     } catch (error) {
       this.afterCommit()
       for (const w of writes) w.failed?.(error)
@@ -331,12 +340,7 @@ export class JobEngine implements JobHost {
    * the row. A claim whose first try did commit leaves rows this engine owns but does not run:
    * the sweep finds those (`lostOwn`) and puts them back in line.
    */
-  private async commitWithRetries(
-    writes: ReadonlyArray<PendingWrite>,
-    claim: ClaimRequest | undefined,
-    prepared: Map<string, Prepared>,
-    failedClaims: Array<{ readonly id: string; readonly name: string }>,
-  ): Promise<CommitResult> {
+  private async commitWithRetries(writes: ReadonlyArray<PendingWrite>, claim: ClaimRequest | undefined, reset: () => void): Promise<CommitResult> {
     const jobWrites = writes.map((w) => w.write)
     for (let attempt = 0; ; attempt++) {
       try {
@@ -351,8 +355,7 @@ export class JobEngine implements JobHost {
         const giveUp = !isStoreFailure(error) || this.stopped || (!this.accepting && attempt >= COMMIT_RETRY_DELAYS_MS.length)
         if (giveUp) throw error
         this.health.error(error)
-        prepared.clear()
-        failedClaims.length = 0
+        reset()
         await this.waitBeforeRetry(COMMIT_RETRY_DELAYS_MS[Math.min(attempt, COMMIT_RETRY_DELAYS_MS.length - 1)]!)
       }
     }
@@ -935,6 +938,7 @@ export class JobEngine implements JobHost {
    * and the orphan rule puts it back in line (this manager's next sweep, or another's).
    */
   fence() {
+    this.fenced = true
     // A job whose end is being written runs no more: its write lands, or is refused, as it is.
     const fenced = new Set([...this.live.values()].filter((job) => !job.leaving).map((job) => job.id))
     if (fenced.size === 0) return
@@ -962,6 +966,13 @@ export class JobEngine implements JobHost {
       }),
     )
     this.wake()
+  }
+
+  /** The lease was renewed: claim again. */
+  leaseRenewed() {
+    if (!this.fenced) return
+    this.fenced = false
+    this.wake(true)
   }
 
   /** Stops claiming; asks every running job to pause (by shutdown) and waits until all are out. */

@@ -264,7 +264,10 @@ export class JobManager implements JobHandleSource {
           return this.recoverWith(owners, false).then(() => undefined)
         },
         onLeaseLost: () => this.engine.fence(),
-        onRenewed: health.ok,
+        onRenewed: () => {
+          health.ok()
+          this.engine.leaseRenewed()
+        },
         onError,
       },
     )

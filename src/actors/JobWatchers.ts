@@ -146,7 +146,12 @@ export class JobWatchers {
         let seen: string | null = null
         const look = async () => {
           if (ended || engine.isLive(id)) return
-          const row = await store.getJob(id).catch(() => undefined)
+          let row
+          try {
+            row = await store.getJob(id)
+          } catch {
+            return // the store failed this time: the next news looks again
+          }
           if (row === undefined) return end()
           if (row.progress_data !== null && row.progress_data !== seen) {
             seen = row.progress_data

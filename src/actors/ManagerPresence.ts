@@ -59,8 +59,10 @@ export class ManagerPresence {
   private stopped = false
   /** When the last lease write that went through was sent: the lease holds until at least a lease period after it. */
   private renewedAt = Date.now()
-  /** Since when lease writes have failed (or hung); undefined while they go through. */
+  /** Since when lease writes have failed; undefined while they go through. */
   private failingSince: number | undefined
+  /** When the lease write in flight was sent; undefined when none is (one that hangs counts as failing). */
+  private inFlightSince: number | undefined
   /** `onLeaseLost` was called, and no lease write has gone through since. */
   private fenced = false
 
@@ -76,11 +78,14 @@ export class ManagerPresence {
     // on its own pooled connection).
     const write = this.leaseWrites.then(async () => {
       const sentAt = Date.now()
+      this.inFlightSince = sentAt
       try {
         await this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening })
       } catch (error) {
         this.failingSince ??= sentAt
         throw error
+      } finally {
+        this.inFlightSince = undefined
       }
       this.renewedAt = sentAt
       this.failingSince = undefined
@@ -92,13 +97,17 @@ export class ManagerPresence {
   }
 
   /**
-   * Called a few times per lease period: when lease writes have been failing and the last one
-   * that went through was sent three quarters of a lease period ago, the lease may expire before
-   * the next one lands. (A slow event loop alone never fences: a write must have failed.)
+   * Called eight times per lease period: when lease writes have been failing (or one has hung)
+   * and the last one that went through was sent three quarters of a lease period ago, the lease
+   * may expire before the next one lands. (A slow event loop alone never fences: a write must
+   * have failed, or be on its way for that long.)
    */
   private checkLease() {
-    if (this.fenced || this.failingSince === undefined) return
-    if (Date.now() - this.renewedAt < (this.options.leaseMs * 3) / 4) return
+    if (this.fenced) return
+    const now = Date.now()
+    if (now - this.renewedAt < (this.options.leaseMs * 3) / 4) return
+    const hung = this.inFlightSince !== undefined && now - this.inFlightSince >= this.options.leaseMs / 4
+    if (this.failingSince === undefined && !hung) return
     this.fenced = true
     this.handlers.onLeaseLost()
   }
@@ -171,8 +180,9 @@ export class ManagerPresence {
   start() {
     const { leaseMs, pollIntervalMs } = this.options
     // A few renewals per lease period: often enough to stay alive through a slow turn.
+    // Often enough that a lease that cannot be renewed is given up soon after ¾ of its period.
+    this.every(Math.max(10, Math.floor(leaseMs / 8)), () => this.checkLease())
     this.every(Math.max(10, Math.floor(leaseMs / 4)), () => {
-      this.checkLease()
       if (this.renewing) return
       this.renewing = true
       this.renewLease()

@@ -37,6 +37,9 @@ export interface JobHost {
  */
 export type WorkerReport = Extract<JobLifecycleEvent, { type: `WORKER.${string}` | "REQUEUE" }>
 
+/** How long an attempt stopped by a store failure waits in line before it is started again. */
+const STORE_FAILURE_REQUEUE_MS = 1_000
+
 const interruptedFor = (reason: "pause" | "cancel"): WorkerReport =>
   reason === "pause" ? { type: "WORKER.PAUSED" } : { type: "WORKER.CANCELLED" }
 
@@ -165,15 +168,25 @@ class EagerCalls {
   /** The Effect as a `JobOp`: yielded, it runs as an Effect; in an async job, it has started already. */
   op<A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> {
     let started: Promise<A> | undefined
+    /** Run as an Effect (yielded) before anything started it: a call made before the job's kind was known, already done. */
+    let ran = false
     const start = (): Promise<A> => {
       if (started === undefined) {
         started = Effect.runPromise(effect)
-        // Not awaited, a failure is the job's to see at its next awaited call (or not at all): never an unhandled rejection.
+        // Not awaited, a failure is not seen by the job (an async job that needs to know awaits
+        // the call), and is never an unhandled rejection.
         started.catch(() => undefined)
       }
       return started
     }
-    const op = Object.assign(effect, {
+    // Yielded as an Effect after it started (an async job that runs Effects of its own): the
+    // same call, awaited, not run again.
+    const once = Effect.suspend(() => {
+      if (started !== undefined) return Effect.tryPromise({ try: () => started!, catch: (e) => e as E })
+      ran = true
+      return effect
+    })
+    const op = Object.assign(once, {
       // An arrow: `this` is the runner, whatever the op is called on.
       then: <R1 = A, R2 = never>(onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null, onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): PromiseLike<R1 | R2> => {
         // Awaited before the job's kind is known: it is a promise's, so the calls before it start first.
@@ -182,7 +195,7 @@ class EagerCalls {
       },
     })
     if (this.mode === "eager") void start()
-    else if (this.mode === "unknown") this.waiting.push(() => void start())
+    else if (this.mode === "unknown") this.waiting.push(() => void (ran || start()))
     return op
   }
 
@@ -240,10 +253,12 @@ const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost
   // A job that honoured ctx.signal after its timeout failed with the timeout, not the abort's error.
   if (job.timedOut !== undefined && isAbortError(error, job.signal)) return failed(job, toStoredError(job.timedOut), false, host)
   // The store failed under the attempt (a call the job made to it met an outage): not the job's
-  // failure. Back in line, to resume from its last checkpoint, with no retry spent.
-  if (isStoreFailure(error) && requested === null) {
+  // failure. Stopped as asked when a pause or cancel was; else back in line, to resume from its
+  // last checkpoint a moment later (not at once: the store may still fail), with no retry spent.
+  if (isStoreFailure(error)) {
+    if (requested !== null) return interruptedFor(requested)
     job.requeuedFor = toStoredError(error)
-    return { type: "REQUEUE" }
+    return { type: "REQUEUE", retryAt: host.now() + STORE_FAILURE_REQUEUE_MS }
   }
   return failed(job, toStoredError(error), !Cause.hasFails(cause), host)
 }

@@ -38,8 +38,11 @@ export type JobLifecycleEvent =
   | { readonly type: "PAUSE"; readonly by: PausedBy }
   | { readonly type: "RESUME" }
   | { readonly type: "CANCEL" }
-  /** A crashed process left the job running: put it back in line to resume from its checkpoint. */
-  | { readonly type: "REQUEUE" }
+  /**
+   * Back in line to resume from its checkpoint: a crashed process left the job running, or the
+   * store failed under its attempt (then it waits until `retryAt`, with no retry spent).
+   */
+  | { readonly type: "REQUEUE"; readonly retryAt?: number }
   /** The engine failed the job from outside its run (not resumable, undecodable row, ...). */
   | { readonly type: "FAIL"; readonly error: StoredError }
   /** A user puts a failed or cancelled job back in line, with a fresh retry budget. */
@@ -109,6 +112,7 @@ export const jobLifecycleMachine = setup({
       lastError: ({ event, context }) => (event.type === "WORKER.FAILED" ? event.error : context.lastError),
     }),
     waitForRetry: assign({ runAt: ({ event }) => (event.type === "WORKER.FAILED" ? (event.retryAt ?? null) : null) }),
+    waitAfterRequeue: assign({ runAt: ({ event }) => (event.type === "REQUEUE" ? (event.retryAt ?? null) : null) }),
     freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null, awaitingChildren: false }),
   },
   guards: {
@@ -203,7 +207,7 @@ export const jobLifecycleMachine = setup({
           { guard: "retries", target: "queued.waiting", actions: ["countFailure", "waitForRetry"] },
           { target: "failed", actions: ["countFailure", "rememberError"] },
         ],
-        REQUEUE: "queued",
+        REQUEUE: { target: "queued", actions: "waitAfterRequeue" },
         FAIL: { target: "failed", actions: "rememberError" },
       },
     },

@@ -42,6 +42,17 @@ const CarelessJob = defineJob({
   },
 })
 
+/** An async job that runs an Effect of its own yielding a context call: the call runs once. */
+const MixedJob = defineJob({
+  name: "mixed",
+  params: Schema.Struct({}),
+  run: async (ctx) => {
+    await Effect.runPromise(Effect.gen(function* () {
+      yield* ctx.log("inside an Effect")
+    }))
+  },
+})
+
 /** Makes an Effect it never yields: as any Effect, it does nothing. */
 const EffectfulJob = defineJob({
   name: "effectful",
@@ -54,7 +65,7 @@ const EffectfulJob = defineJob({
     }),
 })
 
-const jobs = [CarelessJob, EffectfulJob]
+const jobs = [CarelessJob, EffectfulJob, MixedJob]
 
 describe("the calls of a job's context", () => {
   it("in an async job, take effect when made, in order, whether or not they are awaited: stored before the job ends, and resumed from after a crash", async () => {
@@ -72,6 +83,13 @@ describe("the calls of a job's context", () => {
     const second = await openManager({ dataDir, jobs })
     expect(await (await second.handle(handle.id)).result()).toEqual({ resumedAt: 2 })
     gate.open()
+  })
+
+  it("in an async job that yields one inside an Effect of its own, run once", async () => {
+    const manager = await openManager({ jobs })
+    const handle = await manager.dispatch(MixedJob, {})
+    await handle.result()
+    expect((await manager.getJobLogs(handle.id)).map((l) => l.message)).toEqual(["inside an Effect"])
   })
 
   it("in an Effect job, stay Effects: one never yielded does nothing", async () => {

@@ -77,6 +77,25 @@ describe("a manager's lease, when the store fails", () => {
     return { store, down }
   }
 
+  it("gives up a lease whose renewal hangs (a network cut off, no answer at all) as it gives up one that fails", async () => {
+    const store = {
+      renewLease: () => new Promise<void>(() => {}),
+      leases: () => Promise.resolve([]),
+      forgetLease: () => Promise.resolve(),
+      watch: () => () => {},
+    } as unknown as JobStore
+    const lost: number[] = []
+    const presence = new ManagerPresence(
+      store,
+      { managerId: "m", types: ["t"], leaseMs: 80, pollIntervalMs: 10 },
+      { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onLeaseLost: () => lost.push(Date.now()), onRenewed: () => {}, onError: () => {} },
+    )
+    presence.start()
+    await waitUntil(() => lost.length > 0, 5_000, "the lease given up")
+    expect(lost).toHaveLength(1)
+    void presence.stop()
+  })
+
   it("judges other managers' leases only after renewing its own: cut off, it finds nobody dead", async () => {
     const { store, down } = failingStore()
     const sweeps: string[][] = []
