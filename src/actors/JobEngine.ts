@@ -944,7 +944,7 @@ export class JobEngine implements JobHost {
     if (fenced.size === 0) return
     // Their writes not yet sent would only be refused, or land after a takeover.
     for (const w of this.batch.take()) {
-      if ("id" in w.write && fenced.has(w.write.id)) w.failed?.(leaseLost(w.write.id))
+      if (fenced.has(w.write.id)) w.failed?.(leaseLost(w.write.id))
       else this.batch.add(w)
     }
     for (const job of [...this.live.values()]) {

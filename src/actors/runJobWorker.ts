@@ -167,6 +167,8 @@ class EagerCalls {
 
   /** The Effect as a `JobOp`: yielded, it runs as an Effect; in an async job, it has started already. */
   op<A, E>(effect: Effect.Effect<A, E>): JobOp<A, E> {
+    // An Effect job's calls (the hot path of a drain) are plain Effects, awaitable as any JobOp.
+    if (this.mode === "lazy") return toJobOp(effect)
     let started: Promise<A> | undefined
     /** Run as an Effect (yielded) before anything started it: a call made before the job's kind was known, already done. */
     let ran = false
