@@ -6,7 +6,7 @@ import { jobLifecycleMachine } from "../machines/jobLifecycleMachine.js"
 import { replayRows, parseRecording } from "../cli/replay.js"
 import { HttpRefusal, readBody, readJson, sendError, sendJson, sendText } from "./httpReplies.js"
 import { jobHistory } from "./jobHistory.js"
-import { lifecycleDiagram } from "./lifecycleDiagram.js"
+import { lifecycleDiagram, type LifecycleDiagram } from "./lifecycleDiagram.js"
 import { staticAsset } from "./staticAssets.js"
 import { streamEvents } from "./eventStream.js"
 
@@ -47,9 +47,11 @@ type Action = (typeof ACTIONS)[number]
  */
 export const dashboard = (manager: JobManager, options: DashboardOptions = {}): DashboardHandler => {
   const basePath = (options.basePath ?? "").replace(/\/+$/, "")
-  const diagram = lifecycleDiagram(jobLifecycleMachine)
+  // Laid out once, on the first request that needs it.
+  let diagram: Promise<LifecycleDiagram> | undefined
+  const diagramOnce = () => (diagram ??= Promise.resolve(lifecycleDiagram(jobLifecycleMachine)))
   return (req, res) => {
-    handle(manager, options, basePath, diagram, req, res).catch((error: unknown) => {
+    handle(manager, options, basePath, diagramOnce, req, res).catch((error: unknown) => {
       const refusal = refusalOf(error)
       if (res.headersSent) res.end()
       else sendError(res, refusal)
@@ -61,7 +63,7 @@ const handle = async (
   manager: JobManager,
   options: DashboardOptions,
   basePath: string,
-  diagram: ReturnType<typeof lifecycleDiagram>,
+  diagram: () => Promise<LifecycleDiagram>,
   req: IncomingMessage,
   res: ServerResponse,
 ) => {
@@ -108,7 +110,7 @@ const handle = async (
 const get = async (
   manager: JobManager,
   options: DashboardOptions,
-  diagram: ReturnType<typeof lifecycleDiagram>,
+  diagram: () => Promise<LifecycleDiagram>,
   path: string,
   url: URL,
   req: IncomingMessage,
@@ -127,7 +129,7 @@ const get = async (
     return sendJson(res, 200, { managerId: manager.id, types: manager.listJobTypes(), counts, ended, since: new Date(since).toISOString(), schedules })
   }
   if (path === "/api/jobs") return sendJson(res, 200, await listJobs(manager, q))
-  if (path === "/api/lifecycle") return sendJson(res, 200, diagram)
+  if (path === "/api/lifecycle") return sendJson(res, 200, await diagram())
   let m = /^\/api\/types\/([^/]+)$/.exec(path)
   if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
   m = /^\/api\/jobs\/([^/]+)\/logs$/.exec(path)
