@@ -118,10 +118,34 @@ export interface ListJobsFilter {
   readonly name?: string
   /** Only the children of this job. */
   readonly parentId?: string
+  /** Only jobs created at or after this time (a `Date` or ms since the epoch). */
+  readonly createdAfter?: Date | number
+  /** Only jobs created before this time. */
+  readonly createdBefore?: Date | number
   readonly limit?: number
   readonly offset?: number
   /** Default `oldest` (dispatch order). */
   readonly order?: "oldest" | "newest"
+}
+
+/** A manager with a live (or expired, not yet swept) lease on the store: who runs what. */
+export interface ManagerInfo {
+  readonly id: string
+  readonly host: string
+  readonly pid: number
+  /** The job types it claims; empty for a producer. */
+  readonly types: ReadonlyArray<string>
+  /** How many jobs it runs at once at most (0 for a producer). */
+  readonly concurrency: number
+  /** The ids of the jobs it runs now, oldest first. */
+  readonly running: ReadonlyArray<string>
+  readonly leaseMs: number
+  /** How long ago it last renewed its lease, by the store's clock (a live one: under `leaseMs`). */
+  readonly renewedAgoMs: number
+  /** `live`, or why it is taken for dead (its jobs are recovered by the next sweep). */
+  readonly state: "live" | "lease expired" | "process gone"
+  /** The manager asking. */
+  readonly self: boolean
 }
 
 /** The lease every process assumes unless told otherwise. */
@@ -255,7 +279,7 @@ export class JobManager implements JobHandleSource {
     this.watchers = new JobWatchers(this.engine, store, this.registry)
     this.presence = new ManagerPresence(
       store,
-      { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, pollIntervalMs: options.pollIntervalMs ?? 100 },
+      { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, concurrency, pollIntervalMs: options.pollIntervalMs ?? 100 },
       {
         onNews: () => this.onNews(),
         onLeases: (owners) => this.updateEventGate(owners),
@@ -557,8 +581,29 @@ export class JobManager implements JobHandleSource {
   }
 
   async listJobs(filter: ListJobsFilter = {}): Promise<ReadonlyArray<JobInfo>> {
-    const [rows, owners] = await Promise.all([this.store.listJobs(filter), this.presence.owners()])
+    const { createdAfter, createdBefore, ...rest } = filter
+    const query = { ...rest, ...isoBound(createdAfter, "createdAfter"), ...isoBound(createdBefore, "createdBefore") }
+    const [rows, owners] = await Promise.all([this.store.listJobs(query), this.presence.owners()])
     return rows.map((row) => this.withLiveProgress(toJobInfo(row, owners)))
+  }
+
+  /** Every manager on the store (this one too): host, pid, types, concurrency, running jobs, lease age. */
+  async listManagers(): Promise<ReadonlyArray<ManagerInfo>> {
+    const [owners, running] = await Promise.all([this.presence.owners(), this.store.listJobs({ status: "running" })])
+    const runningBy = new Map<string, string[]>()
+    for (const row of running) if (row.owner !== null) runningBy.set(row.owner, [...(runningBy.get(row.owner) ?? []), row.id])
+    return owners.leases().map((lease) => ({
+      id: lease.id,
+      host: lease.host,
+      pid: lease.pid,
+      types: lease.types,
+      concurrency: lease.concurrency,
+      running: runningBy.get(lease.id) ?? [],
+      leaseMs: lease.leaseMs,
+      renewedAgoMs: lease.renewedAgoMs,
+      state: owners.deadOwner(lease.id)?.reason ?? "live",
+      self: lease.id === this.id,
+    }))
   }
 
   async listRunningJobs(): Promise<ReadonlyArray<JobInfo>> {
@@ -742,4 +787,12 @@ const validate = (options: JobManagerOptions) => {
   for (const type of options.types ?? []) {
     if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }
+}
+
+/** A `listJobs` time bound as the store compares it (ISO 8601), or an `InvalidOptions` naming it. */
+const isoBound = (value: Date | number | undefined, option: "createdAfter" | "createdBefore") => {
+  if (value === undefined) return {}
+  const ms = value instanceof Date ? value.getTime() : value
+  if (!(typeof ms === "number" && Number.isFinite(ms))) throw new InvalidOptions({ option, detail: `expected a Date or ms since the epoch, got ${String(value)}` })
+  return { [option]: new Date(ms).toISOString() }
 }

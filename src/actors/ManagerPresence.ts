@@ -16,6 +16,8 @@ export interface PresenceOptions {
   /** The job types this manager claims; empty for a producer. */
   readonly types: ReadonlyArray<string>
   readonly leaseMs: number
+  /** How many jobs it runs at once at most, for whoever looks at the leases (default 0). */
+  readonly concurrency?: number
   /** How often to look for what other processes did (a safety net where the store is told). */
   readonly pollIntervalMs: number
 }
@@ -80,7 +82,7 @@ export class ManagerPresence {
       const sentAt = Date.now()
       this.inFlightSince = sentAt
       try {
-        await this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, listening: this.listening })
+        await this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, concurrency: o.concurrency, listening: this.listening })
       } catch (error) {
         this.failingSince ??= sentAt
         throw error

@@ -46,6 +46,11 @@ export class Owners {
     return owner !== null && (owner === this.self || this.live.has(owner))
   }
 
+  /** Every lease as read, live and dead. */
+  leases(): ReadonlyArray<Lease> {
+    return [...this.live.values(), ...[...this.dead.values()].map((d) => d.lease)]
+  }
+
   /** The live managers' ids (the asker's included). */
   liveIds(): ReadonlyArray<string> {
     const ids = [...this.live.keys()]

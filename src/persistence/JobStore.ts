@@ -147,6 +147,8 @@ export interface LeaseWrite {
   readonly leaseMs: number
   /** It has `manager.events` subscribers: other managers then record their events in `job_events`. */
   readonly listening?: boolean
+  /** How many jobs it runs at once at most (0, the default, for a producer). */
+  readonly concurrency?: number
 }
 
 /** A manager's lease as stored, judged by the store's own clock. */
@@ -161,6 +163,10 @@ export interface Lease {
   readonly expired: boolean
   /** It has `manager.events` subscribers (see `LeaseWrite.listening`). */
   readonly listening: boolean
+  readonly concurrency: number
+  /** Its lease period, and how long ago (by the store's clock) it last renewed it. */
+  readonly leaseMs: number
+  readonly renewedAgoMs: number
 }
 
 /** The progress columns, written together. */
@@ -313,6 +319,9 @@ export interface JobQuery {
   readonly name?: string
   /** Only the children of this job. */
   readonly parentId?: string
+  /** Only jobs created at or after / before this instant (ISO 8601, as stored). */
+  readonly createdAfter?: string
+  readonly createdBefore?: string
   readonly limit?: number
   readonly offset?: number
   /** Default `oldest`. */

@@ -193,6 +193,8 @@ export class PostgresJobStore implements JobStore {
       if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
       if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
       if (query.parentId !== undefined) where.push(`parent_id = $${values.push(query.parentId)}`)
+      if (query.createdAfter !== undefined) where.push(`created_at >= $${values.push(query.createdAfter)}`)
+      if (query.createdBefore !== undefined) where.push(`created_at < $${values.push(query.createdBefore)}`)
       const order = query.order === "newest" ? "DESC" : "ASC"
       const limit = `$${values.push(noLimit(query.limit))}::bigint`
       const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`

@@ -316,9 +316,11 @@ export class SqliteJobStore implements JobStore {
       if (query.status !== undefined) where.push("status = ?") && params.push(query.status)
       if (query.name !== undefined) where.push("name = ?") && params.push(query.name)
       if (query.parentId !== undefined) where.push("parent_id = ?") && params.push(query.parentId)
+      if (query.createdAfter !== undefined) where.push("created_at >= ?") && params.push(query.createdAfter)
+      if (query.createdBefore !== undefined) where.push("created_at < ?") && params.push(query.createdBefore)
       const order = query.order === "newest" ? "DESC" : "ASC"
       const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
-      // Sixteen shapes at most (status, name, parent, order): each prepared once, since a worker draining polls this.
+      // Sixty-four shapes at most (status, name, parent, created after, before, order): each prepared once, since a worker draining polls this.
       let statement = this.listStatements.get(sql)
       if (statement === undefined) this.listStatements.set(sql, (statement = this.db.prepare(sql)))
       return statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
@@ -540,7 +542,7 @@ export class SqliteJobStore implements JobStore {
 
   renewLease(lease: LeaseWrite): Promise<void> {
     return this.call("lease", "Write", () => {
-      this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs, lease.listening ? 1 : 0)
+      this.stmts.upsertLease.run(lease.id, lease.pid, lease.host, json(lease.types), this.now() + lease.leaseMs, lease.listening ? 1 : 0, lease.concurrency ?? 0, lease.leaseMs)
     })
   }
 
@@ -551,7 +553,8 @@ export class SqliteJobStore implements JobStore {
   leases(): Promise<ReadonlyArray<Lease>> {
     return this.call("lease", "Read", () => {
       const now = this.now()
-      return (this.stmts.leases.all() as Array<{ id: string; pid: number; host: string; types: string; expires_at: number; listening: number }>).map((l) => ({
+      type Row = { id: string; pid: number; host: string; types: string; expires_at: number; listening: number; concurrency: number; lease_ms: number }
+      return (this.stmts.leases.all() as Row[]).map((l) => ({
         id: l.id,
         pid: l.pid,
         host: l.host,
@@ -559,6 +562,9 @@ export class SqliteJobStore implements JobStore {
         expiresAt: l.expires_at,
         expired: l.expires_at <= now,
         listening: l.listening === 1,
+        concurrency: l.concurrency,
+        leaseMs: l.lease_ms,
+        renewedAgoMs: Math.max(0, now - (l.expires_at - l.lease_ms)),
       }))
     })
   }
@@ -793,8 +799,9 @@ const prepare = (db: Database.Database) => ({
   // The partial index jobs_request keeps these cheap however many jobs there are.
   requestsOf: db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`),
   upsertLease: db.prepare(/* sql */ `
-    INSERT INTO managers (id, pid, host, types, expires_at, listening) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types, listening = excluded.listening`),
+    INSERT INTO managers (id, pid, host, types, expires_at, listening, concurrency, lease_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types, listening = excluded.listening,
+      concurrency = excluded.concurrency, lease_ms = excluded.lease_ms`),
   deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
   forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ?`),
   leases: db.prepare(/* sql */ `SELECT * FROM managers`),

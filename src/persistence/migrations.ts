@@ -148,6 +148,15 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       CREATE INDEX jobs_parent ON jobs (parent_id, status) WHERE parent_id IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    sql: /* sql */ `
+      -- What a manager runs at most at once, and its lease period: the dashboard's workers view
+      -- shows them, and when the lease was last renewed (expires_at - lease_ms).
+      ALTER TABLE managers ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE managers ADD COLUMN lease_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -12,11 +12,11 @@ export const renewLease = async (db: Queryable, t: Tables, lease: LeaseWrite): P
   await db.query({
     name: "jobstate.renewLease",
     text: /* sql */ `
-      INSERT INTO ${t.managers} (id, pid, host, types, expires_at, listening)
-      VALUES ($1, $2, $3, $4, date_trunc('milliseconds', now() + $5::float8 * interval '1 millisecond'), $6)
+      INSERT INTO ${t.managers} (id, pid, host, types, expires_at, listening, concurrency, lease_ms)
+      VALUES ($1, $2, $3, $4, date_trunc('milliseconds', now() + $5::float8 * interval '1 millisecond'), $6, $7, $5)
       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, types = excluded.types, expires_at = excluded.expires_at,
-        listening = excluded.listening`,
-    values: [lease.id, lease.pid, lease.host, JSON.stringify(lease.types), lease.leaseMs, lease.listening === true],
+        listening = excluded.listening, concurrency = excluded.concurrency, lease_ms = excluded.lease_ms`,
+    values: [lease.id, lease.pid, lease.host, JSON.stringify(lease.types), lease.leaseMs, lease.listening === true, lease.concurrency ?? 0],
   })
 }
 
@@ -25,13 +25,26 @@ export const dropLease = async (db: Queryable, t: Tables, id: string): Promise<v
 }
 
 export const leases = async (db: Queryable, t: Tables): Promise<Lease[]> => {
-  const { rows } = await db.query<{ id: string; pid: number; host: string; types: string; expires_at: number; expired: boolean; listening: boolean }>({
+  type Row = { id: string; pid: number; host: string; types: string; expires_at: number; expired: boolean; listening: boolean; concurrency: number; lease_ms: number; renewed_ago_ms: number }
+  const { rows } = await db.query<Row>({
     name: "jobstate.leases",
     text: /* sql */ `
-      SELECT id, pid, host, types, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_at, expires_at < now() AS expired, listening
+      SELECT id, pid, host, types, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_at, expires_at < now() AS expired, listening,
+        concurrency, lease_ms, greatest(0, (extract(epoch FROM now() - expires_at) * 1000)::bigint + lease_ms) AS renewed_ago_ms
       FROM ${t.managers} ORDER BY id`,
   })
-  return rows.map((l) => ({ id: l.id, pid: l.pid, host: l.host, types: JSON.parse(l.types) as string[], expiresAt: l.expires_at, expired: l.expired, listening: l.listening }))
+  return rows.map((l) => ({
+    id: l.id,
+    pid: l.pid,
+    host: l.host,
+    types: JSON.parse(l.types) as string[],
+    expiresAt: Number(l.expires_at),
+    expired: l.expired,
+    listening: l.listening,
+    concurrency: l.concurrency,
+    leaseMs: l.lease_ms,
+    renewedAgoMs: Number(l.renewed_ago_ms),
+  }))
 }
 
 /** Deletes the lease only if it is still the one found dead: expired, and not renewed since. */

@@ -166,6 +166,15 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       CREATE TRIGGER jobs_changed AFTER UPDATE OF status, request ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
     `,
   },
+  {
+    version: 6,
+    sql: /* sql */ `
+      -- What a manager runs at most at once, and its lease period: the dashboard's workers view
+      -- shows them, and when the lease was last renewed (expires_at - lease_ms).
+      ALTER TABLE managers ADD COLUMN concurrency integer NOT NULL DEFAULT 0;
+      ALTER TABLE managers ADD COLUMN lease_ms integer NOT NULL DEFAULT 0;
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version
