@@ -1,4 +1,4 @@
-import { Exit, Schema, SchemaAST } from "effect"
+import { Exit, Schema, SchemaAST, SchemaRepresentation } from "effect"
 import type { JobDefinition, JobSchema } from "./defineJob.js"
 import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { schemaIssues } from "../persistence/codec.js"
@@ -61,14 +61,61 @@ const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
 }
 
 /**
+ * What marks the string a `Schema.Date` is in JSON: the annotations of that string's node, as
+ * Effect represents it (the node loses the Date it came from; its annotations are Effect's own).
+ */
+const dateStringAnnotations = (Schema.toRepresentation(Schema.toCodecJson(Schema.Date)).representation as { annotations?: { expected?: unknown } }).annotations
+const isDateString = (node: Record<string, unknown>): boolean => {
+  if (node._tag !== "String" || dateStringAnnotations === undefined) return false
+  const annotations = node.annotations as { expected?: unknown; format?: unknown } | undefined
+  return annotations !== undefined && annotations.format === undefined && (annotations === dateStringAnnotations || annotations.expected === dateStringAnnotations.expected)
+}
+
+/**
+ * The representation with `format: "date-time"` on each string that is a `Schema.Date` (an ISO
+ * 8601 string, what its JSON codec reads and writes), so a form or client knows it for a date.
+ * Copied where changed: the nodes are Effect's, shared between schemas.
+ */
+const withDateFormats = (document: SchemaRepresentation.Document): SchemaRepresentation.Document => {
+  const done = new Map<object, unknown>()
+  const visit = (value: unknown): unknown => {
+    if (typeof value !== "object" || value === null) return value
+    const seen = done.get(value)
+    if (seen !== undefined) return seen
+    // Anything but plain data (and a node met again on its own path) is kept as it is.
+    done.set(value, value)
+    let copy: unknown = value
+    if (Array.isArray(value)) {
+      const items = value.map(visit)
+      if (items.some((item, i) => item !== value[i])) copy = items
+    } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+      const node = value as Record<string, unknown>
+      if (isDateString(node)) {
+        copy = { ...node, annotations: { ...(node.annotations as object), format: "date-time" } }
+      } else {
+        // Annotations are the schema author's data, not nodes.
+        const entries = Object.entries(node).map(([key, v]) => [key, key === "annotations" ? v : visit(v)] as const)
+        if (entries.some(([key, v]) => v !== node[key])) copy = Object.fromEntries(entries)
+      }
+    }
+    done.set(value, copy)
+    return copy
+  }
+  return visit(document) as SchemaRepresentation.Document
+}
+
+/**
  * The JSON Schema says what decoding accepts: that of the schema's JSON codec (Effect builds it
- * from that codec, as `decodeParams` reads with it); objects are closed (`additionalProperties: false`).
+ * from that codec, as `decodeParams` reads with it); objects are closed (`additionalProperties: false`);
+ * a `Schema.Date` is a string of `format: "date-time"`.
  */
 const jsonSchemaOf = (schema: Schema.Top | undefined): unknown => {
   if (schema === undefined) return null
   const $schema = "https://json-schema.org/draft/2020-12/schema"
   if (isEmptyStruct(schema)) return { $schema, type: "object", additionalProperties: false }
-  const doc = Schema.toJsonSchemaDocument(schema, { onExcessProperty: paramsParseOptions.onExcessProperty })
+  // As `Schema.toJsonSchemaDocument` does it (the codec's representation, compiled), with the dates' format between.
+  const representation = withDateFormats(Schema.toRepresentation(Schema.toCodecJson(schema)))
+  const doc = SchemaRepresentation.toJsonSchemaDocument(representation, { onExcessProperty: paramsParseOptions.onExcessProperty })
   return { $schema, ...doc.schema, $defs: doc.definitions }
 }
 

@@ -67,7 +67,8 @@ describe("params by name", () => {
   it("take what getJobSchema publishes: an ISO string for a Date, null for an absent optional field; and refuse what it does not", async () => {
     const manager = await openManager({ jobs: [DatedJob] })
     const published = manager.getJobSchema("dated").params as { properties: Record<string, unknown> }
-    expect(published.properties.at).toEqual({ type: "string" })
+    // A Date is an ISO 8601 string in JSON, and the schema says which kind.
+    expect(published.properties.at).toEqual({ type: "string", format: "date-time" })
     expect(published.properties.note).toEqual({ anyOf: [{ type: "string" }, { type: "null" }] })
     const byName = await manager.dispatchByName("dated", { at: "2031-05-01T00:00:00.000Z", note: null })
     expect(await byName.result()).toEqual({ year: 2031, note: "(none)" })
@@ -78,5 +79,31 @@ describe("params by name", () => {
     // A key set to undefined is no key, as in JSON: it does not make the date's string wrong.
     const spelledOut = await manager.dispatchByName("dated", { at: "2031-05-01T00:00:00.000Z", note: undefined })
     expect(await spelledOut.result()).toEqual({ year: 2031, note: "(none)" })
+  })
+
+  it("publish every Date as a date-time string, wherever it sits, and nothing else as one", async () => {
+    const Moment = Schema.Struct({ at: Schema.Date, label: Schema.String })
+    const NestedJob = defineJob({
+      name: "nested_dates",
+      params: Schema.Struct({ when: Schema.optional(Schema.Date), moments: Schema.Array(Moment), either: Schema.Union([Schema.Date, Schema.Number]) }),
+      output: Schema.Struct({ dates: Schema.Number }),
+      run: (ctx) => Effect.succeed({ dates: ctx.params.moments.length + (ctx.params.when instanceof Date ? 1 : 0) + (ctx.params.either instanceof Date ? 1 : 0) }),
+    })
+    // Only its schema is read: an output as well as params.
+    const DatedOutputJob = defineJob({ name: "dated_output", params: Schema.Struct({}), output: Schema.Struct({ endedAt: Schema.Date }), run: () => Effect.succeed({ endedAt: new Date() }) })
+    const manager = await openManager({ jobs: [NestedJob, DatedOutputJob, FileCopyJob, IndexerJob] })
+    const schema = manager.getJobSchema("nested_dates")
+    const dateTime = { type: "string", format: "date-time" }
+    expect((schema.params as { properties: unknown }).properties).toEqual({
+      when: { anyOf: [dateTime, { type: "null" }] },
+      moments: { type: "array", items: { type: "object", properties: { at: dateTime, label: { type: "string" } }, required: ["at", "label"], additionalProperties: false } },
+      either: { anyOf: [dateTime, { type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }] },
+    })
+    expect((manager.getJobSchema("dated_output").output as { properties: unknown }).properties).toEqual({ endedAt: dateTime })
+    // What the schema publishes, by-name dispatch takes: each of the three decodes to a Date.
+    const handle = await manager.dispatchByName("nested_dates", { when: "2031-05-01T10:00:00Z", moments: [{ at: "2031-05-01T10:00:00.000+02:00", label: "a" }], either: "2031-05-01T00:00:00Z" })
+    expect(await handle.result()).toEqual({ dates: 3 })
+    // The builtin types have no Date: their schemas carry no format.
+    expect(JSON.stringify([manager.getJobSchema("file_copy"), manager.getJobSchema("indexer")])).not.toContain("format")
   })
 })
