@@ -51,7 +51,7 @@ export type { RetryPolicy, Backoff } from "./jobs/retryPolicy.js"
 export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter, type RetryOverrides, type ManagerInfo } from "./actors/JobManager.js"
 /** The `clock` option of `JobManager.open`: where the engine reads the time and sets its timers (`testClock()` in `jobstate/testing`). */
 export type { Clock, ClockTimer } from "./actors/clock.js"
-/** Cron schedules: `manager.schedule(name, Job, params, { cron, timezone?, priority? })`, `unschedule`, `listSchedules`. */
+/** Cron schedules: `manager.schedule(name, Job, params, { cron, timezone?, priority? })` (`scheduleByName` with JSON params), `unschedule`, `listSchedules`. */
 export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 /** `manager.prune(options)` and the `retention` option of `JobManager.open`. */
 export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"

@@ -484,6 +484,17 @@ export class JobManager implements JobHandleSource {
     return this.scheduler.schedule(name, definition, params, options)
   }
 
+  /**
+   * `schedule` by type name with JSON params, read as `dispatchByName` reads them (the type's
+   * JSON form: an ISO string for a `Schema.Date`); `UnknownJobType` for a type this manager
+   * does not know, `InvalidParams` and `InvalidOptions` as `schedule`.
+   */
+  async scheduleByName(name: string, jobName: string, params: unknown, options: ScheduleOptions): Promise<ScheduleInfo> {
+    this.engine.assertAccepting()
+    const { definition, params: decoded } = this.registry.decodeParams(jobName, params)
+    return this.scheduler.schedule(name, definition, decoded, options)
+  }
+
   /** Deletes a schedule (jobs it dispatched stay); resolves with whether it existed. */
   async unschedule(name: string): Promise<boolean> {
     this.engine.assertAccepting()

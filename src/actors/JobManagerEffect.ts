@@ -68,6 +68,9 @@ export class JobManagerEffect {
   schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions) {
     return lift<ScheduleInfo, ScheduleError>(() => this.manager.schedule(name, definition, params, options))
   }
+  scheduleByName(name: string, jobName: string, params: unknown, options: ScheduleOptions) {
+    return lift<ScheduleInfo, ScheduleError>(() => this.manager.scheduleByName(name, jobName, params, options))
+  }
   unschedule(name: string) {
     return lift<boolean, PersistenceError | ManagerClosed>(() => this.manager.unschedule(name))
   }

@@ -1,5 +1,6 @@
+import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { InvalidOptions, InvalidParams, UnknownJobType } from "../../src/index.js"
+import { defineJob, InvalidOptions, InvalidParams, UnknownJobType } from "../../src/index.js"
 import { encodeLifecycle, initialLifecycle } from "../../src/actors/lifecycle.js"
 import { pack } from "../../src/persistence/codec.js"
 import type { JobStore } from "../../src/persistence/JobStore.js"
@@ -43,6 +44,14 @@ const sortedTicks = (counts: Map<string, number>) => [...counts.keys()].sort()
 /** The wall-clock hour and minute of an instant in a zone, e.g. "03:00". */
 const clockIn = (iso: string, timeZone: string) =>
   new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso))
+
+/** Params with a Date and an optional field, which by name are an ISO string and may be null. */
+const DatedJob = defineJob({
+  name: "dated",
+  params: Schema.Struct({ at: Schema.Date, note: Schema.optional(Schema.String) }),
+  output: Schema.Struct({ year: Schema.Number, note: Schema.String }),
+  run: (ctx) => Effect.succeed({ year: ctx.params.at.getUTCFullYear(), note: ctx.params.note ?? "(none)" }),
+})
 
 describe("schedules", () => {
   it("stores a schedule with its next tick in its zone, and replaces it by name", async () => {
@@ -105,6 +114,32 @@ describe("schedules", () => {
     expect(await option("replace", () => manager.schedule("kept", NoopJob, { tag: "b" }, { cron: "not a cron" }))).toMatchObject({ option: "cron" })
     expect(await manager.listSchedules()).toEqual([kept])
     expect(await narrow.listSchedules()).toEqual([])
+  })
+
+  it("scheduleByName reads JSON params as dispatchByName does (an ISO string for a Date), refuses what it refuses, and fires", async () => {
+    const dataDir = tempDir()
+    const clock = testClock(Date.UTC(2030, 0, 1, 0, 0, 0, 500))
+    const manager = await openManager({ dataDir, clock, jobs: [NoopJob, DatedJob] })
+    const info = await manager.scheduleByName("by-name", "dated", { at: "2031-05-01T00:00:00Z", note: null }, { cron: EVERY_SECOND, priority: 3, timezone: "Europe/Stockholm" })
+    expect(info).toMatchObject({ name: "by-name", jobName: "dated", params: { at: new Date("2031-05-01T00:00:00Z") }, cron: EVERY_SECOND, timezone: "Europe/Stockholm", priority: 3 })
+
+    const refused = (run: () => Promise<unknown>) => run().then(() => undefined, (e: unknown) => e)
+    expect(await refused(() => manager.scheduleByName("x", "nope", {}, { cron: "0 3 * * *" }))).toBeInstanceOf(UnknownJobType)
+    const badDate = await refused(() => manager.scheduleByName("x", "dated", { at: "not a date" }, { cron: "0 3 * * *" }))
+    expect(badDate).toBeInstanceOf(InvalidParams)
+    expect((badDate as InvalidParams).issues.map((i) => i.path)).toEqual(["at"])
+    expect(await refused(() => manager.scheduleByName("x", "dated", { at: "2031-05-01T00:00:00Z", extra: 1 }, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
+    expect(await refused(() => manager.scheduleByName("x", "noop", {}, { cron: "61 * * * *" }))).toMatchObject({ _tag: "InvalidOptions", option: "cron" })
+    expect((await manager.listSchedules()).map((s) => s.name)).toEqual(["by-name"])
+
+    // Its tick dispatches the job with the decoded params: the Date is a Date when it runs.
+    await clock.advance(1_000)
+    const [job] = await waitUntil(async () => {
+      const jobs = await manager.listJobs({ name: "dated" })
+      return jobs.length > 0 && jobs[0]!.status === "completed" ? jobs : undefined
+    })
+    expect(job).toMatchObject({ priority: 3, output: { year: 2031, note: "(none)" } })
+    await manager.unschedule("by-name")
   })
 
   it("fires a tick by compare-and-set: of two fires of one tick, one stores its job and the other nothing", async () => {
