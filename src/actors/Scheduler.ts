@@ -85,6 +85,24 @@ const parseCron = (cron: unknown, timezone: string): Cron => {
 /** The first tick strictly after `afterMs`, or `NEVER`. */
 const nextTick = (cron: Cron, afterMs: number): number => cron.nextRun(new Date(afterMs))?.getTime() ?? NEVER
 
+/**
+ * A schedule's name and options, checked as `schedule` checks them (`InvalidOptions` naming
+ * the one that is wrong), with the zone it is read in, its priority and its next tick after
+ * `now`. Exported so that a caller (the CLI) can refuse bad input before it opens a store.
+ */
+export const checkSchedule = (name: unknown, options: ScheduleOptions, now: number): { readonly timezone: string; readonly priority: number; readonly nextRunAt: number } => {
+  if (typeof name !== "string" || name === "" || name.includes("\0")) {
+    throw new InvalidOptions({ option: "name", detail: `a schedule needs a non-empty name, got ${JSON.stringify(name)}` })
+  }
+  if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "cron", detail: "schedule needs options with a cron expression, e.g. { cron: \"0 3 * * *\" }" })
+  const timezone = checkTimezone(options.timezone)
+  const cron = parseCron(options.cron, timezone)
+  const priority = checkPriority(options.priority)
+  const nextRunAt = nextTick(cron, now)
+  if (nextRunAt >= NEVER) throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
+  return { timezone, priority, nextRunAt }
+}
+
 const isoOrNull = (ms: number | null): string | null => (ms === null || ms >= NEVER ? null : new Date(ms).toISOString())
 
 /** A stored schedule as the API shows it; params that cannot be decoded are shown as `{ undecodable }`. */
@@ -148,21 +166,13 @@ export class Scheduler {
 
   /** Validates like `dispatch` (and the cron expression and zone), then stores the schedule or replaces its definition. */
   async schedule(name: string, definition: JobDefinition, params: unknown, options: ScheduleOptions): Promise<ScheduleInfo> {
-    if (typeof name !== "string" || name === "" || name.includes("\0")) {
-      throw new InvalidOptions({ option: "name", detail: `a schedule needs a non-empty name, got ${JSON.stringify(name)}` })
-    }
+    const now = this.options.now()
+    const { timezone, priority, nextRunAt } = checkSchedule(name, options, now)
     if (this.registry.get(definition?.name) !== definition) throw new UnknownJobType({ name: String(definition?.name), known: this.registry.names() })
-    if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "cron", detail: "schedule needs options with a cron expression, e.g. { cron: \"0 3 * * *\" }" })
-    const timezone = checkTimezone(options.timezone)
-    const cron = parseCron(options.cron, timezone)
-    const priority = checkPriority(options.priority)
     // Strict both ways, as dispatch: an undeclared key is refused.
     const encoded = encodeParams(definition, params)
     // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.
     packWith(definition.state, definition.initialState(params), `initial state of schedule "${name}"`)
-    const now = this.options.now()
-    const nextRunAt = nextTick(cron, now)
-    if (nextRunAt >= NEVER) throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
     const row = await this.store.upsertSchedule({
       name,
       jobName: definition.name,
