@@ -1,6 +1,8 @@
 import { timingSafeEqual } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import type { JobManager } from "../actors/JobManager.js"
+import type { JobManager, ListJobsFilter } from "../actors/JobManager.js"
+import type { JobInfo } from "../actors/JobInfo.js"
+import type { ScheduleOptions } from "../actors/Scheduler.js"
 import { JobStatus } from "../jobs/JobStatus.js"
 import { jobLifecycleMachine } from "../machines/jobLifecycleMachine.js"
 import { replayRows, parseRecording } from "../cli/replay.js"
@@ -36,6 +38,11 @@ export interface DashboardOptions {
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 const COOKIE = "jobstate_token"
+/** What a dispatch from the page may set besides the params, and a schedule besides its cron. */
+const DISPATCH_OPTIONS = ["priority", "delayMs", "uniqueKey", "timeoutMs"] as const
+const SCHEDULE_OPTIONS = ["cron", "timezone", "priority"] as const
+/** The most jobs one bulk action takes: a bigger set is done in several. */
+const BULK_MAX = 10_000
 const PAGE_LIMIT_MAX = 500
 const ACTIONS = ["pause", "resume", "cancel", "retry"] as const
 type Action = (typeof ACTIONS)[number]
@@ -129,6 +136,7 @@ const get = async (
     return sendJson(res, 200, { managerId: manager.id, types: manager.listJobTypes(), counts, ended, since: new Date(since).toISOString(), schedules })
   }
   if (path === "/api/jobs") return sendJson(res, 200, await listJobs(manager, q))
+  if (path === "/api/managers") return sendJson(res, 200, { managers: await manager.listManagers() })
   if (path === "/api/lifecycle") return sendJson(res, 200, await diagram())
   let m = /^\/api\/types\/([^/]+)$/.exec(path)
   if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
@@ -168,12 +176,30 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
   }
   if (path === "/api/dispatch") {
     const body = await readJson(req)
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { name, params, priority? }")
-    const { name, params, priority } = body as { name?: unknown; params?: unknown; priority?: unknown }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new HttpRefusal(400, "Expected a JSON object { name, params, priority?, delayMs?, uniqueKey?, timeoutMs? }")
+    }
+    const { name, params } = body as { name?: unknown; params?: unknown }
     if (typeof name !== "string" || name === "") throw new HttpRefusal(400, "`name` (the job type) is required")
-    // Checked by the engine (an InvalidOptions, a 422, naming it).
-    const handle = await manager.dispatchByName(name, params ?? {}, priority === undefined || priority === null ? {} : { priority: priority as number })
+    // The options are checked by the engine (an InvalidOptions, a 422, naming the one).
+    const handle = await manager.dispatchByName(name, params ?? {}, givenOptions(body, DISPATCH_OPTIONS))
     return sendJson(res, 201, { id: handle.id, name: handle.name })
+  }
+  if (path === "/api/bulk") return sendJson(res, 200, await bulk(manager, await readJson(req)))
+  if (path === "/api/schedules") {
+    const body = await readJson(req)
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { name, type, params, cron, timezone?, priority? }")
+    const { name, type, params } = body as { name?: unknown; type?: unknown; params?: unknown }
+    if (typeof name !== "string" || name.trim() === "") throw new HttpRefusal(400, "`name` (the schedule's name) is required")
+    if (typeof type !== "string" || type === "") throw new HttpRefusal(400, "`type` (the job type it dispatches) is required")
+    const schedule = await manager.scheduleByName(name.trim(), type, params ?? {}, givenOptions(body, SCHEDULE_OPTIONS) as unknown as ScheduleOptions)
+    return sendJson(res, 201, { schedule })
+  }
+  m = /^\/api\/schedules\/([^/]+)\/remove$/.exec(path)
+  if (m) {
+    const name = decodeURIComponent(m[1]!)
+    if (!(await manager.unschedule(name))) throw new HttpRefusal(404, `No schedule named ${JSON.stringify(name)}`)
+    return sendJson(res, 200, { removed: name })
   }
   if (path === "/api/replay") {
     // The text of an `inspect --out` recording, as the CLI's replay reads it.
@@ -199,24 +225,97 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
 const listJobs = async (manager: JobManager, q: URLSearchParams) => {
   const status = q.get("status") || undefined
   const name = q.get("name") || undefined
+  const parentId = q.get("parent") || undefined
+  const createdAfter = time(q.get("since"), "since")
+  const createdBefore = time(q.get("until"), "until")
   const text = (q.get("text") ?? "").trim()
   const limit = Math.min(integer(q.get("limit"), "limit", 1) ?? 50, PAGE_LIMIT_MAX)
   const offset = integer(q.get("offset"), "offset", 0) ?? 0
   if (status !== undefined && !(Object.values(JobStatus) as string[]).includes(status)) {
     throw new HttpRefusal(400, `Unknown status ${JSON.stringify(status)}: one of ${Object.values(JobStatus).join(", ")}`)
   }
-  const filter = { ...(status === undefined ? {} : { status: status as JobStatus }), ...(name === undefined ? {} : { name }) }
+  const filter: ListJobsFilter = { status: status as JobStatus | undefined, name, parentId, createdAfter, createdBefore }
   if (text !== "") {
+    // Ids are random: the prefix finds few, and the other filters are applied to those.
     const ids = await manager.findJobIds(text, offset + limit + 1)
     const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter((j) => j !== undefined)
-    const matching = infos.filter((j) => (status === undefined || j.status === status) && (name === undefined || j.name === name))
+    const matching = infos.filter((j) => matches(j, filter))
     matching.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
     return { jobs: matching.slice(offset, offset + limit), offset, limit, total: null, more: matching.length > offset + limit }
   }
   const page = await manager.listJobs({ ...filter, limit: limit + 1, offset, order: "newest" })
-  const counts = await manager.countJobs()
-  const total = counts.filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name)).reduce((n, c) => n + c.count, 0)
+  // The per-status counts give the total of a status and type filter; a parent's or a time's is not counted.
+  let total: number | null = null
+  if (parentId === undefined && createdAfter === undefined && createdBefore === undefined) {
+    total = (await manager.countJobs()).filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name)).reduce((n, c) => n + c.count, 0)
+  }
   return { jobs: page.slice(0, limit), offset, limit, total, more: page.length > limit }
+}
+
+/** Whether a job passes a list filter: the rule the store applies, for jobs found by id prefix. */
+const matches = (job: JobInfo, f: ListJobsFilter) =>
+  (f.status === undefined || job.status === f.status) &&
+  (f.name === undefined || job.name === f.name) &&
+  (f.parentId === undefined || job.parentId === f.parentId) &&
+  (f.createdAfter === undefined || Date.parse(job.createdAt) >= Number(f.createdAfter)) &&
+  (f.createdBefore === undefined || Date.parse(job.createdAt) < Number(f.createdBefore))
+
+/**
+ * One action on many jobs: the `ids` given, or every job a list filter matches (at most
+ * `BULK_MAX`, read before any is changed). Each job is acted on alone, through the manager, as
+ * one click would: a job the action does not apply to is reported, and the others go on.
+ */
+const bulk = async (manager: JobManager, body: unknown) => {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { action, ids } or { action, filter: { status?, name?, parent? } }")
+  const { action, ids, filter } = body as { action?: unknown; ids?: unknown; filter?: unknown }
+  if (!ACTIONS.includes(action as Action)) throw new HttpRefusal(400, `Unknown action ${JSON.stringify(action)}: one of ${ACTIONS.join(", ")}`)
+  let targets: string[]
+  if (ids !== undefined) {
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string") || ids.length === 0) throw new HttpRefusal(400, "`ids` must be a non-empty array of job ids")
+    if (ids.length > BULK_MAX) throw new HttpRefusal(400, `At most ${BULK_MAX} jobs per action, got ${ids.length}`)
+    targets = [...new Set(ids as string[])]
+  } else if (typeof filter === "object" && filter !== null && !Array.isArray(filter)) {
+    const f = filter as Record<string, unknown>
+    const q = new URLSearchParams(Object.entries(f).flatMap(([k, v]) => (typeof v === "string" && v !== "" ? [[k, v]] : [])))
+    if (q.get("status") === null && q.get("name") === null && q.get("parent") === null) throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
+    const { jobs } = await listJobs(manager, new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX) }))
+    targets = jobs.map((j) => j.id)
+    for (let offset = PAGE_LIMIT_MAX; targets.length === offset && offset < BULK_MAX; offset += PAGE_LIMIT_MAX) {
+      const page = await listJobs(manager, new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX), offset: String(offset) }))
+      targets.push(...page.jobs.map((j) => j.id))
+    }
+    targets = targets.slice(0, BULK_MAX)
+  } else {
+    throw new HttpRefusal(400, "Give `ids` (an array) or `filter` (an object)")
+  }
+  const refused: Array<{ id: string; error: string; tag: string | undefined }> = []
+  let done = 0
+  for (const id of targets) {
+    try {
+      await manager[action as Action](id)
+      done++
+    } catch (error) {
+      const tag = (error as { _tag?: string })._tag
+      if (tag === undefined || tag === "PersistenceError" || tag === "ManagerClosed") throw error
+      refused.push({ id, error: (error as Error).message, tag })
+    }
+  }
+  return { action, matched: targets.length, done, refused }
+}
+
+/** The options a request's body sets, as given (the engine checks each). */
+const givenOptions = (body: object, names: ReadonlyArray<string>): Record<string, unknown> =>
+  Object.fromEntries(names.flatMap((k) => {
+    const v = (body as Record<string, unknown>)[k]
+    return v === undefined || v === null || v === "" ? [] : [[k, v]]
+  }))
+
+/** A time in a query: ISO 8601 or ms since the epoch. */
+const time = (value: string | null, name: string): number | undefined => {
+  if (value === null || value === "") return undefined
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  if (!Number.isFinite(ms)) throw new HttpRefusal(400, `${name} must be a time (ISO 8601 or ms since the epoch), got ${JSON.stringify(value)}`)
+  return ms
 }
 
 const schemaOf = (manager: JobManager, name: string) => {

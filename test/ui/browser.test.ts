@@ -1,51 +1,12 @@
-import { existsSync } from "node:fs"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
-import { chromium, type Browser, type Page } from "playwright-core"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { dashboard } from "../../src/index.js"
+import type { Page } from "playwright-core"
+import { describe, expect, it } from "vitest"
 import { CountJob, FailingJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
-import { openManager } from "../fixtures/openManager.js"
-import { startProcess } from "../fixtures/processes.js"
 import { storeKind } from "../fixtures/store.js"
-import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
+import { haveChromium, useDashboardPage } from "./browserPage.js"
 import { recordNoopRun } from "./recording.js"
 
-const CHROMIUM = "/usr/bin/chromium"
-const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) console.warn(`test/ui/browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`)
-
-let browser: Browser
-const servers: Server[] = []
-beforeAll(async () => {
-  if (haveChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] })
-})
-afterAll(async () => {
-  await browser?.close()
-})
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
-})
-
-/** A producer with the dashboard in this process, and a worker process that runs the jobs. */
-const setUp = async () => {
-  const dataDir = tempDir()
-  const producer = await openManager({ dataDir, concurrency: 0 })
-  await startProcess("test/fixtures/worker.ts", [dataDir, "4"])
-  const server = createServer(dashboard(producer))
-  servers.push(server)
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
-  // The width the page is checked at: a laptop's.
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
-  const errors: string[] = []
-  page.on("pageerror", (e) => errors.push(e.message))
-  return { dataDir, producer, url, page, errors }
-}
+const setUp = useDashboardPage("test/ui/browser.test.ts")
 
 /** Waits for the job's path, as the page shows it (`data-path`), to be this. */
 const pathIs = (page: Page, path: string) => page.locator(`[data-job] [data-path="${path}"]`).waitFor()

@@ -368,3 +368,48 @@ describe("replay", () => {
     expect((await call("/api/replay", { method: "POST", body: "" })).status).toBe(400)
   })
 })
+
+describe("the dashboard's triage API", () => {
+  it("refuses a bulk action it cannot do safely, and a bad time or schedule, naming what was wrong; nothing changes", async () => {
+    const { producer, call } = await setUp()
+    const waiting = await producer.dispatch(WaitJob, {})
+    const refusals: Array<[string, unknown, number, string]> = [
+      ["/api/bulk", { action: "delete", ids: [waiting.id] }, 400, "Unknown action \"delete\": one of pause, resume, cancel, retry"],
+      ["/api/bulk", { action: "cancel", filter: {} }, 400, "A bulk filter names a status, a type or a parent: it never takes every job"],
+      ["/api/bulk", { action: "cancel", ids: [] }, 400, "`ids` must be a non-empty array of job ids"],
+      ["/api/bulk", { action: "cancel" }, 400, "Give `ids` (an array) or `filter` (an object)"],
+      ["/api/schedules", { name: "s", type: "noop", params: {}, cron: "every day" }, 422, "cron"],
+      ["/api/schedules", { name: "s", type: "nope", params: {}, cron: "0 3 * * *" }, 404, "nope"],
+      ["/api/schedules/none/remove", undefined, 404, "No schedule named \"none\""],
+      ["/api/dispatch", { name: "noop", params: {}, delayMs: "soon" }, 422, "delayMs"],
+    ]
+    for (const [path, json, status, error] of refusals) {
+      const r = await call(path, { method: "POST", json })
+      expect([path, r.status]).toEqual([path, status])
+      expect(r.json.error).toContain(error)
+    }
+    const bad = await call("/api/jobs?since=yesterday")
+    expect(bad.status).toBe(400)
+    expect(bad.json.error).toBe('since must be a time (ISO 8601 or ms since the epoch), got "yesterday"')
+    expect((await producer.getJobInfo(waiting.id)).status).not.toBe("cancelled")
+    expect(await producer.listSchedules()).toEqual([])
+    expect((await producer.listJobs()).map((j) => j.id)).toEqual([waiting.id])
+    await producer.cancel(waiting.id)
+  })
+
+  it("acts on every job a filter matches, through the manager, and reports the ones refused", async () => {
+    const { producer, call } = await setUp()
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await producer.dispatch(WaitJob, {})).id)
+    const done = await producer.dispatch(NoopJob, { tag: "done" })
+    await done.result()
+    const r = await call("/api/bulk", { method: "POST", json: { action: "cancel", filter: { name: "wait" } } })
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ action: "cancel", matched: 3, done: 3, refused: [] })
+    for (const id of ids) expect((await producer.getJobInfo(id)).status).toBe("cancelled")
+    expect((await producer.getJobInfo(done.id)).status).toBe("completed")
+    const again = await call("/api/bulk", { method: "POST", json: { action: "pause", ids: [...ids, done.id] } })
+    expect(again.json).toMatchObject({ matched: 4, done: 0 })
+    expect(again.json.refused.map((x: { id: string; tag: string }) => [x.id, x.tag])).toEqual([...ids, done.id].map((id) => [id, "InvalidTransition"]))
+  })
+})

@@ -60,3 +60,12 @@ describe("the page's progress labels", () => {
     expect(progressOf({ _tag: "Count", done: 1500, total: 3000 })).toMatchObject({ fraction: 0.5, label: "1,500/3,000" })
   })
 })
+
+describe("the page's durations", () => {
+  it("reads ms, s, m, h and d as typed in the dispatch form, and gives anything else back for the server to refuse", async () => {
+    const { durationMs } = await formatModule()
+    expect(["", " ", "1500", "90s", "1.5m", "2h", "1d", "250 ms"].map(durationMs)).toEqual([undefined, undefined, 1500, 90_000, 90_000, 7_200_000, 86_400_000, 250])
+    expect(durationMs("soon")).toBe("soon")
+    expect(durationMs("-5s")).toBe("-5s")
+  })
+})

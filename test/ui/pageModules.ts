@@ -21,4 +21,5 @@ export interface ProgressView {
 
 export const timelineModule = () => load<{ timelineOf: (history: ReadonlyArray<Step>, heard: ReadonlyArray<Step>) => Step[] }>("timeline.js")
 export const validateModule = () => load<{ validate: (schema: unknown, value: unknown) => Issue[] }>("validate.js")
-export const formatModule = () => load<{ progressOf: (progress: unknown, running?: boolean) => ProgressView }>("format.js")
+export const formatModule = () =>
+  load<{ progressOf: (progress: unknown, running?: boolean) => ProgressView; durationMs: (text: string) => number | string | undefined }>("format.js")

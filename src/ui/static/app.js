@@ -3,7 +3,7 @@ import { render } from "preact"
 import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { html } from "./html.js"
 import { Lifecycle, Throughput } from "./diagram.js"
-import { progressOf } from "./format.js"
+import { durationMs, progressOf } from "./format.js"
 import { SchemaForm, initialValue } from "./schemaForm.js"
 import { timelineOf } from "./timeline.js"
 import { validate } from "./validate.js"
@@ -35,7 +35,13 @@ const ago = (iso) => {
 }
 const duration = (a, b) => (a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(2)} s` : "")
 const sameDay = (d) => d.toDateString() === new Date().toDateString()
-const FORMATS = { time: (d) => d.toLocaleTimeString(), ago: (d) => ago(d.toISOString()), full: (d) => (sameDay(d) ? d.toLocaleTimeString() : d.toLocaleString()) }
+const DAY = 86_400_000
+/** `ago` is for recent times: a job older than a day shows its date, which "3d ago" hides in an incident. */
+const FORMATS = {
+  time: (d) => d.toLocaleTimeString(),
+  ago: (d) => (Date.now() - d.getTime() < DAY ? ago(d.toISOString()) : d.toLocaleString()),
+  full: (d) => (sameDay(d) ? d.toLocaleTimeString() : d.toLocaleString()),
+}
 
 /**
  * Every time on the page: the viewer's local time (or how long ago), the exact UTC instant in
@@ -55,7 +61,23 @@ const Bar = ({ job, live }) => {
     <i style=${`width:${Math.round((fraction ?? 0) * 100)}%`} /></span><span class="bar-label" title=${p.detail}>${p.label || (fraction !== null ? Math.round(fraction * 100) + "%" : "")}</span>`
 }
 
-const Status = ({ job }) => html`<span class=${"status " + job.status} data-status=${job.status}>${job.stalled ? "stalled" : job.waitingForWorker ? "waiting" : job.status}</span>`
+/**
+ * Why a job is where it is, when its status alone does not say: its manager is gone, no worker
+ * runs its type, it waits for its time, or for its children. Each a different thing to do.
+ */
+const waitOf = (job) => {
+  if (job.stalled) return { label: "stalled", why: `its manager ${job.stalled.owner ?? ""} is gone; a sweep will requeue it` }
+  if (job.status !== "queued") return null
+  if (job.awaitingChildren) return { label: "waiting for children", why: "it resumes when its children have ended" }
+  // Not due yet, whether or not a worker runs its type now.
+  if (job.runAt && Date.parse(job.runAt) > Date.now()) return { label: "waiting (delay)", why: `runs at ${new Date(job.runAt).toLocaleString()}` }
+  if (job.waitingForWorker) return { label: "waiting for a worker", why: `no running manager claims type ${job.name}` }
+  return null
+}
+const Status = ({ job }) => {
+  const wait = waitOf(job)
+  return html`<span class=${"status " + job.status} data-status=${job.status} data-wait=${wait?.label ?? ""} title=${wait?.why ?? ""}>${wait?.label ?? job.status}</span>`
+}
 
 /** Live state shared by the views: counts, the jobs of the page, progress and status heard. */
 const useLive = () => {
@@ -128,11 +150,18 @@ const Counts = ({ overview, filter, setFilter }) => {
   </div>`
 }
 
+/** The creation-time filter's choices: how far back, in ms. */
+const SINCE = { "": null, "15m": 15 * 60_000, "1h": 3_600_000, "24h": DAY, "7d": 7 * DAY }
+
 const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   const [page, setPage] = useState(null)
   const [error, setError] = useState(null)
-  const q = new URLSearchParams({ status: filter.status, name: filter.name, text: filter.text, limit: String(filter.limit), offset: String(filter.offset) })
-  const key = q.toString()
+  const [checked, setChecked] = useState(new Set())
+  const [bulkMessage, setBulkMessage] = useState(null)
+  const [busy, setBusy] = useState(false)
+  const since = SINCE[filter.created] ?? null
+  const query = { status: filter.status, name: filter.name, text: filter.text, parent: filter.parent, limit: String(filter.limit), offset: String(filter.offset) }
+  const key = new URLSearchParams({ ...query, created: filter.created }).toString()
   // Reload on a filter change, on reconnect, and (at most every second) when a status changes.
   const [reload, setReload] = useState(0)
   useEffect(() => {
@@ -146,10 +175,34 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   }, [])
   useEffect(() => {
     const n = live.learnt.current
-    api(`api/jobs?${key}`).then((p) => { setPage({ ...p, n }); setError(null) }, (e) => setError(e.message))
+    // "The last hour" is read from now, each time the list is read.
+    const q = new URLSearchParams({ ...query, ...(since === null ? {} : { since: new Date(Date.now() - since).toISOString() }) })
+    api(`api/jobs?${q}`).then((p) => { setPage({ ...p, n }); setError(null) }, (e) => setError(e.message))
   }, [key, reload, live.connected])
+  // Another filter: another set of jobs, nothing of it chosen.
+  useEffect(() => { setChecked(new Set()); setBulkMessage(null) }, [key])
   const types = overview?.types ?? []
   const jobs = (page?.jobs ?? []).map((j) => latest(live, j, page.n))
+  const toggle = (id) => setChecked((c) => { const next = new Set(c); next.has(id) ? next.delete(id) : next.add(id); return next })
+  const allChecked = jobs.length > 0 && jobs.every((j) => checked.has(j.id))
+  const bulk = async (action, body, what) => {
+    if (action === "cancel" && !window.confirm(`Cancel ${what}? They stop for good and their private files are deleted.`)) return
+    setBusy(true); setBulkMessage(null)
+    try {
+      const r = await post("api/bulk", { action, ...body })
+      const refused = r.refused.length ? `; ${r.refused.length} refused (${r.refused.slice(0, 3).map((x) => `${short(x.id)}: ${x.error}`).join("; ")}${r.refused.length > 3 ? "; …" : ""})` : ""
+      setBulkMessage({ ok: r.refused.length === 0, text: `${action}: ${r.done} of ${r.matched} done${refused}` })
+      setChecked(new Set())
+      setReload((x) => x + 1)
+    } catch (e) {
+      setBulkMessage({ ok: false, text: e.message })
+    } finally { setBusy(false) }
+  }
+  const chosen = [...checked]
+  // Every job of the filter, not only this page: offered where it is what an incident needs.
+  const filterBody = { filter: { status: filter.status, name: filter.name, parent: filter.parent } }
+  const filterWords = [filter.status || "", filter.name ? `${filter.name}` : "", "jobs", filter.parent ? `under ${short(filter.parent)}` : ""].filter(Boolean).join(" ")
+  const canFilterAct = (filter.status !== "" || filter.name !== "" || filter.parent !== "") && filter.text === "" && since === null
   return html`<div class="card">
     <h2>Jobs</h2>
     <div class="filters">
@@ -157,15 +210,31 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
         <option value="">every status</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}</select>
       <select name="type" aria-label="type" value=${filter.name} onChange=${(e) => setFilter({ ...filter, name: e.target.value, offset: 0 })}>
         <option value="">every type</option>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
+      <select name="created" aria-label="created" value=${filter.created} onChange=${(e) => setFilter({ ...filter, created: e.target.value, offset: 0 })}>
+        <option value="">any time</option><option value="15m">last 15 min</option><option value="1h">last hour</option><option value="24h">last 24 h</option><option value="7d">last 7 days</option></select>
       <input name="text" placeholder="id prefix" value=${filter.text} onInput=${(e) => setFilter({ ...filter, text: e.target.value.trim(), offset: 0 })} />
+      ${filter.parent && html`<span class="chip" data-filter="parent">children of <code>${short(filter.parent)}</code> <button class="link" aria-label="every job" onClick=${() => setFilter({ ...filter, parent: "", offset: 0 })}>✕</button></span>`}
     </div>
+    <div class="bulk">
+      ${chosen.length > 0
+        ? html`<span data-checked=${chosen.length}>${chosen.length} chosen:</span>
+          ${["retry", "cancel", "pause", "resume"].map((a) => html`<button class="act" name=${`bulk-${a}`} disabled=${busy} onClick=${() => bulk(a, { ids: chosen }, `${chosen.length} jobs`)}>${a}</button>`)}`
+        : html`<span class="muted">Tick jobs to act on several at once.</span>`}
+      ${canFilterAct && filter.status === "failed" && html`<button class="act" name="retry-all" disabled=${busy} onClick=${() => bulk("retry", filterBody, `every ${filterWords}`)}>retry every ${filterWords}</button>`}
+      ${canFilterAct && ["queued", "running", "paused", ""].includes(filter.status) && html`<button class="act" name="cancel-all" disabled=${busy} onClick=${() => bulk("cancel", filterBody, `every ${filterWords}`)}>cancel every ${filterWords}</button>`}
+    </div>
+    ${bulkMessage && html`<div class=${bulkMessage.ok ? "ok-box" : "error-box"} data-bulk-result>${bulkMessage.text}</div>`}
     ${error && html`<div class="error-box">${error}</div>`}
     <div class="scroll"><table>
-      <thead><tr><th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>created</th></tr></thead>
+      <thead><tr><th><input type="checkbox" name="check-all" aria-label="choose every job of the page" checked=${allChecked} onChange=${() => setChecked(allChecked ? new Set() : new Set(jobs.map((j) => j.id)))} /></th>
+        <th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>runs at</th><th>created</th></tr></thead>
       <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
+        <td onClick=${(e) => e.stopPropagation()}><input type="checkbox" name="check" aria-label=${`choose ${j.id}`} checked=${checked.has(j.id)} onChange=${() => toggle(j.id)} /></td>
         <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
-        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted" title=${`${j.failures} failed since dispatch or retry`}>(${j.failures}✗)</span>` : ""}</td><td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
-      ${page && jobs.length === 0 ? html`<tr><td colspan="6" class="muted">No jobs match.</td></tr>` : null}</tbody>
+        <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted" title=${`${j.failures} failed since dispatch or retry`}>(${j.failures}✗)</span>` : ""}</td>
+        <td data-run-at>${j.status === "queued" && j.runAt && Date.parse(j.runAt) > Date.now() ? html`<${When} iso=${j.runAt} />` : ""}</td>
+        <td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
+      ${page && jobs.length === 0 ? html`<tr><td colspan="8" class="muted">No jobs match.</td></tr>` : null}</tbody>
     </table></div>
     <div class="pager">
       <button class="act" disabled=${filter.offset === 0} onClick=${() => setFilter({ ...filter, offset: Math.max(0, filter.offset - filter.limit) })}>← newer</button>
@@ -177,7 +246,33 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
 
 const Json = ({ value }) => (value === null || value === undefined ? html`<span class="muted">–</span>` : html`<pre>${JSON.stringify(value, null, 2)}</pre>`)
 
-const JobDetail = ({ id, live, diagram, onChanged }) => {
+/** A stored error: its tag and message, its stack as lines (the engine's own frames dimmed), its other fields as JSON. */
+const ErrorView = ({ error }) => {
+  const { stack, ...rest } = error.details ?? {}
+  const lines = typeof stack === "string" ? stack.split("\n") : []
+  // The first line repeats the message; the frames follow.
+  const frames = lines.filter((l) => /^\s+at /.test(l))
+  return html`<div class="error-box" data-error=${error._tag}>[${error._tag}] ${error.message}</div>
+    ${frames.length > 0 && html`<pre class="stack" data-stack>${frames.map((f) => html`<div class=${/node_modules|node:internal|jobstate\/(dist|src)\/(actors|persistence|machines)/.test(f) ? "muted" : ""}>${f.trim()}</div>`)}</pre>`}
+    ${Object.keys(rest).length > 0 && html`<${Json} value=${rest} />`}`
+}
+
+/** A parent's children, newest first, each a link to itself (the first 50; "list them" pages through all). */
+const Children = ({ id, live, select }) => {
+  const [jobs, setJobs] = useState(null)
+  useEffect(() => {
+    const load = () => api(`api/jobs?parent=${encodeURIComponent(id)}&limit=50`).then((p) => setJobs(p.jobs), () => {})
+    load()
+    const l = (e) => e.type === "status" && load()
+    live.listeners.add(l)
+    return () => live.listeners.delete(l)
+  }, [id])
+  if (!jobs) return null
+  return html`<div class="children" data-children-list>${jobs.map((c) => html`<a href=${`#job=${c.id}`} data-child=${c.id} onClick=${(e) => { e.preventDefault(); select(c.id) }}>
+    <code>${short(c.id)}</code> ${c.name} <${Status} job=${c} /></a>`)}</div>`
+}
+
+const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   const [data, setData] = useState(null)
   const [logs, setLogs] = useState([])
   const [error, setError] = useState(null)
@@ -255,13 +350,15 @@ const JobDetail = ({ id, live, diagram, onChanged }) => {
       ${job.stalled && html`<dt>stalled</dt><dd>since <${When} iso=${job.stalled.since} />: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
       ${job.waitingForWorker && html`<dt>waiting</dt><dd>for a worker of type ${job.name}</dd>`}
       ${job.pausedBy && html`<dt>paused by</dt><dd>${job.pausedBy}</dd>`}
-      ${job.parentId && html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId}><code>${short(job.parentId)}</code></a></dd>`}
-      ${job.children && html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}</dd>`}
+      ${job.parentId && html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId} onClick=${(e) => { e.preventDefault(); select(job.parentId) }}><code>${short(job.parentId)}</code></a></dd>`}
+      ${job.children && html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}
+        <button class="link" name="show-children" onClick=${() => showChildren(job.id)}>list them</button></dd>`}
     </dl>
+    ${job.children && html`<${Children} id=${job.id} live=${live} select=${select} />`}
     <h3>params</h3><${Json} value=${data.params} />
     ${job.output !== null && html`<h3>output</h3><${Json} value=${job.output} />`}
-    ${job.error && html`<h3>error</h3><div class="error-box">[${job.error._tag}] ${job.error.message}</div><${Json} value=${job.error.details} />`}
-    ${job.lastError && !job.error && html`<h3>last error</h3><div class="error-box">[${job.lastError._tag}] ${job.lastError.message}</div>`}
+    ${job.error && html`<h3>error</h3><${ErrorView} error=${job.error} />`}
+    ${job.lastError && !job.error && html`<h3>last error</h3><${ErrorView} error=${job.lastError} />`}
     <h3>log</h3>
     <div class="logs" data-logs>${logs.length === 0 ? html`<span class="debug">(no lines)</span>` : logs.map((l) => html`<div class=${l.level}><${When} iso=${l.at} as="time" /> ${l.level} ${l.message}</div>`)}</div>
   </div>`
@@ -272,6 +369,7 @@ const Dispatch = ({ types, onDispatched }) => {
   const [schema, setSchema] = useState(null)
   const [value, setValue] = useState({})
   const [priority, setPriority] = useState("0")
+  const [options, setOptions] = useState({ delay: "", uniqueKey: "", timeout: "" })
   const [issues, setIssues] = useState([])
   const [message, setMessage] = useState(null)
   useEffect(() => { if (!name && types[0]) setName(types[0]) }, [types])
@@ -290,7 +388,11 @@ const Dispatch = ({ types, onDispatched }) => {
       return
     }
     try {
-      const r = await post("api/dispatch", { name, params: value, priority: priorityOf(priority) })
+      const r = await post("api/dispatch", {
+        name, params: value, priority: priorityOf(priority),
+        // Durations as typed ("90s", "5m", "1500"): what is not one goes as is, for the server to name it.
+        delayMs: durationMs(options.delay), uniqueKey: options.uniqueKey.trim() || undefined, timeoutMs: durationMs(options.timeout),
+      })
       setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
       onDispatched(r.id)
     } catch (err) {
@@ -303,16 +405,94 @@ const Dispatch = ({ types, onDispatched }) => {
         ${schema?.description && html`<span class="hint"> ${schema.description}</span>`}</div>
       ${schema && html`<${SchemaForm} schema=${schema.params} value=${value} onChange=${setValue} issues=${issues} />`}
       <div class="field"><label>priority</label><input name="priority" value=${priority} onInput=${(e) => setPriority(e.target.value)} size="5" /></div>
+      <div class="options">
+        <div class="field"><label>delay <span class="hint">(e.g. 90s, 5m, 2h; empty: now)</span></label><input name="delay" value=${options.delay} onInput=${(e) => setOptions({ ...options, delay: e.target.value })} size="8" /></div>
+        <div class="field"><label>unique key <span class="hint">(one live job per key)</span></label><input name="uniqueKey" value=${options.uniqueKey} onInput=${(e) => setOptions({ ...options, uniqueKey: e.target.value })} size="16" /></div>
+        <div class="field"><label>timeout <span class="hint">(per attempt; empty: the type's)</span></label><input name="timeout" value=${options.timeout} onInput=${(e) => setOptions({ ...options, timeout: e.target.value })} size="8" /></div>
+      </div>
       <details><summary>params as JSON</summary><pre data-params-json>${JSON.stringify(value, null, 2)}</pre></details>
       ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
       <button class="act primary" type="submit">Dispatch</button>
     </form></div>`
 }
 
-const Schedules = ({ schedules }) => html`<div class="card"><h2>Schedules</h2>
-  ${schedules.length === 0 ? html`<p class="muted">No schedules (manager.schedule(…) makes one).</p>` : html`<table>
-    <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th></tr></thead>
-    <tbody>${schedules.map((s) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td><td>${s.lastJobId ? html`<code>${short(s.lastJobId)}</code>` : "–"}</td></tr>`)}</tbody></table>`}</div>`
+/** The schedules: each with its next and last run, removable; and a form that adds one (or replaces one of the same name). */
+const Schedules = ({ schedules, types, onChanged }) => {
+  const [name, setName] = useState("")
+  const [type, setType] = useState(types[0] ?? "")
+  const [schema, setSchema] = useState(null)
+  const [value, setValue] = useState({})
+  const [cron, setCron] = useState("")
+  const [timezone, setTimezone] = useState(Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC")
+  const [issues, setIssues] = useState([])
+  const [message, setMessage] = useState(null)
+  useEffect(() => {
+    if (!type) return
+    api(`api/types/${encodeURIComponent(type)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]) })
+  }, [type])
+  const remove = async (s) => {
+    if (!window.confirm(`Remove the schedule ${s.name}? The jobs it dispatched stay.`)) return
+    try { await post(`api/schedules/${encodeURIComponent(s.name)}/remove`); setMessage({ ok: true, text: `Removed ${s.name}` }); onChanged() } catch (e) { setMessage({ ok: false, text: e.message }) }
+  }
+  const submit = async (e) => {
+    e.preventDefault()
+    setMessage(null)
+    const local = validate(schema?.params, value)
+    if (local.length) {
+      setIssues(local)
+      setMessage({ ok: false, text: `Invalid params for ${JSON.stringify(type)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}` })
+      return
+    }
+    try {
+      const r = await post("api/schedules", { name, type, params: value, cron, timezone })
+      setIssues([]); setMessage({ ok: true, text: `Scheduled ${r.schedule.name}: next run ${new Date(r.schedule.nextRunAt).toLocaleString()}` })
+      onChanged()
+    } catch (err) {
+      setIssues(err.issues ?? []); setMessage({ ok: false, text: err.message })
+    }
+  }
+  return html`<div class="card"><h2>Schedules</h2>
+    ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
+    ${schedules.length === 0 ? html`<p class="muted">No schedules yet.</p>` : html`<table>
+      <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th><th></th></tr></thead>
+      <tbody>${schedules.map((s) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td>
+        <td>${s.lastJobId ? html`<a href=${`#job=${s.lastJobId}`}><code>${short(s.lastJobId)}</code></a>` : "–"}</td>
+        <td><button class="act" name="remove" onClick=${() => remove(s)}>remove</button></td></tr>`)}</tbody></table>`}
+    <h3>Add a schedule</h3>
+    <form onSubmit=${submit} data-form="schedule">
+      <div class="options">
+        <div class="field"><label>name</label><input name="name" value=${name} onInput=${(e) => setName(e.target.value)} placeholder="nightly-report" /></div>
+        <div class="field"><label>type</label><select name="type" value=${type} onChange=${(e) => setType(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select></div>
+        <div class="field"><label>cron <span class="hint">(minute hour day month weekday)</span></label><input name="cron" value=${cron} onInput=${(e) => setCron(e.target.value)} placeholder="0 3 * * *" /></div>
+        <div class="field"><label>zone</label><input name="timezone" value=${timezone} onInput=${(e) => setTimezone(e.target.value)} /></div>
+      </div>
+      ${schema && html`<${SchemaForm} schema=${schema.params} value=${value} onChange=${setValue} issues=${issues} />`}
+      <button class="act primary" type="submit">Schedule</button>
+    </form></div>`
+}
+
+/** Every manager on the store, read every two seconds: what it runs, and whether its lease is fresh. */
+const Workers = ({ select }) => {
+  const [managers, setManagers] = useState(null)
+  const [error, setError] = useState(null)
+  useEffect(() => {
+    const load = () => api("api/managers").then((r) => { setManagers(r.managers); setError(null) }, (e) => setError(e.message))
+    load()
+    const every = setInterval(load, 2000)
+    return () => clearInterval(every)
+  }, [])
+  return html`<div class="card"><h2>Workers</h2>
+    ${error && html`<div class="error-box">${error}</div>`}
+    ${managers && html`<table>
+      <thead><tr><th>manager</th><th>host</th><th>pid</th><th>types</th><th>running</th><th>lease renewed</th><th>state</th></tr></thead>
+      <tbody>${managers.map((m) => html`<tr data-manager=${m.id} data-state=${m.state}>
+        <td><code title=${m.id}>${short(m.id)}</code>${m.self ? html` <span class="muted">(this page's)</span>` : ""}</td><td>${m.host}</td><td>${m.pid}</td>
+        <td class="wrap">${m.concurrency === 0 ? html`<span class="muted">producer</span>` : m.types.join(", ")}</td>
+        <td data-running=${m.running.length}>${m.concurrency === 0 ? "–" : html`${m.running.length}/${m.concurrency} ${m.running.map((id) => html` <a href=${`#job=${id}`} onClick=${(e) => { e.preventDefault(); select(id) }}><code>${short(id)}</code></a>`)}`}</td>
+        <td title=${`lease period ${m.leaseMs / 1000} s`}>${(m.renewedAgoMs / 1000).toFixed(1)} s ago</td>
+        <td><span class=${"state " + (m.state === "live" ? "ok" : "bad")}>${m.state}</span></td></tr>`)}</tbody></table>`}
+  </div>`
+}
 
 const Stats = ({ overview }) => {
   const types = new Map()
@@ -350,7 +530,7 @@ const Replay = () => {
  * What the address keeps, in its hash: the view, the job shown, the list's filters and page, so
  * a reload, a bookmark or Back shows the same. Defaults are left out of it.
  */
-const ROUTE = { view: "jobs", job: "", status: "", type: "", text: "", offset: "0" }
+const ROUTE = { view: "jobs", job: "", status: "", type: "", text: "", parent: "", created: "", offset: "0" }
 const readRoute = () => {
   const q = new URLSearchParams(location.hash.slice(1))
   return Object.fromEntries(Object.entries(ROUTE).map(([k, d]) => [k, q.get(k) ?? d]))
@@ -388,8 +568,8 @@ const App = () => {
   const view = route.view
   const setView = (v) => go({ view: v })
   const selected = route.job || null
-  const filter = { status: route.status, name: route.type, text: route.text, limit: 50, offset: Number(route.offset) || 0 }
-  const setFilter = (f) => go({ status: f.status, type: f.name, text: f.text, offset: String(f.offset) })
+  const filter = { status: route.status, name: route.type, text: route.text, parent: route.parent, created: route.created, limit: 50, offset: Number(route.offset) || 0 }
+  const setFilter = (f) => go({ status: f.status, type: f.name, text: f.text, parent: f.parent, created: f.created, offset: String(f.offset) })
   const refresh = () => api("api/overview").then((o) => { setOverview(o); setError(null) }, (e) => setError(e.message))
   useEffect(() => { api("api/lifecycle").then(setDiagram, () => {}) }, [])
   useEffect(() => { refresh() }, [live.connected])
@@ -399,7 +579,8 @@ const App = () => {
     if (Date.now() - last.current > 2000) { last.current = Date.now(); refresh() }
   }, [live.tick])
   const select = (id) => go({ job: id, view: "jobs" })
-  const tabs = ["jobs", "dispatch", "schedules", "stats", "replay"]
+  const showChildren = (id) => go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", offset: "0" })
+  const tabs = ["jobs", "workers", "dispatch", "schedules", "stats", "replay"]
   return html`<header><h1>jobstate</h1>
       <nav>${tabs.map((t) => html`<button class=${view === t ? "on" : ""} data-view=${t} onClick=${() => setView(t)}>${t}</button>`)}</nav>
       <span class=${"live" + (live.connected ? " on" : "")} data-live=${live.connected ? "on" : "off"}>${live.connected ? "live" : "connecting…"}</span></header>
@@ -408,10 +589,11 @@ const App = () => {
       <${Counts} overview=${overview} filter=${filter} setFilter=${(f) => { setFilter(f); setView("jobs") }} />
       ${view === "jobs" && html`<div class="split">
         <${JobList} live=${live} overview=${overview} selected=${selected} select=${select} filter=${filter} setFilter=${setFilter} />
-        ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
+        ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} select=${select} showChildren=${showChildren} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
       </div>`}
       ${view === "dispatch" && overview && html`<${Dispatch} types=${overview.types} onDispatched=${(id) => { refresh(); select(id) }} />`}
-      ${view === "schedules" && overview && html`<${Schedules} schedules=${overview.schedules} />`}
+      ${view === "workers" && html`<${Workers} select=${select} />`}
+      ${view === "schedules" && overview && html`<${Schedules} schedules=${overview.schedules} types=${overview.types} onChanged=${refresh} />`}
       ${view === "stats" && overview && html`<${Stats} overview=${overview} />`}
       ${view === "replay" && html`<${Replay} />`}
     </main>`

@@ -83,3 +83,16 @@ export const progressOf = (p, running = true) => {
   const { text, detail } = describeStructured(d, running)
   return { fraction, label: text, detail: detail || text }
 }
+
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * A duration as typed in a form, in ms: "1500" (ms), "90s", "1.5m", "2h", "1d". Empty is
+ * undefined (not given); anything else is returned as typed, for the server to refuse by name.
+ */
+export const durationMs = (text) => {
+  const t = String(text ?? "").trim()
+  if (t === "") return undefined
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(t)
+  return m ? Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? "ms").toLowerCase()]) : t
+}
