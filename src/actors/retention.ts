@@ -1,8 +1,8 @@
 import { InvalidOptions, ManagerClosed } from "../jobs/errors.js"
 import type { JobStore } from "../persistence/JobStore.js"
-import { isRestingStatus, restingStatuses, type RestingStatus } from "../persistence/prune.js"
+import { isRestingStatus, restingStatuses, type RestingStatus } from "../jobs/JobStatus.js"
 
-export type { RestingStatus } from "../persistence/prune.js"
+export type { RestingStatus } from "../jobs/JobStatus.js"
 
 /** What `manager.prune` deletes. */
 export interface PruneOptions {

@@ -48,6 +48,7 @@ import { assertReadable, latestPgSchemaVersion, migrate } from "./postgres/migra
 import * as schedules from "./postgres/schedules.js"
 import * as prune from "./postgres/prune.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
+import { ANY_STATUS, LIVE } from "./sqlStatuses.js"
 
 /** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
 const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
@@ -135,7 +136,7 @@ export class PostgresJobStore implements JobStore {
     return this.call("dispatch", "Write", async () => {
       const values = newJobValues(job)
       const columns = insertJobSql(this.t)
-      const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`
+      const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`
       // Recorded for listeners in other processes: one statement, so the row and its event commit together.
       const insert =
         job.event === undefined
@@ -160,7 +161,7 @@ export class PostgresJobStore implements JobStore {
         if (job.uniqueKey === undefined || job.uniqueKey === null) throw new Error(`job ${job.id} was not stored`)
         const { rows } = await this.pool.query<{ id: string; name: string }>({
           name: "jobstate.holderOf",
-          text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN ('queued', 'running', 'paused')`,
+          text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
           values: [job.name, job.uniqueKey],
         })
         if (rows[0] !== undefined) return { inserted: false, existing: rows[0] }
@@ -179,7 +180,7 @@ export class PostgresJobStore implements JobStore {
     return this.call("getJob", "Read", async () => {
       const { rows } = await this.pool.query<{ id: string }>({
         name: "jobstate.holderOf",
-        text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN ('queued', 'running', 'paused')`,
+        text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
         values: [name, uniqueKey],
       })
       return rows[0]?.id
@@ -384,7 +385,7 @@ export class PostgresJobStore implements JobStore {
       // The predicate of the partial index jobs_damaged, word for word, so the planner uses it.
       const { rows } = await this.pool.query<DbJob>(/* sql */ `
         SELECT ${jobColumns} FROM ${this.t.jobs}
-        WHERE status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled')
+        WHERE status NOT IN (${ANY_STATUS})
         ORDER BY seq`)
       return rows
     })

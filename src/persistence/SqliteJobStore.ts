@@ -3,7 +3,6 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PersistenceError } from "../jobs/errors.js"
-import { jobStatuses } from "../jobs/JobStatus.js"
 import type {
   ClaimRequest,
   ClaimRow,
@@ -32,6 +31,7 @@ import { logBody, progressBody, statusBody } from "./eventRows.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
+import { ANY_STATUS, LIVE } from "./sqlStatuses.js"
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock. Default 5 000. */
@@ -522,9 +522,7 @@ export class SqliteJobStore implements JobStore {
 
   damaged(): Promise<ReadonlyArray<DbJob>> {
     return this.call("recover", "Read", () => {
-      // The distinct statuses are an index-only scan; only damaged ones are read in full.
-      const odd = (this.stmts.statuses.all() as string[]).filter((s) => !(jobStatuses as ReadonlyArray<string>).includes(s))
-      return odd.flatMap((status) => this.stmts.withStatus.all(status) as DbJob[])
+      return this.stmts.damaged.all() as DbJob[]
     })
   }
 
@@ -560,7 +558,8 @@ export class SqliteJobStore implements JobStore {
         host: l.host,
         types: JSON.parse(l.types) as string[],
         expiresAt: l.expires_at,
-        expired: l.expires_at <= now,
+        // As PostgreSQL judges it: a lease that runs out this millisecond still holds.
+        expired: l.expires_at < now,
         listening: l.listening === 1,
         concurrency: l.concurrency,
         leaseMs: l.lease_ms,
@@ -570,7 +569,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   forgetLease(id: string, expiresAt: number): Promise<void> {
-    return this.call("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt))
+    return this.call("lease", "Write", () => void this.stmts.forgetLease.run(id, expiresAt, this.now()))
   }
 
   upsertSchedule(schedule: ScheduleWrite): Promise<DbSchedule> {
@@ -715,7 +714,7 @@ const prepare = (db: Database.Database) => ({
   insertUnique: db.prepare(/* sql */ `
     INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options, state_schema_version)
     VALUES (@id, @name, @params, @data, 'queued', @snapshot, @priority, @createdAt, @createdAt, @runAt, @uniqueKey, @options, @stateSchemaVersion)
-    ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running', 'paused') DO NOTHING`),
+    ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`),
   // A child's key taken already (a resumed parent spawning again): nothing stored, the old one stays.
   insertChild: db.prepare(/* sql */ `
     INSERT INTO jobs (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version, parent_id, child_key)
@@ -728,9 +727,9 @@ const prepare = (db: Database.Database) => ({
   endWait: db.prepare(/* sql */ `
     UPDATE jobs SET awaiting_children = 0
     WHERE id = ? AND awaiting_children = 1
-      AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = jobs.id AND c.status IN ('queued', 'running', 'paused'))`),
+      AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = jobs.id AND c.status IN (${LIVE}))`),
   holderOf: db.prepare(/* sql */ `
-    SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN ('queued', 'running', 'paused')`),
+    SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN (${LIVE})`),
   get: db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`),
   // The status index covers status; name is read from each row: one scan, no blob read out.
   countJobs: db.prepare(/* sql */ `SELECT status, name, count(*) AS count FROM jobs GROUP BY status, name`),
@@ -788,8 +787,8 @@ const prepare = (db: Database.Database) => ({
   pausedByShutdown: db.prepare(/* sql */ `
     SELECT * FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
     ORDER BY seq`),
-  statuses: db.prepare(/* sql */ `SELECT DISTINCT status FROM jobs`).pluck(),
-  withStatus: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status = ? ORDER BY seq`),
+  // The predicate of the partial index jobs_damaged, so the planner reads only that index.
+  damaged: db.prepare(/* sql */ `SELECT * FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`),
   setOverrides: db.prepare(/* sql */ `
     UPDATE jobs SET options = @options, updated_at = @at
     WHERE id = @id AND status = @expect_status AND owner IS @expect_owner AND (@expect_attempts IS NULL OR attempts = @expect_attempts)`),
@@ -803,7 +802,8 @@ const prepare = (db: Database.Database) => ({
     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, types = excluded.types, listening = excluded.listening,
       concurrency = excluded.concurrency, lease_ms = excluded.lease_ms`),
   deleteLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ?`),
-  forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ?`),
+  // Only the lease found dead, and only if it is still expired (as PostgreSQL's forgetLease).
+  forgetLease: db.prepare(/* sql */ `DELETE FROM managers WHERE id = ? AND expires_at = ? AND expires_at < ?`),
   leases: db.prepare(/* sql */ `SELECT * FROM managers`),
   // A new definition keeps the schedule's creation and its last fire.
   upsertSchedule: db.prepare(/* sql */ `

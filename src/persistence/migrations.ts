@@ -157,6 +157,18 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       ALTER TABLE managers ADD COLUMN lease_ms INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 8,
+    sql: /* sql */ `
+      -- The indexes PostgreSQL has (test/persistence/schemaDrift.test.ts compares the two):
+      -- requestsOf asks by owner, and only rows with a command waiting are in it;
+      DROP INDEX jobs_request;
+      CREATE INDEX jobs_request ON jobs (owner) WHERE request IS NOT NULL;
+      -- damaged() reads this tiny index instead of every status; the query repeats the predicate.
+      CREATE INDEX jobs_damaged ON jobs (seq)
+        WHERE status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled');
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

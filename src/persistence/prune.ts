@@ -4,12 +4,7 @@
  * deleted in one transaction).
  */
 
-/** The statuses a job rests in (until a retry): the only ones prune may delete. */
-export type RestingStatus = "completed" | "failed" | "cancelled"
-
-export const restingStatuses: ReadonlyArray<RestingStatus> = ["completed", "failed", "cancelled"]
-
-export const isRestingStatus = (s: unknown): s is RestingStatus => restingStatuses.includes(s as RestingStatus)
+import type { RestingStatus } from "../jobs/JobStatus.js"
 
 export interface PruneRequest {
   readonly status: RestingStatus

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander"
 import { Cleanups } from "../../actors/cleanup.js"
-import { restingStatuses, type RestingStatus } from "../../persistence/prune.js"
+import { restingStatuses, type RestingStatus } from "../../jobs/JobStatus.js"
 import { durationOption, storeOf, whereOf } from "../options.js"
 import { withStore } from "../readStore.js"
 

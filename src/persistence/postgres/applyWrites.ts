@@ -2,6 +2,7 @@ import { logBody, progressBody, statusBody } from "../eventRows.js"
 import type { JobWrite } from "../JobStore.js"
 import type { Queryable, Tables } from "./connection.js"
 import { storableText } from "./storableText.js"
+import { LIVE } from "../sqlStatuses.js"
 
 type RowWrite = Exclude<JobWrite, { readonly kind: "log" }>
 type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
@@ -119,8 +120,8 @@ const transitionedSql = (t: Tables) => /* sql */ `
       -- A takeover names the attempt it ends: a later attempt of the same owner is not it.
       AND (w.expect_attempts IS NULL OR j.attempts = w.expect_attempts)
       -- A retry whose unique key another live job took meanwhile is refused, not an error.
-      AND (j.unique_key IS NULL OR w.status NOT IN ('queued', 'running', 'paused') OR j.status IN ('queued', 'running', 'paused')
-        OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN ('queued', 'running', 'paused')))
+      AND (j.unique_key IS NULL OR w.status NOT IN (${LIVE}) OR j.status IN (${LIVE})
+        OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN (${LIVE})))
     RETURNING w.i, w.id, w.at, w.log_level, w.log_message, w.ev_name, w.ev_writer, w.ev_status, w.ev_progress, w.ev_log
   )`
 

@@ -1,5 +1,6 @@
 import type { JobWrite } from "../JobStore.js"
 import type { Queryable, Tables } from "./connection.js"
+import { LIVE } from "../sqlStatuses.js"
 
 /**
  * The parents whose wait for their children a commit may end: the jobs it puts in
@@ -40,7 +41,7 @@ export const endWaits = async (db: Queryable, t: Tables, ids: ReadonlyArray<stri
     text: /* sql */ `
       UPDATE ${t.jobs} p SET awaiting_children = false
       WHERE p.id = ANY($1::text[]) AND p.awaiting_children
-        AND NOT EXISTS (SELECT 1 FROM ${t.jobs} c WHERE c.parent_id = p.id AND c.status IN ('queued', 'running', 'paused'))`,
+        AND NOT EXISTS (SELECT 1 FROM ${t.jobs} c WHERE c.parent_id = p.id AND c.status IN (${LIVE}))`,
     values: [ids],
   })
 }

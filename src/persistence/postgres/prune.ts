@@ -1,5 +1,6 @@
 import type pg from "pg"
-import type { PruneCutoff, RestingStatus } from "../prune.js"
+import type { RestingStatus } from "../../jobs/JobStatus.js"
+import type { PruneCutoff } from "../prune.js"
 import { quoteIdent } from "./connection.js"
 
 /**
