@@ -25,26 +25,39 @@ export const Lifecycle = ({ diagram, job, path }) => {
   const taken = new Set()
   for (let i = 1; i < path.length; i++) taken.add(`${path[i - 1]}>${path[i]}`)
   const edgeTaken = (e) => taken.has(`${top(e.from)}>${top(e.to)}`) && top(e.from) !== top(e.to)
-  const entry = diagram.boxes.find((b) => b.path === diagram.initial)
   const box = drawBox(current, visited)
-  return html`<svg class="lifecycle" viewBox="0 0 ${diagram.width} ${diagram.height}" role="img" aria-label="lifecycle of job ${job.id}, now ${job.status}">
+  // Drawn at its own size (the layout's sizes are the page's), narrower only in a narrower pane.
+  return html`<svg class="lifecycle" viewBox="0 0 ${diagram.width} ${diagram.height}" width=${diagram.width} height=${diagram.height} role="img" aria-label="lifecycle of job ${job.id}, now ${job.status}">
     <defs>
-      <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b6bdc9" /></marker>
+      <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#98a2b3" /></marker>
       <marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2f6fed" /></marker>
     </defs>
-    ${entry && html`<g><circle cx=${entry.x - 18} cy=${entry.y + 16} r="5" fill="#1d2330" /><path class="edge" d="M${entry.x - 13},${entry.y + 16} L${entry.x},${entry.y + 16}" marker-end="url(#arrow)" /></g>`}
+    ${diagram.entry && html`<g class="entry"><circle cx=${diagram.entry.x} cy=${diagram.entry.y} r="5" fill="#1d2330" /><path class="edge" d=${diagram.entry.d} marker-end="url(#arrow)" /></g>`}
     ${diagram.boxes.filter((b) => b.kind === "compound").map(box)}
     ${diagram.edges.map((e) => {
-      // Every label at once is a tangle at this size: the taken edges keep theirs, the others
-      // show it on hover (and in a tooltip).
+      // Every label has a place of its own in the layout: all are drawn, the taken ones in colour.
       const t = edgeTaken(e)
-      return html`<g class=${"transition" + (t ? " taken" : "")}><title>${e.from} → ${e.to}: ${e.labels.join(", ")}</title>
+      return html`<g class=${"transition" + (t ? " taken" : "")} data-from=${e.from} data-to=${e.to}><title>${e.from} → ${e.to}: ${e.labels.join(", ")}</title>
         <path class=${"edge" + (t ? " taken" : "")} d=${e.d} marker-end=${t ? "url(#arrow-taken)" : "url(#arrow)"} />
         <path class="hit" d=${e.d} />
-        <text class=${"edge-label" + (t ? " taken" : "")} x=${e.labelX} y=${e.labelY} text-anchor="middle">${e.labels.join(", ")}</text></g>`
+        ${edgeLabel(e, t)}</g>`
     })}
     ${diagram.boxes.filter((b) => b.kind !== "compound").map(box)}
   </svg>`
+}
+
+/**
+ * An arrow's labels in the box the layout kept for them (13 px lines, 4 px more between two labels);
+ * a label broken after its namespace (`WORKER.` over `PAUSED`) has the namespace lighter.
+ */
+const edgeLabel = (e, taken) => {
+  let y = e.label.y + 2
+  return html`<text class=${"edge-label" + (taken ? " taken" : "")} x=${e.labelX} y=${y + 10} text-anchor="middle">${e.lines.map((parts, i) =>
+    parts.map((part, j) => {
+      y += 13 + (i > 0 && j === 0 ? 4 : 0)
+      return html`<tspan class=${j < parts.length - 1 ? "ns" : null} x=${e.labelX} y=${y - 3}>${part}</tspan>`
+    }),
+  )}</text>`
 }
 
 /**
