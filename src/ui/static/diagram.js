@@ -86,18 +86,22 @@ export const Throughput = ({ ended, since }) => {
   }
   const max = Math.max(1, ...buckets.map((b) => b.completed + b.failed + b.cancelled))
   const W = 600, H = 120, bw = W / minutes
-  return html`<svg class="chart" viewBox="0 0 ${W} ${H + 18}" preserveAspectRatio="none" aria-label="jobs ended per minute, last hour">
-    <line x1="0" y1=${H} x2=${W} y2=${H} stroke="#e4e7ec" />
-    ${buckets.map((b, i) => {
-      let y = H
-      return ["completed", "failed", "cancelled"].map((s) => {
-        const h = (b[s] / max) * (H - 10)
-        y -= h
-        return h > 0 ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
-      })
-    })}
+  // The bars stretch to the card's width (an inner SVG that need not keep its aspect); the text
+  // is drawn by the outer one, in pixels, so it is never stretched with them.
+  return html`<svg class="chart" aria-label="jobs ended per minute, last hour">
+    <svg class="bars" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" width="100%" height=${H}>
+      <line x1="0" y1=${H} x2=${W} y2=${H} stroke="#e4e7ec" vector-effect="non-scaling-stroke" />
+      ${buckets.map((b, i) => {
+        let y = H
+        return ["completed", "failed", "cancelled"].map((s) => {
+          const h = (b[s] / max) * (H - 10)
+          y -= h
+          return h > 0 ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
+        })
+      })}
+    </svg>
     <text x="2" y="10" font-size="10" fill="#667085">${max}/min</text>
     <text x="2" y=${H + 14} font-size="10" fill="#667085">−60 min</text>
-    <text x=${W - 2} y=${H + 14} font-size="10" fill="#667085" text-anchor="end">now</text>
+    <text x="100%" dx="-2" y=${H + 14} font-size="10" fill="#667085" text-anchor="end">now</text>
   </svg>`
 }
