@@ -166,6 +166,35 @@ const overridesJson = (options: RetryOverrides): string | null => {
 }
 
 /**
+ * Stores a retry's overrides on a failed or cancelled job, over the dispatch's own (what is not
+ * given stays as it was), guarded by the row as read; the caller then sends the job `RETRY`.
+ * `InvalidOptions` for a bad override, `JobNotFound`, `InvalidTransition` for a job in any other
+ * status (`statusOf` says which, when the row changed under it). Nothing given: nothing written.
+ * `manager.retry` and `jobstate retry` share it.
+ */
+export const storeRetryOverrides = async (
+  store: JobStore,
+  id: string,
+  overrides: RetryOverrides,
+  statusOf: (id: string) => Promise<JobStatus> = async (id) => {
+    const row = await store.getJob(id)
+    if (row === undefined) throw new JobNotFound({ id })
+    return toJobInfo(row).status
+  },
+): Promise<void> => {
+  const given = overridesJson(overrides)
+  if (given === null) return
+  const row = await store.getJob(id)
+  if (row === undefined) throw new JobNotFound({ id })
+  if (row.status !== "failed" && row.status !== "cancelled") throw new InvalidTransition({ id, event: "RETRY", status: toJobInfo(row).status })
+  // Over the dispatch's own: what is not given stays as it was.
+  const merged = JSON.stringify({ ...(row.options === null ? {} : JSON.parse(row.options)), ...JSON.parse(given) })
+  if (!(await store.setOverrides(id, { status: row.status, owner: row.owner, attempts: row.attempts }, merged))) {
+    throw new InvalidTransition({ id, event: "RETRY", status: await statusOf(id) })
+  }
+}
+
+/**
  * Without `onError`: a store failure or its end is one line (its message says what and why);
  * anything else is printed whole, with its stack.
  */
@@ -535,17 +564,7 @@ export class JobManager implements JobHandleSource {
    */
   async retry(id: string, overrides: RetryOverrides = {}): Promise<JobStatus> {
     this.engine.assertAccepting()
-    const given = overridesJson(overrides)
-    if (given !== null) {
-      const row = await this.store.getJob(id)
-      if (row === undefined) throw new JobNotFound({ id })
-      if (row.status !== "failed" && row.status !== "cancelled") throw new InvalidTransition({ id, event: "RETRY", status: toJobInfo(row).status })
-      // Over the dispatch's own: what is not given stays as it was.
-      const merged = JSON.stringify({ ...(row.options === null ? {} : JSON.parse(row.options)), ...JSON.parse(given) })
-      if (!(await this.store.setOverrides(id, { status: row.status, owner: row.owner, attempts: row.attempts }, merged))) {
-        throw new InvalidTransition({ id, event: "RETRY", status: await this.statusOf(id) })
-      }
-    }
+    await storeRetryOverrides(this.store, id, overrides, (id) => this.statusOf(id))
     // A cleanup still removing the job's files must not race its next attempt.
     await this.engine.cleanups.pending(id)
     return this.command(id, { type: "RETRY" })
