@@ -4,6 +4,7 @@ import { JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
+import type { DbJob } from "../../persistence/JobStore.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
 import { jobDetails, ownersOf, readJob, resolveJobId, shownStatus, waitingNote, withStore, type JobDetails } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
@@ -30,6 +31,18 @@ const childSummary = (details: JobDetails): string | null => {
   if (total === 0) return null
   const counts = Object.entries(details.children ?? {}).map(([status, n]) => `${n} ${status}`)
   return `${total} (${counts.join(", ")})${details.awaitingChildren ? "; waiting for them to end" : ""}`
+}
+
+/**
+ * The line for the job's end, from its row: for a completed job (its end writes no line), or one
+ * that ended with no line of its own saying so. A cancelled or failed job's own last line
+ * ("cancelled after checkpoint 3", "failed: …") says it already, and better: not twice.
+ */
+const endLine = (row: DbJob, lastStored: string | undefined): ReadonlyArray<Pick<JobLogLine, "at" | "level" | "message">> => {
+  if (row.completed_at === null) return []
+  const status = toJobInfo(row).status
+  if (lastStored !== undefined && new RegExp(`^${status}\\b`).test(lastStored)) return []
+  return [{ at: row.completed_at, level: "info", message: status }]
 }
 
 export const registerQueryCommands = (program: Command) => {
@@ -174,13 +187,14 @@ export const registerQueryCommands = (program: Command) => {
           const row = await readJob(store, id)
           const stored = await store.logs(id)
           let after = stored.at(-1)?.seq ?? 0
-          const ended = () => (row.completed_at === null ? [] : [{ at: row.completed_at, level: "info" as const, message: `${toJobInfo(row).status}` }])
+          let last = stored.at(-1)?.message
+          const ended = (now: DbJob) => endLine(now, last)
           const begun = [
             { at: row.created_at, level: "info" as const, message: "dispatched" },
             ...(row.started_at === null ? [] : [{ at: row.started_at, level: "info" as const, message: "started (attempt 1)" }]),
           ]
           // A stable sort: in the same millisecond, the job's own last lines come before its end.
-          print([...begun, ...stored, ...ended()].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))
+          print([...begun, ...stored, ...ended(row)].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))
           if (!options.follow || row.completed_at !== null) return
           let interrupted = false
           const onSigint = () => (interrupted = true)
@@ -192,8 +206,9 @@ export const registerQueryCommands = (program: Command) => {
               const lines = await store.logs(id, after)
               print(lines)
               after = lines.at(-1)?.seq ?? after
+              last = lines.at(-1)?.message ?? last
               if (isTerminalStatus(toJobInfo(now).status)) {
-                print(now.completed_at === null ? [] : [{ at: now.completed_at, level: "info", message: toJobInfo(now).status }])
+                print(ended(now))
                 return
               }
               await new Promise((r) => setTimeout(r, 250))
