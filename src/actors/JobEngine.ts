@@ -10,7 +10,7 @@ import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleActor, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
-import { encodeWith, packWith, unpackWith } from "../persistence/codec.js"
+import { encodeJsonWith, packWith, unpackWith } from "../persistence/codec.js"
 import { decodeState } from "../jobs/stateVersions.js"
 import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
@@ -731,7 +731,7 @@ export class JobEngine implements JobHost {
   progress(job: LiveJob, progress: Progress<unknown>) {
     if (job.finished) return
     if (progress._tag === "Structured" && job.definition.progress !== undefined) {
-      encodeWith(job.definition.progress, progress.data, `progress of job ${job.id}`)
+      encodeJsonWith(job.definition.progress, progress.data, `progress of job ${job.id}`)
     }
     job.latestProgress = progress
     job.progressDirty = true

@@ -1,7 +1,7 @@
 import { JobCancelled, JobFailed, JobNotFound, ManagerClosed, type StoredError } from "../jobs/errors.js"
 import { isJobStatus, isTerminalStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
-import { decodeWith } from "../persistence/codec.js"
+import { decodeJsonWith } from "../persistence/codec.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import type { JobStore } from "../persistence/JobStore.js"
 import type { JobEngine } from "./JobEngine.js"
@@ -75,7 +75,7 @@ export class JobWatchers {
         if (info.status === "completed") {
           const definition = this.registry.get(row.name)
           try {
-            resolve(decodeWith(definition?.output, info.output, `output of job ${id}`))
+            resolve(decodeJsonWith(definition?.output, info.output, `output of job ${id}`))
           } catch (error) {
             reject(error)
           }

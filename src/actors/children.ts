@@ -3,7 +3,7 @@ import { checkPriority } from "../jobs/JobPriority.js"
 import { ChildJobFailed, InvalidOptions, InvalidTransition, JobNotFound, UnknownJobType, type StoredError } from "../jobs/errors.js"
 import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, isJobStatus } from "../jobs/JobStatus.js"
-import { decodeWith, pack, packWith } from "../persistence/codec.js"
+import { decodeJsonWith, pack, packWith } from "../persistence/codec.js"
 import type { DbJob, EventMeta, JobStore, NewChild } from "../persistence/JobStore.js"
 import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 import type { CommandEvent } from "./remoteCommand.js"
@@ -81,7 +81,7 @@ export const childOutcome = (parentId: string, ids: ReadonlyArray<string>, child
       return { _tag: "Failed", error: new ChildJobFailed({ parentId, childId: row.id, jobName: row.name, status, ...(error === undefined ? {} : { error }) }) }
     }
     const stored = row.output === null ? undefined : JSON.parse(row.output)
-    outputs.push(decodeWith(registry.get(row.name)?.output, stored, `output of job ${row.id}`))
+    outputs.push(decodeJsonWith(registry.get(row.name)?.output, stored, `output of job ${row.id}`))
   }
   return { _tag: "Done", outputs }
 }

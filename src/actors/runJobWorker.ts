@@ -6,7 +6,7 @@ import { isStoreFailure } from "../persistence/storeFailure.js"
 import { retryAt } from "../jobs/retryPolicy.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { JobLifecycleEvent, WorkerCommand, WorkerInput } from "../machines/jobLifecycleMachine.js"
-import { encodeWith } from "../persistence/codec.js"
+import { encodeJsonWith } from "../persistence/codec.js"
 import type { LiveJob } from "./LiveJob.js"
 import { outcomeOf } from "./telemetry.js"
 import type { ChildOutcome } from "./children.js"
@@ -230,7 +230,7 @@ const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost
   if (job.awaitingChildren) return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
   if (Exit.isSuccess(exit)) {
     try {
-      const encoded = encodeWith(job.definition.output, exit.value, `output of job ${job.id}`)
+      const encoded = encodeJsonWith(job.definition.output, exit.value, `output of job ${job.id}`)
       job.outputJson = encoded === undefined ? null : JSON.stringify(encoded)
       return { type: "WORKER.DONE" }
     } catch (error) {

@@ -1,7 +1,7 @@
 import { Exit, Schema, SchemaAST, SchemaRepresentation } from "effect"
-import type { JobDefinition, JobSchema } from "./defineJob.js"
+import type { JobDefinition } from "./defineJob.js"
 import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
-import { schemaIssues } from "../persistence/codec.js"
+import { jsonCodecOf, schemaIssues } from "../persistence/codec.js"
 
 /** The JSON Schemas of one job type, as `getJobSchema` returns them. */
 export interface JobTypeSchema {
@@ -52,13 +52,6 @@ const asJson = (value: unknown): unknown => {
   }
 }
 
-/** The schema's JSON codec (what by-name params are read with, and what the JSON Schema describes), made once per schema. */
-const jsonCodecs = new WeakMap<JobSchema<unknown>, JobSchema<unknown>>()
-const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
-  let codec = jsonCodecs.get(schema)
-  if (codec === undefined) jsonCodecs.set(schema, (codec = Schema.toCodecJson(schema)))
-  return codec
-}
 
 /**
  * What marks the string a `Schema.Date` is in JSON: the annotations of that string's node, as

@@ -61,6 +61,26 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
 
 const issuesText = (issues: ReadonlyArray<ParamsIssue>) => issues.map((i) => `${i.path}: ${i.message}`).join("; ")
 
+/**
+ * The schema's JSON codec, made once per schema: what JSON text carries (a `Schema.Date` as an
+ * ISO string). By-name params are read with it, the published JSON Schema describes it, and
+ * outputs and progress, stored as JSON, are written and read with it.
+ */
+const jsonCodecs = new WeakMap<JobSchema<unknown>, JobSchema<unknown>>()
+export const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
+  let codec = jsonCodecs.get(schema)
+  if (codec === undefined) jsonCodecs.set(schema, (codec = Schema.toCodecJson(schema)))
+  return codec
+}
+
+/** A value of `schema` in the form JSON text stores (`JSON.stringify` it); a mismatch is a `SerializationError`. */
+export const encodeJsonWith = <T>(schema: JobSchema<T> | undefined, value: T, what: string): unknown =>
+  encodeWith(schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>), value, what)
+
+/** A value parsed from stored JSON text, decoded by `schema`'s JSON codec. */
+export const decodeJsonWith = <T>(schema: JobSchema<T> | undefined, value: unknown, what: string): T =>
+  decodeWith(schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>), value, what)
+
 /** Schema-decodes a stored (encoded) value; a mismatch is a `SerializationError`. */
 export const decodeWith = <T>(schema: JobSchema<T> | undefined, value: unknown, what: string): T => {
   if (schema === undefined) return value as T
