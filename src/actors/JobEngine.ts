@@ -774,15 +774,14 @@ export class JobEngine implements JobHost {
   /** Stores the children a running job spawns (idempotent by key); their ids in order. */
   async spawnChildren(job: LiveJob, specs: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>> {
     if (job.finished) throw new JobInterrupted({ reason: job.interruptReason ?? "cancel" })
-    const createdAt = this.iso()
-    const rows = childRows(specs, { registry: this.registry, generateId: this.options.generateId, createdAt, event: (name) => this.eventMeta(name) })
+    const rows = childRows(specs, this.registry, { generateId: this.options.generateId, now: this.now(), event: (name) => this.eventMeta(name) })
     if (rows.length === 0) return []
     const stored = await this.store.insertChildren({ id: job.id, owner: this.options.managerId }, rows)
     if (stored === undefined) throw lostOwnership(job.id)
     // A manager that runs only its own jobs runs their children too.
     for (const id of stored.ids) this.options.ownOnly?.add(id)
     const nameOf = new Map(rows.map((r) => [r.id, r.name]))
-    for (const id of stored.inserted) this.announce(id, nameOf.get(id)!, "queued", createdAt)
+    for (const id of stored.inserted) this.announce(id, nameOf.get(id)!, "queued", rows[0]!.createdAt)
     if (stored.inserted.length > 0) this.wake(true)
     return stored.ids
   }

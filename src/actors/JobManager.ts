@@ -3,14 +3,12 @@ import { Layer } from "effect"
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
-import { checkPriority } from "../jobs/JobPriority.js"
-import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
-import { encodeParams, JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
+import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { managerMachine } from "../machines/managerMachine.js"
-import { pack, packWith, unpack } from "../persistence/codec.js"
-import type { EndedCount, JobCount, JobStore } from "../persistence/JobStore.js"
+import { unpack } from "../persistence/codec.js"
+import type { EndedCount, JobCount, JobStore, NewJob } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { withChildren } from "./children.js"
 import { JobEngine } from "./JobEngine.js"
@@ -19,7 +17,6 @@ import { JobHandle, type JobHandleSource } from "./JobHandle.js"
 import { JobManagerEffect } from "./JobManagerEffect.js"
 import { toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
 import { JobWatchers } from "./JobWatchers.js"
-import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
 import { ManagerEvents } from "./ManagerEvents.js"
 import { ManagerPresence } from "./ManagerPresence.js"
 import type { Owners } from "./owners.js"
@@ -30,6 +27,9 @@ import { commandEvent, type CommandEvent } from "./remoteCommand.js"
 import { JobTelemetry, type TelemetryLayer } from "./telemetry.js"
 import { realClock, type Clock } from "./clock.js"
 import { StoreHealth } from "./StoreHealth.js"
+import { newJob, overridesJson, type DispatchOptions, type NewJobContext, type RetryOverrides } from "./newJob.js"
+
+export type { DispatchOptions, RetryOverrides } from "./newJob.js"
 
 export interface JobManagerOptions {
   /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
@@ -94,24 +94,6 @@ export interface JobManagerOptions {
   readonly telemetry?: TelemetryLayer
 }
 
-export interface DispatchOptions {
-  /** Higher runs first; see `JobPriority`. Default 0. */
-  readonly priority?: number
-  /** Wait this long before the job may start (it waits `queued`, holding no slot; the wait survives restarts). */
-  readonly delayMs?: number
-  /** Do not start before this time (a `Date` or ms since the epoch). */
-  readonly runAt?: Date | number
-  /**
-   * While a queued, running or paused job has this key, dispatching again stores nothing and
-   * returns that job's handle (the store enforces it, across processes).
-   */
-  readonly uniqueKey?: string
-  /** Overrides the type's retry policy for this job. */
-  readonly retry?: RetryPolicy
-  /** Overrides the type's per-attempt timeout for this job. */
-  readonly timeoutMs?: number
-}
-
 export interface ListJobsFilter {
   readonly status?: JobStatus
   /** Only jobs of this type. */
@@ -150,20 +132,6 @@ export interface ManagerInfo {
 
 /** The lease every process assumes unless told otherwise. */
 export const DEFAULT_LEASE_MS = 5_000
-
-/** What `retry` may change for the attempts it starts: the dispatch's own overrides, replaced where given. */
-export interface RetryOverrides {
-  readonly retry?: RetryPolicy
-  readonly timeoutMs?: number
-}
-
-/** A dispatch's (or a retry's) overrides of the type's retry policy and timeout, checked, as stored: JSON, or null for none. */
-const overridesJson = (options: RetryOverrides): string | null => {
-  const retry = checkRetryPolicy(options.retry, "retry")
-  const timeoutMs = checkTimeout(options.timeoutMs, "timeoutMs")
-  if (retry === undefined && timeoutMs === undefined) return null
-  return JSON.stringify({ ...(retry === undefined ? {} : { retry }), ...(timeoutMs === undefined ? {} : { timeoutMs }) })
-}
 
 /**
  * Stores a retry's overrides on a failed or cancelled job, over the dispatch's own (what is not
@@ -324,7 +292,7 @@ export class JobManager implements JobHandleSource {
         onError,
       },
     )
-    this.scheduler = new Scheduler(store, this.registry, { now, clock, generateId: this.generateId, onFired: () => this.engine.wake(true), onError })
+    this.scheduler = new Scheduler(store, this.registry, { now, clock, newJobContext: () => this.newJobContext(), onFired: (job) => this.queued(job), onError })
     this.retention =
       options.retention === undefined
         ? undefined
@@ -444,53 +412,23 @@ export class JobManager implements JobHandleSource {
   }
 
   private async insert(definition: JobDefinition, params: unknown, options: DispatchOptions): Promise<JobHandle> {
-    // Strict both ways: a typed dispatch with an undeclared key is refused as a JSON one is.
-    const encoded = encodeParams(definition, params)
-    const priority = checkPriority(options.priority)
-    const { runAt, uniqueKey, overrides } = this.checkDispatchOptions(options)
-    const id = this.generateId()
-    const createdAt = this.engine.iso()
-    const stored = await this.store.insertJob({
-      id,
-      name: definition.name,
-      params: pack(encoded, `params of job ${id}`),
-      data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
-      snapshot: encodeLifecycle(initialLifecycle(id, runAt)),
-      priority,
-      createdAt,
-      runAt,
-      uniqueKey,
-      options: overrides,
-      stateSchemaVersion: definition.stateVersion,
-      event: this.engine.eventMeta(definition.name),
-    })
+    const job = newJob(definition, params, options, this.newJobContext())
+    const stored = await this.store.insertJob(job)
     if (!stored.inserted) return new JobHandle(stored.existing.id, stored.existing.name, this)
-    this.engine.announce(id, definition.name, "queued", createdAt)
-    this.own?.add(id)
-    this.engine.wake(true)
-    return new JobHandle(id, definition.name, this)
+    this.queued(job)
+    return new JobHandle(job.id, definition.name, this)
   }
 
-  /** The dispatch options beyond priority, checked: when the job may start, its key, its overrides as stored. */
-  private checkDispatchOptions(options: DispatchOptions) {
-    const now = this.engine.now()
-    let runAt: number | null = null
-    if (options.delayMs !== undefined) {
-      const d = options.delayMs
-      if (!(typeof d === "number" && Number.isFinite(d) && d >= 0)) throw new InvalidOptions({ option: "delayMs", detail: `expected a number of ms ≥ 0, got ${JSON.stringify(d)}` })
-      if (options.runAt !== undefined) throw new InvalidOptions({ option: "runAt", detail: "give delayMs or runAt, not both" })
-      runAt = now + d
-    }
-    if (options.runAt !== undefined) {
-      const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt
-      if (!(typeof at === "number" && Number.isFinite(at))) throw new InvalidOptions({ option: "runAt", detail: `expected a Date or ms since the epoch, got ${String(options.runAt)}` })
-      runAt = at
-    }
-    // A time already past is no wait at all.
-    if (runAt !== null && runAt <= now) runAt = null
-    const key = options.uniqueKey
-    if (key !== undefined && !(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: "uniqueKey", detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
-    return { runAt, uniqueKey: key ?? null, overrides: overridesJson(options) }
+  /** What `newJob` needs of this manager, for a dispatch and for a schedule's tick. */
+  private newJobContext(): NewJobContext {
+    return { generateId: this.generateId, now: this.engine.now(), event: (name) => this.engine.eventMeta(name) }
+  }
+
+  /** A job this manager stored: announced on `manager.events`, and run (by this manager, with `runOnlyOwn`). */
+  private queued(job: NewJob) {
+    this.engine.announce(job.id, job.name, "queued", job.createdAt)
+    this.own?.add(job.id)
+    this.engine.wake(true)
   }
 
   /** With `runOnlyOwn`: let this manager run an existing job too (e.g. one it resumes). */

@@ -2,10 +2,10 @@ import { Cron } from "croner"
 import type { JobDefinition } from "../jobs/defineJob.js"
 import { InvalidOptions, UnknownJobType } from "../jobs/errors.js"
 import { checkPriority } from "../jobs/JobPriority.js"
-import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
-import { pack, packWith, unpack, unpackWith } from "../persistence/codec.js"
+import type { JobRegistry } from "../jobs/JobRegistry.js"
+import { unpack, unpackWith } from "../persistence/codec.js"
 import type { DbSchedule, JobStore, NewJob } from "../persistence/JobStore.js"
-import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import { newJob, type NewJobContext } from "./newJob.js"
 import type { Clock, ClockTimer } from "./clock.js"
 
 export interface ScheduleOptions {
@@ -132,9 +132,10 @@ export interface SchedulerOptions {
   readonly now: () => number
   /** The timer for the next tick. */
   readonly clock: Clock
-  readonly generateId: () => string
-  /** A fire stored this job (so the manager can claim it at once). */
-  readonly onFired: (jobId: string) => void
+  /** What `newJob` needs, as the manager gives it for a dispatch (the same ids, clock and event rule). */
+  readonly newJobContext: () => NewJobContext
+  /** A fire stored this job: the manager announces it as a dispatch's, and may claim it at once. */
+  readonly onFired: (job: NewJob) => void
   readonly onError: (error: unknown) => void
 }
 
@@ -169,14 +170,12 @@ export class Scheduler {
     const now = this.options.now()
     const { timezone, priority, nextRunAt } = checkSchedule(name, options, now)
     if (this.registry.get(definition?.name) !== definition) throw new UnknownJobType({ name: String(definition?.name), known: this.registry.names() })
-    // Strict both ways, as dispatch: an undeclared key is refused.
-    const encoded = encodeParams(definition, params)
-    // Each fire stores this initial state: a state it cannot store is refused now, not at 3 a.m.
-    packWith(definition.state, definition.initialState(params), `initial state of schedule "${name}"`)
+    // Each tick makes its job as a dispatch does: one that could not be made is refused now, not at 3 a.m.
+    const probe = newJob(definition, params, { priority }, { ...this.options.newJobContext(), generateId: () => `(schedule "${name}")`, event: () => undefined })
     const row = await this.store.upsertSchedule({
       name,
       jobName: definition.name,
-      params: pack(encoded, `params of schedule "${name}"`),
+      params: probe.params,
       priority,
       options: null,
       cron: options.cron,
@@ -276,17 +275,7 @@ export class Scheduler {
       const definition = this.registry.require(row.job_name)
       nextRunAt = nextTick(parseCron(row.cron, checkTimezone(row.timezone ?? undefined)), now)
       const params = unpackWith(definition.params, row.params, `params of schedule "${row.name}"`)
-      const id = this.options.generateId()
-      job = {
-        id,
-        name: definition.name,
-        params: row.params,
-        data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
-        stateSchemaVersion: definition.stateVersion,
-        snapshot: encodeLifecycle(initialLifecycle(id)),
-        priority: row.priority,
-        createdAt: new Date(this.options.now()).toISOString(),
-      }
+      job = newJob(definition, params, { priority: row.priority }, { ...this.options.newJobContext(), now })
     } catch (error) {
       // Not the store's fault, and the same next time: report it once for this tick.
       this.stuck.set(row.name, row.next_run_at)
@@ -302,6 +291,6 @@ export class Scheduler {
       job,
       log: `dispatched by schedule "${row.name}" for its tick at ${tick}`,
     })
-    if (fired) this.options.onFired(job.id)
+    if (fired) this.options.onFired(job)
   }
 }

@@ -1,54 +1,33 @@
 import type { ChildSpec } from "../jobs/defineJob.js"
-import { checkPriority } from "../jobs/JobPriority.js"
 import { ChildJobFailed, InvalidOptions, InvalidTransition, JobNotFound, UnknownJobType, type StoredError } from "../jobs/errors.js"
-import { encodeParams, type JobRegistry } from "../jobs/JobRegistry.js"
+import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, isJobStatus } from "../jobs/JobStatus.js"
-import { decodeJsonWith, pack, packWith } from "../persistence/codec.js"
-import type { DbJob, EventMeta, JobStore, NewChild } from "../persistence/JobStore.js"
-import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import { decodeJsonWith } from "../persistence/codec.js"
+import type { DbJob, JobStore, NewChild } from "../persistence/JobStore.js"
+import { newJob, type NewJobContext } from "./newJob.js"
 import type { CommandEvent } from "./remoteCommand.js"
 
 /**
- * The rows of `specs`, checked as a dispatch checks its job (a registered type, params valid for
- * its schema, an integer priority) and each with a distinct non-empty key. Throws
+ * The rows of `specs`, each made as a dispatch makes its job (`newJob`: a registered type, params
+ * valid for its schema, an integer priority) and each with a distinct non-empty key. Throws
  * `UnknownJobType`, `InvalidParams` or `InvalidOptions` naming the child; nothing is stored then.
  */
-export const childRows = (
-  specs: ReadonlyArray<ChildSpec>,
-  context: {
-    readonly registry: JobRegistry
-    readonly generateId: () => string
-    readonly createdAt: string
-    readonly event: (name: string) => EventMeta | undefined
-  },
-): NewChild[] => {
+export const childRows = (specs: ReadonlyArray<ChildSpec>, registry: JobRegistry, context: NewJobContext): NewChild[] => {
   if (!Array.isArray(specs)) throw new InvalidOptions({ option: "spawnChildren", detail: `expected an array of { job, params, key }, got ${typeof specs}` })
   const keys = new Set<string>()
   return specs.map((spec, i) => {
     const where = `spawnChildren[${i}]`
     const definition = spec?.job
-    if (context.registry.get(definition?.name) !== definition) {
-      throw new UnknownJobType({ name: String(definition?.name), known: context.registry.names() })
+    if (registry.get(definition?.name) !== definition) {
+      throw new UnknownJobType({ name: String(definition?.name), known: registry.names() })
     }
     const key = spec.key
     if (!(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: `${where}.key`, detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
     if (keys.has(key)) throw new InvalidOptions({ option: `${where}.key`, detail: `"${key}" is given twice; each child needs its own key` })
     keys.add(key)
-    const priority = checkPriority(spec.priority, `${where}.priority`)
-    const id = context.generateId()
-    const event = context.event(definition.name)
-    return {
-      id,
-      name: definition.name,
-      params: pack(encodeParams(definition, spec.params), `params of job ${id}`),
-      data: packWith(definition.state, definition.initialState(spec.params), `initial state of job ${id}`),
-      snapshot: encodeLifecycle(initialLifecycle(id)),
-      priority,
-      createdAt: context.createdAt,
-      stateSchemaVersion: definition.stateVersion,
-      childKey: key,
-      ...(event === undefined ? {} : { event }),
-    }
+    // A child starts when its parent spawns it, with its type's policies: a priority is its one option.
+    const { runAt: _runAt, uniqueKey: _uniqueKey, options: _options, ...job } = newJob(definition, spec.params, { priority: spec.priority }, context, `${where}.`)
+    return { ...job, childKey: key }
   })
 }
 

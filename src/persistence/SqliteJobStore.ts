@@ -603,6 +603,7 @@ export class SqliteJobStore implements JobStore {
           if (!moved) return false
           this.stmts.insert.run(storedJob(job))
           this.stmts.insertLog.run(job.id, job.createdAt, "info", fire.log)
+          if (job.event !== undefined) this.insertEvent(job.id, job.event, "status", statusBody("queued"), job.createdAt)
           return true
         })
         .immediate()

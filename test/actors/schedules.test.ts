@@ -142,6 +142,35 @@ describe("schedules", () => {
     await manager.unschedule("by-name")
   })
 
+  it("announces a fired job's queued on manager.events, as a dispatch's: to its own manager and to another process's", async () => {
+    const dataDir = tempDir()
+    const clock = testClock(Date.UTC(2030, 0, 1, 0, 0, 0, 500))
+    // The producer fires (it knows the type) and runs nothing; the listener only listens.
+    const firer = await openManager({ dataDir, clock, concurrency: 0 })
+    const listener = await openManager({ dataDir, concurrency: 0 })
+    const heard = (manager: typeof firer) => {
+      const events: Array<{ id: string; status: string; name: string }> = []
+      void (async () => {
+        for await (const e of manager.events) if (e.type === "status") events.push({ id: e.id, status: e.status, name: e.name })
+      })()
+      return events
+    }
+    const here = heard(firer)
+    const there = heard(listener)
+    await listener.othersRecording()
+    await firer.othersRecording()
+    await firer.schedule("tick", NoopJob, { tag: "fired" }, { cron: EVERY_SECOND })
+    await clock.advance(1_000)
+    const [job] = await waitUntil(async () => {
+      const jobs = await firer.listJobs({ name: "noop" })
+      return jobs.length > 0 ? jobs : undefined
+    })
+    await waitUntil(() => here.some((e) => e.id === job!.id) && there.some((e) => e.id === job!.id), 20_000, "the queued event here and there")
+    expect(here.filter((e) => e.id === job!.id)).toEqual([{ id: job!.id, status: "queued", name: "noop" }])
+    expect(there.filter((e) => e.id === job!.id)).toEqual([{ id: job!.id, status: "queued", name: "noop" }])
+    await firer.unschedule("tick")
+  })
+
   it("fires a tick by compare-and-set: of two fires of one tick, one stores its job and the other nothing", async () => {
     const dataDir = tempDir()
     // Opening a manager creates the store; then two connections race on one tick.

@@ -2,6 +2,7 @@ import type pg from "pg"
 import type { DbSchedule, ScheduleFire, ScheduleWrite } from "../JobStore.js"
 import { inTransaction, type Queryable, type Tables } from "./connection.js"
 import { insertJobSql, newJobValues } from "./insertJob.js"
+import { statusBody } from "../eventRows.js"
 import { storableText } from "./storableText.js"
 
 /*
@@ -52,5 +53,15 @@ export const fireSchedule = (pool: pg.Pool, t: Tables, fire: ScheduleFire): Prom
     const job = fire.job
     await client.query(insertJobSql(t), newJobValues(job))
     await client.query(/* sql */ `INSERT INTO ${t.logs} (job_id, at, level, message) VALUES ($1, $2, 'info', $3)`, [job.id, job.createdAt, storableText(fire.log)])
+    // Other processes' manager.events hear of the job as of a dispatch's.
+    if (job.event !== undefined) {
+      await client.query(/* sql */ `INSERT INTO ${t.events} (job_id, name, writer, type, body, at) VALUES ($1, $2, $3, 'status', $4, $5)`, [
+        job.id,
+        job.event.name,
+        job.event.writer,
+        statusBody("queued"),
+        job.createdAt,
+      ])
+    }
     return true
   })
