@@ -31,6 +31,7 @@ export {
   JobCancelled,
   JobInterrupted,
   JobCleanupFailed,
+  JobCallIgnored,
   DuplicateJobType,
   PersistenceError,
   StoreRecovered,
@@ -65,6 +66,8 @@ export type { ManagerEvent } from "./actors/JobEvents.js"
 export type { JobHandle } from "./actors/JobHandle.js"
 /** What `getJobInfo` and `listJobs` return, and one line of a job's log. */
 export type { JobInfo, JobLogLine } from "./actors/JobInfo.js"
+
+export type { JobCommand } from "./machines/jobLifecycleMachine.js"
 /** The store interface both stores implement (for tools that read a store directly). */
 export type { JobStore } from "./persistence/JobStore.js"
 /** The pure lifecycle machine (for `xstate/graph`, visualisation and the inspector). */

@@ -2,24 +2,25 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
-import type { ChildSpec, JobDefinition, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobInterrupted, ManagerClosed, PersistenceError, SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
+import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
+import { InvalidTransition, JobCallIgnored, JobInterrupted, ManagerClosed, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
 import { isStoreFailure } from "../persistence/storeFailure.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
-import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
+import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleActor, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
-import { encodeJsonWith, packWith, unpackWith } from "../persistence/codec.js"
-import { decodeState } from "../jobs/stateVersions.js"
-import type { ClaimDecision, ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import { encodeJsonWith, packWith } from "../persistence/codec.js"
+import type { ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { decodeLifecycle, failedRowLifecycle, liveSnapshot, reportedSnapshot, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import { failedRowLifecycle, liveSnapshot, reportedSnapshot, statusOf, type PersistedLifecycle } from "./lifecycle.js"
+import { ClaimTry, type Prepared } from "./claim.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"
 import { makeRunJobWorker, startAttempt, type JobHost, type WorkerReport } from "./runJobWorker.js"
 import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
-import { commandThroughStore, type CommandEvent, type CommandOutcome } from "./remoteCommand.js"
+import { commandThroughStore, type CommandOutcome } from "./remoteCommand.js"
+import type { CommandEvent } from "../machines/jobLifecycleMachine.js"
 import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
 import type { JobTelemetry } from "./telemetry.js"
 import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
@@ -102,45 +103,6 @@ const lostOwnership = (id: string) =>
     reason: "Write",
     detail: `job ${id} is no longer running under this manager (its lease expired and another manager took it over)`,
   })
-
-/** What a claim decoded from a row, kept until the claim commits and the job's actor starts. */
-interface Prepared {
-  readonly definition: JobDefinition
-  readonly params: unknown
-  readonly state: unknown
-  readonly started: PersistedLifecycle
-  readonly retry: RetryPolicy | undefined
-  readonly timeoutMs: number | undefined
-  /** Epoch ms: a delayed or retried job's `runAt`, for telemetry's queue wait. */
-  readonly runAt: number | null
-}
-
-/** The dispatch's overrides of the type's retry policy and timeout, as stored in `options`. */
-export interface JobOverrides {
-  readonly retry?: RetryPolicy
-  readonly timeoutMs?: number
-}
-
-const noOverrides: JobOverrides = {}
-
-/** Parsed options by their JSON: a batch of jobs dispatched alike stores the same options. */
-const overridesCache = new Map<string, JobOverrides>()
-
-const overridesOf = (row: Pick<ClaimRow, "id" | "options">): JobOverrides => {
-  if (row.options === null) return noOverrides
-  const cached = overridesCache.get(row.options)
-  if (cached !== undefined) return cached
-  let overrides: JobOverrides
-  try {
-    const stored = JSON.parse(row.options) as JobOverrides
-    overrides = { retry: checkRetryPolicy(stored.retry, "retry"), timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs") }
-  } catch (cause) {
-    throw new SerializationError({ what: `dispatch options of job ${row.id}`, detail: (cause as Error).message, cause })
-  }
-  if (overridesCache.size >= 256) overridesCache.clear()
-  overridesCache.set(row.options, overrides)
-  return overrides
-}
 
 /**
  * The engine behind `JobManager`: live jobs and their slots, the group commit, and the
@@ -278,12 +240,10 @@ export class JobEngine implements JobHost {
     const { types, ownOnly } = this.options
     const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0) && !this.fenced
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
-    const prepared = new Map<string, Prepared>()
-    const failedClaims: Array<{ readonly id: string; readonly name: string }> = []
-    // Types at their own limit are not asked for; `decide` passes over rows past what is left.
-    let room = this.roomByType()
+    // Types at their own limit are not asked for; the claim passes over rows past what is left.
+    const room = this.roomByType()
     const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
-    const skipped = { count: 0 }
+    let attempt = new ClaimTry(this.registry, room)
     const claim =
       free <= 0 || claimTypes.length === 0
         ? undefined
@@ -295,7 +255,7 @@ export class JobEngine implements JobHost {
             at: this.iso(),
             nowMs: this.options.now(),
             maxStateVersion: this.maxStateVersion,
-            decide: (row: ClaimRow) => this.decide(row, prepared, failedClaims, room, skipped),
+            decide: (row: ClaimRow) => attempt.decide(row),
             events: this.recordEvents,
           }
     if (writes.length === 0 && claim === undefined) return
@@ -306,10 +266,7 @@ export class JobEngine implements JobHost {
     try {
       // A try that failed may have decided some rows already: the next one decides afresh.
       const reset = () => {
-        prepared.clear()
-        failedClaims.length = 0
-        room = this.roomByType()
-        skipped.count = 0
+        attempt = new ClaimTry(this.registry, this.roomByType())
       }
       result = await this.commitWithRetries(writes, claim, reset)
     } catch (error) {
@@ -323,14 +280,14 @@ export class JobEngine implements JobHost {
       // Fewer rows than slots: the queue was empty when the claim read it. A job queued since
       // (a dispatch while the commit was in flight) must not be forgotten, nor one passed over
       // for its type's limit.
-      const short = result.claimed.length + failedClaims.length < free
-      if (short && this.queuedSignals === signalsBefore && skipped.count === 0) this.maybeQueued = false
+      const short = result.claimed.length + attempt.failed.length < free
+      if (short && this.queuedSignals === signalsBefore && attempt.skipped === 0) this.maybeQueued = false
       else if (wanted > free) this.wake()
       if (result.nextRunAt !== undefined) this.wakeAt(result.nextRunAt)
     }
     WriteBatch.settle(writes, result.applied)
-    for (const { id, name } of failedClaims) this.emitStatus(id, name, "failed", claim!.at)
-    for (const row of result.claimed) this.startClaimed(row, prepared.get(row.id)!, claim!.at)
+    for (const { id, name } of attempt.failed) this.emitStatus(id, name, "failed", claim!.at)
+    for (const row of result.claimed) this.startClaimed(row, attempt.started.get(row.id)!, claim!.at)
   }
 
   /**
@@ -408,63 +365,6 @@ export class JobEngine implements JobHost {
     if (this.wakeAfterCommit || this.batch.size > 0) {
       this.wakeAfterCommit = false
       this.wake()
-    }
-  }
-
-  /**
-   * Decides, inside the claim, what a queued row becomes: running, in the snapshot the machine
-   * gives for START, or failed when it cannot be read. Pure apart from `prepared`.
-   */
-  private decide(
-    row: ClaimRow,
-    prepared: Map<string, Prepared>,
-    failedClaims: Array<{ readonly id: string; readonly name: string }>,
-    room: Map<string, number>,
-    skipped: { count: number },
-  ): ClaimDecision {
-    const known = this.registry.get(row.name)
-    // A state of a newer version than this code knows waits for newer code, untouched.
-    if (known !== undefined && row.state_schema_version > known.stateVersion) {
-      skipped.count++
-      return { skip: true }
-    }
-    const left = room.get(row.name)
-    if (left !== undefined) {
-      if (left <= 0) {
-        skipped.count++
-        return { skip: true }
-      }
-      room.set(row.name, left - 1)
-    }
-    try {
-      const definition = known ?? this.registry.require(row.name)
-      const overrides = overridesOf(row)
-      const persisted = decodeLifecycle(row.snapshot, row.id)
-      const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
-      const state = decodeState(definition, row.data, row.state_schema_version, row.id)
-      // Migrated: stored with the start, so the row and the running job agree on the version.
-      const migrated =
-        row.state_schema_version < definition.stateVersion
-          ? { data: packWith(definition.state, state, `state of job ${row.id}`), stateSchemaVersion: definition.stateVersion }
-          : undefined
-      const started = startedSnapshot(persisted) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
-      if (started === undefined || statusOf(started.value) !== "running") {
-        throw new Error(`the lifecycle machine does not start it from state ${JSON.stringify(persisted.value)}`)
-      }
-      prepared.set(row.id, {
-        definition,
-        params,
-        state,
-        started,
-        retry: overrides.retry ?? definition.retry,
-        timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
-        runAt: persisted.context.runAt ?? null,
-      })
-      return migrated === undefined ? { start: lifecycleRow(started) } : { start: lifecycleRow(started), migrated }
-    } catch (error) {
-      if (error instanceof PersistenceError) throw error
-      failedClaims.push({ id: row.id, name: row.name })
-      return { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) }
     }
   }
 
@@ -690,8 +590,18 @@ export class JobEngine implements JobHost {
     return this.live.get(jobId)
   }
 
+  /** A call from a run that has ended: ignored, and said once (an async job's un-awaited timer, say). */
+  private ignoredCall(job: LiveJob, call: string) {
+    if (job.lateCallReported) return
+    job.lateCallReported = true
+    this.onError(new JobCallIgnored({ id: job.id, name: job.definition.name, call }))
+  }
+
   checkpoint(job: LiveJob, state: unknown): Promise<void> {
-    if (job.finished) return Promise.reject(new JobInterrupted({ reason: job.interruptReason ?? "cancel" }))
+    if (job.finished) {
+      this.ignoredCall(job, "checkpoint")
+      return Promise.reject(new JobInterrupted({ reason: job.interruptReason ?? "cancel" }))
+    }
     let data: Buffer
     try {
       data = packWith(job.definition.state, state, `state of job ${job.id}`)
@@ -729,7 +639,7 @@ export class JobEngine implements JobHost {
   }
 
   progress(job: LiveJob, progress: Progress<unknown>) {
-    if (job.finished) return
+    if (job.finished) return this.ignoredCall(job, "progress")
     if (progress._tag === "Structured" && job.definition.progress !== undefined) {
       encodeJsonWith(job.definition.progress, progress.data, `progress of job ${job.id}`)
     }
@@ -759,7 +669,7 @@ export class JobEngine implements JobHost {
   }
 
   log(job: LiveJob, message: string, level: LogLevel) {
-    if (job.finished) return
+    if (job.finished) return this.ignoredCall(job, "log")
     const at = this.iso()
     this.enqueue({ write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) }, failed: () => {} })
     if (this.allEvents.active) {

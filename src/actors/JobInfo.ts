@@ -3,6 +3,7 @@ import { isJobStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { DbJob, DbLog } from "../persistence/JobStore.js"
 import type { Owners } from "./owners.js"
+import { commandsAccepted, type JobCommand } from "../machines/jobLifecycleMachine.js"
 
 /** What `getJobInfo` / `listJobs` return about a job. */
 export interface JobInfo {
@@ -48,6 +49,12 @@ export interface JobInfo {
   readonly stalled: { readonly owner: string | null; readonly since: string } | null
   /** A `queued` job that no live manager runs the type of: it waits for a worker of its type. */
   readonly waitingForWorker: boolean
+  /**
+   * The commands the job takes now, as its lifecycle machine accepts them in its status (a
+   * stalled job also takes `resume`: it goes back in line). What a UI offers; the manager still
+   * refuses one that the job's move since this was read makes wrong (`InvalidTransition`).
+   */
+  readonly commands: ReadonlyArray<JobCommand>
 }
 
 /** One line of a job's log. */
@@ -93,6 +100,7 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     lastCheckpoint: row.last_checkpoint,
     stalled,
     waitingForWorker: owners !== undefined && status === "queued" && !owners.runsType(row.name),
+    commands: stalled === null ? commandsAccepted[status] : [...new Set([...commandsAccepted[status], "resume" as const])],
   }
 }
 

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto"
-import { Layer } from "effect"
-import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate"
+import { createActor, type Actor } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import { InvalidOptions, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
+import { accepts, commandEvent, type CommandEvent } from "../machines/jobLifecycleMachine.js"
 import { managerMachine } from "../machines/managerMachine.js"
 import { unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore, NewJob } from "../persistence/JobStore.js"
@@ -22,77 +22,14 @@ import { ManagerPresence } from "./ManagerPresence.js"
 import type { Owners } from "./owners.js"
 import { recoverJobs } from "./recovery.js"
 import { Scheduler, type ScheduleInfo, type ScheduleOptions } from "./Scheduler.js"
-import { DEFAULT_RETENTION_INTERVAL_MS, pruneJobs, Retention, validateRetention, type PruneOptions, type RetentionPolicy } from "./retention.js"
-import { commandEvent, type CommandEvent } from "./remoteCommand.js"
-import { JobTelemetry, type TelemetryLayer } from "./telemetry.js"
-import { realClock, type Clock } from "./clock.js"
+import { pruneJobs, Retention, type PruneOptions } from "./retention.js"
+import { JobTelemetry } from "./telemetry.js"
 import { StoreHealth } from "./StoreHealth.js"
+import { resolveOptions, type JobManagerOptions, type ResolvedOptions } from "./managerOptions.js"
 import { newJob, overridesJson, type DispatchOptions, type NewJobContext, type RetryOverrides } from "./newJob.js"
 
+export type { JobManagerOptions } from "./managerOptions.js"
 export type { DispatchOptions, RetryOverrides } from "./newJob.js"
-
-export interface JobManagerOptions {
-  /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
-  readonly dataDir: string
-  /** `postgres://…`: keep jobs in PostgreSQL (many processes on many machines). Default: SQLite at `<dataDir>/jobs.db`. */
-  readonly databaseUrl?: string
-  readonly jobs: ReadonlyArray<JobDefinition>
-  /** Jobs running at once. Default 4; 0 is a producer that dispatches, queries and controls jobs and runs none. */
-  readonly concurrency?: number
-  /** Run only jobs of these registered types (default: all registered). */
-  readonly types?: ReadonlyArray<string>
-  /** Run only the jobs this manager dispatched or was asked to `runJob` (for a CLI that runs one job). */
-  readonly runOnlyOwn?: boolean
-  /** At most one progress write per job per this many ms; the last value is always written. Default 250. */
-  readonly progressThrottleMs?: number
-  /** How long pause, cancel and close wait for a job's next interrupt point before interrupting it. Default 10 000. */
-  readonly interruptGraceMs?: number
-  /** How often to look for jobs and commands from other processes. Default 100. */
-  readonly pollIntervalMs?: number
-  /** This manager's lease: others judge it dead once it has gone this long unrenewed by the store's clock. Default 5 000. */
-  readonly leaseMs?: number
-  /** How long a write waits for another process's lock (SQLite). Default 5 000. */
-  readonly busyTimeoutMs?: number
-  /** An XState inspection observer (e.g. the Stately inspector's `inspect`) for the manager and every job actor. */
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
-  /** Time source (ms since the epoch), for deterministic tests; the timers stay real. Give `now` or `clock`, not both. */
-  readonly now?: () => number
-  /**
-   * The clock of the engine's timers and times: delays, retries' backoff, schedules, attempt
-   * timeouts, the progress throttle, and an Effect job's `Clock` service. For tests:
-   * `testClock()` from `jobstate/testing`. Default: the real clock.
-   */
-  readonly clock?: Clock
-  readonly generateId?: () => string
-  /**
-   * Called with errors no caller is waiting for (a failed background write). During a store
-   * outage, the first failure of each kind comes here, then one `StoreRecovered` when the store
-   * answers again (with how long it failed and how many calls), not every failed call. Default:
-   * one line on stderr for store failures, the whole error for anything else.
-   */
-  readonly onError?: (error: unknown) => void
-  /** Called with a line per job recovered or failed on recovery (for a worker's log). */
-  readonly onRecovered?: (line: string) => void
-  /**
-   * Deletes jobs at rest, per status, older than `maxAgeMs` and/or beyond the newest `maxCount`
-   * (with their logs and private directories): once after open, then every `retentionIntervalMs`.
-   */
-  readonly retention?: RetentionPolicy
-  /** How often `retention` is applied. Default 60 000. */
-  readonly retentionIntervalMs?: number
-  /**
-   * How many status and log events a `manager.events` subscriber may have waiting before its
-   * subscription fails with `EventsOverflow` (progress is coalesced per job). Default 10 000.
-   */
-  readonly eventBufferSize?: number
-  /**
-   * OpenTelemetry through Effect: a layer that provides a tracer and exports Effect's metrics,
-   * e.g. `NodeSdk.layer(…)` from `@effect/opentelemetry`. Each attempt is then a span (the job's
-   * Effect `run` inside it) and the manager records its metrics. Built on open and released on
-   * close (flushing its exporters). Default: none, at no cost.
-   */
-  readonly telemetry?: TelemetryLayer
-}
 
 export interface ListJobsFilter {
   readonly status?: JobStatus
@@ -130,8 +67,6 @@ export interface ManagerInfo {
   readonly self: boolean
 }
 
-/** The lease every process assumes unless told otherwise. */
-export const DEFAULT_LEASE_MS = 5_000
 
 /**
  * Stores a retry's overrides on a failed or cancelled job, over the dispatch's own (what is not
@@ -154,7 +89,8 @@ export const storeRetryOverrides = async (
   if (given === null) return
   const row = await store.getJob(id)
   if (row === undefined) throw new JobNotFound({ id })
-  if (row.status !== "failed" && row.status !== "cancelled") throw new InvalidTransition({ id, event: "RETRY", status: toJobInfo(row).status })
+  const { status } = toJobInfo(row)
+  if (!accepts(status, "retry")) throw new InvalidTransition({ id, event: "RETRY", status })
   // Over the dispatch's own: what is not given stays as it was.
   const merged = JSON.stringify({ ...(row.options === null ? {} : JSON.parse(row.options)), ...JSON.parse(given) })
   if (!(await store.setOverrides(id, { status: row.status, owner: row.owner, attempts: row.attempts }, merged))) {
@@ -204,8 +140,8 @@ export class JobManager implements JobHandleSource {
   readonly effect: JobManagerEffect
 
   /** Opens a manager, recovering interrupted jobs of its types before it returns. */
-  static async open(options: JobManagerOptions): Promise<JobManager> {
-    validate(options)
+  static async open(given: JobManagerOptions): Promise<JobManager> {
+    const options = resolveOptions(given)
     const actor = createActor(managerMachine, { inspect: options.inspect })
     actor.start()
     let store: JobStore
@@ -230,21 +166,18 @@ export class JobManager implements JobHandleSource {
   }
 
   private constructor(
-    readonly options: JobManagerOptions,
+    readonly options: ResolvedOptions,
     private readonly store: JobStore,
     actor: Actor<typeof managerMachine>,
     private readonly telemetry: JobTelemetry | undefined,
   ) {
     this.registry = new JobRegistry(options.jobs)
     this.actor = actor
-    const clock = options.clock ?? realClock
-    const now = options.now ?? clock.now.bind(clock)
-    this.generateId = options.generateId ?? randomUUID
+    const { clock, now, concurrency, leaseMs } = options
+    this.generateId = options.generateId
     this.id = randomUUID()
-    const concurrency = options.concurrency ?? 4
     this.types = concurrency === 0 ? [] : (options.types ?? this.registry.names())
     this.own = options.runOnlyOwn ? new Set() : undefined
-    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     const report = options.onError ?? reportToConsole
     // Each kind of store failure once per outage, then one StoreRecovered (see StoreHealth).
     const health = (this.health = new StoreHealth(report))
@@ -261,8 +194,8 @@ export class JobManager implements JobHandleSource {
         concurrency,
         types: this.types,
         ownOnly: this.own,
-        progressThrottleMs: options.progressThrottleMs ?? 250,
-        interruptGraceMs: options.interruptGraceMs ?? 10_000,
+        progressThrottleMs: options.progressThrottleMs,
+        interruptGraceMs: options.interruptGraceMs,
         inspect: options.inspect,
         now,
         clock,
@@ -276,7 +209,7 @@ export class JobManager implements JobHandleSource {
     this.watchers = new JobWatchers(this.engine, store, this.registry)
     this.presence = new ManagerPresence(
       store,
-      { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, concurrency, pollIntervalMs: options.pollIntervalMs ?? 100 },
+      { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, concurrency, pollIntervalMs: options.pollIntervalMs },
       {
         onNews: () => this.onNews(),
         onLeases: (owners) => this.updateEventGate(owners),
@@ -296,10 +229,10 @@ export class JobManager implements JobHandleSource {
     this.retention =
       options.retention === undefined
         ? undefined
-        : new Retention(store, options.retention, options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
+        : new Retention(store, options.retention, options.retentionIntervalMs, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
     this.feed = new ManagerEvents(this.engine.allEvents, store, {
       managerId: this.id,
-      bufferSize: options.eventBufferSize ?? 10_000,
+      bufferSize: options.eventBufferSize,
       onListening: (listening) => this.presence.setListening(listening),
       onError,
     })
@@ -727,33 +660,6 @@ export class JobManager implements JobHandleSource {
   /** The manager lifecycle state: "recovering" | "ready" | "closing" | "closed". */
   get lifecycle(): string {
     return String(this.actor.getSnapshot().value)
-  }
-}
-
-const validate = (options: JobManagerOptions) => {
-  if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "options", detail: "JobManager.open needs an options object" })
-  if (typeof options.dataDir !== "string" || options.dataDir === "") {
-    throw new InvalidOptions({ option: "dataDir", detail: "a directory is required (for jobs.db and each job's private directory)" })
-  }
-  if (!Array.isArray(options.jobs)) throw new InvalidOptions({ option: "jobs", detail: "an array of job definitions is required" })
-  const c = options.concurrency
-  if (c !== undefined && !(Number.isInteger(c) && c >= 0)) throw new InvalidOptions({ option: "concurrency", detail: `expected an integer ≥ 0, got ${c}` })
-  if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
-    throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
-  }
-  validateRetention(options.retention, options.retentionIntervalMs)
-  const k = options.clock
-  if (k !== undefined && !(typeof k?.now === "function" && typeof k.setTimeout === "function" && typeof k.clearTimeout === "function")) {
-    throw new InvalidOptions({ option: "clock", detail: "expected a Clock ({ now, setTimeout, clearTimeout }), such as testClock() from jobstate/testing" })
-  }
-  if (k !== undefined && options.now !== undefined) throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
-  if (options.telemetry !== undefined && !Layer.isLayer(options.telemetry)) {
-    throw new InvalidOptions({ option: "telemetry", detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry" })
-  }
-  const b = options.eventBufferSize
-  if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new InvalidOptions({ option: "eventBufferSize", detail: `expected an integer ≥ 1, got ${b}` })
-  for (const type of options.types ?? []) {
-    if (!options.jobs.some((d) => d.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }
 }
 

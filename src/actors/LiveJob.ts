@@ -37,6 +37,8 @@ export class LiveJob {
   private abortController: AbortController | undefined
   /** Once the actor has left `running`, late calls from an abandoned `run` are ignored. */
   finished = false
+  /** A late call was reported (`JobCallIgnored`): once per attempt is enough. */
+  lateCallReported = false
   /** The actor left `running` and the write recording it is queued. */
   leaving = false
   /** JSON of the encoded output, set by the worker before it reports WORKER.DONE. */

@@ -5,7 +5,7 @@ import { isTerminalStatus, isJobStatus } from "../jobs/JobStatus.js"
 import { decodeJsonWith } from "../persistence/codec.js"
 import type { DbJob, JobStore, NewChild } from "../persistence/JobStore.js"
 import { newJob, type NewJobContext } from "./newJob.js"
-import type { CommandEvent } from "./remoteCommand.js"
+import { accepts, commandOf, type CommandEvent, type JobCommand } from "../machines/jobLifecycleMachine.js"
 
 /**
  * The rows of `specs`, each made as a dispatch makes its job (`newJob`: a registered type, params
@@ -80,21 +80,12 @@ export const cascadeToChildren = async (
 ): Promise<void> => {
   const childEvent: CommandEvent = event.type === "PAUSE" ? { type: "PAUSE", by: "parent" } : event
   // Only a parent that is itself retried takes its children along (not one a retry refuses).
-  if (event.type === "RETRY") {
-    const parent = await store.getJob(parentId)
-    if (parent?.status !== "failed" && parent?.status !== "cancelled") return
-  }
+  const command = commandOf(event) === "pause-by-parent" ? "pause" : (commandOf(event) as JobCommand)
+  const applies = (row: DbJob | undefined) => row !== undefined && isJobStatus(row.status) && accepts(row.status, command)
+  if (event.type === "RETRY" && !applies(await store.getJob(parentId))) return
   for (const child of await store.listJobs({ parentId })) {
-    const { status } = child
-    const applies =
-      event.type === "CANCEL"
-        ? status === "queued" || status === "running" || status === "paused"
-        : event.type === "PAUSE"
-          ? status === "queued" || status === "running"
-          : event.type === "RETRY"
-            ? status === "failed" || status === "cancelled"
-            : status === "paused" && child.paused_by === "parent"
-    if (applies) {
+    // A resume takes along only the children their parent's pause paused; a user's pause stays.
+    if (applies(child) && (event.type !== "RESUME" || child.paused_by === "parent")) {
       try {
         await apply(child.id, childEvent)
       } catch (error) {

@@ -2,30 +2,13 @@ import { InvalidTransition, JobNotFound, PersistenceError, UniqueKeyTaken } from
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { LogLevel } from "../jobs/defineJob.js"
-import type { JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
+import { commandOf, type CommandEvent, type JobLifecycleEvent, type RemoteCommand } from "../machines/jobLifecycleMachine.js"
 import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
 import { orphanOutcome } from "./orphanRule.js"
 import { Owners } from "./owners.js"
 
-/** As left on a row for the manager that runs the job; `pause-by-parent` is its parent's pause, undone by the parent's resume. */
-export type RemoteCommand = "pause" | "pause-by-parent" | "resume" | "cancel" | "retry"
-
-export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" | "RETRY" }>
-
-const events: Record<RemoteCommand, CommandEvent> = {
-  pause: { type: "PAUSE", by: "user" },
-  "pause-by-parent": { type: "PAUSE", by: "parent" },
-  resume: { type: "RESUME" },
-  cancel: { type: "CANCEL" },
-  retry: { type: "RETRY" },
-}
-
-export const commandEvent = (command: string): CommandEvent | undefined => (Object.hasOwn(events, command) ? events[command as RemoteCommand] : undefined)
-
-export const commandOf = (event: CommandEvent): RemoteCommand =>
-  event.type === "PAUSE" && event.by === "parent" ? "pause-by-parent" : (event.type.toLowerCase() as RemoteCommand)
 
 const settled = (command: RemoteCommand, status: JobStatus) =>
   command === "cancel" ? isTerminalStatus(status) : command === "pause" || command === "pause-by-parent" ? status !== "running" : command === "resume" ? status !== "paused" : !isTerminalStatus(status)

@@ -17,8 +17,6 @@ export type RetentionPolicy = {
   readonly [S in RestingStatus]?: { readonly maxAgeMs?: number; readonly maxCount?: number }
 }
 
-export const DEFAULT_RETENTION_INTERVAL_MS = 60_000
-
 const restingList = restingStatuses.join(", ")
 
 const notResting = (option: string, status: unknown) =>

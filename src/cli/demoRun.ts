@@ -7,7 +7,7 @@ import { JobManager } from "../actors/JobManager.js"
 import type { JobDefinition } from "../jobs/defineJob.js"
 import { FileCopyJob } from "../jobs/builtin/fileCopy.js"
 import { IndexerJob } from "../jobs/builtin/indexer.js"
-import { InvalidTransition } from "../jobs/errors.js"
+import { errorLine, InvalidTransition } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import { unpack } from "../persistence/codec.js"
@@ -149,7 +149,7 @@ const printOutcome = (indexer: JobInfo, copy: JobInfo, where: DemoOptions, index
   for (const info of [indexer, copy]) {
     const output = info.output as { durationMs?: number } | null
     const ran = output?.durationMs !== undefined ? ` in ${formatDuration(output.durationMs)} of work` : ""
-    const why = info.error ? `: [${info.error._tag}] ${info.error.message}` : ""
+    const why = info.error ? `: ${errorLine(info.error)}` : ""
     out(`${info.name} ${info.status}${ran} (attempts: ${info.attempts}, checkpoints: ${info.checkpoints})${why}`)
     if (info.output !== null) out(`  output: ${JSON.stringify(info.output)}`)
   }

@@ -57,5 +57,7 @@ export const formatError = (error: unknown): string => {
     : String(error)
   const oneLine = message.replace(/\s*\n\s*/g, " ").trim()
   if (tag === "UsageError" || tag === "JobDidNotComplete") return oneLine
+  // The CLI knows the built-in types and those of --jobs: an app's own type needs its module.
+  if (tag === "UnknownJobType") return `${tag}: ${oneLine} (a type of your own: add --jobs <the module that exports it>)`
   return tag !== undefined ? `${tag}: ${oneLine}` : `unexpected error: ${oneLine} (set JOBSTATE_DEBUG=1 for the stack)`
 }

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { JobDefinition } from "../jobs/defineJob.js"
@@ -17,6 +18,18 @@ const isJobDefinition = (value: unknown): value is JobDefinition =>
   (value as JobDefinition).params !== undefined
 
 /**
+ * The file a `--jobs` module names: as given, or (as TypeScript and tsx resolve `./jobs.js` in
+ * an app written in TypeScript) the `.ts` file beside it; a usage error when neither exists.
+ */
+export const jobsModuleFile = (module: string): string => {
+  const given = resolve(module)
+  if (existsSync(given)) return given
+  const ts = given.replace(/\.(m|c)?js$/, ".$1ts")
+  if (ts !== given && existsSync(ts)) return ts
+  throw new UsageError({ detail: `Cannot load --jobs ${module}: no such file${ts !== given ? ` (nor ${module.replace(/\.(m|c)?js$/, ".$1ts")})` : ""}` })
+}
+
+/**
  * The builtin jobs plus the job definitions exported by `modules` (`--jobs`, TypeScript or
  * JavaScript). An app's data dir needs its own types registered too: a manager that finds a
  * job of a type it does not know fails that job.
@@ -24,14 +37,15 @@ const isJobDefinition = (value: unknown): value is JobDefinition =>
 export const loadJobs = async (modules: ReadonlyArray<string>): Promise<ReadonlyArray<JobDefinition>> => {
   const jobs = [...builtinJobs]
   // The compiled CLI runs on plain Node, which cannot load TypeScript: tsx can, once registered.
-  if (modules.some((m) => /\.[mc]?ts$/.test(m))) {
+  const files = modules.map(jobsModuleFile)
+  if (files.some((m) => /\.[mc]?ts$/.test(m))) {
     const tsx = await optionalImport(() => import("tsx/esm/api"), "tsx", "Loading a TypeScript --jobs module")
     tsx.register()
   }
-  for (const module of modules) {
+  for (const [i, module] of modules.entries()) {
     let exports: Record<string, unknown>
     try {
-      exports = (await import(pathToFileURL(resolve(module)).href)) as Record<string, unknown>
+      exports = (await import(pathToFileURL(files[i]!).href)) as Record<string, unknown>
     } catch (error) {
       throw new UsageError({ detail: `Cannot load --jobs ${module}: ${(error as Error).message ?? String(error)}` })
     }

@@ -2,8 +2,7 @@
  * The `jobstate` command. Every command works on one data dir (`--data-dir`, default
  * `./.jobstate`), the same directory a `JobManager` embedded in an app would use.
  */
-import { existsSync, readFileSync } from "node:fs"
-import { resolve } from "node:path"
+import { readFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
 import { registerControlCommands } from "./commands/control.js"
 import { registerDemoCommand } from "./commands/demo.js"
@@ -17,7 +16,8 @@ import { registerVizCommand } from "./commands/viz.js"
 import { registerWatchCommand } from "./commands/watch.js"
 import { registerUiCommand } from "./commands/ui.js"
 import { registerWorkerCommand } from "./commands/worker.js"
-import { ExitCode, exitCodeOf, formatError, UsageError } from "./errors.js"
+import { ExitCode, exitCodeOf, formatError } from "./errors.js"
+import { jobsModuleFile } from "./jobs.js"
 
 // The package's own version: dist/cli/main.js and src/cli/main.ts both sit two levels below it.
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -51,7 +51,7 @@ Exit codes: 0 success; 1 the job failed or was cancelled, or the store failed;
   // a --jobs file that is not there is the same usage error everywhere.
   .hook("preAction", (_program, action) => {
     for (const module of (action.optsWithGlobals().jobs as ReadonlyArray<string> | undefined) ?? []) {
-      if (!existsSync(resolve(module))) throw new UsageError({ detail: `Cannot load --jobs ${module}: no such file` })
+      jobsModuleFile(module)
     }
   })
 

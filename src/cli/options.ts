@@ -49,6 +49,14 @@ export const invocationOf = (command: Command): string => {
   return parts.join(" ")
 }
 
+/**
+ * The command that starts a worker for jobs of `type`: this invocation's, when it knows the type
+ * (built in, or from its `--jobs`); else with a `--jobs` to fill in, since a worker without the
+ * module that defines a type never runs its jobs.
+ */
+export const workerHint = (command: Command, type: string, known: ReadonlyArray<string>): string =>
+  known.includes(type) ? `${invocationOf(command)} worker` : `${invocationOf(command)} --jobs <the module that exports the "${type}" job> worker`
+
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
 
 /** A data dir or database, for messages. */

@@ -1,4 +1,5 @@
 import type { JobInfo } from "../actors/JobInfo.js"
+import { errorLine } from "../jobs/errors.js"
 import { ExitCode, JobDidNotComplete } from "./errors.js"
 import { elapsedBetween } from "./render.js"
 
@@ -33,6 +34,6 @@ export const reportOutcome = (info: JobInfo): void => {
     process.stderr.write(`Job ${info.id} completed${took ? ` in ${took}` : ""}\n`)
     return
   }
-  const why = info.status === "failed" && info.error ? `: [${info.error._tag}] ${info.error.message}` : ""
+  const why = info.status === "failed" && info.error ? `: ${errorLine(info.error)}` : ""
   throw new JobDidNotComplete({ code: ExitCode.Failed, detail: `Job ${info.id} ${info.status}${why}` })
 }

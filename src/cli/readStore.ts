@@ -3,6 +3,7 @@ import { join } from "node:path"
 import { toJobInfo, type JobInfo } from "../actors/JobInfo.js"
 import { Owners } from "../actors/owners.js"
 import { JobNotFound } from "../jobs/errors.js"
+import type { JobStatus } from "../jobs/JobStatus.js"
 import { unpack } from "../persistence/codec.js"
 import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import { openStore, type StoreOptions } from "../persistence/openStore.js"
@@ -63,7 +64,7 @@ export interface JobDetails extends JobInfo {
   readonly params: unknown
   readonly state: unknown
   /** Its children, oldest first (`ctx.spawnChildren`). */
-  readonly childJobs: ReadonlyArray<Pick<JobInfo, "id" | "name" | "status" | "stalled" | "waitingForWorker">>
+  readonly childJobs: ReadonlyArray<Pick<JobInfo, "id" | "name" | "status" | "stalled" | "waitingForWorker" | "runAt">>
 }
 
 export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<DbJob> = []): JobDetails => {
@@ -75,8 +76,8 @@ export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<D
     }
   }
   const childJobs = children.map((c) => {
-    const { id, name, status, stalled, waitingForWorker } = toJobInfo(c, owners)
-    return { id, name, status, stalled, waitingForWorker }
+    const { id, name, status, stalled, waitingForWorker, runAt } = toJobInfo(c, owners)
+    return { id, name, status, stalled, waitingForWorker, runAt }
   })
   const counts: Partial<Record<JobInfo["status"], number>> = {}
   for (const c of childJobs) counts[c.status] = (counts[c.status] ?? 0) + 1
@@ -95,8 +96,23 @@ export const liveWorkerCount = async (store: JobStore, type?: string): Promise<n
   return (await store.leases()).filter((l) => owners.isLive(l.id) && l.types.length > 0 && (type === undefined || l.types.includes(type))).length
 }
 
-/** The status the CLI shows: `stalled` for a running job whose manager is gone, `waiting` for a queued one no worker runs. */
-export const shownStatus = (info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker">): string => (info.stalled !== null ? "stalled" : info.waitingForWorker ? "waiting" : info.status)
+/**
+ * The CLI's words for what a stored status does not say, each with the status it is a case of:
+ * `stalled`, a running job whose manager is gone; `waiting`, a queued one no worker runs;
+ * `delayed`, a queued one not yet due. `list --status` takes them as it takes a status.
+ */
+export const shownCases = { stalled: "running", waiting: "queued", delayed: "queued" } as const satisfies Record<string, JobStatus>
+export type ShownCase = keyof typeof shownCases
+
+/** The status the CLI shows: a status, or the case of it that `shownCases` names. */
+export const shownStatus = (info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt">, now = Date.now()): string =>
+  info.stalled !== null
+    ? "stalled"
+    : info.waitingForWorker
+      ? "waiting"
+      : info.status === "queued" && info.runAt !== null && Date.parse(info.runAt) > now
+        ? "delayed"
+        : info.status
 
 /** One line telling what a stalled or waiting job waits for, or `undefined`. */
 export const waitingNote = (info: JobInfo): string | undefined => {

@@ -6,6 +6,8 @@ export interface StoredError {
   readonly _tag: string
   readonly message: string
   readonly details?: unknown
+  /** What the error was caused by (its `cause`), itself stored so: `Effect.tryPromise`'s `UnknownError` keeps the rejection here. */
+  readonly cause?: StoredError
 }
 
 /** `dispatchByName` (or the CLI) named a job type that is not registered. */
@@ -59,7 +61,7 @@ export class JobFailed extends Data.TaggedError("JobFailed")<{
   readonly error: StoredError
 }> {
   override get message() {
-    return `Job ${this.id} failed: [${this.error._tag}] ${this.error.message}`
+    return `Job ${this.id} failed: ${errorLine(this.error)}`
   }
 }
 
@@ -153,27 +155,55 @@ export class JobCleanupFailed extends Data.TaggedError("JobCleanupFailed")<{
   }
 }
 
-/** Turns anything a job may fail with into the plain data that is stored. */
-export const toStoredError = (error: unknown): StoredError => {
+/**
+ * A running job's context was called after its attempt had ended (it returned, or was paused or
+ * cancelled, and its `run` went on): the call did nothing. Reported once per attempt through
+ * `onError`; typically an `async` job that logs from a timer or a promise it did not await.
+ */
+export class JobCallIgnored extends Data.TaggedError("JobCallIgnored")<{
+  readonly id: string
+  readonly name: string
+  /** `log`, `progress` or `checkpoint`. */
+  readonly call: string
+}> {
+  override get message() {
+    return `${this.name} job ${this.id} called ctx.${this.call} after its attempt had ended (its run returned, or it was paused or cancelled): the call was ignored, and later ones of this attempt are too`
+  }
+}
+
+/** How deep a chain of causes is kept. */
+const MAX_CAUSES = 5
+
+/** Turns anything a job may fail with into the plain data that is stored, with its chain of causes. */
+export const toStoredError = (error: unknown, depth = 0): StoredError => {
   if (typeof error === "object" && error !== null) {
-    const e = error as { _tag?: unknown; message?: unknown; name?: unknown }
+    const e = error as { _tag?: unknown; message?: unknown; name?: unknown; cause?: unknown }
     const tag = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
     const message = typeof e.message === "string" && e.message !== "" ? e.message : safeString(error)
     const details = ownData(error)
-    return details === undefined ? { _tag: tag, message } : { _tag: tag, message, details }
+    const cause = e.cause !== undefined && e.cause !== null && depth < MAX_CAUSES ? toStoredError(e.cause, depth + 1) : undefined
+    return { _tag: tag, message, ...(details === undefined ? {} : { details }), ...(cause === undefined ? {} : { cause }) }
   }
   return { _tag: "Error", message: safeString(error) }
 }
 
+/** An error's own data: its fields and stack, without what `StoredError` holds apart or a library's private marks (`~effect/...`). */
 const ownData = (error: object): unknown => {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(error)) {
-    if (k === "_tag" || k === "message" || k === "stack" || k === "cause") continue
+    if (k === "_tag" || k === "message" || k === "stack" || k === "cause" || k.startsWith("~")) continue
     if (typeof v === "function") continue
     out[k] = v
   }
   if (error instanceof Error && error.stack) out.stack = error.stack
   return Object.keys(out).length ? JSON.parse(safeJson(out)) : undefined
+}
+
+/** An error and its causes, one line: `[UnknownError] An error occurred… ← caused by [Error] ENOENT…`. */
+export const errorLine = (error: StoredError): string => {
+  const parts: string[] = []
+  for (let e: StoredError | undefined = error; e !== undefined; e = e.cause) parts.push(`[${e._tag}] ${e.message}`)
+  return parts.join(" ← caused by ")
 }
 
 const safeJson = (v: unknown) => {

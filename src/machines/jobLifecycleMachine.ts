@@ -1,5 +1,6 @@
 import { assign, fromCallback, sendTo, setup, type ActorRefFrom, type SnapshotFrom } from "xstate"
 import type { StoredError } from "../jobs/errors.js"
+import { jobStatuses, type JobStatus } from "../jobs/JobStatus.js"
 
 /**
  * Who asked for a pause: a user (stays paused across restarts), `close()` (resumes on open), or
@@ -228,3 +229,49 @@ export const jobLifecycleMachine = setup({
 export type JobLifecycleMachine = typeof jobLifecycleMachine
 export type JobLifecycleSnapshot = SnapshotFrom<JobLifecycleMachine>
 export type JobLifecycleActor = ActorRefFrom<JobLifecycleMachine>
+
+/** What a user may ask of a job (`manager.pause(id)` and the others; the CLI's and the dashboard's actions). */
+export const jobCommands = ["pause", "resume", "cancel", "retry"] as const
+export type JobCommand = (typeof jobCommands)[number]
+
+/** A command as left on a row for the manager that runs the job; `pause-by-parent` is its parent's pause, undone by the parent's resume. */
+export type RemoteCommand = JobCommand | "pause-by-parent"
+
+/** The events a command is. */
+export type CommandEvent = Extract<JobLifecycleEvent, { type: "PAUSE" | "RESUME" | "CANCEL" | "RETRY" }>
+
+/** Each command as the event the machine takes. */
+export const commandEvents: Readonly<Record<RemoteCommand, CommandEvent>> = {
+  pause: { type: "PAUSE", by: "user" },
+  "pause-by-parent": { type: "PAUSE", by: "parent" },
+  resume: { type: "RESUME" },
+  cancel: { type: "CANCEL" },
+  retry: { type: "RETRY" },
+}
+
+/** The event of a command as stored (`undefined` for a string that is none). */
+export const commandEvent = (command: string): CommandEvent | undefined =>
+  Object.hasOwn(commandEvents, command) ? commandEvents[command as RemoteCommand] : undefined
+
+/** The command an event is, as stored. */
+export const commandOf = (event: CommandEvent): RemoteCommand =>
+  event.type === "PAUSE" && event.by === "parent" ? "pause-by-parent" : (event.type.toLowerCase() as RemoteCommand)
+
+/**
+ * The commands the machine accepts in each status, for a job at rest in it (running: in
+ * `running.active`), asked of the machine once. Wherever a rule needs to know whether a command
+ * applies to a job it knows only by its status (a cascade to children, a stored row, a page's
+ * buttons), it reads this; a live job's actor is asked directly.
+ */
+export const commandsAccepted: Readonly<Record<JobStatus, ReadonlyArray<JobCommand>>> = (() => {
+  const context: JobLifecycleContext = { jobId: "", attempt: 1, pausedBy: null, error: null, failures: 0, lastError: null, runAt: null, awaitingChildren: false }
+  const table = {} as Record<JobStatus, JobCommand[]>
+  for (const status of jobStatuses) {
+    const snapshot = jobLifecycleMachine.resolveState({ value: status as never, context })
+    table[status] = jobCommands.filter((c) => snapshot.can(commandEvents[c]))
+  }
+  return table
+})()
+
+/** Whether the machine accepts `command` of a job at rest in `status`. */
+export const accepts = (status: JobStatus, command: JobCommand): boolean => commandsAccepted[status].includes(command)

@@ -2,7 +2,7 @@ import Database from "better-sqlite3"
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { PersistenceError } from "../jobs/errors.js"
+import { InvalidOptions, PersistenceError } from "../jobs/errors.js"
 import type {
   ClaimRequest,
   ClaimRow,
@@ -73,6 +73,9 @@ const WAL_CHECKPOINT_PAGES = 4000
  * Switching to WAL needs a moment alone with the file; when another process is opening the
  * same new database, SQLite answers "locked" at once instead of waiting, so wait here.
  */
+/** How long a write waits for another connection's lock, unless told (`busyTimeoutMs`). */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000
+
 const setWal = (db: Database.Database, busyTimeoutMs: number) => {
   const deadline = Date.now() + busyTimeoutMs
   for (;;) {
@@ -170,10 +173,16 @@ export class SqliteJobStore implements JobStore {
         db = new Database(file)
       }
     } catch (cause) {
+      // A data dir that names a file (or a file inside one) is the caller's mistake, said as such.
+      const code = (cause as { code?: unknown }).code
+      if (code === "EEXIST" || code === "ENOTDIR") {
+        const what = code === "EEXIST" ? "is a file" : "lies inside a file"
+        throw new InvalidOptions({ option: "dataDir", detail: `${dataDir} ${what}, not a directory: give the directory jobstate keeps jobs.db in` })
+      }
       throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
     }
     try {
-      const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+      const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS
       db.pragma(`busy_timeout = ${busyTimeoutMs}`)
       // Refuse a newer database before changing anything about it, even its journal mode.
       const version = assertNotNewer(db, file)

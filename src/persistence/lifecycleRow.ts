@@ -1,4 +1,4 @@
-import { SerializationError, type StoredError } from "../jobs/errors.js"
+import { errorLine, SerializationError, type StoredError } from "../jobs/errors.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { JobLifecycleSnapshot, PausedBy } from "../machines/jobLifecycleMachine.js"
 import { pack, unpack } from "./codec.js"
@@ -91,7 +91,7 @@ export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): Life
     attempts: context.attempt,
     pausedBy: status === "paused" ? context.pausedBy : null,
     error: error === null ? null : JSON.stringify(error),
-    errorMessage: error === null ? null : `[${error._tag}] ${error.message}`,
+    errorMessage: error === null ? null : errorLine(error),
     terminal: isTerminalStatus(status),
     failures: context.failures,
     lastError: context.lastError === null ? null : JSON.stringify(context.lastError),

@@ -4,7 +4,7 @@ import type { JobManager, ListJobsFilter } from "../actors/JobManager.js"
 import type { JobInfo } from "../actors/JobInfo.js"
 import type { ScheduleOptions } from "../actors/Scheduler.js"
 import { JobStatus } from "../jobs/JobStatus.js"
-import { jobLifecycleMachine } from "../machines/jobLifecycleMachine.js"
+import { commandsAccepted, jobCommands, jobLifecycleMachine, type JobCommand } from "../machines/jobLifecycleMachine.js"
 import { replayRows, parseRecording } from "../cli/replay.js"
 import { HttpRefusal, readBody, readJson, sendError, sendJson, sendText } from "./httpReplies.js"
 import { jobHistory } from "./jobHistory.js"
@@ -44,8 +44,8 @@ const SCHEDULE_OPTIONS = ["cron", "timezone", "priority"] as const
 /** The most jobs one bulk action takes: a bigger set is done in several. */
 const BULK_MAX = 10_000
 const PAGE_LIMIT_MAX = 500
-const ACTIONS = ["pause", "resume", "cancel", "retry"] as const
-type Action = (typeof ACTIONS)[number]
+const ACTIONS = jobCommands
+type Action = JobCommand
 
 /**
  * The web dashboard: the page, its assets and its JSON API, for one manager. Everything it does
@@ -137,7 +137,8 @@ const get = async (
   }
   if (path === "/api/jobs") return sendJson(res, 200, await listJobs(manager, q))
   if (path === "/api/managers") return sendJson(res, 200, { managers: await manager.listManagers() })
-  if (path === "/api/lifecycle") return sendJson(res, 200, await diagram())
+  // The diagram, and the commands the machine takes in each status (the page's buttons).
+  if (path === "/api/lifecycle") return sendJson(res, 200, { ...(await diagram()), actions: jobCommands, commands: commandsAccepted })
   let m = /^\/api\/types\/([^/]+)$/.exec(path)
   if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
   m = /^\/api\/jobs\/([^/]+)\/logs$/.exec(path)
@@ -165,7 +166,7 @@ const get = async (
 }
 
 const post = async (manager: JobManager, path: string, req: IncomingMessage, res: ServerResponse) => {
-  let m = /^\/api\/jobs\/([^/]+)\/(pause|resume|cancel|retry)$/.exec(path)
+  let m = new RegExp(`^/api/jobs/([^/]+)/(${ACTIONS.join("|")})$`).exec(path)
   if (m) {
     const id = decodeURIComponent(m[1]!)
     const action = m[2] as Action
@@ -406,7 +407,7 @@ const refusalOf = (error: unknown): HttpRefusal => {
     case "InvalidParams":
       return new HttpRefusal(422, message, { issues: (error as { issues?: unknown }).issues })
     case "InvalidOptions":
-      return new HttpRefusal(422, message)
+      return new HttpRefusal(422, message, { option: (error as { option?: unknown }).option })
     case "InvalidTransition":
     case "UniqueKeyTaken":
       return new HttpRefusal(409, message)

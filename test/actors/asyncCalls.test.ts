@@ -4,7 +4,7 @@
  */
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { defineJob, Progress } from "../../src/index.js"
+import { defineJob, JobCallIgnored, Progress } from "../../src/index.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -65,7 +65,21 @@ const EffectfulJob = defineJob({
     }),
 })
 
-const jobs = [CarelessJob, EffectfulJob, MixedJob]
+/** Returns, leaving a timer that logs (twice) after the job has ended. */
+let lateLogged = () => {}
+const LateJob = defineJob({
+  name: "late",
+  params: Schema.Struct({}),
+  run: async (ctx) => {
+    setTimeout(() => {
+      void ctx.log("after the end")
+      void ctx.log("again")
+      lateLogged()
+    }, 50)
+  },
+})
+
+const jobs = [CarelessJob, EffectfulJob, MixedJob, LateJob]
 
 describe("the calls of a job's context", () => {
   it("in an async job, take effect when made, in order, whether or not they are awaited: stored before the job ends, and resumed from after a crash", async () => {
@@ -83,6 +97,19 @@ describe("the calls of a job's context", () => {
     const second = await openManager({ dataDir, jobs })
     expect(await (await second.handle(handle.id)).result()).toEqual({ resumedAt: 2 })
     gate.open()
+  })
+
+  it("made after the job has ended are not stored, and said once through onError (JobCallIgnored)", async () => {
+    const reported: unknown[] = []
+    const manager = await openManager({ jobs, onError: (e) => reported.push(e) })
+    const logged = new Promise<void>((r) => (lateLogged = r))
+    const handle = await manager.dispatch(LateJob, {})
+    await handle.result()
+    await logged
+    expect((await manager.getJobLogs(handle.id)).map((l) => l.message)).not.toContain("after the end")
+    const ignored = reported.filter((e) => e instanceof JobCallIgnored)
+    expect(ignored).toHaveLength(1)
+    expect(ignored[0]).toMatchObject({ id: handle.id, name: "late", call: "log" })
   })
 
   it("in an async job that yields one inside an Effect of its own, run once", async () => {

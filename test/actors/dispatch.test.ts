@@ -113,6 +113,28 @@ describe("dispatch", () => {
     expect((await manager.listJobs({ status: "failed" })).map((j) => j.id).sort()).toEqual([typed.id, thrown.id, rejected.id].sort())
   })
 
+  it("keeps what an error was caused by: Effect.tryPromise's UnknownError stores the rejection it wraps", async () => {
+    const ReadConfig = defineJob({
+      name: "read_config",
+      params: Schema.Struct({ path: Schema.String }),
+      run: (ctx) =>
+        Effect.tryPromise(() => Promise.reject(Object.assign(new Error(`ENOENT: no such file or directory, open '${ctx.params.path}'`), { code: "ENOENT" }))),
+    })
+    const manager = await openManager({ jobs: [ReadConfig] })
+    const handle = await manager.dispatch(ReadConfig, { path: "/missing.json" })
+    const failure = await handle.result().catch((e) => e)
+    expect(failure).toBeInstanceOf(JobFailed)
+    expect(failure.error).toMatchObject({
+      _tag: "UnknownError",
+      cause: { _tag: "Error", message: "ENOENT: no such file or directory, open '/missing.json'", details: { code: "ENOENT" } },
+    })
+    // Effect's private marks are not stored as the error's data.
+    expect(Object.keys(failure.error.details ?? {}).filter((k) => k.startsWith("~"))).toEqual([])
+    expect(failure.message).toContain("caused by [Error] ENOENT: no such file or directory, open '/missing.json'")
+    const info = await manager.getJobInfo(handle.id)
+    expect(info.error?.cause?.message).toContain("ENOENT")
+  })
+
   it("offers every operation as an Effect with typed errors", async () => {
     const manager = await openManager()
     const exit = await Effect.runPromiseExit(manager.effect.dispatchByName("count", { n: -1 }))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { JobManager } from "../../src/index.js"
+import { Schema } from "effect"
+import { defineJob, JobManager } from "../../src/index.js"
 import { NoopJob } from "../fixtures/jobs.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { cli } from "./cli.js"
@@ -46,5 +47,26 @@ describe("jobstate list", () => {
     const bad = await cli("-d", dataDir, "list", "--sort", "random")
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain("newest, oldest")
+  })
+
+  it("shows a queued job not yet due as delayed and one no worker runs as waiting, and --status finds each", async () => {
+    const dataDir = tempDir()
+    const Unrun = defineJob({ name: "unrun", params: Schema.Struct({}), run: async () => {} })
+    const worker = await JobManager.open({ dataDir, jobs: [NoopJob] })
+    const producer = await JobManager.open({ dataDir, jobs: [NoopJob, Unrun], concurrency: 0 })
+    try {
+      const delayed = await producer.dispatch(NoopJob, { tag: "later" }, { delayMs: 3_600_000 })
+      const unrun = await producer.dispatch(Unrun, {})
+      const table = await cli("-d", dataDir, "list")
+      expect(table.stdout).toMatch(new RegExp(`${delayed.id}\\s+noop\\s+delayed`))
+      expect(table.stdout).toMatch(new RegExp(`${unrun.id}\\s+unrun\\s+waiting`))
+      expect(await listed(dataDir, "--status", "delayed")).toEqual([delayed.id])
+      expect(await listed(dataDir, "--status", "waiting")).toEqual([unrun.id])
+      expect((await listed(dataDir, "--status", "queued")).sort()).toEqual([delayed.id, unrun.id].sort())
+      expect(await listed(dataDir, "--status", "waiting", "--offset", "1")).toEqual([])
+    } finally {
+      await producer.close()
+      await worker.close()
+    }
   })
 })

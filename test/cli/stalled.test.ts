@@ -32,6 +32,9 @@ describe("jobs whose manager died", () => {
     // No manager runs: list and show say the job is stalled, not that it runs.
     const list = await cli("-d", dataDir, "list")
     expect(list.stdout).toMatch(/once_slow\s+stalled/)
+    // What list shows, --status finds.
+    const stalled = await cli("-d", dataDir, "list", "--status", "stalled", "--json")
+    expect((JSON.parse(stalled.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([id])
     expect(list.stdout).toContain("the next worker of type \"once_slow\"")
     const show = await cli("-d", dataDir, "show", id)
     expect(show.stdout).toMatch(/stalled\s+stalled since/)

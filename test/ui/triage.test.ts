@@ -85,6 +85,7 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
 
     await page.goto(`${url}#status=failed&type=failing`)
     await waitUntil(async () => new Set(await listed(page)).size === 3, 20_000, "the three failed jobs")
+    expect(await page.locator('button[name="retry-all"]').innerText()).toBe("retry all failed jobs of type failing")
     await page.locator('button[name="retry-all"]').click()
     await page.locator("[data-bulk-result]", { hasText: "retry: 3 of 3 done" }).waitFor()
     await waitUntil(
@@ -156,6 +157,10 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     for (const frame of frames) expect(frame).toMatch(/^at /)
     expect(frames[0]).toContain("fixtures/jobs.ts")
     expect(await page.locator('[data-job] [data-error="RangeError"]').innerText()).toBe("[RangeError] boom")
+    // Its path is lit by the arrows it took, not by every arrow between the two statuses
+    // (running.pausing → failed and running.cancelling → failed were not taken).
+    const taken = await page.locator("svg.lifecycle g.transition.taken").evaluateAll((gs) => gs.map((g) => `${g.getAttribute("data-from")}>${g.getAttribute("data-to")}`))
+    expect(taken.sort()).toEqual(["queued>running", "running>failed"])
     expect(errors).toEqual([])
   })
 
@@ -164,9 +169,10 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     await page.goto(`${url}#view=dispatch`)
     const form = page.locator('form[data-form="dispatch"]')
     await form.locator('select[name="type"]').selectOption("noop")
-    await form.locator('input[name="delay"]').fill("soon")
+    // Each field is found by its label (tied to its input), and a bad one is named by that label.
+    await form.getByLabel(/^delay \(/).fill("soon")
     await form.locator('button[type="submit"]').click()
-    await page.locator('[data-result="error"]', { hasText: "delayMs" }).waitFor()
+    await page.locator('[data-result="error"]', { hasText: 'delay: "soon" is not a duration' }).waitFor()
     expect(await producer.listJobs()).toEqual([])
 
     await form.locator('input[name="delay"]').fill("1h")

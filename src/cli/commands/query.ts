@@ -1,16 +1,16 @@
 import { Option, type Command } from "commander"
 import { toJobInfo, type JobInfo, type JobLogLine } from "../../actors/JobInfo.js"
-import { JobNotFound } from "../../jobs/errors.js"
+import { errorLine, JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
 import type { DbJob } from "../../persistence/JobStore.js"
-import { integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
-import { jobDetails, ownersOf, readJob, resolveJobId, shownStatus, waitingNote, withStore, type JobDetails } from "../readStore.js"
+import { integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHint } from "../options.js"
+import { jobDetails, ownersOf, readJob, resolveJobId, shownCases, shownStatus, waitingNote, withStore, type JobDetails, type ShownCase } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
 interface ListOptions {
-  readonly status?: JobInfo["status"]
+  readonly status?: JobInfo["status"] | ShownCase
   readonly limit?: number
   readonly offset: number
   readonly sort: "newest" | "oldest"
@@ -21,6 +21,9 @@ const json = (value: unknown): void => void process.stdout.write(`${JSON.stringi
 
 /** `list` shows this many rows unless `-n` says otherwise. */
 const LIST_PAGE = 50
+
+/** `list --status waiting` (a case of a status) reads rows of that status this many at a time. */
+const LIST_CHUNK = 500
 
 /** `show` lists this many children; `--json` has them all. */
 const MAX_CHILDREN_SHOWN = 20
@@ -69,7 +72,7 @@ export const registerQueryCommands = (program: Command) => {
   program
     .command("list")
     .description("list jobs, newest first")
-    .addOption(new Option("-s, --status <status>", "only jobs with this status").choices(jobStatuses))
+    .addOption(new Option("-s, --status <status>", "only jobs with this status (or stalled, waiting, delayed: as the list shows them)").choices([...jobStatuses, ...Object.keys(shownCases)]))
     .option("-n, --limit <n>", `at most this many (the table shows ${LIST_PAGE} unless told)`, integerOption("--limit", 1))
     .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
     .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
@@ -79,17 +82,28 @@ export const registerQueryCommands = (program: Command) => {
       const dataDir = whereOf(where)
       // The table shows a page unless told how many (one row more tells whether there are more); --json gives all.
       const page = options.limit ?? (options.json ? undefined : LIST_PAGE)
-      const query = {
-        ...(options.status ? { status: options.status } : {}),
-        ...(page === undefined ? {} : { limit: options.limit ?? page + 1 }),
-        offset: options.offset,
-        order: options.sort,
-      }
+      const limit = page === undefined ? undefined : (options.limit ?? page + 1)
+      const shownCase = options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
       const jobs = await withStore(
         where,
         async (store) => {
           const owners = await ownersOf(store)
-          return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
+          if (shownCase === undefined) {
+            const query = { ...(options.status ? { status: options.status } : {}), ...(limit === undefined ? {} : { limit }), offset: options.offset, order: options.sort }
+            return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
+          }
+          // A case of a status is told from the rows of that status, read a chunk at a time.
+          const found: JobInfo[] = []
+          const want = limit === undefined ? Infinity : options.offset + limit
+          for (let offset = 0; found.length < want; offset += LIST_CHUNK) {
+            const rows = await store.listJobs({ status: shownCases[shownCase], limit: LIST_CHUNK, offset, order: options.sort })
+            for (const row of rows) {
+              const info = toJobInfo(row, owners)
+              if (shownStatus(info) === shownCase) found.push(info)
+            }
+            if (rows.length < LIST_CHUNK) break
+          }
+          return found.slice(options.offset, limit === undefined ? undefined : options.offset + limit)
         },
         () => [],
       )
@@ -114,8 +128,9 @@ export const registerQueryCommands = (program: Command) => {
       }
       const waiting = new Map<string, number>()
       for (const job of jobs) if (job.stalled === null && job.waitingForWorker) waiting.set(job.name, (waiting.get(job.name) ?? 0) + 1)
+      const known = waiting.size === 0 ? [] : (await jobsOf(command)).map((d) => d.name)
       for (const [name, n] of waiting) {
-        process.stdout.write(`${n} ${name} job${n === 1 ? "" : "s"} above wait${n === 1 ? "s" : ""} for a worker of type "${name}" (none is running): ${invocationOf(command)} worker\n`)
+        process.stdout.write(`${n} ${name} job${n === 1 ? "" : "s"} above wait${n === 1 ? "s" : ""} for a worker of type "${name}" (none is running): ${workerHint(command, name, known)}\n`)
       }
       if (more) {
         const next = `${invocationOf(command)} list${options.status ? ` --status ${options.status}` : ""} --offset ${options.offset + LIST_PAGE}`
@@ -158,7 +173,7 @@ export const registerQueryCommands = (program: Command) => {
         ["ended", details.completedAt ? `${details.completedAt} (${elapsedBetween(details.startedAt, details.completedAt)} after it first started)` : null],
         ["params", JSON.stringify(details.params)],
         ["output", details.output === null ? null : JSON.stringify(details.output)],
-        ["error", details.error ? `[${details.error._tag}] ${details.error.message}` : null],
+        ["error", details.error ? errorLine(details.error) : null],
         ["parent", details.parentId],
         ["children", childSummary(details)],
       ]

@@ -1,7 +1,7 @@
 import type { Command } from "commander"
 import type { InspectionEvent } from "xstate"
 import { JobManager } from "../../actors/JobManager.js"
-import { UnknownJobType, type StoredError } from "../../jobs/errors.js"
+import { errorLine, UnknownJobType, type StoredError } from "../../jobs/errors.js"
 import { ExitCode, JobDidNotComplete } from "../errors.js"
 import { formatDuration } from "../render.js"
 import { integerOption, jobsOf, storeOf, whereOf } from "../options.js"
@@ -46,6 +46,15 @@ export const registerWorkerCommand = (program: Command) => {
       const types = options.types ?? manager.listJobTypes()
       const until = options.drain ? "until no job of these types is queued or running" : "Ctrl-C stops"
       log(`worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${types.join(", ")}; ${until}`)
+      // Jobs waiting for a type this worker does not know never run here: say so, and how.
+      const others = new Map<string, number>()
+      for (const c of await manager.countJobs()) {
+        if ((c.status === "queued" || c.status === "running") && !types.includes(c.name)) others.set(c.name, (others.get(c.name) ?? 0) + c.count)
+      }
+      for (const [name, n] of others) {
+        const how = known.includes(name) ? `--types ${name}` : `--jobs <the module that exports the "${name}" job>`
+        log(`note: ${n} queued or running ${name} job(s) on this store are not this worker's; a worker with ${how} runs them`)
+      }
 
       // The manager's timers do not hold the process open (an app decides its own lifetime); a worker must.
       const keepAlive = setInterval(() => {}, 60_000)
@@ -141,7 +150,7 @@ const jobStatusLogger = (
     if (status === "running") line += ` (attempt ${ctx.attempt ?? "?"})`
     else if (previous?.status === "running") line += ` after ${formatDuration(now - previous.since)}`
     if (status === "paused" && ctx.pausedBy) line += ` by ${ctx.pausedBy}`
-    if (status === "failed" && ctx.error) line += `: [${ctx.error._tag}] ${ctx.error.message}`
+    if (status === "failed" && ctx.error) line += `: ${errorLine(ctx.error)}`
     void name.then((n) => log(`${status} ${n} ${line}`))
     if (status === "completed" || status === "failed" || status === "cancelled") {
       last.delete(jobId)

@@ -9,9 +9,12 @@ import { timelineOf } from "./timeline.js"
 import { validate } from "./validate.js"
 
 const STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"]
-const ACTIONS = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"], retry: ["failed", "cancelled"] }
-/** Whether the machine takes the action now: a running job is resumed only when it is stalled (its manager is gone). */
-const allowed = (action, job) => ACTIONS[action].includes(job.status) || (action === "resume" && job.stalled !== null && job.stalled !== undefined)
+/**
+ * Whether the machine takes the action now, by the table the server reads from it (`commands`:
+ * status → actions), so that a status heard live enables the right buttons; a running job is
+ * resumed only when it is stalled (its manager is gone).
+ */
+const allowed = (action, job, commands) => (commands?.[job.status] ?? []).includes(action) || (action === "resume" && job.stalled !== null && job.stalled !== undefined)
 /** A priority as typed: a name (as the CLI takes them) or an integer; anything else goes as is, for the server to refuse. */
 const PRIORITIES = { low: -1, normal: 0, high: 1, critical: 10 }
 const priorityOf = (text) => {
@@ -201,7 +204,8 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   const chosen = [...checked]
   // Every job of the filter, not only this page: offered where it is what an incident needs.
   const filterBody = { filter: { status: filter.status, name: filter.name, parent: filter.parent } }
-  const filterWords = [filter.status || "", filter.name ? `${filter.name}` : "", "jobs", filter.parent ? `under ${short(filter.parent)}` : ""].filter(Boolean).join(" ")
+  // "all failed jobs of type report under 1a2b3c4d"
+  const filterWords = ["all", filter.status || "", "jobs", filter.name ? `of type ${filter.name}` : "", filter.parent ? `under ${short(filter.parent)}` : ""].filter(Boolean).join(" ")
   const canFilterAct = (filter.status !== "" || filter.name !== "" || filter.parent !== "") && filter.text === "" && since === null
   return html`<div class="card">
     <h2>Jobs</h2>
@@ -220,8 +224,8 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
         ? html`<span data-checked=${chosen.length}>${chosen.length} chosen:</span>
           ${["retry", "cancel", "pause", "resume"].map((a) => html`<button class="act" name=${`bulk-${a}`} disabled=${busy} onClick=${() => bulk(a, { ids: chosen }, `${chosen.length} jobs`)}>${a}</button>`)}`
         : html`<span class="muted">Tick jobs to act on several at once.</span>`}
-      ${canFilterAct && filter.status === "failed" && html`<button class="act" name="retry-all" disabled=${busy} onClick=${() => bulk("retry", filterBody, `every ${filterWords}`)}>retry every ${filterWords}</button>`}
-      ${canFilterAct && ["queued", "running", "paused", ""].includes(filter.status) && html`<button class="act" name="cancel-all" disabled=${busy} onClick=${() => bulk("cancel", filterBody, `every ${filterWords}`)}>cancel every ${filterWords}</button>`}
+      ${canFilterAct && filter.status === "failed" && html`<button class="act" name="retry-all" disabled=${busy} onClick=${() => bulk("retry", filterBody, filterWords)}>retry ${filterWords}</button>`}
+      ${canFilterAct && ["queued", "running", "paused", ""].includes(filter.status) && html`<button class="act" name="cancel-all" disabled=${busy} onClick=${() => bulk("cancel", filterBody, filterWords)}>cancel ${filterWords}</button>`}
     </div>
     ${bulkMessage && html`<div class=${bulkMessage.ok ? "ok-box" : "error-box"} data-bulk-result>${bulkMessage.text}</div>`}
     ${error && html`<div class="error-box">${error}</div>`}
@@ -247,12 +251,16 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
 const Json = ({ value }) => (value === null || value === undefined ? html`<span class="muted">–</span>` : html`<pre>${JSON.stringify(value, null, 2)}</pre>`)
 
 /** A stored error: its tag and message, its stack as lines (the engine's own frames dimmed), its other fields as JSON. */
+/** A stored error, its causes ("caused by", as `Effect.tryPromise` keeps a rejection) and the frames of the deepest one with a stack. */
 const ErrorView = ({ error }) => {
-  const { stack, ...rest } = error.details ?? {}
-  const lines = typeof stack === "string" ? stack.split("\n") : []
+  const { stack: _, ...rest } = error.details ?? {}
+  const causes = []
+  for (let c = error.cause; c; c = c.cause) causes.push(c)
+  const withStack = [error, ...causes].filter((e) => typeof e.details?.stack === "string").pop()
   // The first line repeats the message; the frames follow.
-  const frames = lines.filter((l) => /^\s+at /.test(l))
+  const frames = withStack ? withStack.details.stack.split("\n").filter((l) => /^\s+at /.test(l)) : []
   return html`<div class="error-box" data-error=${error._tag}>[${error._tag}] ${error.message}</div>
+    ${causes.map((c) => html`<div class="error-box cause" data-error-cause=${c._tag}>caused by [${c._tag}] ${c.message}</div>`)}
     ${frames.length > 0 && html`<pre class="stack" data-stack>${frames.map((f) => html`<div class=${/node_modules|node:internal|jobstate\/(dist|src)\/(actors|persistence|machines)/.test(f) ? "muted" : ""}>${f.trim()}</div>`)}</pre>`}
     ${Object.keys(rest).length > 0 && html`<${Json} value=${rest} />`}`
 }
@@ -333,7 +341,7 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   if (path[path.length - 1] !== job.status) path.push(job.status)
   return html`<div class="card" data-job=${job.id}>
     <h2>${job.name} <code>${job.id}</code> <${Status} job=${job} /></h2>
-    <div class="actions">${Object.entries(ACTIONS).map(([a]) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
+    <div class="actions">${(diagram?.actions ?? []).map((a) => html`<button class="act" name=${a} disabled=${acting !== null || !allowed(a, job, diagram?.commands)} onClick=${() => act(a)}>${acting === a ? "…" : a}</button>`)}</div>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"}>${message.text}</div>`}
     <${Bar} job=${job} live=${live.progress.get(id)} />
     <div class="diagram"><${Lifecycle} diagram=${diagram} job=${job} path=${path} /></div>
@@ -364,6 +372,9 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   </div>`
 }
 
+/** The dispatch form's label for each option the engine may refuse. */
+const OPTION_LABELS = { priority: "priority", delayMs: "delay", timeoutMs: "timeout", uniqueKey: "unique key", runAt: "delay" }
+
 const Dispatch = ({ types, onDispatched }) => {
   const [name, setName] = useState(types[0] ?? "")
   const [schema, setSchema] = useState(null)
@@ -387,28 +398,34 @@ const Dispatch = ({ types, onDispatched }) => {
       setMessage({ ok: false, text: `Invalid params for ${JSON.stringify(name)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}` })
       return
     }
+    // Durations as typed ("90s", "5m", "1500"); one that is not a duration is named by its field.
+    const delayMs = durationMs(options.delay)
+    const timeoutMs = durationMs(options.timeout)
+    const notDuration = [["delay", delayMs], ["timeout", timeoutMs]].find(([, ms]) => typeof ms === "string")
+    if (notDuration) {
+      setMessage({ ok: false, text: `${notDuration[0]}: ${JSON.stringify(notDuration[1])} is not a duration (e.g. 1500, 90s, 5m, 2h)` })
+      return
+    }
     try {
-      const r = await post("api/dispatch", {
-        name, params: value, priority: priorityOf(priority),
-        // Durations as typed ("90s", "5m", "1500"): what is not one goes as is, for the server to name it.
-        delayMs: durationMs(options.delay), uniqueKey: options.uniqueKey.trim() || undefined, timeoutMs: durationMs(options.timeout),
-      })
+      const r = await post("api/dispatch", { name, params: value, priority: priorityOf(priority), delayMs, uniqueKey: options.uniqueKey.trim() || undefined, timeoutMs })
       setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
       onDispatched(r.id)
     } catch (err) {
-      setIssues(err.issues ?? []); setMessage({ ok: false, text: err.message })
+      // The engine names an option by its API name (delayMs); the form by its field's label.
+      const field = OPTION_LABELS[err.option]
+      setIssues(err.issues ?? []); setMessage({ ok: false, text: field ? `${field}: ${err.message}` : err.message })
     }
   }
   return html`<div class="card"><h2>Dispatch a job</h2>
     <form onSubmit=${submit} data-form="dispatch">
-      <div class="field"><label>type</label><select name="type" value=${name} onChange=${(e) => setName(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
+      <div class="field"><label for="dispatch-type">type</label><select id="dispatch-type" name="type" value=${name} onChange=${(e) => setName(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
         ${schema?.description && html`<span class="hint"> ${schema.description}</span>`}</div>
       ${schema && html`<${SchemaForm} schema=${schema.params} value=${value} onChange=${setValue} issues=${issues} />`}
-      <div class="field"><label>priority</label><input name="priority" value=${priority} onInput=${(e) => setPriority(e.target.value)} size="5" /></div>
+      <div class="field"><label for="dispatch-priority">priority</label><input id="dispatch-priority" name="priority" value=${priority} onInput=${(e) => setPriority(e.target.value)} size="5" /></div>
       <div class="options">
-        <div class="field"><label>delay <span class="hint">(e.g. 90s, 5m, 2h; empty: now)</span></label><input name="delay" value=${options.delay} onInput=${(e) => setOptions({ ...options, delay: e.target.value })} size="8" /></div>
-        <div class="field"><label>unique key <span class="hint">(one live job per key)</span></label><input name="uniqueKey" value=${options.uniqueKey} onInput=${(e) => setOptions({ ...options, uniqueKey: e.target.value })} size="16" /></div>
-        <div class="field"><label>timeout <span class="hint">(per attempt; empty: the type's)</span></label><input name="timeout" value=${options.timeout} onInput=${(e) => setOptions({ ...options, timeout: e.target.value })} size="8" /></div>
+        <div class="field"><label for="dispatch-delay">delay <span class="hint">(e.g. 90s, 5m, 2h; empty: now)</span></label><input id="dispatch-delay" name="delay" value=${options.delay} onInput=${(e) => setOptions({ ...options, delay: e.target.value })} size="8" /></div>
+        <div class="field"><label for="dispatch-uniqueKey">unique key <span class="hint">(one live job per key)</span></label><input id="dispatch-uniqueKey" name="uniqueKey" value=${options.uniqueKey} onInput=${(e) => setOptions({ ...options, uniqueKey: e.target.value })} size="16" /></div>
+        <div class="field"><label for="dispatch-timeout">timeout <span class="hint">(per attempt; empty: the type's)</span></label><input id="dispatch-timeout" name="timeout" value=${options.timeout} onInput=${(e) => setOptions({ ...options, timeout: e.target.value })} size="8" /></div>
       </div>
       <details><summary>params as JSON</summary><pre data-params-json>${JSON.stringify(value, null, 2)}</pre></details>
       ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
@@ -461,10 +478,10 @@ const Schedules = ({ schedules, types, onChanged }) => {
     <h3>Add a schedule</h3>
     <form onSubmit=${submit} data-form="schedule">
       <div class="options">
-        <div class="field"><label>name</label><input name="name" value=${name} onInput=${(e) => setName(e.target.value)} placeholder="nightly-report" /></div>
-        <div class="field"><label>type</label><select name="type" value=${type} onChange=${(e) => setType(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select></div>
-        <div class="field"><label>cron <span class="hint">(minute hour day month weekday)</span></label><input name="cron" value=${cron} onInput=${(e) => setCron(e.target.value)} placeholder="0 3 * * *" /></div>
-        <div class="field"><label>zone</label><input name="timezone" value=${timezone} onInput=${(e) => setTimezone(e.target.value)} /></div>
+        <div class="field"><label for="schedule-name">name</label><input id="schedule-name" name="name" value=${name} onInput=${(e) => setName(e.target.value)} placeholder="nightly-report" /></div>
+        <div class="field"><label for="schedule-type">type</label><select id="schedule-type" name="type" value=${type} onChange=${(e) => setType(e.target.value)}>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select></div>
+        <div class="field"><label for="schedule-cron">cron <span class="hint">(minute hour day month weekday)</span></label><input id="schedule-cron" name="cron" value=${cron} onInput=${(e) => setCron(e.target.value)} placeholder="0 3 * * *" /></div>
+        <div class="field"><label for="schedule-timezone">zone</label><input id="schedule-timezone" name="timezone" value=${timezone} onInput=${(e) => setTimezone(e.target.value)} /></div>
       </div>
       ${schema && html`<${SchemaForm} schema=${schema.params} value=${value} onChange=${setValue} issues=${issues} />`}
       <button class="act primary" type="submit">Schedule</button>

@@ -24,7 +24,13 @@ export const Lifecycle = ({ diagram, job, path }) => {
   const visited = new Set(path)
   const taken = new Set()
   for (let i = 1; i < path.length; i++) taken.add(`${path[i - 1]}>${path[i]}`)
-  const edgeTaken = (e) => taken.has(`${top(e.from)}>${top(e.to)}`) && top(e.from) !== top(e.to)
+  // The path holds statuses, not substates: of the arrows between two statuses, those drawn from
+  // the status itself (running → failed) stand for the step, unless none is (running.pausing → paused).
+  const fromStatus = new Set(diagram.edges.filter((e) => e.from === top(e.from)).map((e) => `${e.from}>${top(e.to)}`))
+  const edgeTaken = (e) => {
+    const pair = `${top(e.from)}>${top(e.to)}`
+    return taken.has(pair) && top(e.from) !== top(e.to) && (e.from === top(e.from) || !fromStatus.has(pair))
+  }
   const box = drawBox(current, visited)
   // Drawn at its own size (the layout's sizes are the page's), narrower only in a narrower pane.
   return html`<svg class="lifecycle" viewBox="0 0 ${diagram.width} ${diagram.height}" width=${diagram.width} height=${diagram.height} role="img" aria-label="lifecycle of job ${job.id}, now ${job.status}">
