@@ -4,14 +4,13 @@ import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
 import { InvalidTransition, JobCallIgnored, JobInterrupted, ManagerClosed, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
-import { isStoreFailure } from "../persistence/storeFailure.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import { jobLifecycleMachine, type JobLifecycleActor, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
 import { encodeJsonWith, packWith } from "../persistence/codec.js"
-import type { ClaimRequest, ClaimRow, CommitResult, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import type { ClaimRow, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { failedRowLifecycle, liveSnapshot, reportedSnapshot, statusOf, type PersistedLifecycle } from "./lifecycle.js"
 import { ClaimTry, type Prepared } from "./claim.js"
@@ -21,10 +20,11 @@ import { makeRunJobWorker, startAttempt, type JobHost, type WorkerReport } from 
 import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandOutcome } from "./remoteCommand.js"
 import type { CommandEvent } from "../machines/jobLifecycleMachine.js"
-import { WriteBatch, type PendingWrite } from "./WriteBatch.js"
+import type { PendingWrite } from "./WriteBatch.js"
+import { GroupCommit, type ClaimRound } from "./GroupCommit.js"
 import type { JobTelemetry } from "./telemetry.js"
 import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
-import { realClock, toEffectClock, type Clock, type ClockTimer } from "./clock.js"
+import { realClock, toEffectClock, type Clock } from "./clock.js"
 import type { StoreHealth } from "./StoreHealth.js"
 
 export interface EngineOptions {
@@ -49,13 +49,6 @@ export interface EngineOptions {
 }
 
 const MAX_CLAIMS_PER_TICK = 32
-
-/**
- * How long to wait before each retry of a commit that failed for the store's sake; the last
- * wait repeats for as long as the store fails (a running manager outlives an outage of any
- * length). A closing manager tries these three times, then gives up (see `unrecorded`).
- */
-const COMMIT_RETRY_DELAYS_MS = [50, 250, 1_000]
 
 /**
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
@@ -118,8 +111,6 @@ export class JobEngine implements JobHost {
   private readonly live = new Map<string, LiveJob>()
   /** Live jobs per type, for the types with a `concurrency` of their own. */
   private readonly liveOfType = new Map<string, number>()
-  /** One timer for the earliest waiting job (a delay, a retry's backoff): no poll per job. */
-  private dueTimer: { readonly at: number; readonly timer: ClockTimer } | undefined
   private readonly events = new JobEvents()
   /** Listeners of every job's events (`manager.events`), with the job's name. */
   readonly allEvents = new ManagerEventListeners()
@@ -129,20 +120,15 @@ export class JobEngine implements JobHost {
    */
   recordEvents = false
   private readonly machine
-  private readonly batch = new WriteBatch()
-  private tickScheduled = false
-  private committing = false
+  /** Writes and claims go to the store in group commits. */
+  private readonly commits: GroupCommit
   /** Counts what may have queued a job, so a claim that read before it does not clear `maybeQueued`. */
   private queuedSignals = 0
-  /** Something asked for a commit while one was in flight: run another right after it. */
-  private wakeAfterCommit = false
   /** False once a claim found fewer queued jobs than free slots; set again by anything that queues. */
   private maybeQueued = true
   private accepting = true
   /** The lease could not be renewed (see `fence`): claim nothing until it is again. */
   private fenced = false
-  /** Set once the store is about to close: a tick still scheduled does nothing. */
-  private stopped = false
   /** The guard of every write a live job makes: still running, still ours. */
   private readonly owned: { readonly status: "running"; readonly owner: string }
   private isoCache = { ms: Number.NaN, text: "" }
@@ -156,8 +142,6 @@ export class JobEngine implements JobHost {
   readonly effectClock: EffectClock.Clock | undefined
 
   private readonly onError: (error: unknown) => void
-  /** The wait between two tries of a failing commit, cut short by `drain`. */
-  private retryWait: { readonly timer: NodeJS.Timeout; readonly wake: () => void } | undefined
 
   constructor(
     private readonly store: JobStore,
@@ -171,6 +155,14 @@ export class JobEngine implements JobHost {
     this.maxStateVersion = Math.max(1, ...options.types.map((t) => registry.get(t)?.stateVersion ?? 1))
     this.cleanups = new Cleanups(options.dataDir, this.onError)
     this.effectClock = options.clock === realClock ? undefined : toEffectClock(options.clock)
+    this.commits = new GroupCommit(
+      store,
+      health,
+      options.clock,
+      options.now,
+      { claimRound: (writes) => this.claimRound(writes), closing: () => !this.accepting, due: () => this.wake(true) },
+      this.stats,
+    )
     this.machine = jobLifecycleMachine.provide({
       actors: { runJob: makeRunJobWorker(this) },
       delays: { interruptGrace: options.interruptGraceMs },
@@ -210,31 +202,25 @@ export class JobEngine implements JobHost {
 
   // ---------------------------------------------------------------- the group commit
 
-  /** Asks for a commit at the next turn of the event loop (one at a time). */
+  /** Asks for a commit at the next turn of the event loop; `queued`: something may have queued a job. */
   wake(queued = false) {
     if (queued) {
       this.maybeQueued = true
       this.queuedSignals++
     }
-    if (this.committing) {
-      this.wakeAfterCommit = true
-      return
-    }
-    if (this.tickScheduled) return
-    this.tickScheduled = true
-    setImmediate(() => void this.tick())
+    this.commits.wake()
   }
 
   private enqueue(write: PendingWrite) {
-    this.batch.add(write)
-    this.wake()
+    this.commits.add(write)
   }
 
-  /** Commits pending writes and claims queued jobs for the free slots, in one commit. */
-  private async tick() {
-    this.tickScheduled = false
-    if (this.stopped || this.committing) return
-    const writes = this.batch.take()
+  /**
+   * The claim of the next commit, for the slots free once its writes land (an end frees one):
+   * none while the manager closes, its lease is lost, or the last claim found the queue empty
+   * and nothing has queued a job since.
+   */
+  private claimRound(writes: ReadonlyArray<PendingWrite>): ClaimRound | undefined {
     const released = writes.reduce((n, w) => n + (w.releasesSlot ? 1 : 0), 0)
     const wanted = this.options.concurrency - this.live.size + released
     const { types, ownOnly } = this.options
@@ -243,102 +229,40 @@ export class JobEngine implements JobHost {
     // Types at their own limit are not asked for; the claim passes over rows past what is left.
     const room = this.roomByType()
     const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
+    if (free <= 0 || claimTypes.length === 0) return undefined
     let attempt = new ClaimTry(this.registry, room)
-    const claim =
-      free <= 0 || claimTypes.length === 0
-        ? undefined
-        : {
-            owner: this.options.managerId,
-            limit: free,
-            types: claimTypes,
-            ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
-            at: this.iso(),
-            nowMs: this.options.now(),
-            maxStateVersion: this.maxStateVersion,
-            decide: (row: ClaimRow) => attempt.decide(row),
-            events: this.recordEvents,
-          }
-    if (writes.length === 0 && claim === undefined) return
-    this.committing = true
-    this.stats.transactions++
+    const at = this.iso()
     const signalsBefore = this.queuedSignals
-    let result: CommitResult
-    try {
+    return {
+      request: {
+        owner: this.options.managerId,
+        limit: free,
+        types: claimTypes,
+        ...(ownOnly === undefined ? {} : { ids: [...ownOnly] }),
+        at,
+        nowMs: this.options.now(),
+        maxStateVersion: this.maxStateVersion,
+        decide: (row: ClaimRow) => attempt.decide(row),
+        events: this.recordEvents,
+      },
       // A try that failed may have decided some rows already: the next one decides afresh.
-      const reset = () => {
+      retry: () => {
         attempt = new ClaimTry(this.registry, this.roomByType())
-      }
-      result = await this.commitWithRetries(writes, claim, reset)
-    } catch (error) {
-      this.afterCommit()
-      for (const w of writes) w.failed?.(error)
-      this.onError(error)
-      return
+      },
+      committed: (result) => {
+        // Fewer rows than slots: the queue was empty when the claim read it. A job queued since
+        // (a dispatch while the commit was in flight) must not be forgotten, nor one passed over
+        // for its type's limit.
+        const short = result.claimed.length + attempt.failed.length < free
+        if (short && this.queuedSignals === signalsBefore && attempt.skipped === 0) this.maybeQueued = false
+        else if (wanted > free) this.wake()
+        if (result.nextRunAt !== undefined) this.commits.wakeAt(result.nextRunAt)
+      },
+      start: (result) => {
+        for (const { id, name } of attempt.failed) this.emitStatus(id, name, "failed", at)
+        for (const row of result.claimed) this.startClaimed(row, attempt.started.get(row.id)!, at)
+      },
     }
-    this.afterCommit()
-    if (claim !== undefined) {
-      // Fewer rows than slots: the queue was empty when the claim read it. A job queued since
-      // (a dispatch while the commit was in flight) must not be forgotten, nor one passed over
-      // for its type's limit.
-      const short = result.claimed.length + attempt.failed.length < free
-      if (short && this.queuedSignals === signalsBefore && attempt.skipped === 0) this.maybeQueued = false
-      else if (wanted > free) this.wake()
-      if (result.nextRunAt !== undefined) this.wakeAt(result.nextRunAt)
-    }
-    WriteBatch.settle(writes, result.applied)
-    for (const { id, name } of attempt.failed) this.emitStatus(id, name, "failed", claim!.at)
-    for (const row of result.claimed) this.startClaimed(row, attempt.started.get(row.id)!, claim!.at)
-  }
-
-  /**
-   * Commits, retrying a commit that failed for the store's sake (a dropped connection, a lock):
-   * every write is guarded, so applying one twice changes nothing, except that a transition
-   * whose first try did commit is refused the second time; such a refusal is checked against
-   * the row. A claim whose first try did commit leaves rows this engine owns but does not run:
-   * the sweep finds those (`lostOwn`) and puts them back in line.
-   */
-  private async commitWithRetries(writes: ReadonlyArray<PendingWrite>, claim: ClaimRequest | undefined, reset: () => void): Promise<CommitResult> {
-    const jobWrites = writes.map((w) => w.write)
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const result = await this.store.commit(jobWrites, claim)
-        const confirmed = attempt === 0 ? result : await this.confirmRefusals(jobWrites, result)
-        this.health.ok()
-        return confirmed
-      } catch (error) {
-        // A store failure is the store's, not the jobs': their writes wait for it. Only a
-        // manager that is closing stops trying (after three tries) and leaves what it could
-        // not write to the orphan rule.
-        const giveUp = !isStoreFailure(error) || this.stopped || (!this.accepting && attempt >= COMMIT_RETRY_DELAYS_MS.length)
-        if (giveUp) throw error
-        this.health.error(error)
-        reset()
-        await this.waitBeforeRetry(COMMIT_RETRY_DELAYS_MS[Math.min(attempt, COMMIT_RETRY_DELAYS_MS.length - 1)]!)
-      }
-    }
-  }
-
-  private waitBeforeRetry(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        this.retryWait = undefined
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      this.retryWait = { timer, wake }
-    })
-  }
-
-  /** A transition refused on a retry may be the first try's, committed after all: the row tells. */
-  private async confirmRefusals(writes: ReadonlyArray<JobWrite>, result: CommitResult): Promise<CommitResult> {
-    const applied = [...result.applied]
-    for (const [i, w] of writes.entries()) {
-      if (applied[i] || w.kind !== "transition") continue
-      const row = await this.store.getJob(w.id)
-      if (row !== undefined && row.status === w.lifecycle.status && row.owner === null && row.attempts === w.lifecycle.attempts) applied[i] = true
-    }
-    return { ...result, applied }
   }
 
   private suspects = new Set<string>()
@@ -358,14 +282,6 @@ export class JobEngine implements JobHost {
     }
     this.suspects = seen
     return lost
-  }
-
-  private afterCommit() {
-    this.committing = false
-    if (this.wakeAfterCommit || this.batch.size > 0) {
-      this.wakeAfterCommit = false
-      this.wake()
-    }
   }
 
   /**
@@ -547,18 +463,6 @@ export class JobEngine implements JobHost {
       if (limit !== undefined) room.set(name, Math.max(0, limit - (this.liveOfType.get(name) ?? 0)))
     }
     return room
-  }
-
-  /** Sets the one timer for the earliest waiting job, unless an earlier one is set. */
-  private wakeAt(at: number | null) {
-    if (at === null || this.stopped) return
-    if (this.dueTimer !== undefined && this.dueTimer.at <= at && this.dueTimer.at > this.options.now()) return
-    this.options.clock.clearTimeout(this.dueTimer?.timer)
-    const timer = this.options.clock.setTimeout(() => {
-      this.dueTimer = undefined
-      this.wake(true)
-    }, Math.max(0, at - this.options.now()))
-    this.dueTimer = { at, timer }
   }
 
   /**
@@ -852,10 +756,7 @@ export class JobEngine implements JobHost {
     const fenced = new Set([...this.live.values()].filter((job) => !job.leaving).map((job) => job.id))
     if (fenced.size === 0) return
     // Their writes not yet sent would only be refused, or land after a takeover.
-    for (const w of this.batch.take()) {
-      if (fenced.has(w.write.id)) w.failed?.(leaseLost(w.write.id))
-      else this.batch.add(w)
-    }
+    for (const w of this.commits.withdraw((w) => fenced.has(w.write.id))) w.failed?.(leaseLost(w.write.id))
     for (const job of [...this.live.values()]) {
       if (!fenced.has(job.id)) continue
       job.finished = true
@@ -887,8 +788,8 @@ export class JobEngine implements JobHost {
   /** Stops claiming; asks every running job to pause (by shutdown) and waits until all are out. */
   async drain(): Promise<void> {
     this.accepting = false
-    // A commit waiting to try again tries now, and gives up soon (see `commitWithRetries`).
-    this.retryWait?.wake()
+    // A commit waiting to try again tries now, and gives up soon (see `GroupCommit`).
+    this.commits.hurry()
     const waits: Promise<unknown>[] = []
     for (const job of this.live.values()) {
       waits.push(this.waitFor(job, (s) => s !== "running").catch(() => undefined))
@@ -898,9 +799,7 @@ export class JobEngine implements JobHost {
     }
     await Promise.all(waits)
     // Flush what is left (progress and logs of the last turn), then take no more commits.
-    while (this.committing) await new Promise((r) => setImmediate(r))
-    if (this.batch.size > 0) await this.tick()
-    this.stopped = true
+    await this.commits.flush()
     await this.cleanups.idle()
   }
 
@@ -910,8 +809,8 @@ export class JobEngine implements JobHost {
    * this manager: the orphan rule finds them once its lease expires.
    */
   crash() {
-    this.stop()
-    this.batch.take()
+    this.accepting = false
+    this.commits.stop(true)
     for (const job of this.live.values()) {
       job.finished = true
       job.leaving = true
@@ -925,9 +824,7 @@ export class JobEngine implements JobHost {
   /** Takes no more commits (the store is closing). */
   stop() {
     this.accepting = false
-    this.stopped = true
-    this.retryWait?.wake()
-    this.options.clock.clearTimeout(this.dueTimer?.timer)
+    this.commits.stop()
   }
 
   get isAccepting() {
@@ -936,6 +833,6 @@ export class JobEngine implements JobHost {
 
   /** Writes in hand: a commit in flight, or one asked for. */
   get busy(): boolean {
-    return this.committing || this.tickScheduled || this.batch.size > 0
+    return this.commits.busy
   }
 }
