@@ -389,8 +389,7 @@ export class JobEngine implements JobHost {
 
   /** The job left `running` (paused, completed, failed, cancelled, queued again): one write records it all. */
   private leave(job: LiveJob, snapshot: PersistedLifecycle) {
-    job.leaving = true
-    job.finished = true
+    job.phase = "leaving"
     this.options.clock.clearTimeout(job.progressTimer)
     const lifecycle: LifecycleRow = lifecycleRow(snapshot)
     const { status } = lifecycle
@@ -759,8 +758,7 @@ export class JobEngine implements JobHost {
     for (const w of this.commits.withdraw((w) => fenced.has(w.write.id))) w.failed?.(leaseLost(w.write.id))
     for (const job of [...this.live.values()]) {
       if (!fenced.has(job.id)) continue
-      job.finished = true
-      job.leaving = true
+      job.phase = "leaving"
       this.options.clock.clearTimeout(job.progressTimer)
       this.forget(job)
       // A pause or cancel waiting on it fails; `result()` waits on, for the attempt that resumes it.
@@ -812,8 +810,7 @@ export class JobEngine implements JobHost {
     this.accepting = false
     this.commits.stop(true)
     for (const job of this.live.values()) {
-      job.finished = true
-      job.leaving = true
+      job.phase = "leaving"
       job.run?.stop()
       job.actor?.stop()
     }

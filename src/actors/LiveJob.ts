@@ -35,12 +35,23 @@ export class LiveJob {
   /** Set by the machine's INTERRUPT command; read at the job's interrupt points. */
   interruptReason: "pause" | "cancel" | null = null
   private abortController: AbortController | undefined
-  /** Once the actor has left `running`, late calls from an abandoned `run` are ignored. */
-  finished = false
+  /**
+   * Where the attempt stands: `running`; `stopped`, its run told to stop (its late calls are
+   * ignored); `leaving`, out of `running` with the write recording it queued (or, fenced or
+   * crashed, with nothing to write).
+   */
+  phase: "running" | "stopped" | "leaving" = "running"
   /** A late call was reported (`JobCallIgnored`): once per attempt is enough. */
   lateCallReported = false
-  /** The actor left `running` and the write recording it is queued. */
-  leaving = false
+
+  /** Calls from its run are ignored: it is stopped or leaving. */
+  get finished(): boolean {
+    return this.phase !== "running"
+  }
+
+  get leaving(): boolean {
+    return this.phase === "leaving"
+  }
   /** JSON of the encoded output, set by the worker before it reports WORKER.DONE. */
   outputJson: string | null = null
   stateVersion: number

@@ -106,7 +106,7 @@ export const startAttempt = (job: LiveJob, host: JobHost, report: (event: Worker
     stop() {
       if (stopped) return
       stopped = true
-      job.finished = true
+      if (job.phase === "running") job.phase = "stopped"
       host.clock.clearTimeout(deadline)
       if (fiber !== undefined && !exited) Effect.runFork(Fiber.interrupt(fiber))
       // Stopped before its run began: the attempt's span ends here.
