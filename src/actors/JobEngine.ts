@@ -3,7 +3,7 @@ import { join } from "node:path"
 import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobCallIgnored, JobInterrupted, ManagerClosed, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
+import { InvalidTransition, JobCallIgnored, JobInterrupted, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
@@ -620,10 +620,6 @@ export class JobEngine implements JobHost {
   }
 
   // ---------------------------------------------------------------- commands
-
-  assertAccepting() {
-    if (!this.accepting) throw new ManagerClosed()
-  }
 
   /**
    * Applies a user command (pause, resume, cancel) through the job's lifecycle machine. While

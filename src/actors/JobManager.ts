@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto"
 import { createActor, type Actor } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidTransition, JobNotFound, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
+import { InvalidOptions, InvalidTransition, JobNotFound, ManagerClosed, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { accepts, commandEvent, type CommandEvent } from "../machines/jobLifecycleMachine.js"
-import { managerMachine } from "../machines/managerMachine.js"
+import { acceptsWork, managerMachine } from "../machines/managerMachine.js"
 import { unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore, NewJob } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
@@ -331,7 +331,7 @@ export class JobManager implements JobHandleSource {
 
   /** Dispatches a job of a registered type with typed params. */
   async dispatch<D extends JobDefinition>(definition: D, params: ParamsOf<D>, options: DispatchOptions = {}): Promise<JobHandle<OutputOf<D>, ProgressOf<D>>> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     const registered = this.registry.get(definition.name)
     if (registered !== definition) throw new UnknownJobType({ name: definition.name, known: this.registry.names() })
     return (await this.insert(definition, params, options)) as JobHandle<OutputOf<D>, ProgressOf<D>>
@@ -339,7 +339,7 @@ export class JobManager implements JobHandleSource {
 
   /** Dispatches by type name with JSON params, validated against the type's params schema. */
   async dispatchByName(name: string, params: unknown, options: DispatchOptions = {}): Promise<JobHandle> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     const { definition, params: decoded } = this.registry.decodeParams(name, params)
     return this.insert(definition, decoded, options)
   }
@@ -380,7 +380,7 @@ export class JobManager implements JobHandleSource {
    * fires once across every manager on the store that registered the type.
    */
   async schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions): Promise<ScheduleInfo> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     return this.scheduler.schedule(name, definition, params, options)
   }
 
@@ -390,14 +390,14 @@ export class JobManager implements JobHandleSource {
    * does not know, `InvalidParams` and `InvalidOptions` as `schedule`.
    */
   async scheduleByName(name: string, jobName: string, params: unknown, options: ScheduleOptions): Promise<ScheduleInfo> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     const { definition, params: decoded } = this.registry.decodeParams(jobName, params)
     return this.scheduler.schedule(name, definition, decoded, options)
   }
 
   /** Deletes a schedule (jobs it dispatched stay); resolves with whether it existed. */
   async unschedule(name: string): Promise<boolean> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     return this.scheduler.unschedule(name)
   }
 
@@ -434,7 +434,7 @@ export class JobManager implements JobHandleSource {
    * a job that timed out can be retried with more time (`InvalidOptions` when one is bad).
    */
   async retry(id: string, overrides: RetryOverrides = {}): Promise<JobStatus> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     await storeRetryOverrides(this.store, id, overrides, (id) => this.statusOf(id))
     // A cleanup still removing the job's files must not race its next attempt.
     await this.engine.cleanups.pending(id)
@@ -442,7 +442,7 @@ export class JobManager implements JobHandleSource {
   }
 
   private async command(id: string, event: CommandEvent): Promise<JobStatus> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     // A parent's pause, resume, cancel or retry is its children's too.
     const { status } = await withChildren(
       event,
@@ -460,7 +460,7 @@ export class JobManager implements JobHandleSource {
    * with their log lines, events and private directories. Resolves with how many were deleted.
    */
   async prune(options: PruneOptions): Promise<number> {
-    this.engine.assertAccepting()
+    this.assertAccepting()
     return pruneJobs(this.store, options, this.engine.now(), (ids) => this.engine.cleanups.removeDirs(ids))
   }
 
@@ -642,6 +642,7 @@ export class JobManager implements JobHandleSource {
       void this.presence.stop()
       void this.scheduler.stop()
       void this.retention?.stop()
+      this.actor.send({ type: "CRASHED" })
       this.engine.crash()
       this.watchers.closeAll()
       this.feed.close()
@@ -655,6 +656,11 @@ export class JobManager implements JobHandleSource {
   /** Follows a job's events as this manager sees them (status, progress, committed checkpoints). @internal */
   subscribeJob(id: string, listener: (event: JobEvent) => void): () => void {
     return this.engine.subscribe(id, listener)
+  }
+
+  /** Refuses work unless the manager's machine is in a state that takes it (`ready`). */
+  private assertAccepting() {
+    if (!acceptsWork(this.actor.getSnapshot())) throw new ManagerClosed()
   }
 
   /** The manager lifecycle state: "recovering" | "ready" | "closing" | "closed". */

@@ -1,8 +1,8 @@
-import { createActor, initialTransition, type Snapshot } from "xstate"
+import { initialTransition, type Snapshot } from "xstate"
+import { inertScopeOf } from "../machines/inertScope.js"
 import {
   jobLifecycleMachine,
   type JobLifecycleEvent,
-  type JobLifecycleMachine,
 } from "../machines/jobLifecycleMachine.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import { SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
@@ -45,15 +45,8 @@ export const restoreQuiet = (persisted: PersistedLifecycle, jobId: string) => {
   }
 }
 
-// One inert actor scope for every offline transition: XState's `transition()` builds a new
-// actor per call, which dominated recovery. Actions are collected by nobody: offline, the
-// only ones are stopping a worker that does not exist and scheduling a grace timer.
-const inertScope = (() => {
-  type Scope = Parameters<JobLifecycleMachine["transition"]>[2]
-  const scope = (createActor(jobLifecycleMachine, { input: { jobId: "" } }) as unknown as { _actorScope: Scope })._actorScope
-  ;(scope as { actionExecutor: (action: unknown) => void }).actionExecutor = () => {}
-  return scope
-})()
+// One inert actor scope for every offline transition (see machines/inertScope.ts).
+const inertScope = inertScopeOf(jobLifecycleMachine)
 
 /**
  * Applies one event to a job that has no live actor (queued, paused, finished, or left running

@@ -26,7 +26,7 @@ describe("the CLI, as a newcomer meets it", () => {
     for (const args of [["list"], ["show", "abcd"], ["logs", "abcd"], ["watch"], ["prune", "--status", "completed", "--older-than", "0"]]) {
       const result = await cli("-d", dataDir, "--jobs", "./no-such-jobs.mjs", ...args)
       expect(result.code, args.join(" ")).toBe(2)
-      expect(result.stderr, args.join(" ")).toBe("jobstate: Cannot load --jobs ./no-such-jobs.mjs: no such file\n")
+      expect(result.stderr, args.join(" ")).toBe("jobstate: Cannot load --jobs ./no-such-jobs.mjs: no such file (nor ./no-such-jobs.mts)\n")
     }
     const port = await cli("-d", dataDir, "ui", "--port", "99999")
     expect(port.code).toBe(2)
@@ -43,7 +43,8 @@ describe("the CLI, as a newcomer meets it", () => {
     expect(rows(page.stdout)).toHaveLength(50)
     // One row each; what they wait for is said once, not under every row.
     expect(page.stdout.trim().split("\n")).toHaveLength(1 + 50 + 2)
-    expect(page.stdout).toContain(`50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} worker`)
+    // The CLI does not know the type "noop" (no --jobs): the hint says where its worker needs it from.
+    expect(page.stdout).toContain(`50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} --jobs <the module that exports the "noop" job> worker`)
     expect(page.stdout.trim().split("\n").at(-1)).toBe(`… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`)
     const rest = await cli("-d", dataDir, "list", "--offset", "50")
     expect(rows(rest.stdout)).toHaveLength(10)
