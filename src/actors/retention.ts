@@ -103,8 +103,8 @@ export class Retention {
   ) {}
 
   start() {
-    this.pass()
-    this.timer = setInterval(() => this.pass(), this.intervalMs)
+    void this.pass()
+    this.timer = setInterval(() => void this.pass(), this.intervalMs)
     this.timer.unref()
   }
 

@@ -43,7 +43,7 @@ const lines = (file: string) => {
  * time a job a user paused leaves `paused`, is recorded by SQLite itself.
  */
 const installAudit = (dataDir: string) => {
-  SqliteJobStore.open(dataDir).close()
+  SqliteJobStore.open(dataDir).closeNow()
   const db = new Database(join(dataDir, "jobs.db"))
   db.exec(`
     CREATE TABLE audit_completions (id TEXT NOT NULL);

@@ -270,7 +270,7 @@ const Children = ({ id, live, select }) => {
   const [jobs, setJobs] = useState(null)
   useEffect(() => {
     const load = () => api(`api/jobs?parent=${encodeURIComponent(id)}&limit=50`).then((p) => setJobs(p.jobs), () => {})
-    load()
+    void load()
     const l = (e) => e.type === "status" && load()
     live.listeners.add(l)
     return () => live.listeners.delete(l)
@@ -296,7 +296,7 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   }
   // Another job: start blank. The feed (re)connected: read again, showing what is there meanwhile.
   useEffect(() => { setData(null); setMessage(null) }, [id])
-  useEffect(() => { load() }, [id, live.connected])
+  useEffect(() => { void load() }, [id, live.connected])
   // Tail: a log or status event of this job fetches the lines after the last one shown.
   useEffect(() => {
     let busy = false
@@ -386,7 +386,7 @@ const Dispatch = ({ types, onDispatched }) => {
   useEffect(() => { if (!name && types[0]) setName(types[0]) }, [types])
   useEffect(() => {
     if (!name) return
-    api(`api/types/${encodeURIComponent(name)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]); setMessage(null) })
+    api(`api/types/${encodeURIComponent(name)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]); setMessage(null) }, (e) => setMessage({ ok: false, text: e.message }))
   }, [name])
   const submit = async (e) => {
     e.preventDefault()
@@ -445,7 +445,7 @@ const Schedules = ({ schedules, types, onChanged }) => {
   const [message, setMessage] = useState(null)
   useEffect(() => {
     if (!type) return
-    api(`api/types/${encodeURIComponent(type)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]) })
+    api(`api/types/${encodeURIComponent(type)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]) }, (e) => setMessage({ ok: false, text: e.message }))
   }, [type])
   const remove = async (s) => {
     if (!window.confirm(`Remove the schedule ${s.name}? The jobs it dispatched stay.`)) return
@@ -494,7 +494,7 @@ const Workers = ({ select }) => {
   const [error, setError] = useState(null)
   useEffect(() => {
     const load = () => api("api/managers").then((r) => { setManagers(r.managers); setError(null) }, (e) => setError(e.message))
-    load()
+    void load()
     const every = setInterval(load, 2000)
     return () => clearInterval(every)
   }, [])
@@ -589,11 +589,11 @@ const App = () => {
   const setFilter = (f) => go({ status: f.status, type: f.name, text: f.text, parent: f.parent, created: f.created, offset: String(f.offset) })
   const refresh = () => api("api/overview").then((o) => { setOverview(o); setError(null) }, (e) => setError(e.message))
   useEffect(() => { api("api/lifecycle").then(setDiagram, () => {}) }, [])
-  useEffect(() => { refresh() }, [live.connected])
+  useEffect(() => { void refresh() }, [live.connected])
   // Counts move with every status: refresh them at most every two seconds while events come.
   const last = useRef(0)
   useEffect(() => {
-    if (Date.now() - last.current > 2000) { last.current = Date.now(); refresh() }
+    if (Date.now() - last.current > 2000) { last.current = Date.now(); void refresh() }
   }, [live.tick])
   const select = (id) => go({ job: id, view: "jobs" })
   const showChildren = (id) => go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", offset: "0" })
@@ -608,7 +608,7 @@ const App = () => {
         <${JobList} live=${live} overview=${overview} selected=${selected} select=${select} filter=${filter} setFilter=${setFilter} />
         ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} select=${select} showChildren=${showChildren} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
       </div>`}
-      ${view === "dispatch" && overview && html`<${Dispatch} types=${overview.types} onDispatched=${(id) => { refresh(); select(id) }} />`}
+      ${view === "dispatch" && overview && html`<${Dispatch} types=${overview.types} onDispatched=${(id) => { void refresh(); select(id) }} />`}
       ${view === "workers" && html`<${Workers} select=${select} />`}
       ${view === "schedules" && overview && html`<${Schedules} schedules=${overview.schedules} types=${overview.types} onChanged=${refresh} />`}
       ${view === "stats" && overview && html`<${Stats} overview=${overview} />`}
