@@ -56,8 +56,16 @@ export type { Clock, ClockTimer } from "./actors/clock.js"
 export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 /** `manager.prune(options)` and the `retention` option of `JobManager.open`. */
 export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"
-/** The manager as an Effect service, and a scoped layer that opens and closes it. */
-export { JobManagerService, JobManagerLayer, type JobManagerEffect } from "./actors/JobManagerEffect.js"
+/** The manager as an Effect service, a scoped layer that opens and closes it, and the typed failures of `manager.effect`'s calls. */
+export {
+  JobManagerService,
+  JobManagerLayer,
+  type JobManagerEffect,
+  type DispatchError,
+  type CommandError,
+  type ResultError,
+  type ScheduleError,
+} from "./actors/JobManagerEffect.js"
 /** The `telemetry` option of `JobManager.open`, the outcomes attempt spans carry, and the span, attribute and metric names. */
 export { TelemetryNames, type TelemetryLayer, type AttemptOutcome } from "./actors/telemetry.js"
 /** What `manager.events` (and its Stream twin `manager.effect.events`) yields. */
@@ -66,7 +74,7 @@ export type { ManagerEvent } from "./actors/JobEvents.js"
 export type { JobHandle } from "./actors/JobHandle.js"
 /** What `getJobInfo` and `listJobs` return, and one line of a job's log. */
 export type { JobInfo, JobLogLine } from "./actors/JobInfo.js"
-
+/** What a job in a given status accepts (`JobInfo.commands`): pause, resume, cancel, retry. */
 export type { JobCommand } from "./machines/jobLifecycleMachine.js"
 /** The store interface both stores implement (for tools that read a store directly). */
 export type { JobStore } from "./persistence/JobStore.js"
