@@ -50,6 +50,12 @@ export interface EngineOptions {
 
 const MAX_CLAIMS_PER_TICK = 32
 
+/** What the engine publishes of a job (see `publish`). */
+type Published =
+  | { readonly type: "status"; readonly status: JobStatus; readonly log?: { readonly level: LogLevel; readonly message: string } }
+  | { readonly type: "log"; readonly level: LogLevel; readonly message: string }
+  | Exclude<JobEvent, { readonly type: "status" }>
+
 /**
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
  * has its time, and a drain of short jobs should not pay a log write each.
@@ -259,7 +265,7 @@ export class JobEngine implements JobHost {
         if (result.nextRunAt !== undefined) this.commits.wakeAt(result.nextRunAt)
       },
       start: (result) => {
-        for (const { id, name } of attempt.failed) this.emitStatus(id, name, "failed", at)
+        for (const { id, name } of attempt.failed) this.publish(id, name, { type: "status", status: "failed" }, at)
         for (const row of result.claimed) this.startClaimed(row, attempt.started.get(row.id)!, at)
       },
     }
@@ -291,7 +297,7 @@ export class JobEngine implements JobHost {
   private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
     const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.started, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs, row.parent_id)
     // The claim committed it running: said before the job can say anything itself.
-    this.announce(row.id, row.name, "running", at)
+    this.publish(row.id, row.name, { type: "status", status: "running" }, at)
     try {
       this.live.set(row.id, job)
       this.countLive(job, 1)
@@ -302,7 +308,6 @@ export class JobEngine implements JobHost {
       // A first start is in the row (started_at); a later one says where it resumes from.
       const attempt = prepared.started.context.attempt
       if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
-      this.emit(row.id, { type: "status", status: "running" })
     } catch (error) {
       if (this.live.delete(row.id)) this.countLive(job, -1)
       job.run?.stop()
@@ -357,7 +362,7 @@ export class JobEngine implements JobHost {
         event: this.eventMeta(row.name),
         parentId: row.parent_id,
       },
-      committed: () => this.emitStatus(row.id, row.name, "failed", at),
+      committed: () => this.publish(row.id, row.name, { type: "status", status: "failed" }, at),
       failed: () => {},
     })
   }
@@ -411,8 +416,8 @@ export class JobEngine implements JobHost {
       write,
       releasesSlot: true,
       committed: () => {
-        this.announce(job.id, job.definition.name, status, write.at, line)
         this.settleLive(job, status)
+        this.publish(job.id, job.definition.name, { type: "status", status, ...(line === undefined ? {} : { log: line }) }, write.at)
       },
       refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
@@ -430,7 +435,6 @@ export class JobEngine implements JobHost {
   /** After the write that took a job out of `running` committed. */
   private settleLive(job: LiveJob, status: JobStatus) {
     this.forget(job)
-    this.emit(job.id, { type: "status", status })
     // A cancel() or a fail resolves once the job's resources are released.
     const cleaned = this.cleanups.ended(status, { id: job.id, definition: job.definition, params: job.params, state: job.state })
     if (cleaned === undefined) this.settleWaiters(job.waiters, status)
@@ -473,7 +477,7 @@ export class JobEngine implements JobHost {
   private unrecorded(job: LiveJob, error: unknown) {
     this.forget(job)
     for (const w of job.waiters.splice(0)) w.reject(error)
-    this.emit(job.id, { type: "unrecorded", error })
+    this.publish(job.id, job.definition.name, { type: "unrecorded", error }, this.iso())
     this.wake()
   }
 
@@ -531,7 +535,7 @@ export class JobEngine implements JobHost {
       this.enqueue({
         write,
         committed: () => {
-          this.emit(job.id, { type: "checkpoint", checkpoint })
+          this.publish(job.id, job.definition.name, { type: "checkpoint", checkpoint }, write.at)
           job.trace?.checkpoint(checkpoint)
           resolve()
         },
@@ -548,10 +552,7 @@ export class JobEngine implements JobHost {
     }
     job.latestProgress = progress
     job.progressDirty = true
-    this.emit(job.id, { type: "progress", progress })
-    if (this.allEvents.active) {
-      this.allEvents.emit({ type: "progress", id: job.id, name: job.definition.name, progress, at: this.iso(), manager: this.options.managerId })
-    }
+    this.publish(job.id, job.definition.name, { type: "progress", progress }, this.iso())
     const wait = job.progressWrittenAt + this.options.progressThrottleMs - this.options.now()
     if (wait <= 0) this.writeProgress(job)
     else job.progressTimer ??= this.options.clock.setTimeout(() => this.writeProgress(job), wait)
@@ -575,9 +576,7 @@ export class JobEngine implements JobHost {
     if (job.finished) return this.ignoredCall(job, "log")
     const at = this.iso()
     this.enqueue({ write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) }, failed: () => {} })
-    if (this.allEvents.active) {
-      this.allEvents.emit({ type: "log", id: job.id, name: job.definition.name, level, message, at, manager: this.options.managerId })
-    }
+    this.publish(job.id, job.definition.name, { type: "log", level, message }, at)
   }
 
   now(): number {
@@ -594,7 +593,7 @@ export class JobEngine implements JobHost {
     // A manager that runs only its own jobs runs their children too.
     for (const id of stored.ids) this.options.ownOnly?.add(id)
     const nameOf = new Map(rows.map((r) => [r.id, r.name]))
-    for (const id of stored.inserted) this.announce(id, nameOf.get(id)!, "queued", rows[0]!.createdAt)
+    for (const id of stored.inserted) this.publish(id, nameOf.get(id)!, { type: "status", status: "queued" }, rows[0]!.createdAt)
     if (stored.inserted.length > 0) this.wake(true)
     return stored.ids
   }
@@ -660,12 +659,10 @@ export class JobEngine implements JobHost {
         await new Promise((r) => setTimeout(r, 5))
         continue
       }
-      this.emit(id, { type: "status", status: outcome.status })
-      // A change written here; one that another process made (it ran the job) is its event.
-      if (outcome.written !== undefined) {
-        const { name, at, log } = outcome.written
-        this.announce(id, name, outcome.status, at, log)
-      }
+      // A change written here is announced; one that another process made (it ran the job) is
+      // that process's event on manager.events, and only this job's followers hear it from here.
+      const { name, at, log } = outcome.written ?? { name: "", at: this.iso(), log: undefined }
+      this.publish(id, name, { type: "status", status: outcome.status, ...(log === undefined ? {} : { log }) }, at, outcome.written !== undefined)
       if (outcome.status === "queued") this.wake(true)
       return outcome
     }
@@ -698,8 +695,7 @@ export class JobEngine implements JobHost {
           parentId: row.parent_id,
         },
         committed: () => {
-          this.emit(row.id, { type: "status", status: lifecycle.status })
-          this.announce(row.id, row.name, lifecycle.status, at, log)
+          this.publish(row.id, row.name, { type: "status", status: lifecycle.status, ...(log === undefined ? {} : { log }) }, at)
           if (lifecycle.status === "queued" || row.parent_id !== null) this.wake(true)
           resolve(true)
         },
@@ -713,28 +709,27 @@ export class JobEngine implements JobHost {
     return this.events.subscribe(id, listener)
   }
 
-  private emit(id: string, event: JobEvent) {
-    this.events.emit(id, event)
-  }
-
   /** What a write records about itself in `job_events`, while some other manager listens. */
   eventMeta(name: string): EventMeta | undefined {
     return this.recordEvents ? { name, writer: this.options.managerId } : undefined
   }
 
-  /** A status change committed by this engine: to the job's followers and to `manager.events`. */
-  private emitStatus(id: string, name: string, status: JobStatus, at: string) {
-    this.emit(id, { type: "status", status })
-    this.announce(id, name, status, at)
-  }
-
-  /** A committed status change (and its lifecycle line) to `manager.events` listeners. */
-  announce(id: string, name: string, status: JobStatus, at: string, log?: { readonly level: LogLevel; readonly message: string }) {
-    this.options.telemetry?.statusChanged(name, status)
-    if (!this.allEvents.active) return
+  /**
+   * The one way the engine tells of a job: its followers (handles, `result()`) hear statuses,
+   * progress, checkpoints and an unrecorded end; `manager.events` hears statuses (with their
+   * lifecycle line), progress and log lines, unless `announce` is false (a change another
+   * process made, which that process announces); telemetry counts statuses.
+   */
+  publish(id: string, name: string, event: Published, at: string, announce = true) {
+    if (event.type !== "log") this.events.emit(id, event.type === "status" ? { type: "status", status: event.status } : event)
+    if (event.type === "status" && announce) this.options.telemetry?.statusChanged(name, event.status)
+    if (!announce || !this.allEvents.active || event.type === "checkpoint" || event.type === "unrecorded") return
     const manager = this.options.managerId
-    this.allEvents.emit({ type: "status", id, name, status, at, manager })
-    if (log !== undefined) this.allEvents.emit({ type: "log", id, name, level: log.level, message: log.message, at, manager })
+    if (event.type === "status") {
+      this.allEvents.emit({ type: "status", id, name, status: event.status, at, manager })
+      if (event.log !== undefined) this.allEvents.emit({ type: "log", id, name, level: event.log.level, message: event.log.message, at, manager })
+    } else if (event.type === "progress") this.allEvents.emit({ type: "progress", id, name, progress: event.progress, at, manager })
+    else this.allEvents.emit({ type: "log", id, name, level: event.level, message: event.message, at, manager })
   }
 
   // ---------------------------------------------------------------- shutdown

@@ -359,7 +359,7 @@ export class JobManager implements JobHandleSource {
 
   /** A job this manager stored: announced on `manager.events`, and run (by this manager, with `runOnlyOwn`). */
   private queued(job: NewJob) {
-    this.engine.announce(job.id, job.name, "queued", job.createdAt)
+    this.engine.publish(job.id, job.name, { type: "status", status: "queued" }, job.createdAt)
     this.own?.add(job.id)
     this.engine.wake(true)
   }
