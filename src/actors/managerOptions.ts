@@ -7,6 +7,7 @@ import { DEFAULT_BUSY_TIMEOUT_MS } from "../persistence/SqliteJobStore.js"
 import { realClock, type Clock } from "./clock.js"
 import { validateRetention, type RetentionPolicy } from "./retention.js"
 import type { TelemetryLayer } from "./telemetry.js"
+import { nearNames } from "./nearNames.js"
 
 export interface JobManagerOptions {
   /** Where each job's private directory lives, and (without `databaseUrl`) `jobs.db`. */
@@ -103,8 +104,23 @@ export interface ResolvedOptions
  * `JobManager.open`'s options, checked and defaulted: an `InvalidOptions` naming the first option
  * that is wrong (and what it expected), before anything is opened or created.
  */
+/** Every option `JobManager.open` takes, by name: one a JavaScript caller misspells is refused, not ignored. */
+const optionNames = [
+  "dataDir", "databaseUrl", "jobs", "concurrency", "types", "runOnlyOwn", "progressThrottleMs", "interruptGraceMs", "pollIntervalMs",
+  "leaseMs", "busyTimeoutMs", "inspect", "now", "clock", "generateId", "onError", "onRecovered", "retention", "retentionIntervalMs",
+  "eventBufferSize", "telemetry",
+] as const satisfies ReadonlyArray<keyof JobManagerOptions>
+// The list above is all of JobManagerOptions: a new option that is not added to it fails to compile here.
+const allNamed: Exclude<keyof JobManagerOptions, (typeof optionNames)[number]> extends never ? true : never = true
+void allNamed
+
 export const resolveOptions = (options: JobManagerOptions): ResolvedOptions => {
   if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "options", detail: "JobManager.open needs an options object" })
+  for (const key of Object.keys(options)) {
+    if ((optionNames as ReadonlyArray<string>).includes(key)) continue
+    const near = nearNames(key, optionNames)
+    throw new InvalidOptions({ option: key, detail: `JobManager.open has no such option${near.length === 0 ? "" : ` (did you mean ${near.join(" or ")}?)`}` })
+  }
   if (typeof options.dataDir !== "string" || options.dataDir === "") {
     throw new InvalidOptions({ option: "dataDir", detail: "a directory is required (for jobs.db and each job's private directory)" })
   }

@@ -1,4 +1,5 @@
 import { Data } from "effect"
+import { nearNames } from "../actors/nearNames.js"
 
 /** Exit codes of the `jobstate` command. */
 export const ExitCode = {
@@ -50,7 +51,7 @@ export const exitCodeOf = (error: unknown): ExitCode => {
  * stack; anything else is a bug, whose stack is shown only with JOBSTATE_DEBUG=1 so that a
  * user still gets one line to report.
  */
-export const formatError = (error: unknown): string => {
+export const formatError = (error: unknown, context: { readonly jobsGiven?: boolean } = {}): string => {
   const tag = tagOf(error)
   const message = error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
     ? String((error as { message: unknown }).message)
@@ -58,6 +59,11 @@ export const formatError = (error: unknown): string => {
   const oneLine = message.replace(/\s*\n\s*/g, " ").trim()
   if (tag === "UsageError" || tag === "JobDidNotComplete") return oneLine
   // The CLI knows the built-in types and those of --jobs: an app's own type needs its module.
-  if (tag === "UnknownJobType") return `${tag}: ${oneLine} (a type of your own: add --jobs <the module that exports it>)`
+  if (tag === "UnknownJobType") {
+    const { name, known } = error as { name?: unknown; known?: unknown }
+    const near = typeof name === "string" && Array.isArray(known) ? nearNames(name, known.filter((k): k is string => typeof k === "string")) : []
+    const hint = near.length > 0 ? `did you mean ${near.map((k) => `"${k}"`).join(" or ")}?` : context.jobsGiven ? "is it exported by name from your --jobs module?" : "a type of your own: add --jobs <the module that exports it>"
+    return `${tag}: ${oneLine} (${hint})`
+  }
   return tag !== undefined ? `${tag}: ${oneLine}` : `unexpected error: ${oneLine} (set JOBSTATE_DEBUG=1 for the stack)`
 }

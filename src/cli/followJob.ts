@@ -7,7 +7,7 @@ import { createProgressView } from "./render.js"
 
 /**
  * Follows one job of this manager's data dir with a progress bar until it ends, and returns its
- * info. Ctrl-C pauses the job (exit 130, with how to resume it); a second Ctrl-C exits at once.
+ * info. Ctrl-C (or SIGTERM) pauses the job (exit 130, with how to resume it); a second exits at once.
  */
 export const followJob = async (manager: JobManager, id: string, label: string, cli = "npx jobstate"): Promise<JobInfo> => {
   const view = createProgressView(process.stderr)
@@ -22,7 +22,9 @@ export const followJob = async (manager: JobManager, id: string, label: string, 
     interrupted = true
     following.stop()
   }
+  // SIGTERM (timeout, systemd, a container's stop) as Ctrl-C: the job is paused, not left running.
   process.on("SIGINT", onSigint)
+  process.on("SIGTERM", onSigint)
   try {
     const infos = await following.done
     view.stop()
@@ -31,6 +33,7 @@ export const followJob = async (manager: JobManager, id: string, label: string, 
   } finally {
     view.stop()
     process.off("SIGINT", onSigint)
+    process.off("SIGTERM", onSigint)
   }
 }
 

@@ -50,7 +50,10 @@ export const loadJobs = async (modules: ReadonlyArray<string>): Promise<Readonly
       throw new UsageError({ detail: `Cannot load --jobs ${module}: ${(error as Error).message ?? String(error)}` })
     }
     const found = Object.values(exports).filter(isJobDefinition)
-    if (found.length === 0) throw new UsageError({ detail: `--jobs ${module} exports no job definitions (made with defineJob)` })
+    if (found.length === 0) {
+      const inDefault = "default" in exports ? " (a default export of a list or object is not read: export each job by name, `export const MyJob = defineJob(…)`)" : ""
+      throw new UsageError({ detail: `--jobs ${module} exports no job definitions by name (made with defineJob)${inDefault}` })
+    }
     for (const job of found) if (!jobs.includes(job)) jobs.push(job)
   }
   return jobs

@@ -90,7 +90,8 @@ try {
     const ok = error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version"
     exit(ok ? ExitCode.Ok : ExitCode.Usage)
   } else {
-    process.stderr.write(`jobstate: ${formatError(error)}\n`)
+    const jobs = program.opts<{ jobs?: ReadonlyArray<string> }>().jobs
+    process.stderr.write(`jobstate: ${formatError(error, { jobsGiven: jobs !== undefined && jobs.length > 0 })}\n`)
     if (process.env.JOBSTATE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`)
     exit(exitCodeOf(error))
   }

@@ -136,3 +136,7 @@ export const readParams = (options: { readonly params?: string; readonly paramsF
     throw new UsageError({ detail: `${source} is not valid JSON: ${(error as Error).message}` })
   }
 }
+
+/** `workerHint` with the types this invocation knows (its built-in jobs and `--jobs`). */
+export const workerHintOf = async (command: Command, type: string): Promise<string> =>
+  workerHint(command, type, (await jobsOf(command)).map((d) => d.name))

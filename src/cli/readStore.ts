@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { toJobInfo, type JobInfo } from "../actors/JobInfo.js"
 import { Owners } from "../actors/owners.js"
@@ -24,7 +24,13 @@ export const withStore = async <A>(
   if (where.databaseUrl === undefined && !existsSync(where.dataDir)) {
     throw new UsageError({ detail: `No data dir at ${where.dataDir}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it` })
   }
-  if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) return whenMissing()
+  if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) {
+    // An empty dir is a data dir nothing has written to yet; one with other files in it (`-d .`) is a mistake.
+    if (readdirSync(where.dataDir).length === 0) return whenMissing()
+    throw new UsageError({
+      detail: `No jobs.db in ${where.dataDir}: it is not a jobstate data dir; check --data-dir (or JOBSTATE_DATA_DIR; the default is ./.jobstate)`,
+    })
+  }
   const store = await openStore({ ...where, readOnly: options.readOnly })
   try {
     return await use(store)

@@ -25,6 +25,9 @@ describe("JobManager.open's options", () => {
       [{ onError: 1 as never }, "onError", "expected a function, got number"],
       [{ types: ["nope"] }, "types", '"nope" is not one of the registered job types'],
       [{ types: "noop" as never }, "types", "expected an array of job type names"],
+      // From JavaScript a misspelled option would otherwise be ignored.
+      [{ concurency: 2 } as never, "concurency", "JobManager.open has no such option (did you mean concurrency?)"],
+      [{ leaseTime: 2 } as never, "leaseTime", "JobManager.open has no such option"],
     ]
     for (const [given, option, detail] of cases) {
       const dataDir = join(tempDir(), "data")

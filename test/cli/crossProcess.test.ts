@@ -111,6 +111,19 @@ describe("commands from other processes", () => {
     await stopWorker(worker)
   })
 
+  it("pauses the job when run is sent SIGTERM (timeout, systemd, a container's stop), as on Ctrl-C", { timeout: 10 * LONG }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    const run = start(["-d", dataDir, "--jobs", gateJobs, "run", "gate", "--params", JSON.stringify({ releaseFile: release })])
+    const id = await waitUntil(() => /Dispatched gate job (\S+)/.exec(run.stderr())?.[1], LONG, "the dispatch")
+    await waitUntil(() => statusOf(dataDir, id) === "running", LONG, "the job to run")
+    run.child.kill("SIGTERM")
+    const ran = await run.exited
+    expect(ran.code).toBe(130)
+    // Paused, not left running under a process that is gone.
+    expect(readJobRow(dataDir, id)).toMatchObject({ status: "paused", paused_by: "user" })
+  })
+
   it("stops a worker gracefully on SIGTERM, and the next worker resumes what it was running", { timeout: 10 * LONG }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")

@@ -1,4 +1,5 @@
 /** What a newcomer meets first on the command line: clear refusals, a paged list, progress as the dashboard shows it. */
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
@@ -31,6 +32,39 @@ describe("the CLI, as a newcomer meets it", () => {
     const port = await cli("-d", dataDir, "ui", "--port", "99999")
     expect(port.code).toBe(2)
     expect(port.stderr).toContain("--port must be an integer from 0 to 65535")
+  })
+
+  it("refuses a data dir that holds other files but no jobs.db (-d .) rather than listing it as empty", async () => {
+    const appDir = tempDir()
+    writeFileSync(join(appDir, "package.json"), "{}")
+    for (const args of [["list"], ["show", "abcd1234"]]) {
+      const result = await cli("-d", appDir, ...args)
+      expect(result.code, args.join(" ")).toBe(2)
+      expect(result.stderr).toBe(`jobstate: No jobs.db in ${appDir}: it is not a jobstate data dir; check --data-dir (or JOBSTATE_DATA_DIR; the default is ./.jobstate)\n`)
+    }
+  })
+
+  it("answers a mistyped job type with the near one, and a missing type under --jobs without telling to add --jobs", async () => {
+    const dataDir = tempDir()
+    const typo = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gaet", "--detach")
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toMatch(/^jobstate: UnknownJobType: Unknown job type "gaet"\..* \(did you mean "gate"\?\)\n$/)
+    const absent = await cli("-d", dataDir, "--jobs", gateJobs, "run", "thumbnails", "--detach")
+    expect(absent.stderr).toContain("(is it exported by name from your --jobs module?)")
+    const noJobs = await cli("-d", dataDir, "run", "thumbnails", "--detach")
+    expect(noJobs.stderr).toContain("(a type of your own: add --jobs <the module that exports it>)")
+  })
+
+  it("after a retry of a type the CLI does not know, names the worker command with the --jobs it needs", async () => {
+    const dataDir = tempDir()
+    const Broken = defineJob({ name: "broken", params: Schema.Struct({}), run: () => Effect.fail(new Error("no")) })
+    const manager = await JobManager.open({ dataDir, jobs: [Broken] })
+    const handle = await manager.dispatch(Broken, {})
+    await handle.result().catch(() => undefined)
+    await manager.close()
+    const retry = await cli("-d", dataDir, "retry", handle.id)
+    expect(retry.code, retry.stderr).toBe(0)
+    expect(retry.stdout).toContain(`No worker of type "broken" is running on ${dataDir}: start \`npx jobstate -d ${dataDir} --jobs <the module that exports the "broken" job> worker\` to run it.`)
   })
 
   it("lists a page of jobs and says how to see more", async () => {
@@ -77,7 +111,7 @@ describe("jobstate run's dispatch options", () => {
     expect(first.code, first.stderr).toBe(0)
     const id = first.stdout.trim()
     // The hint names a worker command that can run it: with this command's --jobs.
-    expect(first.stderr).toContain(`a worker runs it: npx jobstate -d ${dataDir} --jobs ${gateJobs} worker`)
+    expect(first.stderr).toContain(`no worker of type "gate" is running: start one with \`npx jobstate -d ${dataDir} --jobs ${gateJobs} worker\``)
     const again = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--unique-key", "nightly")
     expect(again.stdout.trim()).toBe(id)
     const info = JSON.parse((await cli("-d", dataDir, "show", id, "--json")).stdout) as { runAt: string; uniqueKey: string }

@@ -11,7 +11,7 @@ import type { Backoff, RetryPolicy } from "../../jobs/retryPolicy.js"
 import type { DbJob } from "../../persistence/JobStore.js"
 import { UsageError } from "../errors.js"
 import { followJob } from "../followJob.js"
-import { durationOption, integerOption, invocationOf, jobsOf, storeOf, whereOf } from "../options.js"
+import { durationOption, integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHintOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { liveWorkerCount, readJob, resolveJobId, withStore } from "../readStore.js"
 
@@ -148,7 +148,7 @@ export const registerControlCommands = (program: Command) => {
       if (overrides !== undefined) process.stdout.write(`Its next attempts run with ${JSON.stringify(overrides)}\n`)
       if ((name === "resume" || name === "retry") && (await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
         process.stdout.write(
-          `No worker of type "${type}" is running on ${whereOf(where)}: start \`${cli} worker\` to run it` +
+          `No worker of type "${type}" is running on ${whereOf(where)}: start \`${await workerHintOf(command, type)}\` to run it` +
             (name === "resume" ? `, or use \`${cli} resume --wait ${id}\` next time.\n` : ".\n"),
         )
       }

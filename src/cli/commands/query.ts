@@ -164,7 +164,7 @@ export const registerQueryCommands = (program: Command) => {
         ["priority", String(details.priority)],
         ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
         ["attempts", String(details.attempts)],
-        ["failures", details.failures > 0 ? `${details.failures}${details.lastError ? ` (last: [${details.lastError._tag}] ${details.lastError.message})` : ""}` : null],
+        ["failures", details.failures > 0 ? `${details.failures}${details.lastError ? ` (last: ${errorLine(details.lastError)})` : ""}` : null],
         ["runs at", details.runAt],
         ["unique key", details.uniqueKey],
         ["checkpoints", `${details.checkpoints}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`],

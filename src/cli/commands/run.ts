@@ -2,7 +2,7 @@ import type { Command } from "commander"
 import { JobManager } from "../../actors/JobManager.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { followJob } from "../followJob.js"
-import { durationOption, invocationOf, jobsOf, priorityOption, readParams, storeOf } from "../options.js"
+import { durationOption, invocationOf, jobsOf, priorityOption, readParams, storeOf, workerHintOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 
 interface RunOptions {
@@ -46,7 +46,12 @@ export const registerRunCommand = (program: Command) => {
         if (options.detach) {
           process.stdout.write(`${handle.id}\n`)
           // The hint carries this command's -d, --jobs and --database-url, so it can be pasted as it is.
-          process.stderr.write(`Dispatched ${type} job ${handle.id}; a worker runs it: ${invocationOf(command)} worker\n`)
+          const workers = (await manager.listManagers()).filter((m) => m.id !== manager.id && m.state === "live" && m.types.includes(type))
+          process.stderr.write(
+            workers.length > 0
+              ? `Dispatched ${type} job ${handle.id}; a worker runs it (${workers.length} of type "${type}" running)\n`
+              : `Dispatched ${type} job ${handle.id}; no worker of type "${type}" is running: start one with \`${await workerHintOf(command, type)}\`\n`,
+          )
           return
         }
         process.stderr.write(`Dispatched ${type} job ${handle.id}\n`)

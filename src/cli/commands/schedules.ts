@@ -3,7 +3,7 @@ import { JobManager } from "../../actors/JobManager.js"
 import { checkSchedule, toScheduleInfo, type ScheduleInfo } from "../../actors/Scheduler.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { UsageError } from "../errors.js"
-import { invocationOf, jobsOf, priorityOption, readParams, storeOf, whereOf } from "../options.js"
+import { jobsOf, priorityOption, readParams, storeOf, whereOf, workerHintOf } from "../options.js"
 import { liveWorkerCount, withStore } from "../readStore.js"
 
 const json = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
@@ -68,7 +68,7 @@ export const registerSchedulesCommand = (program: Command) => {
       }
       // Any manager that knows the type fires the tick; a worker runs the job it dispatches.
       if ((await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
-        process.stderr.write(`No worker of type "${type}" is running on ${whereOf(where)}: start \`${invocationOf(command)} worker\` to fire it and run its jobs.\n`)
+        process.stderr.write(`No worker of type "${type}" is running on ${whereOf(where)}: start \`${await workerHintOf(command, type)}\` to fire it and run its jobs.\n`)
       }
     })
   schedule
