@@ -1,7 +1,7 @@
 import type pg from "pg"
 import type { DbSchedule, ScheduleFire, ScheduleWrite } from "../JobStore.js"
 import { inTransaction, type Queryable, type Tables } from "./connection.js"
-import { insertJobSql, newJobValues } from "./insertJob.js"
+import { insertJobSql, newJobValues } from "./inserts.js"
 import { statusBody } from "../eventRows.js"
 import { storableText } from "./storableText.js"
 

@@ -1,7 +1,7 @@
 import type pg from "pg"
 import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
 import { statusBody } from "../eventRows.js"
-import { applyWrites } from "./applyWrites.js"
+import { applyWrites } from "./writes.js"
 import { endWaits, waitingParents } from "./families.js"
 import { corked, type Tables } from "./connection.js"
 
