@@ -1,9 +1,11 @@
 import type pg from "pg"
-import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
 import { statusBody } from "../eventRows.js"
-import { applyWrites } from "./writes.js"
-import { endWaits, waitingParents } from "./families.js"
+import { CLAIM_SELECT, START_VALUES, startSet, startValues } from "../jobColumns.js"
+import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
 import { corked, type Tables } from "./connection.js"
+import { endWaits, waitingParents } from "./families.js"
+import { perSchema, statement, unnestRefs } from "./params.js"
+import { applyWrites } from "./writes.js"
 
 /**
  * Inside the commit's transaction: locks up to `limit` queued rows of the claimant's types,
@@ -15,40 +17,51 @@ import { corked, type Tables } from "./connection.js"
 const MAX_INT = 2_147_483_647
 
 /**
+ * The claim's read, and the next due time of the claimant's waiting rows. Two statements each,
+ * not one with "ids IS NULL OR …": a prepared statement's generic plan must not trade the index
+ * for a plan that suits the other case.
+ */
+const claimStatements = perSchema((t) => {
+  const claim = (byIds: boolean) =>
+    statement(
+      (p) => /* sql */ `
+        SELECT ${CLAIM_SELECT}
+        FROM ${t.jobs}
+        WHERE ${byIds ? `id = ANY(${p.value("ids", "text[]")}) AND ` : ""}status = 'queued' AND name = ANY(${p.value("types", "text[]")})
+          AND (run_at IS NULL OR run_at <= ${p.value("now")}) AND state_schema_version <= ${p.value("max_version")} AND NOT awaiting_children
+        ORDER BY priority DESC, seq
+        LIMIT ${p.value("limit")}
+        FOR UPDATE SKIP LOCKED`,
+    )
+  // The partial index jobs_run_at.
+  const nextRunAt = (byIds: boolean) =>
+    statement(
+      (p) => /* sql */ `
+        SELECT min(run_at) AS next FROM ${t.jobs}
+        WHERE status = 'queued' AND run_at IS NOT NULL AND run_at > ${p.value("now")} AND name = ANY(${p.value("types", "text[]")})${byIds ? ` AND id = ANY(${p.value("ids", "text[]")})` : ""}`,
+    )
+  return { claim: claim(false), claimIds: claim(true), nextRunAt: nextRunAt(false), nextRunAtOf: nextRunAt(true) }
+})
+
+/** What the claim's statements bind. */
+const claimValues = (claim: ClaimRequest) => ({
+  types: claim.types,
+  ids: claim.ids ?? null,
+  now: claim.nowMs ?? Date.now(),
+  max_version: claim.maxStateVersion ?? MAX_INT,
+  limit: claim.limit,
+})
+
+/**
  * Sends the claim's read (the queued rows it locks) and returns its rows. Sent at once, so that
  * on a pipelined connection it travels with the statements sent before it.
  */
 export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ReadonlyArray<ClaimRow>> => {
   // The index jobs_status serves the order; only what a start needs is read.
-  // Two statements, not one with "$3 IS NULL OR …": a prepared statement's generic plan must
-  // not trade the index for a plan that suits the other case.
-  const { rows } = await client.query<ClaimRow>(
-    claim.ids === undefined
-      ? {
-          name: "jobstate.claim",
-          text: /* sql */ `
-            SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
-            FROM ${t.jobs}
-            WHERE status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $3) AND state_schema_version <= $4
-              AND NOT awaiting_children
-            ORDER BY priority DESC, seq
-            LIMIT $2
-            FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit, claim.nowMs ?? Date.now(), claim.maxStateVersion ?? MAX_INT],
-        }
-      : {
-          name: "jobstate.claimIds",
-          text: /* sql */ `
-            SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
-            FROM ${t.jobs}
-            WHERE id = ANY($3::text[]) AND status = 'queued' AND name = ANY($1::text[]) AND (run_at IS NULL OR run_at <= $4)
-              AND state_schema_version <= $5 AND NOT awaiting_children
-            ORDER BY priority DESC, seq
-            LIMIT $2
-            FOR UPDATE SKIP LOCKED`,
-          values: [claim.types, claim.limit, claim.ids, claim.nowMs ?? Date.now(), claim.maxStateVersion ?? MAX_INT],
-        },
-  )
+  const statements = claimStatements(t)
+  const { text, params } = claim.ids === undefined ? statements.claim : statements.claimIds
+  const name = claim.ids === undefined ? "jobstate.claim" : "jobstate.claimIds"
+  const { rows } = await client.query<ClaimRow>({ name, text, values: params.bind(claimValues(claim)) })
   return rows
 }
 
@@ -73,17 +86,39 @@ export const startClaimed = async (
   return next === undefined ? { claimed: started } : { claimed: started, nextRunAt: nextAt ?? null }
 }
 
-/** The earliest `run_at` of the claimant's waiting rows (the partial index jobs_run_at). */
+/** The earliest `run_at` of the claimant's waiting rows. */
 const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<number | null> => {
-  const { rows } = await client.query<{ next: number | null }>({
-    name: claim.ids === undefined ? "jobstate.nextRunAt" : "jobstate.nextRunAtOf",
-    text: /* sql */ `
-      SELECT min(run_at) AS next FROM ${t.jobs}
-      WHERE status = 'queued' AND run_at IS NOT NULL AND run_at > $2 AND name = ANY($1::text[])${claim.ids === undefined ? "" : " AND id = ANY($3::text[])"}`,
-    values: claim.ids === undefined ? [claim.types, claim.nowMs ?? Date.now()] : [claim.types, claim.nowMs ?? Date.now(), claim.ids],
-  })
+  const statements = claimStatements(t)
+  const { text, params } = claim.ids === undefined ? statements.nextRunAt : statements.nextRunAtOf
+  const name = claim.ids === undefined ? "jobstate.nextRunAt" : "jobstate.nextRunAtOf"
+  const { rows } = await client.query<{ next: number | null }>({ name, text, values: params.bind(claimValues(claim)) })
   return rows[0]?.next ?? null
 }
+
+/**
+ * A start: one row (every claim at concurrency 1) as a plain UPDATE, planned in a fraction of
+ * the time the join with unnest takes; several from unnest. Same columns, same guard; the rows
+ * are locked by this transaction, so the guard holds, kept as a statement of intent. Then, while
+ * some manager listens, the starts' events, run after the start (so it sees which rows it started).
+ */
+const startStatements = perSchema((t) => ({
+  one: statement((p) => /* sql */ `UPDATE ${t.jobs} SET ${startSet(p.refs())} WHERE id = ${p.value("id", "text")} AND status = 'queued' RETURNING id`),
+  many: statement(
+    (p) => /* sql */ `
+      UPDATE ${t.jobs} j SET ${startSet(unnestRefs("s", "j"))}
+      FROM ${p.unnest("s", ["id", ...START_VALUES])}
+      WHERE j.id = s.id AND j.status = 'queued'
+      RETURNING j.id`,
+  ),
+  events: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
+      SELECT e.id, e.name, ${p.value("owner")}, 'status', e.body, ${p.value("at")}
+      FROM ${p.unnest("e", ["id", "name", "body"], true)}
+      JOIN ${t.jobs} j ON j.id = e.id AND j.status = 'running' AND j.owner = ${p.value("owner")}
+      ORDER BY e.n`,
+  ),
+}))
 
 /**
  * Decides every row and sends the statements that carry the decisions. Not async: a decision
@@ -92,15 +127,12 @@ const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest):
 const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
   if (rows.length === 0) return Promise.resolve([])
 
-  const starts: Array<{ row: ClaimRow; status: string; snapshot: Buffer; attempts: number; data: Buffer | null; version: number | null }> = []
+  const starts: Array<{ row: ClaimRow; values: Record<string, unknown> }> = []
   const fails: JobWrite[] = []
   for (const row of rows) {
     const decision = claim.decide(row)
     if ("skip" in decision) continue
-    if ("start" in decision) {
-      const { start, migrated } = decision
-      starts.push({ row, status: start.status, snapshot: start.snapshot, attempts: start.attempts, data: migrated?.data ?? null, version: migrated?.stateSchemaVersion ?? null })
-    }
+    if ("start" in decision) starts.push({ row, values: { id: row.id, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) } })
     // A row that cannot run is failed like any transition, in this same transaction.
     else
       fails.push({
@@ -114,60 +146,22 @@ const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: 
       })
   }
 
+  const statements = startStatements(t)
   const sent: Array<Promise<unknown>> = []
   let startedIds: Promise<pg.QueryResult<{ id: string }>> | undefined
   if (starts.length === 1) {
-    // One row (every claim at concurrency 1): a plain UPDATE, planned in a fraction of the time
-    // the join with unnest takes. Same columns, same guard.
-    const [s] = starts as [(typeof starts)[number]]
-    startedIds = client.query<{ id: string }>({
-      name: "jobstate.startOne",
-      text: /* sql */ `
-        UPDATE ${t.jobs} SET status = $3, snapshot = $4, attempts = $5, owner = $1,
-          started_at = COALESCE(started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2,
-          data = COALESCE($6, data), state_schema_version = COALESCE($7, state_schema_version)
-        WHERE id = $8 AND status = 'queued'
-        RETURNING id`,
-      values: [claim.owner, claim.at, s.status, s.snapshot, s.attempts, s.data, s.version, s.row.id],
-    })
+    const { text, params } = statements.one
+    startedIds = client.query<{ id: string }>({ name: "jobstate.startOne", text, values: params.bind(starts[0]!.values) })
   } else if (starts.length > 0) {
-    // The rows are locked by this transaction, so the guard holds; it is kept as a statement of intent.
-    startedIds = client.query<{ id: string }>({
-      name: "jobstate.start",
-      text: /* sql */ `
-        UPDATE ${t.jobs} j SET status = s.status, snapshot = s.snapshot, attempts = s.attempts, owner = $1,
-          started_at = COALESCE(j.started_at, $2), request = NULL, paused_by = NULL, run_at = NULL, updated_at = $2,
-          data = COALESCE(s.data, j.data), state_schema_version = COALESCE(s.version, j.state_schema_version)
-        FROM unnest($3::text[], $4::text[], $5::bytea[], $6::int[], $7::bytea[], $8::int[]) AS s(id, status, snapshot, attempts, data, version)
-        WHERE j.id = s.id AND j.status = 'queued'
-        RETURNING j.id`,
-      values: [
-        claim.owner,
-        claim.at,
-        starts.map((s) => s.row.id),
-        starts.map((s) => s.status),
-        starts.map((s) => s.snapshot),
-        starts.map((s) => s.attempts),
-        starts.map((s) => s.data),
-        starts.map((s) => s.version),
-      ],
-    })
+    const { text, params } = statements.many
+    startedIds = client.query<{ id: string }>({ name: "jobstate.start", text, values: params.bind({}, { s: starts.map((s) => s.values) }) })
   }
   if (startedIds !== undefined) {
     sent.push(startedIds)
     if (claim.events) {
-      // Only while some manager listens: one more statement in the claim's transaction, run
-      // after the start (so it sees which rows it started).
-      sent.push(client.query({
-        name: "jobstate.startEvents",
-        text: /* sql */ `
-          INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
-          SELECT e.id, e.name, $1, 'status', e.body, $2
-          FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, body, n)
-          JOIN ${t.jobs} j ON j.id = e.id AND j.status = 'running' AND j.owner = $1
-          ORDER BY e.n`,
-        values: [claim.owner, claim.at, starts.map((s) => s.row.id), starts.map((s) => s.row.name), starts.map((s) => statusBody(s.status))],
-      }))
+      const { text, params } = statements.events
+      const events = starts.map((s) => ({ id: s.row.id, name: s.row.name, body: statusBody(s.values.status as string) }))
+      sent.push(client.query({ name: "jobstate.startEvents", text, values: params.bind({ owner: claim.owner, at: claim.at }, { e: events }) }))
     }
   }
   if (fails.length > 0) {

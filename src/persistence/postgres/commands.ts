@@ -1,19 +1,25 @@
+import { expectGuard, expectValues } from "../jobColumns.js"
 import type { RowExpectation } from "../JobStore.js"
 import type { Queryable, Tables } from "./connection.js"
+import { perSchema, statement } from "./params.js"
+
+// updated_at by the database's clock, the store's clock here, in the ISO form the engine writes.
+const setStatement = (t: Tables, column: "request" | "options") =>
+  statement(
+    (p) => /* sql */ `
+      UPDATE ${t.jobs}
+      SET ${column} = ${p.value(column)}, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      WHERE ${expectGuard(p.refs())}`,
+  )
+const setStatements = perSchema((t) => ({ request: setStatement(t, "request"), options: setStatement(t, "options") }))
 
 /**
  * Sets one column of a row (a command for its owner, new dispatch overrides) where the row is as
  * expected; whether it was.
  */
 export const setWhere = async (db: Queryable, t: Tables, id: string, expect: RowExpectation, column: "request" | "options", value: string | null): Promise<boolean> => {
-  // updated_at by the database's clock, the store's clock here, in the ISO form the engine writes.
-  const result = await db.query(
-    /* sql */ `
-      UPDATE ${t.jobs}
-      SET ${column} = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-      WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3 AND ($5::int IS NULL OR attempts = $5)`,
-    [id, expect.status, expect.owner, value, expect.attempts ?? null],
-  )
+  const { text, params } = setStatements(t)[column]
+  const result = await db.query(text, params.bind({ id, [column]: value, ...expectValues(expect) }))
   return (result.rowCount ?? 0) > 0
 }
 

@@ -1,28 +1,49 @@
 import type pg from "pg"
 import { statusBody } from "../eventRows.js"
+import { columnList, NEW_JOB_COLUMNS, newJobValues } from "../jobColumns.js"
 import type { InsertResult, NewChild, NewJob } from "../JobStore.js"
 import { LIVE } from "../sqlStatuses.js"
 import { inTransaction, type Queryable, type Tables } from "./connection.js"
+import { perSchema, statement, type Params } from "./params.js"
 import { holderOf } from "./reads.js"
 
-/** The INSERT of a new queued job; its values are `newJobValues` ($1–$11). */
-export const insertJobSql = (t: Tables) => /* sql */ `
-  INSERT INTO ${t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, run_at, unique_key, options, state_schema_version)
-  VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8, $9, $10, $11)`
+/**
+ * The INSERT of a new queued job (its values: `newJobValues`); refused (nothing stored) while a
+ * live job holds its unique key (the partial unique index jobs_unique_key); and that, recorded
+ * for listeners in other processes in the same statement, so the row and its event commit together.
+ */
+const insertSql = (t: Tables, p: Params) =>
+  /* sql */ `INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)}) VALUES (${NEW_JOB_COLUMNS.map((c) => p.value(c)).join(", ")})`
+const unlessKeyHeld = `ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`
 
-export const newJobValues = (job: Omit<NewJob, "event">): unknown[] => [
-  job.id,
-  job.name,
-  job.params,
-  job.data,
-  job.snapshot,
-  job.priority,
-  job.createdAt,
-  job.runAt ?? null,
-  job.uniqueKey ?? null,
-  job.options ?? null,
-  job.stateSchemaVersion ?? 1,
-]
+export const insertStatements = perSchema((t) => ({
+  plain: statement((p) => insertSql(t, p)),
+  unique: statement((p) => `${insertSql(t, p)} ${unlessKeyHeld}`),
+  recorded: statement(
+    (p) => /* sql */ `
+      WITH j AS (${insertSql(t, p)} ${unlessKeyHeld} RETURNING id, created_at),
+      e AS (INSERT INTO ${t.events} (job_id, name, writer, type, body, at) SELECT id, ${p.value("name")}, ${p.value("writer")}, 'status', ${p.value("body")}, created_at FROM j)
+      SELECT id FROM j`,
+  ),
+}))
+
+/** A parent's children in one statement, in their order; a key the parent has already is left as it is. */
+const childrenStatements = perSchema((t) => ({
+  insert: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
+      SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
+      ORDER BY c.n
+      ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
+      RETURNING id`,
+  ),
+  events: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
+      SELECT e.id, e.name, e.writer, 'status', ${p.value("body")}, e.at FROM ${p.unnest("e", ["id", "name", "writer", "at"], true)}
+      ORDER BY e.n`,
+  ),
+}))
 
 /**
  * Stores a new queued job, unless a live job holds its unique key: then returns that job.
@@ -30,24 +51,19 @@ export const newJobValues = (job: Omit<NewJob, "event">): unknown[] => [
  */
 export const insertJob = async (db: Queryable, t: Tables, job: NewJob): Promise<InsertResult> => {
   const values = newJobValues(job)
-  const columns = insertJobSql(t)
-  const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`
-  // Recorded for listeners in other processes: one statement, so the row and its event commit together.
-  const insert =
-    job.event === undefined
-      ? { name: "jobstate.insertUnique", text: unique, values }
-      : {
-          name: "jobstate.insertRecorded",
-          text: /* sql */ `
-            WITH j AS (${unique} RETURNING id, created_at),
-            e AS (INSERT INTO ${t.events} (job_id, name, writer, type, body, at) SELECT id, $2, $12, 'status', $13, created_at FROM j)
-            SELECT id FROM j`,
-          values: [...values, job.event.writer, statusBody("queued")],
-        }
+  const statements = insertStatements(t)
   if ((job.uniqueKey === undefined || job.uniqueKey === null) && job.event === undefined) {
-    await db.query({ name: "jobstate.insert", text: columns, values })
+    await db.query({ name: "jobstate.insert", text: statements.plain.text, values: statements.plain.params.bind(values) })
     return { inserted: true }
   }
+  const insert =
+    job.event === undefined
+      ? { name: "jobstate.insertUnique", text: statements.unique.text, values: statements.unique.params.bind(values) }
+      : {
+          name: "jobstate.insertRecorded",
+          text: statements.recorded.text,
+          values: statements.recorded.params.bind({ ...values, writer: job.event.writer, body: statusBody("queued") }),
+        }
   // Refused (nothing stored) while a live job holds the key (the partial unique index);
   // the holder may end before it is read: then the insert is tried again.
   for (;;) {
@@ -77,41 +93,22 @@ export const insertChildren = (
     })
     if (running.rowCount === 0) return undefined
     const events = children.filter((c) => c.event !== undefined)
-    // One statement for every child; a key the parent has already is left as it is.
+    const statements = childrenStatements(t)
     const { rows } = await client.query<{ id: string }>({
       name: "jobstate.insertChildren",
-      text: /* sql */ `
-        INSERT INTO ${t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version, parent_id, child_key)
-        SELECT c.id, c.name, c.params, c.data, 'queued', c.snapshot, c.priority, c.created_at, c.created_at, c.version, $1, c.key
-        FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::int[], $8::text[], $9::int[], $10::text[])
-          WITH ORDINALITY AS c(id, name, params, data, snapshot, priority, created_at, version, key, n)
-        ORDER BY c.n
-        ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
-        RETURNING id`,
-      values: [
-        parent.id,
-        children.map((c) => c.id),
-        children.map((c) => c.name),
-        children.map((c) => c.params),
-        children.map((c) => c.data),
-        children.map((c) => c.snapshot),
-        children.map((c) => c.priority),
-        children.map((c) => c.createdAt),
-        children.map((c) => c.stateSchemaVersion ?? 1),
-        children.map((c) => c.childKey),
-      ],
+      text: statements.insert.text,
+      values: statements.insert.params.bind({}, { c: children.map((c) => newJobValues(c, { parentId: parent.id, childKey: c.childKey })) }),
     })
     const inserted = new Set(rows.map((r) => r.id))
     const recorded = events.filter((c) => inserted.has(c.id))
     if (recorded.length > 0) {
       await client.query({
         name: "jobstate.childEvents",
-        text: /* sql */ `
-          INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
-          SELECT e.id, e.name, e.writer, 'status', $1, e.at
-          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, writer, at, n)
-          ORDER BY e.n`,
-        values: [statusBody("queued"), recorded.map((c) => c.id), recorded.map((c) => c.name), recorded.map((c) => c.event!.writer), recorded.map((c) => c.createdAt)],
+        text: statements.events.text,
+        values: statements.events.params.bind(
+          { body: statusBody("queued") },
+          { e: recorded.map((c) => ({ id: c.id, name: c.name, writer: c.event!.writer, at: c.createdAt })) },
+        ),
       })
     }
     const byKey = await client.query<{ id: string; child_key: string }>({

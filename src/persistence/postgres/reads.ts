@@ -1,12 +1,13 @@
+import { JOB_SELECT } from "../jobColumns.js"
 import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
 import { ANY_STATUS, LIVE } from "../sqlStatuses.js"
-import { jobColumns, type Queryable, type Tables } from "./connection.js"
+import type { Queryable, Tables } from "./connection.js"
 
 /** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
 const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
 
 export const getJob = async (db: Queryable, t: Tables, id: string): Promise<DbJob | undefined> => {
-  const { rows } = await db.query<DbJob>({ name: "jobstate.get", text: `SELECT ${jobColumns} FROM ${t.jobs} WHERE id = $1`, values: [id] })
+  const { rows } = await db.query<DbJob>({ name: "jobstate.get", text: `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE id = $1`, values: [id] })
   return rows[0]
 }
 
@@ -32,7 +33,7 @@ export const listJobs = async (db: Queryable, t: Tables, query: JobQuery): Promi
   const limit = `$${values.push(noLimit(query.limit))}::bigint`
   const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
   const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
-  const { rows } = await db.query<DbJob>(`SELECT ${jobColumns} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+  const { rows } = await db.query<DbJob>(`SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
   return rows
 }
 
@@ -78,7 +79,7 @@ export const logs = async (db: Queryable, t: Tables, jobId: string, afterSeq: nu
 export const orphans = async (db: Queryable, t: Tables, types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<DbJob[]> => {
   const { rows } = await db.query<DbJob>(
     /* sql */ `
-      SELECT ${jobColumns} FROM ${t.jobs}
+      SELECT ${JOB_SELECT} FROM ${t.jobs}
       WHERE status = 'running' AND name = ANY($1::text[]) AND (owner IS NULL OR owner <> ALL($2::text[]))
       ORDER BY seq`,
     [types, liveOwners],
@@ -88,7 +89,7 @@ export const orphans = async (db: Queryable, t: Tables, types: ReadonlyArray<str
 
 export const pausedByShutdown = async (db: Queryable, t: Tables, types: ReadonlyArray<string>): Promise<DbJob[]> => {
   const { rows } = await db.query<DbJob>(
-    `SELECT ${jobColumns} FROM ${t.jobs} WHERE status = 'paused' AND paused_by = 'shutdown' AND name = ANY($1::text[]) ORDER BY seq`,
+    `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE status = 'paused' AND paused_by = 'shutdown' AND name = ANY($1::text[]) ORDER BY seq`,
     [types],
   )
   return rows
@@ -97,7 +98,7 @@ export const pausedByShutdown = async (db: Queryable, t: Tables, types: Readonly
 export const damaged = async (db: Queryable, t: Tables): Promise<DbJob[]> => {
   // The predicate of the partial index jobs_damaged, word for word, so the planner uses it.
   const { rows } = await db.query<DbJob>(/* sql */ `
-    SELECT ${jobColumns} FROM ${t.jobs}
+    SELECT ${JOB_SELECT} FROM ${t.jobs}
     WHERE status NOT IN (${ANY_STATUS})
     ORDER BY seq`)
   return rows

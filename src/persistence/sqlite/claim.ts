@@ -1,9 +1,10 @@
 import type Database from "better-sqlite3"
 import { statusBody } from "../eventRows.js"
 import type { ClaimRequest, ClaimRow } from "../JobStore.js"
-import { json } from "./connection.js"
+import { CLAIM_SELECT, startSet, startValues } from "../jobColumns.js"
+import { json, sqliteRefs } from "./connection.js"
 import type { SqliteEvents } from "./events.js"
-import { lifecycleParams, type SqliteWrites } from "./writes.js"
+import type { SqliteWrites } from "./writes.js"
 
 /**
  * The claim, inside a group commit's transaction: reads the due queued rows of the claimant's
@@ -14,7 +15,7 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
   const { writes, events, now } = deps
   // The claim of a manager that runs only the jobs it dispatched (see `nextQueued`).
   const queuedWithIds = db.prepare(/* sql */ `
-    SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+    SELECT ${CLAIM_SELECT}
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
       AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`)
@@ -24,12 +25,7 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
   const nextRunAtOf = db.prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
     WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck()
-  // START clears the wait (a running job has no run_at); a state migrated by the claim is stored with it.
-  const start = db.prepare(/* sql */ `
-    UPDATE jobs SET status = @status, snapshot = @snapshot, attempts = @attempts, owner = @owner,
-      started_at = COALESCE(started_at, @at), request = NULL, paused_by = NULL, run_at = NULL, updated_at = @at,
-      data = COALESCE(@data, data), state_schema_version = COALESCE(@state_schema_version, state_schema_version)
-    WHERE seq = @seq AND status = 'queued'`)
+  const start = db.prepare(/* sql */ `UPDATE jobs SET ${startSet(sqliteRefs)} WHERE seq = @seq AND status = 'queued'`)
 
   const nextQueuedStatements = new Map<number, Database.Statement>()
 
@@ -43,7 +39,7 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
     let statement = nextQueuedStatements.get(count)
     if (statement === undefined) {
       statement = db.prepare(/* sql */ `
-        SELECT seq, id, name, status, params, data, snapshot, priority, state_version, owner, options, state_schema_version, updated_at, parent_id
+        SELECT ${CLAIM_SELECT}
         FROM jobs WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
           AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
         ORDER BY priority DESC, seq LIMIT ?`)
@@ -65,16 +61,7 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
       const decision = claim.decide(row)
       if ("skip" in decision) continue
       if ("start" in decision) {
-        const { migrated } = decision
-        const ok =
-          start.run({
-            seq: row.seq,
-            ...lifecycleParams(decision.start),
-            owner: claim.owner,
-            at: claim.at,
-            data: migrated?.data ?? null,
-            state_schema_version: migrated?.stateSchemaVersion ?? null,
-          }).changes > 0
+        const ok = start.run({ seq: row.seq, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) }).changes > 0
         if (ok) claimed.push(row)
         if (ok && claim.events) events.record(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.start.status), claim.at)
       }

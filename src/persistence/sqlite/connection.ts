@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { InvalidOptions, PersistenceError } from "../../jobs/errors.js"
+import type { Refs } from "../jobColumns.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
 
 export interface SqliteStoreOptions {
@@ -26,6 +27,19 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000
 const SYNC_BUSY_MS = 10
 
 const WAL_CHECKPOINT_PAGES = 4000
+
+/** How the SQLite statements name what they bind (`@at`) and the row's columns (`output`). */
+export const sqliteRefs: Refs = { value: (name) => `@${name}`, column: (name) => name, same: (a, b) => `${a} IS ${b}` }
+
+/** Named values as better-sqlite3 binds them: a boolean as 1 or 0 (it binds no booleans). */
+export const bindable = (values: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+  const bound: Record<string, unknown> = {}
+  for (const key in values) {
+    const value = values[key]
+    bound[key] = typeof value === "boolean" ? (value ? 1 : 0) : value
+  }
+  return bound
+}
 
 /** A list of values as one parameter, for `json_each(?)`. */
 export const json = (values: ReadonlyArray<string>) => JSON.stringify(values)

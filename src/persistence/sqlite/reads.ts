@@ -1,11 +1,12 @@
 import type Database from "better-sqlite3"
+import { JOB_SELECT } from "../jobColumns.js"
 import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
 import { ANY_STATUS, LIVE } from "../sqlStatuses.js"
 import { json } from "./connection.js"
 
 /** What the store reads for the API, the CLI and recovery: rows, counts, log lines. */
 export const prepareReads = (db: Database.Database) => {
-  const get = db.prepare(/* sql */ `SELECT * FROM jobs WHERE id = ?`)
+  const get = db.prepare(/* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE id = ?`)
   const holderOf = db.prepare(/* sql */ `
     SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN (${LIVE})`)
   const childCounts = db.prepare(/* sql */ `SELECT status, count(*) AS count FROM jobs WHERE parent_id = ? GROUP BY status`)
@@ -18,14 +19,14 @@ export const prepareReads = (db: Database.Database) => {
   const logs = db.prepare(/* sql */ `SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`)
   // Served by the index jobs_status: running rows are few however many jobs there are.
   const orphans = db.prepare(/* sql */ `
-    SELECT * FROM jobs WHERE status = 'running' AND name IN (SELECT value FROM json_each(@types))
+    SELECT ${JOB_SELECT} FROM jobs WHERE status = 'running' AND name IN (SELECT value FROM json_each(@types))
       AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(@owners)))
     ORDER BY seq`)
   const pausedByShutdown = db.prepare(/* sql */ `
-    SELECT * FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
+    SELECT ${JOB_SELECT} FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
     ORDER BY seq`)
   // The predicate of the partial index jobs_damaged, so the planner reads only that index.
-  const damaged = db.prepare(/* sql */ `SELECT * FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`)
+  const damaged = db.prepare(/* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`)
   const listStatements = new Map<string, Database.Statement>()
 
   return {
@@ -41,7 +42,7 @@ export const prepareReads = (db: Database.Database) => {
       if (query.createdAfter !== undefined) where.push("created_at >= ?") && params.push(query.createdAfter)
       if (query.createdBefore !== undefined) where.push("created_at < ?") && params.push(query.createdBefore)
       const order = query.order === "newest" ? "DESC" : "ASC"
-      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
+      const sql = `SELECT ${JOB_SELECT} FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
       // Sixty-four shapes at most (status, name, parent, created after, before, order): each prepared once, since a worker draining polls this.
       let statement = listStatements.get(sql)
       if (statement === undefined) listStatements.set(sql, (statement = db.prepare(sql)))
