@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../src/persistence/migrations.js"
+import { migrations } from "../src/persistence/sqlite/migrations.js"
 
 const argv = process.argv.slice(2)
 const n = Number(argv[argv.indexOf("--n") + 1] || 20_000)

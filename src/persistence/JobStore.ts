@@ -1,4 +1,5 @@
 import type { LogLevel } from "../jobs/defineJob.js"
+import type { ClaimColumn } from "./jobColumns.js"
 import type { LifecycleRow } from "./lifecycleRow.js"
 import type { PruneRequest } from "./prune.js"
 
@@ -69,11 +70,11 @@ export interface DbJob {
   readonly awaiting_children: number | boolean
 }
 
-/** The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it was put in line, for telemetry's queue wait. */
-export type ClaimRow = Pick<
-  DbJob,
-  "seq" | "id" | "name" | "status" | "params" | "data" | "snapshot" | "priority" | "state_version" | "owner" | "options" | "state_schema_version" | "updated_at" | "parent_id"
->
+/**
+ * The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it
+ * was put in line, for telemetry's queue wait. Which they are is said once, in `jobColumns.ts`.
+ */
+export type ClaimRow = Pick<DbJob, ClaimColumn>
 
 /** A job as `dispatch` stores it. */
 export interface NewJob {

@@ -24,34 +24,30 @@ import type {
   EndedCount,
   StoreCheck,
 } from "./JobStore.js"
-import { statusBody } from "./eventRows.js"
-import { applyWrites, planWrites } from "./postgres/applyWrites.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
-import { readClaimable, startClaimed } from "./postgres/claimJobs.js"
-import { endWaits, lockParents, waitingParents } from "./postgres/families.js"
-import { insertJobSql, newJobValues } from "./postgres/insertJob.js"
+import { readClaimable, startClaimed } from "./postgres/claim.js"
+import * as commands from "./postgres/commands.js"
 import {
   backendPid,
   channelOf,
   checkSchemaName,
   describeLocation,
   inTransaction,
-  jobColumns,
   makePool,
   persistenceError,
-  quoteIdent,
   tablesOf,
   type Tables,
 } from "./postgres/connection.js"
+import * as events from "./postgres/events.js"
+import { endWaits, lockParents, waitingParents } from "./postgres/families.js"
+import * as inserts from "./postgres/inserts.js"
 import * as leases from "./postgres/leases.js"
-import { assertReadable, latestPgSchemaVersion, migrate } from "./postgres/migrations.js"
-import * as schedules from "./postgres/schedules.js"
+import { assertReadable, check, migrate } from "./postgres/migrations.js"
 import * as prune from "./postgres/prune.js"
+import * as reads from "./postgres/reads.js"
+import * as schedules from "./postgres/schedules.js"
+import { applyWrites, planWrites } from "./postgres/writes.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
-import { ANY_STATUS, LIVE } from "./sqlStatuses.js"
-
-/** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
-const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`. */
@@ -133,193 +129,50 @@ export class PostgresJobStore implements JobStore {
   }
 
   insertJob(job: NewJob): Promise<InsertResult> {
-    return this.call("dispatch", "Write", async () => {
-      const values = newJobValues(job)
-      const columns = insertJobSql(this.t)
-      const unique = `${columns} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`
-      // Recorded for listeners in other processes: one statement, so the row and its event commit together.
-      const insert =
-        job.event === undefined
-          ? { name: "jobstate.insertUnique", text: unique, values }
-          : {
-              name: "jobstate.insertRecorded",
-              text: /* sql */ `
-                WITH j AS (${unique} RETURNING id, created_at),
-                e AS (INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at) SELECT id, $2, $12, 'status', $13, created_at FROM j)
-                SELECT id FROM j`,
-              values: [...values, job.event.writer, statusBody("queued")],
-            }
-      if ((job.uniqueKey === undefined || job.uniqueKey === null) && job.event === undefined) {
-        await this.pool.query({ name: "jobstate.insert", text: columns, values })
-        return { inserted: true }
-      }
-      // Refused (nothing stored) while a live job holds the key (the partial unique index);
-      // the holder may end before it is read: then the insert is tried again.
-      for (;;) {
-        const stored = await this.pool.query(insert)
-        if ((stored.rowCount ?? 0) > 0) return { inserted: true }
-        if (job.uniqueKey === undefined || job.uniqueKey === null) throw new Error(`job ${job.id} was not stored`)
-        const { rows } = await this.pool.query<{ id: string; name: string }>({
-          name: "jobstate.holderOf",
-          text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
-          values: [job.name, job.uniqueKey],
-        })
-        if (rows[0] !== undefined) return { inserted: false, existing: rows[0] }
-      }
-    })
+    return this.call("dispatch", "Write", () => inserts.insertJob(this.pool, this.t, job))
   }
 
   getJob(id: string): Promise<DbJob | undefined> {
-    return this.call("getJob", "Read", async () => {
-      const { rows } = await this.pool.query<DbJob>({ name: "jobstate.get", text: `SELECT ${jobColumns} FROM ${this.t.jobs} WHERE id = $1`, values: [id] })
-      return rows[0]
-    })
+    return this.call("getJob", "Read", () => reads.getJob(this.pool, this.t, id))
   }
 
   uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined> {
-    return this.call("getJob", "Read", async () => {
-      const { rows } = await this.pool.query<{ id: string }>({
-        name: "jobstate.holderOf",
-        text: `SELECT id, name FROM ${this.t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
-        values: [name, uniqueKey],
-      })
-      return rows[0]?.id
-    })
+    return this.call("getJob", "Read", async () => (await reads.holderOf(this.pool, this.t, name, uniqueKey))?.id)
   }
 
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
-    return this.call("listJobs", "Read", async () => {
-      const where: string[] = []
-      const values: unknown[] = []
-      if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
-      if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
-      if (query.parentId !== undefined) where.push(`parent_id = $${values.push(query.parentId)}`)
-      if (query.createdAfter !== undefined) where.push(`created_at >= $${values.push(query.createdAfter)}`)
-      if (query.createdBefore !== undefined) where.push(`created_at < $${values.push(query.createdBefore)}`)
-      const order = query.order === "newest" ? "DESC" : "ASC"
-      const limit = `$${values.push(noLimit(query.limit))}::bigint`
-      const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
-      const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
-      const { rows } = await this.pool.query<DbJob>(`SELECT ${jobColumns} FROM ${this.t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
-      return rows
-    })
+    return this.call("listJobs", "Read", () => reads.listJobs(this.pool, this.t, query))
   }
 
   insertChildren(
     parent: { readonly id: string; readonly owner: string },
     children: ReadonlyArray<NewChild>,
   ): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined> {
-    return this.call("spawnChildren", "Write", () =>
-      inTransaction(this.pool, async (client) => {
-        const running = await client.query({
-          name: "jobstate.runningUnder",
-          text: `SELECT 1 FROM ${this.t.jobs} WHERE id = $1 AND status = 'running' AND owner = $2`,
-          values: [parent.id, parent.owner],
-        })
-        if (running.rowCount === 0) return undefined
-        const events = children.filter((c) => c.event !== undefined)
-        // One statement for every child; a key the parent has already is left as it is.
-        const { rows } = await client.query<{ id: string }>({
-          name: "jobstate.insertChildren",
-          text: /* sql */ `
-            INSERT INTO ${this.t.jobs} (id, name, params, data, status, snapshot, priority, created_at, updated_at, state_schema_version, parent_id, child_key)
-            SELECT c.id, c.name, c.params, c.data, 'queued', c.snapshot, c.priority, c.created_at, c.created_at, c.version, $1, c.key
-            FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::int[], $8::text[], $9::int[], $10::text[])
-              WITH ORDINALITY AS c(id, name, params, data, snapshot, priority, created_at, version, key, n)
-            ORDER BY c.n
-            ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
-            RETURNING id`,
-          values: [
-            parent.id,
-            children.map((c) => c.id),
-            children.map((c) => c.name),
-            children.map((c) => c.params),
-            children.map((c) => c.data),
-            children.map((c) => c.snapshot),
-            children.map((c) => c.priority),
-            children.map((c) => c.createdAt),
-            children.map((c) => c.stateSchemaVersion ?? 1),
-            children.map((c) => c.childKey),
-          ],
-        })
-        const inserted = new Set(rows.map((r) => r.id))
-        const recorded = events.filter((c) => inserted.has(c.id))
-        if (recorded.length > 0) {
-          await client.query({
-            name: "jobstate.childEvents",
-            text: /* sql */ `
-              INSERT INTO ${this.t.events} (job_id, name, writer, type, body, at)
-              SELECT e.id, e.name, e.writer, 'status', $1, e.at
-              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, name, writer, at, n)
-              ORDER BY e.n`,
-            values: [statusBody("queued"), recorded.map((c) => c.id), recorded.map((c) => c.name), recorded.map((c) => c.event!.writer), recorded.map((c) => c.createdAt)],
-          })
-        }
-        const byKey = await client.query<{ id: string; child_key: string }>({
-          name: "jobstate.childrenByKey",
-          text: `SELECT id, child_key FROM ${this.t.jobs} WHERE parent_id = $1 AND child_key = ANY($2::text[])`,
-          values: [parent.id, children.map((c) => c.childKey)],
-        })
-        const idOf = new Map(byKey.rows.map((r) => [r.child_key, r.id]))
-        return { ids: children.map((c) => idOf.get(c.childKey)!), inserted: children.filter((c) => inserted.has(c.id)).map((c) => c.id) }
-      }),
-    )
+    return this.call("spawnChildren", "Write", () => inserts.insertChildren(this.pool, this.t, parent, children))
   }
 
   childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
-    return this.call("childCounts", "Read", async () => {
-      const { rows } = await this.pool.query<{ status: string; count: number }>({
-        name: "jobstate.childCounts",
-        text: `SELECT status, count(*)::int AS count FROM ${this.t.jobs} WHERE parent_id = $1 GROUP BY status`,
-        values: [parentId],
-      })
-      return rows
-    })
+    return this.call("childCounts", "Read", () => reads.childCounts(this.pool, this.t, parentId))
   }
 
   check(): Promise<StoreCheck> {
-    return this.call("check", "Read", async () => {
-      const { rows } = await this.pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(this.schema)}.jobstate_migrations`)
-      return { schemaVersion: rows[0]?.version ?? 0, latestSchemaVersion: latestPgSchemaVersion, integrity: undefined }
-    })
+    return this.call("check", "Read", () => check(this.pool, this.schema))
   }
 
   countJobs(): Promise<ReadonlyArray<JobCount>> {
-    return this.call("countJobs", "Read", async () => {
-      const { rows } = await this.pool.query<JobCount>(`SELECT status, name, count(*)::int AS count FROM ${this.t.jobs} GROUP BY status, name`)
-      return rows
-    })
+    return this.call("countJobs", "Read", () => reads.countJobs(this.pool, this.t))
   }
 
   endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>> {
-    return this.call("endedPerMinute", "Read", async () => {
-      const { rows } = await this.pool.query<EndedCount>(
-        `SELECT substr(completed_at, 1, 16) AS minute, status, count(*)::int AS count FROM ${this.t.jobs}
-         WHERE completed_at >= $1 GROUP BY minute, status ORDER BY minute`,
-        [since],
-      )
-      return rows
-    })
+    return this.call("endedPerMinute", "Read", () => reads.endedPerMinute(this.pool, this.t, since))
   }
 
   idsWithPrefix(prefix: string, limit: number): Promise<ReadonlyArray<string>> {
-    return this.call("findJob", "Read", async () => {
-      // Unnamed, so it is planned with the pattern known: `id` is byte-ordered (COLLATE "C"),
-      // so a LIKE with a literal prefix is an index range.
-      const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`
-      const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, noLimit(limit)])
-      return rows.map((r) => r.id)
-    })
+    return this.call("findJob", "Read", () => reads.idsWithPrefix(this.pool, this.t, prefix, limit))
   }
 
   logs(jobId: string, afterSeq = 0, limit?: number): Promise<ReadonlyArray<DbLog>> {
-    return this.call("logs", "Read", async () => {
-      const { rows } = await this.pool.query<DbLog>(
-        `SELECT seq, job_id, at, level, message FROM ${this.t.logs} WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3::bigint`,
-        [jobId, afterSeq, noLimit(limit)],
-      )
-      return rows
-    })
+    return this.call("logs", "Read", () => reads.logs(this.pool, this.t, jobId, afterSeq, limit))
   }
 
   /**
@@ -358,72 +211,27 @@ export class PostgresJobStore implements JobStore {
   }
 
   orphans(types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
-    return this.call("recover", "Read", async () => {
-      const { rows } = await this.pool.query<DbJob>(
-        /* sql */ `
-          SELECT ${jobColumns} FROM ${this.t.jobs}
-          WHERE status = 'running' AND name = ANY($1::text[]) AND (owner IS NULL OR owner <> ALL($2::text[]))
-          ORDER BY seq`,
-        [types, liveOwners],
-      )
-      return rows
-    })
+    return this.call("recover", "Read", () => reads.orphans(this.pool, this.t, types, liveOwners))
   }
 
   pausedByShutdown(types: ReadonlyArray<string>): Promise<ReadonlyArray<DbJob>> {
-    return this.call("recover", "Read", async () => {
-      const { rows } = await this.pool.query<DbJob>(
-        `SELECT ${jobColumns} FROM ${this.t.jobs} WHERE status = 'paused' AND paused_by = 'shutdown' AND name = ANY($1::text[]) ORDER BY seq`,
-        [types],
-      )
-      return rows
-    })
+    return this.call("recover", "Read", () => reads.pausedByShutdown(this.pool, this.t, types))
   }
 
   damaged(): Promise<ReadonlyArray<DbJob>> {
-    return this.call("recover", "Read", async () => {
-      // The predicate of the partial index jobs_damaged, word for word, so the planner uses it.
-      const { rows } = await this.pool.query<DbJob>(/* sql */ `
-        SELECT ${jobColumns} FROM ${this.t.jobs}
-        WHERE status NOT IN (${ANY_STATUS})
-        ORDER BY seq`)
-      return rows
-    })
+    return this.call("recover", "Read", () => reads.damaged(this.pool, this.t))
   }
 
   setOverrides(id: string, expect: RowExpectation, options: string | null): Promise<boolean> {
-    return this.setWhere("retry", id, expect, "options", options)
+    return this.call("retry", "Write", () => commands.setWhere(this.pool, this.t, id, expect, "options", options))
   }
 
   requestCommand(id: string, expect: RowExpectation, command: string): Promise<boolean> {
-    return this.setWhere("command", id, expect, "request", command)
-  }
-
-  /** Sets one column of a row where the row is as expected; whether it was. */
-  private setWhere(operation: string, id: string, expect: RowExpectation, column: "request" | "options", value: string | null): Promise<boolean> {
-    return this.call(operation, "Write", async () => {
-      // updated_at by the database's clock, the store's clock here, in the ISO form the engine writes.
-      const result = await this.pool.query(
-        /* sql */ `
-          UPDATE ${this.t.jobs}
-          SET ${column} = $4, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          WHERE id = $1 AND status = $2 AND owner IS NOT DISTINCT FROM $3 AND ($5::int IS NULL OR attempts = $5)`,
-        [id, expect.status, expect.owner, value, expect.attempts ?? null],
-      )
-      return (result.rowCount ?? 0) > 0
-    })
+    return this.call("command", "Write", () => commands.setWhere(this.pool, this.t, id, expect, "request", command))
   }
 
   requestsFor(owner: string): Promise<ReadonlyArray<{ readonly id: string; readonly request: string }>> {
-    return this.call("requests", "Read", async () => {
-      // The partial index jobs_request serves it: only rows with a command waiting are in it.
-      const { rows } = await this.pool.query<{ id: string; request: string }>({
-        name: "jobstate.requestsFor",
-        text: /* sql */ `SELECT id, request FROM ${this.t.jobs} WHERE owner = $1 AND request IS NOT NULL`,
-        values: [owner],
-      })
-      return rows
-    })
+    return this.call("requests", "Read", () => commands.requestsFor(this.pool, this.t, owner))
   }
 
   renewLease(lease: LeaseWrite): Promise<void> {
@@ -459,30 +267,15 @@ export class PostgresJobStore implements JobStore {
   }
 
   eventsAfter(afterSeq: number, gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>> {
-    return this.call("events", "Read", async () => {
-      const { rows } = await this.pool.query<DbEvent>({
-        name: "jobstate.eventsAfter",
-        text: /* sql */ `
-          SELECT seq, job_id, name, writer, type, body, at FROM ${this.t.events}
-          WHERE seq > $1 OR seq = ANY($2::bigint[])
-          ORDER BY seq LIMIT $3`,
-        values: [afterSeq, gaps, limit],
-      })
-      return rows
-    })
+    return this.call("events", "Read", () => events.eventsAfter(this.pool, this.t, afterSeq, gaps, limit))
   }
 
   lastEventSeq(): Promise<number> {
-    return this.call("events", "Read", async () => {
-      const { rows } = await this.pool.query<{ last: number | null }>(`SELECT max(seq) AS last FROM ${this.t.events}`)
-      return rows[0]?.last ?? 0
-    })
+    return this.call("events", "Read", () => events.lastEventSeq(this.pool, this.t))
   }
 
   trimEvents(belowSeq: number): Promise<void> {
-    return this.call("events", "Write", async () => {
-      await this.pool.query(`DELETE FROM ${this.t.events} WHERE seq < $1`, [belowSeq])
-    })
+    return this.call("events", "Write", () => events.trimEvents(this.pool, this.t, belowSeq))
   }
 
   /**
@@ -495,11 +288,11 @@ export class PostgresJobStore implements JobStore {
   }
 
   async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
-    const cutoff = await pruneCutoff(request, (status, n) => this.call("prune", "Read", () => prune.nthNewest(this.pool, this.schema, status, n)))
+    const cutoff = await pruneCutoff(request, (status, n) => this.call("prune", "Read", () => prune.nthNewest(this.pool, this.t, status, n)))
     return pruneInBatches(
       cutoff,
       request.batchSize ?? DEFAULT_PRUNE_BATCH,
-      (c, limit) => this.call("prune", "Write", () => prune.deleteBatch(this.pool, this.schema, request.status, c, limit)),
+      (c, limit) => this.call("prune", "Write", () => prune.deleteBatch(this.pool, this.t, request.status, c, limit)),
       onBatch,
     )
   }

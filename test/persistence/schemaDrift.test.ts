@@ -1,6 +1,7 @@
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
+import { JOB_COLUMNS } from "../../src/persistence/jobColumns.js"
 import { SqliteJobStore } from "../../src/persistence/SqliteJobStore.js"
 import { usePostgres } from "../fixtures/postgres.js"
 import { tempDir } from "../fixtures/tempDir.js"
@@ -8,14 +9,18 @@ import { tempDir } from "../fixtures/tempDir.js"
 const db = usePostgres()
 
 /**
- * The two stores' schemas after every migration, compared: a column, an index or a partial
- * index's predicate that one dialect has and the other lacks (or has otherwise) fails this test.
+ * The two stores' schemas after every migration, compared: a column, an index, a partial
+ * index's predicate or a constraint (primary key, UNIQUE, foreign key, CHECK) that one dialect has
+ * and the other lacks (or has otherwise) fails this test; so does a jobs column missing from, or
+ * typed otherwise than in, the column table the statements are made from (`jobColumns.ts`).
  * The differences that are meant are listed, each with its reason.
  */
 interface Column {
   readonly type: "integer" | "real" | "text" | "bytes" | "time"
   readonly notNull: boolean
   readonly default: string | null
+  /** As declared: SQLite's type name, PostgreSQL's `data_type`. */
+  readonly declared: string
 }
 interface Index {
   readonly table: string
@@ -23,9 +28,20 @@ interface Index {
   readonly unique: boolean
   readonly where: string | null
 }
+/**
+ * A table's constraints: its primary key, its UNIQUE constraints (a UNIQUE column on SQLite,
+ * `UNIQUE` on PostgreSQL; a unique index is in `indexes`), its foreign keys and CHECKs.
+ */
+interface Constraints {
+  readonly primaryKey: string
+  readonly unique: ReadonlyArray<string>
+  readonly foreignKeys: ReadonlyArray<string>
+  readonly checks: number
+}
 interface Schema {
   readonly tables: Record<string, Record<string, Column>>
   readonly indexes: Record<string, Index>
+  readonly constraints: Record<string, Constraints>
 }
 
 /** Meant: each side keeps what only it needs. */
@@ -64,7 +80,31 @@ const sqliteSchema = (file: string): Schema => {
       tables[name] = {}
       for (const c of sqlite.pragma(`table_info(${name})`) as Array<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>) {
         // An INTEGER PRIMARY KEY is never null, as PostgreSQL's primary key says.
-        tables[name]![c.name] = { type: sqliteType(c.type), notNull: c.notnull === 1 || c.pk === 1, default: defaultOf(c.dflt_value) }
+        tables[name]![c.name] = { type: sqliteType(c.type), notNull: c.notnull === 1 || c.pk === 1, default: defaultOf(c.dflt_value), declared: c.type }
+      }
+    }
+    const constraints: Schema["constraints"] = {}
+    for (const { name, sql } of sqlite.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table'`).all() as Array<{ name: string; sql: string }>) {
+      const columns = sqlite.pragma(`table_info(${name})`) as Array<{ name: string; pk: number }>
+      const unique = (sqlite.pragma(`index_list(${name})`) as Array<{ name: string; origin: string }>)
+        .filter((i) => i.origin === "u")
+        .map((i) => (sqlite.pragma(`index_info(${i.name})`) as Array<{ name: string }>).map((c) => c.name).join(", "))
+      const keys = new Map<number, { table: string; from: string[]; to: string[] }>()
+      for (const f of sqlite.pragma(`foreign_key_list(${name})`) as Array<{ id: number; table: string; from: string; to: string }>) {
+        const key = keys.get(f.id) ?? { table: f.table, from: [], to: [] }
+        keys.set(f.id, key)
+        key.from.push(f.from)
+        key.to.push(f.to)
+      }
+      constraints[name] = {
+        primaryKey: columns
+          .filter((c) => c.pk > 0)
+          .sort((a, b) => a.pk - b.pk)
+          .map((c) => c.name)
+          .join(", "),
+        unique: unique.sort(),
+        foreignKeys: [...keys.values()].map((k) => `${k.from.join(", ")} -> ${k.table} (${k.to.join(", ")})`).sort(),
+        checks: (sql.match(/\bCHECK\s*\(/gi) ?? []).length,
       }
     }
     const indexes: Schema["indexes"] = {}
@@ -72,7 +112,7 @@ const sqliteSchema = (file: string): Schema => {
       const m = /^CREATE (UNIQUE )?INDEX \S+ ON \S+ \(([^)]*)\)(?:\s+WHERE ([\s\S]*))?$/.exec(i.sql.trim())!
       indexes[i.name] = { table: i.table, unique: m[1] !== undefined, columns: m[2]!.replace(/\s+/g, " "), where: predicate(m[3] ?? null) }
     }
-    return { tables, indexes }
+    return { tables, indexes, constraints }
   } finally {
     sqlite.close()
   }
@@ -85,7 +125,12 @@ const postgresSchema = async (schema: string): Promise<Schema> => {
     [schema],
   )
   for (const c of columns) {
-    ;(tables[c.table_name] ??= {})[c.column_name] = { type: postgresType(c.data_type), notNull: c.is_nullable === "NO", default: defaultOf(c.column_default) }
+    ;(tables[c.table_name] ??= {})[c.column_name] = {
+      type: postgresType(c.data_type),
+      notNull: c.is_nullable === "NO",
+      default: defaultOf(c.column_default),
+      declared: c.data_type,
+    }
   }
   const indexes: Schema["indexes"] = {}
   const rows = await db.admin<{ name: string; table: string; def: string; primary: boolean; unique_constraint: boolean }>(
@@ -95,16 +140,35 @@ const postgresSchema = async (schema: string): Promise<Schema> => {
     [schema],
   )
   for (const r of rows) {
-    // Primary keys and UNIQUE column constraints: SQLite has them as table constraints (autoindexes), compared with the columns.
+    // Primary keys and UNIQUE constraints are compared as constraints (SQLite has them as table constraints, autoindexes).
     if (r.primary) continue
     const m = /^CREATE (UNIQUE )?INDEX \S+ ON \S+ USING btree \(([^)]*)\)(?: WHERE (.*))?$/.exec(r.def)!
     indexes[r.name] = { table: r.table, unique: m[1] !== undefined, columns: m[2]!, where: predicate(m[3] ?? null) }
   }
-  return { tables, indexes }
+  const constraints: Schema["constraints"] = {}
+  for (const table of Object.keys(tables)) constraints[table] = { primaryKey: "", unique: [], foreignKeys: [], checks: 0 }
+  const columnsOf = (keys: string, relation: string) => /* sql */ `
+    (SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM unnest(${keys}) WITH ORDINALITY k(attnum, n)
+     JOIN pg_attribute a ON a.attrelid = ${relation} AND a.attnum = k.attnum)`
+  const found = await db.admin<{ table: string; type: string; columns: string; ref_table: string | null; ref_columns: string | null }>(
+    `SELECT t.relname AS table, c.contype AS type, ${columnsOf("c.conkey", "c.conrelid")} AS columns,
+       r.relname AS ref_table, ${columnsOf("c.confkey", "c.confrelid")} AS ref_columns
+     FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid LEFT JOIN pg_class r ON r.oid = c.confrelid
+     WHERE c.connamespace = $1::text::regnamespace AND c.contype IN ('p', 'u', 'f', 'c')`,
+    [schema],
+  )
+  for (const c of found) {
+    const table = constraints[c.table]!
+    if (c.type === "p") constraints[c.table] = { ...table, primaryKey: c.columns }
+    if (c.type === "u") constraints[c.table] = { ...table, unique: [...table.unique, c.columns].sort() }
+    if (c.type === "f") constraints[c.table] = { ...table, foreignKeys: [...table.foreignKeys, `${c.columns} -> ${c.ref_table} (${c.ref_columns})`].sort() }
+    if (c.type === "c") constraints[c.table] = { ...table, checks: table.checks + 1 }
+  }
+  return { tables, indexes, constraints }
 }
 
 describe("the two stores' schemas", () => {
-  it("have the same tables, columns, types, defaults, indexes and partial-index predicates, but for the differences meant", async () => {
+  it("have the same tables, columns, types, defaults, indexes, partial-index predicates and constraints, but for the differences meant; the jobs columns are the column table's", async () => {
     const dataDir = tempDir()
     await (await SqliteJobStore.open(dataDir)).close()
     const schema = db.freshSchema()
@@ -126,10 +190,20 @@ describe("the two stores' schemas", () => {
         }
         // An identity column's default is its sequence; SQLite's rowid has none.
         const pgDefault = pg.default?.startsWith("nextval(") ? null : pg.default
-        expect({ ...pg, default: pgDefault }, `${table}.${name}`).toEqual(column)
+        expect({ ...pg, default: pgDefault, declared: column.declared }, `${table}.${name}`).toEqual(column)
       }
     }
     expect(postgres.indexes).toEqual(sqlite.indexes)
+    // Primary keys, UNIQUE constraints, foreign keys (none yet) and CHECKs (none yet), table by table.
+    for (const [table, constraints] of Object.entries(sqlite.constraints)) expect(postgres.constraints[table], table).toEqual(constraints)
+    expect(postgres.constraints.jobs).toMatchObject({ primaryKey: "seq", unique: ["id"] })
+
+    // The column table that both stores' statements are made from is the jobs table of both
+    // schemas: every column, in order, of its type in each dialect.
+    const table = Object.entries(JOB_COLUMNS)
+    expect(Object.keys(sqlite.tables.jobs!)).toEqual(table.map(([name]) => name))
+    expect(Object.values(sqlite.tables.jobs!).map((c) => c.declared)).toEqual(table.map(([, c]) => c.sqlite))
+    expect(Object.values(postgres.tables.jobs!).map((c) => c.declared)).toEqual(table.map(([, c]) => c.pg))
   })
 
   it("fails on a drift: an index one side lacks, or a predicate that differs", () => {

@@ -39,12 +39,6 @@ export const tablesOf = (schema: string): Tables => {
 /** The channel the schema's trigger notifies on (see migration 1). */
 export const channelOf = (schema: string): string => `jobstate_${schema}`
 
-/** The columns of `DbJob`, in its order: never `SELECT *`, so a later column cannot leak into rows. */
-export const jobColumns = /* sql */ `seq, id, name, params, data, status, snapshot, priority, progress, progress_data, output,
-  error_message, error, attempts, state_version, paused_by, owner, request, created_at, started_at, completed_at,
-  last_checkpoint, updated_at, run_at, failures, last_error, unique_key, options, state_schema_version, parent_id, child_key,
-  awaiting_children`
-
 /** The URL without its password, and the schema: for messages. */
 export const describeLocation = (databaseUrl: string, schema: string): string => {
   try {

@@ -1,6 +1,7 @@
 import type pg from "pg"
 import { PersistenceError } from "../../jobs/errors.js"
-import { quoteIdent } from "./connection.js"
+import type { StoreCheck } from "../JobStore.js"
+import { quoteIdent, type Queryable } from "./connection.js"
 
 /**
  * Append-only, numbered migrations of one schema. Each is recorded in `jobstate_migrations` in the same
@@ -248,4 +249,10 @@ export const migrate = async (client: pg.ClientBase, schema: string, location: s
     await client.query("ROLLBACK").catch(() => undefined)
     throw error
   }
+}
+
+/** The store's health as `jobstate doctor` reports it: its schema version (PostgreSQL checks its pages itself). */
+export const check = async (db: Queryable, schema: string): Promise<StoreCheck> => {
+  const { rows } = await db.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(schema)}.jobstate_migrations`)
+  return { schemaVersion: rows[0]?.version ?? 0, latestSchemaVersion: latestPgSchemaVersion, integrity: undefined }
 }

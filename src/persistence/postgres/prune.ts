@@ -1,7 +1,6 @@
-import type pg from "pg"
+import type { Queryable, Tables } from "./connection.js"
 import type { RestingStatus } from "../../jobs/JobStatus.js"
 import type { PruneCutoff } from "../prune.js"
-import { quoteIdent } from "./connection.js"
 
 /**
  * Pruning on PostgreSQL: each batch is one statement (so one transaction) that deletes the
@@ -11,11 +10,11 @@ import { quoteIdent } from "./connection.js"
  * that left its resting status meanwhile stays. Comparisons of `completed_at` are byte-wise
  * (`COLLATE "C"`): ISO 8601 text sorts as time that way, whatever the database's collation.
  */
-export const nthNewest = async (pool: pg.Pool, schema: string, status: RestingStatus, n: number) => {
-  const { rows } = await pool.query<{ completed_at: string | null; seq: string }>({
+export const nthNewest = async (db: Queryable, t: Tables, status: RestingStatus, n: number) => {
+  const { rows } = await db.query<{ completed_at: string | null; seq: string }>({
     name: "jobstate.nthNewest",
     text: /* sql */ `
-      SELECT completed_at, seq FROM ${quoteIdent(schema)}.jobs WHERE status = $1
+      SELECT completed_at, seq FROM ${t.jobs} WHERE status = $1
       ORDER BY completed_at COLLATE "C" DESC NULLS LAST, seq DESC LIMIT 1 OFFSET $2`,
     values: [status, n - 1],
   })
@@ -24,27 +23,26 @@ export const nthNewest = async (pool: pg.Pool, schema: string, status: RestingSt
 }
 
 export const deleteBatch = async (
-  pool: pg.Pool,
-  schema: string,
+  db: Queryable,
+  t: Tables,
   status: RestingStatus,
   cutoff: Exclude<PruneCutoff, { kind: "none" }>,
   limit: number,
 ): Promise<ReadonlyArray<string>> => {
-  const s = quoteIdent(schema)
   const below = cutoff.kind === "below" ? [false, cutoff.completedAt, cutoff.seq] : [true, "", 0]
-  const { rows } = await pool.query<{ id: string }>({
+  const { rows } = await db.query<{ id: string }>({
     name: "jobstate.pruneBatch",
     text: /* sql */ `
       WITH picked AS MATERIALIZED (
-        SELECT seq FROM ${s}.jobs WHERE status = $1
+        SELECT seq FROM ${t.jobs} WHERE status = $1
           AND ($2::boolean OR completed_at IS NULL OR completed_at COLLATE "C" < $3::text
                OR (completed_at = $3::text AND seq < $4::bigint))
         LIMIT $5 FOR UPDATE SKIP LOCKED),
       doomed AS (
-        DELETE FROM ${s}.jobs j USING picked WHERE j.seq = picked.seq AND j.status = $1
+        DELETE FROM ${t.jobs} j USING picked WHERE j.seq = picked.seq AND j.status = $1
         RETURNING j.id),
-      logs AS (DELETE FROM ${s}.job_logs WHERE job_id IN (SELECT id FROM doomed)),
-      events AS (DELETE FROM ${s}.job_events WHERE job_id IN (SELECT id FROM doomed))
+      logs AS (DELETE FROM ${t.logs} WHERE job_id IN (SELECT id FROM doomed)),
+      events AS (DELETE FROM ${t.events} WHERE job_id IN (SELECT id FROM doomed))
       SELECT id FROM doomed`,
     values: [status, ...below, limit],
   })

@@ -1,7 +1,8 @@
 import type pg from "pg"
+import { newJobValues } from "../jobColumns.js"
 import type { DbSchedule, ScheduleFire, ScheduleWrite } from "../JobStore.js"
 import { inTransaction, type Queryable, type Tables } from "./connection.js"
-import { insertJobSql, newJobValues } from "./insertJob.js"
+import { insertStatements } from "./inserts.js"
 import { statusBody } from "../eventRows.js"
 import { storableText } from "./storableText.js"
 
@@ -51,7 +52,8 @@ export const fireSchedule = (pool: pg.Pool, t: Tables, fire: ScheduleFire): Prom
     )
     if ((moved.rowCount ?? 0) === 0) return false
     const job = fire.job
-    await client.query(insertJobSql(t), newJobValues(job))
+    const insert = insertStatements(t).plain
+    await client.query(insert.text, insert.params.bind(newJobValues(job)))
     await client.query(/* sql */ `INSERT INTO ${t.logs} (job_id, at, level, message) VALUES ($1, $2, 'info', $3)`, [job.id, job.createdAt, storableText(fire.log)])
     // Other processes' manager.events hear of the job as of a dispatch's.
     if (job.event !== undefined) {

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3"
-import { PersistenceError } from "../jobs/errors.js"
+import { PersistenceError } from "../../jobs/errors.js"
+import type { StoreCheck } from "../JobStore.js"
 
 /**
  * Append-only, numbered migrations. Each runs in one transaction that also records its number
@@ -200,4 +201,14 @@ export const migrate = (db: Database.Database, file: string): void => {
       db.pragma(`user_version = ${m.version}`)
     }
   }).immediate()
+}
+
+/** The store's health as `jobstate doctor` reports it: its schema version, and SQLite's own integrity check. */
+export const check = (db: Database.Database): StoreCheck => {
+  const found = (db.pragma("integrity_check") as Array<{ integrity_check: string }>).map((r) => r.integrity_check)
+  return {
+    schemaVersion: db.pragma("user_version", { simple: true }) as number,
+    latestSchemaVersion,
+    integrity: found.length === 1 && found[0] === "ok" ? [] : found,
+  }
 }

@@ -1,8 +1,19 @@
 import { logBody, progressBody, statusBody } from "../eventRows.js"
+import {
+  checkpointSet,
+  checkpointValues,
+  expectGuard,
+  LIFECYCLE_COLUMNS,
+  progressSet,
+  progressWriteValues,
+  transitionSet,
+  transitionValues,
+} from "../jobColumns.js"
 import type { JobWrite } from "../JobStore.js"
-import type { Queryable, Tables } from "./connection.js"
-import { storableText } from "./storableText.js"
 import { LIVE } from "../sqlStatuses.js"
+import type { Queryable, Tables } from "./connection.js"
+import { statement, unnestRefs, type Params, type Statement } from "./params.js"
+import { storableText } from "./storableText.js"
 
 type RowWrite = Exclude<JobWrite, { readonly kind: "log" }>
 type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
@@ -43,7 +54,9 @@ export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArra
   const results = await Promise.all(
     planWrites(writes).map(({ rows, logs }) => {
       const parts = partsOf(rows, logs)
-      return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text: statementText(t, parts), values: params(rows, logs) })
+      const { text, params } = statementOf(t, parts)
+      const values = params.bind({}, { w: rows.map(([i, w]) => rowValues(i, w)), l: logs.map(([i, l]) => logValues(i, l)) })
+      return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text, values })
     }),
   )
   for (const result of results) for (const { i } of result.rows) applied[i] = true
@@ -71,54 +84,79 @@ const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[n
 }
 
 /**
+ * The columns of `w`, the writes to job rows: one array parameter each (of the value's type),
+ * one element per write; a write leaves null what its kind does not set. Named as the values of
+ * `jobColumns.ts` name them, which the SET lists and guards made there read.
+ */
+const W_COLUMNS = [
+  "i",
+  "kind",
+  "id",
+  "expect_status",
+  "expect_owner",
+  "expect_attempts",
+  "owner",
+  ...LIFECYCLE_COLUMNS,
+  "terminal",
+  "output",
+  "has_progress",
+  "progress",
+  "progress_data",
+  "data",
+  "state_version",
+  "at",
+  "log_level",
+  "log_message",
+  "ev_name",
+  "ev_writer",
+  "ev_status",
+  "ev_progress",
+  "ev_log",
+]
+
+/** The columns of `l`, the plain log lines, numbered `n` in the commit's order. */
+const L_COLUMNS = ["job_id", "at", "level", "message", "i", "ev_name", "ev_writer", "ev_log"]
+
+/** The job row's columns and the writes' values, in the UPDATEs below. */
+const wRefs = unnestRefs("w", "j")
+
+/**
  * One statement for a set of writes to distinct rows: the writes arrive as parallel arrays
  * (`unnest`), one guarded UPDATE per kind picks its own, and each returns the index of every
  * write whose guard held. A `CASE` keeps a column when the write leaves it unset. Only the
  * `parts` (see `partsOf`) the writes need are in it; `w` and `l` always are, so that every
  * parameter has its type.
  */
-const applyWritesSql = (t: Tables, parts: string) => {
+const applyWritesSql = (t: Tables, parts: string, p: Params) => {
   const has = (part: string) => parts.includes(part)
   const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter((x) => x !== false)
-  const ctes = [wSql, has("t") && transitionedSql(t), has("c") && checkpointedSql(t), has("p") && progressedSql(t), lSql, (has("n") || has("l")) && loggedSql(t, parts), has("e") && eventedSql(t, parts)]
+  const ctes = [
+    `w AS (SELECT * FROM ${p.unnest("w", W_COLUMNS)})`,
+    has("t") && transitionedSql(t),
+    has("c") && checkpointedSql(t),
+    has("p") && progressedSql(t),
+    `l AS (SELECT * FROM ${p.unnest("l", L_COLUMNS, true)})`,
+    (has("n") || has("l")) && loggedSql(t, parts),
+    has("e") && eventedSql(t, parts),
+  ]
   return `WITH ${ctes.filter((x) => x !== false).join(",\n")}
   ${returned.length === 0 ? "SELECT i FROM w WHERE false" : returned.map((cte) => `SELECT i FROM ${cte}`).join(" UNION ALL ")}`
 }
 
-/** The text of each statement shape, per schema, built once. */
-const texts = new Map<string, string>()
-const statementText = (t: Tables, parts: string): string => {
+/** Each statement shape, per schema, made once. */
+const statements = new Map<string, Statement>()
+const statementOf = (t: Tables, parts: string): Statement => {
   const key = `${t.jobs} ${parts}`
-  let text = texts.get(key)
-  if (text === undefined) texts.set(key, (text = applyWritesSql(t, parts)))
-  return text
+  let made = statements.get(key)
+  if (made === undefined) statements.set(key, (made = statement((p) => applyWritesSql(t, parts, p))))
+  return made
 }
-
-const wSql = /* sql */ `
-  w AS (
-    SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[],
-      $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::bool[], $15::float8[], $16::text[],
-      $17::bytea[], $18::int[], $19::text[], $24::text[], $25::text[], $26::int[], $27::text[], $28::bigint[],
-      $29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $38::bool[], $39::int[])
-      AS w(i, kind, id, expect_status, owner, status, snapshot, attempts,
-        paused_by, error, error_message, terminal, output, has_progress, progress, progress_data,
-        data, state_version, at, log_level, log_message, failures, last_error, run_at,
-        ev_name, ev_writer, ev_status, ev_progress, ev_log, awaiting_children, expect_attempts)
-  )`
 
 const transitionedSql = (t: Tables) => /* sql */ `
   transitioned AS (
-    UPDATE ${t.jobs} j SET status = w.status, snapshot = w.snapshot, attempts = w.attempts, paused_by = w.paused_by,
-      error = w.error, error_message = w.error_message, failures = w.failures, last_error = w.last_error, run_at = w.run_at,
-      awaiting_children = w.awaiting_children, completed_at = CASE WHEN w.terminal THEN w.at END,
-      owner = NULL, request = NULL, output = COALESCE(w.output, j.output),
-      progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
-      progress_data = CASE WHEN w.has_progress THEN w.progress_data ELSE j.progress_data END,
-      updated_at = w.at
+    UPDATE ${t.jobs} j SET ${transitionSet(wRefs)}
     FROM w
-    WHERE w.kind = 'transition' AND j.id = w.id AND j.status = w.expect_status AND j.owner IS NOT DISTINCT FROM w.owner
-      -- A takeover names the attempt it ends: a later attempt of the same owner is not it.
-      AND (w.expect_attempts IS NULL OR j.attempts = w.expect_attempts)
+    WHERE w.kind = 'transition' AND ${expectGuard(wRefs)}
       -- A retry whose unique key another live job took meanwhile is refused, not an error.
       AND (j.unique_key IS NULL OR w.status NOT IN (${LIVE}) OR j.status IN (${LIVE})
         OR NOT EXISTS (SELECT 1 FROM ${t.jobs} o WHERE o.name = j.name AND o.unique_key = j.unique_key AND o.status IN (${LIVE})))
@@ -127,10 +165,7 @@ const transitionedSql = (t: Tables) => /* sql */ `
 
 const checkpointedSql = (t: Tables) => /* sql */ `
   checkpointed AS (
-    UPDATE ${t.jobs} j SET data = w.data, snapshot = w.snapshot, state_version = w.state_version, last_checkpoint = w.at,
-      progress = CASE WHEN w.has_progress THEN w.progress ELSE j.progress END,
-      progress_data = CASE WHEN w.has_progress THEN w.progress_data ELSE j.progress_data END,
-      updated_at = w.at
+    UPDATE ${t.jobs} j SET ${checkpointSet(wRefs)}
     FROM w
     WHERE w.kind = 'checkpoint' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
     RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
@@ -138,16 +173,10 @@ const checkpointedSql = (t: Tables) => /* sql */ `
 
 const progressedSql = (t: Tables) => /* sql */ `
   progressed AS (
-    UPDATE ${t.jobs} j SET progress = w.progress, progress_data = w.progress_data, updated_at = w.at
+    UPDATE ${t.jobs} j SET ${progressSet(wRefs)}
     FROM w
     WHERE w.kind = 'progress' AND j.id = w.id AND j.status = 'running' AND j.owner = w.owner
     RETURNING w.i, w.id, w.at, w.ev_name, w.ev_writer, w.ev_progress
-  )`
-
-const lSql = /* sql */ `
-  l AS (
-    SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $34::int[], $35::text[], $36::text[], $37::text[])
-      WITH ORDINALITY AS l(job_id, at, level, message, i, ev_name, ev_writer, ev_log, n)
   )`
 
 /**
@@ -191,49 +220,45 @@ const eventedSql = (t: Tables, parts: string) => {
   )`
 }
 
-/** A row write's values for the columns of `w`, in its order; null where its kind has no such column. */
-const rowValues = (i: number, w: RowWrite): unknown[] => {
-  const progress = [w.progress !== undefined, w.progress?.progress ?? null, w.progress?.progressData ?? null]
+/** A row write's values, by the names of `w`'s columns (`W_COLUMNS`); PostgreSQL text holds no NUL. */
+const rowValues = (i: number, w: RowWrite): Readonly<Record<string, unknown>> => {
   // The job_events columns: set only when the write asks to be recorded.
   const ev = w.event
-  const evProgress = ev === undefined || w.progress === undefined ? null : progressBody(w.progress.progressData)
+  const recorded = {
+    ev_name: ev?.name ?? null,
+    ev_writer: ev?.writer ?? null,
+    ev_progress: ev === undefined || w.progress === undefined ? null : progressBody(w.progress.progressData),
+  }
   switch (w.kind) {
     case "transition": {
       const lc = w.lifecycle
-      const errorMessage = lc.errorMessage === null ? null : storableText(lc.errorMessage)
-      return [i, w.kind, w.id, w.expect.status, w.expect.owner, lc.status, lc.snapshot, lc.attempts,
-        lc.pausedBy, lc.error, errorMessage, lc.terminal, w.output ?? null, ...progress, null, null, w.at,
-        w.log?.level ?? null, w.log === undefined ? null : storableText(w.log.message), lc.failures, lc.lastError, lc.runAt,
-        ev?.name ?? null, ev?.writer ?? null, ev === undefined ? null : statusBody(lc.status), evProgress,
-        ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message), lc.awaitingChildren,
-        w.expect.attempts ?? null]
+      return {
+        i,
+        kind: w.kind,
+        ...transitionValues(w),
+        error_message: lc.errorMessage === null ? null : storableText(lc.errorMessage),
+        log_level: w.log?.level ?? null,
+        log_message: w.log === undefined ? null : storableText(w.log.message),
+        ...recorded,
+        ev_status: ev === undefined ? null : statusBody(lc.status),
+        ev_log: ev === undefined || w.log === undefined ? null : logBody(w.log.level, w.log.message),
+      }
     }
     case "checkpoint":
-      return [i, w.kind, w.id, null, w.owner, null, w.snapshot, null,
-        null, null, null, null, null, ...progress, w.data, w.stateVersion, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null, null]
+      return { i, kind: w.kind, ...checkpointValues(w), ...recorded }
     case "progress":
-      return [i, w.kind, w.id, null, w.owner, null, null, null,
-        null, null, null, null, null, ...progress, null, null, w.at, null, null, null, null, null,
-        ev?.name ?? null, ev?.writer ?? null, null, evProgress, null, null, null]
+      return { i, kind: w.kind, ...progressWriteValues(w), ...recorded }
   }
 }
 
-/**
- * The statement's parameters: the row writes as 19 parallel arrays, then the log lines as 4,
- * then 10 more row arrays (the transitions' lifecycle lines, failures, last error, run_at, and
- * the job_events columns), then 4 more log arrays (index and job_events columns), then the
- * transitions' `awaiting_children` and the attempt their guard expects.
- */
-const params = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): unknown[] => {
-  const table = rows.map(([i, w]) => rowValues(i, w))
-  const columns = Array.from({ length: 31 }, (_, c) => table.map((row) => row[c]))
-  const logColumns = [logs.map(([, l]) => l.id), logs.map(([, l]) => l.at), logs.map(([, l]) => l.level), logs.map(([, l]) => storableText(l.message))]
-  const logEvents = [
-    logs.map(([i]) => i),
-    logs.map(([, l]) => l.event?.name ?? null),
-    logs.map(([, l]) => l.event?.writer ?? null),
-    logs.map(([, l]) => (l.event === undefined ? null : logBody(l.level, l.message))),
-  ]
-  return [...columns.slice(0, 19), ...logColumns, ...columns.slice(19, 29), ...logEvents, columns[29], columns[30]]
-}
+/** A log line's values, by the names of `l`'s columns (`L_COLUMNS`). */
+const logValues = (i: number, l: LogWrite): Readonly<Record<string, unknown>> => ({
+  job_id: l.id,
+  at: l.at,
+  level: l.level,
+  message: storableText(l.message),
+  i,
+  ev_name: l.event?.name ?? null,
+  ev_writer: l.event?.writer ?? null,
+  ev_log: l.event === undefined ? null : logBody(l.level, l.message),
+})

@@ -1,0 +1,121 @@
+import type pg from "pg"
+import { statusBody } from "../eventRows.js"
+import { columnList, NEW_JOB_COLUMNS, newJobValues } from "../jobColumns.js"
+import type { InsertResult, NewChild, NewJob } from "../JobStore.js"
+import { LIVE } from "../sqlStatuses.js"
+import { inTransaction, type Queryable, type Tables } from "./connection.js"
+import { perSchema, statement, type Params } from "./params.js"
+import { holderOf } from "./reads.js"
+
+/**
+ * The INSERT of a new queued job (its values: `newJobValues`); refused (nothing stored) while a
+ * live job holds its unique key (the partial unique index jobs_unique_key); and that, recorded
+ * for listeners in other processes in the same statement, so the row and its event commit together.
+ */
+const insertSql = (t: Tables, p: Params) =>
+  /* sql */ `INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)}) VALUES (${NEW_JOB_COLUMNS.map((c) => p.value(c)).join(", ")})`
+const unlessKeyHeld = `ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`
+
+export const insertStatements = perSchema((t) => ({
+  plain: statement((p) => insertSql(t, p)),
+  unique: statement((p) => `${insertSql(t, p)} ${unlessKeyHeld}`),
+  recorded: statement(
+    (p) => /* sql */ `
+      WITH j AS (${insertSql(t, p)} ${unlessKeyHeld} RETURNING id, created_at),
+      e AS (INSERT INTO ${t.events} (job_id, name, writer, type, body, at) SELECT id, ${p.value("name")}, ${p.value("writer")}, 'status', ${p.value("body")}, created_at FROM j)
+      SELECT id FROM j`,
+  ),
+}))
+
+/** A parent's children in one statement, in their order; a key the parent has already is left as it is. */
+const childrenStatements = perSchema((t) => ({
+  insert: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
+      SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
+      ORDER BY c.n
+      ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
+      RETURNING id`,
+  ),
+  events: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.events} (job_id, name, writer, type, body, at)
+      SELECT e.id, e.name, e.writer, 'status', ${p.value("body")}, e.at FROM ${p.unnest("e", ["id", "name", "writer", "at"], true)}
+      ORDER BY e.n`,
+  ),
+}))
+
+/**
+ * Stores a new queued job, unless a live job holds its unique key: then returns that job.
+ * Recorded for listeners in other processes in the same statement, when it asks to be.
+ */
+export const insertJob = async (db: Queryable, t: Tables, job: NewJob): Promise<InsertResult> => {
+  const values = newJobValues(job)
+  const statements = insertStatements(t)
+  if ((job.uniqueKey === undefined || job.uniqueKey === null) && job.event === undefined) {
+    await db.query({ name: "jobstate.insert", text: statements.plain.text, values: statements.plain.params.bind(values) })
+    return { inserted: true }
+  }
+  const insert =
+    job.event === undefined
+      ? { name: "jobstate.insertUnique", text: statements.unique.text, values: statements.unique.params.bind(values) }
+      : {
+          name: "jobstate.insertRecorded",
+          text: statements.recorded.text,
+          values: statements.recorded.params.bind({ ...values, writer: job.event.writer, body: statusBody("queued") }),
+        }
+  // Refused (nothing stored) while a live job holds the key (the partial unique index);
+  // the holder may end before it is read: then the insert is tried again.
+  for (;;) {
+    const stored = await db.query(insert)
+    if ((stored.rowCount ?? 0) > 0) return { inserted: true }
+    if (job.uniqueKey === undefined || job.uniqueKey === null) throw new Error(`job ${job.id} was not stored`)
+    const existing = await holderOf(db, t, job.name, job.uniqueKey)
+    if (existing !== undefined) return { inserted: false, existing }
+  }
+}
+
+/**
+ * A running parent's children, in one transaction: one statement for every child, a key the
+ * parent has already left as it is; then their events, and the ids by key.
+ */
+export const insertChildren = (
+  pool: pg.Pool,
+  t: Tables,
+  parent: { readonly id: string; readonly owner: string },
+  children: ReadonlyArray<NewChild>,
+): Promise<{ readonly ids: ReadonlyArray<string>; readonly inserted: ReadonlyArray<string> } | undefined> =>
+  inTransaction(pool, async (client) => {
+    const running = await client.query({
+      name: "jobstate.runningUnder",
+      text: `SELECT 1 FROM ${t.jobs} WHERE id = $1 AND status = 'running' AND owner = $2`,
+      values: [parent.id, parent.owner],
+    })
+    if (running.rowCount === 0) return undefined
+    const events = children.filter((c) => c.event !== undefined)
+    const statements = childrenStatements(t)
+    const { rows } = await client.query<{ id: string }>({
+      name: "jobstate.insertChildren",
+      text: statements.insert.text,
+      values: statements.insert.params.bind({}, { c: children.map((c) => newJobValues(c, { parentId: parent.id, childKey: c.childKey })) }),
+    })
+    const inserted = new Set(rows.map((r) => r.id))
+    const recorded = events.filter((c) => inserted.has(c.id))
+    if (recorded.length > 0) {
+      await client.query({
+        name: "jobstate.childEvents",
+        text: statements.events.text,
+        values: statements.events.params.bind(
+          { body: statusBody("queued") },
+          { e: recorded.map((c) => ({ id: c.id, name: c.name, writer: c.event!.writer, at: c.createdAt })) },
+        ),
+      })
+    }
+    const byKey = await client.query<{ id: string; child_key: string }>({
+      name: "jobstate.childrenByKey",
+      text: `SELECT id, child_key FROM ${t.jobs} WHERE parent_id = $1 AND child_key = ANY($2::text[])`,
+      values: [parent.id, children.map((c) => c.childKey)],
+    })
+    const idOf = new Map(byKey.rows.map((r) => [r.child_key, r.id]))
+    return { ids: children.map((c) => idOf.get(c.childKey)!), inserted: children.filter((c) => inserted.has(c.id)).map((c) => c.id) }
+  })

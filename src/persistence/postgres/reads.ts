@@ -1,0 +1,105 @@
+import { JOB_SELECT } from "../jobColumns.js"
+import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
+import { ANY_STATUS, LIVE } from "../sqlStatuses.js"
+import type { Queryable, Tables } from "./connection.js"
+
+/** A limit as SQLite takes it (absent or negative: none) in PostgreSQL's terms (NULL: none; a negative one is an error). */
+const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
+
+export const getJob = async (db: Queryable, t: Tables, id: string): Promise<DbJob | undefined> => {
+  const { rows } = await db.query<DbJob>({ name: "jobstate.get", text: `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE id = $1`, values: [id] })
+  return rows[0]
+}
+
+/** The live job of type `name` holding `uniqueKey`, if any. */
+export const holderOf = async (db: Queryable, t: Tables, name: string, uniqueKey: string): Promise<{ id: string; name: string } | undefined> => {
+  const { rows } = await db.query<{ id: string; name: string }>({
+    name: "jobstate.holderOf",
+    text: `SELECT id, name FROM ${t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
+    values: [name, uniqueKey],
+  })
+  return rows[0]
+}
+
+export const listJobs = async (db: Queryable, t: Tables, query: JobQuery): Promise<DbJob[]> => {
+  const where: string[] = []
+  const values: unknown[] = []
+  if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`)
+  if (query.name !== undefined) where.push(`name = $${values.push(query.name)}`)
+  if (query.parentId !== undefined) where.push(`parent_id = $${values.push(query.parentId)}`)
+  if (query.createdAfter !== undefined) where.push(`created_at >= $${values.push(query.createdAfter)}`)
+  if (query.createdBefore !== undefined) where.push(`created_at < $${values.push(query.createdBefore)}`)
+  const order = query.order === "newest" ? "DESC" : "ASC"
+  const limit = `$${values.push(noLimit(query.limit))}::bigint`
+  const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
+  const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
+  const { rows } = await db.query<DbJob>(`SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+  return rows
+}
+
+export const childCounts = async (db: Queryable, t: Tables, parentId: string): Promise<Array<{ status: string; count: number }>> => {
+  const { rows } = await db.query<{ status: string; count: number }>({
+    name: "jobstate.childCounts",
+    text: `SELECT status, count(*)::int AS count FROM ${t.jobs} WHERE parent_id = $1 GROUP BY status`,
+    values: [parentId],
+  })
+  return rows
+}
+
+export const countJobs = async (db: Queryable, t: Tables): Promise<JobCount[]> => {
+  const { rows } = await db.query<JobCount>(`SELECT status, name, count(*)::int AS count FROM ${t.jobs} GROUP BY status, name`)
+  return rows
+}
+
+export const endedPerMinute = async (db: Queryable, t: Tables, since: string): Promise<EndedCount[]> => {
+  const { rows } = await db.query<EndedCount>(
+    `SELECT substr(completed_at, 1, 16) AS minute, status, count(*)::int AS count FROM ${t.jobs}
+     WHERE completed_at >= $1 GROUP BY minute, status ORDER BY minute`,
+    [since],
+  )
+  return rows
+}
+
+export const idsWithPrefix = async (db: Queryable, t: Tables, prefix: string, limit: number): Promise<string[]> => {
+  // Unnamed, so it is planned with the pattern known: `id` is byte-ordered (COLLATE "C"),
+  // so a LIKE with a literal prefix is an index range.
+  const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, noLimit(limit)])
+  return rows.map((r) => r.id)
+}
+
+export const logs = async (db: Queryable, t: Tables, jobId: string, afterSeq: number, limit: number | undefined): Promise<DbLog[]> => {
+  const { rows } = await db.query<DbLog>(
+    `SELECT seq, job_id, at, level, message FROM ${t.logs} WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3::bigint`,
+    [jobId, afterSeq, noLimit(limit)],
+  )
+  return rows
+}
+
+export const orphans = async (db: Queryable, t: Tables, types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<DbJob[]> => {
+  const { rows } = await db.query<DbJob>(
+    /* sql */ `
+      SELECT ${JOB_SELECT} FROM ${t.jobs}
+      WHERE status = 'running' AND name = ANY($1::text[]) AND (owner IS NULL OR owner <> ALL($2::text[]))
+      ORDER BY seq`,
+    [types, liveOwners],
+  )
+  return rows
+}
+
+export const pausedByShutdown = async (db: Queryable, t: Tables, types: ReadonlyArray<string>): Promise<DbJob[]> => {
+  const { rows } = await db.query<DbJob>(
+    `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE status = 'paused' AND paused_by = 'shutdown' AND name = ANY($1::text[]) ORDER BY seq`,
+    [types],
+  )
+  return rows
+}
+
+export const damaged = async (db: Queryable, t: Tables): Promise<DbJob[]> => {
+  // The predicate of the partial index jobs_damaged, word for word, so the planner uses it.
+  const { rows } = await db.query<DbJob>(/* sql */ `
+    SELECT ${JOB_SELECT} FROM ${t.jobs}
+    WHERE status NOT IN (${ANY_STATUS})
+    ORDER BY seq`)
+  return rows
+}

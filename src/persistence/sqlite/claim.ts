@@ -1,0 +1,85 @@
+import type Database from "better-sqlite3"
+import { statusBody } from "../eventRows.js"
+import type { ClaimRequest, ClaimRow } from "../JobStore.js"
+import { CLAIM_SELECT, startSet, startValues } from "../jobColumns.js"
+import { json, sqliteRefs } from "./connection.js"
+import type { SqliteEvents } from "./events.js"
+import type { SqliteWrites } from "./writes.js"
+
+/**
+ * The claim, inside a group commit's transaction: reads the due queued rows of the claimant's
+ * types (highest priority first, FIFO within), lets the engine decide each, starts the ones it
+ * starts and fails the ones it cannot run.
+ */
+export const prepareClaim = (db: Database.Database, deps: { readonly writes: SqliteWrites; readonly events: SqliteEvents; readonly now: () => number }) => {
+  const { writes, events, now } = deps
+  // The claim of a manager that runs only the jobs it dispatched (see `nextQueued`).
+  const queuedWithIds = db.prepare(/* sql */ `
+    SELECT ${CLAIM_SELECT}
+    FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
+      AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
+    ORDER BY priority DESC, seq LIMIT ?`)
+  const nextRunAt = db.prepare(/* sql */ `
+    SELECT min(run_at) FROM jobs
+    WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck()
+  const nextRunAtOf = db.prepare(/* sql */ `
+    SELECT min(run_at) FROM jobs
+    WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck()
+  const start = db.prepare(/* sql */ `UPDATE jobs SET ${startSet(sqliteRefs)} WHERE seq = @seq AND status = 'queued'`)
+
+  const nextQueuedStatements = new Map<number, Database.Statement>()
+
+  /**
+   * The claim's read for `count` types, prepared once per count: the types as parameters
+   * (`name IN (?, ?)`), which costs less per claim than reading them out of a JSON array.
+   * The index jobs_status serves it: highest priority first, FIFO within. Waiting rows
+   * (run_at later than now) are passed over, not taken.
+   */
+  const nextQueued = (count: number): Database.Statement => {
+    let statement = nextQueuedStatements.get(count)
+    if (statement === undefined) {
+      statement = db.prepare(/* sql */ `
+        SELECT ${CLAIM_SELECT}
+        FROM jobs WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
+          AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
+        ORDER BY priority DESC, seq LIMIT ?`)
+      nextQueuedStatements.set(count, statement)
+    }
+    return statement
+  }
+
+  return (claim: ClaimRequest): { claimed: ClaimRow[]; nextRunAt?: number | null } => {
+    const types = json(claim.types)
+    const nowMs = claim.nowMs ?? now()
+    const rows = (
+      claim.ids === undefined
+        ? nextQueued(claim.types.length).all(...claim.types, nowMs, claim.maxStateVersion ?? null, claim.limit)
+        : queuedWithIds.all(json(claim.ids), types, nowMs, claim.maxStateVersion ?? null, claim.limit)
+    ) as ClaimRow[]
+    const claimed: ClaimRow[] = []
+    for (const row of rows) {
+      const decision = claim.decide(row)
+      if ("skip" in decision) continue
+      if ("start" in decision) {
+        const ok = start.run({ seq: row.seq, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) }).changes > 0
+        if (ok) claimed.push(row)
+        if (ok && claim.events) events.record(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.start.status), claim.at)
+      }
+      // A row that cannot run is failed like any transition, in this same transaction.
+      else
+        writes.apply({
+          kind: "transition",
+          id: row.id,
+          expect: { status: "queued", owner: row.owner },
+          lifecycle: decision.fail,
+          at: claim.at,
+          parentId: row.parent_id,
+          ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
+        })
+    }
+    if (rows.length === claim.limit) return { claimed }
+    // Fewer due rows than slots: when is the next waiting one due? (The partial index jobs_run_at.)
+    const next = (claim.ids === undefined ? nextRunAt.get(types, nowMs) : nextRunAtOf.get(json(claim.ids), types, nowMs)) as number | null
+    return { claimed, nextRunAt: next }
+  }
+}
