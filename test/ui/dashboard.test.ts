@@ -1,7 +1,7 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import { parseRecording, replayRows } from "../../src/cli/replay.js"
+import { parseRecording, replayRows } from "../../src/machines/inspectionRecording.js"
 import { dashboard, type DashboardOptions, type JobManager } from "../../src/index.js"
 import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
