@@ -73,8 +73,8 @@ const briefFileCopyState = () => ({
 
 const child = async (): Promise<{ samples: Sample[] }> => {
   const { pack, unpack, encodeWith } = await import("../src/persistence/codec.js")
-  const { FileCopyState } = await import("../src/jobs/builtin/fileCopySchemas.js")
-  const { IndexerState } = await import("../src/jobs/builtin/indexerSchemas.js")
+  const { FileCopyState } = await import("../src/builtin/fileCopySchemas.js")
+  const { IndexerState } = await import("../src/builtin/indexerSchemas.js")
   const cases: Array<{ name: string; schema: Parameters<typeof encodeWith>[0]; state: unknown }> = [
     { name: "file_copy (FileCopyState)", schema: FileCopyState, state: fileCopyState() },
     { name: "indexer (IndexerState)", schema: IndexerState, state: indexerState() },

@@ -6,7 +6,7 @@
  * `npm run docs` writes them; test/docs.test.ts fails when one has drifted from the code.
  */
 import { readFileSync, writeFileSync } from "node:fs"
-import { machineGraph } from "../src/cli/machineGraph.js"
+import { machineGraph } from "../src/machines/machineGraph.js"
 import { toMermaid } from "../src/cli/renderMachine.js"
 import { jobLifecycleMachine } from "../src/machines/jobLifecycleMachine.js"
 

@@ -1,4 +1,4 @@
-/** jobstate: an embeddable, persistent job engine. This file is the one public entry. */
+/** jobstate: an embeddable, persistent job engine. This file is its main public entry. */
 
 /** Defines a job type: schemas for params, state, output and progress, plus `run`. */
 export { defineJob } from "./jobs/defineJob.js"
@@ -82,12 +82,6 @@ export type { JobStore } from "./persistence/JobStore.js"
 export { jobLifecycleMachine } from "./machines/jobLifecycleMachine.js"
 /** The manager's own lifecycle machine. */
 export { managerMachine } from "./machines/managerMachine.js"
-/** The seed's two real jobs: copy files and directory trees; index a directory into SQLite. */
-export { FileCopyJob } from "./jobs/builtin/fileCopy.js"
-export { IndexerJob } from "./jobs/builtin/indexer.js"
 
-/**
- * The web dashboard as a Node HTTP handler: `http.createServer(dashboard(manager)).listen(8080, "127.0.0.1")`,
- * or mount it in an app (`{ basePath: "/admin/jobs" }`, or a router that strips its prefix). Offline; `token` guards it.
- */
-export { dashboard, type DashboardOptions, type DashboardHandler } from "./ui/dashboard.js"
+// Not here, each its own entry point that `jobstate` never loads: `jobstate/builtin` (FileCopyJob,
+// IndexerJob), `jobstate/dashboard` (the web dashboard) and `jobstate/testing`.

@@ -26,10 +26,23 @@ describe("the built package", () => {
     expect(result.stderr).toBe("")
     expect(result.stdout.trim()).toBe("hello plain node")
   })
+
+  it("has the entries jobstate/builtin and jobstate/dashboard, which `jobstate` does not export", () => {
+    const app = `
+      const main = await import("jobstate")
+      const builtin = await import("jobstate/builtin")
+      const dashboard = await import("jobstate/dashboard")
+      console.log(JSON.stringify({
+        builtin: Object.keys(builtin).sort(), names: [builtin.FileCopyJob.name, builtin.IndexerJob.name],
+        dashboard: Object.keys(dashboard), inMain: ["FileCopyJob", "IndexerJob", "dashboard"].filter((k) => k in main) }))`
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", app], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } })
+    expect(result.stderr).toBe("")
+    expect(JSON.parse(result.stdout)).toEqual({ builtin: ["FileCopyJob", "IndexerJob"], names: ["file_copy", "indexer"], dashboard: ["dashboard"], inMain: [] })
+  })
 })
 
 describe("the packed tarball", () => {
-  it("ships dist and no tests; installs into a fresh app beside the app's own effect; runs a Schema.Struct({}) job from plain Node", { timeout: 300_000 }, () => {
+  it("ships dist and no tests; installs into a fresh app beside the app's own effect; runs a Schema.Struct({}) job from plain Node; serves the dashboard", { timeout: 300_000 }, () => {
     const work = tempDir("jobstate-pack-")
     // Scripts are not run: the test setup has just built dist/, which is what `prepare` would do.
     const [packed] = JSON.parse(npm(root, "pack", "--ignore-scripts", "--json", "--pack-destination", work)) as Array<{
@@ -37,7 +50,7 @@ describe("the packed tarball", () => {
       files: Array<{ path: string }>
     }>
     const files = packed!.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/testing/index.js", "dist/testing/index.d.ts"]))
+    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/jobstate.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/testing/index.js", "dist/testing/index.d.ts", "dist/builtin/index.js", "dist/builtin/index.d.ts", "dist/ui/index.js", "dist/ui/index.d.ts"]))
     // The dashboard's page ships with it (read from src/ui/static by dist/ui/staticAssets.js).
     expect(files).toEqual(expect.arrayContaining(["dist/ui/dashboard.js", "src/ui/static/index.html", "src/ui/static/app.js", "src/ui/static/style.css"]))
     expect(files.filter((f) => /^(test|bench|scripts|examples)\//.test(f) || f.startsWith("tsconfig") || f.startsWith("vitest"))).toEqual([])
@@ -71,12 +84,21 @@ describe("the packed tarball", () => {
       const typo = await manager.dispatchByName("ping", { extra: 1 }).then(() => "accepted", (e) => e._tag)
       const { runJob } = await import("jobstate/testing")
       const tested = (await runJob(Ping, {})).output
-      console.log(JSON.stringify({ byValue, byName, typo, tested }))
+      const { FileCopyJob, IndexerJob } = await import("jobstate/builtin")
+      const builtin = [FileCopyJob.name, IndexerJob.name]
+      const { dashboard } = await import("jobstate/dashboard")
+      const { createServer } = await import("node:http")
+      const server = createServer(dashboard(manager)).listen(0, "127.0.0.1")
+      await new Promise((resolve) => server.once("listening", resolve))
+      const reply = await fetch("http://127.0.0.1:" + server.address().port + "/")
+      const page = reply.status + " " + (await reply.text()).startsWith("<!DOCTYPE html>")
+      await new Promise((resolve) => server.close(resolve))
+      console.log(JSON.stringify({ byValue, byName, typo, tested, builtin, page }))
       await manager.close()`,
     )
     const run = spawnSync(process.execPath, ["main.js"], { cwd: app, encoding: "utf8", env: { ...npmEnv(), NODE_OPTIONS: "" } })
     expect(run.stderr).toBe("")
-    expect(JSON.parse(run.stdout)).toEqual({ byValue: "pong", byName: "pong", typo: "InvalidParams", tested: "pong" })
+    expect(JSON.parse(run.stdout)).toEqual({ byValue: "pong", byName: "pong", typo: "InvalidParams", tested: "pong", builtin: ["file_copy", "indexer"], page: "200 true" })
 
     // The installed CLI starts without tsx and the inspector, and says what to install for them.
     const bin = join(app, "node_modules", ".bin", "jobstate")

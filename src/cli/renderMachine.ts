@@ -1,4 +1,4 @@
-import type { GraphState, GraphTransition, MachineGraph } from "./machineGraph.js"
+import type { GraphState, GraphTransition, MachineGraph } from "../machines/machineGraph.js"
 
 const ancestors = (states: ReadonlyMap<string, GraphState>, id: string): string[] => {
   const chain: string[] = []

@@ -1,42 +1,7 @@
 import { readFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { UsageError } from "./errors.js"
-
-/** One line of the timeline: what happened to which actor, and the state it was in after. */
-export interface ReplayRow {
-  readonly seq: number
-  /** Milliseconds since the first recorded event. */
-  readonly at: number
-  readonly actor: string
-  readonly kind: "actor" | "event" | "snapshot"
-  readonly event: string
-  readonly state: string
-  /** The actor's own status after the event: active, done (a final state) or stopped. */
-  readonly status: string
-}
-
-interface RecordedEvent {
-  readonly type?: string
-  readonly name?: string
-  readonly sessionId?: string
-  readonly parentId?: string
-  readonly sourceId?: string
-  readonly createdAt?: string | number
-  readonly event?: { readonly type?: string }
-  readonly snapshot?: { readonly value?: unknown; readonly status?: string; readonly context?: { readonly jobId?: unknown } | null }
-}
-
-/** `{ running: "active" }` as `running.active`, the way the lifecycle diagram names it. */
-const stateName = (value: unknown): string => {
-  if (value === undefined || value === null) return ""
-  if (typeof value === "string") return value
-  if (typeof value === "object") {
-    return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => (v === null || (typeof v === "object" && Object.keys(v as object).length === 0) ? k : `${k}.${stateName(v)}`))
-      .join(", ")
-  }
-  return JSON.stringify(value)
-}
+import { InvalidRecording, parseRecording, replayRows, type RecordedEvent, type ReplayRow } from "../machines/inspectionRecording.js"
 
 /** Reads a recording made with `jobstate inspect --out`: one inspection event per line. */
 export const readRecording = (file: string): ReadonlyArray<RecordedEvent> => {
@@ -46,55 +11,13 @@ export const readRecording = (file: string): ReadonlyArray<RecordedEvent> => {
   } catch (error) {
     throw new UsageError({ detail: `Cannot read the recording: ${(error as Error).message}` })
   }
-  return parseRecording(text, file)
-}
-
-/** The inspection events of a recording's text (JSON lines); `source` names it in the error. */
-export const parseRecording = (text: string, source: string): ReadonlyArray<RecordedEvent> => {
-  return text.split("\n").flatMap((line, i) => {
-    if (line.trim() === "") return []
-    try {
-      return [JSON.parse(line) as RecordedEvent]
-    } catch {
-      throw new UsageError({ detail: `${source}:${i + 1} is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)` })
-    }
-  })
-}
-
-/**
- * The timeline of a recording. An actor is named by its machine (`job`, `worker`, ...) and,
- * for a job's actors, the job id it serves (a worker takes its parent job's), so that the
- * attempts of one job read as one story.
- */
-export const replayRows = (events: ReadonlyArray<RecordedEvent>): ReadonlyArray<ReplayRow> => {
-  const actors = new Map<string, { name: string; jobId: string | null }>()
-  const labelOf = (sessionId: string | undefined) => {
-    const actor = sessionId === undefined ? undefined : actors.get(sessionId)
-    if (actor === undefined) return sessionId ?? "?"
-    // Job actors are named `<type>:<job id>` already; their workers get the job's id added.
-    const withJob = actor.jobId !== null && !actor.name.includes(actor.jobId)
-    return `${actor.name}${withJob ? ` ${actor.jobId!.slice(0, 8)}` : ""} (${sessionId})`
+  try {
+    return parseRecording(text, file)
+  } catch (error) {
+    // Bad input to the command: exit 2, as every other UsageError.
+    if (error instanceof InvalidRecording) throw new UsageError({ detail: error.detail })
+    throw error
   }
-  const first = Number(events.find((e) => e.createdAt !== undefined)?.createdAt ?? 0)
-  return events.map((e, i) => {
-    if (e.type === "@xstate.actor" && e.sessionId !== undefined) {
-      const own = e.snapshot?.context?.jobId
-      const jobId = typeof own === "string" ? own : (e.parentId !== undefined ? actors.get(e.parentId)?.jobId : null) ?? null
-      actors.set(e.sessionId, { name: e.name ?? "actor", jobId })
-    }
-    const kind = e.type === "@xstate.actor" ? "actor" : e.type === "@xstate.snapshot" ? "snapshot" : "event"
-    const event = kind === "actor" ? "(created)" : (e.event?.type ?? "")
-    const from = kind === "event" && e.sourceId !== undefined ? ` ← ${labelOf(e.sourceId)}` : ""
-    return {
-      seq: i + 1,
-      at: e.createdAt === undefined ? 0 : Number(e.createdAt) - first,
-      actor: labelOf(e.sessionId),
-      kind,
-      event: event + from,
-      state: kind === "event" ? "" : stateName(e.snapshot?.value),
-      status: kind === "event" ? "" : (e.snapshot?.status ?? ""),
-    }
-  })
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)

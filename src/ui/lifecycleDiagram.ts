@@ -1,6 +1,6 @@
 import type { ElkExtendedEdge, ElkLabel, ElkNode, LayoutOptions } from "elkjs/lib/elk-api.js"
 import type { AnyStateMachine } from "xstate"
-import { machineGraph, type GraphState, type MachineGraph } from "../cli/machineGraph.js"
+import { machineGraph, type GraphState, type MachineGraph } from "../machines/machineGraph.js"
 
 /** A state drawn as a box; `path` is its dotted name below the root (`running.pausing`). */
 export interface DiagramBox {

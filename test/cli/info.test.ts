@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { jobLifecycleMachine } from "../../src/index.js"
-import { machineGraph } from "../../src/cli/machineGraph.js"
+import { machineGraph } from "../../src/machines/machineGraph.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { cli, readJobRow, root } from "./cli.js"
 

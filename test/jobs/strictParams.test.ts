@@ -1,7 +1,8 @@
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { defineJob, FileCopyJob, IndexerJob, InvalidParams } from "../../src/index.js"
+import { defineJob, InvalidParams } from "../../src/index.js"
+import { FileCopyJob, IndexerJob } from "../../src/builtin/index.js"
 import { CountJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 

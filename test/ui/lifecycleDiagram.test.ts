@@ -1,6 +1,6 @@
 import { createMachine } from "xstate"
 import { describe, expect, it } from "vitest"
-import { machineGraph } from "../../src/cli/machineGraph.js"
+import { machineGraph } from "../../src/machines/machineGraph.js"
 import { jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
 import { labelLines, layout, lifecycleDiagram, textWidth, type DiagramBox, type LifecycleDiagram } from "../../src/ui/lifecycleDiagram.js"
 

@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander"
 import { jobLifecycleMachine } from "../../machines/jobLifecycleMachine.js"
 import { managerMachine } from "../../machines/managerMachine.js"
-import { machineGraph } from "../machineGraph.js"
+import { machineGraph } from "../../machines/machineGraph.js"
 import { toDot, toMermaid } from "../renderMachine.js"
 
 const machines = { job: jobLifecycleMachine, manager: managerMachine } as const

@@ -1,8 +1,8 @@
 import { Effect, Exit, Schema } from "effect"
-import { pack, unpack } from "../../../src/persistence/codec.js"
-import { toJobOp, type JobContext, type JobDefinition, type LogLevel } from "../../../src/jobs/defineJob.js"
-import { JobInterrupted } from "../../../src/jobs/errors.js"
-import type { Progress } from "../../../src/jobs/Progress.js"
+import { pack, unpack } from "../../src/persistence/codec.js"
+import { toJobOp, type JobContext, type JobDefinition, type LogLevel } from "../../src/jobs/defineJob.js"
+import { JobInterrupted } from "../../src/jobs/errors.js"
+import type { Progress } from "../../src/jobs/Progress.js"
 
 /**
  * Runs a job's `run` without the engine: a hand-built JobContext whose checkpoint

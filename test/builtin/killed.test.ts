@@ -4,13 +4,14 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { afterEach, describe, expect, it } from "vitest"
-import { FileCopyJob, IndexerJob, type JobHandle, type Progress } from "../../../src/index.js"
-import type { FileCopyProgress, FileCopyState } from "../../../src/jobs/builtin/fileCopySchemas.js"
-import type { IndexerProgress, IndexerState } from "../../../src/jobs/builtin/indexerSchemas.js"
-import { unpack } from "../../../src/persistence/codec.js"
-import { openManager } from "../../fixtures/openManager.js"
-import { tempDir } from "../../fixtures/tempDir.js"
-import { waitUntil } from "../../fixtures/waitUntil.js"
+import type { JobHandle, Progress } from "../../src/index.js"
+import { FileCopyJob, IndexerJob } from "../../src/builtin/index.js"
+import type { FileCopyProgress, FileCopyState } from "../../src/builtin/fileCopySchemas.js"
+import type { IndexerProgress, IndexerState } from "../../src/builtin/indexerSchemas.js"
+import { unpack } from "../../src/persistence/codec.js"
+import { openManager } from "../fixtures/openManager.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
 
 const MiB = 1024 * 1024
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex")

@@ -1,8 +1,8 @@
 import * as fsp from "node:fs/promises"
 import { basename, dirname, extname, join, resolve, sep } from "node:path"
 import { Clock, Effect } from "effect"
-import { defineJob, type JobContext } from "../defineJob.js"
-import { Progress } from "../Progress.js"
+// Application code on the public API: it imports the engine only through jobstate's entry.
+import { defineJob, Progress, type JobContext } from "../index.js"
 import { type CopyCursor, type CopyEntry, isDone, isFileLike, listSource } from "./copyEntries.js"
 import {
   DEFAULT_CONFLICT,

@@ -1,9 +1,8 @@
 import * as fsp from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { Clock, Effect } from "effect"
-import { defineJob, type JobContext } from "../defineJob.js"
-import { JobInterrupted } from "../errors.js"
-import { Progress } from "../Progress.js"
+// Application code on the public API: it imports the engine only through jobstate's entry.
+import { defineJob, JobInterrupted, Progress, type JobContext } from "../index.js"
 import { type ContentFacts, type EntryRow, IndexDb } from "./IndexDb.js"
 import {
   IndexerError,
