@@ -57,9 +57,8 @@ export type { ScheduleInfo, ScheduleOptions } from "./actors/Scheduler.js"
 /** `manager.prune(options)` and the `retention` option of `JobManager.open`. */
 export type { PruneOptions, RetentionPolicy, RestingStatus } from "./actors/retention.js"
 /** The manager as an Effect service, a scoped layer that opens and closes it, and the typed failures of `manager.effect`'s calls. */
+export { JobManagerService, JobManagerLayer } from "./actors/JobManagerLayer.js"
 export {
-  JobManagerService,
-  JobManagerLayer,
   type JobManagerEffect,
   type DispatchError,
   type CommandError,

@@ -1,8 +1,7 @@
-import { Context, Effect, Layer, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import type { EventsOverflow } from "../jobs/errors.js"
 import type {
-  DuplicateJobType,
   InvalidOptions,
   InvalidParams,
   InvalidTransition,
@@ -21,7 +20,7 @@ import type { EndedCount, JobCount } from "../persistence/JobStore.js"
 import type { ManagerEvent } from "./JobEvents.js"
 import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
-import type { DispatchOptions, JobManager, JobManagerOptions, ListJobsFilter, RetryOverrides } from "./JobManager.js"
+import type { DispatchOptions, JobManager, ListJobsFilter, RetryOverrides } from "./JobManager.js"
 import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
 import type { PruneOptions } from "./retention.js"
 
@@ -33,7 +32,7 @@ export type ScheduleError = UnknownJobType | InvalidParams | InvalidOptions | Pe
 const isTagged = (e: unknown): boolean => typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
 
 /** A Promise-returning call as an Effect whose tagged rejections are typed failures and the rest defects. */
-const lift = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
+export const lift = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
   Effect.callback<A, E>((resume) => {
     Promise.resolve()
       .then(f)
@@ -128,20 +127,3 @@ export class JobManagerEffect {
     return Stream.fromAsyncIterable(this.manager.events, (error) => error as EventsOverflow)
   }
 }
-
-/** The manager as an Effect service. */
-export class JobManagerService extends Context.Service<JobManagerService, JobManager>()("jobstate/JobManager") {}
-
-/** Opens a manager for the layer's scope and closes it (gracefully) when the scope ends. */
-export const JobManagerLayer = (
-  options: JobManagerOptions,
-): Layer.Layer<JobManagerService, PersistenceError | DuplicateJobType | InvalidOptions> =>
-  Layer.effect(JobManagerService)(
-    Effect.acquireRelease(
-      lift<JobManager, PersistenceError | DuplicateJobType | InvalidOptions>(async () => {
-        const { JobManager } = await import("./JobManager.js")
-        return JobManager.open(options)
-      }),
-      (manager) => Effect.promise(() => manager.close()),
-    ),
-  )
