@@ -62,7 +62,9 @@ export class FloorQueue {
   }
 
   claim(): FloorJob | undefined {
-    const row = this.claimNext.get(new Date().toISOString()) as { seq: number; id: string; name: string; params: Buffer } | undefined
+    const row = this.claimNext.get(new Date().toISOString()) as
+      | { seq: number; id: string; name: string; params: Buffer }
+      | undefined
     return row === undefined ? undefined : { ...row, params: packr.unpack(row.params) }
   }
 
@@ -76,7 +78,10 @@ export class FloorQueue {
 
   /** Rows by status (for checking a run did what it claims). */
   counts(): Record<string, number> {
-    const rows = this.db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as { status: string; n: number }[]
+    const rows = this.db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as {
+      status: string
+      n: number
+    }[]
     return Object.fromEntries(rows.map((r) => [r.status, r.n]))
   }
 
@@ -89,7 +94,10 @@ export class FloorQueue {
 export const jobstateCounts = (dataDir: string): Record<string, number> => {
   const db = new Database(join(dataDir, "jobs.db"))
   try {
-    const rows = db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as { status: string; n: number }[]
+    const rows = db.prepare(`SELECT status, count(*) AS n FROM jobs GROUP BY status`).all() as {
+      status: string
+      n: number
+    }[]
     return Object.fromEntries(rows.map((r) => [r.status, r.n]))
   } finally {
     db.close()

@@ -48,7 +48,12 @@ export type Workload = (b: Bench) => Promise<Figure[]>
 
 export const stat = (values: ReadonlyArray<number>): Stat => {
   const sorted = [...values].sort((a, b) => a - b)
-  return { median: percentile(sorted, 50), min: sorted[0] ?? NaN, max: sorted[sorted.length - 1] ?? NaN, runs: [...values] }
+  return {
+    median: percentile(sorted, 50),
+    min: sorted[0] ?? NaN,
+    max: sorted[sorted.length - 1] ?? NaN,
+    runs: [...values],
+  }
 }
 
 /** Percentile `p` (0..100) of ascending `sorted`, nearest rank. */
@@ -81,7 +86,11 @@ export const figure = (
     ...base,
     jobstate: js,
     ...(fl === undefined ? {} : { floor: fl, ratio }),
-    ...(goal === undefined ? {} : { goal: { text: goal.text, met: goal.test({ js: js.median, floor: fl?.median ?? NaN, ratio: ratio ?? NaN }) } }),
+    ...(goal === undefined
+      ? {}
+      : {
+          goal: { text: goal.text, met: goal.test({ js: js.median, floor: fl?.median ?? NaN, ratio: ratio ?? NaN }) },
+        }),
   }
 }
 
@@ -120,13 +129,20 @@ export interface ChildOptions {
 }
 
 /** Where `--profile` puts CPU profiles; set by run.ts. */
-export const profiling: { dir: string | undefined; children: Array<{ pid: number; label: string }> } = { dir: undefined, children: [] }
+export const profiling: { dir: string | undefined; children: Array<{ pid: number; label: string }> } = {
+  dir: undefined,
+  children: [],
+}
 
 /**
  * Runs `node --import tsx bench/<file> '<json args>'` in a fresh process and returns the last
  * JSON line it printed on stdout.
  */
-export const runChild = <R = Record<string, unknown>>(file: string, args: object, options: ChildOptions = {}): Promise<R> =>
+export const runChild = <R = Record<string, unknown>>(
+  file: string,
+  args: object,
+  options: ChildOptions = {},
+): Promise<R> =>
   new Promise((resolvePromise, reject) => {
     const profile = profiling.dir !== undefined && options.role === "jobstate"
     const flags = [...(options.nodeFlags ?? []), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profiling.dir}`] : [])]
@@ -135,7 +151,8 @@ export const runChild = <R = Record<string, unknown>>(file: string, args: object
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, ...(profile ? { BENCH_PROFILE_DIR: profiling.dir } : {}) },
     })
-    if (profile && child.pid !== undefined) profiling.children.push({ pid: child.pid, label: `${file} ${JSON.stringify(args)}` })
+    if (profile && child.pid !== undefined)
+      profiling.children.push({ pid: child.pid, label: `${file} ${JSON.stringify(args)}` })
     let buffered = ""
     let last: R | undefined
     let stopped = false
@@ -169,7 +186,8 @@ export const runChild = <R = Record<string, unknown>>(file: string, args: object
 // ---------------------------------------------------------------- child side
 
 /** True when the module at `url` is the process's entry point (run as a child). */
-export const isMain = (url: string) => process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === url
+export const isMain = (url: string) =>
+  process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === url
 
 /** In a child: runs `f` on the JSON args, prints its result as one JSON line, and exits. */
 export const childMain = <A>(url: string, f: (args: A) => Promise<object>) => {

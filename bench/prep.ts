@@ -20,7 +20,8 @@ const prepJobstate = async ({ dir, n }: Args) => {
   for (let i = 0; i < n; i++) await manager.dispatch(NoopBlocker, { i })
   await manager.close()
   const counts = jobstateCounts(dir)
-  if ((counts.queued ?? 0) + (counts.paused ?? 0) !== n) throw new Error(`prep: expected ${n} stored jobs, found ${JSON.stringify(counts)}`)
+  if ((counts.queued ?? 0) + (counts.paused ?? 0) !== n)
+    throw new Error(`prep: expected ${n} stored jobs, found ${JSON.stringify(counts)}`)
   return counts
 }
 

@@ -19,7 +19,11 @@ interface CallFrame {
 
 interface Profile {
   readonly startTime: number
-  readonly nodes: ReadonlyArray<{ readonly id: number; readonly callFrame: CallFrame; readonly children?: ReadonlyArray<number> }>
+  readonly nodes: ReadonlyArray<{
+    readonly id: number
+    readonly callFrame: CallFrame
+    readonly children?: ReadonlyArray<number>
+  }>
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
 }
@@ -43,13 +47,15 @@ export const summarizeProfile = (
   top = 15,
 ): string => {
   const profile = JSON.parse(readFileSync(profileFile, "utf8")) as Profile
-  const payloads = sourceMapsFile === undefined ? {} : (JSON.parse(readFileSync(sourceMapsFile, "utf8")) as Record<string, unknown>)
+  const payloads =
+    sourceMapsFile === undefined ? {} : (JSON.parse(readFileSync(sourceMapsFile, "utf8")) as Record<string, unknown>)
   const maps = new Map<string, SourceMap>()
   const where = (f: CallFrame): string => {
     const payload = payloads[f.url]
     if (payload !== undefined && f.lineNumber >= 0) {
       let map = maps.get(f.url)
-      if (map === undefined) maps.set(f.url, (map = new SourceMap(payload as ConstructorParameters<typeof SourceMap>[0])))
+      if (map === undefined)
+        maps.set(f.url, (map = new SourceMap(payload as ConstructorParameters<typeof SourceMap>[0])))
       const entry = map.findEntry(f.lineNumber, f.columnNumber) as { originalLine?: number }
       if (entry.originalLine !== undefined) return `${shortPath(f.url)}:${entry.originalLine + 1}`
     }

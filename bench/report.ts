@@ -6,9 +6,13 @@ import { join } from "node:path"
 import { repoRoot, type Bench, type Figure, type Stat } from "./lib.js"
 
 export const machine = () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string> }
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>
+    peerDependencies?: Record<string, string>
+  }
   const installed = (name: string) =>
-    (JSON.parse(readFileSync(join(repoRoot, "node_modules", name, "package.json"), "utf8")) as { version: string }).version
+    (JSON.parse(readFileSync(join(repoRoot, "node_modules", name, "package.json"), "utf8")) as { version: string })
+      .version
   const db = new Database(":memory:")
   const sqlite = (db.prepare(`SELECT sqlite_version() AS v`).get() as { v: string }).v
   db.close()
@@ -20,7 +24,11 @@ export const machine = () => {
     node: process.version,
     sqlite,
     // Effect and XState are peer dependencies: the app's copies are the ones that run.
-    dependencies: Object.fromEntries([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})].sort().map((name) => [name, installed(name)])),
+    dependencies: Object.fromEntries(
+      [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})]
+        .sort()
+        .map((name) => [name, installed(name)]),
+    ),
     date: new Date().toISOString(),
   }
 }
@@ -29,7 +37,8 @@ export type Machine = ReturnType<typeof machine>
 
 const num = (v: number, unit: string): string => {
   if (!Number.isFinite(v)) return "–"
-  if (unit === "jobs/s" || unit === "calls/s" || unit === "B" || unit === "writes") return Math.round(v).toLocaleString("en-US")
+  if (unit === "jobs/s" || unit === "calls/s" || unit === "B" || unit === "writes")
+    return Math.round(v).toLocaleString("en-US")
   if (Math.abs(v) >= 100) return v.toFixed(0)
   if (Math.abs(v) >= 10) return v.toFixed(1)
   return v.toFixed(2)
@@ -49,7 +58,9 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): 
     "",
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGB} GB RAM, ${m.os}`,
     `- Node ${m.node}, SQLite ${m.sqlite} (bundled with better-sqlite3)`,
-    `- Dependencies: ${Object.entries(m.dependencies).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `- Dependencies: ${Object.entries(m.dependencies)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
     `- Date: ${m.date}`,
     "",
     "Floor: bare better-sqlite3, WAL, synchronous=NORMAL, one INSERT to enqueue, one UPDATE to claim, one UPDATE to",
@@ -66,7 +77,10 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): 
     "",
     ...figures
       .filter((f) => f.goal !== undefined)
-      .map((f) => `- ${f.goal!.met ? "met" : "**not met**"}: ${f.workload}, ${f.name}: ${cell(f.jobstate, f.unit)} ${f.unit}${f.ratio === undefined ? "" : ` (${f.ratio.toFixed(2)}× ${f.baselineLabel ?? "floor"})`}, goal ${f.goal!.text}`),
+      .map(
+        (f) =>
+          `- ${f.goal!.met ? "met" : "**not met**"}: ${f.workload}, ${f.name}: ${cell(f.jobstate, f.unit)} ${f.unit}${f.ratio === undefined ? "" : ` (${f.ratio.toFixed(2)}× ${f.baselineLabel ?? "floor"})`}, goal ${f.goal!.text}`,
+      ),
     "",
     "## How each workload is measured",
     "",

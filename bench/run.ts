@@ -31,7 +31,8 @@ const profile = option("--profile")
 const only = profile ?? option("--only") ?? Object.keys(workloads)
 const bench: Bench = { quick, n: quick ? 2_000 : 10_000, runs: quick || profile ? 1 : 3 }
 
-for (const name of only) if (!(name in workloads)) throw new Error(`unknown workload ${name}; known: ${Object.keys(workloads).join(", ")}`)
+for (const name of only)
+  if (!(name in workloads)) throw new Error(`unknown workload ${name}; known: ${Object.keys(workloads).join(", ")}`)
 if (profile) profiling.dir = tempDir("jobstate-bench-prof-")
 
 const started = performance.now()
@@ -61,7 +62,10 @@ try {
     const m = machine()
     const md = markdown(bench, m, figures)
     writeFileSync(join(repoRoot, "bench", "RESULTS.md"), md)
-    writeFileSync(join(repoRoot, "bench", "results.json"), `${JSON.stringify({ ...bench, machine: m, figures }, null, 2)}\n`)
+    writeFileSync(
+      join(repoRoot, "bench", "results.json"),
+      `${JSON.stringify({ ...bench, machine: m, figures }, null, 2)}\n`,
+    )
     console.log(md)
   }
   process.stderr.write(`total ${((performance.now() - started) / 1000).toFixed(0)} s\n`)

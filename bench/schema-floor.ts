@@ -38,8 +38,14 @@ const open = (schema: "shipped" | "no status index" | "no id index") => {
     // The same table and indexes without the UNIQUE constraint on id (it cannot be dropped in place).
     const shipped = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get() as string
     const table = shipped.replace(/\bid\s+TEXT NOT NULL UNIQUE/, "id TEXT NOT NULL")
-    if (table === shipped) throw new Error("schema-floor: the jobs table no longer declares `id TEXT NOT NULL UNIQUE`; update the no-id-index variant")
-    const indexes = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL").pluck().all() as string[]
+    if (table === shipped)
+      throw new Error(
+        "schema-floor: the jobs table no longer declares `id TEXT NOT NULL UNIQUE`; update the no-id-index variant",
+      )
+    const indexes = db
+      .prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL")
+      .pluck()
+      .all() as string[]
     db.exec(`DROP TABLE jobs; ${table}; ${indexes.join("; ")}`)
   }
   return { db, close: () => (db.close(), rmSync(dir, { recursive: true, force: true })) }
@@ -135,11 +141,13 @@ const inserts = {
 const insertTimes = new Map<string, number[]>()
 const drainTimes: Array<Record<string, number>> = []
 for (let round = 0; round < rounds; round++) {
-  for (const [variant, run] of Object.entries(inserts)) insertTimes.set(variant, [...(insertTimes.get(variant) ?? []), run()])
+  for (const [variant, run] of Object.entries(inserts))
+    insertTimes.set(variant, [...(insertTimes.get(variant) ?? []), run()])
   drainTimes.push(drainFloor())
 }
 console.log(`jobstate's SQLite schema, bare better-sqlite3, ${n.toLocaleString("en")} jobs, median of ${rounds} rounds`)
-for (const [variant, times] of insertTimes) console.log(`insert (one commit each), ${`${variant}:`.padEnd(31)} ${median(times).toFixed(1)} µs`)
+for (const [variant, times] of insertTimes)
+  console.log(`insert (one commit each), ${`${variant}:`.padEnd(31)} ${median(times).toFixed(1)} µs`)
 const part = (name: string) => median(drainTimes.map((d) => d[name]!)).toFixed(1)
 console.log(
   `drain step at concurrency 1 (end + claim): ${part("total")} µs per job (${["begin", "end", "read", "start", "commit"].map((p) => `${p} ${part(p)}`).join(", ")})`,

@@ -43,8 +43,16 @@ childMain(import.meta.url, (args: Args) => (args.mode === "jobstate" ? jobstate(
 
 export default async function w1(b: Bench): Promise<Figure[]> {
   const runs = await repeat(b.runs, async () => ({
-    js: await runChild<{ perSec: number }>("w1-enqueue.ts", { mode: "jobstate", dir: tempDir(), n: b.n }, { role: "jobstate" }),
-    floor: await runChild<{ perSec: number }>("w1-enqueue.ts", { mode: "floor", dir: tempDir(), n: b.n }, { role: "floor" }),
+    js: await runChild<{ perSec: number }>(
+      "w1-enqueue.ts",
+      { mode: "jobstate", dir: tempDir(), n: b.n },
+      { role: "jobstate" },
+    ),
+    floor: await runChild<{ perSec: number }>(
+      "w1-enqueue.ts",
+      { mode: "floor", dir: tempDir(), n: b.n },
+      { role: "floor" },
+    ),
   }))
   return [
     figure(

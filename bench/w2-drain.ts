@@ -85,25 +85,63 @@ export default async function w2(b: Bench): Promise<Figure[]> {
   const floorDir = await prepared("floor", b.n)
   const gc = ["--expose-gc"] // for the heap figure, read after the timed part
   const runs = await repeat(b.runs, async () => ({
-    c1: await runChild<Result>("w2-drain.ts", { mode: "jobstate", dir: copyDir(jsDir), n: b.n, concurrency: 1 }, { role: "jobstate", nodeFlags: gc }),
-    c8: await runChild<Result>("w2-drain.ts", { mode: "jobstate", dir: copyDir(jsDir), n: b.n, concurrency: 8 }, { role: "jobstate", nodeFlags: gc }),
-    floor: await runChild<Result>("w2-drain.ts", { mode: "floor", dir: copyDir(floorDir), n: b.n }, { role: "floor", nodeFlags: gc }),
+    c1: await runChild<Result>(
+      "w2-drain.ts",
+      { mode: "jobstate", dir: copyDir(jsDir), n: b.n, concurrency: 1 },
+      { role: "jobstate", nodeFlags: gc },
+    ),
+    c8: await runChild<Result>(
+      "w2-drain.ts",
+      { mode: "jobstate", dir: copyDir(jsDir), n: b.n, concurrency: 8 },
+      { role: "jobstate", nodeFlags: gc },
+    ),
+    floor: await runChild<Result>(
+      "w2-drain.ts",
+      { mode: "floor", dir: copyDir(floorDir), n: b.n },
+      { role: "floor", nodeFlags: gc },
+    ),
   }))
   const w = "W2 drain"
   const floorOf = (k: keyof Result) => runs.map((r) => r.floor[k])
   const stallGoal = { text: "≤ 20 ms", test: ({ js }: { js: number }) => js <= 20 }
   return [
-    figure({ workload: w, name: `drain ${b.n} stored jobs, concurrency 1`, unit: "jobs/s" }, runs.map((r) => r.c1.perSec), floorOf("perSec")),
+    figure(
+      { workload: w, name: `drain ${b.n} stored jobs, concurrency 1`, unit: "jobs/s" },
+      runs.map((r) => r.c1.perSec),
+      floorOf("perSec"),
+    ),
     figure(
       { workload: w, name: `drain ${b.n} stored jobs, concurrency 8`, unit: "jobs/s" },
       runs.map((r) => r.c8.perSec),
       floorOf("perSec"),
       { text: "≥ 1.2× floor", test: ({ ratio }) => ratio >= 1.2 },
     ),
-    figure({ workload: w, name: "open() returns (part of the drain time)", unit: "ms" }, runs.map((r) => r.c8.openMs), floorOf("openMs")),
-    figure({ workload: w, name: "longest event-loop stall after open, concurrency 1", unit: "ms" }, runs.map((r) => r.c1.stallMs), floorOf("stallMs"), stallGoal),
-    figure({ workload: w, name: "longest event-loop stall after open, concurrency 8", unit: "ms" }, runs.map((r) => r.c8.stallMs), floorOf("stallMs"), stallGoal),
-    figure({ workload: w, name: "peak RSS of the process, concurrency 8", unit: "MB" }, runs.map((r) => r.c8.peakRssMB), floorOf("peakRssMB")),
-    figure({ workload: w, name: "V8 heap in use after the drain (after GC), concurrency 8", unit: "MB" }, runs.map((r) => r.c8.heapAfterMB), floorOf("heapAfterMB")),
+    figure(
+      { workload: w, name: "open() returns (part of the drain time)", unit: "ms" },
+      runs.map((r) => r.c8.openMs),
+      floorOf("openMs"),
+    ),
+    figure(
+      { workload: w, name: "longest event-loop stall after open, concurrency 1", unit: "ms" },
+      runs.map((r) => r.c1.stallMs),
+      floorOf("stallMs"),
+      stallGoal,
+    ),
+    figure(
+      { workload: w, name: "longest event-loop stall after open, concurrency 8", unit: "ms" },
+      runs.map((r) => r.c8.stallMs),
+      floorOf("stallMs"),
+      stallGoal,
+    ),
+    figure(
+      { workload: w, name: "peak RSS of the process, concurrency 8", unit: "MB" },
+      runs.map((r) => r.c8.peakRssMB),
+      floorOf("peakRssMB"),
+    ),
+    figure(
+      { workload: w, name: "V8 heap in use after the drain (after GC), concurrency 8", unit: "MB" },
+      runs.map((r) => r.c8.heapAfterMB),
+      floorOf("heapAfterMB"),
+    ),
   ]
 }

@@ -41,7 +41,13 @@ const summary = (n: number, ms: number, spans: Array<readonly [number, number]>,
   const latencies = spans.map(([a, b]) => b - a)
   const sorted = sortNumbers(latencies)
   measured.slow(spans.filter(([a, b]) => b - a >= percentile(sorted, 99)))
-  return { perSec: (n / ms) * 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[n - 1]!, stallMs }
+  return {
+    perSec: (n / ms) * 1000,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[n - 1]!,
+    stallMs,
+  }
 }
 
 const jobstate = async ({ dir, n }: Args): Promise<Result> => {
@@ -114,7 +120,10 @@ export default async function w3(b: Bench): Promise<Figure[]> {
   return [
     figure({ workload: w, name: `produce + run ${b.n} jobs, concurrency 8`, unit: "jobs/s" }, ...of("perSec")),
     figure({ workload: w, name: "dispatch→start latency p50", unit: "ms" }, ...of("p50")),
-    figure({ workload: w, name: "dispatch→start latency p99", unit: "ms" }, ...of("p99"), { text: "≤ 1 ms", test: ({ js }) => js <= 1 }),
+    figure({ workload: w, name: "dispatch→start latency p99", unit: "ms" }, ...of("p99"), {
+      text: "≤ 1 ms",
+      test: ({ js }) => js <= 1,
+    }),
     figure({ workload: w, name: "dispatch→start latency max", unit: "ms" }, ...of("max")),
     figure({ workload: w, name: "longest event-loop stall", unit: "ms" }, ...of("stallMs")),
   ]

@@ -47,12 +47,26 @@ const jobstate = async ({ dir, jobs, reports }: Args): Promise<Result> => {
   const writes = manager.stats().progressWrites
   await manager.close()
   const db = new Database(`${dir}/jobs.db`)
-  const rows = db.prepare(`SELECT status, progress, progress_data FROM jobs`).all() as { status: string; progress: number | null; progress_data: string | null }[]
+  const rows = db.prepare(`SELECT status, progress, progress_data FROM jobs`).all() as {
+    status: string
+    progress: number | null
+    progress_data: string | null
+  }[]
   db.close()
   const finalPersisted =
     rows.length === jobs &&
-    rows.every((r) => r.status === "completed" && r.progress === 1 && (JSON.parse(r.progress_data ?? "{}") as { done?: number }).done === reports)
-  return { perSec: ((jobs * reports) / ms) * 1000, inLoopPerSec: ((jobs * reports) / inLoopMs) * 1000, writes, finalPersisted }
+    rows.every(
+      (r) =>
+        r.status === "completed" &&
+        r.progress === 1 &&
+        (JSON.parse(r.progress_data ?? "{}") as { done?: number }).done === reports,
+    )
+  return {
+    perSec: ((jobs * reports) / ms) * 1000,
+    inLoopPerSec: ((jobs * reports) / inLoopMs) * 1000,
+    writes,
+    finalPersisted,
+  }
 }
 
 const floor = async ({ dir, jobs, reports }: Args): Promise<Result> => {
@@ -94,10 +108,19 @@ export default async function w4(b: Bench): Promise<Figure[]> {
       { text: "≥ 10× floor, last value persisted", test: ({ ratio }) => ratio >= 10 && persisted },
     ),
     figure(
-      { workload: w, name: "progress reports, counting only time inside the jobs' report loops", unit: "calls/s", note: "job start/finish excluded" },
+      {
+        workload: w,
+        name: "progress reports, counting only time inside the jobs' report loops",
+        unit: "calls/s",
+        note: "job start/finish excluded",
+      },
       runs.map((r) => r.js.inLoopPerSec),
       runs.map((r) => r.floor.inLoopPerSec),
     ),
-    figure({ workload: w, name: "database writes for 20,000 reports", unit: "writes" }, runs.map((r) => r.js.writes), runs.map((r) => r.floor.writes)),
+    figure(
+      { workload: w, name: "database writes for 20,000 reports", unit: "writes" },
+      runs.map((r) => r.js.writes),
+      runs.map((r) => r.floor.writes),
+    ),
   ]
 }

@@ -6,7 +6,17 @@
  * loaded: the part of both figures that is neither. Peak RSS during a drain is in W2.
  */
 import { prepared } from "./prep.js"
-import { childMain, copyDir, figure, repeat, runChild, settledMemoryMB, waitUntil, type Bench, type Figure } from "./lib.js"
+import {
+  childMain,
+  copyDir,
+  figure,
+  repeat,
+  runChild,
+  settledMemoryMB,
+  waitUntil,
+  type Bench,
+  type Figure,
+} from "./lib.js"
 
 interface Memory {
   readonly rssMB: number
@@ -48,8 +58,16 @@ export default async function w5(b: Bench): Promise<Figure[]> {
     const jsDir = await prepared("jobstate", size)
     const floorDir = await prepared("floor", size)
     const runs = await repeat(b.runs, async () => ({
-      js: await runChild<Memory>("w5-memory.ts", { mode: "jobstate", dir: copyDir(jsDir) }, { ...opts, role: "jobstate" }),
-      floor: await runChild<Memory>("w5-memory.ts", { mode: "floor", dir: copyDir(floorDir) }, { ...opts, role: "floor" }),
+      js: await runChild<Memory>(
+        "w5-memory.ts",
+        { mode: "jobstate", dir: copyDir(jsDir) },
+        { ...opts, role: "jobstate" },
+      ),
+      floor: await runChild<Memory>(
+        "w5-memory.ts",
+        { mode: "floor", dir: copyDir(floorDir) },
+        { ...opts, role: "floor" },
+      ),
     }))
     const last = size === sizes[sizes.length - 1]
     figures.push(
@@ -66,10 +84,17 @@ export default async function w5(b: Bench): Promise<Figure[]> {
       ),
     )
   }
-  const bare = await repeat(b.runs, () => runChild<Memory>("w5-memory.ts", { mode: "bare", dir: "" }, { ...opts, role: "floor" }))
+  const bare = await repeat(b.runs, () =>
+    runChild<Memory>("w5-memory.ts", { mode: "bare", dir: "" }, { ...opts, role: "floor" }),
+  )
   figures.push(
     figure(
-      { workload: "W5 memory", name: "RSS of `node --import tsx` alone (reference)", unit: "MB", note: "no database, no jobstate" },
+      {
+        workload: "W5 memory",
+        name: "RSS of `node --import tsx` alone (reference)",
+        unit: "MB",
+        note: "no database, no jobstate",
+      },
       bare.map((r) => r.rssMB),
     ),
   )

@@ -10,7 +10,19 @@
  */
 import Database from "better-sqlite3"
 import { join } from "node:path"
-import { childMain, copyDir, figure, measured, repeat, runChild, stallMeter, tempDir, waitUntil, type Bench, type Figure } from "./lib.js"
+import {
+  childMain,
+  copyDir,
+  figure,
+  measured,
+  repeat,
+  runChild,
+  stallMeter,
+  tempDir,
+  waitUntil,
+  type Bench,
+  type Figure,
+} from "./lib.js"
 
 interface Args {
   readonly mode: "seed" | "crash" | "recover"
@@ -49,7 +61,9 @@ const seed = async ({ dir, completed }: Args) => {
   await (await manager.dispatch(Long, { steps: 3, stepMs: 1 })).result()
   await manager.close()
   const db = new Database(join(dir, "jobs.db"))
-  const columns = (db.prepare(`SELECT name FROM pragma_table_info('jobs') WHERE name NOT IN ('seq', 'id')`).all() as { name: string }[])
+  const columns = (
+    db.prepare(`SELECT name FROM pragma_table_info('jobs') WHERE name NOT IN ('seq', 'id')`).all() as { name: string }[]
+  )
     .map((c) => c.name)
     .join(", ")
   db.prepare(
@@ -76,7 +90,10 @@ const recover = async ({ dir, completed, running }: Args) => {
   const { JobManager } = await import("jobstate")
   const { jobstateCounts } = await import("./floor.js")
   let firstResumed: number | undefined
-  const Long = await longJob({ started: (attempt) => void (attempt > 1 && (firstResumed ??= performance.now())), checkpointed: () => {} })
+  const Long = await longJob({
+    started: (attempt) => void (attempt > 1 && (firstResumed ??= performance.now())),
+    checkpointed: () => {},
+  })
   measured.start()
   const meter = stallMeter()
   const t0 = performance.now()
@@ -89,36 +106,61 @@ const recover = async ({ dir, completed, running }: Args) => {
   measured.stop()
   await manager.close()
   const counts = jobstateCounts(dir)
-  if (counts.completed !== completed + running) throw new Error(`W6: expected ${completed + running} completed, found ${JSON.stringify(counts)}`)
+  if (counts.completed !== completed + running)
+    throw new Error(`W6: expected ${completed + running} completed, found ${JSON.stringify(counts)}`)
   return { openMs, firstMs: firstResumed! - t0, allMs, stallMs }
 }
 
-childMain(import.meta.url, (args: Args) => (args.mode === "seed" ? seed(args) : args.mode === "crash" ? crash(args) : recover(args)))
+childMain(import.meta.url, (args: Args) =>
+  args.mode === "seed" ? seed(args) : args.mode === "crash" ? crash(args) : recover(args),
+)
 
 export default async function w6(b: Bench): Promise<Figure[]> {
   const scale = b.quick ? b.n / 10_000 : 1
   const sizes = { completed: Math.round(100_000 * scale), running: Math.round(1_000 * scale) }
   const dir = tempDir("jobstate-bench-prep-w6-")
   await runChild("w6-recovery.ts", { mode: "seed", dir, ...sizes }, { role: "prep" })
-  await runChild("w6-recovery.ts", { mode: "crash", dir, ...sizes }, { role: "prep", onLine: (line) => line.includes('"ready"') })
+  await runChild(
+    "w6-recovery.ts",
+    { mode: "crash", dir, ...sizes },
+    { role: "prep", onLine: (line) => line.includes('"ready"') },
+  )
   const db = new Database(join(dir, "jobs.db"))
   const left = db.prepare(`SELECT count(*) AS n FROM jobs WHERE status = 'running'`).get() as { n: number }
   db.close() // the last connection: checkpoints the WAL into the db file
   if (left.n !== sizes.running) throw new Error(`W6: ${left.n} jobs left running, expected ${sizes.running}`)
   type R = { openMs: number; firstMs: number; allMs: number; stallMs: number }
-  const runs = await repeat(b.runs, () => runChild<R>("w6-recovery.ts", { mode: "recover", dir: copyDir(dir), ...sizes }, { role: "jobstate" }))
+  const runs = await repeat(b.runs, () =>
+    runChild<R>("w6-recovery.ts", { mode: "recover", dir: copyDir(dir), ...sizes }, { role: "jobstate" }),
+  )
   const w = "W6 recovery"
   const what = `${sizes.completed.toLocaleString("en-US")} completed + ${sizes.running.toLocaleString("en-US")} left running`
   return [
-    figure({ workload: w, name: `open() returns (${what})`, unit: "ms" }, runs.map((r) => r.openMs)),
-    figure({ workload: w, name: "open → first resumed job running", unit: "ms" }, runs.map((r) => r.firstMs), undefined, {
-      text: "≤ 200 ms",
-      test: ({ js }) => js <= 200,
-    }),
     figure(
-      { workload: w, name: `open → all ${sizes.running.toLocaleString("en-US")} resumed jobs completed`, unit: "ms", note: "each had ~9 × 50 ms steps left" },
+      { workload: w, name: `open() returns (${what})`, unit: "ms" },
+      runs.map((r) => r.openMs),
+    ),
+    figure(
+      { workload: w, name: "open → first resumed job running", unit: "ms" },
+      runs.map((r) => r.firstMs),
+      undefined,
+      {
+        text: "≤ 200 ms",
+        test: ({ js }) => js <= 200,
+      },
+    ),
+    figure(
+      {
+        workload: w,
+        name: `open → all ${sizes.running.toLocaleString("en-US")} resumed jobs completed`,
+        unit: "ms",
+        note: "each had ~9 × 50 ms steps left",
+      },
       runs.map((r) => r.allMs),
     ),
-    figure({ workload: w, name: "longest event-loop stall (includes open)", unit: "ms" }, runs.map((r) => r.stallMs)),
+    figure(
+      { workload: w, name: "longest event-loop stall (includes open)", unit: "ms" },
+      runs.map((r) => r.stallMs),
+    ),
   ]
 }

@@ -3,7 +3,19 @@
  * 5 ms; `pause()` resolves once the paused state is stored (checked by reading the row back);
  * then from `resume()` until its `run` starts again. Medians over the cycles of one process.
  */
-import { childMain, figure, measured, percentile, repeat, runChild, sleep, sortNumbers, tempDir, type Bench, type Figure } from "./lib.js"
+import {
+  childMain,
+  figure,
+  measured,
+  percentile,
+  repeat,
+  runChild,
+  sleep,
+  sortNumbers,
+  tempDir,
+  type Bench,
+  type Figure,
+} from "./lib.js"
 
 interface Args {
   readonly dir: string
@@ -58,19 +70,38 @@ const child = async ({ dir, cycles }: Args): Promise<Result> => {
   await manager.close()
   const p = sortNumbers(pauses)
   const r = sortNumbers(resumes)
-  return { pauseMs: percentile(p, 50), resumeMs: percentile(r, 50), pauseMax: p[p.length - 1]!, resumeMax: r[r.length - 1]! }
+  return {
+    pauseMs: percentile(p, 50),
+    resumeMs: percentile(r, 50),
+    pauseMax: p[p.length - 1]!,
+    resumeMax: r[r.length - 1]!,
+  }
 }
 
 childMain(import.meta.url, child)
 
 export default async function w7(b: Bench): Promise<Figure[]> {
   const cycles = b.quick ? 10 : 50
-  const runs = await repeat(b.runs, () => runChild<Result>("w7-pause.ts", { dir: tempDir(), cycles }, { role: "jobstate" }))
+  const runs = await repeat(b.runs, () =>
+    runChild<Result>("w7-pause.ts", { dir: tempDir(), cycles }, { role: "jobstate" }),
+  )
   const w = "W7 pause/resume"
   return [
-    figure({ workload: w, name: `pause() → paused state stored, median of ${cycles}`, unit: "ms" }, runs.map((r) => r.pauseMs)),
-    figure({ workload: w, name: `pause(), worst of ${cycles}`, unit: "ms" }, runs.map((r) => r.pauseMax)),
-    figure({ workload: w, name: `resume() → run started again, median of ${cycles}`, unit: "ms" }, runs.map((r) => r.resumeMs)),
-    figure({ workload: w, name: `resume(), worst of ${cycles}`, unit: "ms" }, runs.map((r) => r.resumeMax)),
+    figure(
+      { workload: w, name: `pause() → paused state stored, median of ${cycles}`, unit: "ms" },
+      runs.map((r) => r.pauseMs),
+    ),
+    figure(
+      { workload: w, name: `pause(), worst of ${cycles}`, unit: "ms" },
+      runs.map((r) => r.pauseMax),
+    ),
+    figure(
+      { workload: w, name: `resume() → run started again, median of ${cycles}`, unit: "ms" },
+      runs.map((r) => r.resumeMs),
+    ),
+    figure(
+      { workload: w, name: `resume(), worst of ${cycles}`, unit: "ms" },
+      runs.map((r) => r.resumeMax),
+    ),
   ]
 }

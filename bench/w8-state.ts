@@ -49,19 +49,27 @@ const fileCopyState = () => ({
   copiedCount: 10_000,
   skippedCount: 37,
   bytesDone: 18_734_112_768,
-  failedCopies: Array.from({ length: 12 }, (_, i) => ({ source: path("photos", `IMG_${4000 + i}.HEIC`), reason: "EACCES: permission denied" })),
+  failedCopies: Array.from({ length: 12 }, (_, i) => ({
+    source: path("photos", `IMG_${4000 + i}.HEIC`),
+    reason: "EACCES: permission denied",
+  })),
   elapsedMs: 412_345,
 })
 
 const indexerState = () => ({
   stamp: 1_732_838_400_000,
   phase: "walk" as const,
-  stack: Array.from({ length: 2_000 }, (_, i) => path(`repo-${i % 40}`, "src", `module-${Math.floor(i / 40)}`, `dir-${i}`)),
+  stack: Array.from({ length: 2_000 }, (_, i) =>
+    path(`repo-${i % 40}`, "src", `module-${Math.floor(i / 40)}`, `dir-${i}`),
+  ),
   current: { dir: path("repo-7", "node_modules", "effect", "dist"), after: "Schema.js" },
   contentAfter: null,
   found: { files: 184_223, dirs: 21_408, bytes: 9_876_543_210 },
   contentDone: 0,
-  errors: Array.from({ length: 20 }, (_, i) => ({ path: path("private", `secret-${i}`), reason: "EACCES: permission denied" })),
+  errors: Array.from({ length: 20 }, (_, i) => ({
+    path: path("private", `secret-${i}`),
+    reason: "EACCES: permission denied",
+  })),
   errorCount: 20,
   elapsedMs: 95_210,
 })
@@ -78,7 +86,11 @@ const child = async (): Promise<{ samples: Sample[] }> => {
   const cases: Array<{ name: string; schema: Parameters<typeof encodeWith>[0]; state: unknown }> = [
     { name: "file_copy (FileCopyState)", schema: FileCopyState, state: fileCopyState() },
     { name: "indexer (IndexerState)", schema: IndexerState, state: indexerState() },
-    { name: "file_copy as the brief assumed (10,000 indices; not the real schema)", schema: undefined, state: briefFileCopyState() },
+    {
+      name: "file_copy as the brief assumed (10,000 indices; not the real schema)",
+      schema: undefined,
+      state: briefFileCopyState(),
+    },
   ]
   const samples = cases.map(({ name, schema, state }): Sample => {
     const encoded = encodeWith(schema, state, name) // throws when the state does not satisfy the schema
@@ -109,7 +121,13 @@ export default async function w8(b: Bench): Promise<Figure[]> {
     const json = { baselineLabel: "JSON" }
     return [
       figure(
-        { workload: w, name: `${s.name}: bytes`, unit: "B", ...json, note: `MessagePack is ${(saving * 100).toFixed(1)}% smaller` },
+        {
+          workload: w,
+          name: `${s.name}: bytes`,
+          unit: "B",
+          ...json,
+          note: `MessagePack is ${(saving * 100).toFixed(1)}% smaller`,
+        },
         of("packBytes"),
         of("jsonBytes"),
         { text: "claim: 50–80% smaller", test: ({ ratio }) => 1 - ratio >= 0.5 },

@@ -49,7 +49,9 @@ if (databaseUrl === undefined) {
 }
 const schema = `crash_${randomBytes(3).toString("hex")}`
 const dataDir = mkdtempSync(join(tmpdir(), "jobstate-crash-pg-"))
-console.log(`seed ${seed}, database ${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, schema ${schema}, data dir ${dataDir}`)
+console.log(
+  `seed ${seed}, database ${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, schema ${schema}, data dir ${dataDir}`,
+)
 
 let failed = true
 try {
@@ -64,7 +66,10 @@ try {
     log: (line) => console.log(line),
   })
   const { engineErrors, ...summary } = result
-  if (engineErrors.length > 0) console.log(`engine errors reported through onError (${engineErrors.length}, not violations):\n  ${engineErrors.slice(0, 30).join("\n  ")}`)
+  if (engineErrors.length > 0)
+    console.log(
+      `engine errors reported through onError (${engineErrors.length}, not violations):\n  ${engineErrors.slice(0, 30).join("\n  ")}`,
+    )
   console.log(JSON.stringify(summary, null, 2))
   console.log(
     `${result.kills} SIGKILLs (${result.killsAt.running} running, ${result.killsAt.close} in close, ${result.killsAt.startup} at start-up, ${result.killsBeforeReady} of them inside open()), ` +
@@ -75,7 +80,8 @@ try {
   failed = result.violations.length > 0
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
-  if (created !== undefined && !values.keep) await admin((c) => c.query(`DROP DATABASE IF EXISTS ${created} WITH (FORCE)`))
+  if (created !== undefined && !values.keep)
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${created} WITH (FORCE)`))
   else if (created !== undefined) console.log(`kept database ${created}`)
 }
 process.exit(failed ? 1 : 0)

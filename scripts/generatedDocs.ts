@@ -12,7 +12,10 @@ import { jobLifecycleMachine } from "../src/machines/jobLifecycleMachine.js"
 
 /** Each generated block: the file it is in, and its text. */
 export const generatedBlocks: Record<string, { readonly file: string; readonly text: () => string }> = {
-  lifecycle: { file: "docs/stores.md", text: () => ["```mermaid", toMermaid([machineGraph(jobLifecycleMachine)]).trimEnd(), "```"].join("\n") },
+  lifecycle: {
+    file: "docs/stores.md",
+    text: () => ["```mermaid", toMermaid([machineGraph(jobLifecycleMachine)]).trimEnd(), "```"].join("\n"),
+  },
 }
 
 const markers = (name: string) => [`<!-- generated:${name} (npm run docs) -->`, `<!-- /generated:${name} -->`] as const

@@ -49,7 +49,14 @@ export {
 /** When a failed attempt is tried again, and how long to wait. */
 export type { RetryPolicy, Backoff } from "./jobs/retryPolicy.js"
 /** The manager: open, dispatch, pause, resume, cancel, list, close; `manager.effect` has the Effect twins. */
-export { JobManager, type JobManagerOptions, type DispatchOptions, type ListJobsFilter, type RetryOverrides, type ManagerInfo } from "./actors/JobManager.js"
+export {
+  JobManager,
+  type JobManagerOptions,
+  type DispatchOptions,
+  type ListJobsFilter,
+  type RetryOverrides,
+  type ManagerInfo,
+} from "./actors/JobManager.js"
 /** The `clock` option of `JobManager.open`: where the engine reads the time and sets its timers (`testClock()` in `jobstate/testing`). */
 export type { Clock, ClockTimer } from "./actors/clock.js"
 /** Cron schedules: `manager.schedule(name, Job, params, { cron, timezone?, priority? })` (`scheduleByName` with JSON params), `unschedule`, `listSchedules`. */

@@ -18,7 +18,10 @@ describe("the generated parts of the docs", () => {
     // A block edited by hand (here: an edge added) is told apart from the generated one.
     const file = generatedBlocks.lifecycle!.file
     const text = readFileSync(file, "utf8")
-    const edited = text.replace("paused --> cancelled : CANCEL", "paused --> cancelled : CANCEL\n    paused --> failed : FAIL")
+    const edited = text.replace(
+      "paused --> cancelled : CANCEL",
+      "paused --> cancelled : CANCEL\n    paused --> failed : FAIL",
+    )
     expect(withBlock(edited, "lifecycle", lifecycle, file)).not.toBe(edited)
   })
 })

@@ -14,7 +14,11 @@ const root = fileURLToPath(new URL("..", import.meta.url))
  * - loaded: runtime plus lazy `import()`s, what a module may load at all;
  * - every import, types too: what a module depends on, for the layer rules.
  */
-const config = JSON.parse(readFileSync(join(root, ".madgerc"), "utf8")) as { fileExtensions: string[]; tsConfig: string; detectiveOptions: { ts: Record<string, unknown> } }
+const config = JSON.parse(readFileSync(join(root, ".madgerc"), "utf8")) as {
+  fileExtensions: string[]
+  tsConfig: string
+  detectiveOptions: { ts: Record<string, unknown> }
+}
 const graphOf = (detective: Record<string, unknown>) =>
   madge(join(root, "src"), { ...config, tsConfig: join(root, config.tsConfig), detectiveOptions: { ts: detective } })
 
@@ -38,7 +42,8 @@ const inside = (dir: string) => (file: string) => file.startsWith(`${dir}/`)
 describe("the layers of src/", () => {
   it("sees the whole graph: every import that is not a package resolves to a file of src/", () => {
     expect(Object.keys(every.obj()).length).toBeGreaterThan(100)
-    for (const graph of [runtime, loaded, every]) expect(graph.warnings().skipped.filter((s) => s.startsWith(".") || s.startsWith("/"))).toEqual([])
+    for (const graph of [runtime, loaded, every])
+      expect(graph.warnings().skipped.filter((s) => s.startsWith(".") || s.startsWith("/"))).toEqual([])
   })
 
   it("has no import cycle at runtime", () => {
@@ -54,11 +59,15 @@ describe("the layers of src/", () => {
   })
 
   it("keeps persistence below the engine: nothing in src/persistence imports from src/actors or src/ui", () => {
-    expect(importsWhere(every, (from, to) => inside("persistence")(from) && (inside("actors")(to) || inside("ui")(to)))).toEqual([])
+    expect(
+      importsWhere(every, (from, to) => inside("persistence")(from) && (inside("actors")(to) || inside("ui")(to))),
+    ).toEqual([])
   })
 
   it("writes the built-in jobs on the public API: src/builtin imports the engine only through src/index.ts", () => {
-    expect(importsWhere(every, (from, to) => inside("builtin")(from) && !inside("builtin")(to) && to !== "index.ts")).toEqual([])
+    expect(
+      importsWhere(every, (from, to) => inside("builtin")(from) && !inside("builtin")(to) && to !== "index.ts"),
+    ).toEqual([])
   })
 
   it("loads none of the CLI, the dashboard, the built-in jobs or the testing tools with `jobstate` (src/index.ts)", () => {

@@ -84,10 +84,13 @@ export class GroupCommit {
     if (at === null || this.stopped) return
     if (this.dueTimer !== undefined && this.dueTimer.at <= at && this.dueTimer.at > this.now()) return
     this.clock.clearTimeout(this.dueTimer?.timer)
-    const timer = this.clock.setTimeout(() => {
-      this.dueTimer = undefined
-      this.hooks.due()
-    }, Math.max(0, at - this.now()))
+    const timer = this.clock.setTimeout(
+      () => {
+        this.dueTimer = undefined
+        this.hooks.due()
+      },
+      Math.max(0, at - this.now()),
+    )
     this.dueTimer = { at, timer }
   }
 
@@ -165,7 +168,10 @@ export class GroupCommit {
    * the row. A claim whose first try did commit leaves rows this engine owns but does not run:
    * the engine's sweep finds those (`lostOwn`) and puts them back in line.
    */
-  private async commitWithRetries(writes: ReadonlyArray<PendingWrite>, round: ClaimRound | undefined): Promise<CommitResult> {
+  private async commitWithRetries(
+    writes: ReadonlyArray<PendingWrite>,
+    round: ClaimRound | undefined,
+  ): Promise<CommitResult> {
     const jobWrites = writes.map((w) => w.write)
     for (let attempt = 0; ; attempt++) {
       try {
@@ -177,7 +183,8 @@ export class GroupCommit {
         // A store failure is the store's, not the jobs': their writes wait for it. Only a
         // manager that is closing stops trying (after three tries) and leaves what it could
         // not write to the orphan rule.
-        const giveUp = !isStoreFailure(error) || this.stopped || (this.hooks.closing() && attempt >= COMMIT_RETRY_DELAYS_MS.length)
+        const giveUp =
+          !isStoreFailure(error) || this.stopped || (this.hooks.closing() && attempt >= COMMIT_RETRY_DELAYS_MS.length)
         if (giveUp) throw error
         this.health.error(error)
         round?.retry()
@@ -204,7 +211,13 @@ export class GroupCommit {
     for (const [i, w] of writes.entries()) {
       if (applied[i] || w.kind !== "transition") continue
       const row = await this.store.getJob(w.id)
-      if (row !== undefined && row.status === w.lifecycle.status && row.owner === null && row.attempts === w.lifecycle.attempts) applied[i] = true
+      if (
+        row !== undefined &&
+        row.status === w.lifecycle.status &&
+        row.owner === null &&
+        row.attempts === w.lifecycle.attempts
+      )
+        applied[i] = true
     }
     return { ...result, applied }
   }

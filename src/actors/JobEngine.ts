@@ -3,12 +3,24 @@ import { join } from "node:path"
 import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
 import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
-import { InvalidTransition, JobCallIgnored, JobInterrupted, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
+import {
+  InvalidTransition,
+  JobCallIgnored,
+  JobInterrupted,
+  PersistenceError,
+  toStoredError,
+  type StoredError,
+} from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
 import type { RetryPolicy } from "../jobs/retryPolicy.js"
-import { jobLifecycleMachine, type JobLifecycleActor, type JobLifecycleSnapshot, type PausedBy } from "../machines/jobLifecycleMachine.js"
+import {
+  jobLifecycleMachine,
+  type JobLifecycleActor,
+  type JobLifecycleSnapshot,
+  type PausedBy,
+} from "../machines/jobLifecycleMachine.js"
 import { encodeJsonWith, packWith } from "../persistence/codec.js"
 import type { ClaimRow, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
@@ -52,7 +64,11 @@ const MAX_CLAIMS_PER_TICK = 32
 
 /** What the engine publishes of a job (see `publish`). */
 type Published =
-  | { readonly type: "status"; readonly status: JobStatus; readonly log?: { readonly level: LogLevel; readonly message: string } }
+  | {
+      readonly type: "status"
+      readonly status: JobStatus
+      readonly log?: { readonly level: LogLevel; readonly message: string }
+    }
   | { readonly type: "log"; readonly level: LogLevel; readonly message: string }
   | Exclude<JobEvent, { readonly type: "status" }>
 
@@ -60,12 +76,21 @@ type Published =
  * The log line a live job's transition out of `running` writes. Completion writes none: the row
  * has its time, and a drain of short jobs should not pay a log write each.
  */
-const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: RetryPolicy | undefined, requeuedFor: StoredError | undefined): { level: LogLevel; message: string } | undefined => {
+const lifecycleLine = (
+  lifecycle: LifecycleRow,
+  checkpoints: number,
+  retry: RetryPolicy | undefined,
+  requeuedFor: StoredError | undefined,
+): { level: LogLevel; message: string } | undefined => {
   switch (lifecycle.status) {
     case "queued": {
-      if (lifecycle.awaitingChildren) return { level: "info", message: `waiting for its children, after checkpoint ${checkpoints}` }
+      if (lifecycle.awaitingChildren)
+        return { level: "info", message: `waiting for its children, after checkpoint ${checkpoints}` }
       if (requeuedFor !== undefined) {
-        return { level: "warn", message: `attempt stopped by a store failure (${requeuedFor.message}); back in line from checkpoint ${checkpoints}, no retry spent` }
+        return {
+          level: "warn",
+          message: `attempt stopped by a store failure (${requeuedFor.message}); back in line from checkpoint ${checkpoints}, no retry spent`,
+        }
       }
       // A failed attempt that the retry policy retries.
       const error = lifecycle.lastError === null ? undefined : (JSON.parse(lifecycle.lastError) as StoredError)
@@ -76,7 +101,10 @@ const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: Retr
       }
     }
     case "paused":
-      return { level: "info", message: `paused by ${pausedByText[lifecycle.pausedBy ?? "user"]} after checkpoint ${checkpoints}` }
+      return {
+        level: "info",
+        message: `paused by ${pausedByText[lifecycle.pausedBy ?? "user"]} after checkpoint ${checkpoints}`,
+      }
     case "failed":
       return { level: "error", message: `failed: ${lifecycle.errorMessage}` }
     case "cancelled":
@@ -86,7 +114,11 @@ const lifecycleLine = (lifecycle: LifecycleRow, checkpoints: number, retry: Retr
   }
 }
 
-const pausedByText: Record<PausedBy, string> = { user: "a user", shutdown: "its manager's shutdown", parent: "its parent" }
+const pausedByText: Record<PausedBy, string> = {
+  user: "a user",
+  shutdown: "its manager's shutdown",
+  parent: "its parent",
+}
 
 /** Why a job stopped where it stood when its manager could not renew its lease. */
 const leaseLost = (id: string) =>
@@ -295,7 +327,17 @@ export class JobEngine implements JobHost {
    * only when something must talk to it (see `actorOf`), or at once for an inspector.
    */
   private startClaimed(row: ClaimRow, prepared: Prepared, at: string) {
-    const job = new LiveJob(row.id, prepared.definition, prepared.params, prepared.started, prepared.state, row.state_version, prepared.retry, prepared.timeoutMs, row.parent_id)
+    const job = new LiveJob(
+      row.id,
+      prepared.definition,
+      prepared.params,
+      prepared.started,
+      prepared.state,
+      row.state_version,
+      prepared.retry,
+      prepared.timeoutMs,
+      row.parent_id,
+    )
     // The claim committed it running: said before the job can say anything itself.
     this.publish(row.id, row.name, { type: "status", status: "running" }, at)
     try {
@@ -380,7 +422,11 @@ export class JobEngine implements JobHost {
     if (job.leaving) return
     const next = reportedSnapshot(job.lifecycle, report, job.id)
     if (next === undefined) {
-      this.onError(new Error(`job ${job.id}: the lifecycle machine takes no ${report.type} in state ${JSON.stringify(job.lifecycle.value)}`))
+      this.onError(
+        new Error(
+          `job ${job.id}: the lifecycle machine takes no ${report.type} in state ${JSON.stringify(job.lifecycle.value)}`,
+        ),
+      )
       return
     }
     job.lifecycle = next
@@ -417,7 +463,12 @@ export class JobEngine implements JobHost {
       releasesSlot: true,
       committed: () => {
         this.settleLive(job, status)
-        this.publish(job.id, job.definition.name, { type: "status", status, ...(line === undefined ? {} : { log: line }) }, write.at)
+        this.publish(
+          job.id,
+          job.definition.name,
+          { type: "status", status, ...(line === undefined ? {} : { log: line }) },
+          write.at,
+        )
       },
       refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
@@ -436,7 +487,12 @@ export class JobEngine implements JobHost {
   private settleLive(job: LiveJob, status: JobStatus) {
     this.forget(job)
     // A cancel() or a fail resolves once the job's resources are released.
-    const cleaned = this.cleanups.ended(status, { id: job.id, definition: job.definition, params: job.params, state: job.state })
+    const cleaned = this.cleanups.ended(status, {
+      id: job.id,
+      definition: job.definition,
+      params: job.params,
+      state: job.state,
+    })
     if (cleaned === undefined) this.settleWaiters(job.waiters, status)
     else void cleaned.then(() => this.settleWaiters(job.waiters, status))
     // A retry that may run at once, a slot of a type with its own limit, or a parent this job's
@@ -567,7 +623,14 @@ export class JobEngine implements JobHost {
     this.stats.progressWrites++
     // A progress write refused (the job moved on) or lost with a failed commit is superseded anyway.
     this.enqueue({
-      write: { kind: "progress", id: job.id, owner: this.options.managerId, progress, at: this.iso(), event: this.eventMeta(job.definition.name) },
+      write: {
+        kind: "progress",
+        id: job.id,
+        owner: this.options.managerId,
+        progress,
+        at: this.iso(),
+        event: this.eventMeta(job.definition.name),
+      },
       failed: () => {},
     })
   }
@@ -575,7 +638,10 @@ export class JobEngine implements JobHost {
   log(job: LiveJob, message: string, level: LogLevel) {
     if (job.finished) return this.ignoredCall(job, "log")
     const at = this.iso()
-    this.enqueue({ write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) }, failed: () => {} })
+    this.enqueue({
+      write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) },
+      failed: () => {},
+    })
     this.publish(job.id, job.definition.name, { type: "log", level, message }, at)
   }
 
@@ -586,14 +652,19 @@ export class JobEngine implements JobHost {
   /** Stores the children a running job spawns (idempotent by key); their ids in order. */
   async spawnChildren(job: LiveJob, specs: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>> {
     if (job.finished) throw new JobInterrupted({ reason: job.interruptReason ?? "cancel" })
-    const rows = childRows(specs, this.registry, { generateId: this.options.generateId, now: this.now(), event: (name) => this.eventMeta(name) })
+    const rows = childRows(specs, this.registry, {
+      generateId: this.options.generateId,
+      now: this.now(),
+      event: (name) => this.eventMeta(name),
+    })
     if (rows.length === 0) return []
     const stored = await this.store.insertChildren({ id: job.id, owner: this.options.managerId }, rows)
     if (stored === undefined) throw lostOwnership(job.id)
     // A manager that runs only its own jobs runs their children too.
     for (const id of stored.ids) this.options.ownOnly?.add(id)
     const nameOf = new Map(rows.map((r) => [r.id, r.name]))
-    for (const id of stored.inserted) this.publish(id, nameOf.get(id)!, { type: "status", status: "queued" }, rows[0]!.createdAt)
+    for (const id of stored.inserted)
+      this.publish(id, nameOf.get(id)!, { type: "status", status: "queued" }, rows[0]!.createdAt)
     if (stored.inserted.length > 0) this.wake(true)
     return stored.ids
   }
@@ -633,7 +704,8 @@ export class JobEngine implements JobHost {
       if (job !== undefined && !job.leaving) {
         const actor = this.actorOf(job)
         const snapshot = actor.getSnapshot()
-        if (!snapshot.can(event)) throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
+        if (!snapshot.can(event))
+          throw new InvalidTransition({ id, event: event.type, status: statusOf(snapshot.value) })
         const until = event.type === "CANCEL" ? isTerminalStatus : (s: JobStatus) => s !== "running"
         const done = this.waitFor(job, until)
         actor.send(event)
@@ -662,7 +734,13 @@ export class JobEngine implements JobHost {
       // A change written here is announced; one that another process made (it ran the job) is
       // that process's event on manager.events, and only this job's followers hear it from here.
       const { name, at, log } = outcome.written ?? { name: "", at: this.iso(), log: undefined }
-      this.publish(id, name, { type: "status", status: outcome.status, ...(log === undefined ? {} : { log }) }, at, outcome.written !== undefined)
+      this.publish(
+        id,
+        name,
+        { type: "status", status: outcome.status, ...(log === undefined ? {} : { log }) },
+        at,
+        outcome.written !== undefined,
+      )
       if (outcome.status === "queued") this.wake(true)
       return outcome
     }
@@ -678,8 +756,15 @@ export class JobEngine implements JobHost {
   }
 
   /** Queues one transition of a row without a live actor (recovery, the orphan rule); resolves with whether it was written. */
-  recordOffline(row: Pick<DbJob, "id" | "name" | "status" | "owner" | "attempts" | "parent_id">, lifecycle: LifecycleRow, logLine?: string): Promise<boolean> {
-    const log = logLine === undefined ? undefined : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
+  recordOffline(
+    row: Pick<DbJob, "id" | "name" | "status" | "owner" | "attempts" | "parent_id">,
+    lifecycle: LifecycleRow,
+    logLine?: string,
+  ): Promise<boolean> {
+    const log =
+      logLine === undefined
+        ? undefined
+        : { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message: logLine }
     const at = this.iso()
     return new Promise((resolve, reject) =>
       this.enqueue({
@@ -695,7 +780,12 @@ export class JobEngine implements JobHost {
           parentId: row.parent_id,
         },
         committed: () => {
-          this.publish(row.id, row.name, { type: "status", status: lifecycle.status, ...(log === undefined ? {} : { log }) }, at)
+          this.publish(
+            row.id,
+            row.name,
+            { type: "status", status: lifecycle.status, ...(log === undefined ? {} : { log }) },
+            at,
+          )
           if (lifecycle.status === "queued" || row.parent_id !== null) this.wake(true)
           resolve(true)
         },
@@ -721,14 +811,17 @@ export class JobEngine implements JobHost {
    * process made, which that process announces); telemetry counts statuses.
    */
   publish(id: string, name: string, event: Published, at: string, announce = true) {
-    if (event.type !== "log") this.events.emit(id, event.type === "status" ? { type: "status", status: event.status } : event)
+    if (event.type !== "log")
+      this.events.emit(id, event.type === "status" ? { type: "status", status: event.status } : event)
     if (event.type === "status" && announce) this.options.telemetry?.statusChanged(name, event.status)
     if (!announce || !this.allEvents.active || event.type === "checkpoint" || event.type === "unrecorded") return
     const manager = this.options.managerId
     if (event.type === "status") {
       this.allEvents.emit({ type: "status", id, name, status: event.status, at, manager })
-      if (event.log !== undefined) this.allEvents.emit({ type: "log", id, name, level: event.log.level, message: event.log.message, at, manager })
-    } else if (event.type === "progress") this.allEvents.emit({ type: "progress", id, name, progress: event.progress, at, manager })
+      if (event.log !== undefined)
+        this.allEvents.emit({ type: "log", id, name, level: event.log.level, message: event.log.message, at, manager })
+    } else if (event.type === "progress")
+      this.allEvents.emit({ type: "progress", id, name, progress: event.progress, at, manager })
     else this.allEvents.emit({ type: "log", id, name, level: event.level, message: event.message, at, manager })
   }
 

@@ -37,9 +37,31 @@ export class JobEvents {
  * manager that made it (`manager`: this one's id for its own jobs and commands).
  */
 export type ManagerEvent =
-  | { readonly type: "status"; readonly id: string; readonly name: string; readonly status: JobStatus; readonly at: string; readonly manager: string | null }
-  | { readonly type: "progress"; readonly id: string; readonly name: string; readonly progress: Progress<unknown>; readonly at: string; readonly manager: string | null }
-  | { readonly type: "log"; readonly id: string; readonly name: string; readonly level: LogLevel; readonly message: string; readonly at: string; readonly manager: string | null }
+  | {
+      readonly type: "status"
+      readonly id: string
+      readonly name: string
+      readonly status: JobStatus
+      readonly at: string
+      readonly manager: string | null
+    }
+  | {
+      readonly type: "progress"
+      readonly id: string
+      readonly name: string
+      readonly progress: Progress<unknown>
+      readonly at: string
+      readonly manager: string | null
+    }
+  | {
+      readonly type: "log"
+      readonly id: string
+      readonly name: string
+      readonly level: LogLevel
+      readonly message: string
+      readonly at: string
+      readonly manager: string | null
+    }
 
 /** Listeners of every job's events (`manager.events`); empty, it costs one check per event. */
 export class ManagerEventListeners {

@@ -91,7 +91,8 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     uniqueKey: row.unique_key,
     checkpoints: row.state_version,
     stateSchemaVersion: row.state_schema_version,
-    pausedBy: row.paused_by === "user" || row.paused_by === "shutdown" || row.paused_by === "parent" ? row.paused_by : null,
+    pausedBy:
+      row.paused_by === "user" || row.paused_by === "shutdown" || row.paused_by === "parent" ? row.paused_by : null,
     parentId: row.parent_id,
     awaitingChildren: status === "queued" && Boolean(row.awaiting_children),
     createdAt: row.created_at,
@@ -100,7 +101,8 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     lastCheckpoint: row.last_checkpoint,
     stalled,
     waitingForWorker: owners !== undefined && status === "queued" && !owners.runsType(row.name),
-    commands: stalled === null ? commandsAccepted[status] : [...new Set([...commandsAccepted[status], "resume" as const])],
+    commands:
+      stalled === null ? commandsAccepted[status] : [...new Set([...commandsAccepted[status], "resume" as const])],
   }
 }
 
@@ -114,4 +116,9 @@ const sinceOf = (row: DbJob, owners: Owners): string => {
   return expired !== undefined && expired < row.updated_at ? expired : row.updated_at
 }
 
-export const toJobLogLine = (row: DbLog): JobLogLine => ({ seq: row.seq, at: row.at, level: row.level, message: row.message })
+export const toJobLogLine = (row: DbLog): JobLogLine => ({
+  seq: row.seq,
+  at: row.at,
+  level: row.level,
+  message: row.message,
+})

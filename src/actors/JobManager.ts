@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto"
 import { createActor, type Actor } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
-import { InvalidOptions, InvalidTransition, JobNotFound, ManagerClosed, PersistenceError, StoreRecovered, UnknownJobType } from "../jobs/errors.js"
+import {
+  InvalidOptions,
+  InvalidTransition,
+  JobNotFound,
+  ManagerClosed,
+  PersistenceError,
+  StoreRecovered,
+  UnknownJobType,
+} from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
@@ -66,7 +74,6 @@ export interface ManagerInfo {
   /** The manager asking. */
   readonly self: boolean
 }
-
 
 /**
  * Stores a retry's overrides on a failed or cancelled job, over the dispatch's own (what is not
@@ -209,7 +216,13 @@ export class JobManager implements JobHandleSource {
     this.watchers = new JobWatchers(this.engine, store, this.registry)
     this.presence = new ManagerPresence(
       store,
-      { managerId: this.id, types: this.own === undefined ? this.types : [], leaseMs, concurrency, pollIntervalMs: options.pollIntervalMs },
+      {
+        managerId: this.id,
+        types: this.own === undefined ? this.types : [],
+        leaseMs,
+        concurrency,
+        pollIntervalMs: options.pollIntervalMs,
+      },
       {
         onNews: () => this.onNews(),
         onLeases: (owners) => this.updateEventGate(owners),
@@ -225,11 +238,24 @@ export class JobManager implements JobHandleSource {
         onError,
       },
     )
-    this.scheduler = new Scheduler(store, this.registry, { now, clock, newJobContext: () => this.newJobContext(), onFired: (job) => this.queued(job), onError })
+    this.scheduler = new Scheduler(store, this.registry, {
+      now,
+      clock,
+      newJobContext: () => this.newJobContext(),
+      onFired: (job) => this.queued(job),
+      onError,
+    })
     this.retention =
       options.retention === undefined
         ? undefined
-        : new Retention(store, options.retention, options.retentionIntervalMs, now, (ids) => this.engine.cleanups.removeDirs(ids), onError)
+        : new Retention(
+            store,
+            options.retention,
+            options.retentionIntervalMs,
+            now,
+            (ids) => this.engine.cleanups.removeDirs(ids),
+            onError,
+          )
     this.feed = new ManagerEvents(this.engine.allEvents, store, {
       managerId: this.id,
       bufferSize: options.eventBufferSize,
@@ -330,7 +356,11 @@ export class JobManager implements JobHandleSource {
   // ---------------------------------------------------------------- dispatch
 
   /** Dispatches a job of a registered type with typed params. */
-  async dispatch<D extends JobDefinition>(definition: D, params: ParamsOf<D>, options: DispatchOptions = {}): Promise<JobHandle<OutputOf<D>, ProgressOf<D>>> {
+  async dispatch<D extends JobDefinition>(
+    definition: D,
+    params: ParamsOf<D>,
+    options: DispatchOptions = {},
+  ): Promise<JobHandle<OutputOf<D>, ProgressOf<D>>> {
     this.assertAccepting()
     const registered = this.registry.get(definition.name)
     if (registered !== definition) throw new UnknownJobType({ name: definition.name, known: this.registry.names() })
@@ -379,7 +409,12 @@ export class JobManager implements JobHandleSource {
    * expression or zone is an `InvalidOptions` naming it; nothing is stored then. Each tick
    * fires once across every manager on the store that registered the type.
    */
-  async schedule<D extends JobDefinition>(name: string, definition: D, params: ParamsOf<D>, options: ScheduleOptions): Promise<ScheduleInfo> {
+  async schedule<D extends JobDefinition>(
+    name: string,
+    definition: D,
+    params: ParamsOf<D>,
+    options: ScheduleOptions,
+  ): Promise<ScheduleInfo> {
     this.assertAccepting()
     return this.scheduler.schedule(name, definition, params, options)
   }
@@ -389,7 +424,12 @@ export class JobManager implements JobHandleSource {
    * JSON form: an ISO string for a `Schema.Date`); `UnknownJobType` for a type this manager
    * does not know, `InvalidParams` and `InvalidOptions` as `schedule`.
    */
-  async scheduleByName(name: string, jobName: string, params: unknown, options: ScheduleOptions): Promise<ScheduleInfo> {
+  async scheduleByName(
+    name: string,
+    jobName: string,
+    params: unknown,
+    options: ScheduleOptions,
+  ): Promise<ScheduleInfo> {
     this.assertAccepting()
     const { definition, params: decoded } = this.registry.decodeParams(jobName, params)
     return this.scheduler.schedule(name, definition, decoded, options)
@@ -492,7 +532,8 @@ export class JobManager implements JobHandleSource {
   async listManagers(): Promise<ReadonlyArray<ManagerInfo>> {
     const [owners, running] = await Promise.all([this.presence.owners(), this.store.listJobs({ status: "running" })])
     const runningBy = new Map<string, string[]>()
-    for (const row of running) if (row.owner !== null) runningBy.set(row.owner, [...(runningBy.get(row.owner) ?? []), row.id])
+    for (const row of running)
+      if (row.owner !== null) runningBy.set(row.owner, [...(runningBy.get(row.owner) ?? []), row.id])
     return owners.leases().map((lease) => ({
       id: lease.id,
       host: lease.host,
@@ -515,7 +556,11 @@ export class JobManager implements JobHandleSource {
 
   /** Everything stored about a job. Rejects with `JobNotFound`. */
   async getJobInfo(id: string): Promise<JobInfo> {
-    const [row, owners, counts] = await Promise.all([this.store.getJob(id), this.presence.owners(), this.store.childCounts(id)])
+    const [row, owners, counts] = await Promise.all([
+      this.store.getJob(id),
+      this.presence.owners(),
+      this.store.childCounts(id),
+    ])
     if (row === undefined) throw new JobNotFound({ id })
     const info = this.withLiveProgress(toJobInfo(row, owners))
     if (counts.length === 0) return info
@@ -523,7 +568,10 @@ export class JobManager implements JobHandleSource {
   }
 
   /** The job's log lines, oldest first. */
-  async getJobLogs(id: string, options: { readonly afterSeq?: number; readonly limit?: number } = {}): Promise<ReadonlyArray<JobLogLine>> {
+  async getJobLogs(
+    id: string,
+    options: { readonly afterSeq?: number; readonly limit?: number } = {},
+  ): Promise<ReadonlyArray<JobLogLine>> {
     return (await this.store.logs(id, options.afterSeq, options.limit)).map(toJobLogLine)
   }
 
@@ -673,6 +721,7 @@ export class JobManager implements JobHandleSource {
 const isoBound = (value: Date | number | undefined, option: "createdAfter" | "createdBefore") => {
   if (value === undefined) return {}
   const ms = value instanceof Date ? value.getTime() : value
-  if (!(typeof ms === "number" && Number.isFinite(ms))) throw new InvalidOptions({ option, detail: `expected a Date or ms since the epoch, got ${String(value)}` })
+  if (!(typeof ms === "number" && Number.isFinite(ms)))
+    throw new InvalidOptions({ option, detail: `expected a Date or ms since the epoch, got ${String(value)}` })
   return { [option]: new Date(ms).toISOString() }
 }

@@ -24,12 +24,25 @@ import type { DispatchOptions, JobManager, ListJobsFilter, RetryOverrides } from
 import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
 import type { PruneOptions } from "./retention.js"
 
-export type DispatchError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
+export type DispatchError =
+  | UnknownJobType
+  | InvalidParams
+  | InvalidOptions
+  | PersistenceError
+  | SerializationError
+  | ManagerClosed
 export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
 export type ResultError = JobFailed | JobCancelled | JobNotFound | PersistenceError | ManagerClosed
-export type ScheduleError = UnknownJobType | InvalidParams | InvalidOptions | PersistenceError | SerializationError | ManagerClosed
+export type ScheduleError =
+  | UnknownJobType
+  | InvalidParams
+  | InvalidOptions
+  | PersistenceError
+  | SerializationError
+  | ManagerClosed
 
-const isTagged = (e: unknown): boolean => typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
+const isTagged = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
 
 /** A Promise-returning call as an Effect whose tagged rejections are typed failures and the rest defects. */
 export const lift = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
@@ -47,7 +60,9 @@ export class JobManagerEffect {
   constructor(private readonly manager: JobManager) {}
 
   dispatch<D extends JobDefinition>(definition: D, params: ParamsOf<D>, options?: DispatchOptions) {
-    return lift<JobHandle<OutputOf<D>, ProgressOf<D>>, DispatchError>(() => this.manager.dispatch(definition, params, options))
+    return lift<JobHandle<OutputOf<D>, ProgressOf<D>>, DispatchError>(() =>
+      this.manager.dispatch(definition, params, options),
+    )
   }
   dispatchByName(name: string, params: unknown, options?: DispatchOptions) {
     return lift<JobHandle, DispatchError>(() => this.manager.dispatchByName(name, params, options))

@@ -31,7 +31,8 @@ export class JobWatchers {
     for (const [id, waiters] of [...this.remoteWaiters]) {
       if (this.engine.isLive(id)) continue
       const row = await this.store.getJob(id)
-      if (row === undefined || (isJobStatus(row.status) && isTerminalStatus(row.status))) for (const settle of [...waiters]) settle()
+      if (row === undefined || (isJobStatus(row.status) && isTerminalStatus(row.status)))
+        for (const settle of [...waiters]) settle()
     }
     for (const look of [...this.remoteProgress]) await look()
   }
@@ -80,7 +81,13 @@ export class JobWatchers {
             reject(error)
           }
         } else if (info.status === "cancelled") reject(new JobCancelled({ id }))
-        else reject(new JobFailed({ id, error: info.error ?? ({ _tag: "Unknown", message: "no error stored" } as StoredError) }))
+        else
+          reject(
+            new JobFailed({
+              id,
+              error: info.error ?? ({ _tag: "Unknown", message: "no error stored" } as StoredError),
+            }),
+          )
       }
       const offStatus = this.engine.subscribe(id, (event) => {
         // Read after the current transaction: status events may be emitted inside it.
@@ -137,7 +144,8 @@ export class JobWatchers {
         }
         const off = engine.subscribe(id, (event: JobEvent) => {
           if (event.type === "progress") latest = event.progress
-          else if (event.type === "unrecorded" || (event.type === "status" && isTerminalStatus(event.status))) ended = true
+          else if (event.type === "unrecorded" || (event.type === "status" && isTerminalStatus(event.status)))
+            ended = true
           else return
           poke()
         })

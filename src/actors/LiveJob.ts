@@ -109,7 +109,8 @@ export class LiveJob {
   /** Made on first use: most jobs never look at `ctx.signal`, and a controller costs. */
   get signal(): AbortSignal {
     this.abortController ??= new AbortController()
-    if (this.interruptReason !== null && !this.abortController.signal.aborted) this.abortController.abort(this.interruptReason)
+    if (this.interruptReason !== null && !this.abortController.signal.aborted)
+      this.abortController.abort(this.interruptReason)
     return this.abortController.signal
   }
 

@@ -127,7 +127,8 @@ export class ManagerEvents {
         if (row.seq > cursor) {
           // A seq skipped below this row may be a commit not yet visible (PostgreSQL gives seqs
           // before commit): looked for again for a while. SQLite never leaves one.
-          for (let missing = cursor + 1; missing < row.seq && this.gaps.size < MAX_GAPS; missing++) this.gaps.set(missing, now + GAP_WAIT_MS)
+          for (let missing = cursor + 1; missing < row.seq && this.gaps.size < MAX_GAPS; missing++)
+            this.gaps.set(missing, now + GAP_WAIT_MS)
           cursor = row.seq
         } else if (!this.gaps.delete(row.seq)) continue
         if (row.writer === this.options.managerId) continue
@@ -143,7 +144,8 @@ export class ManagerEvents {
   /** Every TRIM_EVERY_MS, notes the cursor; deletes the rows below a note older than KEEP_EVENTS_MS. */
   private trim(now: number) {
     const last = this.marks[this.marks.length - 1]
-    if (this.cursor !== undefined && (last === undefined || now - last.ms >= TRIM_EVERY_MS)) this.marks.push({ ms: now, seq: this.cursor })
+    if (this.cursor !== undefined && (last === undefined || now - last.ms >= TRIM_EVERY_MS))
+      this.marks.push({ ms: now, seq: this.cursor })
     let below: number | undefined
     while (this.marks.length > 0 && now - this.marks[0]!.ms >= KEEP_EVENTS_MS) below = this.marks.shift()!.seq
     // Below a seq once read: the newest row is never deleted, so a SQLite rowid is never reused.
@@ -172,10 +174,17 @@ const toManagerEvent = (row: DbEvent): ManagerEvent | undefined => {
     case "status":
       return isJobStatus(body.status) ? { type: "status", ...base, status: body.status } : undefined
     case "progress":
-      return typeof body.progress === "object" && body.progress !== null ? { type: "progress", ...base, progress: body.progress as never } : undefined
+      return typeof body.progress === "object" && body.progress !== null
+        ? { type: "progress", ...base, progress: body.progress as never }
+        : undefined
     case "log":
       return typeof body.message === "string"
-        ? { type: "log", ...base, level: (body.level as "debug" | "info" | "warn" | "error") ?? "info", message: body.message }
+        ? {
+            type: "log",
+            ...base,
+            level: (body.level as "debug" | "info" | "warn" | "error") ?? "info",
+            message: body.message,
+          }
         : undefined
     default:
       return undefined
@@ -241,7 +250,8 @@ class Subscription implements AsyncIterator<ManagerEvent> {
         this.items[index] = undefined
         if (event === undefined) continue
         this.size--
-        if (event.type === "progress" && this.waitingProgress.get(event.id) === index) this.waitingProgress.delete(event.id)
+        if (event.type === "progress" && this.waitingProgress.get(event.id) === index)
+          this.waitingProgress.delete(event.id)
         this.compact()
         return { value: event, done: false }
       }

@@ -82,7 +82,15 @@ export class ManagerPresence {
       const sentAt = Date.now()
       this.inFlightSince = sentAt
       try {
-        await this.store.renewLease({ id: o.managerId, pid: process.pid, host: thisHost, types: o.types, leaseMs: o.leaseMs, concurrency: o.concurrency, listening: this.listening })
+        await this.store.renewLease({
+          id: o.managerId,
+          pid: process.pid,
+          host: thisHost,
+          types: o.types,
+          leaseMs: o.leaseMs,
+          concurrency: o.concurrency,
+          listening: this.listening,
+        })
       } catch (error) {
         this.failingSince ??= sentAt
         throw error
@@ -150,7 +158,11 @@ export class ManagerPresence {
     this.listening = listening
     const written = this.renewLease()
     written.catch(this.handlers.onError)
-    if (listening) this.heard = written.then(() => sleep(this.options.pollIntervalMs + EVENT_GATE_MS + LOOK_MS), () => undefined)
+    if (listening)
+      this.heard = written.then(
+        () => sleep(this.options.pollIntervalMs + EVENT_GATE_MS + LOOK_MS),
+        () => undefined,
+      )
   }
 
   /**
@@ -193,9 +205,7 @@ export class ManagerPresence {
     })
     this.stops.push(
       this.store.watch(() => {
-        Promise.resolve()
-          .then(this.handlers.onNews)
-          .catch(this.handlers.onError)
+        Promise.resolve().then(this.handlers.onNews).catch(this.handlers.onError)
       }, pollIntervalMs),
     )
     this.every(Math.max(50, Math.floor(leaseMs / 2)), () => this.sweep())

@@ -55,12 +55,18 @@ const RETRY_MS = 1_000
 const checkTimezone = (timezone: unknown): string => {
   if (timezone === undefined) return DEFAULT_TIMEZONE
   if (typeof timezone !== "string" || timezone === "") {
-    throw new InvalidOptions({ option: "timezone", detail: `expected an IANA time zone name such as "Europe/Stockholm", got ${JSON.stringify(timezone)}` })
+    throw new InvalidOptions({
+      option: "timezone",
+      detail: `expected an IANA time zone name such as "Europe/Stockholm", got ${JSON.stringify(timezone)}`,
+    })
   }
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: timezone })
   } catch {
-    throw new InvalidOptions({ option: "timezone", detail: `"${timezone}" is not a time zone this Node.js knows (an IANA name such as "Europe/Stockholm", or "UTC")` })
+    throw new InvalidOptions({
+      option: "timezone",
+      detail: `"${timezone}" is not a time zone this Node.js knows (an IANA name such as "Europe/Stockholm", or "UTC")`,
+    })
   }
   return timezone
 }
@@ -68,17 +74,24 @@ const checkTimezone = (timezone: unknown): string => {
 /** A cron expression parsed in a zone, or `InvalidOptions` naming `cron` with croner's reason. */
 const parseCron = (cron: unknown, timezone: string): Cron => {
   if (typeof cron !== "string" || cron.trim() === "") {
-    throw new InvalidOptions({ option: "cron", detail: `a cron expression is required, such as "0 3 * * *" (03:00 every day), got ${JSON.stringify(cron)}` })
+    throw new InvalidOptions({
+      option: "cron",
+      detail: `a cron expression is required, such as "0 3 * * *" (03:00 every day), got ${JSON.stringify(cron)}`,
+    })
   }
   let parsed: Cron
   try {
     // No function: croner only computes times, it starts no timer.
     parsed = new Cron(cron, { timezone })
   } catch (error) {
-    throw new InvalidOptions({ option: "cron", detail: `"${cron}" is not a cron expression: ${String((error as Error).message ?? error).replace(/^CronPattern: /, "")}` })
+    throw new InvalidOptions({
+      option: "cron",
+      detail: `"${cron}" is not a cron expression: ${String((error as Error).message ?? error).replace(/^CronPattern: /, "")}`,
+    })
   }
   // croner also takes an ISO date for a one-off run; a schedule repeats.
-  if (parsed.getPattern() === undefined) throw new InvalidOptions({ option: "cron", detail: `"${cron}" is a date, not a cron expression` })
+  if (parsed.getPattern() === undefined)
+    throw new InvalidOptions({ option: "cron", detail: `"${cron}" is a date, not a cron expression` })
   return parsed
 }
 
@@ -90,16 +103,28 @@ const nextTick = (cron: Cron, afterMs: number): number => cron.nextRun(new Date(
  * the one that is wrong), with the zone it is read in, its priority and its next tick after
  * `now`. Exported so that a caller (the CLI) can refuse bad input before it opens a store.
  */
-export const checkSchedule = (name: unknown, options: ScheduleOptions, now: number): { readonly timezone: string; readonly priority: number; readonly nextRunAt: number } => {
+export const checkSchedule = (
+  name: unknown,
+  options: ScheduleOptions,
+  now: number,
+): { readonly timezone: string; readonly priority: number; readonly nextRunAt: number } => {
   if (typeof name !== "string" || name === "" || name.includes("\0")) {
-    throw new InvalidOptions({ option: "name", detail: `a schedule needs a non-empty name, got ${JSON.stringify(name)}` })
+    throw new InvalidOptions({
+      option: "name",
+      detail: `a schedule needs a non-empty name, got ${JSON.stringify(name)}`,
+    })
   }
-  if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "cron", detail: "schedule needs options with a cron expression, e.g. { cron: \"0 3 * * *\" }" })
+  if (typeof options !== "object" || options === null)
+    throw new InvalidOptions({
+      option: "cron",
+      detail: 'schedule needs options with a cron expression, e.g. { cron: "0 3 * * *" }',
+    })
   const timezone = checkTimezone(options.timezone)
   const cron = parseCron(options.cron, timezone)
   const priority = checkPriority(options.priority)
   const nextRunAt = nextTick(cron, now)
-  if (nextRunAt >= NEVER) throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
+  if (nextRunAt >= NEVER)
+    throw new InvalidOptions({ option: "cron", detail: `"${options.cron}" has no tick after now` })
   return { timezone, priority, nextRunAt }
 }
 
@@ -166,12 +191,23 @@ export class Scheduler {
   // ---------------------------------------------------------------- the API's side
 
   /** Validates like `dispatch` (and the cron expression and zone), then stores the schedule or replaces its definition. */
-  async schedule(name: string, definition: JobDefinition, params: unknown, options: ScheduleOptions): Promise<ScheduleInfo> {
+  async schedule(
+    name: string,
+    definition: JobDefinition,
+    params: unknown,
+    options: ScheduleOptions,
+  ): Promise<ScheduleInfo> {
     const now = this.options.now()
     const { timezone, priority, nextRunAt } = checkSchedule(name, options, now)
-    if (this.registry.get(definition?.name) !== definition) throw new UnknownJobType({ name: String(definition?.name), known: this.registry.names() })
+    if (this.registry.get(definition?.name) !== definition)
+      throw new UnknownJobType({ name: String(definition?.name), known: this.registry.names() })
     // Each tick makes its job as a dispatch does: one that could not be made is refused now, not at 3 a.m.
-    const probe = newJob(definition, params, { priority }, { ...this.options.newJobContext(), generateId: () => `(schedule "${name}")`, event: () => undefined })
+    const probe = newJob(
+      definition,
+      params,
+      { priority },
+      { ...this.options.newJobContext(), generateId: () => `(schedule "${name}")`, event: () => undefined },
+    )
     const row = await this.store.upsertSchedule({
       name,
       jobName: definition.name,
@@ -264,7 +300,10 @@ export class Scheduler {
   private arm(at: number) {
     this.options.clock.clearTimeout(this.timer)
     // Like the manager's other timers, it does not keep the process alive by itself.
-    this.timer = this.options.clock.setTimeout(() => this.refresh(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())))
+    this.timer = this.options.clock.setTimeout(
+      () => this.refresh(),
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.options.now())),
+    )
   }
 
   /** Fires one due tick, as a `dispatch` would store the job; another manager may win it, and then nothing is stored here. */

@@ -45,7 +45,15 @@ export class StoreHealth {
       return
     }
     const now = this.now()
-    const o = (this.outage ??= { since: now, failures: 0, unreported: 0, kinds: new Set(), last: error, lastAt: now, answeredAt: undefined })
+    const o = (this.outage ??= {
+      since: now,
+      failures: 0,
+      unreported: 0,
+      kinds: new Set(),
+      last: error,
+      lastAt: now,
+      answeredAt: undefined,
+    })
     o.failures++
     o.last = error
     o.lastAt = now

@@ -1,5 +1,12 @@
 import type { ChildSpec } from "../jobs/defineJob.js"
-import { ChildJobFailed, InvalidOptions, InvalidTransition, JobNotFound, UnknownJobType, type StoredError } from "../jobs/errors.js"
+import {
+  ChildJobFailed,
+  InvalidOptions,
+  InvalidTransition,
+  JobNotFound,
+  UnknownJobType,
+  type StoredError,
+} from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, isJobStatus } from "../jobs/JobStatus.js"
 import { decodeJsonWith } from "../persistence/codec.js"
@@ -12,8 +19,16 @@ import { accepts, commandOf, type CommandEvent, type JobCommand } from "../machi
  * valid for its schema, an integer priority) and each with a distinct non-empty key. Throws
  * `UnknownJobType`, `InvalidParams` or `InvalidOptions` naming the child; nothing is stored then.
  */
-export const childRows = (specs: ReadonlyArray<ChildSpec>, registry: JobRegistry, context: NewJobContext): NewChild[] => {
-  if (!Array.isArray(specs)) throw new InvalidOptions({ option: "spawnChildren", detail: `expected an array of { job, params, key }, got ${typeof specs}` })
+export const childRows = (
+  specs: ReadonlyArray<ChildSpec>,
+  registry: JobRegistry,
+  context: NewJobContext,
+): NewChild[] => {
+  if (!Array.isArray(specs))
+    throw new InvalidOptions({
+      option: "spawnChildren",
+      detail: `expected an array of { job, params, key }, got ${typeof specs}`,
+    })
   const keys = new Set<string>()
   return specs.map((spec, i) => {
     const where = `spawnChildren[${i}]`
@@ -22,11 +37,24 @@ export const childRows = (specs: ReadonlyArray<ChildSpec>, registry: JobRegistry
       throw new UnknownJobType({ name: String(definition?.name), known: registry.names() })
     }
     const key = spec.key
-    if (!(typeof key === "string" && key !== "")) throw new InvalidOptions({ option: `${where}.key`, detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
-    if (keys.has(key)) throw new InvalidOptions({ option: `${where}.key`, detail: `"${key}" is given twice; each child needs its own key` })
+    if (!(typeof key === "string" && key !== ""))
+      throw new InvalidOptions({
+        option: `${where}.key`,
+        detail: `expected a non-empty string, got ${JSON.stringify(key)}`,
+      })
+    if (keys.has(key))
+      throw new InvalidOptions({
+        option: `${where}.key`,
+        detail: `"${key}" is given twice; each child needs its own key`,
+      })
     keys.add(key)
     // A child starts when its parent spawns it, with its type's policies: a priority is its one option.
-    const { runAt: _runAt, uniqueKey: _uniqueKey, options: _options, ...job } = newJob(definition, spec.params, { priority: spec.priority }, context, `${where}.`)
+    const {
+      runAt: _runAt,
+      uniqueKey: _uniqueKey,
+      options: _options,
+      ...job
+    } = newJob(definition, spec.params, { priority: spec.priority }, context, `${where}.`)
     return { ...job, childKey: key }
   })
 }
@@ -43,12 +71,22 @@ export type ChildOutcome =
  * type's output schema; the first awaited child, in the order given, that failed or was
  * cancelled is the parent's `ChildJobFailed`.
  */
-export const childOutcome = (parentId: string, ids: ReadonlyArray<string>, children: ReadonlyArray<DbJob>, registry: JobRegistry): ChildOutcome => {
-  if (!Array.isArray(ids)) throw new InvalidOptions({ option: "awaitChildren", detail: `expected an array of child ids, got ${typeof ids}` })
+export const childOutcome = (
+  parentId: string,
+  ids: ReadonlyArray<string>,
+  children: ReadonlyArray<DbJob>,
+  registry: JobRegistry,
+): ChildOutcome => {
+  if (!Array.isArray(ids))
+    throw new InvalidOptions({ option: "awaitChildren", detail: `expected an array of child ids, got ${typeof ids}` })
   const byId = new Map(children.map((c) => [c.id, c]))
   const rows = ids.map((id) => {
     const row = byId.get(id)
-    if (row === undefined) throw new InvalidOptions({ option: "awaitChildren", detail: `${JSON.stringify(id)} is not a child of job ${parentId}` })
+    if (row === undefined)
+      throw new InvalidOptions({
+        option: "awaitChildren",
+        detail: `${JSON.stringify(id)} is not a child of job ${parentId}`,
+      })
     return row
   })
   if (rows.some((row) => !isJobStatus(row.status) || !isTerminalStatus(row.status))) return { _tag: "Waiting" }
@@ -57,7 +95,16 @@ export const childOutcome = (parentId: string, ids: ReadonlyArray<string>, child
     if (row.status !== "completed") {
       const status = row.status === "cancelled" ? "cancelled" : "failed"
       const error = row.error === null ? undefined : (JSON.parse(row.error) as StoredError)
-      return { _tag: "Failed", error: new ChildJobFailed({ parentId, childId: row.id, jobName: row.name, status, ...(error === undefined ? {} : { error }) }) }
+      return {
+        _tag: "Failed",
+        error: new ChildJobFailed({
+          parentId,
+          childId: row.id,
+          jobName: row.name,
+          status,
+          ...(error === undefined ? {} : { error }),
+        }),
+      }
     }
     const stored = row.output === null ? undefined : JSON.parse(row.output)
     outputs.push(decodeJsonWith(registry.get(row.name)?.output, stored, `output of job ${row.id}`))
@@ -81,7 +128,8 @@ export const cascadeToChildren = async (
   const childEvent: CommandEvent = event.type === "PAUSE" ? { type: "PAUSE", by: "parent" } : event
   // Only a parent that is itself retried takes its children along (not one a retry refuses).
   const command = commandOf(event) === "pause-by-parent" ? "pause" : (commandOf(event) as JobCommand)
-  const applies = (row: DbJob | undefined) => row !== undefined && isJobStatus(row.status) && accepts(row.status, command)
+  const applies = (row: DbJob | undefined) =>
+    row !== undefined && isJobStatus(row.status) && accepts(row.status, command)
   if (event.type === "RETRY" && !applies(await store.getJob(parentId))) return
   for (const child of await store.listJobs({ parentId })) {
     // A resume takes along only the children their parent's pause paused; a user's pause stays.
@@ -101,7 +149,11 @@ export const cascadeToChildren = async (
  * A command to a job and its children: the job first, then its children; but a retry retries
  * the children first, so that the parent, claimed at once, does not find them still failed.
  */
-export const withChildren = async <A>(event: CommandEvent, own: () => Promise<A>, children: () => Promise<void>): Promise<A> => {
+export const withChildren = async <A>(
+  event: CommandEvent,
+  own: () => Promise<A>,
+  children: () => Promise<void>,
+): Promise<A> => {
   if (event.type !== "RETRY") {
     const result = await own()
     await children()

@@ -6,7 +6,14 @@ import { decodeState } from "../jobs/stateVersions.js"
 import { packWith, unpackWith } from "../persistence/codec.js"
 import type { ClaimDecision, ClaimRow } from "../persistence/JobStore.js"
 import { lifecycleRow } from "../persistence/lifecycleRow.js"
-import { decodeLifecycle, failedRowLifecycle, startedSnapshot, statusOf, transitionOffline, type PersistedLifecycle } from "./lifecycle.js"
+import {
+  decodeLifecycle,
+  failedRowLifecycle,
+  startedSnapshot,
+  statusOf,
+  transitionOffline,
+  type PersistedLifecycle,
+} from "./lifecycle.js"
 
 /** What a claim decoded from a row, carried until the claim commits and the job's actor starts. */
 export interface Prepared {
@@ -37,7 +44,8 @@ export type Decided =
 export const decide = (row: ClaimRow, registry: JobRegistry, room: ReadonlyMap<string, number>): Decided => {
   const known = registry.get(row.name)
   // A state of a newer version than this code knows waits for newer code, untouched.
-  if (known !== undefined && row.state_schema_version > known.stateVersion) return { _tag: "Skip", decision: { skip: true } }
+  if (known !== undefined && row.state_schema_version > known.stateVersion)
+    return { _tag: "Skip", decision: { skip: true } }
   const left = room.get(row.name)
   if (left !== undefined && left <= 0) return { _tag: "Skip", decision: { skip: true } }
   try {
@@ -49,7 +57,10 @@ export const decide = (row: ClaimRow, registry: JobRegistry, room: ReadonlyMap<s
     // Migrated: stored with the start, so the row and the running job agree on the version.
     const migrated =
       row.state_schema_version < definition.stateVersion
-        ? { data: packWith(definition.state, state, `state of job ${row.id}`), stateSchemaVersion: definition.stateVersion }
+        ? {
+            data: packWith(definition.state, state, `state of job ${row.id}`),
+            stateSchemaVersion: definition.stateVersion,
+          }
         : undefined
     const started = startedSnapshot(persisted) ?? transitionOffline(persisted, { type: "START" }, row.id)?.snapshot
     if (started === undefined || statusOf(started.value) !== "running") {
@@ -64,11 +75,18 @@ export const decide = (row: ClaimRow, registry: JobRegistry, room: ReadonlyMap<s
       timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
       runAt: persisted.context.runAt ?? null,
     }
-    return { _tag: "Start", decision: migrated === undefined ? { start: lifecycleRow(started) } : { start: lifecycleRow(started), migrated }, carry }
+    return {
+      _tag: "Start",
+      decision: migrated === undefined ? { start: lifecycleRow(started) } : { start: lifecycleRow(started), migrated },
+      carry,
+    }
   } catch (error) {
     // The store's failure is the commit's, retried as a whole; anything else is the row's.
     if (error instanceof PersistenceError) throw error
-    return { _tag: "Fail", decision: { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) } }
+    return {
+      _tag: "Fail",
+      decision: { fail: failedRowLifecycle({ id: row.id, name: row.name, snapshot: row.snapshot }, error) },
+    }
   }
 }
 
@@ -119,7 +137,10 @@ const overridesOf = (row: Pick<ClaimRow, "id" | "options">): JobOverrides => {
   let overrides: JobOverrides
   try {
     const stored = JSON.parse(row.options) as JobOverrides
-    overrides = { retry: checkRetryPolicy(stored.retry, "retry"), timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs") }
+    overrides = {
+      retry: checkRetryPolicy(stored.retry, "retry"),
+      timeoutMs: checkTimeout(stored.timeoutMs, "timeoutMs"),
+    }
   } catch (cause) {
     throw new SerializationError({ what: `dispatch options of job ${row.id}`, detail: (cause as Error).message, cause })
   }

@@ -12,12 +12,16 @@ import type { DbJob } from "../persistence/JobStore.js"
 export const privateDirOf = (dataDir: string, id: string): string => join(dataDir, "jobs", id)
 
 /** Whether a status is one a job's resources are released in: cancelled, or failed for good. */
-export const releasesResources = (status: string): status is "cancelled" | "failed" => status === "cancelled" || status === "failed"
+export const releasesResources = (status: string): status is "cancelled" | "failed" =>
+  status === "cancelled" || status === "failed"
 
 /** What a cleanup knows about the job: decoded values, or a row to decode them from. */
 export type EndedJob =
   | { readonly id: string; readonly definition: JobDefinition; readonly params: unknown; readonly state: unknown }
-  | { readonly row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">; readonly registry: JobRegistry }
+  | {
+      readonly row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">
+      readonly registry: JobRegistry
+    }
 
 /**
  * The resource cleanup of jobs that end for good: a job cancelled, or failed with no retry left,
@@ -42,9 +46,11 @@ export class Cleanups {
     if (!releasesResources(status)) return undefined
     const id = "row" in job ? job.row.id : job.id
     const previous = this.running.get(id) ?? Promise.resolve()
-    const done = previous.then(() => this.cleanUp(status, job)).finally(() => {
-      if (this.running.get(id) === done) this.running.delete(id)
-    })
+    const done = previous
+      .then(() => this.cleanUp(status, job))
+      .finally(() => {
+        if (this.running.get(id) === done) this.running.delete(id)
+      })
     this.running.set(id, done)
     return done
   }
@@ -69,9 +75,22 @@ export class Cleanups {
     if (decoded !== undefined && decoded.definition.cleanup !== undefined) {
       const { id, definition } = decoded
       try {
-        await runHook(definition, { id, params: decoded.params, state: decoded.state, dataDir: privateDirOf(this.dataDir, id), status })
+        await runHook(definition, {
+          id,
+          params: decoded.params,
+          state: decoded.state,
+          dataDir: privateDirOf(this.dataDir, id),
+          status,
+        })
       } catch (cause) {
-        this.onError(new JobCleanupFailed({ id, name: definition.name, detail: String((cause as Error)?.message ?? cause), cause }))
+        this.onError(
+          new JobCleanupFailed({
+            id,
+            name: definition.name,
+            detail: String((cause as Error)?.message ?? cause),
+            cause,
+          }),
+        )
       }
     }
     await this.removeDir("row" in job ? job.row.id : job.id)
@@ -81,7 +100,14 @@ export class Cleanups {
     try {
       await rm(privateDirOf(this.dataDir, id), { recursive: true, force: true })
     } catch (cause) {
-      this.onError(new JobCleanupFailed({ id, name: "(job)", detail: `could not remove ${privateDirOf(this.dataDir, id)}: ${(cause as Error).message}`, cause }))
+      this.onError(
+        new JobCleanupFailed({
+          id,
+          name: "(job)",
+          detail: `could not remove ${privateDirOf(this.dataDir, id)}: ${(cause as Error).message}`,
+          cause,
+        }),
+      )
     }
   }
 }
@@ -90,9 +116,13 @@ export class Cleanups {
  * The job's type, params and last checkpoint from its row; undefined when this process does not
  * know the type or cannot decode them (such a row has failed saying why; the hook is skipped).
  */
-const decode = (row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">, registry: JobRegistry) => {
+const decode = (
+  row: Pick<DbJob, "id" | "name" | "params" | "data" | "state_schema_version">,
+  registry: JobRegistry,
+) => {
   const definition = registry.get(row.name)
-  if (definition?.cleanup === undefined) return definition === undefined ? undefined : { id: row.id, definition, params: undefined, state: undefined }
+  if (definition?.cleanup === undefined)
+    return definition === undefined ? undefined : { id: row.id, definition, params: undefined, state: undefined }
   try {
     const params = unpackWith(definition.params, row.params, `params of job ${row.id}`)
     if (row.state_schema_version > definition.stateVersion) return undefined

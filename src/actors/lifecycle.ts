@@ -1,18 +1,24 @@
 import { initialTransition, type Snapshot } from "xstate"
 import { inertScopeOf } from "../machines/inertScope.js"
-import {
-  jobLifecycleMachine,
-  type JobLifecycleEvent,
-} from "../machines/jobLifecycleMachine.js"
+import { jobLifecycleMachine, type JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
 import { SerializationError, toStoredError, type StoredError } from "../jobs/errors.js"
 import type { DbJob } from "../persistence/JobStore.js"
-import { decodeLifecycle, lifecycleRow, statusOf, type LifecycleRow, type PersistedLifecycle } from "../persistence/lifecycleRow.js"
+import {
+  decodeLifecycle,
+  lifecycleRow,
+  statusOf,
+  type LifecycleRow,
+  type PersistedLifecycle,
+} from "../persistence/lifecycleRow.js"
 
 export { decodeLifecycle, encodeLifecycle, statusOf, type PersistedLifecycle } from "../persistence/lifecycleRow.js"
 
 /** The stored part of a machine snapshot. */
-const recordOf = (snapshot: { readonly value: unknown; readonly context: PersistedLifecycle["context"] }): PersistedLifecycle => ({
+const recordOf = (snapshot: {
+  readonly value: unknown
+  readonly context: PersistedLifecycle["context"]
+}): PersistedLifecycle => ({
   value: snapshot.value,
   context: snapshot.context,
 })
@@ -84,12 +90,17 @@ export const failedRowLifecycle = (row: Pick<DbJob, "id" | "name" | "snapshot">,
   try {
     const current = decodeLifecycle(row.snapshot, row.id)
     // A paused job (one a shutdown paused, found unreadable on recovery) is resumed, then failed.
-    const from = current.value === "paused" ? (transitionOffline(current, { type: "RESUME" }, row.id)?.snapshot ?? current) : current
+    const from =
+      current.value === "paused"
+        ? (transitionOffline(current, { type: "RESUME" }, row.id)?.snapshot ?? current)
+        : current
     snapshot = transitionOffline(from, { type: "FAIL", error }, row.id)?.snapshot
   } catch {
     snapshot = undefined
   }
-  return lifecycleRow(snapshot ?? transitionOffline(initialLifecycle(row.id), { type: "FAIL", error }, row.id)!.snapshot)
+  return lifecycleRow(
+    snapshot ?? transitionOffline(initialLifecycle(row.id), { type: "FAIL", error }, row.id)!.snapshot,
+  )
 }
 
 // ---------------------------------------------------------------- the claim's fast path
@@ -109,13 +120,15 @@ const contextKeys = Object.keys(queuedTemplate.context).length
 const isPlainQueued = (queued: PersistedLifecycle) =>
   typeof queued.value === "object" &&
   queued.value !== null &&
-  ((queued.value as { queued?: unknown }).queued === "ready" || (queued.value as { queued?: unknown }).queued === "waiting") &&
+  ((queued.value as { queued?: unknown }).queued === "ready" ||
+    (queued.value as { queued?: unknown }).queued === "waiting") &&
   queued.context.pausedBy === null &&
   queued.context.error === null &&
   queued.context.awaitingChildren === false &&
   Object.keys(queued.context).length === contextKeys
 
-const sameRecord = (a: PersistedLifecycle | undefined, b: PersistedLifecycle) => a !== undefined && JSON.stringify(a) === JSON.stringify(b)
+const sameRecord = (a: PersistedLifecycle | undefined, b: PersistedLifecycle) =>
+  a !== undefined && JSON.stringify(a) === JSON.stringify(b)
 
 // The template is trusted only if it gives what the machine gives, checked once here.
 const templateAgrees = [initialLifecycle("sample"), initialLifecycle("sample", 5)].every((queued) => {
@@ -135,7 +148,10 @@ export const startedSnapshot = (queued: PersistedLifecycle): PersistedLifecycle 
 
 const completedAgrees = (() => {
   const running = startedSnapshot(initialLifecycle("sample"))!
-  return sameRecord(transitionOffline(running, { type: "WORKER.DONE" }, "sample")?.snapshot, { value: "completed", context: running.context })
+  return sameRecord(transitionOffline(running, { type: "WORKER.DONE" }, "sample")?.snapshot, {
+    value: "completed",
+    context: running.context,
+  })
 })()
 
 /**
@@ -143,7 +159,11 @@ const completedAgrees = (() => {
  * transition, computed offline. WORKER.DONE from `running.active` (every job's end) is the
  * machine's own answer for a template job: `completed`, the context unchanged.
  */
-export const reportedSnapshot = (running: PersistedLifecycle, event: JobLifecycleEvent, jobId: string): PersistedLifecycle | undefined =>
+export const reportedSnapshot = (
+  running: PersistedLifecycle,
+  event: JobLifecycleEvent,
+  jobId: string,
+): PersistedLifecycle | undefined =>
   event.type === "WORKER.DONE" && completedAgrees && running.value === startTemplate.value
     ? { value: "completed", context: running.context }
     : transitionOffline(running, event, jobId)?.snapshot
@@ -171,6 +191,8 @@ export const liveSnapshot = (running: PersistedLifecycle, jobId: string): Snapsh
     ...liveTemplate,
     value: running.value,
     context: running.context,
-    children: { worker: { ...worker, snapshot: { ...worker.snapshot, input: { jobId, attempt: running.context.attempt } } } },
+    children: {
+      worker: { ...worker, snapshot: { ...worker.snapshot, input: { jobId, attempt: running.context.attempt } } },
+    },
   } as unknown as Snapshot<unknown>
 }

@@ -87,7 +87,10 @@ export const managerDefaults = {
 /** What every part of a manager reads: the options checked, each default filled in once. */
 export interface ResolvedOptions
   extends Required<Pick<JobManagerOptions, "dataDir" | "jobs" | "runOnlyOwn" | "clock" | "generateId">>,
-    Pick<JobManagerOptions, "databaseUrl" | "types" | "inspect" | "onError" | "onRecovered" | "retention" | "telemetry"> {
+    Pick<
+      JobManagerOptions,
+      "databaseUrl" | "types" | "inspect" | "onError" | "onRecovered" | "retention" | "telemetry"
+    > {
   readonly concurrency: number
   readonly progressThrottleMs: number
   readonly interruptGraceMs: number
@@ -106,27 +109,60 @@ export interface ResolvedOptions
  */
 /** Every option `JobManager.open` takes, by name: one a JavaScript caller misspells is refused, not ignored. */
 const optionNames = [
-  "dataDir", "databaseUrl", "jobs", "concurrency", "types", "runOnlyOwn", "progressThrottleMs", "interruptGraceMs", "pollIntervalMs",
-  "leaseMs", "busyTimeoutMs", "inspect", "now", "clock", "generateId", "onError", "onRecovered", "retention", "retentionIntervalMs",
-  "eventBufferSize", "telemetry",
+  "dataDir",
+  "databaseUrl",
+  "jobs",
+  "concurrency",
+  "types",
+  "runOnlyOwn",
+  "progressThrottleMs",
+  "interruptGraceMs",
+  "pollIntervalMs",
+  "leaseMs",
+  "busyTimeoutMs",
+  "inspect",
+  "now",
+  "clock",
+  "generateId",
+  "onError",
+  "onRecovered",
+  "retention",
+  "retentionIntervalMs",
+  "eventBufferSize",
+  "telemetry",
 ] as const satisfies ReadonlyArray<keyof JobManagerOptions>
 // The list above is all of JobManagerOptions: a new option that is not added to it fails to compile here.
 const allNamed: Exclude<keyof JobManagerOptions, (typeof optionNames)[number]> extends never ? true : never = true
 void allNamed
 
 export const resolveOptions = (options: JobManagerOptions): ResolvedOptions => {
-  if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "options", detail: "JobManager.open needs an options object" })
+  if (typeof options !== "object" || options === null)
+    throw new InvalidOptions({ option: "options", detail: "JobManager.open needs an options object" })
   for (const key of Object.keys(options)) {
     if ((optionNames as ReadonlyArray<string>).includes(key)) continue
     const near = nearNames(key, optionNames)
-    throw new InvalidOptions({ option: key, detail: `JobManager.open has no such option${near.length === 0 ? "" : ` (did you mean ${near.join(" or ")}?)`}` })
+    throw new InvalidOptions({
+      option: key,
+      detail: `JobManager.open has no such option${near.length === 0 ? "" : ` (did you mean ${near.join(" or ")}?)`}`,
+    })
   }
   if (typeof options.dataDir !== "string" || options.dataDir === "") {
-    throw new InvalidOptions({ option: "dataDir", detail: "a directory is required (for jobs.db and each job's private directory)" })
+    throw new InvalidOptions({
+      option: "dataDir",
+      detail: "a directory is required (for jobs.db and each job's private directory)",
+    })
   }
-  if (!Array.isArray(options.jobs)) throw new InvalidOptions({ option: "jobs", detail: "an array of job definitions is required" })
-  if (options.databaseUrl !== undefined && options.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
-    throw new InvalidOptions({ option: "databaseUrl", detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}` })
+  if (!Array.isArray(options.jobs))
+    throw new InvalidOptions({ option: "jobs", detail: "an array of job definitions is required" })
+  if (
+    options.databaseUrl !== undefined &&
+    options.databaseUrl !== "" &&
+    !/^postgres(ql)?:\/\//.test(options.databaseUrl)
+  ) {
+    throw new InvalidOptions({
+      option: "databaseUrl",
+      detail: `expected a postgres:// URL, got ${JSON.stringify(options.databaseUrl)}`,
+    })
   }
   const concurrency = integer(options, "concurrency", 0)
   const pollIntervalMs = integer(options, "pollIntervalMs", 1)
@@ -134,19 +170,32 @@ export const resolveOptions = (options: JobManagerOptions): ResolvedOptions => {
   const leaseMs = integer(options, "leaseMs", 50)
   validateRetention(options.retention, options.retentionIntervalMs)
   const k = options.clock
-  if (k !== undefined && !(typeof k?.now === "function" && typeof k.setTimeout === "function" && typeof k.clearTimeout === "function")) {
-    throw new InvalidOptions({ option: "clock", detail: "expected a Clock ({ now, setTimeout, clearTimeout }), such as testClock() from jobstate/testing" })
+  if (
+    k !== undefined &&
+    !(typeof k?.now === "function" && typeof k.setTimeout === "function" && typeof k.clearTimeout === "function")
+  ) {
+    throw new InvalidOptions({
+      option: "clock",
+      detail: "expected a Clock ({ now, setTimeout, clearTimeout }), such as testClock() from jobstate/testing",
+    })
   }
-  if (k !== undefined && options.now !== undefined) throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
+  if (k !== undefined && options.now !== undefined)
+    throw new InvalidOptions({ option: "now", detail: "give now or clock, not both (a clock has its own now)" })
   for (const fn of ["now", "generateId", "onError", "onRecovered"] as const) {
-    if (options[fn] !== undefined && typeof options[fn] !== "function") throw new InvalidOptions({ option: fn, detail: `expected a function, got ${typeof options[fn]}` })
+    if (options[fn] !== undefined && typeof options[fn] !== "function")
+      throw new InvalidOptions({ option: fn, detail: `expected a function, got ${typeof options[fn]}` })
   }
   if (options.telemetry !== undefined && !Layer.isLayer(options.telemetry)) {
-    throw new InvalidOptions({ option: "telemetry", detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry" })
+    throw new InvalidOptions({
+      option: "telemetry",
+      detail: "expected an Effect Layer, such as NodeSdk.layer(…) from @effect/opentelemetry",
+    })
   }
-  if (options.types !== undefined && !Array.isArray(options.types)) throw new InvalidOptions({ option: "types", detail: "expected an array of job type names" })
+  if (options.types !== undefined && !Array.isArray(options.types))
+    throw new InvalidOptions({ option: "types", detail: "expected an array of job type names" })
   for (const type of options.types ?? []) {
-    if (!options.jobs.some((d) => d?.name === type)) throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
+    if (!options.jobs.some((d) => d?.name === type))
+      throw new InvalidOptions({ option: "types", detail: `"${type}" is not one of the registered job types` })
   }
   const clock = k ?? realClock
   return {
@@ -171,7 +220,10 @@ const integer = (options: JobManagerOptions, option: keyof typeof managerDefault
   const value = options[option]
   if (value === undefined) return managerDefaults[option]
   if (!(typeof value === "number" && Number.isInteger(value) && value >= min)) {
-    throw new InvalidOptions({ option, detail: `expected an integer ≥ ${min}, got ${typeof value === "number" ? value : JSON.stringify(value)}` })
+    throw new InvalidOptions({
+      option,
+      detail: `expected an integer ≥ ${min}, got ${typeof value === "number" ? value : JSON.stringify(value)}`,
+    })
   }
   return value
 }

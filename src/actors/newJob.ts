@@ -47,12 +47,21 @@ export interface NewJobContext {
  * one is), its initial state packed, its lifecycle's first snapshot. Nothing is stored here; a
  * throw means nothing will be.
  */
-export const newJob = (definition: JobDefinition, params: unknown, options: DispatchOptions, context: NewJobContext, where = ""): NewJob => {
+export const newJob = (
+  definition: JobDefinition,
+  params: unknown,
+  options: DispatchOptions,
+  context: NewJobContext,
+  where = "",
+): NewJob => {
   const priority = checkPriority(options.priority, `${where}priority`)
   const runAt = runAtOf(options, context.now, where)
   const key = options.uniqueKey
   if (key !== undefined && !(typeof key === "string" && key !== "")) {
-    throw new InvalidOptions({ option: `${where}uniqueKey`, detail: `expected a non-empty string, got ${JSON.stringify(key)}` })
+    throw new InvalidOptions({
+      option: `${where}uniqueKey`,
+      detail: `expected a non-empty string, got ${JSON.stringify(key)}`,
+    })
   }
   const id = context.generateId()
   const event = context.event(definition.name)
@@ -77,13 +86,22 @@ const runAtOf = (options: DispatchOptions, now: number, where: string): number |
   let runAt: number | null = null
   if (options.delayMs !== undefined) {
     const d = options.delayMs
-    if (!(typeof d === "number" && Number.isFinite(d) && d >= 0)) throw new InvalidOptions({ option: `${where}delayMs`, detail: `expected a number of ms ≥ 0, got ${JSON.stringify(d)}` })
-    if (options.runAt !== undefined) throw new InvalidOptions({ option: `${where}runAt`, detail: "give delayMs or runAt, not both" })
+    if (!(typeof d === "number" && Number.isFinite(d) && d >= 0))
+      throw new InvalidOptions({
+        option: `${where}delayMs`,
+        detail: `expected a number of ms ≥ 0, got ${JSON.stringify(d)}`,
+      })
+    if (options.runAt !== undefined)
+      throw new InvalidOptions({ option: `${where}runAt`, detail: "give delayMs or runAt, not both" })
     runAt = now + d
   }
   if (options.runAt !== undefined) {
     const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt
-    if (!(typeof at === "number" && Number.isFinite(at))) throw new InvalidOptions({ option: `${where}runAt`, detail: `expected a Date or ms since the epoch, got ${String(options.runAt)}` })
+    if (!(typeof at === "number" && Number.isFinite(at)))
+      throw new InvalidOptions({
+        option: `${where}runAt`,
+        detail: `expected a Date or ms since the epoch, got ${String(options.runAt)}`,
+      })
     runAt = at
   }
   return runAt !== null && runAt <= now ? null : runAt
@@ -94,5 +112,8 @@ export const overridesJson = (options: RetryOverrides, where = ""): string | nul
   const retry = checkRetryPolicy(options.retry, `${where}retry`)
   const timeoutMs = checkTimeout(options.timeoutMs, `${where}timeoutMs`)
   if (retry === undefined && timeoutMs === undefined) return null
-  return JSON.stringify({ ...(retry === undefined ? {} : { retry }), ...(timeoutMs === undefined ? {} : { timeoutMs }) })
+  return JSON.stringify({
+    ...(retry === undefined ? {} : { retry }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  })
 }

@@ -26,7 +26,13 @@ export class NotResumable extends Error {
 export const orphanOutcome = (row: DbJob, definition: JobDefinition | undefined): OrphanOutcome => {
   if (definition === undefined) return { kind: "unknownType" }
   if (!definition.resumable) {
-    return { kind: "fail", lifecycle: failedRowLifecycle(row, new NotResumable(`job type "${row.name}" is not resumable and its process stopped while it ran`)) }
+    return {
+      kind: "fail",
+      lifecycle: failedRowLifecycle(
+        row,
+        new NotResumable(`job type "${row.name}" is not resumable and its process stopped while it ran`),
+      ),
+    }
   }
   const requeued = transitionOffline(decodeLifecycle(row.snapshot, row.id), { type: "REQUEUE" }, row.id)
   if (requeued === undefined) throw new Error(`its lifecycle snapshot is in no state to resume`)

@@ -37,7 +37,8 @@ export class Owners {
     for (const lease of leases) {
       if (lease.id === self) this.live.set(lease.id, lease)
       else if (lease.expired) this.dead.set(lease.id, { lease, reason: "lease expired" })
-      else if (lease.host === thisHost && !pidAlive(lease.pid)) this.dead.set(lease.id, { lease, reason: "process gone" })
+      else if (lease.host === thisHost && !pidAlive(lease.pid))
+        this.dead.set(lease.id, { lease, reason: "process gone" })
       else this.live.set(lease.id, lease)
     }
   }

@@ -40,7 +40,11 @@ export const recoverJobs = async (
   const running = await store.orphans(types, others)
   const rows: DbJob[] = running.filter((row) => row.owner === null || row.owner !== owners.self)
   // Rows that say this manager runs them, though it has no actor for them (see lostOwn).
-  const lost = new Set(options.onOpen ? [] : engine.lostOwn(running.filter((row) => row.owner !== null && row.owner === owners.self)).map((r) => r.id))
+  const lost = new Set(
+    options.onOpen
+      ? []
+      : engine.lostOwn(running.filter((row) => row.owner !== null && row.owner === owners.self)).map((r) => r.id),
+  )
   rows.push(...running.filter((row) => lost.has(row.id)))
   // Jobs another manager's close() paused: any live manager may take them on.
   rows.push(...(await store.pausedByShutdown(types)))
@@ -74,7 +78,8 @@ const recoveryOf = (row: DbJob, registry: JobRegistry, owners: Owners, lostHere:
     const definition = registry.require(row.name)
     unpackWith(definition.params, row.params, `params of job ${row.id}`)
     // A state newer than this code is left for newer code to read; an older one must migrate.
-    if (row.state_schema_version <= definition.stateVersion) decodeState(definition, row.data, row.state_schema_version, row.id)
+    if (row.state_schema_version <= definition.stateVersion)
+      decodeState(definition, row.data, row.state_schema_version, row.id)
     if (row.status === "running") {
       if (owners.isLive(row.owner) && !lostHere) return undefined
       const orphan = orphanOutcome(row, definition)

@@ -2,16 +2,26 @@ import { InvalidTransition, JobNotFound, PersistenceError, UniqueKeyTaken } from
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isJobStatus, isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { LogLevel } from "../jobs/defineJob.js"
-import { commandOf, type CommandEvent, type JobLifecycleEvent, type RemoteCommand } from "../machines/jobLifecycleMachine.js"
+import {
+  commandOf,
+  type CommandEvent,
+  type JobLifecycleEvent,
+  type RemoteCommand,
+} from "../machines/jobLifecycleMachine.js"
 import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
 import { orphanOutcome } from "./orphanRule.js"
 import { Owners } from "./owners.js"
 
-
 const settled = (command: RemoteCommand, status: JobStatus) =>
-  command === "cancel" ? isTerminalStatus(status) : command === "pause" || command === "pause-by-parent" ? status !== "running" : command === "resume" ? status !== "paused" : !isTerminalStatus(status)
+  command === "cancel"
+    ? isTerminalStatus(status)
+    : command === "pause" || command === "pause-by-parent"
+      ? status !== "running"
+      : command === "resume"
+        ? status !== "paused"
+        : !isTerminalStatus(status)
 
 /** What a command did. */
 export interface CommandOutcome {
@@ -74,7 +84,8 @@ export const commandThroughStore = async (
       const owners = new Owners(await store.leases(), options.self)
       // Ours: the asking engine's actor takes it, unless the engine says it has no such actor
       // (its end could not be written), when it is an orphan like any other.
-      if (row.owner !== null && row.owner === options.self && !options.ownButGone) return { status: "running", ownedHere: true }
+      if (row.owner !== null && row.owner === options.self && !options.ownButGone)
+        return { status: "running", ownedHere: true }
       if (owners.isLive(row.owner) && !(row.owner === options.self && options.ownButGone)) {
         assertAccepts(row, event)
         if (await store.requestCommand(id, { status: "running", owner: row.owner, attempts: row.attempts }, command)) {
@@ -85,7 +96,8 @@ export const commandThroughStore = async (
       const orphan = orphanOutcome(row, registry.get(row.name))
       if (orphan.kind === "unknownType") {
         if (event.type !== "CANCEL") {
-          const stored = event.type === "PAUSE" && (await store.requestCommand(id, { status: "running", owner: row.owner }, command))
+          const stored =
+            event.type === "PAUSE" && (await store.requestCommand(id, { status: "running", owner: row.owner }, command))
           if (!stored && event.type === "PAUSE") continue
           return {
             status: "running",
@@ -126,7 +138,11 @@ export const commandThroughStore = async (
 
 const assertAccepts = (row: DbJob, event: CommandEvent) => {
   if (!canOffline(decodeLifecycle(row.snapshot, row.id), event, row.id)) {
-    throw new InvalidTransition({ id: row.id, event: event.type, status: isJobStatus(row.status) ? row.status : "failed" })
+    throw new InvalidTransition({
+      id: row.id,
+      event: event.type,
+      status: isJobStatus(row.status) ? row.status : "failed",
+    })
   }
 }
 
@@ -139,13 +155,29 @@ const write = async (
   what?: string,
 ): Promise<Written | undefined> => {
   const at = options.at()
-  const message = what ?? (lifecycle.status === "failed" ? `failed: ${lifecycle.errorMessage}` : `${lifecycle.status} (its manager had stopped)`)
+  const message =
+    what ??
+    (lifecycle.status === "failed"
+      ? `failed: ${lifecycle.errorMessage}`
+      : `${lifecycle.status} (its manager had stopped)`)
   const log = { level: lifecycle.status === "failed" ? ("error" as const) : ("info" as const), message }
   // A tool without a manager (the CLI) asks the leases whether anyone listens.
-  const record = options.recordEvents !== undefined ? options.recordEvents() : (await store.leases()).some((l) => l.listening && !l.expired)
+  const record =
+    options.recordEvents !== undefined
+      ? options.recordEvents()
+      : (await store.leases()).some((l) => l.listening && !l.expired)
   const event = record ? { name: row.name, writer: options.self } : undefined
   const { applied } = await store.commit([
-    { kind: "transition", id: row.id, expect: { status: row.status, owner: row.owner, attempts: row.attempts }, lifecycle, log, at, event, parentId: row.parent_id },
+    {
+      kind: "transition",
+      id: row.id,
+      expect: { status: row.status, owner: row.owner, attempts: row.attempts },
+      lifecycle,
+      log,
+      at,
+      event,
+      parentId: row.parent_id,
+    },
   ])
   return applied[0] === true ? { name: row.name, at, log } : undefined
 }
@@ -163,7 +195,8 @@ const assertKeyFree = async (store: JobStore, row: DbJob) => {
   const now = await store.getJob(row.id)
   if (now?.status !== row.status) return
   const holder = await store.uniqueKeyHolder(row.name, row.unique_key)
-  if (holder !== undefined && holder !== row.id) throw new UniqueKeyTaken({ id: row.id, uniqueKey: row.unique_key, holder })
+  if (holder !== undefined && holder !== row.id)
+    throw new UniqueKeyTaken({ id: row.id, uniqueKey: row.unique_key, holder })
 }
 
 /** The event applied to the row's snapshot, or to `from` (the orphan rule's result) when given. */
@@ -188,4 +221,8 @@ const waitForStatus = async (store: JobStore, id: string, command: RemoteCommand
 }
 
 const timeout = (id: string) =>
-  new PersistenceError({ operation: "command", reason: "Write", detail: `job ${id} did not reach the requested state in time` })
+  new PersistenceError({
+    operation: "command",
+    reason: "Write",
+    detail: `job ${id} did not reach the requested state in time`,
+  })

@@ -27,14 +27,18 @@ const notResting = (option: string, status: unknown) =>
 
 /** The statuses of a valid `prune` call; `InvalidOptions` naming what is wrong, before anything is deleted. */
 export const validatePrune = (options: PruneOptions): ReadonlyArray<RestingStatus> => {
-  if (typeof options !== "object" || options === null) throw new InvalidOptions({ option: "prune", detail: "expected { statuses, olderThanMs }" })
+  if (typeof options !== "object" || options === null)
+    throw new InvalidOptions({ option: "prune", detail: "expected { statuses, olderThanMs }" })
   const { statuses, olderThanMs } = options
   if (!Array.isArray(statuses) || statuses.length === 0) {
     throw new InvalidOptions({ option: "statuses", detail: `expected a non-empty array of ${restingList}` })
   }
   for (const s of statuses) if (!isRestingStatus(s)) throw notResting("statuses", s)
   if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new InvalidOptions({ option: "olderThanMs", detail: `expected a number of ms ≥ 0 (0: of any age), got ${String(olderThanMs)}` })
+    throw new InvalidOptions({
+      option: "olderThanMs",
+      detail: `expected a number of ms ≥ 0 (0: of any age), got ${String(olderThanMs)}`,
+    })
   }
   return [...new Set(statuses)]
 }
@@ -42,27 +46,42 @@ export const validatePrune = (options: PruneOptions): ReadonlyArray<RestingStatu
 /** Checks `retention` and `retentionIntervalMs` of `JobManager.open`. */
 export const validateRetention = (retention: unknown, intervalMs: unknown) => {
   if (intervalMs !== undefined && !(typeof intervalMs === "number" && Number.isFinite(intervalMs) && intervalMs > 0)) {
-    throw new InvalidOptions({ option: "retentionIntervalMs", detail: `expected a number of ms > 0, got ${String(intervalMs)}` })
+    throw new InvalidOptions({
+      option: "retentionIntervalMs",
+      detail: `expected a number of ms > 0, got ${String(intervalMs)}`,
+    })
   }
   if (retention === undefined) return
   if (typeof retention !== "object" || retention === null || Array.isArray(retention)) {
-    throw new InvalidOptions({ option: "retention", detail: `expected an object keyed by ${restingList}, e.g. { completed: { maxAgeMs: 604800000 } }` })
+    throw new InvalidOptions({
+      option: "retention",
+      detail: `expected an object keyed by ${restingList}, e.g. { completed: { maxAgeMs: 604800000 } }`,
+    })
   }
   for (const [status, rule] of Object.entries(retention)) {
     if (!isRestingStatus(status)) throw notResting(`retention.${status}`, status)
     if (rule === undefined) continue
     const option = `retention.${status}`
-    if (typeof rule !== "object" || rule === null) throw new InvalidOptions({ option, detail: "expected { maxAgeMs?, maxCount? }" })
+    if (typeof rule !== "object" || rule === null)
+      throw new InvalidOptions({ option, detail: "expected { maxAgeMs?, maxCount? }" })
     const keys = Object.keys(rule)
     const unknown = keys.find((k) => k !== "maxAgeMs" && k !== "maxCount")
-    if (unknown !== undefined) throw new InvalidOptions({ option: `${option}.${unknown}`, detail: "not an option (maxAgeMs, maxCount)" })
+    if (unknown !== undefined)
+      throw new InvalidOptions({ option: `${option}.${unknown}`, detail: "not an option (maxAgeMs, maxCount)" })
     const { maxAgeMs, maxCount } = rule as { maxAgeMs?: unknown; maxCount?: unknown }
-    if (maxAgeMs === undefined && maxCount === undefined) throw new InvalidOptions({ option, detail: "give maxAgeMs, maxCount or both" })
+    if (maxAgeMs === undefined && maxCount === undefined)
+      throw new InvalidOptions({ option, detail: "give maxAgeMs, maxCount or both" })
     if (maxAgeMs !== undefined && !(typeof maxAgeMs === "number" && Number.isFinite(maxAgeMs) && maxAgeMs >= 0)) {
-      throw new InvalidOptions({ option: `${option}.maxAgeMs`, detail: `expected a number of ms ≥ 0 (0: as soon as it is at rest), got ${JSON.stringify(maxAgeMs)}` })
+      throw new InvalidOptions({
+        option: `${option}.maxAgeMs`,
+        detail: `expected a number of ms ≥ 0 (0: as soon as it is at rest), got ${JSON.stringify(maxAgeMs)}`,
+      })
     }
     if (maxCount !== undefined && !(Number.isInteger(maxCount) && (maxCount as number) >= 0)) {
-      throw new InvalidOptions({ option: `${option}.maxCount`, detail: `expected an integer ≥ 0, got ${String(maxCount)}` })
+      throw new InvalidOptions({
+        option: `${option}.maxCount`,
+        detail: `expected an integer ≥ 0, got ${String(maxCount)}`,
+      })
     }
   }
 }
@@ -79,7 +98,11 @@ export const pruneJobs = async (
   const statuses = validatePrune(options)
   const completedBefore = options.olderThanMs > 0 ? isoBefore(now, options.olderThanMs) : undefined
   let deleted = 0
-  for (const status of statuses) deleted += await store.pruneJobs({ status, ...(completedBefore === undefined ? {} : { completedBefore }) }, removeDirs)
+  for (const status of statuses)
+    deleted += await store.pruneJobs(
+      { status, ...(completedBefore === undefined ? {} : { completedBefore }) },
+      removeDirs,
+    )
   return deleted
 }
 

@@ -88,7 +88,11 @@ export const startAttempt = (job: LiveJob, host: JobHost, report: (event: Worker
         return
       }
       const reported = reportOf(job, exit, host)
-      trace?.end(outcomeOf(reported, job.interruptReason), reported.type === "WORKER.FAILED" ? reported.error : undefined, exit)
+      trace?.end(
+        outcomeOf(reported, job.interruptReason),
+        reported.type === "WORKER.FAILED" ? reported.error : undefined,
+        exit,
+      )
       report(reported)
     })
   })
@@ -150,7 +154,9 @@ const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =
       calls.eager()
       return Effect.tryPromise({ try: () => Promise.resolve(result), catch: (e) => e })
     }
-    return Effect.die(new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect or a Promise`))
+    return Effect.die(
+      new TypeError(`run of "${job.definition.name}" returned ${typeof result}, not an Effect or a Promise`),
+    )
   })
 
 /**
@@ -190,7 +196,10 @@ class EagerCalls {
     })
     const op = Object.assign(once, {
       // An arrow: `this` is the runner, whatever the op is called on.
-      then: <R1 = A, R2 = never>(onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null, onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): PromiseLike<R1 | R2> => {
+      then: <R1 = A, R2 = never>(
+        onFulfilled?: ((value: A) => R1 | PromiseLike<R1>) | null,
+        onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+      ): PromiseLike<R1 | R2> => {
         // Awaited before the job's kind is known: it is a promise's, so the calls before it start first.
         this.flush()
         return start().then(onFulfilled, onRejected)
@@ -227,7 +236,8 @@ const isThenable = (u: unknown): u is PromiseLike<unknown> =>
 
 const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost): WorkerReport => {
   // The run ended in awaitChildren (however it ended after): it waits for its children, unless cancelled.
-  if (job.awaitingChildren) return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
+  if (job.awaitingChildren)
+    return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
   if (Exit.isSuccess(exit)) {
     try {
       const encoded = encodeJsonWith(job.definition.output, exit.value, `output of job ${job.id}`)
@@ -253,7 +263,8 @@ const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost
     return interruptedFor(requested)
   }
   // A job that honoured ctx.signal after its timeout failed with the timeout, not the abort's error.
-  if (job.timedOut !== undefined && isAbortError(error, job.signal)) return failed(job, toStoredError(job.timedOut), false, host)
+  if (job.timedOut !== undefined && isAbortError(error, job.signal))
+    return failed(job, toStoredError(job.timedOut), false, host)
   // The store failed under the attempt (a call the job made to it met an outage): not the job's
   // failure. Stopped as asked when a pause or cancel was; else back in line, to resume from its
   // last checkpoint a moment later (not at once: the store may still fail), with no retry spent.
@@ -276,8 +287,11 @@ const isAbortError = (error: unknown, signal: AbortSignal): boolean =>
   error === signal.reason || (error instanceof Error && error.name === "AbortError")
 
 const interruptCheck = (job: LiveJob): JobInterrupted | undefined =>
-  job.interruptReason !== null ? new JobInterrupted({ reason: job.interruptReason }) : job.finished ? new JobInterrupted({ reason: "cancel" }) : undefined
-
+  job.interruptReason !== null
+    ? new JobInterrupted({ reason: job.interruptReason })
+    : job.finished
+      ? new JobInterrupted({ reason: "cancel" })
+      : undefined
 
 const jobContext = (job: LiveJob, host: JobHost, calls: EagerCalls): JobContext<unknown, unknown, unknown> => {
   const checkInterrupt = toJobOp(
@@ -310,7 +324,12 @@ const jobContext = (job: LiveJob, host: JobHost, calls: EagerCalls): JobContext<
         ),
       ),
     spawnChildren: (children) =>
-      calls.op(Effect.tryPromise({ try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>), catch: (e) => e as never })),
+      calls.op(
+        Effect.tryPromise({
+          try: () => host.spawnChildren(job, children as ReadonlyArray<ChildSpec>),
+          catch: (e) => e as never,
+        }),
+      ),
     awaitChildren: <O>(ids: ReadonlyArray<string>) =>
       toJobOp(
         // No interrupt check first: a job asked to pause while it begins to wait is paused

@@ -15,7 +15,15 @@ import type { WorkerReport } from "./runJobWorker.js"
 export type TelemetryLayer = Layer.Layer<any, unknown, never>
 
 /** How an attempt ended, as its span and the duration metric say. */
-export type AttemptOutcome = "completed" | "failed" | "retrying" | "paused" | "cancelled" | "awaiting" | "interrupted" | "requeued"
+export type AttemptOutcome =
+  | "completed"
+  | "failed"
+  | "retrying"
+  | "paused"
+  | "cancelled"
+  | "awaiting"
+  | "interrupted"
+  | "requeued"
 
 /** The attributes and names jobstate's spans and metrics use. */
 export const TelemetryNames = {
@@ -68,7 +76,6 @@ const JOB_COUNTS_EVERY_MS = 15_000
 /** A burst of status changes here is one read, this long after the first. */
 const JOB_COUNTS_SOON_MS = 1_000
 
-
 /**
  * How an attempt ended, from what the worker reports and the interrupt that was asked for: the
  * lifecycle machine pauses a retryable failure while a pause is pending, and fails for good
@@ -111,7 +118,9 @@ export class JobTelemetry {
   static async open(layer: TelemetryLayer): Promise<JobTelemetry> {
     const scope = Scope.makeUnsafe()
     try {
-      const context = await Effect.runPromise(Layer.buildWithScope(layer, scope) as Effect.Effect<Context.Context<never>, unknown>)
+      const context = await Effect.runPromise(
+        Layer.buildWithScope(layer, scope) as Effect.Effect<Context.Context<never>, unknown>,
+      )
       return new JobTelemetry(context, scope)
     } catch (error) {
       await Effect.runPromise(Scope.close(scope, Exit.void))
@@ -150,7 +159,13 @@ export class JobTelemetry {
   }
 
   /** The span of one attempt, started now. */
-  attempt(job: { readonly id: string; readonly type: string; readonly attempt: number; readonly checkpoint: number; readonly queueWaitMs: number | undefined }): AttemptTrace {
+  attempt(job: {
+    readonly id: string
+    readonly type: string
+    readonly attempt: number
+    readonly checkpoint: number
+    readonly queueWaitMs: number | undefined
+  }): AttemptTrace {
     const attributes: Record<string, unknown> = {
       [N.jobId]: job.id,
       [N.jobType]: job.type,
@@ -158,9 +173,13 @@ export class JobTelemetry {
       [N.checkpoint]: job.checkpoint,
     }
     if (job.queueWaitMs !== undefined) attributes[N.queueWaitMs] = job.queueWaitMs
-    const span = Effect.runSyncWith(this.context)(Effect.makeSpan(N.span(job.type), { attributes, kind: "consumer", root: true }))
-    if (job.attempt > 1) span.event("jobstate.resume", this.nanos(), { [N.checkpoint]: job.checkpoint, [N.attempt]: job.attempt })
-    if (job.queueWaitMs !== undefined) Metric.withAttributes(queueWait, { [N.jobType]: job.type }).updateUnsafe(job.queueWaitMs / 1000, this.context)
+    const span = Effect.runSyncWith(this.context)(
+      Effect.makeSpan(N.span(job.type), { attributes, kind: "consumer", root: true }),
+    )
+    if (job.attempt > 1)
+      span.event("jobstate.resume", this.nanos(), { [N.checkpoint]: job.checkpoint, [N.attempt]: job.attempt })
+    if (job.queueWaitMs !== undefined)
+      Metric.withAttributes(queueWait, { [N.jobType]: job.type }).updateUnsafe(job.queueWaitMs / 1000, this.context)
     Metric.withAttributes(activeAttempts, { [N.jobType]: job.type }).updateUnsafe(1, this.context)
     return new AttemptTrace(this, span, job.type, this.clock.currentTimeMillisUnsafe())
   }
@@ -179,7 +198,10 @@ export class JobTelemetry {
   /** @internal */
   ended(type: string, outcome: AttemptOutcome, startedAt: number) {
     const seconds = (this.clock.currentTimeMillisUnsafe() - startedAt) / 1000
-    Metric.withAttributes(attemptDuration, { [N.jobType]: type, [N.outcome]: outcome }).updateUnsafe(seconds, this.context)
+    Metric.withAttributes(attemptDuration, { [N.jobType]: type, [N.outcome]: outcome }).updateUnsafe(
+      seconds,
+      this.context,
+    )
     Metric.withAttributes(activeAttempts, { [N.jobType]: type }).updateUnsafe(-1, this.context)
   }
 }

@@ -138,7 +138,8 @@ export class IndexDb {
   deleteUnseen(dir: string, stamp: number): Effect.Effect<number, IndexerError> {
     return call("delete stale entries", () => {
       const [lo, hi] = subtreeRange(dir)
-      return this.prepare("DELETE FROM entries WHERE path >= ? AND path < ? AND indexed_at < ?").run(lo, hi, stamp).changes
+      return this.prepare("DELETE FROM entries WHERE path >= ? AND path < ? AND indexed_at < ?").run(lo, hi, stamp)
+        .changes
     })
   }
 
@@ -151,24 +152,20 @@ export class IndexDb {
   ): Effect.Effect<ReadonlyArray<{ path: string; size: number }>, IndexerError> {
     return call("read entries", () => {
       const [lo, hi] = subtreeRange(dir)
-      return this
-        .prepare(
-          `SELECT path, size FROM entries
+      return this.prepare(
+        `SELECT path, size FROM entries
            WHERE path >= ? AND path < ? AND path > ? AND kind = 'file' AND analyzed < ?
            ORDER BY path LIMIT ?`,
-        )
-        .all(lo, hi, after ?? "", level, limit) as Array<{ path: string; size: number }>
+      ).all(lo, hi, after ?? "", level, limit) as Array<{ path: string; size: number }>
     })
   }
 
   countToAnalyze(dir: string, level: number, after: string | null): Effect.Effect<number, IndexerError> {
     return call("count entries", () => {
       const [lo, hi] = subtreeRange(dir)
-      const row = this
-        .prepare(
-          "SELECT count(*) AS n FROM entries WHERE path >= ? AND path < ? AND path > ? AND kind = 'file' AND analyzed < ?",
-        )
-        .get(lo, hi, after ?? "", level) as { n: number }
+      const row = this.prepare(
+        "SELECT count(*) AS n FROM entries WHERE path >= ? AND path < ? AND path > ? AND kind = 'file' AND analyzed < ?",
+      ).get(lo, hi, after ?? "", level) as { n: number }
       return row.n
     })
   }
@@ -189,13 +186,11 @@ export class IndexDb {
   totals(dir: string): Effect.Effect<{ files: number; dirs: number; bytes: number }, IndexerError> {
     return call("count entries", () => {
       const [lo, hi] = subtreeRange(dir)
-      const row = this
-        .prepare(
-          `SELECT coalesce(sum(kind <> 'dir'), 0) AS files, coalesce(sum(kind = 'dir'), 0) AS dirs,
+      const row = this.prepare(
+        `SELECT coalesce(sum(kind <> 'dir'), 0) AS files, coalesce(sum(kind = 'dir'), 0) AS dirs,
                   coalesce(sum(CASE WHEN kind = 'file' THEN size ELSE 0 END), 0) AS bytes
            FROM entries WHERE path >= ? AND path < ?`,
-        )
-        .get(lo, hi) as { files: number; dirs: number; bytes: number }
+      ).get(lo, hi) as { files: number; dirs: number; bytes: number }
       return row
     })
   }
@@ -205,5 +200,9 @@ const call = <A>(operation: string, f: () => A): Effect.Effect<A, IndexerError> 
   Effect.try({
     try: f,
     catch: (cause) =>
-      new IndexerError({ reason: "IndexDb", detail: `${operation}: ${(cause as Error)?.message ?? String(cause)}`, cause }),
+      new IndexerError({
+        reason: "IndexDb",
+        detail: `${operation}: ${(cause as Error)?.message ?? String(cause)}`,
+        cause,
+      }),
   })

@@ -49,7 +49,8 @@ const ensureWritable = (dest: string) =>
   Effect.gen(function* () {
     yield* io("mkdir", dest, () => fsp.mkdir(dest, { recursive: true }))
     const st = yield* io("stat", dest, () => fsp.stat(dest))
-    if (!st.isDirectory()) return yield* new IoError({ op: "stat", path: dest, code: "ENOTDIR", detail: "not a directory" })
+    if (!st.isDirectory())
+      return yield* new IoError({ op: "stat", path: dest, code: "ENOTDIR", detail: "not a directory" })
     // A real write says more than access(W_OK): it sees read-only mounts, and root's bypass of modes.
     const probe = yield* io("write", dest, () => fsp.mkdtemp(join(dest, ".jobstate-probe-")))
     yield* io("rmdir", probe, () => fsp.rmdir(probe))
@@ -94,7 +95,12 @@ const canonical = (path: string): Effect.Effect<string> =>
  * directories), or a target that is its source. A source is itself never followed, so it is
  * placed by its parent's real path.
  */
-const refuseCopyIntoItself = (sources: ReadonlyArray<string>, kinds: ReadonlyArray<"dir" | "other" | null>, dest: string, toPath: boolean) =>
+const refuseCopyIntoItself = (
+  sources: ReadonlyArray<string>,
+  kinds: ReadonlyArray<"dir" | "other" | null>,
+  dest: string,
+  toPath: boolean,
+) =>
   Effect.gen(function* () {
     const realDest = yield* canonical(dest)
     for (const [i, s] of sources.entries()) {
@@ -150,14 +156,18 @@ const removePartials = (params: FileCopyParams, state: FileCopyState) =>
     for (let i = cursor.source; i < params.sources.length; i++) {
       const target = targets[i]
       if (target === null || target === undefined) continue
-      const next = (await listSource(resolve(params.sources[i]!), i, new AbortController().signal)).find((e) => e.kind !== "dir" && !isDone(e, cursor))
+      const next = (await listSource(resolve(params.sources[i]!), i, new AbortController().signal)).find(
+        (e) => e.kind !== "dir" && !isDone(e, cursor),
+      )
       if (next === undefined) continue
       if (next.kind !== "file") return
       const file = join(target, ...next.rel)
       await fsp.rm(partialPath(file), { force: true })
       if ((params.options?.conflict ?? DEFAULT_CONFLICT) === "rename") {
         const ext = extname(file)
-        const renamed = new RegExp(`^\\.${escapeRegExp(basename(file, ext))} \\(\\d+\\)${escapeRegExp(ext)}\\.jobstate-partial$`)
+        const renamed = new RegExp(
+          `^\\.${escapeRegExp(basename(file, ext))} \\(\\d+\\)${escapeRegExp(ext)}\\.jobstate-partial$`,
+        )
         const names = await fsp.readdir(dirname(file)).catch(() => [] as string[])
         for (const name of names) if (renamed.test(name)) await fsp.rm(join(dirname(file), name), { force: true })
       }
@@ -213,7 +223,10 @@ const runCopy = (ctx: Ctx) =>
       }
       // As `cp a.txt b.txt`: one file and a destination that is not a directory name the target itself.
       const toPath =
-        sources.length === 1 && kinds[0] === "other" && !/[\\/]$/.test(ctx.params.destination) && (yield* kindOf(dest, "follow")) !== "dir"
+        sources.length === 1 &&
+        kinds[0] === "other" &&
+        !/[\\/]$/.test(ctx.params.destination) &&
+        (yield* kindOf(dest, "follow")) !== "dir"
       yield* refuseCopyIntoItself(sources, kinds, dest, toPath)
       yield* ensureWritable(toPath ? dirname(dest) : dest)
       const targets: Array<string | null> = []
@@ -250,7 +263,9 @@ const runCopy = (ctx: Ctx) =>
     let filesTotal = st.copiedCount + st.skippedCount + failedBefore + remaining.filter(isFileLike).length
     let bytesTotal = st.bytesDone + remaining.reduce((n, e) => n + (e.kind === "file" ? e.size : 0), 0)
     const inFlightOf = (e: CopyEntry) =>
-      st.inFlight && st.inFlight.source === e.source && st.inFlight.rel.join(sep) === e.rel.join(sep) ? st.inFlight : null
+      st.inFlight && st.inFlight.source === e.source && st.inFlight.rel.join(sep) === e.rel.join(sep)
+        ? st.inFlight
+        : null
     if (st.inFlight && !remaining.some((e) => inFlightOf(e))) {
       const stale = st.inFlight.partial
       yield* Effect.promise(() => fsp.rm(stale, { force: true }))
@@ -275,7 +290,10 @@ const runCopy = (ctx: Ctx) =>
             bytesPerSecond,
             etaSeconds: left === 0 ? 0 : bytesPerSecond > 0 ? left / bytesPerSecond : null,
             // A source that grows while it is copied can push bytesDone past the total found by the walk.
-            fraction: Math.min(1, bytesTotal > 0 ? bytesDone / bytesTotal : filesTotal > 0 ? filesDone / filesTotal : 1),
+            fraction: Math.min(
+              1,
+              bytesTotal > 0 ? bytesDone / bytesTotal : filesTotal > 0 ? filesDone / filesTotal : 1,
+            ),
           }),
         )
       })
@@ -362,7 +380,8 @@ const runCopy = (ctx: Ctx) =>
                 }
               }
               yield* io("chmod", partial, () => fsp.chmod(partial, e.mode & 0o7777))
-              if (opts.preserveTimestamps) yield* io("utimes", partial, () => fsp.utimes(partial, e.atimeMs / 1000, e.mtimeMs / 1000))
+              if (opts.preserveTimestamps)
+                yield* io("utimes", partial, () => fsp.utimes(partial, e.atimeMs / 1000, e.mtimeMs / 1000))
               yield* io("rename", target, () => fsp.rename(partial, target))
               if (opts.move) yield* io("unlink", e.path, () => fsp.unlink(e.path))
             }),
@@ -388,7 +407,8 @@ const runCopy = (ctx: Ctx) =>
         }
         const link = yield* io("readlink", e.path, () => fsp.readlink(e.path))
         yield* io("symlink", target, () => fsp.symlink(link, target))
-        if (opts.preserveTimestamps) yield* io("lutimes", target, () => fsp.lutimes(target, e.atimeMs / 1000, e.mtimeMs / 1000))
+        if (opts.preserveTimestamps)
+          yield* io("lutimes", target, () => fsp.lutimes(target, e.atimeMs / 1000, e.mtimeMs / 1000))
         if (opts.move) yield* io("unlink", e.path, () => fsp.unlink(e.path))
         return "copied" as const
       })
@@ -481,7 +501,9 @@ const runCopy = (ctx: Ctx) =>
     }
 
     const finishedAt = yield* Clock.currentTimeMillis
-    yield* ctx.log(`Copy finished: ${st.copiedCount} copied, ${st.skippedCount} skipped, ${st.failedCopies.length} failed`)
+    yield* ctx.log(
+      `Copy finished: ${st.copiedCount} copied, ${st.skippedCount} skipped, ${st.failedCopies.length} failed`,
+    )
     if (st.copiedCount === 0 && st.skippedCount === 0 && st.failedCopies.length > 0) {
       const first = st.failedCopies[0]!
       const detail = `${st.failedCopies.length} failed, the first ${first.source}: ${first.reason}`
@@ -497,4 +519,11 @@ const runCopy = (ctx: Ctx) =>
     }
   })
 
-export { DEFAULT_CONFLICT, FileCopyError, FileCopyOutput, FileCopyParams, FileCopyProgress, FileCopyState } from "./fileCopySchemas.js"
+export {
+  DEFAULT_CONFLICT,
+  FileCopyError,
+  FileCopyOutput,
+  FileCopyParams,
+  FileCopyProgress,
+  FileCopyState,
+} from "./fileCopySchemas.js"

@@ -43,7 +43,10 @@ export const DEFAULT_INDEX_DB = "index.db"
  * its own directory, `<dataDir>/jobs/<id>` (see `JobEngine.dataDir`), so the manager's is two
  * levels up; the test "defaults the index to index.db in the manager's data dir" holds the two together.
  */
-export const indexDbOf = (ctx: { readonly params: { readonly indexDb?: string | undefined }; readonly dataDir: string }): string =>
+export const indexDbOf = (ctx: {
+  readonly params: { readonly indexDb?: string | undefined }
+  readonly dataDir: string
+}): string =>
   ctx.params.indexDb !== undefined ? resolve(ctx.params.indexDb) : resolve(ctx.dataDir, "..", "..", DEFAULT_INDEX_DB)
 
 /**
@@ -184,7 +187,15 @@ const runIndexer = (ctx: Ctx, db: IndexDb) =>
             const kind = kindOf(stat)
             // birthtimeMs is 0 where the filesystem keeps no birth time.
             const birthtime = stat.birthtimeMs > 0 ? stat.birthtimeMs : null
-            rows.push({ path, parent: current.dir, kind, size: stat.size, mtime: stat.mtimeMs, ctime: stat.ctimeMs, birthtime })
+            rows.push({
+              path,
+              parent: current.dir,
+              kind,
+              size: stat.size,
+              mtime: stat.mtimeMs,
+              ctime: stat.ctimeMs,
+              birthtime,
+            })
             runItems++
             if (kind === "dir") {
               st.stack.push(path)
@@ -234,13 +245,17 @@ const runIndexer = (ctx: Ctx, db: IndexDb) =>
       Effect.gen(function* () {
         const hash = yield* hashFile(file.path, { between: ctx.checkInterrupt })
         if (level < 2) return { path: file.path, hash, mime: null, width: null, height: null, analyzed: 1 }
-        const type = yield* io("detect type", file.path, () => import("file-type").then((m) => m.fileTypeFromFile(file.path)))
+        const type = yield* io("detect type", file.path, () =>
+          import("file-type").then((m) => m.fileTypeFromFile(file.path)),
+        )
         const mime = type?.mime ?? null
         let width: number | null = null
         let height: number | null = null
         if (mime?.startsWith("image/")) {
           // A malformed or unsupported image is not an error worth reporting: it just has no size.
-          const size = yield* Effect.promise(() => import("image-size/fromFile").then((m) => m.imageSizeFromFile(file.path)).catch(() => null))
+          const size = yield* Effect.promise(() =>
+            import("image-size/fromFile").then((m) => m.imageSizeFromFile(file.path)).catch(() => null),
+          )
           width = size?.width ?? null
           height = size?.height ?? null
         }

@@ -38,7 +38,12 @@ export const io = <A>(op: string, path: string, f: () => Promise<A>): Effect.Eff
 
 /** True when `path` exists (without following a final symlink). */
 export const lexists = (path: string): Effect.Effect<boolean> =>
-  Effect.promise(() => fsp.lstat(path).then(() => true, () => false))
+  Effect.promise(() =>
+    fsp.lstat(path).then(
+      () => true,
+      () => false,
+    ),
+  )
 
 /** An open file handle that is closed however the using effect ends (success, failure, interrupt). */
 export const withFile = <A, E>(

@@ -59,15 +59,27 @@ export const runDemo = async (options: DemoOptions): Promise<boolean> => {
     try {
       const indexDb = join(options.dataDir, "demo-index.db")
       const indexer = await manager.dispatch(IndexerJob, { location: tree.root, mode: "Content", indexDb })
-      const copy = await manager.dispatch(FileCopyJob, { sources: [tree.root], destination: join(work, "copy"), options: { verify: true } })
+      const copy = await manager.dispatch(FileCopyJob, {
+        sources: [tree.root],
+        destination: join(work, "copy"),
+        options: { verify: true },
+      })
       out(`Dispatched indexer ${indexer.id} and file_copy ${copy.id} on ${options.dataDir}`)
       const view = createProgressView(process.stdout)
       const pauser = copyPauser(manager, options, copy.id, view, options.pauseAt ?? 0.4)
-      const infos = await followJobs(manager, [{ id: indexer.id, label: "indexer" }, { id: copy.id, label: "file_copy" }], view, {
-        onProgress: (id, progress) => {
-          if (id === copy.id) pauser.onProgress(progress)
+      const infos = await followJobs(
+        manager,
+        [
+          { id: indexer.id, label: "indexer" },
+          { id: copy.id, label: "file_copy" },
+        ],
+        view,
+        {
+          onProgress: (id, progress) => {
+            if (id === copy.id) pauser.onProgress(progress)
+          },
         },
-      }).done
+      ).done
       view.stop()
       await pauser.settled
       printOutcome(infos.get(indexer.id)!, infos.get(copy.id)!, options, indexDb)
@@ -97,7 +109,10 @@ const copyPauser = (manager: JobManager, where: DemoOptions, id: string, view: P
       return
     }
     const info = await manager.getJobInfo(id)
-    const seen = info.progressData?._tag === "Structured" ? (info.progressData.data as { bytesDone: number; filesDone: number }) : null
+    const seen =
+      info.progressData?._tag === "Structured"
+        ? (info.progressData.data as { bytesDone: number; filesDone: number })
+        : null
     view.log(
       `Paused file_copy (by ${info.pausedBy}) at ${Math.round((Progress.fraction(atPause) ?? 0) * 100)}%` +
         (seen ? `: ${seen.filesDone} files, ${formatBytes(seen.bytesDone)} reported` : ""),
@@ -124,7 +139,9 @@ const copyPauser = (manager: JobManager, where: DemoOptions, id: string, view: P
     onProgress(progress: Progress<unknown>) {
       if (phase === "before" && (Progress.fraction(progress) ?? 0) >= at) {
         phase = "pausing"
-        settled = pauseAndResume(progress).catch((error) => view.log(`Could not pause and resume the copy: ${String(error)}`))
+        settled = pauseAndResume(progress).catch((error) =>
+          view.log(`Could not pause and resume the copy: ${String(error)}`),
+        )
       } else if (phase === "resumed" && progress._tag === "Structured") {
         phase = "reported"
         const d = progress.data as { bytesDone: number; filesDone: number }
@@ -136,7 +153,11 @@ const copyPauser = (manager: JobManager, where: DemoOptions, id: string, view: P
 
 const readCheckpoint = async (where: DemoOptions, id: string): Promise<CopyCheckpoint> => {
   // A second connection, only to read: the manager has nothing of this job in flight while it is paused.
-  const store = await openStore({ dataDir: where.dataDir, ...(where.databaseUrl === undefined ? {} : { databaseUrl: where.databaseUrl }), readOnly: true })
+  const store = await openStore({
+    dataDir: where.dataDir,
+    ...(where.databaseUrl === undefined ? {} : { databaseUrl: where.databaseUrl }),
+    readOnly: true,
+  })
   try {
     return unpack((await store.getJob(id))!.data, `state of job ${id}`) as CopyCheckpoint
   } finally {

@@ -32,7 +32,14 @@ export class JobDidNotComplete extends Data.TaggedError("JobDidNotComplete")<{
 }
 
 // The engine's errors that mean "the user asked for something that cannot be": exit 2, not 1.
-const userErrorTags = new Set(["UsageError", "UnknownJobType", "InvalidParams", "JobNotFound", "InvalidTransition", "InvalidOptions"])
+const userErrorTags = new Set([
+  "UsageError",
+  "UnknownJobType",
+  "InvalidParams",
+  "JobNotFound",
+  "InvalidTransition",
+  "InvalidOptions",
+])
 
 const tagOf = (error: unknown): string | undefined => {
   const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined
@@ -53,16 +60,28 @@ export const exitCodeOf = (error: unknown): ExitCode => {
  */
 export const formatError = (error: unknown, context: { readonly jobsGiven?: boolean } = {}): string => {
   const tag = tagOf(error)
-  const message = error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
-    ? String((error as { message: unknown }).message)
-    : String(error)
+  const message =
+    error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+      ? String((error as { message: unknown }).message)
+      : String(error)
   const oneLine = message.replace(/\s*\n\s*/g, " ").trim()
   if (tag === "UsageError" || tag === "JobDidNotComplete") return oneLine
   // The CLI knows the built-in types and those of --jobs: an app's own type needs its module.
   if (tag === "UnknownJobType") {
     const { name, known } = error as { name?: unknown; known?: unknown }
-    const near = typeof name === "string" && Array.isArray(known) ? nearNames(name, known.filter((k): k is string => typeof k === "string")) : []
-    const hint = near.length > 0 ? `did you mean ${near.map((k) => `"${k}"`).join(" or ")}?` : context.jobsGiven ? "is it exported by name from your --jobs module?" : "a type of your own: add --jobs <the module that exports it>"
+    const near =
+      typeof name === "string" && Array.isArray(known)
+        ? nearNames(
+            name,
+            known.filter((k): k is string => typeof k === "string"),
+          )
+        : []
+    const hint =
+      near.length > 0
+        ? `did you mean ${near.map((k) => `"${k}"`).join(" or ")}?`
+        : context.jobsGiven
+          ? "is it exported by name from your --jobs module?"
+          : "a type of your own: add --jobs <the module that exports it>"
     return `${tag}: ${oneLine} (${hint})`
   }
   return tag !== undefined ? `${tag}: ${oneLine}` : `unexpected error: ${oneLine} (set JOBSTATE_DEBUG=1 for the stack)`

@@ -9,11 +9,17 @@ import { createProgressView } from "./render.js"
  * Follows one job of this manager's data dir with a progress bar until it ends, and returns its
  * info. Ctrl-C (or SIGTERM) pauses the job (exit 130, with how to resume it); a second exits at once.
  */
-export const followJob = async (manager: JobManager, id: string, label: string, cli = "npx jobstate"): Promise<JobInfo> => {
+export const followJob = async (
+  manager: JobManager,
+  id: string,
+  label: string,
+  cli = "npx jobstate",
+): Promise<JobInfo> => {
   const view = createProgressView(process.stderr)
   const following = followJobs(manager, [{ id, label }], view, {
     onStatus: (info, previous) => {
-      if (previous !== undefined && info.status === "paused") view.log(`Job ${id} was paused (from another process); waiting for \`jobstate resume ${id}\``)
+      if (previous !== undefined && info.status === "paused")
+        view.log(`Job ${id} was paused (from another process); waiting for \`jobstate resume ${id}\``)
     },
   })
   let interrupted = false

@@ -26,7 +26,9 @@ export const jobsModuleFile = (module: string): string => {
   if (existsSync(given)) return given
   const ts = given.replace(/\.(m|c)?js$/, ".$1ts")
   if (ts !== given && existsSync(ts)) return ts
-  throw new UsageError({ detail: `Cannot load --jobs ${module}: no such file${ts !== given ? ` (nor ${module.replace(/\.(m|c)?js$/, ".$1ts")})` : ""}` })
+  throw new UsageError({
+    detail: `Cannot load --jobs ${module}: no such file${ts !== given ? ` (nor ${module.replace(/\.(m|c)?js$/, ".$1ts")})` : ""}`,
+  })
 }
 
 /**
@@ -51,8 +53,13 @@ export const loadJobs = async (modules: ReadonlyArray<string>): Promise<Readonly
     }
     const found = Object.values(exports).filter(isJobDefinition)
     if (found.length === 0) {
-      const inDefault = "default" in exports ? " (a default export of a list or object is not read: export each job by name, `export const MyJob = defineJob(…)`)" : ""
-      throw new UsageError({ detail: `--jobs ${module} exports no job definitions by name (made with defineJob)${inDefault}` })
+      const inDefault =
+        "default" in exports
+          ? " (a default export of a list or object is not read: export each job by name, `export const MyJob = defineJob(…)`)"
+          : ""
+      throw new UsageError({
+        detail: `--jobs ${module} exports no job definitions by name (made with defineJob)${inDefault}`,
+      })
     }
     for (const job of found) if (!jobs.includes(job)) jobs.push(job)
   }

@@ -20,16 +20,19 @@ import { ExitCode, exitCodeOf, formatError } from "./errors.js"
 import { jobsModuleFile } from "./jobs.js"
 
 // The package's own version: dist/cli/main.js and src/cli/main.ts both sit two levels below it.
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string
+}
 
 const program = new Command("jobstate")
   .description("Run and inspect persistent jobs: dispatch, watch, pause, resume, cancel")
   .version(version, "-V, --version", "print the jobstate version")
   .addOption(new Option("-d, --data-dir <dir>", "where jobs.db lives").default("./.jobstate").env("JOBSTATE_DATA_DIR"))
   .addOption(
-    new Option("--database-url <url>", "keep jobs in this PostgreSQL database (postgres://…) instead of <data-dir>/jobs.db").env(
-      "JOBSTATE_DATABASE_URL",
-    ),
+    new Option(
+      "--database-url <url>",
+      "keep jobs in this PostgreSQL database (postgres://…) instead of <data-dir>/jobs.db",
+    ).env("JOBSTATE_DATABASE_URL"),
   )
   .addOption(
     new Option("--jobs <module>", "also register the job definitions this module exports (repeatable)").argParser(
@@ -37,7 +40,15 @@ const program = new Command("jobstate")
     ),
   )
   // One line per error, with commander's own prefix replaced by ours.
-  .configureOutput({ outputError: (text, write) => write(`jobstate: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")}\n`) })
+  .configureOutput({
+    outputError: (text, write) =>
+      write(
+        `jobstate: ${text
+          .replace(/^error: /, "")
+          .trim()
+          .replace(/\s*\n\s*/g, " ")}\n`,
+      ),
+  })
   .addHelpText(
     "after",
     `
@@ -87,7 +98,8 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     // Commander has printed its message (or the help) already.
-    const ok = error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version"
+    const ok =
+      error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version"
     exit(ok ? ExitCode.Ok : ExitCode.Usage)
   } else {
     const jobs = program.opts<{ jobs?: ReadonlyArray<string> }>().jobs

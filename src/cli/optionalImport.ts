@@ -11,7 +11,9 @@ export const optionalImport = async <M>(load: () => Promise<M>, pkg: string, nee
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === "ERR_MODULE_NOT_FOUND" && String((error as Error).message).includes(`'${pkg}`)) {
-      throw new UsageError({ detail: `${neededFor} needs ${pkg}, an optional peer dependency of jobstate: npm install ${pkg}` })
+      throw new UsageError({
+        detail: `${neededFor} needs ${pkg}, an optional peer dependency of jobstate: npm install ${pkg}`,
+      })
     }
     throw error
   }

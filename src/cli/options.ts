@@ -21,10 +21,12 @@ export const dataDirOf = (command: Command): string => {
     const code = (error as NodeJS.ErrnoException).code
     if (code === "ENOENT") return dir
     // ENOTDIR: a parent on the path is a file.
-    if (code !== "ENOTDIR") throw new UsageError({ detail: `Cannot use the data dir ${dir}: ${(error as Error).message}` })
+    if (code !== "ENOTDIR")
+      throw new UsageError({ detail: `Cannot use the data dir ${dir}: ${(error as Error).message}` })
     isDirectory = false
   }
-  if (!isDirectory) throw new UsageError({ detail: `The data dir ${dir} is not a directory (--data-dir or JOBSTATE_DATA_DIR)` })
+  if (!isDirectory)
+    throw new UsageError({ detail: `The data dir ${dir} is not a directory (--data-dir or JOBSTATE_DATA_DIR)` })
   return dir
 }
 
@@ -32,7 +34,10 @@ export const dataDirOf = (command: Command): string => {
 export const storeOf = (command: Command): { readonly dataDir: string; readonly databaseUrl?: string } => {
   const url = command.optsWithGlobals().databaseUrl as string | undefined
   if (url === undefined || url === "") return { dataDir: dataDirOf(command) }
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError({ detail: `--database-url (or JOBSTATE_DATABASE_URL) must be a postgres:// URL, got ${JSON.stringify(url)}` })
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new UsageError({
+      detail: `--database-url (or JOBSTATE_DATABASE_URL) must be a postgres:// URL, got ${JSON.stringify(url)}`,
+    })
   return { dataDir: dataDirOf(command), databaseUrl: url }
 }
 
@@ -43,9 +48,11 @@ export const storeOf = (command: Command): { readonly dataDir: string; readonly 
 export const invocationOf = (command: Command): string => {
   const opts = command.optsWithGlobals() as { dataDir?: string; jobs?: string[]; databaseUrl?: string }
   const parts = ["npx jobstate"]
-  if (opts.dataDir !== undefined && resolve(opts.dataDir) !== resolve("./.jobstate")) parts.push(`-d ${quote(resolve(opts.dataDir))}`)
+  if (opts.dataDir !== undefined && resolve(opts.dataDir) !== resolve("./.jobstate"))
+    parts.push(`-d ${quote(resolve(opts.dataDir))}`)
   for (const module of opts.jobs ?? []) parts.push(`--jobs ${quote(module)}`)
-  if (opts.databaseUrl && process.env.JOBSTATE_DATABASE_URL !== opts.databaseUrl) parts.push(`--database-url ${quote(whereOf({ dataDir: "", databaseUrl: opts.databaseUrl }))}`)
+  if (opts.databaseUrl && process.env.JOBSTATE_DATABASE_URL !== opts.databaseUrl)
+    parts.push(`--database-url ${quote(whereOf({ dataDir: "", databaseUrl: opts.databaseUrl }))}`)
   return parts.join(" ")
 }
 
@@ -55,7 +62,9 @@ export const invocationOf = (command: Command): string => {
  * module that defines a type never runs its jobs.
  */
 export const workerHint = (command: Command, type: string, known: ReadonlyArray<string>): string =>
-  known.includes(type) ? `${invocationOf(command)} worker` : `${invocationOf(command)} --jobs <the module that exports the "${type}" job> worker`
+  known.includes(type)
+    ? `${invocationOf(command)} worker`
+    : `${invocationOf(command)} --jobs <the module that exports the "${type}" job> worker`
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
 
@@ -74,7 +83,14 @@ export const integerOption =
     const n = Number(value)
     // Commander prints this as one line naming the option, and exits through our usage path.
     if (!Number.isInteger(n) || (min !== undefined && n < min) || (max !== undefined && n > max)) {
-      const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}` : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : ""
+      const range =
+        min !== undefined && max !== undefined
+          ? ` from ${min} to ${max}`
+          : min !== undefined
+            ? ` >= ${min}`
+            : max !== undefined
+              ? ` <= ${max}`
+              : ""
       throw new InvalidArgumentError(`${name} must be an integer${range}.`)
     }
     return n
@@ -83,7 +99,14 @@ export const integerOption =
 /** A TCP port (0: any free one). */
 export const portOption = integerOption("--port", 0, 65_535)
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+const durationUnits: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+}
 
 /** A commander option parser for durations: `30s`, `15m`, `2h`, `7d`, `2w`, `500ms`, `1.5h`; a bare `0` is zero. Gives ms. */
 export const durationOption =
@@ -91,7 +114,9 @@ export const durationOption =
   (value: string): number => {
     const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$/.exec(value.trim())
     if (match === null || (match[2] === undefined && Number(match[1]) !== 0)) {
-      throw new InvalidArgumentError(`${name} must be a duration such as 30s, 15m, 2h, 7d or 2w (or 0), got ${JSON.stringify(value)}.`)
+      throw new InvalidArgumentError(
+        `${name} must be a duration such as 30s, 15m, 2h, 7d or 2w (or 0), got ${JSON.stringify(value)}.`,
+      )
     }
     return Math.round(Number(match[1]) * durationUnits[match[2] ?? "ms"]!)
   }
@@ -139,4 +164,8 @@ export const readParams = (options: { readonly params?: string; readonly paramsF
 
 /** `workerHint` with the types this invocation knows (its built-in jobs and `--jobs`). */
 export const workerHintOf = async (command: Command, type: string): Promise<string> =>
-  workerHint(command, type, (await jobsOf(command)).map((d) => d.name))
+  workerHint(
+    command,
+    type,
+    (await jobsOf(command)).map((d) => d.name),
+  )

@@ -8,9 +8,12 @@ import { elapsedBetween } from "./render.js"
  * `failedCount` (file_copy does: a file it could not copy does not fail the whole copy).
  */
 export const failedItemsOf = (output: unknown): { readonly count: number; readonly first: string | null } => {
-  const o = typeof output === "object" && output !== null ? (output as { failedCount?: unknown; failedCopies?: unknown }) : {}
+  const o =
+    typeof output === "object" && output !== null ? (output as { failedCount?: unknown; failedCopies?: unknown }) : {}
   const count = typeof o.failedCount === "number" ? o.failedCount : 0
-  const first = Array.isArray(o.failedCopies) ? (o.failedCopies[0] as { source?: unknown; reason?: unknown } | undefined) : undefined
+  const first = Array.isArray(o.failedCopies)
+    ? (o.failedCopies[0] as { source?: unknown; reason?: unknown } | undefined)
+    : undefined
   return { count, first: first === undefined ? null : `${String(first.source)}: ${String(first.reason)}` }
 }
 

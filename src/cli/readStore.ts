@@ -22,7 +22,9 @@ export const withStore = async <A>(
 ): Promise<A> => {
   // Looking at a data dir that does not exist should not create one, nor pass for an empty one.
   if (where.databaseUrl === undefined && !existsSync(where.dataDir)) {
-    throw new UsageError({ detail: `No data dir at ${where.dataDir}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it` })
+    throw new UsageError({
+      detail: `No data dir at ${where.dataDir}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it`,
+    })
   }
   if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) {
     // An empty dir is a data dir nothing has written to yet; one with other files in it (`-d .`) is a mistake.
@@ -44,12 +46,17 @@ const MIN_PREFIX = 4
 /** The full id of a job given its id or a unique prefix of it (ids are long UUIDs). */
 export const resolveJobId = async (store: JobStore, idOrPrefix: string): Promise<string> => {
   if ((await store.getJob(idOrPrefix)) !== undefined) return idOrPrefix
-  if (idOrPrefix.length < MIN_PREFIX) throw new UsageError({ detail: `No job with id ${idOrPrefix}; an id prefix needs at least ${MIN_PREFIX} characters` })
+  if (idOrPrefix.length < MIN_PREFIX)
+    throw new UsageError({
+      detail: `No job with id ${idOrPrefix}; an id prefix needs at least ${MIN_PREFIX} characters`,
+    })
   const matches = await store.idsWithPrefix(idOrPrefix, 11)
   if (matches.length === 1) return matches[0]!
   if (matches.length > 1) {
     const shown = matches.slice(0, 10).join(", ")
-    throw new UsageError({ detail: `The id prefix ${idOrPrefix} is ambiguous: it matches ${matches.length > 10 ? "more than 10" : matches.length} jobs (${shown}${matches.length > 10 ? ", …" : ""}); give more of it` })
+    throw new UsageError({
+      detail: `The id prefix ${idOrPrefix} is ambiguous: it matches ${matches.length > 10 ? "more than 10" : matches.length} jobs (${shown}${matches.length > 10 ? ", …" : ""}); give more of it`,
+    })
   }
   throw new JobNotFound({ id: idOrPrefix })
 }
@@ -63,7 +70,8 @@ export const readJob = async (store: JobStore, id: string): Promise<DbJob> => {
 /** The leases as judged now, for telling stalled jobs and jobs no worker runs. */
 export const ownersOf = async (store: JobStore): Promise<Owners> => new Owners(await store.leases(), null)
 
-export const readInfo = async (store: JobStore, id: string): Promise<JobInfo> => toJobInfo(await readJob(store, id), await ownersOf(store))
+export const readInfo = async (store: JobStore, id: string): Promise<JobInfo> =>
+  toJobInfo(await readJob(store, id), await ownersOf(store))
 
 /** The job's info with its params and last checkpointed state, in their stored (schema-encoded, JSON-ready) form. */
 export interface JobDetails extends JobInfo {
@@ -99,7 +107,9 @@ export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<D
 /** Live managers that run jobs of `type` (any type when omitted). */
 export const liveWorkerCount = async (store: JobStore, type?: string): Promise<number> => {
   const owners = await ownersOf(store)
-  return (await store.leases()).filter((l) => owners.isLive(l.id) && l.types.length > 0 && (type === undefined || l.types.includes(type))).length
+  return (await store.leases()).filter(
+    (l) => owners.isLive(l.id) && l.types.length > 0 && (type === undefined || l.types.includes(type)),
+  ).length
 }
 
 /**
@@ -107,11 +117,17 @@ export const liveWorkerCount = async (store: JobStore, type?: string): Promise<n
  * `stalled`, a running job whose manager is gone; `waiting`, a queued one no worker runs;
  * `delayed`, a queued one not yet due. `list --status` takes them as it takes a status.
  */
-export const shownCases = { stalled: "running", waiting: "queued", delayed: "queued" } as const satisfies Record<string, JobStatus>
+export const shownCases = { stalled: "running", waiting: "queued", delayed: "queued" } as const satisfies Record<
+  string,
+  JobStatus
+>
 export type ShownCase = keyof typeof shownCases
 
 /** The status the CLI shows: a status, or the case of it that `shownCases` names. */
-export const shownStatus = (info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt">, now = Date.now()): string =>
+export const shownStatus = (
+  info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt">,
+  now = Date.now(),
+): string =>
   info.stalled !== null
     ? "stalled"
     : info.waitingForWorker

@@ -40,7 +40,10 @@ const num = (d: Data, k: string) => (typeof d[k] === "number" ? (d[k] as number)
 // A rate and an ETA describe a job that is moving: a paused, queued or finished one shows neither.
 const describeStructured = (d: Data, moving: boolean): string => {
   if ("bytesDone" in d && "filesDone" in d) {
-    const eta = moving && typeof d.etaSeconds === "number" && d.etaSeconds > 0 ? ` · eta ${formatDuration(d.etaSeconds * 1000)}` : ""
+    const eta =
+      moving && typeof d.etaSeconds === "number" && d.etaSeconds > 0
+        ? ` · eta ${formatDuration(d.etaSeconds * 1000)}`
+        : ""
     const rate = moving ? ` · ${formatBytes(num(d, "bytesPerSecond"))}/s` : ""
     return `${num(d, "filesDone")}/${num(d, "filesTotal")} files · ${formatBytes(num(d, "bytesDone"))}/${formatBytes(num(d, "bytesTotal"))}${rate}${eta}`
   }
@@ -77,12 +80,15 @@ export const describeProgress = (progress: Progress<unknown> | null, moving = tr
       return {
         fraction,
         detail:
-          typeof progress.data === "object" && progress.data !== null ? describeStructured(progress.data as Data, moving) : String(progress.data),
+          typeof progress.data === "object" && progress.data !== null
+            ? describeStructured(progress.data as Data, moving)
+            : String(progress.data),
       }
   }
 }
 
-const percent = (fraction: number | null) => (fraction === null ? " --%" : `${String(Math.floor(fraction * 100)).padStart(3)}%`)
+const percent = (fraction: number | null) =>
+  fraction === null ? " --%" : `${String(Math.floor(fraction * 100)).padStart(3)}%`
 
 /** Live progress of several jobs: one bar each on a terminal, occasional plain lines elsewhere. */
 export interface ProgressView {

@@ -2,7 +2,8 @@ import type { GraphState, GraphTransition, MachineGraph } from "../machines/mach
 
 const ancestors = (states: ReadonlyMap<string, GraphState>, id: string): string[] => {
   const chain: string[] = []
-  for (let s = states.get(id); s !== undefined; s = s.parent === null ? undefined : states.get(s.parent)) chain.push(s.id)
+  for (let s = states.get(id); s !== undefined; s = s.parent === null ? undefined : states.get(s.parent))
+    chain.push(s.id)
   return chain
 }
 
@@ -61,7 +62,8 @@ export const toMermaid = (graphs: ReadonlyArray<MachineGraph>): string => {
         for (const child of children) {
           if (child.type === "compound" || child.type === "parallel") write(child, depth + 1)
           else if (id(child.id) !== child.key) lines.push(`${inner}${id(child.id)} : ${child.key}`)
-          if (child.invokes.length > 0) lines.push(`${inner}note right of ${id(child.id)} : invokes ${child.invokes.join(", ")}`)
+          if (child.invokes.length > 0)
+            lines.push(`${inner}note right of ${id(child.id)} : invokes ${child.invokes.join(", ")}`)
         }
         for (const t of edgesIn.get(state.id) ?? []) {
           lines.push(`${inner}${id(t.source)} --> ${id(t.target ?? t.source)} : ${transitionLabel(t)}`)
@@ -88,7 +90,13 @@ const startOf = (id: string) => dotId(`${id}:start`)
  * out of a compound state is drawn to the cluster's border (`lhead` / `ltail`).
  */
 export const toDot = (graphs: ReadonlyArray<MachineGraph>): string => {
-  const lines = ["digraph jobstate {", "  compound=true;", "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
+  const lines = [
+    "digraph jobstate {",
+    "  compound=true;",
+    "  rankdir=LR;",
+    '  node [shape=box, style=rounded, fontname="Helvetica"];',
+    '  edge [fontname="Helvetica", fontsize=10];',
+  ]
   for (const g of graphs) {
     const states = new Map(g.states.map((s) => [s.id, s]))
     const isCluster = (s: GraphState) => s.type === "compound" || s.type === "parallel"

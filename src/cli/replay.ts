@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { UsageError } from "./errors.js"
-import { InvalidRecording, parseRecording, replayRows, type RecordedEvent, type ReplayRow } from "../machines/inspectionRecording.js"
+import {
+  InvalidRecording,
+  parseRecording,
+  replayRows,
+  type RecordedEvent,
+  type ReplayRow,
+} from "../machines/inspectionRecording.js"
 
 /** Reads a recording made with `jobstate inspect --out`: one inspection event per line. */
 export const readRecording = (file: string): ReadonlyArray<RecordedEvent> => {
@@ -82,7 +88,10 @@ ${body}
 }
 
 /** Serves the page (`/`) and the rows as JSON (`/events.json`) on 127.0.0.1 only. */
-export const serveReplay = (file: string, port: number): Promise<{ readonly url: string; readonly server: Server; readonly count: number }> => {
+export const serveReplay = (
+  file: string,
+  port: number,
+): Promise<{ readonly url: string; readonly server: Server; readonly count: number }> => {
   const rows = replayRows(readRecording(file))
   const page = replayPage(file, rows)
   const server = createServer((req, res) => {

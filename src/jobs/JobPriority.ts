@@ -14,7 +14,10 @@ export type JobPriority = number
 export const checkPriority = (priority: unknown, option = "priority"): number => {
   if (priority === undefined) return 0
   if (typeof priority !== "number" || !Number.isInteger(priority)) {
-    throw new InvalidOptions({ option, detail: `expected an integer (JobPriority.LOW -1, NORMAL 0, HIGH 1, CRITICAL 10, or any other), got ${JSON.stringify(priority)}` })
+    throw new InvalidOptions({
+      option,
+      detail: `expected an integer (JobPriority.LOW -1, NORMAL 0, HIGH 1, CRITICAL 10, or any other), got ${JSON.stringify(priority)}`,
+    })
   }
   return priority
 }

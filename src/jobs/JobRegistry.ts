@@ -23,7 +23,8 @@ export const paramsParseOptions = { errors: "all", onExcessProperty: "error" } a
 /** Typed params schema-encoded for storage, strictly (see `paramsParseOptions`); `InvalidParams` naming what is wrong. */
 export const encodeParams = (definition: JobDefinition, params: unknown): unknown => {
   const encoded = Schema.encodeUnknownExit(definition.params)(params, paramsParseOptions)
-  if (Exit.isFailure(encoded)) throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
+  if (Exit.isFailure(encoded))
+    throw new InvalidParams({ jobName: definition.name, issues: schemaIssues(encoded.cause) })
   return encoded.value
 }
 
@@ -52,16 +53,21 @@ const asJson = (value: unknown): unknown => {
   }
 }
 
-
 /**
  * What marks the string a `Schema.Date` is in JSON: the annotations of that string's node, as
  * Effect represents it (the node loses the Date it came from; its annotations are Effect's own).
  */
-const dateStringAnnotations = (Schema.toRepresentation(Schema.toCodecJson(Schema.Date)).representation as { annotations?: { expected?: unknown } }).annotations
+const dateStringAnnotations = (
+  Schema.toRepresentation(Schema.toCodecJson(Schema.Date)).representation as { annotations?: { expected?: unknown } }
+).annotations
 const isDateString = (node: Record<string, unknown>): boolean => {
   if (node._tag !== "String" || dateStringAnnotations === undefined) return false
   const annotations = node.annotations as { expected?: unknown; format?: unknown } | undefined
-  return annotations !== undefined && annotations.format === undefined && (annotations === dateStringAnnotations || annotations.expected === dateStringAnnotations.expected)
+  return (
+    annotations !== undefined &&
+    annotations.format === undefined &&
+    (annotations === dateStringAnnotations || annotations.expected === dateStringAnnotations.expected)
+  )
 }
 
 /**
@@ -108,7 +114,9 @@ const jsonSchemaOf = (schema: Schema.Top | undefined): unknown => {
   if (isEmptyStruct(schema)) return { $schema, type: "object", additionalProperties: false }
   // As `Schema.toJsonSchemaDocument` does it (the codec's representation, compiled), with the dates' format between.
   const representation = withDateFormats(Schema.toRepresentation(Schema.toCodecJson(schema)))
-  const doc = SchemaRepresentation.toJsonSchemaDocument(representation, { onExcessProperty: paramsParseOptions.onExcessProperty })
+  const doc = SchemaRepresentation.toJsonSchemaDocument(representation, {
+    onExcessProperty: paramsParseOptions.onExcessProperty,
+  })
   return { $schema, ...doc.schema, $defs: doc.definitions }
 }
 

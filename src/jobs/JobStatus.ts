@@ -23,7 +23,8 @@ export type LiveStatus = (typeof liveStatuses)[number]
 export const restingStatuses = [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled] as const
 export type RestingStatus = (typeof restingStatuses)[number]
 
-export const isRestingStatus = (s: unknown): s is RestingStatus => (restingStatuses as ReadonlyArray<unknown>).includes(s)
+export const isRestingStatus = (s: unknown): s is RestingStatus =>
+  (restingStatuses as ReadonlyArray<unknown>).includes(s)
 
 /** Statuses a job never leaves on its own (a retry starts it again). */
 export const isTerminalStatus = (s: JobStatus): boolean => isRestingStatus(s)

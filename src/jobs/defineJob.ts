@@ -66,7 +66,10 @@ export interface JobContext<P, S, Pr = never> {
    */
   spawnChildren(
     children: ReadonlyArray<ChildSpec>,
-  ): JobOp<ReadonlyArray<string>, InvalidParams | UnknownJobType | InvalidOptions | JobInterrupted | PersistenceError | SerializationError>
+  ): JobOp<
+    ReadonlyArray<string>,
+    InvalidParams | UnknownJobType | InvalidOptions | JobInterrupted | PersistenceError | SerializationError
+  >
   /**
    * The outputs of these children, in order, once every one has completed; fails with
    * `ChildJobFailed` for the first that failed or was cancelled. While any is still live, the
@@ -74,7 +77,9 @@ export interface JobContext<P, S, Pr = never> {
    * children is live; then it runs again from its last checkpoint and this call returns.
    * Checkpoint the ids (or spawn again by the same keys) so the resumed run gets here again.
    */
-  awaitChildren<O = unknown>(ids: ReadonlyArray<string>): JobOp<ReadonlyArray<O>, ChildJobFailed | InvalidOptions | JobInterrupted | PersistenceError | SerializationError>
+  awaitChildren<O = unknown>(
+    ids: ReadonlyArray<string>,
+  ): JobOp<ReadonlyArray<O>, ChildJobFailed | InvalidOptions | JobInterrupted | PersistenceError | SerializationError>
 }
 
 /** One child for `ctx.spawnChildren`: a registered job type, its params, and its key among the job's children. */
@@ -188,7 +193,10 @@ export function defineJob<P, S = undefined, O = void, Pr = never, E = never>(
   const where = `defineJob("${spec.name}")`
   const concurrency = spec.concurrency
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
-    throw new InvalidOptions({ option: `${where}.concurrency`, detail: `expected an integer ≥ 1, got ${JSON.stringify(concurrency)}` })
+    throw new InvalidOptions({
+      option: `${where}.concurrency`,
+      detail: `expected an integer ≥ 1, got ${JSON.stringify(concurrency)}`,
+    })
   }
   return {
     name: spec.name,

@@ -108,7 +108,10 @@ export class StoreRecovered extends Data.TaggedError("StoreRecovered")<{
 }> {
   override get message() {
     const calls = (n: number) => `${n} call${n === 1 ? "" : "s"}`
-    const unreported = this.unreported === 0 ? "each reported" : `${this.unreported === this.failures - 1 ? "all but the first" : calls(this.unreported)} not reported one by one`
+    const unreported =
+      this.unreported === 0
+        ? "each reported"
+        : `${this.unreported === this.failures - 1 ? "all but the first" : calls(this.unreported)} not reported one by one`
     return `The store answers again: calls failed for ${(this.downMs / 1000).toFixed(1)} s (${calls(this.failures)}, ${unreported})`
   }
 }
@@ -181,8 +184,14 @@ export const toStoredError = (error: unknown, depth = 0): StoredError => {
     const tag = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
     const message = typeof e.message === "string" && e.message !== "" ? e.message : safeString(error)
     const details = ownData(error)
-    const cause = e.cause !== undefined && e.cause !== null && depth < MAX_CAUSES ? toStoredError(e.cause, depth + 1) : undefined
-    return { _tag: tag, message, ...(details === undefined ? {} : { details }), ...(cause === undefined ? {} : { cause }) }
+    const cause =
+      e.cause !== undefined && e.cause !== null && depth < MAX_CAUSES ? toStoredError(e.cause, depth + 1) : undefined
+    return {
+      _tag: tag,
+      message,
+      ...(details === undefined ? {} : { details }),
+      ...(cause === undefined ? {} : { cause }),
+    }
   }
   return { _tag: "Error", message: safeString(error) }
 }
@@ -216,7 +225,7 @@ const safeJson = (v: unknown) => {
 
 const safeString = (v: unknown) => {
   try {
-    return typeof v === "string" ? v : JSON.stringify(v) ?? String(v)
+    return typeof v === "string" ? v : (JSON.stringify(v) ?? String(v))
   } catch {
     return String(v)
   }

@@ -65,20 +65,31 @@ export const checkRetryPolicy = (policy: unknown, where: string): RetryPolicy | 
   const fail = (option: string, detail: string) => {
     throw new InvalidOptions({ option: `${where}.${option}`, detail })
   }
-  if (typeof policy !== "object" || policy === null) throw new InvalidOptions({ option: where, detail: "expected { maxRetries, backoff?, retryOn? }" })
+  if (typeof policy !== "object" || policy === null)
+    throw new InvalidOptions({ option: where, detail: "expected { maxRetries, backoff?, retryOn? }" })
   const p = policy as Partial<RetryPolicy> & Record<string, unknown>
-  for (const key of Object.keys(p)) if (!["maxRetries", "backoff", "retryOn"].includes(key)) fail(key, "is not a retry option (maxRetries, backoff, retryOn)")
-  if (!(Number.isInteger(p.maxRetries) && isNonNegative(p.maxRetries))) fail("maxRetries", `expected an integer ≥ 0, got ${JSON.stringify(p.maxRetries)}`)
-  if (p.retryOn !== undefined && !(Array.isArray(p.retryOn) && p.retryOn.every((t) => typeof t === "string" && t !== ""))) {
+  for (const key of Object.keys(p))
+    if (!["maxRetries", "backoff", "retryOn"].includes(key))
+      fail(key, "is not a retry option (maxRetries, backoff, retryOn)")
+  if (!(Number.isInteger(p.maxRetries) && isNonNegative(p.maxRetries)))
+    fail("maxRetries", `expected an integer ≥ 0, got ${JSON.stringify(p.maxRetries)}`)
+  if (
+    p.retryOn !== undefined &&
+    !(Array.isArray(p.retryOn) && p.retryOn.every((t) => typeof t === "string" && t !== ""))
+  ) {
     fail("retryOn", "expected an array of error tags")
   }
   const b = p.backoff as Partial<Backoff> | undefined
   if (b !== undefined) {
     if (typeof b !== "object" || b === null) fail("backoff", "expected { type, delayMs, maxDelayMs?, jitter? }")
-    if (b.type !== "fixed" && b.type !== "exponential") fail("backoff.type", `expected "fixed" or "exponential", got ${JSON.stringify(b.type)}`)
-    if (!isNonNegative(b.delayMs)) fail("backoff.delayMs", `expected a number of ms ≥ 0, got ${JSON.stringify(b.delayMs)}`)
-    if (b.maxDelayMs !== undefined && !isNonNegative(b.maxDelayMs)) fail("backoff.maxDelayMs", `expected a number of ms ≥ 0, got ${JSON.stringify(b.maxDelayMs)}`)
-    if (b.jitter !== undefined && !(isNonNegative(b.jitter) && b.jitter <= 1)) fail("backoff.jitter", `expected a fraction from 0 to 1, got ${JSON.stringify(b.jitter)}`)
+    if (b.type !== "fixed" && b.type !== "exponential")
+      fail("backoff.type", `expected "fixed" or "exponential", got ${JSON.stringify(b.type)}`)
+    if (!isNonNegative(b.delayMs))
+      fail("backoff.delayMs", `expected a number of ms ≥ 0, got ${JSON.stringify(b.delayMs)}`)
+    if (b.maxDelayMs !== undefined && !isNonNegative(b.maxDelayMs))
+      fail("backoff.maxDelayMs", `expected a number of ms ≥ 0, got ${JSON.stringify(b.maxDelayMs)}`)
+    if (b.jitter !== undefined && !(isNonNegative(b.jitter) && b.jitter <= 1))
+      fail("backoff.jitter", `expected a fraction from 0 to 1, got ${JSON.stringify(b.jitter)}`)
   }
   return p as RetryPolicy
 }
@@ -88,7 +99,10 @@ export const checkTimeout = (timeoutMs: unknown, option: string): number | undef
   if (timeoutMs === undefined) return undefined
   // A Node timer holds at most 2^31 - 1 ms (about 24.8 days).
   if (!(typeof timeoutMs === "number" && Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= 2_147_483_647)) {
-    throw new InvalidOptions({ option, detail: `expected a number of ms from 1 to 2147483647, got ${JSON.stringify(timeoutMs)}` })
+    throw new InvalidOptions({
+      option,
+      detail: `expected a number of ms from 1 to 2147483647, got ${JSON.stringify(timeoutMs)}`,
+    })
   }
   return timeoutMs
 }

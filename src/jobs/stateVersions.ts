@@ -18,18 +18,28 @@ export const checkStateVersioning = (
 ): { readonly stateVersion: number; readonly migrateState: StateMigrations | undefined } => {
   const version = stateVersion ?? 1
   if (!(Number.isInteger(version) && (version as number) >= 1)) {
-    throw new InvalidOptions({ option: `${where}.stateVersion`, detail: `expected an integer ≥ 1, got ${JSON.stringify(stateVersion)}` })
+    throw new InvalidOptions({
+      option: `${where}.stateVersion`,
+      detail: `expected an integer ≥ 1, got ${JSON.stringify(stateVersion)}`,
+    })
   }
   if (migrateState === undefined) return { stateVersion: version as number, migrateState: undefined }
   if (typeof migrateState !== "object" || migrateState === null) {
-    throw new InvalidOptions({ option: `${where}.migrateState`, detail: "expected an object of functions keyed by the version each migrates from, e.g. { 1: (v1) => v2 }" })
+    throw new InvalidOptions({
+      option: `${where}.migrateState`,
+      detail: "expected an object of functions keyed by the version each migrates from, e.g. { 1: (v1) => v2 }",
+    })
   }
   for (const [key, step] of Object.entries(migrateState)) {
     const from = Number(key)
     if (!(Number.isInteger(from) && from >= 1 && from < (version as number))) {
-      throw new InvalidOptions({ option: `${where}.migrateState[${key}]`, detail: `a step from version ${key}, but versions run from 1 to stateVersion ${version as number}` })
+      throw new InvalidOptions({
+        option: `${where}.migrateState[${key}]`,
+        detail: `a step from version ${key}, but versions run from 1 to stateVersion ${version as number}`,
+      })
     }
-    if (typeof step !== "function") throw new InvalidOptions({ option: `${where}.migrateState[${key}]`, detail: "expected a function" })
+    if (typeof step !== "function")
+      throw new InvalidOptions({ option: `${where}.migrateState[${key}]`, detail: "expected a function" })
   }
   return { stateVersion: version as number, migrateState: migrateState as StateMigrations }
 }
@@ -40,13 +50,25 @@ export const checkStateVersioning = (
  * the step; a result that does not fit the schema, a `SerializationError`. The caller keeps
  * rows newer than the type's version away (they wait for newer code).
  */
-export const decodeState = (definition: JobDefinition, bytes: Uint8Array, storedVersion: number, id: string): unknown => {
+export const decodeState = (
+  definition: JobDefinition,
+  bytes: Uint8Array,
+  storedVersion: number,
+  id: string,
+): unknown => {
   const what = `state of job ${id}`
   if (storedVersion >= definition.stateVersion) return unpackWith(definition.state, bytes, what)
   let value = unpack(bytes, what)
   for (let from = storedVersion; from < definition.stateVersion; from++) {
     const step = definition.migrateState?.[from]
-    const fail = (detail: string, cause?: unknown) => new StateMigrationFailed({ id, jobName: definition.name, from, detail, ...(cause === undefined ? {} : { cause }) })
+    const fail = (detail: string, cause?: unknown) =>
+      new StateMigrationFailed({
+        id,
+        jobName: definition.name,
+        from,
+        detail,
+        ...(cause === undefined ? {} : { cause }),
+      })
     if (step === undefined) throw fail(`defineJob("${definition.name}") has no migrateState[${from}]`)
     try {
       value = step(value)
@@ -54,5 +76,9 @@ export const decodeState = (definition: JobDefinition, bytes: Uint8Array, stored
       throw fail(`migrateState[${from}] threw: ${(cause as Error)?.message ?? String(cause)}`)
     }
   }
-  return decodeWith(definition.state, value, `${what}, migrated from version ${storedVersion} to ${definition.stateVersion}`)
+  return decodeWith(
+    definition.state,
+    value,
+    `${what}, migrated from version ${storedVersion} to ${definition.stateVersion}`,
+  )
 }

@@ -16,7 +16,9 @@ export const inertScopeOf = <M extends AnyStateMachine>(machine: M): Parameters<
   const actor = createActor(machine, { input: { jobId: "" } } as never) as unknown as { _actorScope?: Scope }
   const scope = actor._actorScope
   if (scope === undefined || typeof (scope as { actionExecutor?: unknown }).actionExecutor !== "function") {
-    throw new Error("this version of xstate has no actor scope with an actionExecutor: jobstate's offline transitions need one (see src/machines/inertScope.ts)")
+    throw new Error(
+      "this version of xstate has no actor scope with an actionExecutor: jobstate's offline transitions need one (see src/machines/inertScope.ts)",
+    )
   }
   ;(scope as { actionExecutor: (action: unknown) => void }).actionExecutor = () => {}
   return scope

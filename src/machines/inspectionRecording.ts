@@ -33,7 +33,11 @@ export interface RecordedEvent {
   readonly sourceId?: string
   readonly createdAt?: string | number
   readonly event?: { readonly type?: string }
-  readonly snapshot?: { readonly value?: unknown; readonly status?: string; readonly context?: { readonly jobId?: unknown } | null }
+  readonly snapshot?: {
+    readonly value?: unknown
+    readonly status?: string
+    readonly context?: { readonly jobId?: unknown } | null
+  }
 }
 
 /** `{ running: "active" }` as `running.active`, the way the lifecycle diagram names it. */
@@ -42,7 +46,9 @@ const stateName = (value: unknown): string => {
   if (typeof value === "string") return value
   if (typeof value === "object") {
     return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => (v === null || (typeof v === "object" && Object.keys(v as object).length === 0) ? k : `${k}.${stateName(v)}`))
+      .map(([k, v]) =>
+        v === null || (typeof v === "object" && Object.keys(v as object).length === 0) ? k : `${k}.${stateName(v)}`,
+      )
       .join(", ")
   }
   return JSON.stringify(value)
@@ -55,7 +61,9 @@ export const parseRecording = (text: string, source: string): ReadonlyArray<Reco
     try {
       return [JSON.parse(line) as RecordedEvent]
     } catch {
-      throw new InvalidRecording({ detail: `${source}:${i + 1} is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)` })
+      throw new InvalidRecording({
+        detail: `${source}:${i + 1} is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)`,
+      })
     }
   })
 }
@@ -78,7 +86,8 @@ export const replayRows = (events: ReadonlyArray<RecordedEvent>): ReadonlyArray<
   return events.map((e, i) => {
     if (e.type === "@xstate.actor" && e.sessionId !== undefined) {
       const own = e.snapshot?.context?.jobId
-      const jobId = typeof own === "string" ? own : (e.parentId !== undefined ? actors.get(e.parentId)?.jobId : null) ?? null
+      const jobId =
+        typeof own === "string" ? own : ((e.parentId !== undefined ? actors.get(e.parentId)?.jobId : null) ?? null)
       actors.set(e.sessionId, { name: e.name ?? "actor", jobId })
     }
     const kind = e.type === "@xstate.actor" ? "actor" : e.type === "@xstate.snapshot" ? "snapshot" : "event"

@@ -99,14 +99,18 @@ export const jobLifecycleMachine = setup({
     requestPause: sendTo("worker", { type: "INTERRUPT", reason: "pause" } satisfies WorkerCommand),
     requestCancel: sendTo("worker", { type: "INTERRUPT", reason: "cancel" } satisfies WorkerCommand),
     forceInterrupt: sendTo("worker", { type: "FORCE_INTERRUPT" } satisfies WorkerCommand),
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, pausedBy: null, runAt: null, awaitingChildren: false }),
+    countAttempt: assign({
+      attempt: ({ context }) => context.attempt + 1,
+      pausedBy: null,
+      runAt: null,
+      awaitingChildren: false,
+    }),
     awaitChildren: assign({ awaitingChildren: true }),
     rememberPauser: assign({
       pausedBy: ({ event }) => (event.type === "PAUSE" ? event.by : null),
     }),
     rememberError: assign({
-      error: ({ event }) =>
-        event.type === "FAIL" || event.type === "WORKER.FAILED" ? event.error : null,
+      error: ({ event }) => (event.type === "FAIL" || event.type === "WORKER.FAILED" ? event.error : null),
     }),
     countFailure: assign({
       failures: ({ context }) => context.failures + 1,
@@ -264,7 +268,16 @@ export const commandOf = (event: CommandEvent): RemoteCommand =>
  * buttons), it reads this; a live job's actor is asked directly.
  */
 export const commandsAccepted: Readonly<Record<JobStatus, ReadonlyArray<JobCommand>>> = (() => {
-  const context: JobLifecycleContext = { jobId: "", attempt: 1, pausedBy: null, error: null, failures: 0, lastError: null, runAt: null, awaitingChildren: false }
+  const context: JobLifecycleContext = {
+    jobId: "",
+    attempt: 1,
+    pausedBy: null,
+    error: null,
+    failures: 0,
+    lastError: null,
+    runAt: null,
+    awaitingChildren: false,
+  }
   const table = {} as Record<JobStatus, JobCommand[]>
   for (const status of jobStatuses) {
     const snapshot = jobLifecycleMachine.resolveState({ value: status as never, context })

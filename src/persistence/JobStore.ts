@@ -102,7 +102,9 @@ export interface NewChild extends Omit<NewJob, "runAt" | "uniqueKey" | "options"
 }
 
 /** What `insertJob` did: stored the job, or found a live job holding its unique key. */
-export type InsertResult = { readonly inserted: true } | { readonly inserted: false; readonly existing: { readonly id: string; readonly name: string } }
+export type InsertResult =
+  | { readonly inserted: true }
+  | { readonly inserted: false; readonly existing: { readonly id: string; readonly name: string } }
 
 /** A log line as stored. The API type is `JobLogLine`. */
 export interface DbLog {
@@ -224,8 +226,22 @@ export type JobWrite =
       /** Also record its progress (if any) in `job_events`, if it is applied. */
       readonly event?: EventMeta
     }
-  | { readonly kind: "progress"; readonly id: string; readonly owner: string; readonly progress: ProgressColumns; readonly at: string; readonly event?: EventMeta }
-  | { readonly kind: "log"; readonly id: string; readonly level: LogLevel; readonly message: string; readonly at: string; readonly event?: EventMeta }
+  | {
+      readonly kind: "progress"
+      readonly id: string
+      readonly owner: string
+      readonly progress: ProgressColumns
+      readonly at: string
+      readonly event?: EventMeta
+    }
+  | {
+      readonly kind: "log"
+      readonly id: string
+      readonly level: LogLevel
+      readonly message: string
+      readonly at: string
+      readonly event?: EventMeta
+    }
 
 /** What a claim turns a queued row into, decided by the engine inside the claim. */
 export type ClaimDecision =

@@ -125,7 +125,11 @@ export class PostgresJobStore implements JobStore {
       if (pid !== undefined) this.ownBackends.delete(pid)
     })
     this.channel = channelOf(schema)
-    this.listener = new ChangeListener({ databaseUrl, channel: this.channel, isOwnBackend: (pid) => this.ownBackends.has(pid) })
+    this.listener = new ChangeListener({
+      databaseUrl,
+      channel: this.channel,
+      isOwnBackend: (pid) => this.ownBackends.has(pid),
+    })
   }
 
   insertJob(job: NewJob): Promise<InsertResult> {
@@ -191,7 +195,8 @@ export class PostgresJobStore implements JobStore {
       const claiming = claim !== undefined && claim.limit > 0 && claim.types.length > 0
       if (!claiming && writes.length === 0) return { applied: [], claimed: [] }
       const parents = waitingParents(writes)
-      if (!claiming && parents.length === 0 && planWrites(writes).length === 1) return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
+      if (!claiming && parents.length === 0 && planWrites(writes).length === 1)
+        return { applied: await applyWrites(this.pool, this.t, writes), claimed: [] }
       return inTransaction(
         this.pool,
         async (client, commit) => {
@@ -203,7 +208,9 @@ export class PostgresJobStore implements JobStore {
           ])
           if (!claiming) commit()
           const [, applied, , claimable] = await sent
-          return claimable === undefined ? { applied, claimed: [] as ClaimRow[] } : { applied, ...(await startClaimed(client, this.t, claim!, claimable, commit)) }
+          return claimable === undefined
+            ? { applied, claimed: [] as ClaimRow[] }
+            : { applied, ...(await startClaimed(client, this.t, claim!, claimable, commit)) }
         },
         beginCommit,
       )
@@ -287,8 +294,13 @@ export class PostgresJobStore implements JobStore {
     return this.listener.watch(onChange, intervalMs)
   }
 
-  async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
-    const cutoff = await pruneCutoff(request, (status, n) => this.call("prune", "Read", () => prune.nthNewest(this.pool, this.t, status, n)))
+  async pruneJobs(
+    request: PruneRequest,
+    onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>,
+  ): Promise<number> {
+    const cutoff = await pruneCutoff(request, (status, n) =>
+      this.call("prune", "Read", () => prune.nthNewest(this.pool, this.t, status, n)),
+    )
     return pruneInBatches(
       cutoff,
       request.batchSize ?? DEFAULT_PRUNE_BATCH,
@@ -305,7 +317,8 @@ export class PostgresJobStore implements JobStore {
 
   private async call<A>(operation: string, reason: "Read" | "Write", f: () => Promise<A>): Promise<A> {
     for (let attempt = 0; ; attempt++) {
-      if (this.closing !== undefined) throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
+      if (this.closing !== undefined)
+        throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
       try {
         return await f()
       } catch (cause) {

@@ -255,7 +255,10 @@ export class SqliteJobStore implements JobStore {
     return watch(this.db, () => this.closed, onChange, intervalMs)
   }
 
-  async pruneJobs(request: PruneRequest, onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>): Promise<number> {
+  async pruneJobs(
+    request: PruneRequest,
+    onBatch?: (ids: ReadonlyArray<string>) => void | Promise<void>,
+  ): Promise<number> {
     const nthNewest = (status: PruneRequest["status"], n: number) =>
       this.call("prune", "Read", () => {
         this.assertOpen("prune")

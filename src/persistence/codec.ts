@@ -75,11 +75,19 @@ export const jsonCodecOf = (schema: JobSchema<unknown>): JobSchema<unknown> => {
 
 /** A value of `schema` in the form JSON text stores (`JSON.stringify` it); a mismatch is a `SerializationError`. */
 export const encodeJsonWith = <T>(schema: JobSchema<T> | undefined, value: T, what: string): unknown =>
-  encodeWith(schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>), value, what)
+  encodeWith(
+    schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>),
+    value,
+    what,
+  )
 
 /** A value parsed from stored JSON text, decoded by `schema`'s JSON codec. */
 export const decodeJsonWith = <T>(schema: JobSchema<T> | undefined, value: unknown, what: string): T =>
-  decodeWith(schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>), value, what)
+  decodeWith(
+    schema === undefined ? undefined : (jsonCodecOf(schema as JobSchema<unknown>) as JobSchema<T>),
+    value,
+    what,
+  )
 
 /** Schema-decodes a stored (encoded) value; a mismatch is a `SerializationError`. */
 export const decodeWith = <T>(schema: JobSchema<T> | undefined, value: unknown, what: string): T => {

@@ -53,7 +53,9 @@ interface ColumnType {
 export type JobColumn = keyof typeof JOB_COLUMNS
 
 /** The columns a claim reads: only what a start needs (each blob read costs). */
-export type ClaimColumn = { [K in JobColumn]: (typeof JOB_COLUMNS)[K] extends { readonly claim: true } ? K : never }[JobColumn]
+export type ClaimColumn = {
+  [K in JobColumn]: (typeof JOB_COLUMNS)[K] extends { readonly claim: true } ? K : never
+}[JobColumn]
 
 export const jobColumnNames = Object.keys(JOB_COLUMNS) as ReadonlyArray<JobColumn>
 
@@ -130,7 +132,9 @@ export const LIFECYCLE_COLUMNS = [
   "awaiting_children",
 ] as const satisfies ReadonlyArray<JobColumn>
 
-export const lifecycleValues = (lc: LifecycleRow): Record<(typeof LIFECYCLE_COLUMNS)[number] | "terminal", unknown> => ({
+export const lifecycleValues = (
+  lc: LifecycleRow,
+): Record<(typeof LIFECYCLE_COLUMNS)[number] | "terminal", unknown> => ({
   status: lc.status,
   snapshot: lc.snapshot,
   attempts: lc.attempts,
@@ -146,10 +150,16 @@ export const lifecycleValues = (lc: LifecycleRow): Record<(typeof LIFECYCLE_COLU
 
 /** The progress columns of a write, with `has_progress`: a write without progress keeps the row's. */
 export const progressValues = (p: ProgressColumns | undefined) =>
-  p === undefined ? { has_progress: false, progress: null, progress_data: null } : { has_progress: true, progress: p.progress, progress_data: p.progressData }
+  p === undefined
+    ? { has_progress: false, progress: null, progress_data: null }
+    : { has_progress: true, progress: p.progress, progress_data: p.progressData }
 
 /** What a guarded write expects of its row (`expectGuard`). */
-export const expectValues = (e: RowExpectation) => ({ expect_status: e.status, expect_owner: e.owner, expect_attempts: e.attempts ?? null })
+export const expectValues = (e: RowExpectation) => ({
+  expect_status: e.status,
+  expect_owner: e.owner,
+  expect_attempts: e.attempts ?? null,
+})
 
 type Write<K extends JobWrite["kind"]> = Extract<JobWrite, { readonly kind: K }>
 
@@ -175,7 +185,12 @@ export const checkpointValues = (w: Write<"checkpoint">) => ({
 })
 
 /** The values a progress write binds (`progressSet`); its guard: the row runs under `owner`. */
-export const progressWriteValues = (w: Write<"progress">) => ({ id: w.id, owner: w.owner, ...progressValues(w.progress), at: w.at })
+export const progressWriteValues = (w: Write<"progress">) => ({
+  id: w.id,
+  owner: w.owner,
+  ...progressValues(w.progress),
+  at: w.at,
+})
 
 /**
  * How a statement names what it binds and what the row holds: SQLite `@at` and `output`,
@@ -219,7 +234,8 @@ export const checkpointSet = (r: Refs): string =>
     `updated_at = ${r.value("at")}`,
   ].join(", ")
 
-export const progressSet = (r: Refs): string => `progress = ${r.value("progress")}, progress_data = ${r.value("progress_data")}, updated_at = ${r.value("at")}`
+export const progressSet = (r: Refs): string =>
+  `progress = ${r.value("progress")}, progress_data = ${r.value("progress_data")}, updated_at = ${r.value("at")}`
 
 /**
  * A claim's start (`startValues`): the row runs under its claimant. It clears the wait (a running

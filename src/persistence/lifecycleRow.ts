@@ -17,7 +17,8 @@ export interface PersistedLifecycle {
 /** The job status a lifecycle state value stands for: its top-level state. */
 export const statusOf = (value: unknown): JobStatus => {
   const top = typeof value === "string" ? value : Object.keys(value as object)[0]
-  if (!isJobStatus(top)) throw new SerializationError({ what: "lifecycle snapshot", detail: `unknown state ${JSON.stringify(value)}` })
+  if (!isJobStatus(top))
+    throw new SerializationError({ what: "lifecycle snapshot", detail: `unknown state ${JSON.stringify(value)}` })
   return top
 }
 
@@ -28,7 +29,12 @@ export const statusOf = (value: unknown): JobStatus => {
  * keys would be a third of its context.
  */
 export const encodeLifecycle = ({ value, context }: PersistedLifecycle): Buffer => {
-  if (context.failures !== 0 || context.lastError !== null || context.runAt !== null || context.awaitingChildren !== false) {
+  if (
+    context.failures !== 0 ||
+    context.lastError !== null ||
+    context.runAt !== null ||
+    context.awaitingChildren !== false
+  ) {
     return pack({ value, context })
   }
   const { failures: _f, lastError: _l, runAt: _r, awaitingChildren: _a, ...rest } = context
@@ -42,16 +48,26 @@ export const encodeLifecycle = ({ value, context }: PersistedLifecycle): Buffer 
  */
 export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLifecycle => {
   const stored = unpack(bytes, `lifecycle snapshot of job ${jobId}`) as Partial<PersistedLifecycle> | null
-  if (stored === null || typeof stored !== "object" || !("value" in stored) || typeof stored.context !== "object" || stored.context === null) {
+  if (
+    stored === null ||
+    typeof stored !== "object" ||
+    !("value" in stored) ||
+    typeof stored.context !== "object" ||
+    stored.context === null
+  ) {
     throw new SerializationError({ what: `lifecycle snapshot of job ${jobId}`, detail: "not a lifecycle snapshot" })
   }
   statusOf(stored.value)
   const context = stored.context as Partial<PersistedLifecycle["context"]>
   // Stored without them when they have their defaults (and written so before retries, delays
   // and children existed).
-  if (context.awaitingChildren !== undefined) return { value: stored.value, context: context as PersistedLifecycle["context"] }
+  if (context.awaitingChildren !== undefined)
+    return { value: stored.value, context: context as PersistedLifecycle["context"] }
   const defaults = context.failures === undefined ? { failures: 0, lastError: null, runAt: null } : {}
-  return { value: stored.value, context: { ...context, ...defaults, awaitingChildren: false } as PersistedLifecycle["context"] }
+  return {
+    value: stored.value,
+    context: { ...context, ...defaults, awaitingChildren: false } as PersistedLifecycle["context"],
+  }
 }
 
 /**
@@ -84,7 +100,8 @@ export interface LifecycleRow {
 export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): LifecycleRow => {
   const status = statusOf(snapshot.value)
   const { context } = snapshot
-  const error: StoredError | null = status === "failed" ? (context.error ?? { _tag: "Unknown", message: "failed without an error" }) : null
+  const error: StoredError | null =
+    status === "failed" ? (context.error ?? { _tag: "Unknown", message: "failed without an error" }) : null
   return {
     status,
     snapshot: bytes ?? encodeLifecycle(snapshot),

@@ -20,10 +20,16 @@ export interface PruneRequest {
  * Rows of the status that sort below `(completedAt, seq)` are deleted (a row without
  * `completed_at` sorts below every other); `all`: every row of the status; `none`: nothing.
  */
-export type PruneCutoff = { readonly kind: "all" } | { readonly kind: "none" } | { readonly kind: "below"; readonly completedAt: string; readonly seq: number }
+export type PruneCutoff =
+  | { readonly kind: "all" }
+  | { readonly kind: "none" }
+  | { readonly kind: "below"; readonly completedAt: string; readonly seq: number }
 
 /** The n-th newest row of a status (1-based), or undefined when there are fewer. */
-export type NthNewest = (status: RestingStatus, n: number) => Promise<{ readonly completedAt: string | null; readonly seq: number } | undefined>
+export type NthNewest = (
+  status: RestingStatus,
+  n: number,
+) => Promise<{ readonly completedAt: string | null; readonly seq: number } | undefined>
 
 /**
  * The one cutoff a request comes to: a job is deleted when it is older than `completedBefore`
@@ -34,7 +40,8 @@ export const pruneCutoff = async (request: PruneRequest, nthNewest: NthNewest): 
   const { completedBefore, keepNewest } = request
   if (completedBefore === undefined && keepNewest === undefined) return { kind: "all" }
   // seq starts at 1: (t, 0) is "completed before t".
-  const byAge: PruneCutoff = completedBefore === undefined ? { kind: "none" } : { kind: "below", completedAt: completedBefore, seq: 0 }
+  const byAge: PruneCutoff =
+    completedBefore === undefined ? { kind: "none" } : { kind: "below", completedAt: completedBefore, seq: 0 }
   if (keepNewest === undefined) return byAge
   if (keepNewest <= 0) return { kind: "all" }
   const boundary = await nthNewest(request.status, keepNewest)
@@ -43,7 +50,8 @@ export const pruneCutoff = async (request: PruneRequest, nthNewest: NthNewest): 
   const byCount: PruneCutoff = { kind: "below", completedAt: boundary.completedAt ?? "", seq: boundary.seq }
   if (byAge.kind === "none") return byCount
   if (byAge.kind !== "below") return byAge
-  const ageWins = byAge.completedAt > byCount.completedAt || (byAge.completedAt === byCount.completedAt && byAge.seq > byCount.seq)
+  const ageWins =
+    byAge.completedAt > byCount.completedAt || (byAge.completedAt === byCount.completedAt && byAge.seq > byCount.seq)
   return ageWins ? byAge : byCount
 }
 

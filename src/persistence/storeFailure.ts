@@ -17,10 +17,15 @@ export const isTransientCause = (cause: unknown): boolean => {
   const message = typeof e?.message === "string" ? e.message : ""
   if (code.startsWith("SQLITE_")) return /^SQLITE_(BUSY|LOCKED|FULL|IOERR|NOMEM|PROTOCOL)/.test(code)
   if (/^(08|53|58|57P0)/.test(code) || code === "40001" || code === "40P01") return true
-  if (/^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENETDOWN|EAI_AGAIN)$/.test(code)) return true
-  return /Connection terminated|connection.*(closed|ended)|not queryable|timeout exceeded when trying to connect|not currently accepting connections/i.test(message)
+  if (/^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENETDOWN|EAI_AGAIN)$/.test(code))
+    return true
+  return /Connection terminated|connection.*(closed|ended)|not queryable|timeout exceeded when trying to connect|not currently accepting connections/i.test(
+    message,
+  )
 }
 
 /** A store failure that passes: the engine waits it out instead of failing a job or a write for it. */
 export const isStoreFailure = (error: unknown): error is PersistenceError =>
-  error instanceof PersistenceError && (error.reason === "Read" || error.reason === "Write") && isTransientCause(error.cause)
+  error instanceof PersistenceError &&
+  (error.reason === "Read" || error.reason === "Write") &&
+  isTransientCause(error.cause)

@@ -45,6 +45,8 @@ export class CheckpointRecorder<P, S, O, Pr> {
       return ctx.checkpoint(state)
     }
     // A proxy rather than a copy: whatever else the context has (or gains later) passes through as it is.
-    return new Proxy(ctx, { get: (target, key) => (key === "checkpoint" ? checkpoint : Reflect.get(target, key, target)) })
+    return new Proxy(ctx, {
+      get: (target, key) => (key === "checkpoint" ? checkpoint : Reflect.get(target, key, target)),
+    })
   }
 }

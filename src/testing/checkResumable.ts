@@ -8,7 +8,15 @@ import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { diffValues } from "./diffValues.js"
 import { JobTimedOut, ResumeMismatch } from "./errors.js"
 import { keepProcessAlive } from "./keepProcessAlive.js"
-import { DEFAULT_TIMEOUT_MS, paramsFor, runInDir, testManagerOptions, type JobParams, type JobRun, type RunJobOptions } from "./runJob.js"
+import {
+  DEFAULT_TIMEOUT_MS,
+  paramsFor,
+  runInDir,
+  testManagerOptions,
+  type JobParams,
+  type JobRun,
+  type RunJobOptions,
+} from "./runJob.js"
 import { tempRoot } from "./tempRoot.js"
 import { withDeadline } from "./withDeadline.js"
 
@@ -66,7 +74,10 @@ export const checkResumable = async <P, S, O, Pr>(
 ): Promise<ResumableReport<O, S, Pr>> => {
   // Its runs each need their own time: one clock moved by the test cannot serve them all.
   if ((options as { clock?: unknown }).clock !== undefined) {
-    throw new InvalidOptions({ option: "clock", detail: "checkResumable takes no clock; use runJob(Job, params, { clock }) to test a job on a test clock" })
+    throw new InvalidOptions({
+      option: "clock",
+      detail: "checkResumable takes no clock; use runJob(Job, params, { clock }) to test a job on a test clock",
+    })
   }
   const root = tempRoot(options.dataDir, options.keep)
   const release = keepProcessAlive()
@@ -77,17 +88,26 @@ export const checkResumable = async <P, S, O, Pr>(
     const made = reference.run.checkpoints.length
     // Passing a job that never checkpoints would prove nothing: say so instead.
     if (made === 0) {
-      throw new RangeError(`checkResumable: an uninterrupted run of "${job.name}" made no checkpoint, so there is no crash to resume from (a resumed run of it starts over)`)
+      throw new RangeError(
+        `checkResumable: an uninterrupted run of "${job.name}" made no checkpoint, so there is no crash to resume from (a resumed run of it starts over)`,
+      )
     }
     const ks = options.checkpoints ?? Array.from({ length: made }, (_, i) => i + 1)
     for (const k of ks) {
       if (!Number.isInteger(k) || k < 1 || k > made) {
-        throw new RangeError(`checkResumable: no checkpoint ${k} to crash after: an uninterrupted run of "${job.name}" makes ${made} (1..${made})`)
+        throw new RangeError(
+          `checkResumable: no checkpoint ${k} to crash after: an uninterrupted run of "${job.name}" makes ${made} (1..${made})`,
+        )
       }
     }
     const expected = options.normalize ? options.normalize(reference.run.output) : reference.storedOutput
     for (const k of ks) {
-      await crashAndResume(job, params, { k, made, expected, effects, dataDir: join(root.path, `crash-after-${k}`), rootDir: root.path }, options)
+      await crashAndResume(
+        job,
+        params,
+        { k, made, expected, effects, dataDir: join(root.path, `crash-after-${k}`), rootDir: root.path },
+        options,
+      )
     }
     return { reference: reference.run, crashedAfter: ks, sideEffects: effects }
   } finally {
@@ -111,13 +131,22 @@ interface Trial {
 type FirstRun = { readonly crashed: true } | { readonly crashed: false; readonly status: JobStatus | "unrecorded" }
 
 /** One crash after checkpoint `k`, and the resume by a second manager on the same store. */
-const crashAndResume = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, params: JobParams<P>, trial: Trial, options: CheckResumableOptions<O>) => {
+const crashAndResume = async <P, S, O, Pr>(
+  job: JobDefinition<P, S, O, Pr>,
+  params: JobParams<P>,
+  trial: Trial,
+  options: CheckResumableOptions<O>,
+) => {
   const { k, dataDir } = trial
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const id = randomUUID()
   const timedOut = (waitingFor: string) => () => new JobTimedOut({ job: job.name, id, timeoutMs, waitingFor, dataDir })
-  const mismatch = (fields: Pick<ResumeMismatch, "reason" | "expected" | "actual" | "detail"> & { diff?: ReadonlyArray<string>; cause?: unknown }) =>
-    new ResumeMismatch({ job: job.name, checkpoint: k, diff: [], dataDir: trial.rootDir, ...fields })
+  const mismatch = (
+    fields: Pick<ResumeMismatch, "reason" | "expected" | "actual" | "detail"> & {
+      diff?: ReadonlyArray<string>
+      cause?: unknown
+    },
+  ) => new ResumeMismatch({ job: job.name, checkpoint: k, diff: [], dataDir: trial.rootDir, ...fields })
   const resolved = await paramsFor(params, dataDir)
   const before = await options.sideEffects?.()
 
@@ -183,7 +212,13 @@ const crashAndResume = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, para
       )) as O
     } catch (error) {
       if (!(error instanceof JobFailed || error instanceof JobCancelled)) throw error
-      throw mismatch({ reason: "ResumeFailed", expected: trial.expected, actual: undefined, detail: `after the crash it did not complete: ${error.message}`, cause: error })
+      throw mismatch({
+        reason: "ResumeFailed",
+        expected: trial.expected,
+        actual: undefined,
+        detail: `after the crash it did not complete: ${error.message}`,
+        cause: error,
+      })
     }
     const actual = options.normalize ? options.normalize(output) : (await second.getJobInfo(id)).output
     if (!isDeepStrictEqual(trial.expected, actual)) {
@@ -209,7 +244,9 @@ const crashAndResume = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, para
         actual: total,
         detail:
           `it made ${total} side effects (${atCrash! - before} before the crash, ${after - atCrash!} after the resume) where an uninterrupted run makes ${trial.effects}: ` +
-          (total > trial.effects ? "the resumed run redid work that its checkpoint recorded as done" : "the resumed run skipped work"),
+          (total > trial.effects
+            ? "the resumed run redid work that its checkpoint recorded as done"
+            : "the resumed run skipped work"),
       })
     }
   }

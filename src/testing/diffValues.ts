@@ -18,7 +18,8 @@ const walk = (expected: unknown, actual: unknown, path: string, lines: string[])
   if (isDeepStrictEqual(expected, actual)) return
   const at = path === "" ? "(root)" : path
   if (Array.isArray(expected) && Array.isArray(actual)) {
-    for (let i = 0; i < Math.min(expected.length, actual.length); i++) walk(expected[i], actual[i], `${path}[${i}]`, lines)
+    for (let i = 0; i < Math.min(expected.length, actual.length); i++)
+      walk(expected[i], actual[i], `${path}[${i}]`, lines)
     if (expected.length !== actual.length) lines.push(`${at}: expected ${expected.length} items, got ${actual.length}`)
     return
   }

@@ -9,8 +9,7 @@ export class ResumeMismatch extends Data.TaggedError("ResumeMismatch")<{
   readonly job: string
   /** The crash came the moment this checkpoint (1 = the first) had committed. */
   readonly checkpoint: number
-  readonly reason:
-    /** The resumed run's output is not the uninterrupted run's (`diff` lists where). */
+  readonly reason: /** The resumed run's output is not the uninterrupted run's (`diff` lists where). */
     | "OutputDiffers"
     /** The crashed and resumed runs together did a different number of side effects (`sideEffects`). */
     | "SideEffectsDiffer"

@@ -118,7 +118,12 @@ export const paramsFor = async <P>(params: JobParams<P>, dataDir: string): Promi
 type Run<O, S, Pr> = { readonly run: JobRun<O, S, Pr>; readonly storedOutput: unknown }
 
 /** One run in `dataDir`; also gives the output as stored (schema-encoded), for comparisons. */
-export const runInDir = async <P, S, O, Pr>(job: JobDefinition<P, S, O, Pr>, params: JobParams<P>, dataDir: string, options: RunJobOptions): Promise<Run<O, S, Pr>> => {
+export const runInDir = async <P, S, O, Pr>(
+  job: JobDefinition<P, S, O, Pr>,
+  params: JobParams<P>,
+  dataDir: string,
+  options: RunJobOptions,
+): Promise<Run<O, S, Pr>> => {
   // A test clock's `advance` waits until the job is dispatched: time must not pass before the job can wait for it.
   const releaseClock = holdClock(options.clock)
   try {
@@ -156,7 +161,11 @@ const runOnce = async <P, S, O, Pr>(
     return given
   }
   const children = (options.jobs ?? []).filter((child) => child.name !== job.name)
-  const manager = await JobManager.open({ ...testManagerOptions(dataDir, options), jobs: [recorder.definition, ...children], generateId })
+  const manager = await JobManager.open({
+    ...testManagerOptions(dataDir, options),
+    jobs: [recorder.definition, ...children],
+    generateId,
+  })
   const progress: Progress<Pr>[] = []
   // Subscribed before the dispatch, to the id it will use: no event can come before.
   const unsubscribe = manager.subscribeJob(id, (event) => {

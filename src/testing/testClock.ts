@@ -55,7 +55,8 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
  * await clock.advance(60 * 60_000)            // the hour passes at once; the job is claimed
  * expect(await handle.result()).toEqual(…)
  */
-export const testClock = (start: Date | number = Date.now()): TestClock => new ManualClock(typeof start === "number" ? start : start.getTime())
+export const testClock = (start: Date | number = Date.now()): TestClock =>
+  new ManualClock(typeof start === "number" ? start : start.getTime())
 
 class ManualClock implements TestClock {
   /** Waiting timers, by due time; timers due at the same time in the order they were set. */
@@ -96,14 +97,19 @@ class ManualClock implements TestClock {
   }
 
   async advance(ms: number): Promise<void> {
-    if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`testClock.advance: expected a number of ms ≥ 0, got ${ms}`)
+    if (!(Number.isFinite(ms) && ms >= 0))
+      throw new RangeError(`testClock.advance: expected a number of ms ≥ 0, got ${ms}`)
     await this.moveTo(this.time + ms)
   }
 
   async setTime(time: Date | number): Promise<void> {
     const to = typeof time === "number" ? time : time.getTime()
-    if (!Number.isFinite(to)) throw new RangeError(`testClock.setTime: expected a Date or ms since the epoch, got ${String(time)}`)
-    if (to < this.time) throw new RangeError(`testClock.setTime: ${new Date(to).toISOString()} is before the clock's time (${new Date(this.time).toISOString()}); a test clock only moves forward`)
+    if (!Number.isFinite(to))
+      throw new RangeError(`testClock.setTime: expected a Date or ms since the epoch, got ${String(time)}`)
+    if (to < this.time)
+      throw new RangeError(
+        `testClock.setTime: ${new Date(to).toISOString()} is before the clock's time (${new Date(this.time).toISOString()}); a test clock only moves forward`,
+      )
     await this.moveTo(to)
   }
 

@@ -77,7 +77,8 @@ const handle = async (
   const url = new URL(req.url ?? "/", "http://dashboard.invalid")
   let path = url.pathname
   if (basePath !== "") {
-    if (path !== basePath && !path.startsWith(`${basePath}/`)) throw new HttpRefusal(404, `Not found: ${path} (the dashboard is under ${basePath}/)`)
+    if (path !== basePath && !path.startsWith(`${basePath}/`))
+      throw new HttpRefusal(404, `Not found: ${path} (the dashboard is under ${basePath}/)`)
     path = path.slice(basePath.length)
   }
   checkHost(req, options)
@@ -102,7 +103,11 @@ const handle = async (
       return void res.end()
     }
     const given = tokenOf(req)
-    if (given === undefined) throw new HttpRefusal(401, "A token is required: open the page with ?token=…, or send Authorization: Bearer <token>")
+    if (given === undefined)
+      throw new HttpRefusal(
+        401,
+        "A token is required: open the page with ?token=…, or send Authorization: Bearer <token>",
+      )
     if (!same(given, options.token)) throw new HttpRefusal(401, "Wrong token")
   }
 
@@ -110,7 +115,8 @@ const handle = async (
     checkSameOrigin(req)
     return post(manager, path, req, res)
   }
-  if (req.method !== "GET" && req.method !== "HEAD") throw new HttpRefusal(405, `Method ${req.method} is not allowed: reads are GET, actions are POST`)
+  if (req.method !== "GET" && req.method !== "HEAD")
+    throw new HttpRefusal(405, `Method ${req.method} is not allowed: reads are GET, actions are POST`)
   return get(manager, options, diagram, path, url, req, res)
 }
 
@@ -132,13 +138,25 @@ const get = async (
   if (path === "/api/events") return streamEvents(manager, req, res)
   if (path === "/api/overview") {
     const since = Date.now() - 60 * 60_000
-    const [counts, ended, schedules] = await Promise.all([manager.countJobs(), manager.endedPerMinute(since), manager.listSchedules()])
-    return sendJson(res, 200, { managerId: manager.id, types: manager.listJobTypes(), counts, ended, since: new Date(since).toISOString(), schedules })
+    const [counts, ended, schedules] = await Promise.all([
+      manager.countJobs(),
+      manager.endedPerMinute(since),
+      manager.listSchedules(),
+    ])
+    return sendJson(res, 200, {
+      managerId: manager.id,
+      types: manager.listJobTypes(),
+      counts,
+      ended,
+      since: new Date(since).toISOString(),
+      schedules,
+    })
   }
   if (path === "/api/jobs") return sendJson(res, 200, await listJobs(manager, q))
   if (path === "/api/managers") return sendJson(res, 200, { managers: await manager.listManagers() })
   // The diagram, and the commands the machine takes in each status (the page's buttons).
-  if (path === "/api/lifecycle") return sendJson(res, 200, { ...(await diagram()), actions: jobCommands, commands: commandsAccepted })
+  if (path === "/api/lifecycle")
+    return sendJson(res, 200, { ...(await diagram()), actions: jobCommands, commands: commandsAccepted })
   let m = /^\/api\/types\/([^/]+)$/.exec(path)
   if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
   m = /^\/api\/jobs\/([^/]+)\/logs$/.exec(path)
@@ -146,7 +164,9 @@ const get = async (
     const id = decodeURIComponent(m[1]!)
     await manager.getJobInfo(id)
     const afterSeq = integer(q.get("afterSeq"), "afterSeq", 0) ?? 0
-    return sendJson(res, 200, { logs: await manager.getJobLogs(id, { afterSeq, limit: integer(q.get("limit"), "limit", 1) ?? 1_000 }) })
+    return sendJson(res, 200, {
+      logs: await manager.getJobLogs(id, { afterSeq, limit: integer(q.get("limit"), "limit", 1) ?? 1_000 }),
+    })
   }
   m = /^\/api\/jobs\/([^/]+)$/.exec(path)
   if (m) {
@@ -160,7 +180,13 @@ const get = async (
     }
     // The last 500 lines; the page asks for more with afterSeq as they come. The history reads them all.
     const logs = await manager.getJobLogs(id)
-    return sendJson(res, 200, { job, params, history: jobHistory(job, logs), logs: logs.slice(-500), logsTruncated: logs.length > 500 })
+    return sendJson(res, 200, {
+      job,
+      params,
+      history: jobHistory(job, logs),
+      logs: logs.slice(-500),
+      logsTruncated: logs.length > 500,
+    })
   }
   throw new HttpRefusal(404, `Not found: ${path}`)
 }
@@ -189,11 +215,19 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
   if (path === "/api/bulk") return sendJson(res, 200, await bulk(manager, await readJson(req)))
   if (path === "/api/schedules") {
     const body = await readJson(req)
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { name, type, params, cron, timezone?, priority? }")
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new HttpRefusal(400, "Expected a JSON object { name, type, params, cron, timezone?, priority? }")
     const { name, type, params } = body as { name?: unknown; type?: unknown; params?: unknown }
-    if (typeof name !== "string" || name.trim() === "") throw new HttpRefusal(400, "`name` (the schedule's name) is required")
-    if (typeof type !== "string" || type === "") throw new HttpRefusal(400, "`type` (the job type it dispatches) is required")
-    const schedule = await manager.scheduleByName(name.trim(), type, params ?? {}, givenOptions(body, SCHEDULE_OPTIONS) as unknown as ScheduleOptions)
+    if (typeof name !== "string" || name.trim() === "")
+      throw new HttpRefusal(400, "`name` (the schedule's name) is required")
+    if (typeof type !== "string" || type === "")
+      throw new HttpRefusal(400, "`type` (the job type it dispatches) is required")
+    const schedule = await manager.scheduleByName(
+      name.trim(),
+      type,
+      params ?? {},
+      givenOptions(body, SCHEDULE_OPTIONS) as unknown as ScheduleOptions,
+    )
     return sendJson(res, 201, { schedule })
   }
   m = /^\/api\/schedules\/([^/]+)\/remove$/.exec(path)
@@ -205,7 +239,11 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
   if (path === "/api/replay") {
     // The text of an `inspect --out` recording, as the CLI's replay reads it.
     const text = await readBody(req)
-    if (text.trim() === "") throw new HttpRefusal(400, "The request body is empty: send the text of a recording made with `jobstate inspect --out`")
+    if (text.trim() === "")
+      throw new HttpRefusal(
+        400,
+        "The request body is empty: send the text of a recording made with `jobstate inspect --out`",
+      )
     let rows
     try {
       rows = replayRows(parseRecording(text, "the recording"))
@@ -214,7 +252,8 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
     }
     return sendJson(res, 200, { rows })
   }
-  if (/^\/api\/jobs\/[^/]+\/[^/]+$/.test(path)) throw new HttpRefusal(404, `Unknown action in ${path}: one of ${ACTIONS.join(", ")}`)
+  if (/^\/api\/jobs\/[^/]+\/[^/]+$/.test(path))
+    throw new HttpRefusal(404, `Unknown action in ${path}: one of ${ACTIONS.join(", ")}`)
   throw new HttpRefusal(404, `Not found: POST ${path}`)
 }
 
@@ -233,22 +272,41 @@ const listJobs = async (manager: JobManager, q: URLSearchParams) => {
   const limit = Math.min(integer(q.get("limit"), "limit", 1) ?? 50, PAGE_LIMIT_MAX)
   const offset = integer(q.get("offset"), "offset", 0) ?? 0
   if (status !== undefined && !(Object.values(JobStatus) as string[]).includes(status)) {
-    throw new HttpRefusal(400, `Unknown status ${JSON.stringify(status)}: one of ${Object.values(JobStatus).join(", ")}`)
+    throw new HttpRefusal(
+      400,
+      `Unknown status ${JSON.stringify(status)}: one of ${Object.values(JobStatus).join(", ")}`,
+    )
   }
-  const filter: ListJobsFilter = { status: status as JobStatus | undefined, name, parentId, createdAfter, createdBefore }
+  const filter: ListJobsFilter = {
+    status: status as JobStatus | undefined,
+    name,
+    parentId,
+    createdAfter,
+    createdBefore,
+  }
   if (text !== "") {
     // Ids are random: the prefix finds few, and the other filters are applied to those.
     const ids = await manager.findJobIds(text, offset + limit + 1)
-    const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter((j) => j !== undefined)
+    const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter(
+      (j) => j !== undefined,
+    )
     const matching = infos.filter((j) => matches(j, filter))
     matching.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
-    return { jobs: matching.slice(offset, offset + limit), offset, limit, total: null, more: matching.length > offset + limit }
+    return {
+      jobs: matching.slice(offset, offset + limit),
+      offset,
+      limit,
+      total: null,
+      more: matching.length > offset + limit,
+    }
   }
   const page = await manager.listJobs({ ...filter, limit: limit + 1, offset, order: "newest" })
   // The per-status counts give the total of a status and type filter; a parent's or a time's is not counted.
   let total: number | null = null
   if (parentId === undefined && createdAfter === undefined && createdBefore === undefined) {
-    total = (await manager.countJobs()).filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name)).reduce((n, c) => n + c.count, 0)
+    total = (await manager.countJobs())
+      .filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name))
+      .reduce((n, c) => n + c.count, 0)
   }
   return { jobs: page.slice(0, limit), offset, limit, total, more: page.length > limit }
 }
@@ -267,22 +325,37 @@ const matches = (job: JobInfo, f: ListJobsFilter) =>
  * one click would: a job the action does not apply to is reported, and the others go on.
  */
 const bulk = async (manager: JobManager, body: unknown) => {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "Expected a JSON object { action, ids } or { action, filter: { status?, name?, parent? } }")
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new HttpRefusal(
+      400,
+      "Expected a JSON object { action, ids } or { action, filter: { status?, name?, parent? } }",
+    )
   const { action, ids, filter } = body as { action?: unknown; ids?: unknown; filter?: unknown }
-  if (!ACTIONS.includes(action as Action)) throw new HttpRefusal(400, `Unknown action ${JSON.stringify(action)}: one of ${ACTIONS.join(", ")}`)
+  if (!ACTIONS.includes(action as Action))
+    throw new HttpRefusal(400, `Unknown action ${JSON.stringify(action)}: one of ${ACTIONS.join(", ")}`)
   let targets: string[]
   if (ids !== undefined) {
-    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string") || ids.length === 0) throw new HttpRefusal(400, "`ids` must be a non-empty array of job ids")
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string") || ids.length === 0)
+      throw new HttpRefusal(400, "`ids` must be a non-empty array of job ids")
     if (ids.length > BULK_MAX) throw new HttpRefusal(400, `At most ${BULK_MAX} jobs per action, got ${ids.length}`)
     targets = [...new Set(ids as string[])]
   } else if (typeof filter === "object" && filter !== null && !Array.isArray(filter)) {
     const f = filter as Record<string, unknown>
-    const q = new URLSearchParams(Object.entries(f).flatMap(([k, v]) => (typeof v === "string" && v !== "" ? [[k, v]] : [])))
-    if (q.get("status") === null && q.get("name") === null && q.get("parent") === null) throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
-    const { jobs } = await listJobs(manager, new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX) }))
+    const q = new URLSearchParams(
+      Object.entries(f).flatMap(([k, v]) => (typeof v === "string" && v !== "" ? [[k, v]] : [])),
+    )
+    if (q.get("status") === null && q.get("name") === null && q.get("parent") === null)
+      throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
+    const { jobs } = await listJobs(
+      manager,
+      new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX) }),
+    )
     targets = jobs.map((j) => j.id)
     for (let offset = PAGE_LIMIT_MAX; targets.length === offset && offset < BULK_MAX; offset += PAGE_LIMIT_MAX) {
-      const page = await listJobs(manager, new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX), offset: String(offset) }))
+      const page = await listJobs(
+        manager,
+        new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX), offset: String(offset) }),
+      )
       targets.push(...page.jobs.map((j) => j.id))
     }
     targets = targets.slice(0, BULK_MAX)
@@ -306,28 +379,33 @@ const bulk = async (manager: JobManager, body: unknown) => {
 
 /** The options a request's body sets, as given (the engine checks each). */
 const givenOptions = (body: object, names: ReadonlyArray<string>): Record<string, unknown> =>
-  Object.fromEntries(names.flatMap((k) => {
-    const v = (body as Record<string, unknown>)[k]
-    return v === undefined || v === null || v === "" ? [] : [[k, v]]
-  }))
+  Object.fromEntries(
+    names.flatMap((k) => {
+      const v = (body as Record<string, unknown>)[k]
+      return v === undefined || v === null || v === "" ? [] : [[k, v]]
+    }),
+  )
 
 /** A time in a query: ISO 8601 or ms since the epoch. */
 const time = (value: string | null, name: string): number | undefined => {
   if (value === null || value === "") return undefined
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
-  if (!Number.isFinite(ms)) throw new HttpRefusal(400, `${name} must be a time (ISO 8601 or ms since the epoch), got ${JSON.stringify(value)}`)
+  if (!Number.isFinite(ms))
+    throw new HttpRefusal(400, `${name} must be a time (ISO 8601 or ms since the epoch), got ${JSON.stringify(value)}`)
   return ms
 }
 
 const schemaOf = (manager: JobManager, name: string) => {
-  if (!manager.listJobTypes().includes(name)) throw new HttpRefusal(404, `Unknown job type ${JSON.stringify(name)}; known: ${manager.listJobTypes().join(", ")}`)
+  if (!manager.listJobTypes().includes(name))
+    throw new HttpRefusal(404, `Unknown job type ${JSON.stringify(name)}; known: ${manager.listJobTypes().join(", ")}`)
   return manager.getJobSchema(name)
 }
 
 const integer = (value: string | null, name: string, min: number): number | undefined => {
   if (value === null || value === "") return undefined
   const n = Number(value)
-  if (!Number.isInteger(n) || n < min) throw new HttpRefusal(400, `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`)
+  if (!Number.isInteger(n) || n < min)
+    throw new HttpRefusal(400, `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`)
   return n
 }
 
@@ -361,8 +439,14 @@ const checkHost = (req: IncomingMessage, options: DashboardOptions) => {
   const host = hostName(req.headers.host ?? "")
   const ok = allowed === undefined ? isLoopbackHost(host) : allowed.some((h) => h.toLowerCase() === host)
   if (!ok) {
-    const names = allowed === undefined ? "localhost or 127.0.0.1 (without a token, only loopback names are allowed: set token or allowedHosts)" : allowed.join(" or ")
-    throw new HttpRefusal(403, `Host ${JSON.stringify(req.headers.host ?? "")} is not allowed; open the dashboard as ${names}`)
+    const names =
+      allowed === undefined
+        ? "localhost or 127.0.0.1 (without a token, only loopback names are allowed: set token or allowedHosts)"
+        : allowed.join(" or ")
+    throw new HttpRefusal(
+      403,
+      `Host ${JSON.stringify(req.headers.host ?? "")} is not allowed; open the dashboard as ${names}`,
+    )
   }
 }
 
@@ -375,14 +459,16 @@ const checkSameOrigin = (req: IncomingMessage) => {
   const host = req.headers.host
   const origin = req.headers.origin ?? refererOrigin(req.headers.referer)
   if (host === undefined) throw new HttpRefusal(400, "The request has no Host header")
-  if (origin === undefined || origin === "null") throw new HttpRefusal(403, "Actions need an Origin header naming this dashboard's own origin (a same-origin POST)")
+  if (origin === undefined || origin === "null")
+    throw new HttpRefusal(403, "Actions need an Origin header naming this dashboard's own origin (a same-origin POST)")
   let originHost: string
   try {
     originHost = new URL(origin).host
   } catch {
     throw new HttpRefusal(403, `Bad Origin ${JSON.stringify(origin)}`)
   }
-  if (originHost.toLowerCase() !== host.toLowerCase()) throw new HttpRefusal(403, `Cross-origin request refused: Origin ${origin} is not this dashboard (${host})`)
+  if (originHost.toLowerCase() !== host.toLowerCase())
+    throw new HttpRefusal(403, `Cross-origin request refused: Origin ${origin} is not this dashboard (${host})`)
 }
 
 const refererOrigin = (referer: string | undefined) => {

@@ -13,17 +13,32 @@ export class HttpRefusal extends Error {
 }
 
 // Nothing the dashboard serves may be framed by another site or sniffed as another type.
-const commonHeaders = { "x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "same-origin" }
+const commonHeaders = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "same-origin",
+}
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { ...commonHeaders, "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers })
+  res.writeHead(status, {
+    ...commonHeaders,
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    ...headers,
+  })
   res.end(JSON.stringify(body))
 }
 
 export const sendError = (res: ServerResponse, refusal: HttpRefusal) =>
   sendJson(res, refusal.status, { error: refusal.message, status: refusal.status, ...refusal.extra })
 
-export const sendText = (res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}) => {
+export const sendText = (
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+) => {
   res.writeHead(status, { ...commonHeaders, "content-type": type, ...headers })
   res.end(body)
 }

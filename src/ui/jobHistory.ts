@@ -15,11 +15,19 @@ const BY_COMMAND = String.raw`(?: while \w+| \(its manager had stopped\))?`
  * own log lines do not move its path (test/ui/jobHistory.test.ts drives every transition through
  * a real manager and fails if this list and the engine's wording part).
  */
-const TRANSITION_LINES: ReadonlyArray<{ readonly level: JobLogLine["level"]; readonly pattern: RegExp; readonly status: (m: RegExpExecArray) => JobStatus }> = [
+const TRANSITION_LINES: ReadonlyArray<{
+  readonly level: JobLogLine["level"]
+  readonly pattern: RegExp
+  readonly status: (m: RegExpExecArray) => JobStatus
+}> = [
   // The engine's, as a job leaves running (JobEngine's lifecycleLine) or starts again.
   { level: "warn", pattern: /^attempt failed: /, status: () => "queued" },
   { level: "info", pattern: /^resumed from checkpoint \d+ \(attempt \d+\)$/, status: () => "running" },
-  { level: "info", pattern: /^paused by (?:a user|its manager's shutdown) after checkpoint \d+$/, status: () => "paused" },
+  {
+    level: "info",
+    pattern: /^paused by (?:a user|its manager's shutdown) after checkpoint \d+$/,
+    status: () => "paused",
+  },
   { level: "info", pattern: /^cancelled after checkpoint \d+$/, status: () => "cancelled" },
   // A parent that awaits its children goes back in line (queued.children) until the last one ends.
   { level: "info", pattern: /^waiting for its children, after checkpoint \d+$/, status: () => "queued" },
@@ -27,8 +35,16 @@ const TRANSITION_LINES: ReadonlyArray<{ readonly level: JobLogLine["level"]; rea
   // `… (its manager had stopped)` for a stalled one.
   { level: "info", pattern: new RegExp(`^paused (?:by a user|with its parent)${BY_COMMAND}$`), status: () => "paused" },
   { level: "info", pattern: new RegExp(`^cancelled by a user${BY_COMMAND}$`), status: () => "cancelled" },
-  { level: "info", pattern: new RegExp(`^(?:resumed|put back in line) by a user${BY_COMMAND}$`), status: () => "queued" },
-  { level: "info", pattern: /^(queued|paused|cancelled) \(its manager had stopped\)$/, status: (m) => m[1] as JobStatus },
+  {
+    level: "info",
+    pattern: new RegExp(`^(?:resumed|put back in line) by a user${BY_COMMAND}$`),
+    status: () => "queued",
+  },
+  {
+    level: "info",
+    pattern: /^(queued|paused|cancelled) \(its manager had stopped\)$/,
+    status: (m) => m[1] as JobStatus,
+  },
   // Recovery's, when a manager opens on jobs a dead one left.
   { level: "info", pattern: /^recovered \(.*\); (queued|paused|cancelled)\b/, status: (m) => m[1] as JobStatus },
   { level: "error", pattern: /^failed(?: on recovery)?: /, status: () => "failed" },

@@ -69,7 +69,15 @@ export const textWidth = (text: string, size: number): number => {
   let ems = 0
   for (const c of text) {
     if (/[A-Z]/.test(c)) ems += c === "I" ? 0.38 : c === "M" || c === "W" ? 1.0 : 0.78
-    else if (/[a-z]/.test(c)) ems += c === "i" || c === "l" || c === "j" ? 0.35 : c === "m" || c === "w" ? 1.0 : c === "f" || c === "t" || c === "r" ? 0.48 : 0.7
+    else if (/[a-z]/.test(c))
+      ems +=
+        c === "i" || c === "l" || c === "j"
+          ? 0.35
+          : c === "m" || c === "w"
+            ? 1.0
+            : c === "f" || c === "t" || c === "r"
+              ? 0.48
+              : 0.7
     else if (/[0-9]/.test(c)) ems += 0.7
     else if (c === " ") ems += 0.35
     else ems += 0.42 // . , : · [ ] ( ) -
@@ -83,7 +91,9 @@ export const textWidth = (text: string, size: number): number => {
  */
 export const labelLines = (label: string): string[] => {
   const dot = label.indexOf(".")
-  return dot > 0 && dot < label.length - 1 && !label.includes(" ") ? [label.slice(0, dot + 1), label.slice(dot + 1)] : [label]
+  return dot > 0 && dot < label.length - 1 && !label.includes(" ")
+    ? [label.slice(0, dot + 1), label.slice(dot + 1)]
+    : [label]
 }
 
 /**
@@ -95,7 +105,8 @@ export const labelLines = (label: string): string[] => {
  * state) are left out: they change no state, and a dashboard lights states. Several transitions
  * between the same two states are one arrow, labelled with each of them.
  */
-export const lifecycleDiagram = async (machine: AnyStateMachine): Promise<LifecycleDiagram> => layout(machineGraph(machine))
+export const lifecycleDiagram = async (machine: AnyStateMachine): Promise<LifecycleDiagram> =>
+  layout(machineGraph(machine))
 
 interface Elk {
   layout(graph: ElkNode): Promise<ElkNode>
@@ -159,10 +170,14 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
   const arrows = [...pairs.values()]
 
   const headerWidth = (s: GraphState) =>
-    PAD + textWidth(s.key, STATE_FONT) + (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0) + PAD
+    PAD +
+    textWidth(s.key, STATE_FONT) +
+    (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0) +
+    PAD
   const node = (s: GraphState): ElkNode => {
     const children = childrenOf(s.id)
-    if (children.length === 0) return { id: s.id, width: Math.max(LEAF_MIN, textWidth(s.key, STATE_FONT) + 2 * LEAF_PAD), height: LEAF_H }
+    if (children.length === 0)
+      return { id: s.id, width: Math.max(LEAF_MIN, textWidth(s.key, STATE_FONT) + 2 * LEAF_PAD), height: LEAF_H }
     return {
       id: s.id,
       children: children.map(node),
@@ -189,7 +204,14 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
     children: [{ id: ENTRY_ID, width: ENTRY_SIZE, height: ENTRY_SIZE }, ...tops.map(node)],
     edges: [
       { id: "edge entry", sources: [ENTRY_ID], targets: [rootInitial] },
-      ...arrows.map((e, i): ElkExtendedEdge => ({ id: `edge ${i}`, sources: [e.from], targets: [e.to], labels: [labelOf(e.labels, i)] })),
+      ...arrows.map(
+        (e, i): ElkExtendedEdge => ({
+          id: `edge ${i}`,
+          sources: [e.from],
+          targets: [e.to],
+          labels: [labelOf(e.labels, i)],
+        }),
+      ),
     ],
   }
   const laid = await (await elkOnce()).layout(root)
@@ -199,7 +221,16 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
   const collect = (n: ElkNode) => {
     const s = states.get(n.id)!
     const kind = n.children && n.children.length > 0 ? "compound" : s.type === "final" ? "final" : "atomic"
-    boxes.push({ path: pathOf(s.id), label: s.key, x: r(n.x!), y: r(n.y!), width: r(n.width!), height: r(n.height!), kind, invokes: s.invokes })
+    boxes.push({
+      path: pathOf(s.id),
+      label: s.key,
+      x: r(n.x!),
+      y: r(n.y!),
+      width: r(n.width!),
+      height: r(n.height!),
+      kind,
+      invokes: s.invokes,
+    })
     for (const c of n.children ?? []) collect(c)
   }
   for (const c of laid.children ?? []) if (c.id !== ENTRY_ID) collect(c)
@@ -207,7 +238,9 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
   // Edges come back where they were given (the root, as INCLUDE_CHILDREN takes them).
   const laidEdges = new Map((laid.edges ?? []).map((e) => [e.id, e as ElkExtendedEdge]))
   const route = (id: string) =>
-    (laidEdges.get(id)!.sections ?? []).flatMap((sec) => [sec.startPoint, ...(sec.bendPoints ?? []), sec.endPoint]).map((p) => ({ x: r(p.x), y: r(p.y) }))
+    (laidEdges.get(id)!.sections ?? [])
+      .flatMap((sec) => [sec.startPoint, ...(sec.bendPoints ?? []), sec.endPoint])
+      .map((p) => ({ x: r(p.x), y: r(p.y) }))
   const edges = arrows.map((e, i): DiagramEdge => {
     const out = laidEdges.get(`edge ${i}`)!
     const label = out.labels![0]!
@@ -244,7 +277,10 @@ const roundedPath = (points: ReadonlyArray<{ x: number; y: number }>): string =>
     const radius = Math.min(6, Math.hypot(p.x - prev.x, p.y - prev.y) / 2, Math.hypot(next.x - p.x, next.y - p.y) / 2)
     const toward = (q: { x: number; y: number }) => {
       const len = Math.hypot(q.x - p.x, q.y - p.y) || 1
-      return { x: Math.round((p.x + ((q.x - p.x) / len) * radius) * 10) / 10, y: Math.round((p.y + ((q.y - p.y) / len) * radius) * 10) / 10 }
+      return {
+        x: Math.round((p.x + ((q.x - p.x) / len) * radius) * 10) / 10,
+        y: Math.round((p.y + ((q.y - p.y) / len) * radius) * 10) / 10,
+      }
     }
     const a = toward(prev)
     const b = toward(next)
@@ -252,4 +288,3 @@ const roundedPath = (points: ReadonlyArray<{ x: number; y: number }>): string =>
   }
   return d
 }
-

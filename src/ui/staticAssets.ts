@@ -18,14 +18,37 @@ const vendor: Record<string, () => string> = {
   "htm.js": () => join(dirname(require.resolve("htm")), "htm.mjs"),
 }
 
-const own: Record<string, string> = Object.fromEntries(["index.html", "app.js", "html.js", "diagram.js", "schemaForm.js", "format.js", "validate.js", "timeline.js", "style.css"].map((f) => [f, f]))
+const own: Record<string, string> = Object.fromEntries(
+  [
+    "index.html",
+    "app.js",
+    "html.js",
+    "diagram.js",
+    "schemaForm.js",
+    "format.js",
+    "validate.js",
+    "timeline.js",
+    "style.css",
+  ].map((f) => [f, f]),
+)
 
-const types: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8" }
+const types: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+}
 
 /** A file of the page by its path (`/index.html`, `/assets/app.js`), or undefined when there is none. */
-export const staticAsset = async (path: string, title: string): Promise<{ readonly type: string; readonly body: string } | undefined> => {
+export const staticAsset = async (
+  path: string,
+  title: string,
+): Promise<{ readonly type: string; readonly body: string } | undefined> => {
   const name = path.replace(/^\/(assets\/)?/, "")
-  const file = path.startsWith("/assets/vendor/") ? vendor[name.slice("vendor/".length)]?.() : own[name] === undefined ? undefined : join(staticDir, own[name]!)
+  const file = path.startsWith("/assets/vendor/")
+    ? vendor[name.slice("vendor/".length)]?.()
+    : own[name] === undefined
+      ? undefined
+      : join(staticDir, own[name]!)
   if (file === undefined) return undefined
   const body = await readFile(file, "utf8")
   const type = types[name.slice(name.lastIndexOf(".") + 1)] ?? "application/octet-stream"

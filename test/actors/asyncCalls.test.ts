@@ -47,9 +47,11 @@ const MixedJob = defineJob({
   name: "mixed",
   params: Schema.Struct({}),
   run: async (ctx) => {
-    await Effect.runPromise(Effect.gen(function* () {
-      yield* ctx.log("inside an Effect")
-    }))
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* ctx.log("inside an Effect")
+      }),
+    )
   },
 })
 
@@ -88,7 +90,11 @@ describe("the calls of a job's context", () => {
     // A short lease: the crashed manager (this same process) is found gone soon.
     const first = await openManager({ dataDir, jobs, leaseMs: 300 })
     const handle = await first.dispatch(CarelessJob, {})
-    await waitUntil(async () => (await first.getJobInfo(handle.id)).checkpoints === 2, 20_000, "both checkpoints, never awaited")
+    await waitUntil(
+      async () => (await first.getJobInfo(handle.id)).checkpoints === 2,
+      20_000,
+      "both checkpoints, never awaited",
+    )
     await waitUntil(async () => (await first.getJobLogs(handle.id)).length >= 3, 20_000, "the three log lines")
     expect((await first.getJobLogs(handle.id)).map((l) => l.message)).toEqual(["one", "two", "three"])
     expect((await first.getJobInfo(handle.id)).progressData).toEqual({ _tag: "Structured", data: { done: 2 } })

@@ -54,10 +54,14 @@ describe("child jobs", () => {
   it("pausing a parent pauses its children; resuming it resumes them, and it completes", async () => {
     const manager = await openManager({ concurrency: 4 })
     const parent = await manager.dispatch(FanOutJob, { count: 3, idle: true })
-    await waitUntil(async () => {
-      const info = await manager.getJobInfo(parent.id)
-      return info.awaitingChildren && info.children?.running === 3
-    }, 20_000, "the parent to wait, its children to run")
+    await waitUntil(
+      async () => {
+        const info = await manager.getJobInfo(parent.id)
+        return info.awaitingChildren && info.children?.running === 3
+      },
+      20_000,
+      "the parent to wait, its children to run",
+    )
     expect(await manager.pause(parent.id)).toBe("paused")
     const paused = await manager.listJobs({ parentId: parent.id })
     expect(paused.map((c) => [c.status, c.pausedBy])).toEqual(Array(3).fill(["paused", "parent"]))
@@ -73,10 +77,14 @@ describe("child jobs", () => {
     const manager = await openManager({ concurrency: 4 })
     const parent = await manager.dispatch(FanOutJob, { count: 2, idle: true, failAfterSpawn: true })
     expect(await parent.result().catch((e: JobFailed) => e.error._tag)).toBe("QuotaExceeded")
-    await waitUntil(async () => {
-      const children = await manager.listJobs({ parentId: parent.id })
-      return children.length === 2 && children.every((c) => c.status === "cancelled")
-    }, 20_000, "the children to be cancelled")
+    await waitUntil(
+      async () => {
+        const children = await manager.listJobs({ parentId: parent.id })
+        return children.length === 2 && children.every((c) => c.status === "cancelled")
+      },
+      20_000,
+      "the children to be cancelled",
+    )
   })
 
   it("cancelling a parent cancels its live children", async () => {
@@ -90,8 +98,10 @@ describe("child jobs", () => {
 })
 
 describe("child jobs at scale, across processes and crashes", () => {
-  const worker = (dataDir: string, options: object) => startProcess("test/fixtures/childWorker.ts", [dataDir, JSON.stringify(options)])
-  const childrenOf = async (dataDir: string, parentId: string) => (await readRows(dataDir)).filter((r) => r.parent_id === parentId)
+  const worker = (dataDir: string, options: object) =>
+    startProcess("test/fixtures/childWorker.ts", [dataDir, JSON.stringify(options)])
+  const childrenOf = async (dataDir: string, parentId: string) =>
+    (await readRows(dataDir)).filter((r) => r.parent_id === parentId)
   /** Stored once each: as many rows as keys, and every one completed. */
   const expectEachChildOnce = async (dataDir: string, parentId: string, count: number) => {
     const rows = await childrenOf(dataDir, parentId)
@@ -139,10 +149,14 @@ describe("child jobs at scale, across processes and crashes", () => {
     const first = await worker(dataDir, { concurrency: 4, leaseMs: 1_000 })
     const producer = await openManager({ dataDir, concurrency: 0 })
     const parent = await producer.dispatch(FanOutJob, { count: 300, childDelayMs: 20 })
-    await waitUntil(async () => {
-      const info = await producer.getJobInfo(parent.id)
-      return info.awaitingChildren && (info.children?.completed ?? 0) >= 20
-    }, 60_000, "the parent to wait, some children done")
+    await waitUntil(
+      async () => {
+        const info = await producer.getJobInfo(parent.id)
+        return info.awaitingChildren && (info.children?.completed ?? 0) >= 20
+      },
+      60_000,
+      "the parent to wait, some children done",
+    )
     await stopProcess(first, "SIGKILL")
     const before = await producer.getJobInfo(parent.id)
     expect(before.awaitingChildren).toBe(true)

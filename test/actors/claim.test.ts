@@ -8,7 +8,12 @@ import { NoopJob } from "../fixtures/jobs.js"
 let ids = 0
 /** A queued row as the store would hand it to a claim. */
 const queuedRow = (overrides: Partial<ClaimRow> = {}): ClaimRow => {
-  const job = newJob(NoopJob, { tag: "x" }, {}, { now: Date.now(), generateId: () => `job-${++ids}`, event: () => undefined })
+  const job = newJob(
+    NoopJob,
+    { tag: "x" },
+    {},
+    { now: Date.now(), generateId: () => `job-${++ids}`, event: () => undefined },
+  )
   return {
     seq: ids,
     id: job.id,

@@ -103,7 +103,10 @@ describe("pause, resume and cancel", () => {
     expect(pauseCompleted).toMatchObject({ status: "completed", event: "PAUSE" })
     expect(await manager.resume(running.id).catch((e) => e)).toBeInstanceOf(InvalidTransition)
     await manager.cancel(running.id)
-    expect(await manager.cancel(running.id).catch((e) => e)).toMatchObject({ _tag: "InvalidTransition", status: "cancelled" })
+    expect(await manager.cancel(running.id).catch((e) => e)).toMatchObject({
+      _tag: "InvalidTransition",
+      status: "cancelled",
+    })
     expect(await manager.pause("no-such-id").catch((e) => e)).toBeInstanceOf(JobNotFound)
   })
 

@@ -22,7 +22,9 @@ const StampParent = defineJob({
   output: Schema.Struct({ days: Schema.Array(Schema.Number) }),
   run: (ctx) =>
     Effect.gen(function* () {
-      const ids = yield* ctx.spawnChildren([0, 1].map((n) => ({ job: StampJob, params: { at: new Date(Date.UTC(2026, 0, 1 + n)) }, key: `s${n}` })))
+      const ids = yield* ctx.spawnChildren(
+        [0, 1].map((n) => ({ job: StampJob, params: { at: new Date(Date.UTC(2026, 0, 1 + n)) }, key: `s${n}` })),
+      )
       const outputs = yield* ctx.awaitChildren<{ at: Date }>(ids)
       // A child's output arrives decoded: Dates, not strings.
       return { days: outputs.map((o) => o.at.getUTCDate()) }
@@ -38,8 +40,14 @@ describe("outputs and progress with Dates", () => {
     expect(output.at).toBeInstanceOf(Date)
     expect(output).toEqual({ at, next: new Date("2026-12-08T06:00:00.000Z") })
     // As stored: the JSON form the published schema describes.
-    expect((await manager.getJobInfo(job.id)).output).toEqual({ at: at.toISOString(), next: "2026-12-08T06:00:00.000Z" })
-    expect((await manager.getJobInfo(job.id)).progressData).toEqual({ _tag: "Structured", data: { upTo: at.toISOString() } })
+    expect((await manager.getJobInfo(job.id)).output).toEqual({
+      at: at.toISOString(),
+      next: "2026-12-08T06:00:00.000Z",
+    })
+    expect((await manager.getJobInfo(job.id)).progressData).toEqual({
+      _tag: "Structured",
+      data: { upTo: at.toISOString() },
+    })
 
     await expect((await manager.dispatch(StampParent, {})).result()).resolves.toEqual({ days: [1, 2] })
   })

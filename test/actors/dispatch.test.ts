@@ -16,7 +16,6 @@ import { openManager } from "../fixtures/openManager.js"
 import { readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
-
 describe("dispatch", () => {
   it("runs a dispatched job to completion and stores its output", async () => {
     const dataDir = tempDir()
@@ -26,7 +25,14 @@ describe("dispatch", () => {
     expect(await handle.result()).toEqual({ counted: 5, attempt: 1 })
     expect(await handle.status()).toBe("completed")
     const info = await manager.getJobInfo(handle.id)
-    expect(info).toMatchObject({ name: "count", status: "completed", priority: 1, attempts: 1, checkpoints: 5, progress: 1 })
+    expect(info).toMatchObject({
+      name: "count",
+      status: "completed",
+      priority: 1,
+      attempts: 1,
+      checkpoints: 5,
+      progress: 1,
+    })
     expect(info.completedAt).not.toBeNull()
     const row = (await readRow(dataDir, handle.id))!
     expect(row).toMatchObject({ status: "completed", owner: null, attempts: 1, state_version: 5 })
@@ -77,7 +83,9 @@ describe("dispatch", () => {
 
   it("refuses two job types with one name", async () => {
     const Other = defineJob({ name: "noop", params: Schema.Struct({}), run: () => Effect.void })
-    await expect(JobManager.open({ ...storeFor(tempDir()), jobs: [NoopJob, Other] })).rejects.toBeInstanceOf(DuplicateJobType)
+    await expect(JobManager.open({ ...storeFor(tempDir()), jobs: [NoopJob, Other] })).rejects.toBeInstanceOf(
+      DuplicateJobType,
+    )
   })
 
   it("gives the JSON Schema of params, output and progress per type", async () => {
@@ -102,7 +110,11 @@ describe("dispatch", () => {
 
     const typedError = await typed.result().catch((e) => e)
     expect(typedError).toBeInstanceOf(JobFailed)
-    expect(typedError.error).toMatchObject({ _tag: "QuotaExceeded", message: "quota of 3 exceeded", details: { limit: 3 } })
+    expect(typedError.error).toMatchObject({
+      _tag: "QuotaExceeded",
+      message: "quota of 3 exceeded",
+      details: { limit: 3 },
+    })
     expect((await thrown.result().catch((e) => e)).error).toMatchObject({ _tag: "RangeError", message: "boom" })
     expect((await rejected.result().catch((e) => e)).error).toMatchObject({ message: "rejected" })
     expect(await ok.result()).toEqual({ tag: "after" })
@@ -110,7 +122,9 @@ describe("dispatch", () => {
     const info = await manager.getJobInfo(typed.id)
     expect(info.status).toBe("failed")
     expect(info.error).toMatchObject({ _tag: "QuotaExceeded" })
-    expect((await manager.listJobs({ status: "failed" })).map((j) => j.id).sort()).toEqual([typed.id, thrown.id, rejected.id].sort())
+    expect((await manager.listJobs({ status: "failed" })).map((j) => j.id).sort()).toEqual(
+      [typed.id, thrown.id, rejected.id].sort(),
+    )
   })
 
   it("keeps what an error was caused by: Effect.tryPromise's UnknownError stores the rejection it wraps", async () => {
@@ -118,7 +132,13 @@ describe("dispatch", () => {
       name: "read_config",
       params: Schema.Struct({ path: Schema.String }),
       run: (ctx) =>
-        Effect.tryPromise(() => Promise.reject(Object.assign(new Error(`ENOENT: no such file or directory, open '${ctx.params.path}'`), { code: "ENOENT" }))),
+        Effect.tryPromise(() =>
+          Promise.reject(
+            Object.assign(new Error(`ENOENT: no such file or directory, open '${ctx.params.path}'`), {
+              code: "ENOENT",
+            }),
+          ),
+        ),
     })
     const manager = await openManager({ jobs: [ReadConfig] })
     const handle = await manager.dispatch(ReadConfig, { path: "/missing.json" })
@@ -126,7 +146,11 @@ describe("dispatch", () => {
     expect(failure).toBeInstanceOf(JobFailed)
     expect(failure.error).toMatchObject({
       _tag: "UnknownError",
-      cause: { _tag: "Error", message: "ENOENT: no such file or directory, open '/missing.json'", details: { code: "ENOENT" } },
+      cause: {
+        _tag: "Error",
+        message: "ENOENT: no such file or directory, open '/missing.json'",
+        details: { code: "ENOENT" },
+      },
     })
     // Effect's private marks are not stored as the error's data.
     expect(Object.keys(failure.error.details ?? {}).filter((k) => k.startsWith("~"))).toEqual([])
@@ -152,7 +176,24 @@ describe("dispatch", () => {
 describe("the package's errors", () => {
   it("exports every error class a call or a job can meet, each with its tag", async () => {
     const api = await import("../../src/index.js")
-    const tags = ["UnknownJobType", "InvalidParams", "InvalidOptions", "JobNotFound", "InvalidTransition", "JobFailed", "JobCancelled", "JobInterrupted", "ChildJobFailed", "PersistenceError", "StoreRecovered", "SerializationError", "ManagerClosed", "JobTimeout", "UniqueKeyTaken", "StateMigrationFailed"]
+    const tags = [
+      "UnknownJobType",
+      "InvalidParams",
+      "InvalidOptions",
+      "JobNotFound",
+      "InvalidTransition",
+      "JobFailed",
+      "JobCancelled",
+      "JobInterrupted",
+      "ChildJobFailed",
+      "PersistenceError",
+      "StoreRecovered",
+      "SerializationError",
+      "ManagerClosed",
+      "JobTimeout",
+      "UniqueKeyTaken",
+      "StateMigrationFailed",
+    ]
     for (const tag of tags) {
       const Class = (api as Record<string, unknown>)[tag] as (new (args: object) => { _tag: string }) | undefined
       expect(Class, tag).toBeTypeOf("function")

@@ -36,8 +36,12 @@ describe("the Effect service and the inspector", () => {
       }),
     )
     expect([...machines].sort()).toEqual(expect.arrayContaining(["job", "jobManager"]))
-    const jobSnapshots = events.filter((e) => e.type === "@xstate.snapshot" && (e.actorRef as { logic?: { id?: string } }).logic?.id === "job")
-    const values = jobSnapshots.map((e) => JSON.stringify((e as unknown as { snapshot: { value: unknown } }).snapshot.value))
+    const jobSnapshots = events.filter(
+      (e) => e.type === "@xstate.snapshot" && (e.actorRef as { logic?: { id?: string } }).logic?.id === "job",
+    )
+    const values = jobSnapshots.map((e) =>
+      JSON.stringify((e as unknown as { snapshot: { value: unknown } }).snapshot.value),
+    )
     expect(values).toContain('{"running":"active"}')
     expect(values).toContain('"completed"')
   })

@@ -19,11 +19,16 @@ const collect = (iterable: AsyncIterable<ManagerEvent>) => {
   return { events, done, isEnded: () => ended }
 }
 
-const finished = (events: ReadonlyArray<ManagerEvent>, id: string) => events.some((e) => e.id === id && e.type === "status" && e.status === "completed")
+const finished = (events: ReadonlyArray<ManagerEvent>, id: string) =>
+  events.some((e) => e.id === id && e.type === "status" && e.status === "completed")
 
 /** What an event says, without its time or manager: for comparing sequences. */
 const gist = (e: ManagerEvent): string =>
-  e.type === "status" ? `status ${e.status}` : e.type === "log" ? `log ${e.message}` : `progress ${JSON.stringify(e.progress)}`
+  e.type === "status"
+    ? `status ${e.status}`
+    : e.type === "log"
+      ? `log ${e.message}`
+      : `progress ${JSON.stringify(e.progress)}`
 
 /** Dispatches `noop` jobs until `events` has one's completion: the subscription has started. */
 const untilHeard = async (manager: JobManager, events: ReadonlyArray<ManagerEvent>, what: string) => {
@@ -60,7 +65,11 @@ describe("manager.events", () => {
 
     const mine = sub.events.filter((e) => e.id === handle.id)
     // Every status change, in order: dispatch, claim, end.
-    expect(mine.filter((e) => e.type === "status").map(gist)).toEqual(["status queued", "status running", "status completed"])
+    expect(mine.filter((e) => e.type === "status").map(gist)).toEqual([
+      "status queued",
+      "status running",
+      "status completed",
+    ])
     expect(mine[0]).toMatchObject({ type: "status", status: "queued" })
     expect(mine[mine.length - 1]).toMatchObject({ type: "status", status: "completed" })
     // Between running and completed: each step's progress, then its log line.
@@ -104,7 +113,8 @@ describe("manager.events", () => {
     const b = collect(manager.events)
     const handles = await Promise.all([1, 2, 3].map(() => manager.dispatch(NarratedJob, { steps: 2, delayMs: 5 })))
     await Promise.all(handles.map((h) => h.result()))
-    for (const sub of [a, b]) await waitUntil(() => handles.every((h) => finished(sub.events, h.id)), 10_000, "every job's end")
+    for (const sub of [a, b])
+      await waitUntil(() => handles.every((h) => finished(sub.events, h.id)), 10_000, "every job's end")
     for (const sub of [a, b]) {
       for (const h of handles) {
         const mine = sub.events.filter((e) => e.id === h.id && e.type !== "progress").map(gist)
@@ -112,7 +122,9 @@ describe("manager.events", () => {
       }
     }
     // Not one stream shared between them: the same events, each delivered to both.
-    expect(b.events.filter((e) => e.type !== "progress").map(gist)).toEqual(a.events.filter((e) => e.type !== "progress").map(gist))
+    expect(b.events.filter((e) => e.type !== "progress").map(gist)).toEqual(
+      a.events.filter((e) => e.type !== "progress").map(gist),
+    )
   })
 
   it("ends every iteration when the manager closes, and a new one at once after", async () => {
@@ -160,7 +172,12 @@ describe("manager.events", () => {
     expect(mine[0]).toMatchObject({ type: "status", status: "queued", manager: manager.id })
     const remote = mine.slice(1)
     expect(remote.every((e) => e.manager !== null && e.manager !== manager.id && e.name === "narrated")).toBe(true)
-    expect(remote.filter((e) => e.type !== "progress").map(gist)).toEqual(["status running", "log step 0", "log step 1", "status completed"])
+    expect(remote.filter((e) => e.type !== "progress").map(gist)).toEqual([
+      "status running",
+      "log step 0",
+      "log step 1",
+      "status completed",
+    ])
     // Progress is written (and so heard) at most once per throttle period; the last value always.
     const progress = remote.filter((e) => e.type === "progress")
     expect(progress.length).toBeGreaterThan(0)
@@ -183,7 +200,11 @@ describe("manager.events", () => {
     // The other manager dispatches one more job: the runner reads its queued event from the
     // store after its own rows of the job (by seq), so by then it has passed over those.
     const probe = await other.dispatch(NoopJob, { tag: "probe" })
-    await waitUntil(() => own.events.some((e) => e.id === probe.id && e.manager === other.id), 30_000, "the runner to hear the other's dispatch")
+    await waitUntil(
+      () => own.events.some((e) => e.id === probe.id && e.manager === other.id),
+      30_000,
+      "the runner to hear the other's dispatch",
+    )
 
     const expected = ["status queued", "status running", "log step 0", "log step 1", "status completed"]
     expect(theirs.events.filter((e) => e.id === handle.id && e.type !== "progress").map(gist)).toEqual(expected)
@@ -211,7 +232,11 @@ describe("manager.events", () => {
     expect(settled).toBe(true)
     await again.return!()
     // Gone for good: a lease period later it says so, and the others stop recording.
-    await waitUntil(async () => (await leaseListens(dataDir, manager.id)) === false, 20_000, "the lease to say it no longer listens")
+    await waitUntil(
+      async () => (await leaseListens(dataDir, manager.id)) === false,
+      20_000,
+      "the lease to say it no longer listens",
+    )
     expect(Date.now() - left).toBeGreaterThanOrEqual(leaseMs)
   })
 })

@@ -13,7 +13,11 @@ import { tempDir } from "../fixtures/tempDir.js"
 const runningUnder = async (dataDir: string, id: string, owner: { id: string; host: string; expiresAt: number }) => {
   const queued = decodeLifecycle((await readRow(dataDir, id))!.snapshot, id)
   const running = transitionOffline(queued, { type: "START" }, id)!.snapshot
-  await rawSql(dataDir, "UPDATE jobs SET status = 'running', owner = $1, snapshot = $2 WHERE id = $3", [owner.id, encodeLifecycle(running), id])
+  await rawSql(dataDir, "UPDATE jobs SET status = 'running', owner = $1, snapshot = $2 WHERE id = $3", [
+    owner.id,
+    encodeLifecycle(running),
+    id,
+  ])
   await fakeLease(dataDir, { id: owner.id, pid: 1, host: owner.host, types: [], expiresAt: owner.expiresAt })
 }
 
@@ -42,7 +46,11 @@ describe("owners and leases", () => {
     const [running] = transition(jobLifecycleMachine, queued, { type: "START" })
     const persisted = jobLifecycleMachine.getPersistedSnapshot(running) as unknown as { children: object }
     expect(Object.keys(persisted.children)).toEqual(["worker"])
-    await rawSql(dataDir, "UPDATE jobs SET status = 'running', attempts = 1, owner = $1, snapshot = $2 WHERE id = $3", ["ghost", pack(persisted), id])
+    await rawSql(dataDir, "UPDATE jobs SET status = 'running', attempts = 1, owner = $1, snapshot = $2 WHERE id = $3", [
+      "ghost",
+      pack(persisted),
+      id,
+    ])
     await fakeLease(dataDir, { id: "ghost", pid: 1, host: "another-host", types: [], expiresAt: Date.now() - 55_000 })
     const manager = await openManager({ dataDir, leaseMs: 5_000 })
     expect(await (await manager.handle(id)).result()).toEqual({ tag: "leased" })

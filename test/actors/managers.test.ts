@@ -11,12 +11,24 @@ describe("listManagers", () => {
     const producer = await openManager({ dataDir, concurrency: 0, leaseMs: 4_000 })
     const worker = await startProcess("test/fixtures/worker.ts", [dataDir, "3"])
     const job = await producer.dispatch(WaitJob, {})
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it",
+    )
 
     const managers = await producer.listManagers()
     expect(managers).toHaveLength(2)
     const self = managers.find((m) => m.self)!
-    expect(self).toMatchObject({ id: producer.id, pid: process.pid, types: [], concurrency: 0, running: [], leaseMs: 4_000, state: "live" })
+    expect(self).toMatchObject({
+      id: producer.id,
+      pid: process.pid,
+      types: [],
+      concurrency: 0,
+      running: [],
+      leaseMs: 4_000,
+      state: "live",
+    })
     const other = managers.find((m) => !m.self)!
     expect(other).toMatchObject({ pid: worker.pid, concurrency: 3, running: [job.id], state: "live" })
     expect(other.types).toContain("wait")
@@ -26,7 +38,11 @@ describe("listManagers", () => {
 
     // SIGKILLed: taken for dead at once on this host, until a sweep recovers its job and forgets it.
     await stopProcess(worker, "SIGKILL")
-    await waitUntil(async () => (await producer.listManagers()).every((m) => m.self || m.state === "process gone"), 20_000, "the worker taken for dead or forgotten")
+    await waitUntil(
+      async () => (await producer.listManagers()).every((m) => m.self || m.state === "process gone"),
+      20_000,
+      "the worker taken for dead or forgotten",
+    )
     await producer.cancel(job.id)
   })
 })
@@ -42,6 +58,9 @@ describe("listJobs by creation time", () => {
     expect((await producer.listJobs({ createdAfter: between })).map((j) => j.id)).toEqual([second.id])
     expect((await producer.listJobs({ createdBefore: new Date(between) })).map((j) => j.id)).toEqual([first.id])
     expect(await producer.listJobs({ createdAfter: between, createdBefore: between })).toEqual([])
-    await expect(producer.listJobs({ createdAfter: Number.NaN })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "createdAfter" })
+    await expect(producer.listJobs({ createdAfter: Number.NaN })).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      option: "createdAfter",
+    })
   })
 })

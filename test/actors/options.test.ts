@@ -19,7 +19,11 @@ describe("JobManager.open's options", () => {
       [{ progressThrottleMs: -5 }, "progressThrottleMs", "expected an integer ≥ 0, got -5"],
       [{ interruptGraceMs: Number.POSITIVE_INFINITY }, "interruptGraceMs", "expected an integer ≥ 0, got Infinity"],
       // It was interpolated into a pragma.
-      [{ busyTimeoutMs: "5000; DROP TABLE jobs" as never }, "busyTimeoutMs", 'expected an integer ≥ 0, got "5000; DROP TABLE jobs"'],
+      [
+        { busyTimeoutMs: "5000; DROP TABLE jobs" as never },
+        "busyTimeoutMs",
+        'expected an integer ≥ 0, got "5000; DROP TABLE jobs"',
+      ],
       [{ eventBufferSize: 0 }, "eventBufferSize", "expected an integer ≥ 1, got 0"],
       [{ generateId: "uuid" as never }, "generateId", "expected a function, got string"],
       [{ onError: 1 as never }, "onError", "expected a function, got number"],
@@ -49,7 +53,11 @@ describe("JobManager.open's options", () => {
     writeFileSync(file, "keep me")
     for (const dataDir of [file, join(file, "sub")]) {
       const refused = await JobManager.open({ dataDir, jobs: [NoopJob] }).catch((e: unknown) => e)
-      expect(refused).toMatchObject({ _tag: "InvalidOptions", option: "dataDir", detail: expect.stringContaining("not a directory") })
+      expect(refused).toMatchObject({
+        _tag: "InvalidOptions",
+        option: "dataDir",
+        detail: expect.stringContaining("not a directory"),
+      })
     }
     expect(readFileSync(file, "utf8")).toBe("keep me")
   })

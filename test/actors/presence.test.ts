@@ -26,7 +26,18 @@ const slowLeaseStore = (delays: number[]) => {
 }
 
 const presenceOn = (store: JobStore, leaseMs: number) =>
-  new ManagerPresence(store, { managerId: "m", types: [], leaseMs, pollIntervalMs: 10 }, { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onLeaseLost: () => {}, onRenewed: () => {}, onError: () => {} })
+  new ManagerPresence(
+    store,
+    { managerId: "m", types: [], leaseMs, pollIntervalMs: 10 },
+    {
+      onNews: () => {},
+      onLeases: () => {},
+      onSweep: async () => {},
+      onLeaseLost: () => {},
+      onRenewed: () => {},
+      onError: () => {},
+    },
+  )
 
 describe("a manager's lease, as it says whether the manager listens", () => {
   it("lands its writes in the order they were made: a slow 'not listening' never overwrites the 'listening' after it", async () => {
@@ -63,14 +74,22 @@ describe("a manager's lease, as it says whether the manager listens", () => {
 
 describe("a manager's lease, when the store fails", () => {
   const refused = () =>
-    new PersistenceError({ operation: "lease", reason: "Write", detail: "connect ECONNREFUSED", cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) })
+    new PersistenceError({
+      operation: "lease",
+      reason: "Write",
+      detail: "connect ECONNREFUSED",
+      cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+    })
 
   /** A store whose lease writes fail while `down.now` is true; its leases say another manager's expired. */
   const failingStore = () => {
     const down = { now: false }
     const store = {
       renewLease: () => (down.now ? Promise.reject(refused()) : Promise.resolve()),
-      leases: () => Promise.resolve([{ id: "other", pid: 1, host: "elsewhere", types: ["t"], expiresAt: 0, expired: true, listening: false }]),
+      leases: () =>
+        Promise.resolve([
+          { id: "other", pid: 1, host: "elsewhere", types: ["t"], expiresAt: 0, expired: true, listening: false },
+        ]),
       forgetLease: () => Promise.resolve(),
       watch: () => () => {},
     } as unknown as JobStore
@@ -88,7 +107,14 @@ describe("a manager's lease, when the store fails", () => {
     const presence = new ManagerPresence(
       store,
       { managerId: "m", types: ["t"], leaseMs: 80, pollIntervalMs: 10 },
-      { onNews: () => {}, onLeases: () => {}, onSweep: async () => {}, onLeaseLost: () => lost.push(Date.now()), onRenewed: () => {}, onError: () => {} },
+      {
+        onNews: () => {},
+        onLeases: () => {},
+        onSweep: async () => {},
+        onLeaseLost: () => lost.push(Date.now()),
+        onRenewed: () => {},
+        onError: () => {},
+      },
     )
     presence.start()
     await waitUntil(() => lost.length > 0, 5_000, "the lease given up")

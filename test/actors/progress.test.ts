@@ -26,7 +26,9 @@ const storedRow = async (dataDir: string, id: string): Promise<StoredProgress> =
   if (storeKind === "postgres") return (await readRow(dataDir, id))!
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true, fileMustExist: true })
   try {
-    return db.prepare("SELECT status, progress, progress_data, state_version, last_checkpoint FROM jobs WHERE id = ?").get(id) as StoredProgress
+    return db
+      .prepare("SELECT status, progress, progress_data, state_version, last_checkpoint FROM jobs WHERE id = ?")
+      .get(id) as StoredProgress
   } finally {
     db.close()
   }
@@ -43,7 +45,12 @@ describe("progress of a running job", () => {
     // inside the first one's window however slow the machine is, so it must wait for the
     // trailing write.
     let clock = Date.parse("2026-01-01T00:00:00.000Z")
-    const manager = await openManager({ dataDir, jobs: [ProgressBurstJob], progressThrottleMs: throttleMs, now: () => clock })
+    const manager = await openManager({
+      dataDir,
+      jobs: [ProgressBurstJob],
+      progressThrottleMs: throttleMs,
+      now: () => clock,
+    })
     const writesBefore = manager.stats().progressWrites
     const handle = await manager.dispatch(ProgressBurstJob, { total })
     const first = stored(Progress.count(1, total))
@@ -51,7 +58,11 @@ describe("progress of a running job", () => {
 
     await steps.reached(handle.id, "first reported")
     // The first value of a window is written at once.
-    await waitUntil(async () => (await storedRow(dataDir, handle.id)).progress_data === first, 5_000, "the first value in the store")
+    await waitUntil(
+      async () => (await storedRow(dataDir, handle.id)).progress_data === first,
+      5_000,
+      "the first value in the store",
+    )
 
     const burstStarted = performance.now()
     steps.reach(handle.id, "burst")
@@ -79,7 +90,9 @@ describe("progress of a running job", () => {
     // spanned by the real timers (none, unless the machine stalled for a window).
     const writes = manager.stats().progressWrites - writesBefore
     expect(writes).toBeGreaterThanOrEqual(2)
-    expect(writes, `progress writes for ${total} values reported in ${burstMs.toFixed(1)} ms`).toBeLessThanOrEqual(2 + Math.floor(burstMs / throttleMs))
+    expect(writes, `progress writes for ${total} values reported in ${burstMs.toFixed(1)} ms`).toBeLessThanOrEqual(
+      2 + Math.floor(burstMs / throttleMs),
+    )
 
     expect(await manager.cancel(handle.id)).toBe("cancelled")
   })

@@ -18,7 +18,10 @@ const lines = (file: string): string[] => {
   }
 }
 
-const itemsOf = (file: string, id: string) => lines(file).filter((l) => l.startsWith(`${id} `)).map((l) => Number(l.split(" ")[1]))
+const itemsOf = (file: string, id: string) =>
+  lines(file)
+    .filter((l) => l.startsWith(`${id} `))
+    .map((l) => Number(l.split(" ")[1]))
 
 describe("recovery on open", () => {
   it("keeps a user-paused job paused and resumes a job that close() paused", async () => {
@@ -27,7 +30,9 @@ describe("recovery on open", () => {
     const first = await JobManager.open({ ...storeFor(dataDir), jobs: allTestJobs })
     const userPaused = await first.dispatch(CountJob, { n: 30, effectsFile, delayMs: 3 })
     const closePaused = await first.dispatch(CountJob, { n: 30, effectsFile, delayMs: 3 })
-    await waitUntil(() => itemsOf(effectsFile, userPaused.id).length >= 3 && itemsOf(effectsFile, closePaused.id).length >= 3)
+    await waitUntil(
+      () => itemsOf(effectsFile, userPaused.id).length >= 3 && itemsOf(effectsFile, closePaused.id).length >= 3,
+    )
     await first.pause(userPaused.id)
     await first.close()
     const atClose = itemsOf(effectsFile, closePaused.id).length
@@ -55,7 +60,8 @@ describe("recovery on open", () => {
     for (let i = 0; i < 6; i++) ids.push((await first.dispatch(NoopJob, { tag: `n${i}` })).id)
     await first.close()
 
-    const set = (id: string, column: string, value: unknown) => rawSql(dataDir, `UPDATE jobs SET ${column} = $1 WHERE id = $2`, [value, id])
+    const set = (id: string, column: string, value: unknown) =>
+      rawSql(dataDir, `UPDATE jobs SET ${column} = $1 WHERE id = $2`, [value, id])
     await set(ids[0]!, "data", Buffer.from([0xc1, 0xff, 0x00]))
     await set(ids[1]!, "snapshot", Buffer.from("garbage"))
     await set(ids[2]!, "status", "exploded")
@@ -86,9 +92,13 @@ describe("recovery on open", () => {
   it("resumes from the last checkpoint after the process is killed with SIGKILL, redoing nothing before it", async () => {
     const dataDir = tempDir()
     const effectsFile = join(dataDir, "effects.txt")
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/crashWorker.ts", dataDir, "--dispatch", "60", effectsFile, "10"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    })
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/crashWorker.ts", dataDir, "--dispatch", "60", effectsFile, "10"],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    )
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     const id = await waitUntil(() => /dispatched (\S+)/.exec(out)?.[1], 30_000, "the child to dispatch")

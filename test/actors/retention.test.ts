@@ -20,7 +20,11 @@ const makeDirJob = (name: string, resumable = true) =>
   defineJob({
     name,
     resumable,
-    params: Schema.Struct({ hookFile: Schema.String, failAfter: Schema.optional(Schema.Number), hookThrows: Schema.optional(Schema.Boolean) }),
+    params: Schema.Struct({
+      hookFile: Schema.String,
+      failAfter: Schema.optional(Schema.Number),
+      hookThrows: Schema.optional(Schema.Boolean),
+    }),
     state: Schema.Struct({ step: Schema.Number }),
     initialState: () => ({ step: 0 }),
     run: (ctx) =>
@@ -29,12 +33,16 @@ const makeDirJob = (name: string, resumable = true) =>
         for (let step = ctx.state.step + 1; ; step++) {
           yield* Effect.sleep(3)
           yield* ctx.checkpoint({ step })
-          if (ctx.params.failAfter !== undefined && step >= ctx.params.failAfter) return yield* new Broke({ message: `broke at ${step}` })
+          if (ctx.params.failAfter !== undefined && step >= ctx.params.failAfter)
+            return yield* new Broke({ message: `broke at ${step}` })
         }
       }),
     cleanup: (info) =>
       Effect.sync(() => {
-        appendFileSync(info.params.hookFile, `${JSON.stringify({ id: info.id, status: info.status, state: info.state, dataDir: info.dataDir })}\n`)
+        appendFileSync(
+          info.params.hookFile,
+          `${JSON.stringify({ id: info.id, status: info.status, state: info.state, dataDir: info.dataDir })}\n`,
+        )
         if (info.params.hookThrows) throw new Error("the hook broke")
       }),
   })
@@ -44,17 +52,27 @@ const OnceDirJob = makeDirJob("once_dir_job", false)
 const jobs = [...allTestJobs, DirJob, OnceDirJob]
 
 const hookCalls = (file: string): Array<{ id: string; status: string; state: { step: number }; dataDir: string }> =>
-  existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : []
 
 const privateDir = (dataDir: string, id: string) => join(dataDir, "jobs", id)
 
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString()
 const HOUR = 3_600_000
 
-const setCompletedAt = (dataDir: string, id: string, at: string) => rawSql(dataDir, "UPDATE jobs SET completed_at = $1 WHERE id = $2", [at, id])
+const setCompletedAt = (dataDir: string, id: string, at: string) =>
+  rawSql(dataDir, "UPDATE jobs SET completed_at = $1 WHERE id = $2", [at, id])
 
 const addEvent = (dataDir: string, id: string) =>
-  rawSql(dataDir, "INSERT INTO job_events (job_id, name, writer, type, body, at) VALUES ($1, 'noop', NULL, 'status', '{}', $2)", [id, ago(0)])
+  rawSql(
+    dataDir,
+    "INSERT INTO job_events (job_id, name, writer, type, body, at) VALUES ($1, 'noop', NULL, 'status', '{}', $2)",
+    [id, ago(0)],
+  )
 
 /** Completes a noop job and gives it a private directory with a file, as a job that used ctx.dataDir has. */
 const completedWithDir = async (manager: JobManager, dataDir: string) => {
@@ -85,7 +103,10 @@ describe("prune", () => {
     // A stale completed_at on a live row must not make it prunable: only the status decides.
     for (const id of [running.id, queued.id, paused.id]) await setCompletedAt(dataDir, id, ago(2 * HOUR))
     for (const id of [oldDone, youngDone]) {
-      await rawSql(dataDir, "INSERT INTO job_logs (job_id, at, level, message) VALUES ($1, $2, 'info', 'a line')", [id, ago(0)])
+      await rawSql(dataDir, "INSERT INTO job_logs (job_id, at, level, message) VALUES ($1, $2, 'info', 'a line')", [
+        id,
+        ago(0),
+      ])
       await addEvent(dataDir, id)
     }
     expect((await manager.getJobLogs(oldDone)).length).toBeGreaterThan(0)
@@ -100,8 +121,16 @@ describe("prune", () => {
     expect(existsSync(privateDir(dataDir, oldDone))).toBe(false)
     expect(existsSync(privateDir(dataDir, youngDone))).toBe(true)
     // The pruned job's events are gone, the young job's kept: a marker row is inserted only if any remain.
-    await rawSql(dataDir, "UPDATE jobs SET error_message = 'events left' WHERE id = $1 AND EXISTS (SELECT 1 FROM job_events WHERE job_id = $2)", [youngDone, oldDone])
-    await rawSql(dataDir, "UPDATE jobs SET output = 'events kept' WHERE id = $1 AND EXISTS (SELECT 1 FROM job_events WHERE job_id = $2)", [youngDone, youngDone])
+    await rawSql(
+      dataDir,
+      "UPDATE jobs SET error_message = 'events left' WHERE id = $1 AND EXISTS (SELECT 1 FROM job_events WHERE job_id = $2)",
+      [youngDone, oldDone],
+    )
+    await rawSql(
+      dataDir,
+      "UPDATE jobs SET output = 'events kept' WHERE id = $1 AND EXISTS (SELECT 1 FROM job_events WHERE job_id = $2)",
+      [youngDone, youngDone],
+    )
     const young = await readRow(dataDir, youngDone)
     expect(young?.error_message).toBeNull()
     expect(young?.output).toBe("events kept")
@@ -119,11 +148,15 @@ describe("prune", () => {
     const manager = await openManager({ dataDir, jobs })
     const done = await completedWithDir(manager, dataDir)
     for (const live of ["queued", "running", "paused", "bogus"]) {
-      const error = await manager.prune({ statuses: ["completed", live as "completed"], olderThanMs: 0 }).catch((e) => e)
+      const error = await manager
+        .prune({ statuses: ["completed", live as "completed"], olderThanMs: 0 })
+        .catch((e) => e)
       expect(error).toBeInstanceOf(InvalidOptions)
       expect(error.message).toContain(`"${live}"`)
     }
-    expect(await manager.prune({ statuses: ["completed"], olderThanMs: -1 }).catch((e) => e)).toBeInstanceOf(InvalidOptions)
+    expect(await manager.prune({ statuses: ["completed"], olderThanMs: -1 }).catch((e) => e)).toBeInstanceOf(
+      InvalidOptions,
+    )
     expect(await readRow(dataDir, done)).toBeDefined()
     expect(existsSync(privateDir(dataDir, done))).toBe(true)
   })
@@ -161,17 +194,31 @@ describe("retention", () => {
   it("keeps the newest maxCount jobs of a status after open, then again periodically", async () => {
     const dataDir = tempDir()
     const ids = await fiveCompleted(dataDir)
-    const manager = await openManager({ dataDir, jobs, retention: { completed: { maxCount: 3 } }, retentionIntervalMs: 50 })
-    await waitUntil(async () => (await manager.listJobs({ status: "completed" })).length === 3, 20_000, "three completed jobs left")
+    const manager = await openManager({
+      dataDir,
+      jobs,
+      retention: { completed: { maxCount: 3 } },
+      retentionIntervalMs: 50,
+    })
+    await waitUntil(
+      async () => (await manager.listJobs({ status: "completed" })).length === 3,
+      20_000,
+      "three completed jobs left",
+    )
     expect((await manager.listJobs({ status: "completed" })).map((j) => j.id)).toEqual(ids.slice(2))
     // Each batch's directories are removed right after its rows.
-    await waitUntil(() => ids.slice(0, 2).every((id) => !existsSync(privateDir(dataDir, id))), 20_000, "the pruned jobs' directories removed")
+    await waitUntil(
+      () => ids.slice(0, 2).every((id) => !existsSync(privateDir(dataDir, id))),
+      20_000,
+      "the pruned jobs' directories removed",
+    )
     for (const id of ids.slice(2)) expect(existsSync(privateDir(dataDir, id))).toBe(true)
 
     // Two more finish: the periodic pass drops the two oldest again.
     const newer = [await completedWithDir(manager, dataDir), await completedWithDir(manager, dataDir)]
     await waitUntil(
-      async () => (await manager.listJobs({ status: "completed" })).map((j) => j.id).join() === [ids[4], ...newer].join(),
+      async () =>
+        (await manager.listJobs({ status: "completed" })).map((j) => j.id).join() === [ids[4], ...newer].join(),
       20_000,
       "the three newest completed jobs",
     )
@@ -187,8 +234,16 @@ describe("retention", () => {
     await seed.close()
     await setCompletedAt(dataDir, cancelled.id, ago(10 * HOUR))
 
-    const manager = await openManager({ dataDir, jobs, retention: { completed: { maxAgeMs: 2.5 * HOUR, maxCount: 10 } } })
-    await waitUntil(async () => (await manager.listJobs({ status: "completed" })).length === 2, 20_000, "two completed jobs left")
+    const manager = await openManager({
+      dataDir,
+      jobs,
+      retention: { completed: { maxAgeMs: 2.5 * HOUR, maxCount: 10 } },
+    })
+    await waitUntil(
+      async () => (await manager.listJobs({ status: "completed" })).length === 2,
+      20_000,
+      "two completed jobs left",
+    )
     expect((await manager.listJobs({ status: "completed" })).map((j) => j.id)).toEqual(ids.slice(3))
     expect((await manager.getJobInfo(cancelled.id)).status).toBe("cancelled")
   })
@@ -225,7 +280,14 @@ describe("resource cleanup", () => {
     await waitUntil(() => hookCalls(hookFile).length > 0, 20_000, "the cleanup hook")
     await waitUntil(() => !existsSync(privateDir(dataDir, handle.id)), 20_000, "the private directory removed")
     await new Promise((r) => setTimeout(r, 50))
-    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "cancelled", state: { step: info.checkpoints }, dataDir: privateDir(dataDir, handle.id) }])
+    expect(hookCalls(hookFile)).toEqual([
+      {
+        id: handle.id,
+        status: "cancelled",
+        state: { step: info.checkpoints },
+        dataDir: privateDir(dataDir, handle.id),
+      },
+    ])
   })
 
   it("a job failed for good: its hook runs once with status failed and its last checkpoint, and its directory is gone", async () => {
@@ -235,9 +297,15 @@ describe("resource cleanup", () => {
     const handle = await manager.dispatch(DirJob, { hookFile, failAfter: 4 })
     await handle.result().catch(() => undefined)
     await waitUntil(async () => (await manager.getJobInfo(handle.id)).status === "failed", 20_000, "failed")
-    await waitUntil(() => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)), 20_000, "the cleanup")
+    await waitUntil(
+      () => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)),
+      20_000,
+      "the cleanup",
+    )
     await new Promise((r) => setTimeout(r, 50))
-    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "failed", state: { step: 4 }, dataDir: privateDir(dataDir, handle.id) }])
+    expect(hookCalls(hookFile)).toEqual([
+      { id: handle.id, status: "failed", state: { step: 4 }, dataDir: privateDir(dataDir, handle.id) },
+    ])
   })
 
   it("a queued job cancelled through the store (no live actor): hook with its initial state, directory gone", async () => {
@@ -248,8 +316,14 @@ describe("resource cleanup", () => {
     const handle = await manager.dispatch(DirJob, { hookFile })
     mkdirSync(privateDir(dataDir, handle.id), { recursive: true })
     expect(await manager.cancel(handle.id)).toBe("cancelled")
-    await waitUntil(() => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)), 20_000, "the cleanup")
-    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "cancelled", state: { step: 0 }, dataDir: privateDir(dataDir, handle.id) }])
+    await waitUntil(
+      () => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)),
+      20_000,
+      "the cleanup",
+    )
+    expect(hookCalls(hookFile)).toEqual([
+      { id: handle.id, status: "cancelled", state: { step: 0 }, dataDir: privateDir(dataDir, handle.id) },
+    ])
   })
 
   it("a non-resumable job whose process died is failed on recovery, and cleaned up", async () => {
@@ -264,9 +338,15 @@ describe("resource cleanup", () => {
 
     const second = await openManager({ dataDir, jobs })
     await waitUntil(async () => (await second.getJobInfo(handle.id)).status === "failed", 20_000, "failed on recovery")
-    await waitUntil(() => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)), 20_000, "the cleanup")
+    await waitUntil(
+      () => hookCalls(hookFile).length > 0 && !existsSync(privateDir(dataDir, handle.id)),
+      20_000,
+      "the cleanup",
+    )
     await new Promise((r) => setTimeout(r, 50))
-    expect(hookCalls(hookFile)).toEqual([{ id: handle.id, status: "failed", state: { step: checkpoint }, dataDir: privateDir(dataDir, handle.id) }])
+    expect(hookCalls(hookFile)).toEqual([
+      { id: handle.id, status: "failed", state: { step: checkpoint }, dataDir: privateDir(dataDir, handle.id) },
+    ])
   })
 
   it("a hook that fails is reported through onError and changes nothing else", async () => {

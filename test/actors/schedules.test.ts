@@ -43,7 +43,9 @@ const sortedTicks = (counts: Map<string, number>) => [...counts.keys()].sort()
 
 /** The wall-clock hour and minute of an instant in a zone, e.g. "03:00". */
 const clockIn = (iso: string, timeZone: string) =>
-  new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso))
+  new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(
+    new Date(iso),
+  )
 
 /** Params with a Date and an optional field, which by name are an ISO string and may be null. */
 const DatedJob = defineJob({
@@ -58,16 +60,42 @@ describe("schedules", () => {
     const dataDir = tempDir()
     const manager = await openManager({ dataDir })
     const before = Date.now()
-    const first = await manager.schedule("nightly", NoopJob, { tag: "a" }, { cron: "0 3 * * *", timezone: "Europe/Stockholm" })
-    expect(first).toMatchObject({ name: "nightly", jobName: "noop", params: { tag: "a" }, cron: "0 3 * * *", timezone: "Europe/Stockholm", priority: 0, lastRunAt: null, lastJobId: null })
+    const first = await manager.schedule(
+      "nightly",
+      NoopJob,
+      { tag: "a" },
+      { cron: "0 3 * * *", timezone: "Europe/Stockholm" },
+    )
+    expect(first).toMatchObject({
+      name: "nightly",
+      jobName: "noop",
+      params: { tag: "a" },
+      cron: "0 3 * * *",
+      timezone: "Europe/Stockholm",
+      priority: 0,
+      lastRunAt: null,
+      lastJobId: null,
+    })
     // 03:00 in Stockholm, within the next day (and a DST hour).
     expect(clockIn(first.nextRunAt!, "Europe/Stockholm")).toBe("03:00")
     expect(Date.parse(first.nextRunAt!)).toBeGreaterThan(before)
     expect(Date.parse(first.nextRunAt!) - before).toBeLessThanOrEqual(25 * 3600_000)
 
     // Same name: the new definition replaces the old; no zone given is UTC.
-    const second = await manager.schedule("nightly", CountJob, { n: 1, effectsFile: "/dev/null" }, { cron: "30 4 * * *", priority: 5 })
-    expect(second).toMatchObject({ name: "nightly", jobName: "count", params: { n: 1, effectsFile: "/dev/null" }, cron: "30 4 * * *", timezone: "UTC", priority: 5 })
+    const second = await manager.schedule(
+      "nightly",
+      CountJob,
+      { n: 1, effectsFile: "/dev/null" },
+      { cron: "30 4 * * *", priority: 5 },
+    )
+    expect(second).toMatchObject({
+      name: "nightly",
+      jobName: "count",
+      params: { n: 1, effectsFile: "/dev/null" },
+      cron: "30 4 * * *",
+      timezone: "UTC",
+      priority: 5,
+    })
     expect(clockIn(second.nextRunAt!, "UTC")).toBe("04:30")
     expect(second.createdAt).toBe(first.createdAt)
 
@@ -94,24 +122,53 @@ describe("schedules", () => {
       expect(error, what).toBeInstanceOf(InvalidOptions)
       return error
     }
-    expect(await option("cron 61", () => manager.schedule("x", NoopJob, {}, { cron: "61 * * * *" }))).toMatchObject({ option: "cron", message: expect.stringContaining("61 * * * *") })
-    expect(await option("cron words", () => manager.schedule("x", NoopJob, {}, { cron: "every day" }))).toMatchObject({ option: "cron" })
-    expect(await option("cron empty", () => manager.schedule("x", NoopJob, {}, { cron: "" }))).toMatchObject({ option: "cron" })
-    expect(await option("cron date", () => manager.schedule("x", NoopJob, {}, { cron: "2030-01-01T00:00:00" }))).toMatchObject({ option: "cron" })
-    expect(await option("cron past year", () => manager.schedule("x", NoopJob, {}, { cron: "0 0 0 1 1 * 2001" }))).toMatchObject({ option: "cron" })
-    expect(await option("zone", () => manager.schedule("x", NoopJob, {}, { cron: "0 3 * * *", timezone: "Mars/Olympus_Mons" }))).toMatchObject({
+    expect(await option("cron 61", () => manager.schedule("x", NoopJob, {}, { cron: "61 * * * *" }))).toMatchObject({
+      option: "cron",
+      message: expect.stringContaining("61 * * * *"),
+    })
+    expect(await option("cron words", () => manager.schedule("x", NoopJob, {}, { cron: "every day" }))).toMatchObject({
+      option: "cron",
+    })
+    expect(await option("cron empty", () => manager.schedule("x", NoopJob, {}, { cron: "" }))).toMatchObject({
+      option: "cron",
+    })
+    expect(
+      await option("cron date", () => manager.schedule("x", NoopJob, {}, { cron: "2030-01-01T00:00:00" })),
+    ).toMatchObject({ option: "cron" })
+    expect(
+      await option("cron past year", () => manager.schedule("x", NoopJob, {}, { cron: "0 0 0 1 1 * 2001" })),
+    ).toMatchObject({ option: "cron" })
+    expect(
+      await option("zone", () =>
+        manager.schedule("x", NoopJob, {}, { cron: "0 3 * * *", timezone: "Mars/Olympus_Mons" }),
+      ),
+    ).toMatchObject({
       option: "timezone",
       message: expect.stringContaining("Mars/Olympus_Mons"),
     })
-    expect(await option("priority", () => manager.schedule("x", NoopJob, {}, { cron: "0 3 * * *", priority: 1.5 }))).toMatchObject({ option: "priority" })
-    expect(await option("name", () => manager.schedule("", NoopJob, {}, { cron: "0 3 * * *" }))).toMatchObject({ option: "name" })
+    expect(
+      await option("priority", () => manager.schedule("x", NoopJob, {}, { cron: "0 3 * * *", priority: 1.5 })),
+    ).toMatchObject({ option: "priority" })
+    expect(await option("name", () => manager.schedule("", NoopJob, {}, { cron: "0 3 * * *" }))).toMatchObject({
+      option: "name",
+    })
     // Params are validated as dispatch validates them: a wrong type, an undeclared key.
-    expect(await refused("params type", () => manager.schedule("x", NoopJob, { tag: 5 } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
-    expect(await refused("params excess", () => manager.schedule("x", NoopJob, { tag: "a", extra: 1 } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
+    expect(
+      await refused("params type", () => manager.schedule("x", NoopJob, { tag: 5 } as never, { cron: "0 3 * * *" })),
+    ).toBeInstanceOf(InvalidParams)
+    expect(
+      await refused("params excess", () =>
+        manager.schedule("x", NoopJob, { tag: "a", extra: 1 } as never, { cron: "0 3 * * *" }),
+      ),
+    ).toBeInstanceOf(InvalidParams)
     const narrow = await openManager({ dataDir: tempDir(), jobs: [NoopJob] })
-    expect(await refused("type", () => narrow.schedule("x", WhoRanJob, { file: "f" } as never, { cron: "0 3 * * *" }))).toBeInstanceOf(UnknownJobType)
+    expect(
+      await refused("type", () => narrow.schedule("x", WhoRanJob, { file: "f" } as never, { cron: "0 3 * * *" })),
+    ).toBeInstanceOf(UnknownJobType)
     // A refused replacement leaves the stored schedule as it was.
-    expect(await option("replace", () => manager.schedule("kept", NoopJob, { tag: "b" }, { cron: "not a cron" }))).toMatchObject({ option: "cron" })
+    expect(
+      await option("replace", () => manager.schedule("kept", NoopJob, { tag: "b" }, { cron: "not a cron" })),
+    ).toMatchObject({ option: "cron" })
     expect(await manager.listSchedules()).toEqual([kept])
     expect(await narrow.listSchedules()).toEqual([])
   })
@@ -120,16 +177,43 @@ describe("schedules", () => {
     const dataDir = tempDir()
     const clock = testClock(Date.UTC(2030, 0, 1, 0, 0, 0, 500))
     const manager = await openManager({ dataDir, clock, jobs: [NoopJob, DatedJob] })
-    const info = await manager.scheduleByName("by-name", "dated", { at: "2031-05-01T00:00:00Z", note: null }, { cron: EVERY_SECOND, priority: 3, timezone: "Europe/Stockholm" })
-    expect(info).toMatchObject({ name: "by-name", jobName: "dated", params: { at: new Date("2031-05-01T00:00:00Z") }, cron: EVERY_SECOND, timezone: "Europe/Stockholm", priority: 3 })
+    const info = await manager.scheduleByName(
+      "by-name",
+      "dated",
+      { at: "2031-05-01T00:00:00Z", note: null },
+      { cron: EVERY_SECOND, priority: 3, timezone: "Europe/Stockholm" },
+    )
+    expect(info).toMatchObject({
+      name: "by-name",
+      jobName: "dated",
+      params: { at: new Date("2031-05-01T00:00:00Z") },
+      cron: EVERY_SECOND,
+      timezone: "Europe/Stockholm",
+      priority: 3,
+    })
 
-    const refused = (run: () => Promise<unknown>) => run().then(() => undefined, (e: unknown) => e)
-    expect(await refused(() => manager.scheduleByName("x", "nope", {}, { cron: "0 3 * * *" }))).toBeInstanceOf(UnknownJobType)
-    const badDate = await refused(() => manager.scheduleByName("x", "dated", { at: "not a date" }, { cron: "0 3 * * *" }))
+    const refused = (run: () => Promise<unknown>) =>
+      run().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect(await refused(() => manager.scheduleByName("x", "nope", {}, { cron: "0 3 * * *" }))).toBeInstanceOf(
+      UnknownJobType,
+    )
+    const badDate = await refused(() =>
+      manager.scheduleByName("x", "dated", { at: "not a date" }, { cron: "0 3 * * *" }),
+    )
     expect(badDate).toBeInstanceOf(InvalidParams)
     expect((badDate as InvalidParams).issues.map((i) => i.path)).toEqual(["at"])
-    expect(await refused(() => manager.scheduleByName("x", "dated", { at: "2031-05-01T00:00:00Z", extra: 1 }, { cron: "0 3 * * *" }))).toBeInstanceOf(InvalidParams)
-    expect(await refused(() => manager.scheduleByName("x", "noop", {}, { cron: "61 * * * *" }))).toMatchObject({ _tag: "InvalidOptions", option: "cron" })
+    expect(
+      await refused(() =>
+        manager.scheduleByName("x", "dated", { at: "2031-05-01T00:00:00Z", extra: 1 }, { cron: "0 3 * * *" }),
+      ),
+    ).toBeInstanceOf(InvalidParams)
+    expect(await refused(() => manager.scheduleByName("x", "noop", {}, { cron: "61 * * * *" }))).toMatchObject({
+      _tag: "InvalidOptions",
+      option: "cron",
+    })
     expect((await manager.listSchedules()).map((s) => s.name)).toEqual(["by-name"])
 
     // Its tick dispatches the job with the decoded params: the Date is a Date when it runs.
@@ -151,7 +235,8 @@ describe("schedules", () => {
     const heard = (manager: typeof firer) => {
       const events: Array<{ id: string; status: string; name: string }> = []
       void (async () => {
-        for await (const e of manager.events) if (e.type === "status") events.push({ id: e.id, status: e.status, name: e.name })
+        for await (const e of manager.events)
+          if (e.type === "status") events.push({ id: e.id, status: e.status, name: e.name })
       })()
       return events
     }
@@ -165,7 +250,11 @@ describe("schedules", () => {
       const jobs = await firer.listJobs({ name: "noop" })
       return jobs.length > 0 ? jobs : undefined
     })
-    await waitUntil(() => here.some((e) => e.id === job!.id) && there.some((e) => e.id === job!.id), 20_000, "the queued event here and there")
+    await waitUntil(
+      () => here.some((e) => e.id === job!.id) && there.some((e) => e.id === job!.id),
+      20_000,
+      "the queued event here and there",
+    )
     expect(here.filter((e) => e.id === job!.id)).toEqual([{ id: job!.id, status: "queued", name: "noop" }])
     expect(there.filter((e) => e.id === job!.id)).toEqual([{ id: job!.id, status: "queued", name: "noop" }])
     await firer.unschedule("tick")
@@ -179,13 +268,31 @@ describe("schedules", () => {
     const [a, b] = [await openTestStore(dataDir), await openTestStore(dataDir)]
     try {
       const due = Date.now() - 1_000
-      await a.upsertSchedule({ name: "s", jobName: "noop", params: pack({}), priority: 0, options: null, cron: EVERY_SECOND, timezone: "UTC", nextRunAt: due, at: new Date().toISOString() })
+      await a.upsertSchedule({
+        name: "s",
+        jobName: "noop",
+        params: pack({}),
+        priority: 0,
+        options: null,
+        cron: EVERY_SECOND,
+        timezone: "UTC",
+        nextRunAt: due,
+        at: new Date().toISOString(),
+      })
       const fire = (id: string) => ({
         name: "s",
         due,
         nextRunAt: due + 60_000,
         firedAt: Date.now(),
-        job: { id, name: "noop", params: pack({}), data: pack(null), snapshot: encodeLifecycle(initialLifecycle(id)), priority: 0, createdAt: new Date().toISOString() },
+        job: {
+          id,
+          name: "noop",
+          params: pack({}),
+          data: pack(null),
+          snapshot: encodeLifecycle(initialLifecycle(id)),
+          priority: 0,
+          createdAt: new Date().toISOString(),
+        },
         log: "test fire",
       })
       const results = await Promise.all([a.fireSchedule(fire("job-a")), b.fireSchedule(fire("job-b"))])
@@ -222,9 +329,14 @@ describe("schedules", () => {
     expect(ticks.length).toBeGreaterThanOrEqual(5)
     for (const tick of ticks) expect(counts.get(tick), `jobs dispatched for the tick at ${tick}`).toBe(1)
     // While both run, every second has its tick.
-    for (let i = 1; i < ticks.length; i++) expect(Date.parse(ticks[i]!) - Date.parse(ticks[i - 1]!), `after ${ticks[i - 1]}`).toBe(1_000)
+    for (let i = 1; i < ticks.length; i++)
+      expect(Date.parse(ticks[i]!) - Date.parse(ticks[i - 1]!), `after ${ticks[i - 1]}`).toBe(1_000)
     // The manager that runs noop jobs ran them all.
-    await waitUntil(async () => (await manager.listJobs({ status: "completed" })).length === ticks.length, 20_000, "every fired job to complete")
+    await waitUntil(
+      async () => (await manager.listJobs({ status: "completed" })).length === ticks.length,
+      20_000,
+      "every fired job to complete",
+    )
   })
 
   it("after downtime fires once, not once per missed tick, then keeps time", async () => {
@@ -245,7 +357,11 @@ describe("schedules", () => {
     await clock.advance(500)
     await second.unschedule("every-second")
     const counts = await jobsPerTick(dataDir)
-    expect(sortedTicks(counts), "one fire for the ticks missed while down").toEqual(["2030-01-01T00:00:01.000Z", "2030-01-01T00:00:02.000Z", "2030-01-01T00:00:05.000Z"])
+    expect(sortedTicks(counts), "one fire for the ticks missed while down").toEqual([
+      "2030-01-01T00:00:01.000Z",
+      "2030-01-01T00:00:02.000Z",
+      "2030-01-01T00:00:05.000Z",
+    ])
     for (const [tick, n] of counts) expect(n, `jobs dispatched for the tick at ${tick}`).toBe(1)
     const [info] = await withStore(dataDir, async (store) => store.listSchedules())
     expect(info).toBeUndefined()

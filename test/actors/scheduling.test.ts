@@ -26,10 +26,20 @@ describe("scheduling", () => {
       ["high-2", JobPriority.HIGH],
     ]
     const handles = []
-    for (const [label, priority] of specs) handles.push(await manager.dispatch(TrackedJob, { label, ms: 1 }, { priority }))
+    for (const [label, priority] of specs)
+      handles.push(await manager.dispatch(TrackedJob, { label, ms: 1 }, { priority }))
     await manager.cancel(blocker.id)
     await Promise.all(handles.map((h) => h.result()))
-    expect(tracker.order).toEqual(["critical-1", "critical-2", "high-1", "high-2", "normal-1", "normal-2", "low-1", "low-2"])
+    expect(tracker.order).toEqual([
+      "critical-1",
+      "critical-2",
+      "high-1",
+      "high-2",
+      "normal-1",
+      "normal-2",
+      "low-1",
+      "low-2",
+    ])
   })
 
   it("never runs more jobs at once than the concurrency limit, and uses all of it", async () => {

@@ -5,13 +5,22 @@ import { describe, expect, it } from "vitest"
 import { InvalidOptions, InvalidTransition, JobFailed, UniqueKeyTaken } from "../../src/index.js"
 import { openManager } from "../fixtures/openManager.js"
 import { linesOf, startProcess } from "../fixtures/processes.js"
-import { FlakyJob, LimitedJob, SleepyJob, StampJob, StubbornAsyncJob, limitedRuns, semanticsJobs } from "../fixtures/semanticsJobs.js"
+import {
+  FlakyJob,
+  LimitedJob,
+  SleepyJob,
+  StampJob,
+  StubbornAsyncJob,
+  limitedRuns,
+  semanticsJobs,
+} from "../fixtures/semanticsJobs.js"
 import { readRow } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 import { testClock } from "../../src/testing/index.js"
 
-const open = (dataDir = tempDir(), options: Parameters<typeof openManager>[0] = {}) => openManager({ dataDir, jobs: semanticsJobs, ...options })
+const open = (dataDir = tempDir(), options: Parameters<typeof openManager>[0] = {}) =>
+  openManager({ dataDir, jobs: semanticsJobs, ...options })
 
 describe("retries", () => {
   it("retries a failing job from its checkpoint until it completes, counting failures", async () => {
@@ -31,8 +40,15 @@ describe("retries", () => {
 
   it("fails for good with the last real error once the retries are spent", async () => {
     const manager = await open()
-    const handle = await manager.dispatch(FlakyJob, { failTimes: 10, effectsFile: join(tempDir(), "e") }, { retry: { maxRetries: 2 } })
-    const failure = await handle.result().then(() => undefined, (e: unknown) => e)
+    const handle = await manager.dispatch(
+      FlakyJob,
+      { failTimes: 10, effectsFile: join(tempDir(), "e") },
+      { retry: { maxRetries: 2 } },
+    )
+    const failure = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(failure).toBeInstanceOf(JobFailed)
     expect((failure as JobFailed).error).toMatchObject({ _tag: "Flaky", message: "attempt 3 failed" })
     expect(await manager.getJobInfo(handle.id)).toMatchObject({ status: "failed", attempts: 3, failures: 3 })
@@ -41,14 +57,26 @@ describe("retries", () => {
   it("retries only the tags in retryOn, and never a defect by default", async () => {
     const manager = await open()
     const effectsFile = join(tempDir(), "e")
-    const fatal = await manager.dispatch(FlakyJob, { failTimes: 1, tag: "Fatal", effectsFile }, { retry: { maxRetries: 3, retryOn: ["Flaky"] } })
+    const fatal = await manager.dispatch(
+      FlakyJob,
+      { failTimes: 1, tag: "Fatal", effectsFile },
+      { retry: { maxRetries: 3, retryOn: ["Flaky"] } },
+    )
     const defect = await manager.dispatch(FlakyJob, { failTimes: 1, defect: true, effectsFile })
-    const listedDefect = await manager.dispatch(FlakyJob, { failTimes: 1, defect: true, effectsFile }, { retry: { maxRetries: 1, retryOn: ["TypeError"] } })
+    const listedDefect = await manager.dispatch(
+      FlakyJob,
+      { failTimes: 1, defect: true, effectsFile },
+      { retry: { maxRetries: 1, retryOn: ["TypeError"] } },
+    )
     await expect(fatal.result()).rejects.toBeInstanceOf(JobFailed)
     await expect(defect.result()).rejects.toBeInstanceOf(JobFailed)
     expect(await listedDefect.result()).toEqual({ attempt: 2 })
     expect(await manager.getJobInfo(fatal.id)).toMatchObject({ attempts: 1, failures: 1, error: { _tag: "Fatal" } })
-    expect(await manager.getJobInfo(defect.id)).toMatchObject({ attempts: 1, failures: 1, error: { _tag: "TypeError" } })
+    expect(await manager.getJobInfo(defect.id)).toMatchObject({
+      attempts: 1,
+      failures: 1,
+      error: { _tag: "TypeError" },
+    })
   })
 
   it("waits out the backoff queued, holding no slot, with runAt in the future", async () => {
@@ -73,11 +101,19 @@ describe("retries", () => {
     const dataDir = tempDir()
     const effects = join(dataDir, "effects")
     const manager = await open(dataDir)
-    const handle = await manager.dispatch(FlakyJob, { failTimes: 2, effectsFile: effects }, { retry: { maxRetries: 0 } })
+    const handle = await manager.dispatch(
+      FlakyJob,
+      { failTimes: 2, effectsFile: effects },
+      { retry: { maxRetries: 0 } },
+    )
     await expect(handle.result()).rejects.toBeInstanceOf(JobFailed)
     expect(await manager.retry(handle.id)).toBe("queued")
     // Attempt 2 fails again, and the budget of 0 retries makes that final.
-    await waitUntil(async () => (await manager.getJobInfo(handle.id)).status === "failed" && (await manager.getJobInfo(handle.id)).attempts === 2)
+    await waitUntil(
+      async () =>
+        (await manager.getJobInfo(handle.id)).status === "failed" &&
+        (await manager.getJobInfo(handle.id)).attempts === 2,
+    )
     expect(await manager.getJobInfo(handle.id)).toMatchObject({ failures: 1, error: { message: "attempt 2 failed" } })
     await manager.retry(handle.id)
     await waitUntil(async () => (await manager.getJobInfo(handle.id)).status === "completed")
@@ -98,8 +134,12 @@ describe("retries", () => {
     const manager = await open()
     const bad = (retry: unknown) => manager.dispatch(StampJob, {}, { retry: retry as never })
     await expect(bad({ maxRetries: -1 })).rejects.toThrow(/retry\.maxRetries/)
-    await expect(bad({ maxRetries: 1, backoff: { type: "linear", delayMs: 5 } })).rejects.toThrow(/retry\.backoff\.type/)
-    await expect(bad({ maxRetries: 1, backoff: { type: "fixed", delayMs: 5, jitter: 2 } })).rejects.toBeInstanceOf(InvalidOptions)
+    await expect(bad({ maxRetries: 1, backoff: { type: "linear", delayMs: 5 } })).rejects.toThrow(
+      /retry\.backoff\.type/,
+    )
+    await expect(bad({ maxRetries: 1, backoff: { type: "fixed", delayMs: 5, jitter: 2 } })).rejects.toBeInstanceOf(
+      InvalidOptions,
+    )
     await expect(bad({ maxRetries: 1, retryOn: "Flaky" })).rejects.toThrow(/retry\.retryOn/)
     expect(await manager.listJobs()).toHaveLength(0)
   })
@@ -119,20 +159,29 @@ describe("timeouts", () => {
     const manager = await open()
     const handle = await manager.dispatch(SleepyJob, { ms: 400 }, { timeoutMs: 100 })
     expect(await handle.result().catch((e: JobFailed) => e.error._tag)).toBe("JobTimeout")
-    expect(await manager.retry(handle.id, { timeoutMs: -1 }).catch((e) => e)).toMatchObject({ _tag: "InvalidOptions", option: "timeoutMs" })
+    expect(await manager.retry(handle.id, { timeoutMs: -1 }).catch((e) => e)).toMatchObject({
+      _tag: "InvalidOptions",
+      option: "timeoutMs",
+    })
     expect((await manager.getJobInfo(handle.id)).status).toBe("failed")
     // The same timeout again would fail again: the override gives it room.
     await manager.retry(handle.id, { timeoutMs: 60_000 })
     expect(await (await manager.handle(handle.id)).result()).toEqual({ slept: 400 })
     // Only failed or cancelled jobs take it.
-    expect(await manager.retry(handle.id, { timeoutMs: 1 }).catch((e) => e)).toMatchObject({ _tag: "InvalidTransition" })
+    expect(await manager.retry(handle.id, { timeoutMs: 1 }).catch((e) => e)).toMatchObject({
+      _tag: "InvalidTransition",
+    })
   })
 
   it("abandons an async job that ignores ctx.signal, and retries the timeout", async () => {
     const dataDir = tempDir()
     const effects = join(dataDir, "effects")
     const manager = await open(dataDir)
-    const handle = await manager.dispatch(StubbornAsyncJob, { ms: 3_000, effectsFile: effects }, { timeoutMs: 100, retry: { maxRetries: 1 } })
+    const handle = await manager.dispatch(
+      StubbornAsyncJob,
+      { ms: 3_000, effectsFile: effects },
+      { timeoutMs: 100, retry: { maxRetries: 1 } },
+    )
     const failure = (await handle.result().catch((e: unknown) => e)) as JobFailed
     expect(failure.error).toMatchObject({ _tag: "JobTimeout" })
     // Both attempts ended long before their timers would have woken the job.
@@ -149,7 +198,10 @@ describe("delays", () => {
     const handle = await manager.dispatch(StampJob, {}, { delayMs: 1_500 })
     const runAt = clock.now() + 1_500
     await clock.advance(1_499)
-    expect(await manager.getJobInfo(handle.id)).toMatchObject({ status: "queued", runAt: new Date(runAt).toISOString() })
+    expect(await manager.getJobInfo(handle.id)).toMatchObject({
+      status: "queued",
+      runAt: new Date(runAt).toISOString(),
+    })
     await manager.close()
     manager = await open(dataDir, { clock })
     await clock.settle()
@@ -167,7 +219,9 @@ describe("delays", () => {
     await handle.result()
     await expect(manager.dispatch(StampJob, {}, { delayMs: -5 })).rejects.toThrow(/delayMs/)
     await expect(manager.dispatch(StampJob, {}, { runAt: Number.NaN })).rejects.toThrow(/runAt/)
-    await expect(manager.dispatch(StampJob, {}, { delayMs: 5, runAt: Date.now() })).rejects.toBeInstanceOf(InvalidOptions)
+    await expect(manager.dispatch(StampJob, {}, { delayMs: 5, runAt: Date.now() })).rejects.toBeInstanceOf(
+      InvalidOptions,
+    )
   })
 
   it("starts waiting jobs in runAt order, however they were dispatched", async () => {
@@ -177,15 +231,22 @@ describe("delays", () => {
     const later = await manager.dispatch(StampJob, { label: "later" }, { delayMs: 900 })
     const sooner = await manager.dispatch(StampJob, { label: "sooner" }, { delayMs: 300 })
     await clock.advance(900)
-    expect(await Promise.all([sooner.result(), later.result()])).toEqual([{ startedAt: start + 300 }, { startedAt: start + 900 }])
+    expect(await Promise.all([sooner.result(), later.result()])).toEqual([
+      { startedAt: start + 300 },
+      { startedAt: start + 900 },
+    ])
   })
 })
 
 describe("a script that only awaits its jobs", () => {
   it("stays alive while a result or othersRecording() is awaited, and exits once closed, whatever timeoutMs says", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", new URL("../fixtures/awaitResult.ts", import.meta.url).pathname, tempDir()], {
-      stdio: ["ignore", "pipe", "inherit"],
-    })
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", new URL("../fixtures/awaitResult.ts", import.meta.url).pathname, tempDir()],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    )
     let out = ""
     child.stdout.on("data", (d: Buffer) => (out += d.toString()))
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))

@@ -8,7 +8,8 @@ import { openTestStore, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 
-const worker = (dataDir: string, options: object) => startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify(options)])
+const worker = (dataDir: string, options: object) =>
+  startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify(options)])
 
 describe("one store, many managers", () => {
   it("runs every job in a worker of its type, fails none, and leaves a type nobody runs queued", async () => {
@@ -29,12 +30,17 @@ describe("one store, many managers", () => {
       const runs = linesOf(file).map((line) => line.split(" ") as [string, string, string])
       const pidOf = { alpha: String(alpha.pid), beta: String(beta.pid) }
       expect(runs).toHaveLength(40)
-      for (const [type, , pid] of runs) expect(pid, `${type} ran in the wrong process`).toBe(pidOf[type as "alpha" | "beta"])
+      for (const [type, , pid] of runs)
+        expect(pid, `${type} ran in the wrong process`).toBe(pidOf[type as "alpha" | "beta"])
       expect(new Set(runs.map(([, id]) => id)).size).toBe(40)
       expect(await producer.listJobs({ status: "failed" })).toHaveLength(0)
       // Several sweeps later, the gamma job is still queued, and says what it waits for.
       await new Promise((r) => setTimeout(r, 1_000))
-      expect(await producer.getJobInfo(gamma.id)).toMatchObject({ status: "queued", waitingForWorker: true, attempts: 0 })
+      expect(await producer.getJobInfo(gamma.id)).toMatchObject({
+        status: "queued",
+        waitingForWorker: true,
+        attempts: 0,
+      })
     } finally {
       await Promise.all([stopProcess(alpha, "SIGTERM"), stopProcess(beta, "SIGTERM")])
     }

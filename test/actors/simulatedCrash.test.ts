@@ -7,7 +7,11 @@ import { openManager } from "../fixtures/openManager.js"
 import { readRow, storeFor } from "../fixtures/store.js"
 import { tempDir } from "../fixtures/tempDir.js"
 
-const items = (file: string) => readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => Number(l.split(" ")[1]))
+const items = (file: string) =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => Number(l.split(" ")[1]))
 
 describe("a simulated crash (for jobstate/testing)", () => {
   it("stops right after a committed checkpoint, writing nothing more, and the next manager resumes from it", async () => {

@@ -81,7 +81,12 @@ describe("versioned state", () => {
     expect((await readRow(dataDir, id))!.state_schema_version).toBe(1)
 
     const other = await pausedV1()
-    const v3 = defineJob({ ...CounterV2, name: "versioned", stateVersion: 3, migrateState: { 2: (s: unknown) => s } } as never)
+    const v3 = defineJob({
+      ...CounterV2,
+      name: "versioned",
+      stateVersion: 3,
+      migrateState: { 2: (s: unknown) => s },
+    } as never)
     const m3 = await openManager({ dataDir: other.dataDir, jobs: [v3] })
     await m3.resume(other.id)
     const missing = (await (await m3.handle(other.id)).result().catch((e: unknown) => e)) as JobFailed
@@ -112,7 +117,11 @@ describe("versioned state", () => {
   it("refuses versions and migrations that cannot be", () => {
     const base = { name: "v", params: Schema.Struct({}), run: () => Effect.void }
     expect(() => defineJob({ ...base, stateVersion: 0 })).toThrow(InvalidOptions)
-    expect(() => defineJob({ ...base, stateVersion: 2, migrateState: { 2: (s: unknown) => s } })).toThrow(/migrateState\[2\]/)
-    expect(() => defineJob({ ...base, stateVersion: 2, migrateState: { 1: "nope" as never } })).toThrow(/expected a function/)
+    expect(() => defineJob({ ...base, stateVersion: 2, migrateState: { 2: (s: unknown) => s } })).toThrow(
+      /migrateState\[2\]/,
+    )
+    expect(() => defineJob({ ...base, stateVersion: 2, migrateState: { 1: "nope" as never } })).toThrow(
+      /expected a function/,
+    )
   })
 })

@@ -9,14 +9,20 @@ describe("StoreHealth: what onError hears of an outage", () => {
   it("reports the first failure of each kind, counts the rest, and says once when calls go through again", () => {
     let now = 0
     const heard: unknown[] = []
-    const health = new StoreHealth((e) => heard.push(e), () => now)
+    const health = new StoreHealth(
+      (e) => heard.push(e),
+      () => now,
+    )
     // An outage: every timer meets it, ten times a second, on different ports and operations.
     for (let i = 0; i < 100; i++) {
       now += 100
       health.error(failure(i % 2 ? "requests" : "commit", `connect ECONNREFUSED 127.0.0.1:${5432 + (i % 3)}`))
       if (i === 50) health.error(failure("commit", "the database system is shutting down", "57P03"))
     }
-    expect(heard.map((e) => (e as PersistenceError).detail)).toEqual(["connect ECONNREFUSED 127.0.0.1:5432", "the database system is shutting down"])
+    expect(heard.map((e) => (e as PersistenceError).detail)).toEqual([
+      "connect ECONNREFUSED 127.0.0.1:5432",
+      "the database system is shutting down",
+    ])
     expect(health.failing).toBeInstanceOf(PersistenceError)
     // A call goes through: the store answers (commands need not fail fast), but the outage ends
     // only once calls have gone through for a while with none failing.
@@ -30,8 +36,14 @@ describe("StoreHealth: what onError hears of an outage", () => {
     const recovered = heard[2] as StoreRecovered
     expect(recovered).toBeInstanceOf(StoreRecovered)
     // From the first failure (at 100) to the first call that went through (at 10 100).
-    expect({ downMs: recovered.downMs, failures: recovered.failures, unreported: recovered.unreported }).toEqual({ downMs: 10_000, failures: 101, unreported: 99 })
-    expect(recovered.message).toBe("The store answers again: calls failed for 10.0 s (101 calls, 99 calls not reported one by one)")
+    expect({ downMs: recovered.downMs, failures: recovered.failures, unreported: recovered.unreported }).toEqual({
+      downMs: 10_000,
+      failures: 101,
+      unreported: 99,
+    })
+    expect(recovered.message).toBe(
+      "The store answers again: calls failed for 10.0 s (101 calls, 99 calls not reported one by one)",
+    )
     health.ok()
     expect(heard).toHaveLength(3)
   })
@@ -39,14 +51,19 @@ describe("StoreHealth: what onError hears of an outage", () => {
   it("says an outage calls have come through has ended when the manager closes, not never; one they have not, it leaves unsaid", () => {
     let now = 0
     const heard: unknown[] = []
-    const health = new StoreHealth((e) => heard.push(e), () => now)
+    const health = new StoreHealth(
+      (e) => heard.push(e),
+      () => now,
+    )
     health.error(failure("commit", "connect ECONNREFUSED 127.0.0.1:5432"))
     health.settle()
     expect(heard).toHaveLength(1)
     now += 500
     health.ok()
     health.settle()
-    expect((heard[1] as StoreRecovered).message).toBe("The store answers again: calls failed for 0.5 s (1 call, each reported)")
+    expect((heard[1] as StoreRecovered).message).toBe(
+      "The store answers again: calls failed for 0.5 s (1 call, each reported)",
+    )
   })
 
   it("passes any other error through at once, every time", () => {

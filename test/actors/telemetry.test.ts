@@ -4,8 +4,20 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { SpanStatusCode, trace } from "@opentelemetry/api"
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader, type HistogramMetricData, type MetricData } from "@opentelemetry/sdk-metrics"
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base"
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  PeriodicExportingMetricReader,
+  type HistogramMetricData,
+  type MetricData,
+} from "@opentelemetry/sdk-metrics"
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base"
 import { Context, Data, Effect, Layer, ManagedRuntime, Metric, Schema } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { defineJob, InvalidOptions, JobManager, TelemetryNames as N, type JobDefinition } from "../../src/index.js"
@@ -24,7 +36,11 @@ class Flaky extends Data.TaggedError("Flaky")<{ readonly message: string }> {}
 const stepsJob = (name: string) =>
   defineJob({
     name,
-    params: Schema.Struct({ steps: Schema.Number, delayMs: Schema.optional(Schema.Number), failFirstAttempt: Schema.optional(Schema.Boolean) }),
+    params: Schema.Struct({
+      steps: Schema.Number,
+      delayMs: Schema.optional(Schema.Number),
+      failFirstAttempt: Schema.optional(Schema.Boolean),
+    }),
     state: Schema.Struct({ next: Schema.Number }),
     initialState: () => ({ next: 0 }),
     output: Schema.Struct({ done: Schema.Number }),
@@ -33,9 +49,12 @@ const stepsJob = (name: string) =>
         yield* Effect.annotateCurrentSpan("otel.steps", ctx.params.steps)
         for (let i = ctx.state.next; i < ctx.params.steps; i++) {
           yield* ctx.checkInterrupt
-          yield* Effect.sleep(ctx.params.delayMs ?? 0).pipe(Effect.withSpan("otel.user_work", { attributes: { step: i } }))
+          yield* Effect.sleep(ctx.params.delayMs ?? 0).pipe(
+            Effect.withSpan("otel.user_work", { attributes: { step: i } }),
+          )
           yield* ctx.checkpoint({ next: i + 1 })
-          if (ctx.params.failFirstAttempt && ctx.attempt === 1) return yield* new Flaky({ message: "first attempt fails" })
+          if (ctx.params.failFirstAttempt && ctx.attempt === 1)
+            return yield* new Flaky({ message: "first attempt fails" })
         }
         return { done: ctx.params.steps }
       }),
@@ -54,14 +73,21 @@ const inMemoryOtel = () => {
   /** Every metric point the reader collects now, by metric name. */
   const metrics = async (): Promise<Map<string, MetricData>> => {
     await reader.forceFlush()
-    const all = metricExporter.getMetrics().at(-1)?.scopeMetrics.flatMap((s) => s.metrics) ?? []
+    const all =
+      metricExporter
+        .getMetrics()
+        .at(-1)
+        ?.scopeMetrics.flatMap((s) => s.metrics) ?? []
     return new Map(all.map((m) => [m.descriptor.name, m]))
   }
   return { layer, spans, metrics }
 }
 
-const open = (definition: JobDefinition, telemetry: ReturnType<typeof inMemoryOtel>["layer"] | undefined, options: { interruptGraceMs?: number } = {}) =>
-  openManager({ jobs: [definition], ...(telemetry === undefined ? {} : { telemetry }), ...options })
+const open = (
+  definition: JobDefinition,
+  telemetry: ReturnType<typeof inMemoryOtel>["layer"] | undefined,
+  options: { interruptGraceMs?: number } = {},
+) => openManager({ jobs: [definition], ...(telemetry === undefined ? {} : { telemetry }), ...options })
 
 const attemptSpans = (exporter: InMemorySpanExporter, type: string): ReadableSpan[] =>
   exporter
@@ -70,7 +96,11 @@ const attemptSpans = (exporter: InMemorySpanExporter, type: string): ReadableSpa
     .sort((a, b) => Number(a.attributes[N.attempt]) - Number(b.attributes[N.attempt]))
 
 const waitForSpans = (exporter: InMemorySpanExporter, type: string, count: number) =>
-  waitUntil(() => (attemptSpans(exporter, type).length >= count ? attemptSpans(exporter, type) : undefined), 20_000, `${count} attempt span(s) of ${type}`)
+  waitUntil(
+    () => (attemptSpans(exporter, type).length >= count ? attemptSpans(exporter, type) : undefined),
+    20_000,
+    `${count} attempt span(s) of ${type}`,
+  )
 
 /** Data points of a metric for one job type. */
 const pointsOf = (metric: MetricData | undefined, type: string) =>
@@ -105,10 +135,20 @@ describe("OpenTelemetry", () => {
     expect(await handle.result()).toEqual({ done: 3 })
     const [first, second, ...more] = await waitForSpans(otel.spans, "otel_retry", 2)
     expect(more).toEqual([])
-    expect(first!.attributes).toMatchObject({ [N.jobId]: handle.id, [N.attempt]: 1, [N.outcome]: "retrying", [N.errorTag]: "Flaky" })
+    expect(first!.attributes).toMatchObject({
+      [N.jobId]: handle.id,
+      [N.attempt]: 1,
+      [N.outcome]: "retrying",
+      [N.errorTag]: "Flaky",
+    })
     expect(first!.status.code).toBe(SpanStatusCode.ERROR)
     // The second attempt resumed from the first one's checkpoint.
-    expect(second!.attributes).toMatchObject({ [N.jobId]: handle.id, [N.attempt]: 2, [N.outcome]: "completed", [N.checkpoint]: 1 })
+    expect(second!.attributes).toMatchObject({
+      [N.jobId]: handle.id,
+      [N.attempt]: 2,
+      [N.outcome]: "completed",
+      [N.checkpoint]: 1,
+    })
     expect(second!.events.map((e) => e.name)).toContain("jobstate.resume")
     expect(second!.spanContext().traceId).not.toBe(first!.spanContext().traceId)
   })
@@ -141,7 +181,9 @@ describe("OpenTelemetry", () => {
     const manager = await open(Job, otel.layer)
     await (await manager.dispatch(Job, { steps: 3 })).result()
     const [span] = await waitForSpans(otel.spans, "otel_checkpoints", 1)
-    const checkpoints = span!.events.filter((e) => e.name === "jobstate.checkpoint").map((e) => e.attributes?.[N.checkpoint])
+    const checkpoints = span!.events
+      .filter((e) => e.name === "jobstate.checkpoint")
+      .map((e) => e.attributes?.[N.checkpoint])
     expect(checkpoints).toEqual([1, 2, 3])
   })
 
@@ -151,7 +193,9 @@ describe("OpenTelemetry", () => {
     const manager = await open(Job, otel.layer)
     await (await manager.dispatch(Job, { steps: 2 })).result()
     const [attempt] = await waitForSpans(otel.spans, "otel_child", 1)
-    const children = otel.spans.getFinishedSpans().filter((s) => s.name === "otel.user_work" && s.spanContext().traceId === attempt!.spanContext().traceId)
+    const children = otel.spans
+      .getFinishedSpans()
+      .filter((s) => s.name === "otel.user_work" && s.spanContext().traceId === attempt!.spanContext().traceId)
     expect(children.map((s) => s.attributes.step)).toEqual([0, 1])
     for (const child of children) expect(child.parentSpanContext?.spanId).toBe(attempt!.spanContext().spanId)
     // Effect.annotateCurrentSpan in the job's run annotates the attempt's span.
@@ -207,7 +251,9 @@ describe("OpenTelemetry", () => {
     const waits = pointsOf(metrics.get(N.queueWait), "otel_metrics") as HistogramMetricData["dataPoints"]
     expect(waits.reduce((n, p) => n + p.value.count, 0)).toBe(3)
 
-    const changes = Object.fromEntries(pointsOf(metrics.get(N.statusChanges), "otel_metrics").map((p) => [p.attributes[N.status], p.value]))
+    const changes = Object.fromEntries(
+      pointsOf(metrics.get(N.statusChanges), "otel_metrics").map((p) => [p.attributes[N.status], p.value]),
+    )
     expect(changes).toMatchObject({ queued: 3, running: 3, completed: 2 })
 
     const active = pointsOf(metrics.get(N.activeAttempts), "otel_metrics")
@@ -222,7 +268,10 @@ describe("OpenTelemetry", () => {
     const other = await openManager({ dataDir, jobs: [Job], concurrency: 0 })
     const first = await other.dispatch(Job, { steps: 1 })
     const second = await other.dispatch(Job, { steps: 1 })
-    const gauge = async () => Object.fromEntries(pointsOf((await otel.metrics()).get(N.jobs), "otel_gauge").map((p) => [p.attributes[N.status], p.value]))
+    const gauge = async () =>
+      Object.fromEntries(
+        pointsOf((await otel.metrics()).get(N.jobs), "otel_gauge").map((p) => [p.attributes[N.status], p.value]),
+      )
 
     const manager = await openManager({ dataDir, jobs: [Job], telemetry: otel.layer, concurrency: 0 })
     await waitUntil(async () => (await gauge()).queued === 2, 20_000, "two queued jobs on the gauge")
@@ -232,10 +281,14 @@ describe("OpenTelemetry", () => {
     await first.result()
     await second.result()
     await manager.dispatch(Job, { steps: 1 }, { delayMs: 60_000 })
-    await waitUntil(async () => {
-      const now = await gauge()
-      return now.completed === 2 && now.queued === 1
-    }, 20_000, "two completed and one queued on the gauge")
+    await waitUntil(
+      async () => {
+        const now = await gauge()
+        return now.completed === 2 && now.queued === 1
+      },
+      20_000,
+      "two completed and one queued on the gauge",
+    )
     await worker.close()
   })
 
@@ -264,7 +317,9 @@ describe("OpenTelemetry", () => {
       exported.push(...batch)
       original(batch, done)
     }
-    const layer = NodeSdk.layer(() => ({ spanProcessor: new BatchSpanProcessor(spans, { scheduledDelayMillis: 3_600_000 }) }))
+    const layer = NodeSdk.layer(() => ({
+      spanProcessor: new BatchSpanProcessor(spans, { scheduledDelayMillis: 3_600_000 }),
+    }))
     const Job = stepsJob("otel_flush")
     const manager = await JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: layer })
     await (await manager.dispatch(Job, { steps: 1 })).result()
@@ -272,7 +327,9 @@ describe("OpenTelemetry", () => {
     await manager.close()
     expect(exported.map((s) => s.name)).toContain(N.span("otel_flush"))
 
-    await expect(JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: {} as never })).rejects.toBeInstanceOf(InvalidOptions)
+    await expect(
+      JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: {} as never }),
+    ).rejects.toBeInstanceOf(InvalidOptions)
   })
 
   it("shares an app's own runtime through Layer.succeedContext, and leaves it running on close()", async () => {
@@ -280,7 +337,11 @@ describe("OpenTelemetry", () => {
     const runtime = ManagedRuntime.make(otel.layer)
     try {
       const Job = stepsJob("otel_shared")
-      const manager = await JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry: Layer.succeedContext(await runtime.context()) })
+      const manager = await JobManager.open({
+        ...storeFor(tempDir()),
+        jobs: [Job],
+        telemetry: Layer.succeedContext(await runtime.context()),
+      })
       await (await manager.dispatch(Job, { steps: 1 })).result()
       await manager.close()
       await waitForSpans(otel.spans, "otel_shared", 1)
@@ -309,14 +370,23 @@ describe("OpenTelemetry", () => {
       const telemetry = NodeSdk.layer(() => ({
         resource: { serviceName: "jobstate-otlp-test" },
         spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: `${base}/v1/traces` })),
-        metricReader: new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics` }), exportIntervalMillis: 60_000 }),
+        metricReader: new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics` }),
+          exportIntervalMillis: 60_000,
+        }),
       }))
       const Job = stepsJob("otel_otlp")
       const manager = await JobManager.open({ ...storeFor(tempDir()), jobs: [Job], telemetry })
       await (await manager.dispatch(Job, { steps: 2 })).result()
       await manager.close()
-      const traces = received.filter((r) => r.path === "/v1/traces").map((r) => r.body).join("\n")
-      const metrics = received.filter((r) => r.path === "/v1/metrics").map((r) => r.body).join("\n")
+      const traces = received
+        .filter((r) => r.path === "/v1/traces")
+        .map((r) => r.body)
+        .join("\n")
+      const metrics = received
+        .filter((r) => r.path === "/v1/metrics")
+        .map((r) => r.body)
+        .join("\n")
       expect(traces).toContain(N.span("otel_otlp"))
       expect(traces).toContain("jobstate-otlp-test")
       expect(metrics).toContain(N.attemptDuration)

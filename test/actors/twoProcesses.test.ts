@@ -67,11 +67,20 @@ describe("two processes on one data dir", () => {
       .filter(([, pids]) => pids.length > 1)
       .map(([id, pids]) => `${id} (run ${pids.length} times, by pids ${pids.join(", ")})`)
     expect(runTwice, "jobs run more than once").toEqual([])
-    expect(handles.filter((h) => !runsOf.has(h.id)).map((h) => h.id), "jobs never run").toEqual([])
-    expect([...runsOf.keys()].filter((id) => !dispatched.has(id)), "runs of jobs nobody dispatched").toEqual([])
+    expect(
+      handles.filter((h) => !runsOf.has(h.id)).map((h) => h.id),
+      "jobs never run",
+    ).toEqual([])
+    expect(
+      [...runsOf.keys()].filter((id) => !dispatched.has(id)),
+      "runs of jobs nobody dispatched",
+    ).toEqual([])
     // A claim that did not run (or a run the file missed) still counts as a start in the row.
     const notOnce = stored.filter((j) => j.status !== "completed" || j.attempts !== 1)
-    expect(notOnce.map((j) => `${j.id} ${j.status} after ${j.attempts} starts`), "jobs not completed in exactly one start").toEqual([])
+    expect(
+      notOnce.map((j) => `${j.id} ${j.status} after ${j.attempts} starts`),
+      "jobs not completed in exactly one start",
+    ).toEqual([])
     expect(stored).toHaveLength(300)
     const pids = new Set(runs.map(([, pid]) => pid))
     expect(pids.size).toBeGreaterThanOrEqual(2)

@@ -67,14 +67,22 @@ describe("FileCopyJob", () => {
   it("copies nested trees, empty files and multi-chunk files byte for byte", async () => {
     makeTree(join(src, "tree"))
     write(join(src, "single.txt"), "one file")
-    const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "tree"), join(src, "single.txt")], destination: dst } })
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [join(src, "tree"), join(src, "single.txt")], destination: dst },
+    })
     const out = outputOf(run)
     expect(snapshot(join(dst, "tree"))).toEqual(snapshot(join(src, "tree")))
     expect(sha256(join(dst, "single.txt"))).toBe(sha256(join(src, "single.txt")))
     expect(out).toMatchObject({ copiedCount: 6, failedCount: 0, skippedCount: 0, failedCopies: [] })
     expect(out.totalBytes).toBe(5 + 3 * MiB + 17 + 8)
     const last = structured(run.progress.at(-1)!)
-    expect(last).toMatchObject({ filesDone: 6, filesTotal: 6, bytesDone: out.totalBytes, bytesTotal: out.totalBytes, fraction: 1 })
+    expect(last).toMatchObject({
+      filesDone: 6,
+      filesTotal: 6,
+      bytesDone: out.totalBytes,
+      bytesTotal: out.totalBytes,
+      fraction: 1,
+    })
     // Nothing of the partial-file machinery is left behind.
     expect(Object.keys(snapshot(dst)).filter((p) => p.includes("jobstate"))).toEqual([])
   })
@@ -92,7 +100,9 @@ describe("FileCopyJob", () => {
   })
 
   it("fails clearly when no source exists", async () => {
-    const run = await runDirect(FileCopyJob, { params: { sources: [join(tmp, "nope"), join(tmp, "nada")], destination: dst } })
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [join(tmp, "nope"), join(tmp, "nada")], destination: dst },
+    })
     const error = failureOf(run) as { _tag: string; reason: string; message: string }
     expect(error._tag).toBe("FileCopyError")
     expect(error.reason).toBe("SourcesMissing")
@@ -104,7 +114,9 @@ describe("FileCopyJob", () => {
     write(join(src, "b"), "b")
     write(join(tmp, "a-file"), "in the way")
     // Two sources need a directory to go into, and a file is in the way.
-    const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "a"), join(src, "b")], destination: join(tmp, "a-file") } })
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [join(src, "a"), join(src, "b")], destination: join(tmp, "a-file") },
+    })
     const error = failureOf(run) as { _tag: string; reason: string; message: string }
     expect(error).toMatchObject({ _tag: "FileCopyError", reason: "DestinationUnwritable" })
     expect(error.message).toMatch(/Cannot write to the destination: .*a-file/)
@@ -112,7 +124,9 @@ describe("FileCopyJob", () => {
 
   it("records a missing source and copies the others", async () => {
     write(join(src, "here"), "here")
-    const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "gone"), join(src, "here")], destination: dst } })
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [join(src, "gone"), join(src, "here")], destination: dst },
+    })
     const out = outputOf(run)
     expect(out.copiedCount).toBe(1)
     expect(out.failedCopies).toEqual([{ source: join(src, "gone"), reason: expect.stringContaining("ENOENT") }])
@@ -124,7 +138,9 @@ describe("FileCopyJob", () => {
     write(join(src, "blocked"), "a directory waits at this name in the destination")
     write(join(src, "ok-2"), "2")
     fs.mkdirSync(join(dst, "src/blocked"), { recursive: true })
-    const run = await runDirect(FileCopyJob, { params: { sources: [src], destination: dst, options: { conflict: "overwrite" } } })
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [src], destination: dst, options: { conflict: "overwrite" } },
+    })
     const out = outputOf(run)
     expect(out.copiedCount).toBe(2)
     expect(out.failedCopies.map((f) => f.source).sort()).toEqual([join(src, "a-fifo"), join(src, "blocked")])
@@ -139,7 +155,10 @@ describe("FileCopyJob", () => {
     write(join(src, "secret"), "x")
     write(join(src, "fine"), "y")
     fs.chmodSync(join(src, "secret"), 0o000)
-    const out = runJobUnprivileged("file_copy", { sources: [src], destination: dst }, join(tmp, "data"), [tmp, src]) as FileCopyOutput
+    const out = runJobUnprivileged("file_copy", { sources: [src], destination: dst }, join(tmp, "data"), [
+      tmp,
+      src,
+    ]) as FileCopyOutput
     expect(out.failedCopies).toEqual([{ source: join(src, "secret"), reason: expect.stringContaining("EACCES") }])
     expect(out.copiedCount).toBe(1)
   })
@@ -147,7 +166,9 @@ describe("FileCopyJob", () => {
   describe("the destination, as cp reads it", () => {
     beforeEach(() => write(join(src, "a.txt"), "alpha"))
     const copyA = (destination: string, options?: { conflict: "overwrite" | "skip" | "rename" }) =>
-      runDirect(FileCopyJob, { params: { sources: [join(src, "a.txt")], destination, ...(options ? { options } : {}) } })
+      runDirect(FileCopyJob, {
+        params: { sources: [join(src, "a.txt")], destination, ...(options ? { options } : {}) },
+      })
 
     it("is the target file for one file and a path that does not exist", async () => {
       expect(outputOf(await copyA(join(tmp, "newname.txt")))).toMatchObject({ copiedCount: 1, failedCount: 0 })
@@ -212,8 +233,15 @@ describe("FileCopyJob", () => {
     execFileSync("mkfifo", [join(src, "a-fifo")])
     write(join(src, "blocked"), "a directory waits at this name")
     fs.mkdirSync(join(dst, "src/blocked"), { recursive: true })
-    const run = await runDirect(FileCopyJob, { params: { sources: [src], destination: dst, options: { conflict: "overwrite" } } })
-    const error = failureOf(run) as { _tag: string; reason: string; message: string; failedCopies: Array<{ source: string }> }
+    const run = await runDirect(FileCopyJob, {
+      params: { sources: [src], destination: dst, options: { conflict: "overwrite" } },
+    })
+    const error = failureOf(run) as {
+      _tag: string
+      reason: string
+      message: string
+      failedCopies: Array<{ source: string }>
+    }
     expect(error).toMatchObject({ _tag: "FileCopyError", reason: "AllFailed" })
     expect(error.message).toMatch(/^No file could be copied: 2 failed, the first /)
     expect(error.failedCopies.map((f) => f.source).sort()).toEqual([join(src, "a-fifo"), join(src, "blocked")])
@@ -246,7 +274,9 @@ describe("FileCopyJob", () => {
     })
 
     it("skip is the default: nothing is overwritten unless asked", async () => {
-      const run = await runDirect(FileCopyJob, { params: { sources: [join(src, "f.txt"), join(src, "dir")], destination: dst } })
+      const run = await runDirect(FileCopyJob, {
+        params: { sources: [join(src, "f.txt"), join(src, "dir")], destination: dst },
+      })
       expect(outputOf(run)).toMatchObject({ copiedCount: 0, skippedCount: 2 })
       expect(fs.readFileSync(join(dst, "f.txt"), "utf8")).toBe("old")
       expect(fs.readFileSync(join(dst, "dir/inner.txt"), "utf8")).toBe("old inner")
@@ -291,7 +321,11 @@ describe("FileCopyJob", () => {
     makeTree(join(src, "tree"))
     const before = snapshot(join(src, "tree"))
     const inode = fs.statSync(join(src, "tree/nested/deeper/b.bin")).ino
-    const out = outputOf(await runDirect(FileCopyJob, { params: { sources: [join(src, "tree")], destination: dst, options: { move: true } } }))
+    const out = outputOf(
+      await runDirect(FileCopyJob, {
+        params: { sources: [join(src, "tree")], destination: dst, options: { move: true } },
+      }),
+    )
     expect(out.copiedCount).toBe(5)
     expect(fs.existsSync(join(src, "tree"))).toBe(false)
     expect(snapshot(join(dst, "tree"))).toEqual(before)
@@ -301,7 +335,9 @@ describe("FileCopyJob", () => {
   const otherFs = "/dev/shm"
   const canCrossDevices = (() => {
     try {
-      return fs.statSync(otherFs).dev !== fs.statSync(os.tmpdir()).dev && (fs.accessSync(otherFs, fs.constants.W_OK), true)
+      return (
+        fs.statSync(otherFs).dev !== fs.statSync(os.tmpdir()).dev && (fs.accessSync(otherFs, fs.constants.W_OK), true)
+      )
     } catch {
       return false
     }
@@ -311,7 +347,11 @@ describe("FileCopyJob", () => {
     const before = snapshot(join(src, "tree"))
     const far = fs.mkdtempSync(join(otherFs, "jobstate-copy-"))
     try {
-      const out = outputOf(await runDirect(FileCopyJob, { params: { sources: [join(src, "tree")], destination: far, options: { move: true } } }))
+      const out = outputOf(
+        await runDirect(FileCopyJob, {
+          params: { sources: [join(src, "tree")], destination: far, options: { move: true } },
+        }),
+      )
       expect(out).toMatchObject({ copiedCount: 5, failedCount: 0 })
       expect(snapshot(join(far, "tree"))).toEqual(before)
       expect(fs.existsSync(join(src, "tree"))).toBe(false)
@@ -368,7 +408,11 @@ describe("FileCopyJob", () => {
       let state: FileCopyState | undefined
       let pauses = 0
       for (;;) {
-        const run = await runDirect(FileCopyJob, { params: params(), ...(state ? { state } : {}), interruptAfterCheckpoints: 2 })
+        const run = await runDirect(FileCopyJob, {
+          params: params(),
+          ...(state ? { state } : {}),
+          interruptAfterCheckpoints: 2,
+        })
         state = run.lastState
         if (!run.interrupted) {
           expect(outputOf(run)).toMatchObject({ copiedCount: 3, failedCount: 0 })

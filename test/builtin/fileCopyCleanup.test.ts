@@ -14,10 +14,23 @@ const sha256 = (path: string) => createHash("sha256").update(fs.readFileSync(pat
 
 /** Every `.jobstate-partial` file below `root`. */
 const partials = (root: string): string[] =>
-  fs.existsSync(root) ? (fs.readdirSync(root, { recursive: true }) as string[]).filter((p) => p.endsWith(".jobstate-partial")) : []
+  fs.existsSync(root)
+    ? (fs.readdirSync(root, { recursive: true }) as string[]).filter((p) => p.endsWith(".jobstate-partial"))
+    : []
 
-const cleanUp = (params: { sources: string[]; destination: string; options?: { conflict?: "skip" | "overwrite" | "rename" } }, state: FileCopyState) =>
-  Effect.runPromise(FileCopyJob.cleanup!({ id: "direct-1", params, state, dataDir: "/nonexistent", status: "cancelled" }) as Effect.Effect<void>)
+const cleanUp = (
+  params: { sources: string[]; destination: string; options?: { conflict?: "skip" | "overwrite" | "rename" } },
+  state: FileCopyState,
+) =>
+  Effect.runPromise(
+    FileCopyJob.cleanup!({
+      id: "direct-1",
+      params,
+      state,
+      dataDir: "/nonexistent",
+      status: "cancelled",
+    }) as Effect.Effect<void>,
+  )
 
 let src: string
 let dst: string
@@ -72,7 +85,11 @@ describe("file_copy cleanup", () => {
   it("under conflict rename, removes the partial of the renamed target and leaves the existing file", async () => {
     fs.mkdirSync(dst, { recursive: true })
     fs.writeFileSync(join(dst, "m-big.bin"), "already there")
-    const params = { sources: [join(src, "sub", "m-big.bin")], destination: `${dst}/`, options: { conflict: "rename" as const } }
+    const params = {
+      sources: [join(src, "sub", "m-big.bin")],
+      destination: `${dst}/`,
+      options: { conflict: "rename" as const },
+    }
     const first = await runDirect(FileCopyJob, { params, interruptAtCheck: 4 })
     expect(first.lastState.inFlight).toBeNull()
     expect(partials(dst)).toEqual([".m-big (1).bin.jobstate-partial"])

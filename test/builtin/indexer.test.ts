@@ -12,7 +12,6 @@ import type { IndexerOutput } from "../../src/builtin/indexerSchemas.js"
 import { runJobUnprivileged } from "../fixtures/unprivileged.js"
 import { failureOf, outputOf, runDirect } from "./runDirect.js"
 
-
 let tmp: string
 let loc: string
 let indexDb: string
@@ -86,7 +85,10 @@ const rows = (): Row[] => {
   }
 }
 const byPath = () => Object.fromEntries(rows().map((r) => [r.path.slice(loc.length + 1), r]))
-const index = (mode: "Metadata" | "Content" | "Deep", extra: Partial<{ batchSize: number; state: IndexerState }> = {}) =>
+const index = (
+  mode: "Metadata" | "Content" | "Deep",
+  extra: Partial<{ batchSize: number; state: IndexerState }> = {},
+) =>
   runDirect(IndexerJob, {
     params: { location: loc, mode, indexDb, ...(extra.batchSize ? { batchSize: extra.batchSize } : {}) },
     ...(extra.state ? { state: extra.state } : {}),
@@ -98,15 +100,36 @@ describe("IndexerJob", () => {
     const out = outputOf(await index("Metadata"))
     const r = byPath()
     expect(Object.keys(r).sort()).toEqual([
-      "a.txt", "docs", "docs/deep", "docs/deep/er", "docs/deep/er/empty", "docs/readme.md",
-      "empty-dir", "link-to-readme", "media", "media/pic.png", "same-as-a.txt",
+      "a.txt",
+      "docs",
+      "docs/deep",
+      "docs/deep/er",
+      "docs/deep/er/empty",
+      "docs/readme.md",
+      "empty-dir",
+      "link-to-readme",
+      "media",
+      "media/pic.png",
+      "same-as-a.txt",
     ])
-    expect(r["docs/readme.md"]).toMatchObject({ kind: "file", size: 9, parent: join(loc, "docs"), hash: null, analyzed: 0 })
+    expect(r["docs/readme.md"]).toMatchObject({
+      kind: "file",
+      size: 9,
+      parent: join(loc, "docs"),
+      hash: null,
+      analyzed: 0,
+    })
     expect(r["link-to-readme"]!.kind).toBe("symlink")
     expect(r["docs/deep"]!.kind).toBe("dir")
     expect(r["a.txt"]!.mtime).toBe(fs.statSync(join(loc, "a.txt")).mtimeMs)
     const pngSize = fs.statSync(join(loc, "media/pic.png")).size
-    expect(out).toMatchObject({ totalFiles: 6, totalDirs: 5, totalBytes: 5 + 5 + 9 + 0 + pngSize, errors: [], errorCount: 0 })
+    expect(out).toMatchObject({
+      totalFiles: 6,
+      totalDirs: 5,
+      totalBytes: 5 + 5 + 9 + 0 + pngSize,
+      errors: [],
+      errorCount: 0,
+    })
   })
 
   it("Content mode adds an xxHash3-128 of each file", async () => {
@@ -134,7 +157,12 @@ describe("IndexerJob", () => {
     const phases = new Set(run.progress.map((p) => (p._tag === "Structured" ? p.data.phase : null)))
     expect(phases).toEqual(new Set(["discovery", "processing", "content"]))
     const last = run.progress.at(-1)!
-    expect(last._tag === "Structured" && last.data).toMatchObject({ phase: "content", fraction: 1, contentDone: 6, contentTotal: 6 })
+    expect(last._tag === "Structured" && last.data).toMatchObject({
+      phase: "content",
+      fraction: 1,
+      contentDone: 6,
+      contentTotal: 6,
+    })
   })
 
   it("a re-run updates the index in place: changed rows updated, new ones added, gone ones removed", async () => {
@@ -150,7 +178,10 @@ describe("IndexerJob", () => {
     const all = rows()
     expect(new Set(all.map((r) => r.path)).size).toBe(all.length)
     expect(Object.keys(after).sort()).toEqual(
-      Object.keys(before).filter((p) => !p.startsWith("media")).concat("new.txt").sort(),
+      Object.keys(before)
+        .filter((p) => !p.startsWith("media"))
+        .concat("new.txt")
+        .sort(),
     )
     expect(after["docs/readme.md"]).toMatchObject({ size: 18, hash: await xxhash128("# a longer readme\n") })
     expect(after["a.txt"]!.hash).toBe(before["a.txt"]!.hash)
@@ -235,7 +266,9 @@ describe("IndexerJob", () => {
       const stored = new Set(rows().map((r) => r.path))
       expect(claimed.filter((p) => !stored.has(p))).toEqual([])
 
-      const out = outputOf(await runDirect(IndexerJob, { params: { location: loc, mode: "Metadata", indexDb }, state: paused }))
+      const out = outputOf(
+        await runDirect(IndexerJob, { params: { location: loc, mode: "Metadata", indexDb }, state: paused }),
+      )
       expect(out).toMatchObject({ totalFiles: 600, totalDirs: 1 })
       expect(rows().length).toBe(601)
     })
@@ -284,7 +317,11 @@ describe("IndexerJob", () => {
       fs.chmodSync(join(loc, "a.txt"), 0o000)
       try {
         const params = { location: loc, mode: "Content", indexDb }
-        const out = runJobUnprivileged("indexer", params, join(tmp, "data"), [tmp, loc, dirname(indexDb)]) as IndexerOutput
+        const out = runJobUnprivileged("indexer", params, join(tmp, "data"), [
+          tmp,
+          loc,
+          dirname(indexDb),
+        ]) as IndexerOutput
         expect(out.errors.map((e) => e.path).sort()).toEqual([join(loc, "a.txt"), join(loc, "docs")])
         expect(out.errors.every((e) => e.reason.includes("EACCES"))).toBe(true)
       } finally {
@@ -324,7 +361,9 @@ describe("IndexerJob", () => {
     }
     const db = new Database(join(dataDir, "index.db"), { readonly: true })
     try {
-      expect(db.prepare("SELECT count(*) AS n FROM entries WHERE kind = 'file' AND hash IS NOT NULL").get()).toEqual({ n: 3 })
+      expect(db.prepare("SELECT count(*) AS n FROM entries WHERE kind = 'file' AND hash IS NOT NULL").get()).toEqual({
+        n: 3,
+      })
     } finally {
       db.close()
     }

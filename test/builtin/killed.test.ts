@@ -24,17 +24,24 @@ afterEach(() => {
 
 /** Starts `jobstate run --detach` then `jobstate worker` on the data dir; resolves with the job id and the worker. */
 const runInWorker = async (dataDir: string, type: string, params: unknown) => {
-  const detach = spawn(process.execPath, ["bin/jobstate.js", "run", type, "--detach", "--params", JSON.stringify(params), "--data-dir", dataDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "true" },
-  })
+  const detach = spawn(
+    process.execPath,
+    ["bin/jobstate.js", "run", type, "--detach", "--params", JSON.stringify(params), "--data-dir", dataDir],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true" },
+    },
+  )
   let out = ""
   detach.stdout.on("data", (d) => (out += d))
   detach.stderr.on("data", (d) => (out += d))
   await new Promise((r) => detach.on("exit", r))
   const id = /([0-9a-f]{8}-[0-9a-f-]{27})/.exec(out)?.[1]
   if (id === undefined) throw new Error(`no job id in: ${out}`)
-  const worker = spawn(process.execPath, ["bin/jobstate.js", "worker", "--data-dir", dataDir], { stdio: "ignore", env: { ...process.env, CI: "true" } })
+  const worker = spawn(process.execPath, ["bin/jobstate.js", "worker", "--data-dir", dataDir], {
+    stdio: "ignore",
+    env: { ...process.env, CI: "true" },
+  })
   workers.push(worker)
   return { id, worker }
 }
@@ -43,7 +50,9 @@ const runInWorker = async (dataDir: string, type: string, params: unknown) => {
 const storedState = (dataDir: string, id: string): { readonly state: any; readonly version: number } | undefined => {
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true })
   try {
-    const row = db.prepare("SELECT data, state_version FROM jobs WHERE id = ?").get(id) as { data: Buffer; state_version: number } | undefined
+    const row = db.prepare("SELECT data, state_version FROM jobs WHERE id = ?").get(id) as
+      | { data: Buffer; state_version: number }
+      | undefined
     return row && { state: unpack(row.data, "state"), version: row.state_version }
   } finally {
     db.close()
@@ -93,7 +102,11 @@ describe("built-in jobs killed with SIGKILL", () => {
     const dataDir = join(root, "data")
     const { id, worker } = await runInWorker(dataDir, "file_copy", { sources: [src], destination: join(root, "dst") })
     // Kill once a checkpoint holds a byte offset inside the large file.
-    await waitUntil(() => (storedState(dataDir, id)?.state?.inFlight?.offset ?? 0) > 0, 60_000, "a checkpoint inside the large file")
+    await waitUntil(
+      () => (storedState(dataDir, id)?.state?.inFlight?.offset ?? 0) > 0,
+      60_000,
+      "a checkpoint inside the large file",
+    )
     await kill(worker)
 
     // What the resume must start from: the last checkpoint committed before the kill.
@@ -126,7 +139,9 @@ describe("built-in jobs killed with SIGKILL", () => {
     // partial file renamed over the target: a new inode, new times).
     expect(identity(join(dst, "a-first.txt")), "a-first.txt, copied before the kill").toEqual(copiedBefore)
     // The partial file was kept and completed in place, not replaced by a new one.
-    expect(statSync(join(dst, "b-large.bin")).ino, "b-large.bin is the partial file of the first attempt").toBe(partialBefore.ino)
+    expect(statSync(join(dst, "b-large.bin")).ino, "b-large.bin is the partial file of the first attempt").toBe(
+      partialBefore.ino,
+    )
     // Attempt 2 reported from the checkpoint on, and never less: it did not restart the large file from byte 0.
     const resumedAt = checkpoint.bytesDone + inFlight.offset
     expect(progress.seen.length).toBeGreaterThan(0)
@@ -169,7 +184,11 @@ describe("built-in jobs killed with SIGKILL", () => {
     expect(checkpoint.phase).toBe("walk")
     const checkpointed = checkpoint.found.files + checkpoint.found.dirs
     const audit = new Database(indexDb)
-    const atKill = audit.prepare("SELECT id, path, indexed_at FROM entries ORDER BY id").all() as Array<{ id: number; path: string; indexed_at: number }>
+    const atKill = audit.prepare("SELECT id, path, indexed_at FROM entries ORDER BY id").all() as Array<{
+      id: number
+      path: string
+      indexed_at: number
+    }>
     // Every later write to an entry's walk columns, every insert and every delete, recorded by SQLite itself.
     audit.exec(`
       CREATE TABLE audit_walked (id INTEGER NOT NULL, path TEXT NOT NULL);
@@ -216,16 +235,27 @@ describe("built-in jobs killed with SIGKILL", () => {
     // only the batch it had not checkpointed may have been.
     const redone = walked.filter((r) => r.id <= checkpointed).map((r) => r.path)
     expect(redone, `entries of the checkpoint (ids 1..${checkpointed}) walked again by attempt 2`).toEqual([])
-    expect(walked.filter((r) => r.id > atKill.length).map((r) => r.path), "entries walked twice by attempt 2").toEqual([])
-    expect(deleted.map((r) => r.path), "entries deleted by attempt 2").toEqual([])
+    expect(
+      walked.filter((r) => r.id > atKill.length).map((r) => r.path),
+      "entries walked twice by attempt 2",
+    ).toEqual([])
+    expect(
+      deleted.map((r) => r.path),
+      "entries deleted by attempt 2",
+    ).toEqual([])
     expect(inserted).toHaveLength(entries - atKill.length)
     // The entries indexed before the kill kept their rows, and the run kept its stamp.
     const idOf = new Map(rows.map((r) => [r.path, r.id]))
-    expect(atKill.filter((r) => idOf.get(r.path) !== r.id).map((r) => r.path), "entries whose row changed").toEqual([])
+    expect(
+      atKill.filter((r) => idOf.get(r.path) !== r.id).map((r) => r.path),
+      "entries whose row changed",
+    ).toEqual([])
     expect(new Set(rows.map((r) => r.indexed_at))).toEqual(new Set([checkpoint.stamp]))
     // And it reported from the checkpointed counts on.
     expect(progress.seen.length).toBeGreaterThan(0)
-    const below = progress.seen.filter((p) => p.filesFound + p.dirsFound < checkpointed).map((p) => `${p.phase} ${p.filesFound + p.dirsFound}`)
+    const below = progress.seen
+      .filter((p) => p.filesFound + p.dirsFound < checkpointed)
+      .map((p) => `${p.phase} ${p.filesFound + p.dirsFound}`)
     expect(below, `progress of attempt 2 below the checkpointed ${checkpointed} entries`).toEqual([])
   }, 180_000)
 })

@@ -37,8 +37,6 @@ export interface DirectRun<S, O, Pr> {
   readonly interrupted: boolean
 }
 
-
-
 const roundTrip = <S>(schema: JobDefinition["state"], value: S): S => {
   if (schema === undefined) return value
   const encoded = Schema.encodeUnknownSync(schema)(value)

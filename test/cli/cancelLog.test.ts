@@ -18,13 +18,29 @@ afterEach(async () => {
 })
 
 /** The messages of `jobstate logs` output, without time and level. */
-const messages = (stdout: string) => stdout.trim().split("\n").map((l) => l.replace(/^\S+ \S+\s+/, ""))
+const messages = (stdout: string) =>
+  stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.replace(/^\S+ \S+\s+/, ""))
 
 describe("jobstate logs: a job's end, said once", () => {
-  it("a running job cancelled from another process: one cancel line, in the log and in logs --follow", { timeout: 4 * LONG }, async () => {
+  it("a running job cancelled from another process: one cancel line, in the log and in logs --follow", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
-    const dispatched = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "--detach", "-p", JSON.stringify({ releaseFile: release }))
+    const dispatched = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "--detach",
+      "-p",
+      JSON.stringify({ releaseFile: release }),
+    )
     expect(dispatched.code, dispatched.stderr).toBe(0)
     const id = dispatched.stdout.trim()
     const worker = startCli(["-d", dataDir, "--jobs", gateJobs, "worker"])
@@ -42,28 +58,47 @@ describe("jobstate logs: a job's end, said once", () => {
 
     const logs = await cli("-d", dataDir, "logs", id)
     expect(logs.code, logs.stderr).toBe(0)
-    for (const [what, stdout] of [["logs", logs.stdout], ["logs --follow", followed.stdout]] as const) {
+    for (const [what, stdout] of [
+      ["logs", logs.stdout],
+      ["logs --follow", followed.stdout],
+    ] as const) {
       const lines = messages(stdout)
-      expect(lines.filter((l) => /cancel/.test(l)), `${what}:\n${stdout}`).toEqual([expect.stringMatching(/^cancelled after checkpoint \d+$/)])
+      expect(
+        lines.filter((l) => /cancel/.test(l)),
+        `${what}:\n${stdout}`,
+      ).toEqual([expect.stringMatching(/^cancelled after checkpoint \d+$/)])
       expect(lines.at(-1), what).toMatch(/^cancelled after checkpoint \d+$/)
     }
   })
 
-  it("a queued job cancelled with no worker, and a failed job: one line each for the end; a completed job still ends with one", { timeout: 4 * LONG }, async () => {
+  it("a queued job cancelled with no worker, and a failed job: one line each for the end; a completed job still ends with one", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const queued = await cli("-d", dataDir, "--jobs", fixtureJobs, "run", "noop", "--detach", "--delay", "1h")
     const id = queued.stdout.trim()
     expect((await cli("-d", dataDir, "cancel", id)).code).toBe(0)
-    expect(messages((await cli("-d", dataDir, "logs", id)).stdout)).toEqual(["dispatched", "cancelled by a user while queued"])
+    expect(messages((await cli("-d", dataDir, "logs", id)).stdout)).toEqual([
+      "dispatched",
+      "cancelled by a user while queued",
+    ])
 
     const failed = await cli("-d", dataDir, "--jobs", fixtureJobs, "run", "failing", "-p", '{"mode":"typed"}')
     expect(failed.code).toBe(1)
     const failedId = /Dispatched \w+ job (\S+)/.exec(failed.stderr)![1]!
-    expect(messages((await cli("-d", dataDir, "logs", failedId)).stdout)).toEqual(["dispatched", "started (attempt 1)", "failed: [QuotaExceeded] quota of 3 exceeded"])
+    expect(messages((await cli("-d", dataDir, "logs", failedId)).stdout)).toEqual([
+      "dispatched",
+      "started (attempt 1)",
+      "failed: [QuotaExceeded] quota of 3 exceeded",
+    ])
 
     const completed = await cli("-d", dataDir, "--jobs", fixtureJobs, "run", "noop", "-p", '{"tag":"x"}')
     expect(completed.code, completed.stderr).toBe(0)
     const completedId = /Dispatched \w+ job (\S+)/.exec(completed.stderr)![1]!
-    expect(messages((await cli("-d", dataDir, "logs", completedId)).stdout)).toEqual(["dispatched", "started (attempt 1)", "completed"])
+    expect(messages((await cli("-d", dataDir, "logs", completedId)).stdout)).toEqual([
+      "dispatched",
+      "started (attempt 1)",
+      "completed",
+    ])
   })
 })

@@ -31,7 +31,11 @@ describe("jobstate and child jobs", () => {
     const dataDir = tempDir()
     const manager = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 4, leaseMs: 60_000 })
     const parent = await manager.dispatch(FanOutJob, { count: 2, idle: true })
-    await waitUntil(async () => (await manager.getJobInfo(parent.id)).children?.running === 2, 20_000, "the children to run")
+    await waitUntil(
+      async () => (await manager.getJobInfo(parent.id)).children?.running === 2,
+      20_000,
+      "the children to run",
+    )
     const children = await manager.listJobs({ parentId: parent.id })
     // Its manager stops as a killed process would; its lease says it is gone (expired).
     await manager.simulateCrash()
@@ -49,7 +53,11 @@ describe("jobstate and child jobs", () => {
     const manager = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 4, pollIntervalMs: 50 })
     try {
       const parent = await manager.dispatch(FanOutJob, { count: 2, idle: true })
-      await waitUntil(async () => (await manager.getJobInfo(parent.id)).children?.running === 2, 20_000, "the children to run")
+      await waitUntil(
+        async () => (await manager.getJobInfo(parent.id)).children?.running === 2,
+        20_000,
+        "the children to run",
+      )
       const cancel = await cli("-d", dataDir, "cancel", parent.id)
       expect(cancel.code, cancel.stderr).toBe(0)
       expect((await manager.listJobs({ parentId: parent.id })).map((c) => c.status)).toEqual(["cancelled", "cancelled"])

@@ -25,7 +25,17 @@ afterEach(async () => {
 const statusOf = (dataDir: string, id: string) => readJobRow(dataDir, id)?.status
 
 const dispatchGate = async (dataDir: string, releaseFile: string) => {
-  const result = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "--detach", "--params", JSON.stringify({ releaseFile }))
+  const result = await cli(
+    "-d",
+    dataDir,
+    "--jobs",
+    gateJobs,
+    "run",
+    "gate",
+    "--detach",
+    "--params",
+    JSON.stringify({ releaseFile }),
+  )
   expect(result.code, result.stderr).toBe(0)
   return result.stdout.trim()
 }
@@ -56,7 +66,11 @@ describe("commands from other processes", () => {
     const worker = await startWorker(dataDir, "--concurrency", "2")
     const id = await dispatchGate(dataDir, release)
     // Running, and past its first checkpoint: the worker really has it.
-    await waitUntil(() => statusOf(dataDir, id) === "running" && Number(readJobRow(dataDir, id)!.state_version) > 0, LONG, "the worker to run the job")
+    await waitUntil(
+      () => statusOf(dataDir, id) === "running" && Number(readJobRow(dataDir, id)!.state_version) > 0,
+      LONG,
+      "the worker to run the job",
+    )
 
     const pause = await cli("-d", dataDir, "pause", id)
     expect(pause.code, pause.stderr).toBe(0)
@@ -68,7 +82,11 @@ describe("commands from other processes", () => {
     expect(resume.code, resume.stderr).toBe(0)
     expect(resume.stdout).toMatch(new RegExp(`Job ${id} is (queued|running)`))
     expect(resume.stdout).not.toContain("No manager is running")
-    await waitUntil(() => statusOf(dataDir, id) === "running" && readJobRow(dataDir, id)!.attempts === 2, LONG, "the worker to resume the job")
+    await waitUntil(
+      () => statusOf(dataDir, id) === "running" && readJobRow(dataDir, id)!.attempts === 2,
+      LONG,
+      "the worker to resume the job",
+    )
     writeFileSync(release, "")
     await waitUntil(() => statusOf(dataDir, id) === "completed", LONG, "the job to complete")
     const output = JSON.parse(readJobRow(dataDir, id)!.output as string)
@@ -88,10 +106,21 @@ describe("commands from other processes", () => {
     expect(worker.stdout()).toContain(`cancelled gate ${other}`)
   })
 
-  it("pauses the job on Ctrl-C during run, and a worker runs it only after jobstate resume", { timeout: 10 * LONG }, async () => {
+  it("pauses the job on Ctrl-C during run, and a worker runs it only after jobstate resume", {
+    timeout: 10 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
-    const run = start(["-d", dataDir, "--jobs", gateJobs, "run", "gate", "--params", JSON.stringify({ releaseFile: release })])
+    const run = start([
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "--params",
+      JSON.stringify({ releaseFile: release }),
+    ])
     const id = await waitUntil(() => /Dispatched gate job (\S+)/.exec(run.stderr())?.[1], LONG, "the dispatch")
     await waitUntil(() => statusOf(dataDir, id) === "running", LONG, "the job to run")
     run.child.kill("SIGINT")
@@ -111,10 +140,21 @@ describe("commands from other processes", () => {
     await stopWorker(worker)
   })
 
-  it("pauses the job when run is sent SIGTERM (timeout, systemd, a container's stop), as on Ctrl-C", { timeout: 10 * LONG }, async () => {
+  it("pauses the job when run is sent SIGTERM (timeout, systemd, a container's stop), as on Ctrl-C", {
+    timeout: 10 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
-    const run = start(["-d", dataDir, "--jobs", gateJobs, "run", "gate", "--params", JSON.stringify({ releaseFile: release })])
+    const run = start([
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "--params",
+      JSON.stringify({ releaseFile: release }),
+    ])
     const id = await waitUntil(() => /Dispatched gate job (\S+)/.exec(run.stderr())?.[1], LONG, "the dispatch")
     await waitUntil(() => statusOf(dataDir, id) === "running", LONG, "the job to run")
     run.child.kill("SIGTERM")
@@ -124,7 +164,9 @@ describe("commands from other processes", () => {
     expect(readJobRow(dataDir, id)).toMatchObject({ status: "paused", paused_by: "user" })
   })
 
-  it("stops a worker gracefully on SIGTERM, and the next worker resumes what it was running", { timeout: 10 * LONG }, async () => {
+  it("stops a worker gracefully on SIGTERM, and the next worker resumes what it was running", {
+    timeout: 10 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
     const first = await startWorker(dataDir)
@@ -165,7 +207,15 @@ describe("commands from other processes", () => {
     const source = tempDir("jobstate-cli-src-")
     mkdirSync(join(source, "docs"))
     for (let i = 0; i < 20; i++) writeFileSync(join(source, "docs", `f${i}.txt`), `file ${i}\n`.repeat(100))
-    const dispatch = await cli("-d", dataDir, "run", "file_copy", "--detach", "--params", JSON.stringify({ sources: [source], destination: join(tempDir(), "out") }))
+    const dispatch = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "file_copy",
+      "--detach",
+      "--params",
+      JSON.stringify({ sources: [source], destination: join(tempDir(), "out") }),
+    )
     const copy = dispatch.stdout.trim()
     const watchCopy = await cli("-d", dataDir, "watch", copy)
     expect(watchCopy.code, watchCopy.stderr).toBe(0)

@@ -20,7 +20,9 @@ const jobsIn = (dataDir: string) => {
 }
 
 describe("jobstate demo", () => {
-  it("indexes and copies a sample tree, pausing and resuming the copy from its checkpoint", { timeout: 180_000 }, async () => {
+  it("indexes and copies a sample tree, pausing and resuming the copy from its checkpoint", {
+    timeout: 180_000,
+  }, async () => {
     const dataDir = tempDir()
     const { code, stdout, stderr } = await cli("-d", dataDir, "demo")
     expect(code, stderr).toBe(0)
@@ -55,13 +57,20 @@ describe("jobstate demo", () => {
     const events = join(tempDir(), "events.jsonl")
     const { code, stderr } = await cli("-d", dataDir, "inspect", "--no-server", "--out", events)
     expect(code, stderr).toBe(0)
-    const recorded = readFileSync(events, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    const recorded = readFileSync(events, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
     const actors = recorded.filter((e) => e.type === "@xstate.actor").map((e) => e.name)
     // Each job actor is named by its type and id, so the inspector tells them apart.
     expect(actors).toContain("jobManager")
     expect(actors.filter((name) => /^indexer:[0-9a-f-]{36}$/.test(name))).toHaveLength(1)
     expect(actors.filter((name) => /^file_copy:[0-9a-f-]{36}$/.test(name)).length).toBeGreaterThanOrEqual(1)
-    const jobStates = recorded.filter((e) => e.type === "@xstate.snapshot" && e.snapshot?.context?.jobId).map((e) => JSON.stringify(e.snapshot.value))
-    expect(jobStates).toEqual(expect.arrayContaining(['{"running":"active"}', '{"running":"pausing"}', '"paused"', '"completed"']))
+    const jobStates = recorded
+      .filter((e) => e.type === "@xstate.snapshot" && e.snapshot?.context?.jobId)
+      .map((e) => JSON.stringify(e.snapshot.value))
+    expect(jobStates).toEqual(
+      expect.arrayContaining(['{"running":"active"}', '{"running":"pausing"}', '"paused"', '"completed"']),
+    )
   })
 })

@@ -7,7 +7,10 @@ import { NoopJob } from "../fixtures/jobs.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { cli } from "./cli.js"
 
-const levels = (stdout: string) => (JSON.parse(stdout) as { findings: Array<{ check: string; level: string }> }).findings.map((f) => `${f.check} ${f.level}`)
+const levels = (stdout: string) =>
+  (JSON.parse(stdout) as { findings: Array<{ check: string; level: string }> }).findings.map(
+    (f) => `${f.check} ${f.level}`,
+  )
 
 describe("jobstate doctor", () => {
   it("says a healthy store is healthy, warns of stalled jobs and of queued jobs no worker runs, and exits 0", async () => {
@@ -18,7 +21,14 @@ describe("jobstate doctor", () => {
     await manager.close()
     const healthy = await cli("-d", dataDir, "doctor", "--json")
     expect(healthy.code).toBe(0)
-    expect(levels(healthy.stdout)).toEqual(["open ok", "schema ok", "integrity ok", "managers ok", "stalled ok", "waiting warn"])
+    expect(levels(healthy.stdout)).toEqual([
+      "open ok",
+      "schema ok",
+      "integrity ok",
+      "managers ok",
+      "stalled ok",
+      "waiting warn",
+    ])
 
     // Two jobs left running by a manager that is gone (no lease at all).
     const db = new Database(join(dataDir, "jobs.db"))
@@ -26,7 +36,9 @@ describe("jobstate doctor", () => {
     db.close()
     const stalled = await cli("-d", dataDir, "doctor")
     expect(stalled.code).toBe(0)
-    expect(stalled.stdout).toMatch(new RegExp(`warn  2 stalled job\\(s\\), running under a manager that is gone: .*${ids[0]}`))
+    expect(stalled.stdout).toMatch(
+      new RegExp(`warn  2 stalled job\\(s\\), running under a manager that is gone: .*${ids[0]}`),
+    )
     expect(stalled.stdout).toContain("warn  queued jobs no live manager runs: 1 noop; start a worker of their type")
   })
 
@@ -40,7 +52,9 @@ describe("jobstate doctor", () => {
     const before = readFileSync(file)
     const damaged = await cli("-d", dataDir, "doctor")
     expect(damaged.code).toBe(1)
-    expect(damaged.stdout).toContain(`fail  cannot use the store: Persistence error during open (Open): ${file}: database disk image is malformed`)
+    expect(damaged.stdout).toContain(
+      `fail  cannot use the store: Persistence error during open (Open): ${file}: database disk image is malformed`,
+    )
     expect(readFileSync(file).equals(before)).toBe(true)
   })
 

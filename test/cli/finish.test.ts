@@ -17,13 +17,25 @@ afterEach(async () => {
 })
 
 const dispatchGate = async (dataDir: string, releaseFile: string) => {
-  const result = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "--detach", "--params", JSON.stringify({ releaseFile }))
+  const result = await cli(
+    "-d",
+    dataDir,
+    "--jobs",
+    gateJobs,
+    "run",
+    "gate",
+    "--detach",
+    "--params",
+    JSON.stringify({ releaseFile }),
+  )
   expect(result.code, result.stderr).toBe(0)
   return result.stdout.trim()
 }
 
 describe("finishing jobs in one terminal", () => {
-  it("resume --wait resumes a paused job, runs it here until it ends, and prints its output", { timeout: 4 * LONG }, async () => {
+  it("resume --wait resumes a paused job, runs it here until it ends, and prints its output", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
     const id = await dispatchGate(dataDir, release)
@@ -44,10 +56,21 @@ describe("finishing jobs in one terminal", () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ attempt: 1 })
   })
 
-  it("a Ctrl-C'd run says how to finish the job with a command that can be pasted as is", { timeout: 4 * LONG }, async () => {
+  it("a Ctrl-C'd run says how to finish the job with a command that can be pasted as is", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
-    const run = startCli(["-d", dataDir, "--jobs", gateJobs, "run", "gate", "--params", JSON.stringify({ releaseFile: release })])
+    const run = startCli([
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "--params",
+      JSON.stringify({ releaseFile: release }),
+    ])
     started.push(run)
     const id = await waitUntil(() => /Dispatched gate job (\S+)/.exec(run.stderr())?.[1], LONG, "the dispatch")
     await waitUntil(() => readJobRow(dataDir, id)?.status === "running", LONG, "the job to run")
@@ -71,7 +94,11 @@ describe("finishing jobs in one terminal", () => {
     started.push(worker)
     await waitUntil(() => worker.stdout().includes("Ctrl-C stops"), LONG, "the worker to start")
     const id = await dispatchGate(dataDir, release)
-    await waitUntil(() => readJobRow(dataDir, id)?.status === "running" && Number(readJobRow(dataDir, id)!.state_version) > 0, LONG, "a checkpoint")
+    await waitUntil(
+      () => readJobRow(dataDir, id)?.status === "running" && Number(readJobRow(dataDir, id)!.state_version) > 0,
+      LONG,
+      "a checkpoint",
+    )
     worker.child.kill("SIGKILL")
     await worker.exited
     expect(readJobRow(dataDir, id)!.status).toBe("running") // as the dead worker left it
@@ -83,15 +110,27 @@ describe("finishing jobs in one terminal", () => {
     expect(readJobRow(dataDir, id)).toMatchObject({ status: "completed", attempts: 2 })
   })
 
-  it("resume --wait exits 1 when the job fails, and 2 when it does not know the job's type", { timeout: 4 * LONG }, async () => {
+  it("resume --wait exits 1 when the job fails, and 2 when it does not know the job's type", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const missing = join(tempDir(), "missing")
-    const detach = await cli("-d", dataDir, "run", "indexer", "--detach", "--params", JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }))
+    const detach = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "indexer",
+      "--detach",
+      "--params",
+      JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }),
+    )
     const id = detach.stdout.trim()
     expect((await cli("-d", dataDir, "pause", id)).code).toBe(0)
     const failed = await cli("-d", dataDir, "resume", "--wait", id)
     expect(failed.code).toBe(1)
-    expect(failed.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[IndexerError\] Cannot index: the location does not exist/)
+    expect(failed.stderr.trim().split("\n").at(-1)).toMatch(
+      /failed: \[IndexerError\] Cannot index: the location does not exist/,
+    )
 
     const gate = await dispatchGate(dataDir, join(tempDir(), "never"))
     const unknown = await cli("-d", dataDir, "resume", "--wait", gate)
@@ -100,11 +139,17 @@ describe("finishing jobs in one terminal", () => {
     expect(readJobRow(dataDir, gate)!.status).toBe("queued")
   })
 
-  it("worker --drain runs what is queued and exits when nothing of its types is left", { timeout: 4 * LONG }, async () => {
+  it("worker --drain runs what is queued and exits when nothing of its types is left", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
     writeFileSync(release, "")
-    const ids = [await dispatchGate(dataDir, release), await dispatchGate(dataDir, release), await dispatchGate(dataDir, release)]
+    const ids = [
+      await dispatchGate(dataDir, release),
+      await dispatchGate(dataDir, release),
+      await dispatchGate(dataDir, release),
+    ]
     const drained = await cli("-d", dataDir, "--jobs", gateJobs, "worker", "--drain", "--concurrency", "2")
     expect(drained.code, drained.stderr).toBe(0)
     expect(drained.stdout).toMatch(/drained: no job of file_copy, gate, indexer is queued or running/)
@@ -119,7 +164,15 @@ describe("finishing jobs in one terminal", () => {
   it("worker --drain exits 1 when a job it ran failed", { timeout: 4 * LONG }, async () => {
     const dataDir = tempDir()
     const missing = join(tempDir(), "missing")
-    const detach = await cli("-d", dataDir, "run", "indexer", "--detach", "--params", JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }))
+    const detach = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "indexer",
+      "--detach",
+      "--params",
+      JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }),
+    )
     expect(detach.code, detach.stderr).toBe(0)
     const drained = await cli("-d", dataDir, "worker", "--drain")
     expect(drained.code).toBe(1)

@@ -21,13 +21,23 @@ describe("the CLI, as a newcomer meets it", () => {
     const nowhere = join(tempDir(), "typo")
     const missing = await cli("-d", nowhere, "list")
     expect(missing.code).toBe(2)
-    expect(missing.stderr).toBe(`jobstate: No data dir at ${nowhere}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it\n`)
+    expect(missing.stderr).toBe(
+      `jobstate: No data dir at ${nowhere}: check --data-dir (or JOBSTATE_DATA_DIR); a worker, or any command that writes, creates it\n`,
+    )
     expect((await cli("-d", tempDir(), "list")).stdout).toMatch(/^No jobs in /)
     const dataDir = tempDir()
-    for (const args of [["list"], ["show", "abcd"], ["logs", "abcd"], ["watch"], ["prune", "--status", "completed", "--older-than", "0"]]) {
+    for (const args of [
+      ["list"],
+      ["show", "abcd"],
+      ["logs", "abcd"],
+      ["watch"],
+      ["prune", "--status", "completed", "--older-than", "0"],
+    ]) {
       const result = await cli("-d", dataDir, "--jobs", "./no-such-jobs.mjs", ...args)
       expect(result.code, args.join(" ")).toBe(2)
-      expect(result.stderr, args.join(" ")).toBe("jobstate: Cannot load --jobs ./no-such-jobs.mjs: no such file (nor ./no-such-jobs.mts)\n")
+      expect(result.stderr, args.join(" ")).toBe(
+        "jobstate: Cannot load --jobs ./no-such-jobs.mjs: no such file (nor ./no-such-jobs.mts)\n",
+      )
     }
     const port = await cli("-d", dataDir, "ui", "--port", "99999")
     expect(port.code).toBe(2)
@@ -40,7 +50,9 @@ describe("the CLI, as a newcomer meets it", () => {
     for (const args of [["list"], ["show", "abcd1234"]]) {
       const result = await cli("-d", appDir, ...args)
       expect(result.code, args.join(" ")).toBe(2)
-      expect(result.stderr).toBe(`jobstate: No jobs.db in ${appDir}: it is not a jobstate data dir; check --data-dir (or JOBSTATE_DATA_DIR; the default is ./.jobstate)\n`)
+      expect(result.stderr).toBe(
+        `jobstate: No jobs.db in ${appDir}: it is not a jobstate data dir; check --data-dir (or JOBSTATE_DATA_DIR; the default is ./.jobstate)\n`,
+      )
     }
   })
 
@@ -64,7 +76,9 @@ describe("the CLI, as a newcomer meets it", () => {
     await manager.close()
     const retry = await cli("-d", dataDir, "retry", handle.id)
     expect(retry.code, retry.stderr).toBe(0)
-    expect(retry.stdout).toContain(`No worker of type "broken" is running on ${dataDir}: start \`npx jobstate -d ${dataDir} --jobs <the module that exports the "broken" job> worker\` to run it.`)
+    expect(retry.stdout).toContain(
+      `No worker of type "broken" is running on ${dataDir}: start \`npx jobstate -d ${dataDir} --jobs <the module that exports the "broken" job> worker\` to run it.`,
+    )
   })
 
   it("lists a page of jobs and says how to see more", async () => {
@@ -78,8 +92,12 @@ describe("the CLI, as a newcomer meets it", () => {
     // One row each; what they wait for is said once, not under every row.
     expect(page.stdout.trim().split("\n")).toHaveLength(1 + 50 + 2)
     // The CLI does not know the type "noop" (no --jobs): the hint says where its worker needs it from.
-    expect(page.stdout).toContain(`50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} --jobs <the module that exports the "noop" job> worker`)
-    expect(page.stdout.trim().split("\n").at(-1)).toBe(`… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`)
+    expect(page.stdout).toContain(
+      `50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} --jobs <the module that exports the "noop" job> worker`,
+    )
+    expect(page.stdout.trim().split("\n").at(-1)).toBe(
+      `… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`,
+    )
     const rest = await cli("-d", dataDir, "list", "--offset", "50")
     expect(rows(rest.stdout)).toHaveLength(10)
     expect(rest.stdout).not.toContain("more jobs")
@@ -91,7 +109,11 @@ describe("the CLI, as a newcomer meets it", () => {
     const manager = await JobManager.open({ dataDir, jobs: [ReportingJob] })
     try {
       const handle = await manager.dispatch(ReportingJob, {})
-      await waitUntil(async () => (await manager.getJobInfo(handle.id)).progressData !== null, 20_000, "the progress write")
+      await waitUntil(
+        async () => (await manager.getJobInfo(handle.id)).progressData !== null,
+        20_000,
+        "the progress write",
+      )
       const list = await cli("-d", dataDir, "list")
       expect(list.stdout).toMatch(new RegExp(`${handle.id}\\s+reporting\\s+running\\s+70%`))
       const show = await cli("-d", dataDir, "show", handle.id)
@@ -107,14 +129,45 @@ describe("jobstate run's dispatch options", () => {
     const dataDir = tempDir()
     const releaseFile = join(tempDir(), "never")
     const params = JSON.stringify({ releaseFile })
-    const first = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--delay", "1h", "--unique-key", "nightly")
+    const first = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "-p",
+      params,
+      "--detach",
+      "--delay",
+      "1h",
+      "--unique-key",
+      "nightly",
+    )
     expect(first.code, first.stderr).toBe(0)
     const id = first.stdout.trim()
     // The hint names a worker command that can run it: with this command's --jobs.
-    expect(first.stderr).toContain(`no worker of type "gate" is running: start one with \`npx jobstate -d ${dataDir} --jobs ${gateJobs} worker\``)
-    const again = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", params, "--detach", "--unique-key", "nightly")
+    expect(first.stderr).toContain(
+      `no worker of type "gate" is running: start one with \`npx jobstate -d ${dataDir} --jobs ${gateJobs} worker\``,
+    )
+    const again = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "-p",
+      params,
+      "--detach",
+      "--unique-key",
+      "nightly",
+    )
     expect(again.stdout.trim()).toBe(id)
-    const info = JSON.parse((await cli("-d", dataDir, "show", id, "--json")).stdout) as { runAt: string; uniqueKey: string }
+    const info = JSON.parse((await cli("-d", dataDir, "show", id, "--json")).stdout) as {
+      runAt: string
+      uniqueKey: string
+    }
     expect(info.uniqueKey).toBe("nightly")
     expect(Date.parse(info.runAt) - Date.now()).toBeGreaterThan(50 * 60_000)
     // The gate never opens: the attempt is stopped after 1 s and fails with JobTimeout.

@@ -56,8 +56,20 @@ describe("jobstate types, schema and viz", () => {
     expect(code).toBe(0)
     expect(stdout.split("\n")[0]).toBe("stateDiagram-v2")
     const graph = machineGraph(jobLifecycleMachine)
-    for (const state of graph.states.filter((s) => s.parent !== null)) expect(stdout).toMatch(new RegExp(`\\b${state.key}\\b`))
-    for (const event of ["START", "PAUSE", "RESUME", "CANCEL", "REQUEUE", "RETRY", "WORKER.DONE", "WORKER.PAUSED", "WORKER.FAILED"]) expect(stdout).toContain(`: ${event}`)
+    for (const state of graph.states.filter((s) => s.parent !== null))
+      expect(stdout).toMatch(new RegExp(`\\b${state.key}\\b`))
+    for (const event of [
+      "START",
+      "PAUSE",
+      "RESUME",
+      "CANCEL",
+      "REQUEUE",
+      "RETRY",
+      "WORKER.DONE",
+      "WORKER.PAUSED",
+      "WORKER.FAILED",
+    ])
+      expect(stdout).toContain(`: ${event}`)
     // Only completed is final: a failed or cancelled job may be retried.
     expect(stdout).toContain("completed --> [*]")
     for (const atRest of ["failed", "cancelled"]) expect(stdout).not.toContain(`${atRest} --> [*]`)
@@ -72,7 +84,9 @@ describe("jobstate types, schema and viz", () => {
     const json = await cli("viz", "--format", "json")
     const graphs = JSON.parse(json.stdout) as Array<{ id: string; states: Array<{ key: string }> }>
     expect(graphs.map((g) => g.id)).toEqual(["job", "jobManager"])
-    expect(graphs[0]!.states.map((s) => s.key)).toEqual(expect.arrayContaining(["queued", "running", "paused", "completed", "failed", "cancelled"]))
+    expect(graphs[0]!.states.map((s) => s.key)).toEqual(
+      expect.arrayContaining(["queued", "running", "paused", "completed", "failed", "cancelled"]),
+    )
   })
 })
 
@@ -85,7 +99,14 @@ describe("bad input", () => {
 
   it("shows the failing paths of invalid params, and stores nothing", async () => {
     const dataDir = tempDir()
-    const { code, stderr } = await cli("-d", dataDir, "run", "indexer", "--params", '{"location":7,"mode":"Everything"}')
+    const { code, stderr } = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "indexer",
+      "--params",
+      '{"location":7,"mode":"Everything"}',
+    )
     expect(code).toBe(2)
     expectOneLineError(stderr, "InvalidParams", "mode:", "location:")
     expect((await cli("-d", dataDir, "list", "--json")).stdout.trim()).toBe("[]")
@@ -120,8 +141,24 @@ describe("bad input", () => {
 
   it("takes the priority names the help lists, in any case, and integers", async () => {
     const dataDir = tempDir()
-    for (const [given, stored] of [["high", 1], ["CRITICAL", 10], ["Low", -1], ["normal", 0], ["-7", -7]] as const) {
-      const run = await cli("-d", dataDir, "run", "file_copy", "--detach", "--priority", given, "--params", JSON.stringify({ sources: [], destination: dataDir }))
+    for (const [given, stored] of [
+      ["high", 1],
+      ["CRITICAL", 10],
+      ["Low", -1],
+      ["normal", 0],
+      ["-7", -7],
+    ] as const) {
+      const run = await cli(
+        "-d",
+        dataDir,
+        "run",
+        "file_copy",
+        "--detach",
+        "--priority",
+        given,
+        "--params",
+        JSON.stringify({ sources: [], destination: dataDir }),
+      )
       expect(run.code, run.stderr).toBe(0)
       expect(readJobRow(dataDir, run.stdout.trim())!.priority, given).toBe(stored)
     }
@@ -144,7 +181,12 @@ describe("bad input", () => {
   it("says a data dir that is a file is not a directory, for every command, with exit 2", async () => {
     const file = join(tempDir(), "not-a-dir")
     writeFileSync(file, "")
-    for (const args of [["list"], ["watch"], ["run", "file_copy", "--params", JSON.stringify({ sources: [], destination: tempDir() })], ["worker"]]) {
+    for (const args of [
+      ["list"],
+      ["watch"],
+      ["run", "file_copy", "--params", JSON.stringify({ sources: [], destination: tempDir() })],
+      ["worker"],
+    ]) {
       const { code, stderr } = await cli("-d", file, ...args)
       expect(code, args[0]).toBe(2)
       expectOneLineError(stderr, `The data dir ${file} is not a directory`)

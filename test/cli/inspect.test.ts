@@ -35,7 +35,11 @@ describe("jobstate inspect", () => {
   it("keeps the bridge up after the demo ends, until Ctrl-C", { timeout: LONG }, async () => {
     const port = await freePort()
     const inspect = start(["-d", tempDir(), "inspect", "--port", String(port)])
-    await waitUntil(() => /the bridge stays up/.test(inspect.stdout()) || inspect.child.exitCode !== null, LONG, "the demo to end")
+    await waitUntil(
+      () => /the bridge stays up/.test(inspect.stdout()) || inspect.child.exitCode !== null,
+      LONG,
+      "the demo to end",
+    )
     expect(inspect.stdout()).toMatch(/^file_copy completed/m)
     // The demo is over, and a browser opening the printed URL now still gets the page.
     expect(inspect.child.exitCode).toBeNull()
@@ -54,15 +58,29 @@ describe("jobstate inspect", () => {
     expect(recorded.stdout).toContain(`jobstate inspect --replay ${events}`)
 
     const replay = start(["inspect", "--replay", events, "--port", "0"])
-    const url = await waitUntil(() => /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(replay.stdout())?.[1], LONG, "the replay page")
+    const url = await waitUntil(
+      () => /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(replay.stdout())?.[1],
+      LONG,
+      "the replay page",
+    )
     const html = await (await fetch(url)).text()
     // Self-contained: nothing is loaded from another host.
     expect(html).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i)
     expect(html).toContain("<table")
-    const rows = (await (await fetch(`${url}events.json`)).json()) as Array<{ actor: string; kind: string; event: string; state: string }>
+    const rows = (await (await fetch(`${url}events.json`)).json()) as Array<{
+      actor: string
+      kind: string
+      event: string
+      state: string
+    }>
     expect(rows.length).toBeGreaterThan(10)
     expect(rows[0]).toMatchObject({ kind: "actor", event: "(created)" })
-    expect(rows.map((r) => r.actor)).toEqual(expect.arrayContaining([expect.stringMatching(/^jobManager /), expect.stringMatching(/^file_copy:[0-9a-f-]{36} /)]))
+    expect(rows.map((r) => r.actor)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^jobManager /),
+        expect.stringMatching(/^file_copy:[0-9a-f-]{36} /),
+      ]),
+    )
     // The copy's story: paused by the demo, resumed, completed; each state is in the page too.
     const copyStates = rows.filter((r) => r.kind === "snapshot" && r.actor.startsWith("file_copy:")).map((r) => r.state)
     expect(copyStates).toEqual(expect.arrayContaining(["running.active", "running.pausing", "paused", "completed"]))
@@ -78,6 +96,8 @@ describe("jobstate inspect", () => {
     writeFileSync(file, "hello\n")
     const { code, stderr } = await cli("inspect", "--replay", file)
     expect(code).toBe(2)
-    expect(stderr.trim()).toBe(`jobstate: ${file}:1 is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)`)
+    expect(stderr.trim()).toBe(
+      `jobstate: ${file}:1 is not an inspection event (JSON lines, as \`jobstate inspect --out\` writes)`,
+    )
   })
 })

@@ -43,7 +43,12 @@ describe("jobstate list", () => {
     const dataDir = await fiveJobs()
     const table = await cli("-d", dataDir, "list", "-n", "3")
     expect(table.code).toBe(0)
-    expect(table.stdout.split("\n").slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual(["job-5", "job-4", "job-3"])
+    expect(
+      table.stdout
+        .split("\n")
+        .slice(1, 4)
+        .map((line) => line.split(/\s+/)[0]),
+    ).toEqual(["job-5", "job-4", "job-3"])
     const bad = await cli("-d", dataDir, "list", "--sort", "random")
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain("newest, oldest")

@@ -33,7 +33,12 @@ describe("the progress view", () => {
     expect(await reporter.status()).toBe("queued")
 
     const updates: Array<{ status: string; progress: Progress<unknown> | null }> = []
-    const view: ProgressView = { update: (_k, _l, status, progress) => void updates.push({ status, progress }), remove() {}, log() {}, stop() {} }
+    const view: ProgressView = {
+      update: (_k, _l, status, progress) => void updates.push({ status, progress }),
+      remove() {},
+      log() {},
+      stop() {},
+    }
     // A slow poll: it has read "queued" and will not look again while the job starts and reports.
     const following = followJobs(manager, [{ id: reporter.id, label: "reporter" }], view, { pollMs: 5_000 })
     await waitUntil(() => updates.length > 0)
@@ -52,8 +57,14 @@ describe("the progress view", () => {
     const stream = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WriteStream
     const view = createProgressView(stream, { interactive: false, plainIntervalMs: 0 })
     const copy = Progress.structured({
-      filesDone: 3, filesTotal: 10, bytesDone: 38 * 1024 * 1024, bytesTotal: 100 * 1024 * 1024,
-      currentFile: "a.bin", bytesPerSecond: 20 * 1024 * 1024, etaSeconds: 3, fraction: 0.38,
+      filesDone: 3,
+      filesTotal: 10,
+      bytesDone: 38 * 1024 * 1024,
+      bytesTotal: 100 * 1024 * 1024,
+      currentFile: "a.bin",
+      bytesPerSecond: 20 * 1024 * 1024,
+      etaSeconds: 3,
+      fraction: 0.38,
     })
     view.update("copy", "file_copy", "running", copy)
     expect(text).toContain("20 MiB/s · eta 3.0 s")

@@ -15,7 +15,9 @@ const threeJobs = async () => {
   for (let i = 0; i < 3; i++) await (await manager.dispatch(NoopJob, {})).result()
   await manager.close()
   const db = new Database(join(dataDir, "jobs.db"))
-  db.prepare("UPDATE jobs SET completed_at = ? WHERE id IN ('job-1', 'job-2')").run(new Date(Date.now() - 2 * 3_600_000).toISOString())
+  db.prepare("UPDATE jobs SET completed_at = ? WHERE id IN ('job-1', 'job-2')").run(
+    new Date(Date.now() - 2 * 3_600_000).toISOString(),
+  )
   db.close()
   for (const id of ["job-1", "job-2", "job-3"]) mkdirSync(join(dataDir, "jobs", id), { recursive: true })
   return dataDir
@@ -24,7 +26,15 @@ const threeJobs = async () => {
 describe("jobstate prune", () => {
   it("deletes the jobs at rest that ended before --older-than, with their directories, and says how many", async () => {
     const dataDir = await threeJobs()
-    const { code, stdout, stderr } = await cli("-d", dataDir, "prune", "--status", "completed,failed", "--older-than", "90m")
+    const { code, stdout, stderr } = await cli(
+      "-d",
+      dataDir,
+      "prune",
+      "--status",
+      "completed,failed",
+      "--older-than",
+      "90m",
+    )
     expect(code, stderr).toBe(0)
     expect(stdout).toMatch(/^Deleted 2 jobs that ended before \S+ from .*: 2 completed, 0 failed\n$/)
     expect(readJobRow(dataDir, "job-1")).toBeUndefined()

@@ -36,7 +36,13 @@ describe("read-only commands", () => {
     }
     expect(cliReadOnly(dataDir, "list").stdout).toContain(handle.id)
     // What must write says why it cannot, in words.
-    const run = cliReadOnly(dataDir, "run", "indexer", "-p", JSON.stringify({ location: dataDir, mode: "Metadata", indexDb: "/tmp/ro-index.db" }))
+    const run = cliReadOnly(
+      dataDir,
+      "run",
+      "indexer",
+      "-p",
+      JSON.stringify({ location: dataDir, mode: "Metadata", indexDb: "/tmp/ro-index.db" }),
+    )
     expect(run.code).toBe(1)
     expect(run.stderr).toContain("is read-only for this user: commands that only look (list, show, logs, watch) work")
   })
@@ -44,7 +50,12 @@ describe("read-only commands", () => {
   it("names every job an ambiguous id prefix matches", async () => {
     const dataDir = tempDir()
     let n = 0
-    const manager = await JobManager.open({ dataDir, jobs: allTestJobs, concurrency: 0, generateId: () => `abcd-${n++}` })
+    const manager = await JobManager.open({
+      dataDir,
+      jobs: allTestJobs,
+      concurrency: 0,
+      generateId: () => `abcd-${n++}`,
+    })
     await manager.dispatch(NoopJob, { tag: "a" })
     await manager.dispatch(NoopJob, { tag: "b" })
     await manager.close()
@@ -64,7 +75,11 @@ describe("JobManager.open", () => {
   })
 
   it("rejects a negative concurrency and a databaseUrl that is not PostgreSQL", async () => {
-    await expect(JobManager.open({ dataDir: tempDir(), jobs: allTestJobs, concurrency: -1 })).rejects.toMatchObject({ option: "concurrency" })
-    await expect(JobManager.open({ dataDir: tempDir(), jobs: allTestJobs, databaseUrl: "mysql://x" })).rejects.toMatchObject({ option: "databaseUrl" })
+    await expect(JobManager.open({ dataDir: tempDir(), jobs: allTestJobs, concurrency: -1 })).rejects.toMatchObject({
+      option: "concurrency",
+    })
+    await expect(
+      JobManager.open({ dataDir: tempDir(), jobs: allTestJobs, databaseUrl: "mysql://x" }),
+    ).rejects.toMatchObject({ option: "databaseUrl" })
   })
 })

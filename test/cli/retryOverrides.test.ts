@@ -26,11 +26,24 @@ const storedOverrides = (dataDir: string, id: string) => {
 }
 
 describe("jobstate retry with overrides", () => {
-  it("--timeout: a job that timed out is retried with more time, and runs past its old timeout to the end", { timeout: 4 * LONG }, async () => {
+  it("--timeout: a job that timed out is retried with more time, and runs past its old timeout to the end", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const release = join(tempDir(), "release")
     // The gate never opens: the attempt is stopped after 1 s.
-    const run = await cli("-d", dataDir, "--jobs", gateJobs, "run", "gate", "-p", JSON.stringify({ releaseFile: release }), "--timeout", "1s")
+    const run = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      gateJobs,
+      "run",
+      "gate",
+      "-p",
+      JSON.stringify({ releaseFile: release }),
+      "--timeout",
+      "1s",
+    )
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/JobTimeout/)
     const id = dispatchedId(run.stderr)!
@@ -55,7 +68,9 @@ describe("jobstate retry with overrides", () => {
     expect(JSON.parse(row.output as string)).toMatchObject({ attempt: 2 })
   })
 
-  it("--max-retries and --backoff give the attempts it starts a retry policy; a later --backoff keeps its --max-retries", { timeout: 4 * LONG }, async () => {
+  it("--max-retries and --backoff give the attempts it starts a retry policy; a later --backoff keeps its --max-retries", {
+    timeout: 4 * LONG,
+  }, async () => {
     const dataDir = tempDir()
     const run = await cli("-d", dataDir, "--jobs", fixtureJobs, "run", "failing", "-p", '{"mode":"typed"}')
     expect(run.code).toBe(1)
@@ -65,10 +80,23 @@ describe("jobstate retry with overrides", () => {
     // The type has no policy: a backoff alone has no number of retries to go with.
     const alone = await cli("-d", dataDir, "--jobs", fixtureJobs, "retry", id, "--backoff", "fixed:100ms")
     expect(alone.code).toBe(2)
-    expect(alone.stderr).toBe(`jobstate: --backoff changes job ${id}'s retry policy, but its type "failing" has none: give --max-retries too\n`)
+    expect(alone.stderr).toBe(
+      `jobstate: --backoff changes job ${id}'s retry policy, but its type "failing" has none: give --max-retries too\n`,
+    )
     expect(readJobRow(dataDir, id)).toMatchObject({ status: "failed", options: null })
 
-    const retried = await cli("-d", dataDir, "--jobs", fixtureJobs, "retry", id, "--max-retries", "2", "--backoff", "fixed:100ms")
+    const retried = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      fixtureJobs,
+      "retry",
+      id,
+      "--max-retries",
+      "2",
+      "--backoff",
+      "fixed:100ms",
+    )
     expect(retried.code, retried.stderr).toBe(0)
     expect(storedOverrides(dataDir, id)).toEqual({ retry: { maxRetries: 2, backoff: { type: "fixed", delayMs: 100 } } })
     const drained = await cli("-d", dataDir, "--jobs", fixtureJobs, "worker", "--drain")
@@ -80,7 +108,18 @@ describe("jobstate retry with overrides", () => {
     expect(logs.stdout).toMatch(/retry 2 of 2 at/)
 
     // The policy as it stands is the base: --backoff none keeps maxRetries, drops the wait; a new timeout joins it.
-    const again = await cli("-d", dataDir, "--jobs", fixtureJobs, "retry", id, "--backoff", "none", "--timeout", "500ms")
+    const again = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      fixtureJobs,
+      "retry",
+      id,
+      "--backoff",
+      "none",
+      "--timeout",
+      "500ms",
+    )
     expect(again.code, again.stderr).toBe(0)
     expect(storedOverrides(dataDir, id)).toEqual({ retry: { maxRetries: 2 }, timeoutMs: 500 })
   })

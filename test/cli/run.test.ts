@@ -37,7 +37,9 @@ describe("jobstate run", () => {
 
     const index = new Database(indexDb, { readonly: true, fileMustExist: true })
     try {
-      const hashed = index.prepare("SELECT count(*) AS n FROM entries WHERE kind = 'file' AND hash IS NOT NULL").get() as { n: number }
+      const hashed = index
+        .prepare("SELECT count(*) AS n FROM entries WHERE kind = 'file' AND hash IS NOT NULL")
+        .get() as { n: number }
       expect(hashed.n).toBe(4)
     } finally {
       index.close()
@@ -45,7 +47,9 @@ describe("jobstate run", () => {
 
     const list = await cli("-d", dataDir, "list", "--json")
     expect(list.code).toBe(0)
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id, name: "indexer", status: "completed", output })])
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ id, name: "indexer", status: "completed", output }),
+    ])
     const completed = await cli("-d", dataDir, "list", "--status", "completed", "--json")
     expect(JSON.parse(completed.stdout)).toHaveLength(1)
     const failed = await cli("-d", dataDir, "list", "--status", "failed", "--json")
@@ -54,7 +58,13 @@ describe("jobstate run", () => {
     const show = await cli("-d", dataDir, "show", id.slice(0, 8), "--json")
     expect(show.code, show.stderr).toBe(0)
     const details = JSON.parse(show.stdout)
-    expect(details).toMatchObject({ id, status: "completed", attempts: 1, params: { location, mode: "Content", indexDb }, output })
+    expect(details).toMatchObject({
+      id,
+      status: "completed",
+      attempts: 1,
+      params: { location, mode: "Content", indexDb },
+      output,
+    })
     expect(details.state.phase).toBe("done")
 
     const logs = await cli("-d", dataDir, "logs", id)
@@ -65,7 +75,9 @@ describe("jobstate run", () => {
     // A finished job cannot be paused: the lifecycle machine says no, and so does the CLI.
     const pause = await cli("-d", dataDir, "pause", id)
     expect(pause.code).toBe(2)
-    expect(pause.stderr.trim().split("\n")).toEqual([expect.stringContaining(`InvalidTransition: Cannot pause job ${id}: it is completed`)])
+    expect(pause.stderr.trim().split("\n")).toEqual([
+      expect.stringContaining(`InvalidTransition: Cannot pause job ${id}: it is completed`),
+    ])
   })
 
   it("indexes into index.db in the data dir when no indexDb is given", async () => {
@@ -79,11 +91,17 @@ describe("jobstate run", () => {
 
   it("exits 1 with the job's error when the job fails", async () => {
     const dataDir = tempDir()
-    const params = JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "i.db") })
+    const params = JSON.stringify({
+      location: join(tempDir(), "missing"),
+      mode: "Metadata",
+      indexDb: join(dataDir, "i.db"),
+    })
     const run = await cli("-d", dataDir, "run", "indexer", "--params", params)
     expect(run.code).toBe(1)
     expect(run.stdout).toBe("")
-    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[IndexerError\] Cannot index: the location does not exist/)
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(
+      /failed: \[IndexerError\] Cannot index: the location does not exist/,
+    )
   })
 
   it("exits 1 when some files could not be copied, still printing the output", async () => {
@@ -91,10 +109,19 @@ describe("jobstate run", () => {
     const source = smallTree()
     execFileSync("mkfifo", [join(source, "c", "a-fifo")])
     const destination = join(tempDir(), "copy")
-    const run = await cli("-d", dataDir, "run", "file_copy", "--params", JSON.stringify({ sources: [source], destination }))
+    const run = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "file_copy",
+      "--params",
+      JSON.stringify({ sources: [source], destination }),
+    )
     expect(run.code).toBe(1)
     expect(JSON.parse(run.stdout)).toMatchObject({ copiedCount: 4, failedCount: 1 })
-    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/^jobstate: Job \S+ completed( in .*)?, but 1 item\(s\) failed \(first: .*a-fifo: .*\); see its output$/)
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(
+      /^jobstate: Job \S+ completed( in .*)?, but 1 item\(s\) failed \(first: .*a-fifo: .*\); see its output$/,
+    )
     expect(readFileSync(join(destination, basename(source), "top.txt"), "utf8")).toBe("top")
   })
 
@@ -102,24 +129,49 @@ describe("jobstate run", () => {
     const dataDir = tempDir()
     const source = smallTree()
     const renamed = join(tempDir(), "newname.txt")
-    const run = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [join(source, "top.txt")], destination: renamed }))
+    const run = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "file_copy",
+      "-p",
+      JSON.stringify({ sources: [join(source, "top.txt")], destination: renamed }),
+    )
     expect(run.code, run.stderr).toBe(0)
     expect(readFileSync(renamed, "utf8")).toBe("top")
 
     const fifo = join(tempDir(), "a-fifo")
     execFileSync("mkfifo", [fifo])
-    const nothing = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [fifo], destination: join(tempDir(), "out") }))
+    const nothing = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "file_copy",
+      "-p",
+      JSON.stringify({ sources: [fifo], destination: join(tempDir(), "out") }),
+    )
     expect(nothing.code).toBe(1)
     expect(nothing.stdout).toBe("")
-    expect(nothing.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[FileCopyError\] No file could be copied: 1 failed, the first .*a-fifo/)
+    expect(nothing.stderr.trim().split("\n").at(-1)).toMatch(
+      /failed: \[FileCopyError\] No file could be copied: 1 failed, the first .*a-fifo/,
+    )
   })
 
   it("refuses to copy a folder into itself, up front, with exit 1 and nothing written", async () => {
     const dataDir = tempDir()
     const source = smallTree()
-    const run = await cli("-d", dataDir, "run", "file_copy", "-p", JSON.stringify({ sources: [source], destination: join(source, "backup") }))
+    const run = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "file_copy",
+      "-p",
+      JSON.stringify({ sources: [source], destination: join(source, "backup") }),
+    )
     expect(run.code).toBe(1)
-    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/failed: \[FileCopyError\] Cannot copy a source into itself: the destination .*backup is inside the source/)
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(
+      /failed: \[FileCopyError\] Cannot copy a source into itself: the destination .*backup is inside the source/,
+    )
     expect(existsSync(join(source, "backup"))).toBe(false)
   })
 

@@ -15,7 +15,12 @@ const datedJobs = join(root, "test/cli/fixtures/datedJob.ts")
 const twoSchedules = async () => {
   const dataDir = tempDir()
   const manager = await JobManager.open({ dataDir, jobs: [NoopJob], concurrency: 0 })
-  const nightly = await manager.schedule("nightly", NoopJob, { tag: "n" }, { cron: "0 3 * * *", timezone: "Europe/Stockholm" })
+  const nightly = await manager.schedule(
+    "nightly",
+    NoopJob,
+    { tag: "n" },
+    { cron: "0 3 * * *", timezone: "Europe/Stockholm" },
+  )
   const yearly = await manager.schedule("yearly", NoopJob, {}, { cron: "0 0 1 1 *" })
   await manager.close()
   return { dataDir, nightly, yearly }
@@ -62,7 +67,12 @@ describe("jobstate schedules", () => {
 const jobsOfType = (dataDir: string, name: string) => {
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true, fileMustExist: true })
   try {
-    return db.prepare("SELECT id, status, priority, output FROM jobs WHERE name = ?").all(name) as Array<{ id: string; status: string; priority: number; output: string | null }>
+    return db.prepare("SELECT id, status, priority, output FROM jobs WHERE name = ?").all(name) as Array<{
+      id: string
+      status: string
+      priority: number
+      output: string | null
+    }>
   } finally {
     db.close()
   }
@@ -71,33 +81,115 @@ const jobsOfType = (dataDir: string, name: string) => {
 describe("jobstate schedule add / remove", () => {
   it("adds a schedule by type name with JSON params (a Date as an ISO string), zone and priority; a second add replaces it", async () => {
     const dataDir = tempDir()
-    const added = await cli("-d", dataDir, "--jobs", datedJobs, "schedule", "add", "nightly", "dated", "-p", '{"at":"2031-05-01T00:00:00Z","note":null}', "--cron", "0 3 * * *", "--timezone", "Europe/Stockholm", "--priority", "high")
+    const added = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      datedJobs,
+      "schedule",
+      "add",
+      "nightly",
+      "dated",
+      "-p",
+      '{"at":"2031-05-01T00:00:00Z","note":null}',
+      "--cron",
+      "0 3 * * *",
+      "--timezone",
+      "Europe/Stockholm",
+      "--priority",
+      "high",
+    )
     expect(added.code, added.stderr).toBe(0)
     const [listed] = JSON.parse((await cli("-d", dataDir, "schedules", "--json")).stdout) as ScheduleInfo[]
-    expect(listed).toMatchObject({ name: "nightly", jobName: "dated", cron: "0 3 * * *", timezone: "Europe/Stockholm", priority: 1, params: { at: "2031-05-01T00:00:00.000Z" }, lastRunAt: null })
-    expect(added.stdout).toBe(`Added schedule "nightly": a dated job at "0 3 * * *" (Europe/Stockholm); next run ${listed!.nextRunAt}\n`)
+    expect(listed).toMatchObject({
+      name: "nightly",
+      jobName: "dated",
+      cron: "0 3 * * *",
+      timezone: "Europe/Stockholm",
+      priority: 1,
+      params: { at: "2031-05-01T00:00:00.000Z" },
+      lastRunAt: null,
+    })
+    expect(added.stdout).toBe(
+      `Added schedule "nightly": a dated job at "0 3 * * *" (Europe/Stockholm); next run ${listed!.nextRunAt}\n`,
+    )
     // No worker runs: the hint says how to start one, with this command's -d and --jobs.
-    expect(added.stderr).toBe(`No worker of type "dated" is running on ${dataDir}: start \`npx jobstate -d ${dataDir} --jobs ${datedJobs} worker\` to fire it and run its jobs.\n`)
+    expect(added.stderr).toBe(
+      `No worker of type "dated" is running on ${dataDir}: start \`npx jobstate -d ${dataDir} --jobs ${datedJobs} worker\` to fire it and run its jobs.\n`,
+    )
 
-    const replaced = await cli("-d", dataDir, "--jobs", datedJobs, "schedule", "add", "nightly", "dated", "--params", '{"at":"2032-01-01T00:00:00Z"}', "--cron", "@hourly", "--json")
+    const replaced = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      datedJobs,
+      "schedule",
+      "add",
+      "nightly",
+      "dated",
+      "--params",
+      '{"at":"2032-01-01T00:00:00Z"}',
+      "--cron",
+      "@hourly",
+      "--json",
+    )
     expect(replaced.code, replaced.stderr).toBe(0)
     const info = JSON.parse(replaced.stdout) as ScheduleInfo
-    expect(info).toMatchObject({ name: "nightly", cron: "@hourly", timezone: "UTC", priority: 0, params: { at: "2032-01-01T00:00:00.000Z" }, createdAt: listed!.createdAt })
+    expect(info).toMatchObject({
+      name: "nightly",
+      cron: "@hourly",
+      timezone: "UTC",
+      priority: 0,
+      params: { at: "2032-01-01T00:00:00.000Z" },
+      createdAt: listed!.createdAt,
+    })
     expect(JSON.parse((await cli("-d", dataDir, "schedules", "--json")).stdout)).toEqual([info])
-    const again = await cli("-d", dataDir, "--jobs", datedJobs, "schedule", "add", "nightly", "dated", "-p", '{"at":"2032-01-01T00:00:00Z"}', "--cron", "@daily")
+    const again = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      datedJobs,
+      "schedule",
+      "add",
+      "nightly",
+      "dated",
+      "-p",
+      '{"at":"2032-01-01T00:00:00Z"}',
+      "--cron",
+      "@daily",
+    )
     expect(again.stdout).toMatch(/^Replaced schedule "nightly": a dated job at "@daily" \(UTC\); next run \S+Z\n$/)
   })
 
   it("its ticks fire in a worker, which runs each job with its params decoded (the Date a Date)", async () => {
     const dataDir = tempDir()
-    const added = await cli("-d", dataDir, "--jobs", datedJobs, "schedule", "add", "every-second", "dated", "-p", '{"at":"2031-05-01T10:00:00+02:00"}', "--cron", "* * * * * *", "--priority", "5")
+    const added = await cli(
+      "-d",
+      dataDir,
+      "--jobs",
+      datedJobs,
+      "schedule",
+      "add",
+      "every-second",
+      "dated",
+      "-p",
+      '{"at":"2031-05-01T10:00:00+02:00"}',
+      "--cron",
+      "* * * * * *",
+      "--priority",
+      "5",
+    )
     expect(added.code, added.stderr).toBe(0)
     const worker = startCli(["-d", dataDir, "--jobs", datedJobs, "worker"])
     try {
-      const [job] = await waitUntil(() => {
-        const done = jobsOfType(dataDir, "dated").filter((j) => j.status === "completed")
-        return done.length > 0 ? done : undefined
-      }, 30_000, "a fired job to complete")
+      const [job] = await waitUntil(
+        () => {
+          const done = jobsOfType(dataDir, "dated").filter((j) => j.status === "completed")
+          return done.length > 0 ? done : undefined
+        },
+        30_000,
+        "a fired job to complete",
+      )
       expect(job!.priority).toBe(5)
       expect(JSON.parse(job!.output!)).toEqual({ year: 2031, isDate: true, note: "(none)" })
     } finally {
@@ -121,15 +213,30 @@ describe("jobstate schedule add / remove", () => {
       else expect(lines[0]).toMatch(message)
     }
     const date = '{"at":"2031-05-01T00:00:00Z"}'
-    await refused(["x", "dated", "-p", date, "--cron", "61 * * * *"], 'InvalidOptions: Invalid option cron: "61 * * * *" is not a cron expression')
+    await refused(
+      ["x", "dated", "-p", date, "--cron", "61 * * * *"],
+      'InvalidOptions: Invalid option cron: "61 * * * *" is not a cron expression',
+    )
     await refused(["x", "dated", "-p", date, "--cron", "every day"], /InvalidOptions: Invalid option cron: "every day"/)
     await refused(["x", "dated", "-p", date, "--cron", "0 0 0 1 1 * 2001"], /has no tick after now/)
     await refused(["x", "dated", "-p", date], "required option '--cron <expr>' not specified")
-    await refused(["x", "dated", "-p", date, "--cron", "0 3 * * *", "--timezone", "Mars/Olympus_Mons"], /InvalidOptions: Invalid option timezone: "Mars\/Olympus_Mons"/)
-    await refused(["x", "dated", "-p", date, "--cron", "0 3 * * *", "--priority", "1.5"], /--priority must be an integer/)
+    await refused(
+      ["x", "dated", "-p", date, "--cron", "0 3 * * *", "--timezone", "Mars/Olympus_Mons"],
+      /InvalidOptions: Invalid option timezone: "Mars\/Olympus_Mons"/,
+    )
+    await refused(
+      ["x", "dated", "-p", date, "--cron", "0 3 * * *", "--priority", "1.5"],
+      /--priority must be an integer/,
+    )
     await refused(["x", "nope", "--cron", "0 3 * * *"], /UnknownJobType: Unknown job type "nope"/)
-    await refused(["x", "dated", "-p", '{"at":"not a date"}', "--cron", "0 3 * * *"], /InvalidParams: Invalid params for "dated": at:/)
-    await refused(["x", "dated", "-p", '{"at":"2031-05-01T00:00:00Z","extra":1}', "--cron", "0 3 * * *"], /InvalidParams: .*extra/)
+    await refused(
+      ["x", "dated", "-p", '{"at":"not a date"}', "--cron", "0 3 * * *"],
+      /InvalidParams: Invalid params for "dated": at:/,
+    )
+    await refused(
+      ["x", "dated", "-p", '{"at":"2031-05-01T00:00:00Z","extra":1}', "--cron", "0 3 * * *"],
+      /InvalidParams: .*extra/,
+    )
     await refused(["x", "dated", "-p", "{bad", "--cron", "0 3 * * *"], /--params is not valid JSON/)
     await refused(["", "dated", "-p", date, "--cron", "0 3 * * *"], /InvalidOptions: Invalid option name/)
     expect(existsSync(join(dataDir, "jobs.db")), "refused input creates no store").toBe(false)

@@ -7,7 +7,8 @@ import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
 import { cli, root } from "./cli.js"
 
-const worker = (dataDir: string, options: object) => startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify(options)])
+const worker = (dataDir: string, options: object) =>
+  startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify(options)])
 const sharedJobsModule = join(root, "test/fixtures/sharedJobs.ts")
 
 /** Dispatches a job from a producer (a manager that runs nothing) and closes it. */
@@ -35,7 +36,7 @@ describe("jobs whose manager died", () => {
     // What list shows, --status finds.
     const stalled = await cli("-d", dataDir, "list", "--status", "stalled", "--json")
     expect((JSON.parse(stalled.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([id])
-    expect(list.stdout).toContain("the next worker of type \"once_slow\"")
+    expect(list.stdout).toContain('the next worker of type "once_slow"')
     const show = await cli("-d", dataDir, "show", id)
     expect(show.stdout).toMatch(/stalled\s+stalled since/)
     // Its status line says so too, as list does (it said "running").

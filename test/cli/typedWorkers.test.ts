@@ -54,7 +54,10 @@ describe("what a CLI process runs", () => {
   it("`worker` logs the jobs it recovers from a dead process, and what it did with them", async () => {
     const dataDir = tempDir()
     const file = join(dataDir, "effects.txt")
-    const first = await startProcess("test/fixtures/typedWorker.ts", [dataDir, JSON.stringify({ register: ["slow_count"] })])
+    const first = await startProcess("test/fixtures/typedWorker.ts", [
+      dataDir,
+      JSON.stringify({ register: ["slow_count"] }),
+    ])
     const producer = await JobManager.open({ dataDir, jobs: sharedJobs, concurrency: 0 })
     const job = await producer.dispatch(SlowCountJob, { n: 30, file, delayMs: 20 })
     await producer.close()
@@ -63,7 +66,11 @@ describe("what a CLI process runs", () => {
     const worker = startCli(["-d", dataDir, "--jobs", sharedJobsModule, "worker", "--drain"])
     const { code, stdout } = await worker.exited
     expect(code).toBe(0)
-    expect(stdout).toMatch(new RegExp(`slow_count ${job.id}: recovered \\(its manager \\S+ stopped \\(process gone\\)\\); queued to resume from checkpoint \\d+`))
+    expect(stdout).toMatch(
+      new RegExp(
+        `slow_count ${job.id}: recovered \\(its manager \\S+ stopped \\(process gone\\)\\); queued to resume from checkpoint \\d+`,
+      ),
+    )
   })
 
   it("`worker --types` refuses a type it does not know", async () => {

@@ -16,7 +16,10 @@ describe("crash injection", () => {
     expect(result.violations, `seed ${seed}`).toEqual([])
     // Otherwise the campaign would prove nothing about resuming from a checkpoint, or about
     // pauses surviving a restart.
-    expect(result.midRunKills, `kills that landed while a job ran, checkpointed and unfinished (seed ${seed})`).toBeGreaterThanOrEqual(1)
+    expect(
+      result.midRunKills,
+      `kills that landed while a job ran, checkpointed and unfinished (seed ${seed})`,
+    ).toBeGreaterThanOrEqual(1)
     expect(result.pausesKept, `user pauses checked across a restart (seed ${seed})`).toBeGreaterThanOrEqual(1)
   }, 600_000)
 })

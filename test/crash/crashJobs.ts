@@ -38,7 +38,8 @@ export class Refused extends Data.TaggedError("Refused")<{ readonly message: str
 export const CrashFailJob = defineJob({
   name: "crash_fail",
   params: Schema.Struct({ afterMs: Schema.Number }),
-  run: (ctx) => Effect.sleep(ctx.params.afterMs).pipe(Effect.andThen(Effect.fail(new Refused({ message: "refused on purpose" })))),
+  run: (ctx) =>
+    Effect.sleep(ctx.params.afterMs).pipe(Effect.andThen(Effect.fail(new Refused({ message: "refused on purpose" })))),
 })
 
 export const crashJobs = [CrashCountJob, CrashNoopJob, CrashFailJob]

@@ -63,7 +63,9 @@ const installAudit = (dataDir: string) => {
 const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish", delayMs: number) =>
   new Promise<{ pid: number; code: number | null; signal: string | null }>((resolve, reject) => {
     const args = ["--import", "tsx", workerScript, dataDir, String(seed), String(n)]
-    const child = spawn(process.execPath, moment === "finish" ? [...args, "finish"] : args, { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, moment === "finish" ? [...args, "finish"] : args, {
+      stdio: ["ignore", "pipe", "pipe"],
+    })
     let stderr = ""
     child.stderr.on("data", (d) => (stderr += d))
     const timers: NodeJS.Timeout[] = []
@@ -97,7 +99,8 @@ const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish
     child.on("exit", (code, signal) => {
       for (const t of timers) clearTimeout(t)
       clearTimeout(limit)
-      if (moment === "finish" && code !== 0) reject(new Error(`the finishing life exited ${code ?? signal}: ${stderr.slice(-2000)}`))
+      if (moment === "finish" && code !== 0)
+        reject(new Error(`the finishing life exited ${code ?? signal}: ${stderr.slice(-2000)}`))
       else resolve({ pid: child.pid!, code, signal })
     })
   })
@@ -151,14 +154,17 @@ export const runCrashCampaign = async (options: {
     // seed falls, kills jobs between their checkpoints.
     const picked = random.pick<Moment>(["startup", "running", "running", "running", "close"])
     const moment = n % 4 === 3 ? "midRun" : picked
-    const delay = moment === "startup" ? random.int(0, 900) : moment === "midRun" ? random.int(0, 20) : random.int(5, 250)
+    const delay =
+      moment === "startup" ? random.int(0, 900) : moment === "midRun" ? random.int(0, 20) : random.int(5, 250)
     const { pid } = await life(dataDir, seed, n, moment, delay)
     const effectsOf = countBy(lines(effectsFile).map((l) => l.split(" ")[0]!))
     const resumedNow = new Set(lines(resumesFile).flatMap((l) => (l.startsWith(`${n} `) ? [l.split(" ")[1]!] : [])))
     const cutShort = readonly(dataDir, (db) => {
       const integrity = db.pragma("integrity_check", { simple: true })
       if (integrity !== "ok") violations.push(`after kill ${n}: integrity_check says ${integrity}`)
-      const rows = db.prepare("SELECT id, name, status, paused_by, owner, params, data, state_version FROM jobs").all() as Array<{
+      const rows = db
+        .prepare("SELECT id, name, status, paused_by, owner, params, data, state_version FROM jobs")
+        .all() as Array<{
         id: string
         name: string
         status: string
@@ -175,10 +181,18 @@ export const runCrashCampaign = async (options: {
 
       // Did the kill land mid-run? The killed process's manager (found by its lease, which
       // only close() removes) owned a crash_count job that it had checkpointed and not finished.
-      const managers = (db.prepare("SELECT id FROM managers WHERE pid = ?").pluck().all(pid) as string[]).filter((id) => !knownManagers.has(id))
+      const managers = (db.prepare("SELECT id FROM managers WHERE pid = ?").pluck().all(pid) as string[]).filter(
+        (id) => !knownManagers.has(id),
+      )
       for (const id of db.prepare("SELECT id FROM managers").pluck().all() as string[]) knownManagers.add(id)
       const cutShort = rows.filter((row) => {
-        if (row.name !== "crash_count" || row.status !== "running" || row.owner === null || !managers.includes(row.owner)) return false
+        if (
+          row.name !== "crash_count" ||
+          row.status !== "running" ||
+          row.owner === null ||
+          !managers.includes(row.owner)
+        )
+          return false
         const { n: items } = unpack(row.params, "params") as { n: number }
         const { next } = unpack(row.data, "state") as { next: number }
         return row.state_version > (versions.get(row.id) ?? 0) && next < items
@@ -191,7 +205,12 @@ export const runCrashCampaign = async (options: {
         if (resumedNow.has(id)) continue
         const row = rows.find((r) => r.id === id)!
         const effects = effectsOf.get(id) ?? 0
-        if (row.status === "paused" && row.paused_by === "user" && row.state_version === before.version && effects === before.effects) {
+        if (
+          row.status === "paused" &&
+          row.paused_by === "user" &&
+          row.state_version === before.version &&
+          effects === before.effects
+        ) {
           pausesKept++
         } else {
           violations.push(
@@ -201,12 +220,16 @@ export const runCrashCampaign = async (options: {
         }
       }
       userPaused = new Map(
-        rows.filter((r) => r.status === "paused" && r.paused_by === "user").map((r) => [r.id, { version: r.state_version, effects: effectsOf.get(r.id) ?? 0 }]),
+        rows
+          .filter((r) => r.status === "paused" && r.paused_by === "user")
+          .map((r) => [r.id, { version: r.state_version, effects: effectsOf.get(r.id) ?? 0 }]),
       )
       versions = new Map(rows.filter((r) => r.name === "crash_count").map((r) => [r.id, r.state_version]))
       return cutShort.length
     })
-    options.log?.(`kill ${n + 1}/${kills} at ${moment} +${delay}ms${cutShort > 0 ? `, ${cutShort} job(s) cut short mid-run` : ""}`)
+    options.log?.(
+      `kill ${n + 1}/${kills} at ${moment} +${delay}ms${cutShort > 0 ? `, ${cutShort} job(s) cut short mid-run` : ""}`,
+    )
   }
   await life(dataDir, seed, kills, "finish", 0)
 
@@ -240,21 +263,28 @@ export const runCrashCampaign = async (options: {
     }
     // Only a resume takes a job a user paused out of `paused` (the finishing life resumes them all).
     const resumes = countBy(lines(join(dataDir, "resumes.log")).map((l) => l.split(" ")[1]!))
-    const unpaused = db.prepare("SELECT id, status FROM audit_user_unpaused").all() as Array<{ id: string; status: string }>
+    const unpaused = db.prepare("SELECT id, status FROM audit_user_unpaused").all() as Array<{
+      id: string
+      status: string
+    }>
     for (const [id, times] of countBy(unpaused.map((u) => u.id))) {
       if (times > (resumes.get(id) ?? 0)) {
         const to = unpaused.filter((u) => u.id === id).map((u) => u.status)
-        violations.push(`job ${id}: left a user's pause ${times} times (to ${to.join(", ")}) but was resumed ${resumes.get(id) ?? 0} times`)
+        violations.push(
+          `job ${id}: left a user's pause ${times} times (to ${to.join(", ")}) but was resumed ${resumes.get(id) ?? 0} times`,
+        )
       }
     }
     for (const row of rows) {
-      if (!["completed", "failed", "cancelled"].includes(row.status)) violations.push(`job ${row.id} ended ${row.status}, not in a terminal state`)
+      if (!["completed", "failed", "cancelled"].includes(row.status))
+        violations.push(`job ${row.id} ended ${row.status}, not in a terminal state`)
       const times = completions.get(row.id) ?? 0
       if (row.status === "completed" && times !== 1) violations.push(`job ${row.id} was completed ${times} times`)
       if (row.name === "crash_fail" && (row.status !== "failed" || JSON.parse(row.error ?? "{}")._tag !== "Refused")) {
         violations.push(`job ${row.id} (crash_fail) ended ${row.status} with ${row.error}`)
       }
-      if (row.name === "crash_noop" && row.status !== "completed") violations.push(`job ${row.id} (crash_noop) ended ${row.status}`)
+      if (row.name === "crash_noop" && row.status !== "completed")
+        violations.push(`job ${row.id} (crash_noop) ended ${row.status}`)
       if (row.name !== "crash_count") continue
       if (row.status !== "completed") {
         violations.push(`job ${row.id} (crash_count) ended ${row.status}: ${row.error}`)
@@ -268,7 +298,8 @@ export const runCrashCampaign = async (options: {
         const times = counts.get(i) ?? 0
         const allowed = 1 + repeatable.filter((k) => k === i).length
         if (times === 0) violations.push(`job ${row.id}: item ${i} was never done`)
-        if (times > allowed) violations.push(`job ${row.id}: item ${i} was done ${times} times (at most ${allowed} allowed)`)
+        if (times > allowed)
+          violations.push(`job ${row.id}: item ${i} was done ${times} times (at most ${allowed} allowed)`)
       }
     }
     const completed = rows.filter((r) => r.status === "completed").length

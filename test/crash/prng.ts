@@ -8,5 +8,9 @@ export const prng = (seed: number) => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <A>(xs: readonly A[]) => xs[Math.floor(next() * xs.length)]! }
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <A>(xs: readonly A[]) => xs[Math.floor(next() * xs.length)]!,
+  }
 }

@@ -33,7 +33,13 @@ const resume = (id: string) => {
   return manager.resume(id)
 }
 
-const manager = await JobManager.open({ dataDir, jobs: crashJobs, concurrency: 4, interruptGraceMs: 300, onError: () => {} })
+const manager = await JobManager.open({
+  dataDir,
+  jobs: crashJobs,
+  concurrency: 4,
+  interruptGraceMs: 300,
+  onError: () => {},
+})
 process.stdout.write("ready\n")
 process.on("SIGTERM", () => {
   void manager.close().then(() => process.exit(0))
@@ -55,7 +61,11 @@ for (let i = 0, count = random.int(2, 6); i < count; i++) {
   const kind = random.next()
   const handle =
     kind < 0.6
-      ? await manager.dispatch(CrashCountJob, { n: random.int(5, 40), effectsFile, delayMs: random.int(0, 8) }, { priority: random.int(-1, 1) })
+      ? await manager.dispatch(
+          CrashCountJob,
+          { n: random.int(5, 40), effectsFile, delayMs: random.int(0, 8) },
+          { priority: random.int(-1, 1) },
+        )
       : kind < 0.85
         ? await manager.dispatch(CrashNoopJob, {})
         : await manager.dispatch(CrashFailJob, { afterMs: random.int(0, 30) })

@@ -16,7 +16,12 @@ describe("the README's example job", () => {
       return path
     })
     const run = await runJob(ChecksumJob, { files })
-    for (const f of files) expect(run.output.sums[f]).toBe(createHash("sha256").update(`content of ${f.slice(-1)}`.repeat(1000)).digest("hex"))
+    for (const f of files)
+      expect(run.output.sums[f]).toBe(
+        createHash("sha256")
+          .update(`content of ${f.slice(-1)}`.repeat(1000))
+          .digest("hex"),
+      )
     expect(run.checkpoints.map((c) => Object.keys(c.sums))).toEqual([files.slice(0, 1), files.slice(0, 2), files])
     expect(run.progress.map((p) => p._tag === "Structured" && p.data.current)).toEqual(files)
     expect(run.logs.map((l) => l.message)).toEqual(["hashed 3 files"])

@@ -1,7 +1,14 @@
 import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { defineJob, InvalidParams, InvalidTransition, JobManager, UnknownJobType, type JobStatus } from "../../src/index.js"
+import {
+  defineJob,
+  InvalidParams,
+  InvalidTransition,
+  JobManager,
+  UnknownJobType,
+  type JobStatus,
+} from "../../src/index.js"
 import { unpack } from "../../src/persistence/codec.js"
 import { WaitJob } from "../fixtures/jobs.js"
 import { readRows, storeFor } from "../fixtures/store.js"
@@ -12,7 +19,11 @@ const shapes = [
   defineJob({ name: "flat", params: Schema.Struct({ a: Schema.String, b: Schema.Number }), run: () => Effect.void }),
   defineJob({
     name: "optional",
-    params: Schema.Struct({ path: Schema.String, depth: Schema.optional(Schema.Number), tags: Schema.optional(Schema.Array(Schema.String)) }),
+    params: Schema.Struct({
+      path: Schema.String,
+      depth: Schema.optional(Schema.Number),
+      tags: Schema.optional(Schema.Array(Schema.String)),
+    }),
     run: () => Effect.void,
   }),
   defineJob({
@@ -30,8 +41,18 @@ const shapes = [
 const json = fc.jsonValue({ maxDepth: 3 })
 /** Values shaped like a given type's params, sometimes right and sometimes off in one place. */
 const nearlyValid = fc.oneof(
-  fc.record({ a: fc.oneof(fc.string(), fc.integer()), b: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string()) }),
-  fc.record({ path: fc.string(), depth: fc.option(fc.integer(), { nil: undefined }), tags: fc.option(fc.array(fc.oneof(fc.string(), fc.integer())), { nil: undefined }) }, { requiredKeys: [] }),
+  fc.record({
+    a: fc.oneof(fc.string(), fc.integer()),
+    b: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string()),
+  }),
+  fc.record(
+    {
+      path: fc.string(),
+      depth: fc.option(fc.integer(), { nil: undefined }),
+      tags: fc.option(fc.array(fc.oneof(fc.string(), fc.integer())), { nil: undefined }),
+    },
+    { requiredKeys: [] },
+  ),
   fc.record({
     sources: fc.array(fc.record({ path: fc.string(), size: fc.oneof(fc.nat(), fc.constant("big")) })),
     mode: fc.constantFrom("Metadata", "Content", "Deep", "Shallow"),
@@ -55,30 +76,34 @@ describe("bad input, fuzzed", () => {
     const manager = await JobManager.open({ ...storeFor(dataDir), jobs: shapes })
     try {
       await fc.assert(
-        fc.asyncProperty(fc.oneof(fc.constantFrom(...shapes.map((s) => s.name)), fc.string()), fc.oneof(json, nearlyValid), async (name, params) => {
-          // Read apart from the manager, as the store under test holds them.
-          const before = (await readRows(dataDir)).length
-          const result = await manager.dispatchByName(name, params).then(
-            (handle) => ({ ok: true as const, handle }),
-            (error) => ({ ok: false as const, error }),
-          )
-          const rows = await readRows(dataDir)
-          const definition = shapes.find((s) => s.name === name)
-          if (!result.ok) {
-            expect(rows).toHaveLength(before)
-            if (definition === undefined) expect(result.error).toBeInstanceOf(UnknownJobType)
-            else {
-              expect(result.error).toBeInstanceOf(InvalidParams)
-              expect(result.error.issues.length).toBeGreaterThan(0)
+        fc.asyncProperty(
+          fc.oneof(fc.constantFrom(...shapes.map((s) => s.name)), fc.string()),
+          fc.oneof(json, nearlyValid),
+          async (name, params) => {
+            // Read apart from the manager, as the store under test holds them.
+            const before = (await readRows(dataDir)).length
+            const result = await manager.dispatchByName(name, params).then(
+              (handle) => ({ ok: true as const, handle }),
+              (error) => ({ ok: false as const, error }),
+            )
+            const rows = await readRows(dataDir)
+            const definition = shapes.find((s) => s.name === name)
+            if (!result.ok) {
+              expect(rows).toHaveLength(before)
+              if (definition === undefined) expect(result.error).toBeInstanceOf(UnknownJobType)
+              else {
+                expect(result.error).toBeInstanceOf(InvalidParams)
+                expect(result.error.issues.length).toBeGreaterThan(0)
+              }
+              return
             }
-            return
-          }
-          expect(definition).toBeDefined()
-          expect(rows).toHaveLength(before + 1)
-          const row = rows.find((r) => r.id === result.handle.id)!
-          const stored = Schema.decodeUnknownSync(definition!.params)(unpack(row.params, "params"))
-          expect(stored).toEqual(withoutNegativeZero(Schema.decodeUnknownSync(definition!.params)(params)))
-        }),
+            expect(definition).toBeDefined()
+            expect(rows).toHaveLength(before + 1)
+            const row = rows.find((r) => r.id === result.handle.id)!
+            const stored = Schema.decodeUnknownSync(definition!.params)(unpack(row.params, "params"))
+            expect(stored).toEqual(withoutNegativeZero(Schema.decodeUnknownSync(definition!.params)(params)))
+          },
+        ),
         { numRuns: 300 },
       )
     } finally {
@@ -92,13 +117,23 @@ describe("bad input, fuzzed", () => {
     | { readonly kind: "restart" }
   const op: fc.Arbitrary<Op> = fc.oneof(
     { weight: 3, arbitrary: fc.constant({ kind: "dispatch" as const }) },
-    { weight: 6, arbitrary: fc.record({ kind: fc.constantFrom("pause" as const, "resume" as const, "cancel" as const), job: fc.nat(7) }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constantFrom("pause" as const, "resume" as const, "cancel" as const),
+        job: fc.nat(7),
+      }),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: "restart" as const }) },
   )
 
   /** What a job's status may be, by the simple model: active jobs are queued or running. */
   type Model = "active" | "paused" | "cancelled"
-  const allowed: Record<Model, ReadonlyArray<JobStatus>> = { active: ["queued", "running"], paused: ["paused"], cancelled: ["cancelled"] }
+  const allowed: Record<Model, ReadonlyArray<JobStatus>> = {
+    active: ["queued", "running"],
+    paused: ["paused"],
+    cancelled: ["cancelled"],
+  }
   /** What an accepted command resolves with: the status it reached (a WaitJob never ends first). */
   const reached = { pause: "paused", resume: "queued", cancel: "cancelled" } as const
 
@@ -130,7 +165,8 @@ describe("bad input, fuzzed", () => {
       agreeing = target && key === previous ? agreeing + 1 : target ? 1 : 0
       previous = key
       if (agreeing >= 4) return now
-      if (Date.now() > deadline) throw new Error(`the slots never settled at ${expected} running of ${active} active jobs; last read ${key}`)
+      if (Date.now() > deadline)
+        throw new Error(`the slots never settled at ${expected} running of ${active} active jobs; last read ${key}`)
       await new Promise((r) => setTimeout(r, 5))
     }
   }
@@ -140,7 +176,8 @@ describe("bad input, fuzzed", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 14 }), async (ops) => {
         const dataDir = tempDir()
-        const open = () => JobManager.open({ ...storeFor(dataDir), jobs: [WaitJob], concurrency, interruptGraceMs: 2_000 })
+        const open = () =>
+          JobManager.open({ ...storeFor(dataDir), jobs: [WaitJob], concurrency, interruptGraceMs: 2_000 })
         let manager = await open()
         const jobs: Array<{ id: string; model: Model }> = []
         try {
@@ -153,7 +190,9 @@ describe("bad input, fuzzed", () => {
               const job = jobs[o.job % jobs.length]!
               const before = job.model
               const accepted =
-                (o.kind === "pause" && before === "active") || (o.kind === "resume" && before === "paused") || (o.kind === "cancel" && before !== "cancelled")
+                (o.kind === "pause" && before === "active") ||
+                (o.kind === "resume" && before === "paused") ||
+                (o.kind === "cancel" && before !== "cancelled")
               const outcome: unknown = await manager[o.kind](job.id).then(
                 (status) => status,
                 (error) => error,
@@ -165,7 +204,10 @@ describe("bad input, fuzzed", () => {
               } else {
                 expect(outcome, what).toBeInstanceOf(InvalidTransition)
                 const refused = outcome as InvalidTransition
-                expect({ id: refused.id, event: refused.event }, what).toEqual({ id: job.id, event: o.kind.toUpperCase() })
+                expect({ id: refused.id, event: refused.event }, what).toEqual({
+                  id: job.id,
+                  event: o.kind.toUpperCase(),
+                })
                 expect(allowed[before], what).toContain(refused.status)
               }
             }
@@ -174,7 +216,10 @@ describe("bad input, fuzzed", () => {
             // Settled: the engine runs the jobs the store says it runs, and nothing the model
             // says is stopped holds a slot or waits for one.
             expect((await manager.listRunningJobs()).map((j) => j.id).sort()).toEqual(settled.running)
-            expect([...settled.running, ...settled.queued].filter((id) => !active.has(id)), "running or queued, but stopped by the model").toEqual([])
+            expect(
+              [...settled.running, ...settled.queued].filter((id) => !active.has(id)),
+              "running or queued, but stopped by the model",
+            ).toEqual([])
             for (const job of jobs) {
               const info = await manager.getJobInfo(job.id)
               expect(allowed[job.model], `job ${job.id}`).toContain(info.status)

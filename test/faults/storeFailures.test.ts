@@ -17,7 +17,12 @@ import { waitUntil } from "../fixtures/waitUntil.js"
 import { effectViolations, FaultCountJob, readEffects } from "../outages/faultJobs.js"
 
 const refused = (operation: string) =>
-  new PersistenceError({ operation, reason: "Write", detail: "connect ECONNREFUSED 127.0.0.1:5432", cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" }) })
+  new PersistenceError({
+    operation,
+    reason: "Write",
+    detail: "connect ECONNREFUSED 127.0.0.1:5432",
+    cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" }),
+  })
 
 const storeOf = (manager: JobManager): JobStore => (manager as unknown as { store: JobStore }).store
 
@@ -76,10 +81,18 @@ describe("a store that fails for a while", () => {
       heal()
       expect(await handle.result()).toEqual({ counted: 20 })
       const info = await manager.getJobInfo(handle.id)
-      expect({ status: info.status, failures: info.failures, attempts: info.attempts }).toEqual({ status: "completed", failures: 0, attempts: 1 })
+      expect({ status: info.status, failures: info.failures, attempts: info.attempts }).toEqual({
+        status: "completed",
+        failures: 0,
+        attempts: 1,
+      })
       expect(itemsOf(effectsFile, handle.id).map((e) => e.item)).toEqual([...Array(20).keys()])
       // One report of the failure, then one that it ended (once calls have gone through for a while): not one per try.
-      await waitUntil(() => errors.some((e) => (e as { _tag?: string })._tag === "StoreRecovered"), 20_000, "StoreRecovered")
+      await waitUntil(
+        () => errors.some((e) => (e as { _tag?: string })._tag === "StoreRecovered"),
+        20_000,
+        "StoreRecovered",
+      )
       expect(errors.filter((e) => e instanceof PersistenceError)).toHaveLength(1)
       expect(errors.filter((e) => (e as { _tag?: string })._tag === "StoreRecovered")).toHaveLength(1)
     } finally {
@@ -95,7 +108,11 @@ describe("a store that fails for a while", () => {
       const info = await manager.getJobInfo(handle.id)
       expect({ failures: info.failures, lastError: info.lastError }).toEqual({ failures: 0, lastError: null })
       const logs = await manager.getJobLogs(handle.id)
-      const stopped = logs.find((l) => /attempt stopped by a store failure .*ECONNREFUSED.*back in line from checkpoint 1, no retry spent/.test(l.message))
+      const stopped = logs.find((l) =>
+        /attempt stopped by a store failure .*ECONNREFUSED.*back in line from checkpoint 1, no retry spent/.test(
+          l.message,
+        ),
+      )
       const resumed = logs.find((l) => /^resumed from checkpoint 1 \(attempt 2\)$/.test(l.message))
       expect(stopped && resumed).toBeTruthy()
       // Not at once: the store may still fail; it waits a moment in line (at least that long, on any machine).
@@ -136,14 +153,26 @@ describe("a store that fails for a while", () => {
   it("guards a takeover by the attempt it ends: a later attempt of the same owner is not written over", async () => {
     const dataDir = tempDir()
     const manager = await JobManager.open({ ...storeFor(dataDir), jobs, concurrency: 0 })
-    const { id } = await manager.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(dataDir, "effects.log") })
+    const { id } = await manager.dispatch(FaultCountJob, {
+      n: 1,
+      delayMs: 0,
+      effectsFile: join(dataDir, "effects.log"),
+    })
     await manager.close()
     // The owner claimed the job again since the row was read: it runs attempt 2 now.
     await rawSql(dataDir, "UPDATE jobs SET status = 'running', owner = 'm1', attempts = 2 WHERE id = $1", [id])
     const store = await openTestStore(dataDir)
     try {
       const requeue = (attempts: number) =>
-        store.commit([{ kind: "transition", id, expect: { status: "running", owner: "m1", attempts }, lifecycle: lifecycle("queued", { attempts }), at: at(1) }])
+        store.commit([
+          {
+            kind: "transition",
+            id,
+            expect: { status: "running", owner: "m1", attempts },
+            lifecycle: lifecycle("queued", { attempts }),
+            at: at(1),
+          },
+        ])
       expect((await requeue(1)).applied).toEqual([false])
       expect((await store.getJob(id))?.status).toBe("running")
       expect((await requeue(2)).applied).toEqual([true])

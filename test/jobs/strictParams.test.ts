@@ -6,7 +6,12 @@ import { FileCopyJob, IndexerJob } from "../../src/builtin/index.js"
 import { CountJob } from "../fixtures/jobs.js"
 import { openManager } from "../fixtures/openManager.js"
 
-const EmptyJob = defineJob({ name: "empty", params: Schema.Struct({}), output: Schema.String, run: () => Effect.succeed("done") })
+const EmptyJob = defineJob({
+  name: "empty",
+  params: Schema.Struct({}),
+  output: Schema.String,
+  run: () => Effect.succeed("done"),
+})
 
 const paramsError = (promise: Promise<unknown>) =>
   promise.then(
@@ -32,7 +37,9 @@ describe("params are strict", () => {
 
   it("names every unknown key of a user-defined job, next to its other failing paths", async () => {
     const manager = await openManager()
-    const error = await paramsError(manager.dispatchByName("count", { n: "ten", effectsFile: "f", extra: 1, more: true }))
+    const error = await paramsError(
+      manager.dispatchByName("count", { n: "ten", effectsFile: "f", extra: 1, more: true }),
+    )
     expect(error.issues.map((i) => i.path).sort()).toEqual(["extra", "more", "n"])
     expect(await manager.listJobs()).toHaveLength(0)
   })
@@ -46,7 +53,10 @@ describe("params are strict", () => {
 
   it("says so in the JSON Schema: additionalProperties false, nested objects and empty params too", async () => {
     const manager = await openManager({ jobs: [FileCopyJob, CountJob, EmptyJob] })
-    const copy = manager.getJobSchema("file_copy").params as { additionalProperties: unknown; properties: { options: { additionalProperties: unknown } } }
+    const copy = manager.getJobSchema("file_copy").params as {
+      additionalProperties: unknown
+      properties: { options: { additionalProperties: unknown } }
+    }
     expect(copy.additionalProperties).toBe(false)
     expect(copy.properties.options.additionalProperties).toBe(false)
     expect((manager.getJobSchema("count").params as { additionalProperties: unknown }).additionalProperties).toBe(false)
@@ -86,23 +96,52 @@ describe("params by name", () => {
     const Moment = Schema.Struct({ at: Schema.Date, label: Schema.String })
     const NestedJob = defineJob({
       name: "nested_dates",
-      params: Schema.Struct({ when: Schema.optional(Schema.Date), moments: Schema.Array(Moment), either: Schema.Union([Schema.Date, Schema.Number]) }),
+      params: Schema.Struct({
+        when: Schema.optional(Schema.Date),
+        moments: Schema.Array(Moment),
+        either: Schema.Union([Schema.Date, Schema.Number]),
+      }),
       output: Schema.Struct({ dates: Schema.Number }),
-      run: (ctx) => Effect.succeed({ dates: ctx.params.moments.length + (ctx.params.when instanceof Date ? 1 : 0) + (ctx.params.either instanceof Date ? 1 : 0) }),
+      run: (ctx) =>
+        Effect.succeed({
+          dates:
+            ctx.params.moments.length +
+            (ctx.params.when instanceof Date ? 1 : 0) +
+            (ctx.params.either instanceof Date ? 1 : 0),
+        }),
     })
     // Only its schema is read: an output as well as params.
-    const DatedOutputJob = defineJob({ name: "dated_output", params: Schema.Struct({}), output: Schema.Struct({ endedAt: Schema.Date }), run: () => Effect.succeed({ endedAt: new Date() }) })
+    const DatedOutputJob = defineJob({
+      name: "dated_output",
+      params: Schema.Struct({}),
+      output: Schema.Struct({ endedAt: Schema.Date }),
+      run: () => Effect.succeed({ endedAt: new Date() }),
+    })
     const manager = await openManager({ jobs: [NestedJob, DatedOutputJob, FileCopyJob, IndexerJob] })
     const schema = manager.getJobSchema("nested_dates")
     const dateTime = { type: "string", format: "date-time" }
     expect((schema.params as { properties: unknown }).properties).toEqual({
       when: { anyOf: [dateTime, { type: "null" }] },
-      moments: { type: "array", items: { type: "object", properties: { at: dateTime, label: { type: "string" } }, required: ["at", "label"], additionalProperties: false } },
+      moments: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { at: dateTime, label: { type: "string" } },
+          required: ["at", "label"],
+          additionalProperties: false,
+        },
+      },
       either: { anyOf: [dateTime, { type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }] },
     })
-    expect((manager.getJobSchema("dated_output").output as { properties: unknown }).properties).toEqual({ endedAt: dateTime })
+    expect((manager.getJobSchema("dated_output").output as { properties: unknown }).properties).toEqual({
+      endedAt: dateTime,
+    })
     // What the schema publishes, by-name dispatch takes: each of the three decodes to a Date.
-    const handle = await manager.dispatchByName("nested_dates", { when: "2031-05-01T10:00:00Z", moments: [{ at: "2031-05-01T10:00:00.000+02:00", label: "a" }], either: "2031-05-01T00:00:00Z" })
+    const handle = await manager.dispatchByName("nested_dates", {
+      when: "2031-05-01T10:00:00Z",
+      moments: [{ at: "2031-05-01T10:00:00.000+02:00", label: "a" }],
+      either: "2031-05-01T00:00:00Z",
+    })
     expect(await handle.result()).toEqual({ dates: 3 })
     // The builtin types have no Date: their schemas carry no format.
     expect(JSON.stringify([manager.getJobSchema("file_copy"), manager.getJobSchema("indexer")])).not.toContain("format")

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest"
-import { accepts, commandEvents, commandsAccepted, jobCommands, jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
+import {
+  accepts,
+  commandEvents,
+  commandsAccepted,
+  jobCommands,
+  jobLifecycleMachine,
+} from "../../src/machines/jobLifecycleMachine.js"
 import { jobStatuses } from "../../src/jobs/JobStatus.js"
 import { initialTransition, transition } from "xstate"
 
@@ -7,7 +13,8 @@ describe("the commands each status takes", () => {
   it("are the machine's: a job driven to each status accepts exactly the commands the table gives it", () => {
     // Drive a real actor-free machine to each status by events, and ask it, not the table.
     const start = initialTransition(jobLifecycleMachine, { jobId: "j" })[0]
-    const step = (s: typeof start, ...events: Array<Parameters<typeof transition>[2]>) => events.reduce((x, e) => transition(jobLifecycleMachine, x, e as never)[0], s)
+    const step = (s: typeof start, ...events: Array<Parameters<typeof transition>[2]>) =>
+      events.reduce((x, e) => transition(jobLifecycleMachine, x, e as never)[0], s)
     const reached = {
       queued: start,
       running: step(start, { type: "START" }),

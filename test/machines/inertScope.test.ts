@@ -31,7 +31,8 @@ describe("the inert actor scope (XState's _actorScope, in one adapter)", () => {
     // What the adapter relies on: a transition hands its actions to the scope's actionExecutor
     // (an unstarted actor's own executor would keep them, deferred, for as long as it lives).
     const handed: unknown[] = []
-    ;(scope as unknown as { actionExecutor: (action: unknown) => void }).actionExecutor = (action) => void handed.push(action)
+    ;(scope as unknown as { actionExecutor: (action: unknown) => void }).actionExecutor = (action) =>
+      void handed.push(action)
     machine.transition(start, { type: "GO" }, scope)
     expect(handed.length).toBeGreaterThan(0)
   })

@@ -37,7 +37,11 @@ const topOf = (value: unknown) => (typeof value === "string" ? value : Object.ke
  */
 const keyOf = (s: JobLifecycleSnapshot) => {
   const resting = ["queued", "paused"].includes(topOf(s.value))
-  return JSON.stringify({ value: s.value, waiting: s.context.runAt !== null && resting, children: s.context.awaitingChildren && resting })
+  return JSON.stringify({
+    value: s.value,
+    waiting: s.context.runAt !== null && resting,
+    children: s.context.awaitingChildren && resting,
+  })
 }
 
 interface Step {
@@ -56,7 +60,13 @@ const transitionPaths = (): Array<{ readonly title: string; readonly steps: Read
     input: { jobId: "model" },
     serializeState: (s: unknown) => keyOf(s as JobLifecycleSnapshot),
     serializeEvent: (e: unknown) => JSON.stringify(e),
-  } as never) as unknown as Record<string, { state: JobLifecycleSnapshot; transitions: Record<string, { event: JobLifecycleEvent; state: JobLifecycleSnapshot }> }>
+  } as never) as unknown as Record<
+    string,
+    {
+      state: JobLifecycleSnapshot
+      transitions: Record<string, { event: JobLifecycleEvent; state: JobLifecycleSnapshot }>
+    }
+  >
   const initial = Object.keys(adjacency)[0]!
   // Breadth first: the shortest path to every state.
   const shortest = new Map<string, Step[]>([[initial, []]])
@@ -82,7 +92,8 @@ const transitionPaths = (): Array<{ readonly title: string; readonly steps: Read
   return paths
 }
 
-const label = (e: JobLifecycleEvent) => (e.type === "WORKER.FAILED" ? (e.retryAt === undefined ? "WORKER.FAILED(final)" : "WORKER.FAILED(retry)") : e.type)
+const label = (e: JobLifecycleEvent) =>
+  e.type === "WORKER.FAILED" ? (e.retryAt === undefined ? "WORKER.FAILED(final)" : "WORKER.FAILED(retry)") : e.type
 
 const paths = transitionPaths()
 
@@ -123,7 +134,11 @@ class Driver {
   async open() {
     this.manager = await this.connect()
     await this.queueGate()
-    await waitUntil(async () => (await this.manager.getJobInfo(this.gate!)).status === "running", 20_000, "the gate to run")
+    await waitUntil(
+      async () => (await this.manager.getJobInfo(this.gate!)).status === "running",
+      20_000,
+      "the gate to run",
+    )
     this.id = (await this.manager.dispatch(ModeledJob, {}, { retry })).id
   }
 
@@ -139,10 +154,14 @@ class Driver {
 
   /** Until the job runs and this attempt's checkpoint is written. */
   private async untilRunning(attempts: number) {
-    await waitUntil(async () => {
-      const row = await readRow(this.dataDir, this.id)
-      return row?.status === "running" && row.state_version === attempts
-    }, 20_000, `the job to run attempt ${attempts}`)
+    await waitUntil(
+      async () => {
+        const row = await readRow(this.dataDir, this.id)
+        return row?.status === "running" && row.state_version === attempts
+      },
+      20_000,
+      `the job to run attempt ${attempts}`,
+    )
   }
 
   /** Stops as a killed process would, and opens a new manager once the dead one's lease has run out. */
@@ -270,7 +289,12 @@ class Driver {
 
 describe("the lifecycle machine, driven through the real manager", () => {
   it("has a path for every transition, retry loops, requeues and failures included", () => {
-    const covered = new Set(paths.map((p) => `${keyOf(p.steps.at(-2)?.state ?? initialTransition(jobLifecycleMachine, { jobId: "model" })[0])} ${label(p.steps.at(-1)!.event)}`))
+    const covered = new Set(
+      paths.map(
+        (p) =>
+          `${keyOf(p.steps.at(-2)?.state ?? initialTransition(jobLifecycleMachine, { jobId: "model" })[0])} ${label(p.steps.at(-1)!.event)}`,
+      ),
+    )
     expect(paths.length).toBe(covered.size)
     for (const event of events) expect(paths.some((p) => label(p.steps.at(-1)!.event) === label(event))).toBe(true)
     // A retry loop: running → queued.waiting → running.
@@ -295,10 +319,15 @@ describe("the lifecycle machine, driven through the real manager", () => {
             // Passed over by the claim exactly while the machine says it waits for its children.
             expect(Boolean(row.awaiting_children), after).toBe(status === "queued" && context.awaitingChildren)
             // Waiting for its time exactly when the machine says so, no sooner than the backoff allows.
-            if (status === "queued" && context.runAt !== null) expect(row.run_at, after).toBeGreaterThanOrEqual(driver.failedAt + BACKOFF_MS)
+            if (status === "queued" && context.runAt !== null)
+              expect(row.run_at, after).toBeGreaterThanOrEqual(driver.failedAt + BACKOFF_MS)
             else expect(row.run_at, after).toBeNull()
-            expect(row.error === null ? null : JSON.parse(row.error)._tag, after).toBe(status === "failed" ? context.error?._tag : null)
-            expect(row.last_error === null ? null : JSON.parse(row.last_error)._tag, after).toBe(context.lastError?._tag ?? null)
+            expect(row.error === null ? null : JSON.parse(row.error)._tag, after).toBe(
+              status === "failed" ? context.error?._tag : null,
+            )
+            expect(row.last_error === null ? null : JSON.parse(row.last_error)._tag, after).toBe(
+              context.lastError?._tag ?? null,
+            )
             // Each attempt checkpointed once, from the checkpoint before it: nothing started over.
             expect(row.state_version, after).toBe(attempts)
             expect(unpack(row.data), after).toEqual({ starts: attempts })
@@ -310,7 +339,9 @@ describe("the lifecycle machine, driven through the real manager", () => {
             await driver.apply(step, from)
             await check(step.state, `after ${label(step.event)}`)
             // Restart wherever the state is one a process can stop in (not mid pause or cancel).
-            const settled = !["pausing", "cancelling"].includes((step.state.value as { running?: string }).running ?? "")
+            const settled = !["pausing", "cancelling"].includes(
+              (step.state.value as { running?: string }).running ?? "",
+            )
             if (restarts && settled) {
               await driver.restart(step.state)
               await check(step.state, `after a restart following ${label(step.event)}`)

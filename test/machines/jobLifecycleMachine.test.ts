@@ -45,7 +45,9 @@ describe("the lifecycle machine", () => {
   it("asks the worker to stop, and forces it after the grace period", async () => {
     const commands: WorkerCommand["type"][] = []
     const machine = jobLifecycleMachine.provide({
-      actors: { runJob: fromCallback<WorkerCommand, WorkerInput>(({ receive }) => receive((c) => commands.push(c.type))) },
+      actors: {
+        runJob: fromCallback<WorkerCommand, WorkerInput>(({ receive }) => receive((c) => commands.push(c.type))),
+      },
       delays: { interruptGrace: 20 },
     })
     const actor = createActor(machine, { input: { jobId: "j" } }).start()

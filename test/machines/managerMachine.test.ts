@@ -17,7 +17,12 @@ describe("the manager's machine decides whether it takes work", () => {
     note()
     actor.send({ type: "CLOSED" })
     note()
-    expect(states).toEqual([["recovering", false], ["ready", true], ["closing", false], ["closed", false]])
+    expect(states).toEqual([
+      ["recovering", false],
+      ["ready", true],
+      ["closing", false],
+      ["closed", false],
+    ])
     const crashed = createActor(managerMachine).start()
     crashed.send({ type: "RECOVERED", resumed: 0, failed: 0 })
     crashed.send({ type: "CRASHED" })

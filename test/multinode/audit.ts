@@ -136,14 +136,19 @@ export const readEffects = async (run: RunSql, schema: string, jobId?: string): 
  * in order from 0, by a process that owned the running job at that moment, never behind or
  * ahead of its committed checkpoint. `managerPids` maps each manager id to its process.
  */
-export const effectProblems = (effects: ReadonlyArray<EffectRow>, managerPids: ReadonlyMap<string, number>): string[] => {
+export const effectProblems = (
+  effects: ReadonlyArray<EffectRow>,
+  managerPids: ReadonlyMap<string, number>,
+): string[] => {
   const problems: string[] = []
   effects.forEach((e, k) => {
     if (e.item !== k) problems.push(`effect #${k} is item ${e.item}, expected ${k} (each item once, in order)`)
     if (e.status !== "running") problems.push(`item ${e.item} was done while the job was ${e.status}`)
     const ownerPid = e.owner === null ? undefined : managerPids.get(e.owner)
-    if (ownerPid !== e.pid) problems.push(`item ${e.item} was done by pid ${e.pid} while the job's owner was ${e.owner} (pid ${ownerPid})`)
-    if (e.state_version !== e.item) problems.push(`item ${e.item} was done when the committed checkpoint count was ${e.state_version}`)
+    if (ownerPid !== e.pid)
+      problems.push(`item ${e.item} was done by pid ${e.pid} while the job's owner was ${e.owner} (pid ${ownerPid})`)
+    if (e.state_version !== e.item)
+      problems.push(`item ${e.item} was done when the committed checkpoint count was ${e.state_version}`)
   })
   return problems
 }

@@ -34,23 +34,43 @@ const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 describe("the CLI controls a job that a worker in another process runs on PostgreSQL", () => {
-  it("dispatch, pause, show, list, resume and cancel with --database-url: statuses as asked, nothing redone", { timeout: 10 * LONG }, async () => {
+  it("dispatch, pause, show, list, resume and cancel with --database-url: statuses as asked, nothing redone", {
+    timeout: 10 * LONG,
+  }, async () => {
     const schema = db.freshSchema()
     await installAudit(db.url, schema)
     const url = schemaUrl(db.url, schema)
     const dataDir = tempDir()
     const pg = ["-d", dataDir, "--database-url", url]
     const row = async (id: string) =>
-      (await db.admin<{ status: string; paused_by: string | null; state_version: number; attempts: number; owner: string | null }>(
-        `SELECT status, paused_by, state_version, attempts, owner FROM "${schema}".jobs WHERE id = $1`,
-        [id],
-      ))[0]!
+      (
+        await db.admin<{
+          status: string
+          paused_by: string | null
+          state_version: number
+          attempts: number
+          owner: string | null
+        }>(`SELECT status, paused_by, state_version, attempts, owner FROM "${schema}".jobs WHERE id = $1`, [id])
+      )[0]!
     const effectCount = async (id: string) => (await readEffects(db.admin, schema, id)).length
 
-    const worker = await startProcess(workerScript, [url, tempDir(), JSON.stringify({ concurrency: 2, leaseMs: 2_000 })])
+    const worker = await startProcess(workerScript, [
+      url,
+      tempDir(),
+      JSON.stringify({ concurrency: 2, leaseMs: 2_000 }),
+    ])
 
     // Dispatched by the CLI (a producer that runs nothing), run by the worker.
-    const run = await cli([...pg, "--jobs", pgJobsModule, "run", "pg_count", "--detach", "--params", JSON.stringify({ n: 5_000, delayMs: 20 })])
+    const run = await cli([
+      ...pg,
+      "--jobs",
+      pgJobsModule,
+      "run",
+      "pg_count",
+      "--detach",
+      "--params",
+      JSON.stringify({ n: 5_000, delayMs: 20 }),
+    ])
     expect(run.code, run.stderr).toBe(0)
     const id = run.stdout.trim()
     expect(id).toMatch(/^[0-9a-f-]{36}$/)
@@ -71,7 +91,15 @@ describe("the CLI controls a job that a worker in another process runs on Postgr
     const show = await cli([...pg, "show", id.slice(0, 8), "--json"])
     expect(show.code, show.stderr).toBe(0)
     const shown = JSON.parse(show.stdout)
-    expect(shown).toMatchObject({ id, name: "pg_count", status: "paused", pausedBy: "user", checkpoints: k, params: { n: 5_000, delayMs: 20 }, state: { next: k } })
+    expect(shown).toMatchObject({
+      id,
+      name: "pg_count",
+      status: "paused",
+      pausedBy: "user",
+      checkpoints: k,
+      params: { n: 5_000, delayMs: 20 },
+      state: { next: k },
+    })
     const list = await cli(["-d", dataDir, "list", "--json"], { JOBSTATE_DATABASE_URL: url })
     expect(list.code, list.stderr).toBe(0)
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id, status: "paused" })])

@@ -54,7 +54,12 @@ export interface PgCampaignResult {
   readonly cancelled: number
   /** Side effects of pg_count jobs. */
   readonly effects: number
-  readonly commands: { readonly pauses: number; readonly resumes: number; readonly cancels: number; readonly held: number }
+  readonly commands: {
+    readonly pauses: number
+    readonly resumes: number
+    readonly cancels: number
+    readonly held: number
+  }
   /** What the producer's pause() calls resolved with (a job may end first; a kill may lose a pause its owner had taken). */
   readonly pauseOutcomes: Readonly<Record<string, number>>
   /** Commands that failed with something other than InvalidTransition (reported, and counted as violations). */
@@ -128,27 +133,49 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       { stdio: ["ignore", "pipe", "pipe"] },
     )
     let stdout = ""
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })))
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal })),
+    )
     const line = (text: string) =>
       settledLater(
         new Promise<void>((resolve, reject) => {
           const look = () => stdout.split("\n").some((l) => l.startsWith(text))
           child.stdout!.on("data", () => look() && resolve())
-          void exited.then(({ code, signal }) => reject(new Error(`worker life ${n} exited (${code ?? signal}) before "${text}": ${life.stderr.slice(-1500)}`)))
+          void exited.then(({ code, signal }) =>
+            reject(
+              new Error(`worker life ${n} exited (${code ?? signal}) before "${text}": ${life.stderr.slice(-1500)}`),
+            ),
+          )
         }),
       )
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
-    const life: Life = { n, slot, child, pid: child.pid!, opening: line("opening"), ready: line("ready"), exited, stopping: false, killed: false, isReady: false, stderr: "" }
+    const life: Life = {
+      n,
+      slot,
+      child,
+      pid: child.pid!,
+      opening: line("opening"),
+      ready: line("ready"),
+      exited,
+      stopping: false,
+      killed: false,
+      isReady: false,
+      stderr: "",
+    }
     life.ready.then(
       () => (life.isReady = true),
       () => undefined,
     )
     child.stderr!.on("data", (d: Buffer) => {
       life.stderr += d.toString()
-      for (const l of d.toString().split("\n")) if (l.startsWith("[worker") && engineErrors.length < 200) engineErrors.push(`life ${n}: ${l}`)
+      for (const l of d.toString().split("\n"))
+        if (l.startsWith("[worker") && engineErrors.length < 200) engineErrors.push(`life ${n}: ${l}`)
     })
     void exited.then(({ code, signal }) => {
-      if (!life.stopping) violations.push(`worker life ${n} (pid ${life.pid}) exited on its own (${code ?? signal}): ${life.stderr.slice(-1500)}`)
+      if (!life.stopping)
+        violations.push(
+          `worker life ${n} (pid ${life.pid}) exited on its own (${code ?? signal}): ${life.stderr.slice(-1500)}`,
+        )
     })
     lives.push(life)
     return life
@@ -177,7 +204,9 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
     } else if (moment === "close" && code === 0) {
       gracefulStops++
     } else {
-      violations.push(`worker life ${life.n} stopped at ${moment} exited ${code ?? signal}: ${life.stderr.slice(-1500)}`)
+      violations.push(
+        `worker life ${life.n} stopped at ${moment} exited ${code ?? signal}: ${life.stderr.slice(-1500)}`,
+      )
     }
   }
 
@@ -212,14 +241,20 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       while (!stopping) {
         await sleep(dispatchRandom.int(150, 500))
         try {
-          const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.jobs WHERE status = 'queued'`)
+          const { rows } = await admin.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ${s}.jobs WHERE status = 'queued'`,
+          )
           if (rows[0]!.n >= 24) continue
           for (let i = 0, k = dispatchRandom.int(1, 4); i < k; i++) {
             const x = dispatchRandom.next()
             const priority = dispatchRandom.pick([0, 0, 0, 1, -1])
             const handle =
               x < 0.65
-                ? await p.dispatch(PgCountJob, { n: dispatchRandom.int(3, 25), delayMs: dispatchRandom.int(5, 40) }, { priority })
+                ? await p.dispatch(
+                    PgCountJob,
+                    { n: dispatchRandom.int(3, 25), delayMs: dispatchRandom.int(5, 40) },
+                    { priority },
+                  )
                 : x < 0.85
                   ? await p.dispatch(PgNoopJob, {}, { priority })
                   : await p.dispatch(PgFailJob, { afterMs: dispatchRandom.int(0, 80) }, { priority })
@@ -287,7 +322,12 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         await stop(young, "startup", 0)
         slots[slot] = startLife(slot)
       }
-      const what = kills === before ? "stopped gracefully before the SIGKILL" : kills - before === 2 ? "SIGKILLed, then its successor during open()" : "SIGKILLed"
+      const what =
+        kills === before
+          ? "stopped gracefully before the SIGKILL"
+          : kills - before === 2
+            ? "SIGKILLed, then its successor during open()"
+            : "SIGKILLed"
       log(`${kills}/${options.kills} kills: ${moment} in slot ${slot}, ${what}`)
     }
 
@@ -306,7 +346,10 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       const open = await idsWhere(`status NOT IN ('completed', 'failed', 'cancelled')`)
       if (open.length === 0) break
       if (Date.now() > deadline) {
-        const { rows } = await admin.query(`SELECT id, name, status, paused_by, owner, request FROM ${s}.jobs WHERE id = ANY($1)`, [open])
+        const { rows } = await admin.query(
+          `SELECT id, name, status, paused_by, owner, request FROM ${s}.jobs WHERE id = ANY($1)`,
+          [open],
+        )
         violations.push(`${open.length} job(s) never ended: ${JSON.stringify(rows.slice(0, 10))}`)
         break
       }
@@ -318,7 +361,10 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
     }
     for (const life of slots) {
       const { code, signal } = await withTimeout(life.exited, 60_000, `worker life ${life.n} to close`)
-      if (code !== 0) violations.push(`worker life ${life.n} did not close gracefully (${code ?? signal}): ${life.stderr.slice(-1500)}`)
+      if (code !== 0)
+        violations.push(
+          `worker life ${life.n} did not close gracefully (${code ?? signal}): ${life.stderr.slice(-1500)}`,
+        )
     }
     ran = true
   } finally {
@@ -347,9 +393,7 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         state_version: number
         owner: string | null
         request: string | null
-      }>(
-        `SELECT id, name, status, params, output, error, state_version, owner, request FROM ${s}.jobs ORDER BY seq`,
-      )
+      }>(`SELECT id, name, status, params, output, error, state_version, owner, request FROM ${s}.jobs ORDER BY seq`)
     ).rows
     const changes = (
       await admin.query<{
@@ -371,7 +415,8 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
 
     const byId = new Map(rows.map((r) => [r.id, r]))
     for (const id of dispatched.keys()) if (!byId.has(id)) violations.push(`job ${id} was dispatched but is not stored`)
-    for (const row of rows) if (!dispatched.has(row.id)) violations.push(`job ${row.id} is stored but was never dispatched`)
+    for (const row of rows)
+      if (!dispatched.has(row.id)) violations.push(`job ${row.id} is stored but was never dispatched`)
 
     // Every change of status, owner and output, as the database saw it.
     const terminalEntries = new Map<string, number>()
@@ -383,15 +428,24 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         violations.push(`job ${c.job_id} was deleted (it was ${c.old_status})`)
         continue
       }
-      if (terminal.includes(c.old_status!)) violations.push(`job ${c.job_id} was written after it ended ${c.old_status} (now ${c.new_status}, owner ${c.new_owner})`)
-      if (c.new_state_version! < c.old_state_version!) violations.push(`job ${c.job_id}: its checkpoint count went down, ${c.old_state_version} → ${c.new_state_version}`)
+      if (terminal.includes(c.old_status!))
+        violations.push(
+          `job ${c.job_id} was written after it ended ${c.old_status} (now ${c.new_status}, owner ${c.new_owner})`,
+        )
+      if (c.new_state_version! < c.old_state_version!)
+        violations.push(
+          `job ${c.job_id}: its checkpoint count went down, ${c.old_state_version} → ${c.new_state_version}`,
+        )
       if (c.new_status === "running" && c.old_status !== "running" && c.old_status !== "queued") {
         violations.push(`job ${c.job_id} started from ${c.old_status}, not from queued`)
       }
       if (c.old_status === "running" && c.new_status === "running" && c.old_owner !== c.new_owner) {
-        violations.push(`job ${c.job_id} changed owner while running (${c.old_owner} → ${c.new_owner}), not through the queue`)
+        violations.push(
+          `job ${c.job_id} changed owner while running (${c.old_owner} → ${c.new_owner}), not through the queue`,
+        )
       }
-      if (c.new_status === "running" && c.new_owner === null) violations.push(`job ${c.job_id} is running with no owner`)
+      if (c.new_status === "running" && c.new_owner === null)
+        violations.push(`job ${c.job_id} is running with no owner`)
       if (!terminal.includes(c.old_status!) && terminal.includes(c.new_status!)) bump(terminalEntries, c.job_id)
       if (c.new_status === "completed" && c.old_status !== "completed") bump(completions, c.job_id)
       if (c.output_changed) bump(outputWrites, c.job_id)
@@ -444,24 +498,35 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         }
         if (next.item !== prev.item) continue
         // Done again: allowed once, when the process that did it was killed before its checkpoint committed.
-        const killedInFlight = next.life !== prev.life && lastInLife.get(prev.life) === prev.seq && lifeOf.get(prev.life)?.killed === true
+        const killedInFlight =
+          next.life !== prev.life && lastInLife.get(prev.life) === prev.seq && lifeOf.get(prev.life)?.killed === true
         if (killedInFlight) repeatedInFlight++
-        else violations.push(`job ${id}: item ${next.item} was done again (lives ${prev.life} → ${next.life}) though no kill cut it short`)
+        else
+          violations.push(
+            `job ${id}: item ${next.item} was done again (lives ${prev.life} → ${next.life}) though no kill cut it short`,
+          )
       }
     }
 
     // Every job ended once, as its type and the commands it got say.
     for (const row of rows) {
       const wasCancelled = (cancels.get(row.id) ?? 0) > 0
-      if (!terminal.includes(row.status)) violations.push(`job ${row.id} (${row.name}) ended ${row.status}, not in a terminal state`)
-      if (row.owner !== null || row.request !== null) violations.push(`job ${row.id} (${row.name}) ended with owner ${row.owner} and command ${row.request}`)
+      if (!terminal.includes(row.status))
+        violations.push(`job ${row.id} (${row.name}) ended ${row.status}, not in a terminal state`)
+      if (row.owner !== null || row.request !== null)
+        violations.push(`job ${row.id} (${row.name}) ended with owner ${row.owner} and command ${row.request}`)
       if ((terminalEntries.get(row.id) ?? 0) !== (terminal.includes(row.status) ? 1 : 0)) {
-        violations.push(`job ${row.id} (${row.name}) entered a terminal state ${terminalEntries.get(row.id) ?? 0} times`)
+        violations.push(
+          `job ${row.id} (${row.name}) entered a terminal state ${terminalEntries.get(row.id) ?? 0} times`,
+        )
       }
       if ((completions.get(row.id) ?? 0) !== (row.status === "completed" ? 1 : 0)) {
-        violations.push(`job ${row.id} (${row.name}) is ${row.status} and was completed ${completions.get(row.id) ?? 0} times`)
+        violations.push(
+          `job ${row.id} (${row.name}) is ${row.status} and was completed ${completions.get(row.id) ?? 0} times`,
+        )
       }
-      if (row.status === "cancelled" && !wasCancelled) violations.push(`job ${row.id} (${row.name}) is cancelled but nobody cancelled it`)
+      if (row.status === "cancelled" && !wasCancelled)
+        violations.push(`job ${row.id} (${row.name}) is cancelled but nobody cancelled it`)
       const outputs = outputWrites.get(row.id) ?? 0
       if (outputs !== (row.name === "pg_count" && row.status === "completed" ? 1 : 0)) {
         violations.push(`job ${row.id} (${row.name}, ${row.status}): its output was written ${outputs} times`)
@@ -480,9 +545,12 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       const { n } = unpack(row.params, "params") as { n: number }
       const done = new Set((effectsOf.get(row.id) ?? []).map((e) => e.item))
       if (row.status === "completed") {
-        if (JSON.parse(row.output ?? "null")?.counted !== n) violations.push(`job ${row.id}: output ${row.output}, but n = ${n}`)
-        if (row.state_version !== n) violations.push(`job ${row.id}: completed with ${row.state_version} checkpoints, n = ${n}`)
-        for (let i = 0; i < n; i++) if (!done.has(i)) violations.push(`job ${row.id}: completed without ever doing item ${i}`)
+        if (JSON.parse(row.output ?? "null")?.counted !== n)
+          violations.push(`job ${row.id}: output ${row.output}, but n = ${n}`)
+        if (row.state_version !== n)
+          violations.push(`job ${row.id}: completed with ${row.state_version} checkpoints, n = ${n}`)
+        for (let i = 0; i < n; i++)
+          if (!done.has(i)) violations.push(`job ${row.id}: completed without ever doing item ${i}`)
       }
     }
 
@@ -506,7 +574,12 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       cancelled: count("cancelled"),
       effects: effects.length,
       pauseOutcomes,
-      commands: { pauses, resumes: [...resumes.values()].reduce((a, b) => a + b, 0), cancels: [...cancels.values()].reduce((a, b) => a + b, 0), held: held.size },
+      commands: {
+        pauses,
+        resumes: [...resumes.values()].reduce((a, b) => a + b, 0),
+        cancels: [...cancels.values()].reduce((a, b) => a + b, 0),
+        held: held.size,
+      },
       commandErrors,
       engineErrors,
       violations,

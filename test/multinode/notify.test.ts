@@ -23,15 +23,19 @@ const WITHIN_MS = 10_000
 const LONG = 90_000
 
 describe("PostgreSQL: changes reach a worker in another process through LISTEN/NOTIFY", () => {
-  it(`a dispatch wakes an idle worker, and pause, resume and cancel reach it within ${WITHIN_MS / 1000} s while its poll is ${POLL_MS / 1000} s`, { timeout: 300_000 }, async () => {
+  it(`a dispatch wakes an idle worker, and pause, resume and cancel reach it within ${WITHIN_MS / 1000} s while its poll is ${POLL_MS / 1000} s`, {
+    timeout: 300_000,
+  }, async () => {
     const schema = db.freshSchema()
     await installAudit(db.url, schema)
     const url = schemaUrl(db.url, schema)
     const row = async (id: string) =>
-      (await db.admin<{ status: string; paused_by: string | null; state_version: number; attempts: number }>(
-        `SELECT status, paused_by, state_version, attempts FROM "${schema}".jobs WHERE id = $1`,
-        [id],
-      ))[0]!
+      (
+        await db.admin<{ status: string; paused_by: string | null; state_version: number; attempts: number }>(
+          `SELECT status, paused_by, state_version, attempts FROM "${schema}".jobs WHERE id = $1`,
+          [id],
+        )
+      )[0]!
     const effectCount = async (id: string) => (await readEffects(db.admin, schema, id)).length
     const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
       const t = performance.now()
@@ -39,20 +43,38 @@ describe("PostgreSQL: changes reach a worker in another process through LISTEN/N
       return [a, Math.round(performance.now() - t)]
     }
 
-    const producer = await JobManager.open({ dataDir: tempDir(), databaseUrl: url, jobs: pgJobs, concurrency: 0, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS })
+    const producer = await JobManager.open({
+      dataDir: tempDir(),
+      databaseUrl: url,
+      jobs: pgJobs,
+      concurrency: 0,
+      pollIntervalMs: POLL_MS,
+      leaseMs: LEASE_MS,
+    })
     try {
-      const worker = await startProcess(workerScript, [url, tempDir(), JSON.stringify({ concurrency: 2, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS })])
+      const worker = await startProcess(workerScript, [
+        url,
+        tempDir(),
+        JSON.stringify({ concurrency: 2, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS }),
+      ])
       const workerReady = Date.now()
       // Both LISTEN connections are up (the producer's and the worker's), so a notification has someone to reach.
       await waitUntil(
-        async () => (await db.admin<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'`))[0]!.n >= 2,
+        async () =>
+          (
+            await db.admin<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'`,
+            )
+          )[0]!.n >= 2,
         LONG,
         "the worker to LISTEN",
       )
 
       // 1. A dispatch wakes the idle worker: the INSERT's notification, not the poll.
       const a = await producer.dispatch(PgCountJob, { n: 100_000, delayMs: 20 })
-      const [, startMs] = await timed(() => waitUntil(async () => (await row(a.id)).status === "running", LONG, "the worker to start job A"))
+      const [, startMs] = await timed(() =>
+        waitUntil(async () => (await row(a.id)).status === "running", LONG, "the worker to start job A"),
+      )
       await waitUntil(async () => (await effectCount(a.id)) >= 2, LONG, "job A to do two items")
 
       // 2. A pause from this process reaches the job in the worker's process.
@@ -64,7 +86,9 @@ describe("PostgreSQL: changes reach a worker in another process through LISTEN/N
 
       // 3. The control: a dispatch whose notification is suppressed is NOT seen by the worker
       // (its poll is minutes away) until a bare NOTIFY on the schema's channel tells it.
-      expect(Date.now() - workerReady, "this machine took so long that the worker's first poll is near").toBeLessThan(POLL_MS - 60_000)
+      expect(Date.now() - workerReady, "this machine took so long that the worker's first poll is near").toBeLessThan(
+        POLL_MS - 60_000,
+      )
       await db.admin(`ALTER TABLE "${schema}".jobs DISABLE TRIGGER jobs_inserted`)
       let b
       try {
@@ -85,7 +109,11 @@ describe("PostgreSQL: changes reach a worker in another process through LISTEN/N
       // 4. A resume puts it back in line, and the worker (told by the status change) runs it again.
       const [, resumeMs] = await timed(async () => {
         expect(await producer.resume(a.id)).toBe("queued")
-        await waitUntil(async () => (await effectCount(a.id)) > afterPause.state_version, LONG, "the worker to resume job A")
+        await waitUntil(
+          async () => (await effectCount(a.id)) > afterPause.state_version,
+          LONG,
+          "the worker to resume job A",
+        )
       })
 
       // 5. A cancel reaches the running job the same way.
@@ -98,7 +126,8 @@ describe("PostgreSQL: changes reach a worker in another process through LISTEN/N
         `PostgreSQL NOTIFY latencies (poll every ${POLL_MS / 1000} s): dispatch → running ${startMs} ms, pause ${pauseMs} ms, ` +
           `bare NOTIFY → job done ${notifyMs} ms, resume → running again ${resumeMs} ms, cancel ${cancelMs} ms`,
       )
-      for (const [what, ms] of Object.entries({ startMs, pauseMs, notifyMs, resumeMs, cancelMs })) expect(ms, what).toBeLessThan(WITHIN_MS)
+      for (const [what, ms] of Object.entries({ startMs, pauseMs, notifyMs, resumeMs, cancelMs }))
+        expect(ms, what).toBeLessThan(WITHIN_MS)
 
       // Nothing was done twice, and only by the worker while it owned the job.
       const effects = await readEffects(db.admin, schema, a.id)

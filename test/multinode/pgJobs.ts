@@ -26,7 +26,12 @@ let effects: { readonly pool: pg.Pool; readonly schema: string; readonly life: n
  */
 export const configureEffects = (databaseUrl: string, life = -1) => {
   const { databaseUrl: url, schema = "jobstate" } = postgresOptions(databaseUrl)
-  const pool = new pg.Pool({ connectionString: url, max: 2, application_name: "jobstate test effects", allowExitOnIdle: true })
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 2,
+    application_name: "jobstate test effects",
+    allowExitOnIdle: true,
+  })
   pool.on("error", () => undefined)
   effects = { pool, schema, life }
 }
@@ -81,7 +86,8 @@ export const PgNoopJob = defineJob({
 export const PgFailJob = defineJob({
   name: "pg_fail",
   params: Schema.Struct({ afterMs: Schema.Number }),
-  run: (ctx) => Effect.sleep(ctx.params.afterMs).pipe(Effect.andThen(Effect.fail(new Refused({ message: "refused on purpose" })))),
+  run: (ctx) =>
+    Effect.sleep(ctx.params.afterMs).pipe(Effect.andThen(Effect.fail(new Refused({ message: "refused on purpose" })))),
 })
 
 export const pgJobs = [PgCountJob, PgNoopJob, PgFailJob]

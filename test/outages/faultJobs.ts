@@ -23,10 +23,13 @@ export const readEffects = (effectsFile: string): EffectLine[] => {
   } catch {
     return []
   }
-  return text.split("\n").filter(Boolean).map((l) => {
-    const [id, item, attempt, pid, at] = l.split(" ")
-    return { id: id!, item: Number(item), attempt: Number(attempt), pid: Number(pid), at: Number(at) }
-  })
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [id, item, attempt, pid, at] = l.split(" ")
+      return { id: id!, item: Number(item), attempt: Number(attempt), pid: Number(pid), at: Number(at) }
+    })
 }
 
 /**
@@ -35,16 +38,26 @@ export const readEffects = (effectsFile: string): EffectLine[] => {
  * than once plus once per fault (work redone beyond the item in flight at each fault), and two
  * attempts of one job running at the same time (an earlier attempt's effect after a later one's).
  */
-export const effectViolations = (effects: ReadonlyArray<EffectLine>, ids: ReadonlyArray<string>, n: number, faults: number): string[] => {
+export const effectViolations = (
+  effects: ReadonlyArray<EffectLine>,
+  ids: ReadonlyArray<string>,
+  n: number,
+  faults: number,
+): string[] => {
   const violations: string[] = []
   for (const id of ids) {
     const mine = effects.filter((e) => e.id === id)
     const redone = mine.length - new Set(mine.map((e) => e.item)).size
-    for (let item = 0; item < n; item++) if (!mine.some((e) => e.item === item)) violations.push(`job ${id}: item ${item} never done`)
-    if (redone > faults) violations.push(`job ${id}: ${redone} items redone, more than one per fault (${faults} faults)`)
+    for (let item = 0; item < n; item++)
+      if (!mine.some((e) => e.item === item)) violations.push(`job ${id}: item ${item} never done`)
+    if (redone > faults)
+      violations.push(`job ${id}: ${redone} items redone, more than one per fault (${faults} faults)`)
     let attempt = 0
     for (const e of mine) {
-      if (e.attempt < attempt) violations.push(`job ${id}: attempt ${e.attempt} did item ${e.item} after attempt ${attempt} had begun (two attempts at once)`)
+      if (e.attempt < attempt)
+        violations.push(
+          `job ${id}: attempt ${e.attempt} did item ${e.item} after attempt ${attempt} had begun (two attempts at once)`,
+        )
       attempt = Math.max(attempt, e.attempt)
     }
   }

@@ -19,7 +19,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const children: ChildProcess[] = []
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
 })
 
 export interface FaultRunOptions {
@@ -54,7 +55,9 @@ export interface FaultRunResult {
 }
 
 const startWorker = async (options: object, lines: string[]): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, ["--import", "tsx", workerScript, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, ["--import", "tsx", workerScript, JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  })
   children.push(child)
   let partial = ""
   child.stderr!.on("data", (d: Buffer) => {
@@ -65,7 +68,9 @@ const startWorker = async (options: object, lines: string[]): Promise<ChildProce
   })
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve())
-    child.on("exit", (code) => reject(new Error(`faultWorker exited ${code} before it was ready: ${lines.join(" | ")}`)))
+    child.on("exit", (code) =>
+      reject(new Error(`faultWorker exited ${code} before it was ready: ${lines.join(" | ")}`)),
+    )
   })
   return child
 }
@@ -134,8 +139,10 @@ export const runUnderFault = async (options: FaultRunOptions): Promise<FaultRunR
 
   const violations = effectViolations(readEffects(effectsFile), ids, n, faults)
   for (const row of rows) {
-    if (row.status !== "completed") violations.push(`job ${row.id} is ${row.status}${row.error_message ? `: ${row.error_message}` : ""}`)
-    if (row.failures !== 0) violations.push(`job ${row.id} spent ${row.failures} retries (a store failure is not the job's)`)
+    if (row.status !== "completed")
+      violations.push(`job ${row.id} is ${row.status}${row.error_message ? `: ${row.error_message}` : ""}`)
+    if (row.failures !== 0)
+      violations.push(`job ${row.id} spent ${row.failures} retries (a store failure is not the job's)`)
   }
   return { ids, rows, reported, violations, faults }
 }

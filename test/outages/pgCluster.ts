@@ -13,7 +13,8 @@ const NAME = "jobstate_faults"
 const PORT = Number(process.env.JOBSTATE_FAULTS_PG_PORT ?? 5433)
 const version = (): string => {
   const versions = readdirSync("/etc/postgresql").filter((v) => /^\d+$/.test(v))
-  if (versions.length === 0) throw new Error("the fault suite needs PostgreSQL's server packages (/etc/postgresql is empty)")
+  if (versions.length === 0)
+    throw new Error("the fault suite needs PostgreSQL's server packages (/etc/postgresql is empty)")
   return versions.sort((a, b) => Number(a) - Number(b)).at(-1)!
 }
 
@@ -52,7 +53,15 @@ export const faultCluster = {
   /** Creates the cluster if needed, starts it if it is down, and waits until it answers. */
   async up(): Promise<void> {
     if (!(await exists())) {
-      await run("pg_createcluster", [version(), NAME, "--port", String(PORT), "--", "--auth-local=trust", "--auth-host=trust"])
+      await run("pg_createcluster", [
+        version(),
+        NAME,
+        "--port",
+        String(PORT),
+        "--",
+        "--auth-local=trust",
+        "--auth-host=trust",
+      ])
     }
     if (!(await answers())) await ctl("start").catch(() => undefined)
     await waitUp()

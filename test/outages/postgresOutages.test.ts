@@ -48,7 +48,10 @@ const auditViolations = async (schema: string): Promise<string[]> => {
   const after = await admin<{ job_id: string }>(
     `SELECT job_id FROM ${schema}.test_job_changes WHERE op = 'UPDATE' AND old_status IN ('completed', 'failed', 'cancelled')`,
   )
-  return [...twice.map((r) => `job ${r.job_id} completed ${r.n} times`), ...after.map((r) => `job ${r.job_id} written after it ended`)]
+  return [
+    ...twice.map((r) => `job ${r.job_id} completed ${r.n} times`),
+    ...after.map((r) => `job ${r.job_id} written after it ended`),
+  ]
 }
 
 const say = (line: string) => console.log(`[faults] ${line}`)
@@ -72,7 +75,9 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
           const back = Date.now()
           const resumed = await drain.progressAfter(drain.effects())
           if (resumed === undefined) throw new Error(`the drain ended before restart ${k + 1} was over: make it longer`)
-          say(`restart ${k + 1} (${mode}, ${back - began} ms): work resumed ${Math.max(0, resumed - back)} ms after the server answered`)
+          say(
+            `restart ${k + 1} (${mode}, ${back - began} ms): work resumed ${Math.max(0, resumed - back)} ms after the server answered`,
+          )
           await sleep(1_000)
         }
         return 3
@@ -84,7 +89,13 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
 
   it("survives the server down for 20 s, longer than the lease: no job runs twice at once, none fails, each kind of failure is reported once, and calls fail fast meanwhile", async () => {
     const { url, schema } = await freshSchema()
-    const producer = await JobManager.open({ dataDir: tempDir(), databaseUrl: url, jobs: [FaultCountJob], concurrency: 0, onError: () => {} })
+    const producer = await JobManager.open({
+      dataDir: tempDir(),
+      databaseUrl: url,
+      jobs: [FaultCountJob],
+      concurrency: 0,
+      onError: () => {},
+    })
     let duringOutage: unknown[] = []
     const result = await runUnderFault({
       dataDir: tempDir(),
@@ -97,7 +108,9 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
         // A dispatch and a command while the server is down: a typed error naming the cause, at
         // once (had they waited for the server, they would have succeeded after it came back).
         duringOutage = await Promise.all([
-          producer.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(tempDir(), "effects.log") }).catch((e) => e),
+          producer
+            .dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(tempDir(), "effects.log") })
+            .catch((e) => e),
           producer.pause(someJob).catch((e) => e),
         ])
         await sleep(18_000)
@@ -107,7 +120,9 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
         const back = Date.now()
         const resumed = await drain.progressAfter(from)
         if (resumed === undefined) throw new Error("the drain ended during the outage: make it longer")
-        say(`down 20 s: work resumed ${resumed - began} ms after the start command, ${Math.max(0, resumed - back)} ms after the server answered this test`)
+        say(
+          `down 20 s: work resumed ${resumed - began} ms after the start command, ${Math.max(0, resumed - back)} ms after the server answered this test`,
+        )
         return 1
       },
     })
@@ -139,7 +154,8 @@ describe("PostgreSQL faults, with three worker processes draining", () => {
           const ended = await faultCluster.terminateBackends("postgres")
           const at = Date.now()
           const resumed = await drain.progressAfter(from)
-          if (resumed === undefined) throw new Error("the drain ended before the backends were terminated: make it longer")
+          if (resumed === undefined)
+            throw new Error("the drain ended before the backends were terminated: make it longer")
           say(`${ended} backends terminated: work resumed ${Math.max(0, resumed - at)} ms later`)
           await sleep(500)
         }

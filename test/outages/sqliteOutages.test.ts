@@ -73,7 +73,11 @@ describe("SQLite faults", () => {
         inject: async (drain) => {
           fillUp(filler)
           const full = Date.now()
-          await waitUntil(() => drain.reported().some((l) => /full/i.test(l)), 60_000, "a worker to report the full disk")
+          await waitUntil(
+            () => drain.reported().some((l) => /full/i.test(l)),
+            60_000,
+            "a worker to report the full disk",
+          )
           say(`disk full: first reported ${Date.now() - full} ms after it filled up`)
           // Full for longer than a commit's first three tries (1.3 s), and short enough that the
           // store answers again within the next write's: before, the attempt failed and its
@@ -107,7 +111,12 @@ describe("SQLite faults", () => {
     const dataDir = tempDir()
     const effectsFile = join(tempDir(), "effects.log")
     const errors: unknown[] = []
-    const manager = await JobManager.open({ dataDir, jobs: [FaultCountJob], concurrency: 2, onError: (e) => errors.push(e) })
+    const manager = await JobManager.open({
+      dataDir,
+      jobs: [FaultCountJob],
+      concurrency: 2,
+      onError: (e) => errors.push(e),
+    })
     try {
       const first = await manager.dispatch(FaultCountJob, { n: 40, delayMs: 20, effectsFile })
       await waitUntil(() => readEffects(effectsFile).length >= 5, 20_000, "the job to get going")
@@ -129,7 +138,11 @@ describe("SQLite faults", () => {
       expect(await first.result()).toEqual({ counted: 40 })
       expect(effectViolations(readEffects(effectsFile), [first.id], 40, 0)).toEqual([])
       expect(errors.some((e) => e instanceof PersistenceError && /locked/.test(e.detail))).toBe(true)
-      await waitUntil(() => errors.some((e) => (e as { _tag?: string })._tag === "StoreRecovered"), 20_000, "StoreRecovered")
+      await waitUntil(
+        () => errors.some((e) => (e as { _tag?: string })._tag === "StoreRecovered"),
+        20_000,
+        "StoreRecovered",
+      )
       expect((await manager.getJobInfo(first.id)).failures).toBe(0)
     } finally {
       await manager.close()
@@ -139,7 +152,8 @@ describe("SQLite faults", () => {
   it("refuses a truncated or garbage jobs.db with one clear error, and leaves it byte for byte as it was", async () => {
     const source = tempDir()
     const manager = await JobManager.open({ dataDir: source, jobs: [FaultCountJob], concurrency: 0 })
-    for (let i = 0; i < 200; i++) await manager.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(source, "effects.log") })
+    for (let i = 0; i < 200; i++)
+      await manager.dispatch(FaultCountJob, { n: 1, delayMs: 0, effectsFile: join(source, "effects.log") })
     await manager.close()
     const whole = readFileSync(join(source, "jobs.db"))
     expect(whole.length).toBeGreaterThan(16_384)

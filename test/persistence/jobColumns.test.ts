@@ -36,7 +36,11 @@ const lifecycle: LifecycleRow = {
 /** Refs that note every value a statement names. */
 const recording = () => {
   const named = new Set<string>()
-  const refs: Refs = { value: (name) => (named.add(name), `@${name}`), column: (name) => name, same: (a, b) => `${a} IS ${b}` }
+  const refs: Refs = {
+    value: (name) => (named.add(name), `@${name}`),
+    column: (name) => name,
+    same: (a, b) => `${a} IS ${b}`,
+  }
   return { named, refs }
 }
 
@@ -52,9 +56,27 @@ describe("the jobs column table", () => {
       [
         "checkpoint",
         checkpointSet,
-        checkpointValues({ kind: "checkpoint", id: "a", owner: "m", data: Buffer.from([2]), snapshot: Buffer.from([3]), stateVersion: 4, at }),
+        checkpointValues({
+          kind: "checkpoint",
+          id: "a",
+          owner: "m",
+          data: Buffer.from([2]),
+          snapshot: Buffer.from([3]),
+          stateVersion: 4,
+          at,
+        }),
       ],
-      ["progress", progressSet, progressWriteValues({ kind: "progress", id: "a", owner: "m", progress: { progress: 0.5, progressData: "{}" }, at })],
+      [
+        "progress",
+        progressSet,
+        progressWriteValues({
+          kind: "progress",
+          id: "a",
+          owner: "m",
+          progress: { progress: 0.5, progressData: "{}" },
+          at,
+        }),
+      ],
       ["start", startSet, startValues(lifecycle, undefined, "m", at)],
     ]
     for (const [kind, set, values] of cases) {
@@ -68,9 +90,23 @@ describe("the jobs column table", () => {
   })
 
   it("makes a new row's values for every column the INSERT lists, a child's with its parent and key", () => {
-    const job = { id: "a", name: "t", params: Buffer.from([]), data: Buffer.from([]), snapshot: Buffer.from([]), priority: 0, createdAt: "x" }
+    const job = {
+      id: "a",
+      name: "t",
+      params: Buffer.from([]),
+      data: Buffer.from([]),
+      snapshot: Buffer.from([]),
+      priority: 0,
+      createdAt: "x",
+    }
     expect(Object.keys(newJobValues(job))).toEqual([...NEW_JOB_COLUMNS])
-    expect(newJobValues(job, { parentId: "p", childKey: "k" })).toMatchObject({ status: "queued", parent_id: "p", child_key: "k", updated_at: "x", state_schema_version: 1 })
+    expect(newJobValues(job, { parentId: "p", childKey: "k" })).toMatchObject({
+      status: "queued",
+      parent_id: "p",
+      child_key: "k",
+      updated_at: "x",
+      state_schema_version: 1,
+    })
   })
 
   it("selects the claim's columns among a row's, in the row's order", () => {
@@ -86,7 +122,12 @@ describe("PostgreSQL parameters", () => {
     const p = new Params()
     const text = `${p.value("id")} ${p.unnest("s", ["id", "attempts"], true)} ${p.value("at", "text")} ${p.value("id")}`
     expect(text).toBe("$1 unnest($2::text[], $3::integer[]) WITH ORDINALITY AS s(id, attempts, n) $4::text $1")
-    expect(p.bind({ id: "x", at: "t" }, { s: [{ id: "a", attempts: 1 }, { id: "b" }] })).toEqual(["x", ["a", "b"], [1, null], "t"])
+    expect(p.bind({ id: "x", at: "t" }, { s: [{ id: "a", attempts: 1 }, { id: "b" }] })).toEqual([
+      "x",
+      ["a", "b"],
+      [1, null],
+      "t",
+    ])
     expect(() => p.bind({ id: "x" }, { s: [] })).toThrow(/no value for at/)
   })
 })

@@ -44,13 +44,27 @@ describe("PostgresJobStore.watch", () => {
     await other.insertJob(job)
     await waitUntil(() => seen.calls > 0, 20_000, "a call after a dispatch")
 
-    await other.commit([], { owner: "m1", limit: 1, types: ["t"], decide: () => ({ start: lifecycle("running") }), at: at(1) })
+    await other.commit([], {
+      owner: "m1",
+      limit: 1,
+      types: ["t"],
+      decide: () => ({ start: lifecycle("running") }),
+      at: at(1),
+    })
     seen.calls = 0
     expect(await other.requestCommand(job.id, { status: "running", owner: "m1" }, "pause")).toBe(true)
     await waitUntil(() => seen.calls > 0, 20_000, "a call after a command")
 
     seen.calls = 0
-    await other.commit([{ kind: "transition", id: job.id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("completed"), at: at(2) }])
+    await other.commit([
+      {
+        kind: "transition",
+        id: job.id,
+        expect: { status: "running", owner: "m1" },
+        lifecycle: lifecycle("completed"),
+        at: at(2),
+      },
+    ])
     await waitUntil(() => seen.calls > 0, 20_000, "a call after a job's end")
   })
 
@@ -115,7 +129,17 @@ describe("PostgresJobStore: lost connections", () => {
       "a read after the pool's connections were terminated",
     )
     for (const error of errors) expect(["Read", "Write"]).toContain(error.reason)
-    expect((await store.commit([], { owner: "m1", limit: 1, types: ["t"], decide: () => ({ start: lifecycle("running") }), at: at(1) })).claimed).toHaveLength(1)
+    expect(
+      (
+        await store.commit([], {
+          owner: "m1",
+          limit: 1,
+          types: ["t"],
+          decide: () => ({ start: lifecycle("running") }),
+          at: at(1),
+        })
+      ).claimed,
+    ).toHaveLength(1)
 
     // Listening again, it says so once (whatever was sent meanwhile is lost), then hears as before.
     await waitUntil(() => seen.calls > 0, 30_000, "a call once listening again")
@@ -129,7 +153,13 @@ describe("PostgresJobStore: lost connections", () => {
     const store = await db.open(schema)
     const [a, b, queued] = [newJob(), newJob(), newJob()]
     for (const job of [a, b]) await store.insertJob(job)
-    await store.commit([], { owner: "m1", limit: 2, types: ["t"], decide: () => ({ start: lifecycle("running") }), at: at(1) })
+    await store.commit([], {
+      owner: "m1",
+      limit: 2,
+      types: ["t"],
+      decide: () => ({ start: lifecycle("running") }),
+      at: at(1),
+    })
     await store.insertJob(queued)
 
     // Hold b's row so the commit's transaction waits inside, then kill its backend there.
@@ -139,7 +169,13 @@ describe("PostgresJobStore: lost connections", () => {
       const commit = store.commit(
         [
           { kind: "progress", id: a.id, owner: "m1", progress: { progress: 0.5, progressData: "half" }, at: at(2) },
-          { kind: "transition", id: b.id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("completed"), at: at(2) },
+          {
+            kind: "transition",
+            id: b.id,
+            expect: { status: "running", owner: "m1" },
+            lifecycle: lifecycle("completed"),
+            at: at(2),
+          },
         ],
         { owner: "m1", limit: 1, types: ["t"], decide: () => ({ start: lifecycle("running") }), at: at(2) },
       )
@@ -149,9 +185,11 @@ describe("PostgresJobStore: lost connections", () => {
       )
       const [waiting] = await waitUntil(
         () =>
-          db.admin<{ pid: number }>(
-            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'jobstate' AND wait_event_type = 'Lock'`,
-          ).then((rows) => (rows.length > 0 ? rows : undefined)),
+          db
+            .admin<{ pid: number }>(
+              `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'jobstate' AND wait_event_type = 'Lock'`,
+            )
+            .then((rows) => (rows.length > 0 ? rows : undefined)),
         20_000,
         "the commit to wait for the row lock",
       )

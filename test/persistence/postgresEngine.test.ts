@@ -22,7 +22,9 @@ const items = (file: string, id: string) => {
 
 /** Ends every other connection to the test database, as a restarting server or a dropped network would. */
 const dropConnections = () =>
-  db.admin<{ n: string }>("SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+  db.admin<{ n: string }>(
+    "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+  )
 
 describe("the engine on PostgreSQL", () => {
   it("runs a job to the end through connections dropped mid-run, redoing nothing", async () => {
@@ -54,20 +56,30 @@ describe("the engine on PostgreSQL", () => {
   it("hears of a dispatch from another process after its own connections were dropped", async () => {
     const schema = db.freshSchema()
     const databaseUrl = `${db.url}?schema=${schema}`
-    const worker = await JobManager.open({ dataDir: tempDir(), databaseUrl, jobs: allTestJobs, pollIntervalMs: 60_000, onError: () => {} })
+    const worker = await JobManager.open({
+      dataDir: tempDir(),
+      databaseUrl,
+      jobs: allTestJobs,
+      pollIntervalMs: 60_000,
+      onError: () => {},
+    })
     const producer = await JobManager.open({ dataDir: tempDir(), databaseUrl, jobs: allTestJobs, concurrency: 0 })
     try {
       await dropConnections()
       // The producer's pool lost its connections too: the dispatch itself must get through.
       const file = join(tempDir(), "effects.txt")
-      await waitUntil(async () => {
-        try {
-          await (await producer.dispatch(CountJob, { n: 1, effectsFile: file })).result()
-          return true
-        } catch {
-          return false
-        }
-      }, 30_000, "a dispatch that the worker runs")
+      await waitUntil(
+        async () => {
+          try {
+            await (await producer.dispatch(CountJob, { n: 1, effectsFile: file })).result()
+            return true
+          } catch {
+            return false
+          }
+        },
+        30_000,
+        "a dispatch that the worker runs",
+      )
       expect(worker.stats().claims).toBeGreaterThanOrEqual(1)
     } finally {
       await producer.close()

@@ -24,7 +24,10 @@ const startAll = (store: JobStore, owner: string, limit = 100) =>
 
 /** Everything a migration or a refusal could change in a schema. */
 const stateOf = async (schema: string) => ({
-  relations: await db.admin(`SELECT relname, relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = $1 ORDER BY 1`, [schema]),
+  relations: await db.admin(
+    `SELECT relname, relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = $1 ORDER BY 1`,
+    [schema],
+  ),
   migrations: await db.admin(`SELECT version, applied_at FROM ${schema}.jobstate_migrations ORDER BY version`),
   jobs: await db.admin(`SELECT * FROM ${schema}.jobs ORDER BY seq`),
 })
@@ -36,8 +39,18 @@ describe("PostgresJobStore: migrations", () => {
     expect((await db.admin(`SELECT version FROM ${schema}.jobstate_migrations`)).map((r) => r.version)).toEqual(
       pgMigrations.map((m) => m.version),
     )
-    const tables = await db.admin(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema])
-    expect(tables.map((r) => r.table_name)).toEqual(["job_events", "job_logs", "jobs", "jobstate_migrations", "managers", "schedules"])
+    const tables = await db.admin(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+      [schema],
+    )
+    expect(tables.map((r) => r.table_name)).toEqual([
+      "job_events",
+      "job_logs",
+      "jobs",
+      "jobstate_migrations",
+      "managers",
+      "schedules",
+    ])
     const job = newJob()
     await stores[0]!.insertJob(job)
     for (const store of stores) expect((await store.getJob(job.id))?.id).toBe(job.id)
@@ -57,7 +70,9 @@ describe("PostgresJobStore: migrations", () => {
     const store = await db.open(schema)
     await store.insertJob(newJob())
     await store.close()
-    await db.admin(`UPDATE ${schema}.jobstate_migrations SET version = 99 WHERE version = (SELECT max(version) FROM ${schema}.jobstate_migrations)`)
+    await db.admin(
+      `UPDATE ${schema}.jobstate_migrations SET version = 99 WHERE version = (SELECT max(version) FROM ${schema}.jobstate_migrations)`,
+    )
     const before = await stateOf(schema)
 
     const error = await rejectionOf(PostgresJobStore.open({ databaseUrl: db.url, schema }))
@@ -124,7 +139,13 @@ describe("PostgresJobStore: rows", () => {
     expect((await store.getJob(job.id))!.snapshot.equals(garbage)).toBe(true)
     expect((await store.getJob(job.id))!.data.length).toBe(0)
     const seen: Buffer[] = []
-    await store.commit([], { owner: "m1", limit: 1, types: ["t"], decide: (row) => (seen.push(row.snapshot), { start: lifecycle("running") }), at: at(1) })
+    await store.commit([], {
+      owner: "m1",
+      limit: 1,
+      types: ["t"],
+      decide: (row) => (seen.push(row.snapshot), { start: lifecycle("running") }),
+      at: at(1),
+    })
     expect(seen[0]!.equals(garbage)).toBe(true)
   })
 
@@ -137,9 +158,21 @@ describe("PostgresJobStore: rows", () => {
 
   it("lists jobs oldest or newest first, by status and by name, a page at a time", async () => {
     const store = await db.open()
-    const jobs = [newJob({ name: "a" }), newJob({ name: "b" }), newJob({ name: "a" }), newJob({ name: "b" }), newJob({ name: "a" })]
+    const jobs = [
+      newJob({ name: "a" }),
+      newJob({ name: "b" }),
+      newJob({ name: "a" }),
+      newJob({ name: "b" }),
+      newJob({ name: "a" }),
+    ]
     for (const job of jobs) await store.insertJob(job)
-    await store.commit([], { owner: "m1", limit: 1, types: ["b"], decide: () => ({ start: lifecycle("running") }), at: at(1) })
+    await store.commit([], {
+      owner: "m1",
+      limit: 1,
+      types: ["b"],
+      decide: () => ({ start: lifecycle("running") }),
+      at: at(1),
+    })
     const ids = (rows: ReadonlyArray<{ id: string }>) => rows.map((r) => r.id)
     expect(ids(await store.listJobs({}))).toEqual(jobs.map((j) => j.id))
     expect(ids(await store.listJobs({ order: "newest" }))).toEqual(jobs.map((j) => j.id).reverse())
@@ -166,7 +199,9 @@ describe("PostgresJobStore: rows", () => {
     const job = newJob()
     await store.insertJob(job)
     const lines = ["one", "two", "th\0ree", "four"]
-    const applied = await store.commit(lines.map((message, i) => ({ kind: "log" as const, id: job.id, level: "info" as const, message, at: at(i) })))
+    const applied = await store.commit(
+      lines.map((message, i) => ({ kind: "log" as const, id: job.id, level: "info" as const, message, at: at(i) })),
+    )
     expect(applied).toEqual({ applied: [true, true, true, true], claimed: [] })
     const all = await store.logs(job.id)
     expect(all.map((l) => l.message)).toEqual(["one", "two", "th\uFFFDree", "four"])
@@ -179,19 +214,33 @@ describe("PostgresJobStore: rows", () => {
   it("finds orphans, jobs paused by a shutdown and damaged rows, of the given types only", async () => {
     const store = await db.open()
     const [mine, theirs, nobodys, otherType, pausedShutdown, pausedUser, damaged] = [
-      newJob(), newJob(), newJob(), newJob({ name: "u" }), newJob(), newJob(), newJob(),
+      newJob(),
+      newJob(),
+      newJob(),
+      newJob({ name: "u" }),
+      newJob(),
+      newJob(),
+      newJob(),
     ]
-    for (const job of [mine, theirs, nobodys, otherType, pausedShutdown, pausedUser, damaged]) await store.insertJob(job!)
+    for (const job of [mine, theirs, nobodys, otherType, pausedShutdown, pausedUser, damaged])
+      await store.insertJob(job!)
     const t = `${store.schema}.jobs`
     await db.admin(`UPDATE ${t} SET status = 'running', owner = 'live' WHERE id = $1`, [mine!.id])
-    await db.admin(`UPDATE ${t} SET status = 'running', owner = 'dead' WHERE id = ANY($1)`, [[theirs!.id, otherType!.id]])
+    await db.admin(`UPDATE ${t} SET status = 'running', owner = 'dead' WHERE id = ANY($1)`, [
+      [theirs!.id, otherType!.id],
+    ])
     await db.admin(`UPDATE ${t} SET status = 'running', owner = NULL WHERE id = $1`, [nobodys!.id])
     await db.admin(`UPDATE ${t} SET status = 'paused', paused_by = 'shutdown' WHERE id = $1`, [pausedShutdown!.id])
     await db.admin(`UPDATE ${t} SET status = 'paused', paused_by = 'user' WHERE id = $1`, [pausedUser!.id])
     await db.admin(`UPDATE ${t} SET status = 'exploded' WHERE id = $1`, [damaged!.id])
 
     expect((await store.orphans(["t"], ["live"])).map((r) => r.id)).toEqual([theirs!.id, nobodys!.id])
-    expect((await store.orphans(["t", "u"], [])).map((r) => r.id)).toEqual([mine!.id, theirs!.id, nobodys!.id, otherType!.id])
+    expect((await store.orphans(["t", "u"], [])).map((r) => r.id)).toEqual([
+      mine!.id,
+      theirs!.id,
+      nobodys!.id,
+      otherType!.id,
+    ])
     expect((await store.pausedByShutdown(["t"])).map((r) => r.id)).toEqual([pausedShutdown!.id])
     expect(await store.pausedByShutdown(["u"])).toEqual([])
     const found = await store.damaged()
@@ -214,7 +263,13 @@ describe("PostgresJobStore: commands left for a job's owner", () => {
     expect(await store.requestsFor("m1")).toEqual([{ id: job.id, request: "cancel" }])
     // The owner's transition clears it.
     const { applied } = await store.commit([
-      { kind: "transition", id: job.id, expect: { status: "running", owner: "m1" }, lifecycle: lifecycle("cancelled"), at: at(2) },
+      {
+        kind: "transition",
+        id: job.id,
+        expect: { status: "running", owner: "m1" },
+        lifecycle: lifecycle("cancelled"),
+        at: at(2),
+      },
     ])
     expect(applied).toEqual([true])
     expect((await store.getJob(job.id))!.request).toBeNull()
@@ -268,7 +323,9 @@ describe("PostgresJobStore: close", () => {
     stop()
     expect((await rejectionOf(store.getJob("x"))).reason).toBe("Closed")
     expect((await rejectionOf(store.commit([]))).reason).toBe("Closed")
-    expect((await rejectionOf(store.renewLease({ id: "m", pid: 1, host: "h", types: [], leaseMs: 1 }))).reason).toBe("Closed")
+    expect((await rejectionOf(store.renewLease({ id: "m", pid: 1, host: "h", types: [], leaseMs: 1 }))).reason).toBe(
+      "Closed",
+    )
     expect(store.location).not.toContain("password")
   })
 })

@@ -53,12 +53,22 @@ const MEANT = {
   typeOf: { "managers.expires_at": { sqlite: "integer", postgres: "time" } },
 } as const
 
-const sqliteType = (t: string): Column["type"] => ({ INTEGER: "integer", REAL: "real", TEXT: "text", BLOB: "bytes" })[t] as Column["type"]
+const sqliteType = (t: string): Column["type"] =>
+  ({ INTEGER: "integer", REAL: "real", TEXT: "text", BLOB: "bytes" })[t] as Column["type"]
 const postgresType = (t: string): Column["type"] =>
-  ({ integer: "integer", bigint: "integer", boolean: "integer", "double precision": "real", text: "text", bytea: "bytes", "timestamp with time zone": "time" })[t] as Column["type"]
+  ({
+    integer: "integer",
+    bigint: "integer",
+    boolean: "integer",
+    "double precision": "real",
+    text: "text",
+    bytea: "bytes",
+    "timestamp with time zone": "time",
+  })[t] as Column["type"]
 
 /** A default as a value: PostgreSQL's `false` is SQLite's `0`; an identity column has none. */
-const defaultOf = (d: string | null): string | null => (d === null ? null : d === "false" ? "0" : d === "true" ? "1" : d.replace(/::[a-z ]+$/, ""))
+const defaultOf = (d: string | null): string | null =>
+  d === null ? null : d === "false" ? "0" : d === "true" ? "1" : d.replace(/::[a-z ]+$/, "")
 
 /** A predicate in one spelling: PostgreSQL writes `= ANY (ARRAY[...])` and casts; SQLite keeps the migration's text. */
 const predicate = (where: string | null): string | null => {
@@ -76,21 +86,41 @@ const sqliteSchema = (file: string): Schema => {
   const sqlite = new Database(file, { readonly: true })
   try {
     const tables: Schema["tables"] = {}
-    for (const { name } of sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>) {
+    for (const { name } of sqlite
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+      .all() as Array<{ name: string }>) {
       tables[name] = {}
-      for (const c of sqlite.pragma(`table_info(${name})`) as Array<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>) {
+      for (const c of sqlite.pragma(`table_info(${name})`) as Array<{
+        name: string
+        type: string
+        notnull: number
+        dflt_value: string | null
+        pk: number
+      }>) {
         // An INTEGER PRIMARY KEY is never null, as PostgreSQL's primary key says.
-        tables[name]![c.name] = { type: sqliteType(c.type), notNull: c.notnull === 1 || c.pk === 1, default: defaultOf(c.dflt_value), declared: c.type }
+        tables[name]![c.name] = {
+          type: sqliteType(c.type),
+          notNull: c.notnull === 1 || c.pk === 1,
+          default: defaultOf(c.dflt_value),
+          declared: c.type,
+        }
       }
     }
     const constraints: Schema["constraints"] = {}
-    for (const { name, sql } of sqlite.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table'`).all() as Array<{ name: string; sql: string }>) {
+    for (const { name, sql } of sqlite
+      .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table'`)
+      .all() as Array<{ name: string; sql: string }>) {
       const columns = sqlite.pragma(`table_info(${name})`) as Array<{ name: string; pk: number }>
       const unique = (sqlite.pragma(`index_list(${name})`) as Array<{ name: string; origin: string }>)
         .filter((i) => i.origin === "u")
         .map((i) => (sqlite.pragma(`index_info(${i.name})`) as Array<{ name: string }>).map((c) => c.name).join(", "))
       const keys = new Map<number, { table: string; from: string[]; to: string[] }>()
-      for (const f of sqlite.pragma(`foreign_key_list(${name})`) as Array<{ id: number; table: string; from: string; to: string }>) {
+      for (const f of sqlite.pragma(`foreign_key_list(${name})`) as Array<{
+        id: number
+        table: string
+        from: string
+        to: string
+      }>) {
         const key = keys.get(f.id) ?? { table: f.table, from: [], to: [] }
         keys.set(f.id, key)
         key.from.push(f.from)
@@ -108,9 +138,16 @@ const sqliteSchema = (file: string): Schema => {
       }
     }
     const indexes: Schema["indexes"] = {}
-    for (const i of sqlite.prepare(`SELECT name, tbl_name AS "table", sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`).all() as Array<{ name: string; table: string; sql: string }>) {
+    for (const i of sqlite
+      .prepare(`SELECT name, tbl_name AS "table", sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)
+      .all() as Array<{ name: string; table: string; sql: string }>) {
       const m = /^CREATE (UNIQUE )?INDEX \S+ ON \S+ \(([^)]*)\)(?:\s+WHERE ([\s\S]*))?$/.exec(i.sql.trim())!
-      indexes[i.name] = { table: i.table, unique: m[1] !== undefined, columns: m[2]!.replace(/\s+/g, " "), where: predicate(m[3] ?? null) }
+      indexes[i.name] = {
+        table: i.table,
+        unique: m[1] !== undefined,
+        columns: m[2]!.replace(/\s+/g, " "),
+        where: predicate(m[3] ?? null),
+      }
     }
     return { tables, indexes, constraints }
   } finally {
@@ -120,7 +157,13 @@ const sqliteSchema = (file: string): Schema => {
 
 const postgresSchema = async (schema: string): Promise<Schema> => {
   const tables: Schema["tables"] = {}
-  const columns = await db.admin<{ table_name: string; column_name: string; data_type: string; is_nullable: string; column_default: string | null }>(
+  const columns = await db.admin<{
+    table_name: string
+    column_name: string
+    data_type: string
+    is_nullable: string
+    column_default: string | null
+  }>(
     `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
     [schema],
   )
@@ -133,7 +176,13 @@ const postgresSchema = async (schema: string): Promise<Schema> => {
     }
   }
   const indexes: Schema["indexes"] = {}
-  const rows = await db.admin<{ name: string; table: string; def: string; primary: boolean; unique_constraint: boolean }>(
+  const rows = await db.admin<{
+    name: string
+    table: string
+    def: string
+    primary: boolean
+    unique_constraint: boolean
+  }>(
     `SELECT i.indexname AS name, i.tablename AS table, i.indexdef AS def,
        EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u') AND c.connamespace = $1::text::regnamespace) AS primary
      FROM pg_indexes i WHERE i.schemaname = $1`,
@@ -146,11 +195,18 @@ const postgresSchema = async (schema: string): Promise<Schema> => {
     indexes[r.name] = { table: r.table, unique: m[1] !== undefined, columns: m[2]!, where: predicate(m[3] ?? null) }
   }
   const constraints: Schema["constraints"] = {}
-  for (const table of Object.keys(tables)) constraints[table] = { primaryKey: "", unique: [], foreignKeys: [], checks: 0 }
+  for (const table of Object.keys(tables))
+    constraints[table] = { primaryKey: "", unique: [], foreignKeys: [], checks: 0 }
   const columnsOf = (keys: string, relation: string) => /* sql */ `
     (SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM unnest(${keys}) WITH ORDINALITY k(attnum, n)
      JOIN pg_attribute a ON a.attrelid = ${relation} AND a.attnum = k.attnum)`
-  const found = await db.admin<{ table: string; type: string; columns: string; ref_table: string | null; ref_columns: string | null }>(
+  const found = await db.admin<{
+    table: string
+    type: string
+    columns: string
+    ref_table: string | null
+    ref_columns: string | null
+  }>(
     `SELECT t.relname AS table, c.contype AS type, ${columnsOf("c.conkey", "c.conrelid")} AS columns,
        r.relname AS ref_table, ${columnsOf("c.confkey", "c.confrelid")} AS ref_columns
      FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid LEFT JOIN pg_class r ON r.oid = c.confrelid
@@ -161,7 +217,11 @@ const postgresSchema = async (schema: string): Promise<Schema> => {
     const table = constraints[c.table]!
     if (c.type === "p") constraints[c.table] = { ...table, primaryKey: c.columns }
     if (c.type === "u") constraints[c.table] = { ...table, unique: [...table.unique, c.columns].sort() }
-    if (c.type === "f") constraints[c.table] = { ...table, foreignKeys: [...table.foreignKeys, `${c.columns} -> ${c.ref_table} (${c.ref_columns})`].sort() }
+    if (c.type === "f")
+      constraints[c.table] = {
+        ...table,
+        foreignKeys: [...table.foreignKeys, `${c.columns} -> ${c.ref_table} (${c.ref_columns})`].sort(),
+      }
     if (c.type === "c") constraints[c.table] = { ...table, checks: table.checks + 1 }
   }
   return { tables, indexes, constraints }
@@ -176,7 +236,9 @@ describe("the two stores' schemas", () => {
     const sqlite = sqliteSchema(join(dataDir, "jobs.db"))
     const postgres = await postgresSchema(schema)
 
-    expect(Object.keys(postgres.tables).sort()).toEqual([...Object.keys(sqlite.tables), ...MEANT.postgresOnlyTables].sort())
+    expect(Object.keys(postgres.tables).sort()).toEqual(
+      [...Object.keys(sqlite.tables), ...MEANT.postgresOnlyTables].sort(),
+    )
     for (const [table, sqliteColumns] of Object.entries(sqlite.tables)) {
       const pgColumns = postgres.tables[table]!
       // The same columns, in the same order: one column list serves both.
@@ -195,7 +257,8 @@ describe("the two stores' schemas", () => {
     }
     expect(postgres.indexes).toEqual(sqlite.indexes)
     // Primary keys, UNIQUE constraints, foreign keys (none yet) and CHECKs (none yet), table by table.
-    for (const [table, constraints] of Object.entries(sqlite.constraints)) expect(postgres.constraints[table], table).toEqual(constraints)
+    for (const [table, constraints] of Object.entries(sqlite.constraints))
+      expect(postgres.constraints[table], table).toEqual(constraints)
     expect(postgres.constraints.jobs).toMatchObject({ primaryKey: "seq", unique: ["id"] })
 
     // The column table that both stores' statements are made from is the jobs table of both
@@ -208,7 +271,9 @@ describe("the two stores' schemas", () => {
 
   it("fails on a drift: an index one side lacks, or a predicate that differs", () => {
     // The comparison itself: a predicate differing by a status, or written in the other dialect's spelling.
-    expect(predicate("(status = ANY (ARRAY['queued'::text, 'running'::text]))")).toBe(predicate("status IN ('queued', 'running')"))
+    expect(predicate("(status = ANY (ARRAY['queued'::text, 'running'::text]))")).toBe(
+      predicate("status IN ('queued', 'running')"),
+    )
     expect(predicate("(status = ANY (ARRAY['queued'::text]))")).not.toBe(predicate("status IN ('queued', 'running')"))
     expect(predicate("(status <> ALL (ARRAY['a'::text, 'b'::text]))")).toBe(predicate("status NOT IN ('a', 'b')"))
   })

@@ -37,8 +37,6 @@ const HoarderJob = defineJob({
     }),
 })
 
-
-
 describe("SQLite faults", () => {
   const jobs = [...allTestJobs, SyncThrowJob, HoarderJob, BigOutputJob]
 
@@ -63,13 +61,21 @@ describe("SQLite faults", () => {
     const handle = await manager.dispatch(HoarderJob, { steps: 60 })
     await waitUntil(async () => (await manager.getJobInfo(handle.id)).checkpoints >= 5, 20_000, "five checkpoints")
     const room = fillDisk(manager)
-    await waitUntil(() => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)), 20_000, "the full disk, reported")
+    await waitUntil(
+      () => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)),
+      20_000,
+      "the full disk, reported",
+    )
     const stuck = (await manager.getJobInfo(handle.id)).checkpoints
     expect((await manager.getJobInfo(handle.id)).status).toBe("running")
     room()
     expect(await handle.result()).toEqual({ items: 60 })
     const info = await manager.getJobInfo(handle.id)
-    expect({ status: info.status, failures: info.failures, attempts: info.attempts }).toEqual({ status: "completed", failures: 0, attempts: 1 })
+    expect({ status: info.status, failures: info.failures, attempts: info.attempts }).toEqual({
+      status: "completed",
+      failures: 0,
+      attempts: 1,
+    })
     expect(info.checkpoints).toBeGreaterThan(stuck)
     await manager.close()
   })
@@ -82,7 +88,11 @@ describe("SQLite faults", () => {
     await waitUntil(async () => (await first.getJobInfo(handle.id)).checkpoints === 1, 20_000, "the checkpoint")
     fillDisk(first)
     release.go()
-    await waitUntil(() => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)), 20_000, "the full disk, reported")
+    await waitUntil(
+      () => errors.some((e) => e instanceof PersistenceError && /full/i.test(e.detail)),
+      20_000,
+      "the full disk, reported",
+    )
     const result = handle.result().catch((e) => e)
     // Closing gives up on the write it could not make (after three tries) instead of waiting for room.
     await first.close()

@@ -35,7 +35,8 @@ const FlakyJob = defineJob({
   run: (ctx) =>
     Effect.gen(function* () {
       yield* recordAttempt
-      if (attempts.length <= ctx.params.failures) return yield* Effect.fail(new Flaky({ message: `attempt ${attempts.length} failed` }))
+      if (attempts.length <= ctx.params.failures)
+        return yield* Effect.fail(new Flaky({ message: `attempt ${attempts.length} failed` }))
       return { attempts: attempts.length }
     }),
 })
@@ -102,10 +103,17 @@ describe("testClock", () => {
 
   it("is refused with now, or when it is no clock", async () => {
     const dataDir = tempDir()
-    await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: testClock(), now: () => START })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "now" })
-    await expect(JobManager.open({ dataDir, jobs: [StampJob], clock: { now: () => START } as never })).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
+    await expect(
+      JobManager.open({ dataDir, jobs: [StampJob], clock: testClock(), now: () => START }),
+    ).rejects.toMatchObject({ _tag: "InvalidOptions", option: "now" })
+    await expect(
+      JobManager.open({ dataDir, jobs: [StampJob], clock: { now: () => START } as never }),
+    ).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
     // checkResumable's runs each need their own time.
-    await expect(checkResumable(NapJob, {}, { clock: testClock() } as never)).rejects.toMatchObject({ _tag: "InvalidOptions", option: "clock" })
+    await expect(checkResumable(NapJob, {}, { clock: testClock() } as never)).rejects.toMatchObject({
+      _tag: "InvalidOptions",
+      option: "clock",
+    })
   })
 
   it("starts a job dispatched with a delay once the clock has passed it, and not before", async () => {
@@ -127,10 +135,17 @@ describe("testClock", () => {
   it("retries after each exponential backoff as the clock advances, and not before", async () => {
     const clock = testClock(START)
     const manager = await openOn(clock, [FlakyJob])
-    const handle = await manager.dispatch(FlakyJob, { failures: 3 }, { retry: { maxRetries: 3, backoff: { type: "exponential", delayMs: MINUTE } } })
+    const handle = await manager.dispatch(
+      FlakyJob,
+      { failures: 3 },
+      { retry: { maxRetries: 3, backoff: { type: "exponential", delayMs: MINUTE } } },
+    )
     await clock.settle()
     expect(attempts).toEqual([START])
-    expect(await manager.getJobInfo(handle.id)).toMatchObject({ status: "queued", runAt: new Date(START + MINUTE).toISOString() })
+    expect(await manager.getJobInfo(handle.id)).toMatchObject({
+      status: "queued",
+      runAt: new Date(START + MINUTE).toISOString(),
+    })
 
     // Waits of 1, 2 and 4 minutes: each retry starts on the dot.
     for (const wait of [MINUTE, 2 * MINUTE, 4 * MINUTE]) {
@@ -159,7 +174,9 @@ describe("testClock", () => {
     const jobs = await manager.listJobs({ name: StampJob.name })
     await Promise.all(jobs.map(async (job) => (await manager.handle(job.id)).result()))
     const minute = (at: number) => new Date(at).toISOString()
-    expect(attempts.sort().map(minute)).toEqual(["00:01", "00:02", "00:03", "00:04"].map((m) => `2030-01-01T${m}:00.000Z`))
+    expect(attempts.sort().map(minute)).toEqual(
+      ["00:01", "00:02", "00:03", "00:04"].map((m) => `2030-01-01T${m}:00.000Z`),
+    )
     const [schedule] = await manager.listSchedules()
     expect(schedule!.nextRunAt).toBe("2030-01-01T00:05:00.000Z")
   })

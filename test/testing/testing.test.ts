@@ -74,7 +74,10 @@ const AppendJob = defineJob({
 describe("runJob", () => {
   it("runs a fan-out job with its children's types on the same test manager, and returns the parent's output", async () => {
     // Without them the child type is unknown to the test manager: the spawn fails.
-    await expect(runJob(FanOutJob, { count: 3 })).rejects.toMatchObject({ _tag: "JobFailed", error: { _tag: "UnknownJobType" } })
+    await expect(runJob(FanOutJob, { count: 3 })).rejects.toMatchObject({
+      _tag: "JobFailed",
+      error: { _tag: "UnknownJobType" },
+    })
     const { output, progress } = await runJob(FanOutJob, { count: 3 }, { jobs: [SquareJob] })
     expect(output).toEqual({ sum: 0 + 1 + 4, children: 3 })
     expect(progress.at(-1)).toEqual({ _tag: "Count", done: 3, total: 3 })
@@ -85,7 +88,9 @@ describe("runJob", () => {
     const run = await runJob(ChecksumJob, { files })
     const sums = Object.fromEntries(files.map((f) => [f, sha256(`content of ${f.slice(-1)}`)]))
     expect(run.output).toEqual({ sums })
-    expect(run.progress).toEqual(files.map((current, i) => ({ _tag: "Structured", data: { done: i + 1, total: 3, current } })))
+    expect(run.progress).toEqual(
+      files.map((current, i) => ({ _tag: "Structured", data: { done: i + 1, total: 3, current } })),
+    )
     expect(run.logs.map((l) => [l.level, l.message])).toEqual([["info", "hashed 3 files"]])
     expect(run.checkpoints).toEqual([
       { sums: { [files[0]!]: sums[files[0]!] } },
@@ -98,7 +103,9 @@ describe("runJob", () => {
 
   it("keeps the temporary store when asked, and gives params functions a directory of the run's own", async () => {
     const source = join(someTree(), "a.txt")
-    const run = await runJob(FileCopyJob, ({ dir }) => ({ sources: [source], destination: join(dir, "copy.txt") }), { keep: true })
+    const run = await runJob(FileCopyJob, ({ dir }) => ({ sources: [source], destination: join(dir, "copy.txt") }), {
+      keep: true,
+    })
     try {
       expect(run.output).toMatchObject({ copiedCount: 1, failedCount: 0 })
       expect(readFileSync(join(run.dataDir, "files", "copy.txt"), "utf8")).toBe("alpha")
@@ -132,9 +139,13 @@ describe("checkResumable", () => {
 
   it("accepts the file copy job on a small tree, each run copying to a destination of its own", async () => {
     const tree = someTree()
-    const report = await checkResumable(FileCopyJob, ({ dir }) => ({ sources: [tree], destination: join(dir, "copy") }), {
-      normalize: ({ durationMs: _, ...rest }) => rest,
-    })
+    const report = await checkResumable(
+      FileCopyJob,
+      ({ dir }) => ({ sources: [tree], destination: join(dir, "copy") }),
+      {
+        normalize: ({ durationMs: _, ...rest }) => rest,
+      },
+    )
     expect(report.reference.output).toMatchObject({ copiedCount: 4, failedCount: 0, skippedCount: 0 })
     expect(report.crashedAfter).toEqual(report.reference.checkpoints.map((_, i) => i + 1))
     expect(report.crashedAfter.length).toBeGreaterThanOrEqual(4)
@@ -142,10 +153,14 @@ describe("checkResumable", () => {
 
   it("accepts the indexer on a small tree, in batches small enough for several checkpoints", async () => {
     const tree = someTree()
-    const report = await checkResumable(IndexerJob, { location: tree, mode: "Content", batchSize: 2 }, {
-      // Each run has its own store, and so its own default index.db.
-      normalize: ({ durationMs: _, indexDb: __, ...rest }) => rest,
-    })
+    const report = await checkResumable(
+      IndexerJob,
+      { location: tree, mode: "Content", batchSize: 2 },
+      {
+        // Each run has its own store, and so its own default index.db.
+        normalize: ({ durationMs: _, indexDb: __, ...rest }) => rest,
+      },
+    )
     expect(report.reference.output).toMatchObject({ totalFiles: 4, totalDirs: 3, errorCount: 0 })
     expect(report.crashedAfter.length).toBeGreaterThanOrEqual(4)
   })
@@ -153,7 +168,13 @@ describe("checkResumable", () => {
   it("rejects a job that keeps a running total outside its state, naming the checkpoint and what differs", async () => {
     const error = await checkResumable(RunningTotalJob, { values: [1, 2, 3] }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ResumeMismatch)
-    expect(error).toMatchObject({ _tag: "ResumeMismatch", reason: "OutputDiffers", checkpoint: 1, expected: { total: 6 }, actual: { total: 5 } })
+    expect(error).toMatchObject({
+      _tag: "ResumeMismatch",
+      reason: "OutputDiffers",
+      checkpoint: 1,
+      expected: { total: 6 },
+      actual: { total: 5 },
+    })
     expect((error as Error).message).toBe(
       `Job "running_total" does not resume correctly after checkpoint 1: its output differs from an uninterrupted run's:\n  total: expected 6, got 5`,
     )
@@ -180,7 +201,13 @@ describe("checkResumable", () => {
 
     // Same output every time, but the resumed run appends again what was appended before the crash.
     const error = await checkResumable(AppendJob, { n: 3, redo: true }, { sideEffects }).catch((e: unknown) => e)
-    expect(error).toMatchObject({ _tag: "ResumeMismatch", reason: "SideEffectsDiffer", checkpoint: 1, expected: 3, actual: 4 })
+    expect(error).toMatchObject({
+      _tag: "ResumeMismatch",
+      reason: "SideEffectsDiffer",
+      checkpoint: 1,
+      expected: 3,
+      actual: 4,
+    })
     expect((error as Error).message).toContain(
       "after checkpoint 1: it made 4 side effects (1 before the crash, 3 after the resume) where an uninterrupted run makes 3: the resumed run redid work",
     )
@@ -205,14 +232,25 @@ describe("checkResumable", () => {
         for (let i = 0; i < checkpoints; i++) await ctx.checkpoint({ n: i + 1 })
       },
     })
-    await expect(checkResumable(Fickle, {}, { checkpoints: [2] })).rejects.toMatchObject({ reason: "CheckpointNotReached", checkpoint: 2, expected: 2, actual: 1 })
+    await expect(checkResumable(Fickle, {}, { checkpoints: [2] })).rejects.toMatchObject({
+      reason: "CheckpointNotReached",
+      checkpoint: 2,
+      expected: 2,
+      actual: 1,
+    })
   })
 })
 
 describe("the jobstate/testing entry", () => {
   it("is its own export path, which the main entry does not load", async () => {
     const testing = await import("jobstate/testing")
-    expect(Object.keys(testing).sort()).toEqual(["JobTimedOut", "ResumeMismatch", "checkResumable", "runJob", "testClock"])
+    expect(Object.keys(testing).sort()).toEqual([
+      "JobTimedOut",
+      "ResumeMismatch",
+      "checkResumable",
+      "runJob",
+      "testClock",
+    ])
     const main = await import("jobstate")
     expect(Object.keys(main)).not.toContain("runJob")
     expect(readFileSync(new URL("../../src/index.ts", import.meta.url), "utf8")).not.toMatch(/from "\.\/testing/)

@@ -11,7 +11,8 @@ const setUp = useDashboardPage("test/ui/browser.test.ts")
 /** Waits for the job's path, as the page shows it (`data-path`), to be this. */
 const pathIs = (page: Page, path: string) => page.locator(`[data-job] [data-path="${path}"]`).waitFor()
 
-const progressOf = async (page: Page) => Number((await page.locator("[data-job] .bar").first().getAttribute("data-progress")) || 0)
+const progressOf = async (page: Page) =>
+  Number((await page.locator("[data-job] .bar").first().getAttribute("data-progress")) || 0)
 
 // Run once per store (vitest.config.ts): the producer, the worker process and the page all on it.
 describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () => {
@@ -37,11 +38,15 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     // The path it took is lit: queued → running → paused.
     await pathIs(page, "queued running paused")
     expect(await page.locator('svg.lifecycle g.visited[data-state="running"]').count()).toBe(1)
-    expect(await page.locator('svg.lifecycle path.edge.taken').count()).toBe(2)
+    expect(await page.locator("svg.lifecycle path.edge.taken").count()).toBe(2)
 
     await page.locator('button[name="resume"]').click()
     await page.locator('[data-job] [data-status="running"]').waitFor()
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it again")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it again",
+    )
     await pathIs(page, "queued running paused queued running")
     // Cancel asks first; answered "no", nothing is sent and the job runs on.
     const posted: string[] = []
@@ -57,7 +62,11 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     await page.locator('[data-job] [data-status="cancelled"]').waitFor()
     expect(posted).toEqual([expect.stringMatching(new RegExp(`/api/jobs/${job.id}/cancel$`))])
     await page.locator('button[name="retry"]:not([disabled])').click()
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it once more")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it once more",
+    )
     // Live, after four actions from the page: every step once, in order, the current one lit.
     await pathIs(page, "queued running paused queued running cancelled queued running")
     await page.locator('svg.lifecycle g.current[data-state="running.active"]').waitFor()
@@ -82,7 +91,9 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     await page.locator('[data-result="error"]').waitFor()
     expect(await page.locator('.field.bad[data-path="n"] .issue').innerText()).toBe("Missing key")
     expect(await page.locator('.field.bad[data-path="effectsFile"] .issue').innerText()).toBe("Missing key")
-    expect(await page.locator('[data-result="error"]').innerText()).toBe('Invalid params for "count": n: Missing key; effectsFile: Missing key')
+    expect(await page.locator('[data-result="error"]').innerText()).toBe(
+      'Invalid params for "count": n: Missing key; effectsFile: Missing key',
+    )
     await page.locator('[data-path="n"] input').fill("three")
     await page.locator('button[type="submit"]').click()
     await page.locator('.field.bad[data-path="n"] .issue', { hasText: "Expected number" }).waitFor()
@@ -129,7 +140,11 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     await waitUntil(async () => (await listed()).join() === noops[1], 20_000, "the job of that id")
     // Typing replaces the address rather than adding a step per key: Back leaves the type filter too.
     await page.goBack()
-    await waitUntil(async () => new URL(page.url()).hash === "#status=completed", 20_000, "the address before the type filter")
+    await waitUntil(
+      async () => new URL(page.url()).hash === "#status=completed",
+      20_000,
+      "the address before the type filter",
+    )
     expect(await page.locator('select[name="type"]').inputValue()).toBe("")
     expect(await page.locator('input[name="text"]').inputValue()).toBe("")
     await page.locator(`tr.job[data-id="${waiting.id}"]`).waitFor({ state: "detached" })
@@ -146,7 +161,9 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     await page.locator('[data-job] [data-status="completed"]').waitFor()
     const fields = page.locator("[data-job] dl.fields")
     expect(await fields.innerText()).not.toMatch(/\d{4}-\d\d-\d\dT/)
-    const times = await page.locator("[data-job] time, tr.job time").evaluateAll((els) => els.map((e) => [e.getAttribute("datetime"), e.getAttribute("title")]))
+    const times = await page
+      .locator("[data-job] time, tr.job time")
+      .evaluateAll((els) => els.map((e) => [e.getAttribute("datetime"), e.getAttribute("title")]))
     expect(times.length).toBeGreaterThanOrEqual(4) // the list's created, and created, started, ended
     for (const [datetime, title] of times) {
       expect(title).toBe(datetime)
@@ -160,7 +177,12 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
 
   it("shows the schedules, the counts per type and the throughput chart, and replays a recording", async () => {
     const { producer, url, page, errors } = await setUp()
-    const schedule = await producer.schedule("nightly-noop", NoopJob, { tag: "at three" }, { cron: "0 3 * * *", timezone: "Europe/Stockholm" })
+    const schedule = await producer.schedule(
+      "nightly-noop",
+      NoopJob,
+      { tag: "at three" },
+      { cron: "0 3 * * *", timezone: "Europe/Stockholm" },
+    )
     for (const tag of ["a", "b"]) await (await producer.dispatch(NoopJob, { tag })).result()
     const failing = await producer.dispatch(FailingJob, { mode: "typed" })
     await waitUntil(async () => (await producer.getJobInfo(failing.id)).status === "failed", 20_000, "the failure")
@@ -182,10 +204,14 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     // A recording as `jobstate inspect --out` makes one, of another manager's run.
     const { lines } = await recordNoopRun()
     await page.locator('nav button[data-view="replay"]').click()
-    await page.locator('input[type="file"]').setInputFiles({ name: "events.jsonl", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) })
+    await page
+      .locator('input[type="file"]')
+      .setInputFiles({ name: "events.jsonl", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) })
     await page.locator("tr[data-replay-row]").first().waitFor()
     expect(await page.locator("tr[data-replay-row]", { hasText: "WORKER.DONE" }).count()).toBeGreaterThan(0)
-    await page.locator('input[type="file"]').setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a recording\n") })
+    await page
+      .locator('input[type="file"]')
+      .setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a recording\n") })
     await page.locator(".error-box", { hasText: "is not an inspection event" }).waitFor()
     expect(errors).toEqual([])
   })
@@ -193,7 +219,11 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
   it("shows an action's result in the list and the detail from its response, with no feed and no re-read of the list", async () => {
     const { producer, url, page } = await setUp()
     const job = await producer.dispatch(WaitJob, {})
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it",
+    )
     // No live feed at all, and the list is read once: only the action's response can tell.
     await page.route(/\/api\/events$/, (route) => route.abort())
     await page.goto(`${url}#job=${job.id}`)

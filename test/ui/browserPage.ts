@@ -20,7 +20,8 @@ export const haveChromium = existsSync(CHROMIUM)
  * worker process that runs the test jobs, and a page at a laptop's width.
  */
 export const useDashboardPage = (file: string) => {
-  if (!haveChromium) console.warn(`${file} skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`)
+  if (!haveChromium)
+    console.warn(`${file} skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`)
   let browser: Browser
   const servers: Server[] = []
   beforeAll(async () => {
@@ -37,7 +38,11 @@ export const useDashboardPage = (file: string) => {
   })
   return async (options: { readonly producerJobs?: ReadonlyArray<JobDefinition>; readonly worker?: boolean } = {}) => {
     const dataDir = tempDir()
-    const producer: JobManager = await openManager({ dataDir, concurrency: 0, ...(options.producerJobs ? { jobs: [...allTestJobs, ...options.producerJobs] } : {}) })
+    const producer: JobManager = await openManager({
+      dataDir,
+      concurrency: 0,
+      ...(options.producerJobs ? { jobs: [...allTestJobs, ...options.producerJobs] } : {}),
+    })
     const worker = options.worker === false ? undefined : await startProcess("test/fixtures/worker.ts", [dataDir, "4"])
     const server = createServer(dashboard(producer))
     servers.push(server)

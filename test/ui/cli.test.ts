@@ -17,9 +17,22 @@ describe("jobstate ui", () => {
     await done.result()
     const later = await app.dispatch(WaitJob, {}, { delayMs: 60_000 })
 
-    const ui = startCli(["-d", dataDir, ...(databaseUrl === undefined ? [] : ["--database-url", databaseUrl]), "ui", "--port", "0"])
+    const ui = startCli([
+      "-d",
+      dataDir,
+      ...(databaseUrl === undefined ? [] : ["--database-url", databaseUrl]),
+      "ui",
+      "--port",
+      "0",
+    ])
     try {
-      const origin = await waitUntil(() => /Dashboard for .*: (http:\/\/127\.0\.0\.1:\d+)\//.exec(ui.stdout())?.[1] ?? (ui.child.exitCode !== null ? "exited" : undefined), 30_000, "the ui's address")
+      const origin = await waitUntil(
+        () =>
+          /Dashboard for .*: (http:\/\/127\.0\.0\.1:\d+)\//.exec(ui.stdout())?.[1] ??
+          (ui.child.exitCode !== null ? "exited" : undefined),
+        30_000,
+        "the ui's address",
+      )
       expect(origin, ui.stderr()).not.toBe("exited")
 
       const page = await fetch(`${origin}/`)
@@ -36,7 +49,9 @@ describe("jobstate ui", () => {
 
       // On loopback without a token, only loopback names may reach it (DNS rebinding).
       // (fetch sends the URL's own Host whatever it is given.)
-      const foreign = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/overview`, { headers: { host: "evil.example" } }, resolve).end())
+      const foreign = await new Promise<IncomingMessage>((resolve) =>
+        request(`${origin}/api/overview`, { headers: { host: "evil.example" } }, resolve).end(),
+      )
       expect(foreign.statusCode).toBe(403)
       const cancelled = await fetch(`${origin}/api/jobs/${later.id}/cancel`, { method: "POST", headers: { origin } })
       expect(cancelled.status).toBe(200)
@@ -54,14 +69,26 @@ describe("jobstate ui", () => {
     const dataDir = tempDir()
     const refused = await startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0"]).exited
     expect(refused.code).toBe(2)
-    expect(refused.stderr).toMatch(/Refusing to serve the dashboard on 0\.0\.0\.0 without a token.*JOBSTATE_UI_TOKEN.*--unsafe-no-token/)
+    expect(refused.stderr).toMatch(
+      /Refusing to serve the dashboard on 0\.0\.0\.0 without a token.*JOBSTATE_UI_TOKEN.*--unsafe-no-token/,
+    )
 
-    const guarded = startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0"], { JOBSTATE_UI_TOKEN: "from-env" })
+    const guarded = startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0"], {
+      JOBSTATE_UI_TOKEN: "from-env",
+    })
     try {
-      const port = await waitUntil(() => /:(\d+)\/\?token=…/.exec(guarded.stdout())?.[1] ?? (guarded.child.exitCode !== null ? "exited" : undefined), 30_000, "the ui's port")
+      const port = await waitUntil(
+        () =>
+          /:(\d+)\/\?token=…/.exec(guarded.stdout())?.[1] ?? (guarded.child.exitCode !== null ? "exited" : undefined),
+        30_000,
+        "the ui's port",
+      )
       expect(port, guarded.stderr()).not.toBe("exited")
       expect((await fetch(`http://127.0.0.1:${port}/api/overview`)).status).toBe(401)
-      expect((await fetch(`http://127.0.0.1:${port}/api/overview`, { headers: { authorization: "Bearer from-env" } })).status).toBe(200)
+      expect(
+        (await fetch(`http://127.0.0.1:${port}/api/overview`, { headers: { authorization: "Bearer from-env" } }))
+          .status,
+      ).toBe(200)
       expect(guarded.stderr()).not.toMatch(/visible to other users/)
     } finally {
       guarded.child.kill("SIGKILL")
@@ -69,9 +96,18 @@ describe("jobstate ui", () => {
 
     const unsafe = startCli(["-d", dataDir, "ui", "--port", "0", "--host", "0.0.0.0", "--unsafe-no-token"])
     try {
-      const port = await waitUntil(() => /0\.0\.0\.0:(\d+)\//.exec(unsafe.stdout())?.[1] ?? (unsafe.child.exitCode !== null ? "exited" : undefined), 30_000, "the ui's port")
+      const port = await waitUntil(
+        () =>
+          /0\.0\.0\.0:(\d+)\//.exec(unsafe.stdout())?.[1] ?? (unsafe.child.exitCode !== null ? "exited" : undefined),
+        30_000,
+        "the ui's port",
+      )
       expect(port, unsafe.stderr()).not.toBe("exited")
-      await waitUntil(() => /without a token: anyone who reaches it can control your jobs/.test(unsafe.stderr()), 10_000, "the warning")
+      await waitUntil(
+        () => /without a token: anyone who reaches it can control your jobs/.test(unsafe.stderr()),
+        10_000,
+        "the warning",
+      )
       expect((await fetch(`http://127.0.0.1:${port}/api/overview`)).status).toBe(200)
     } finally {
       unsafe.child.kill("SIGKILL")
@@ -81,7 +117,11 @@ describe("jobstate ui", () => {
   it("says clearly when its port is taken", async () => {
     const first = startCli(["-d", tempDir(), "ui", "--port", "0"])
     try {
-      const port = await waitUntil(() => /127\.0\.0\.1:(\d+)\//.exec(first.stdout())?.[1], 30_000, "the first ui's port")
+      const port = await waitUntil(
+        () => /127\.0\.0\.1:(\d+)\//.exec(first.stdout())?.[1],
+        30_000,
+        "the first ui's port",
+      )
       const second = await startCli(["-d", tempDir(), "ui", "--port", port]).exited
       expect(second.code).not.toBe(0)
       expect(second.stderr).toMatch(new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`))

@@ -19,7 +19,11 @@ afterEach(async () => {
 })
 
 /** The dashboard on an ephemeral port; `wrap` lets a test put it inside an app's own server. */
-const serve = async (manager: JobManager, options: DashboardOptions = {}, wrap?: (h: ReturnType<typeof dashboard>) => ReturnType<typeof dashboard>) => {
+const serve = async (
+  manager: JobManager,
+  options: DashboardOptions = {},
+  wrap?: (h: ReturnType<typeof dashboard>) => ReturnType<typeof dashboard>,
+) => {
   const handler = dashboard(manager, options)
   const server = createServer(wrap ? wrap(handler) : handler)
   servers.push(server)
@@ -74,7 +78,12 @@ describe("the dashboard's API", () => {
     expect((await call(`/api/jobs?text=${ids[1]!.slice(0, 12)}&status=failed`)).json.jobs).toEqual([])
 
     const overview = await call("/api/overview")
-    expect(new Set(overview.json.counts)).toEqual(new Set([{ status: "completed", name: "noop", count: 5 }, { status: "running", name: "wait", count: 1 }]))
+    expect(new Set(overview.json.counts)).toEqual(
+      new Set([
+        { status: "completed", name: "noop", count: 5 },
+        { status: "running", name: "wait", count: 1 },
+      ]),
+    )
     expect(overview.json.types).toEqual(producer.listJobTypes())
     expect(overview.json.ended.reduce((n: number, e: any) => n + e.count, 0)).toBe(5)
     expect(overview.json.schedules).toEqual([])
@@ -88,7 +97,15 @@ describe("the dashboard's API", () => {
     const details = await call(`/api/jobs/${job.id}`)
     expect(details.status).toBe(200)
     expect(details.json.params).toMatchObject({ n: 3 })
-    expect(details.json.job).toMatchObject({ id: job.id, name: "count", status: "completed", attempts: 1, failures: 0, checkpoints: 3, output: { counted: 3 } })
+    expect(details.json.job).toMatchObject({
+      id: job.id,
+      name: "count",
+      status: "completed",
+      attempts: 1,
+      failures: 0,
+      checkpoints: 3,
+      output: { counted: 3 },
+    })
     expect(details.json.job.startedAt).toEqual(expect.any(String))
     expect(details.json.job.completedAt).toEqual(expect.any(String))
     expect(Array.isArray(details.json.logs)).toBe(true)
@@ -99,8 +116,25 @@ describe("the dashboard's API", () => {
     const lifecycle = await call("/api/lifecycle")
     const paths = lifecycle.json.boxes.map((b: any) => b.path)
     // Drawn from the machine: every state of it, and no other.
-    expect(new Set(paths)).toEqual(new Set(["queued", "queued.ready", "queued.waiting", "queued.children", "running", "running.active", "running.pausing", "running.cancelling", "paused", "completed", "failed", "cancelled"]))
-    expect(lifecycle.json.edges).toContainEqual(expect.objectContaining({ from: "queued", to: "running", labels: ["START"] }))
+    expect(new Set(paths)).toEqual(
+      new Set([
+        "queued",
+        "queued.ready",
+        "queued.waiting",
+        "queued.children",
+        "running",
+        "running.active",
+        "running.pausing",
+        "running.cancelling",
+        "paused",
+        "completed",
+        "failed",
+        "cancelled",
+      ]),
+    )
+    expect(lifecycle.json.edges).toContainEqual(
+      expect.objectContaining({ from: "queued", to: "running", labels: ["START"] }),
+    )
   })
 
   it("pauses, resumes, cancels and retries a job another manager runs, with POSTs", async () => {
@@ -109,7 +143,12 @@ describe("the dashboard's API", () => {
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
     // The response carries the job as the action left it, for the page to show at once.
     const paused = (await call(`/api/jobs/${job.id}/pause`, { method: "POST" })).json
-    expect(paused).toMatchObject({ id: job.id, action: "pause", status: "paused", job: { id: job.id, status: "paused", pausedBy: "user" } })
+    expect(paused).toMatchObject({
+      id: job.id,
+      action: "pause",
+      status: "paused",
+      job: { id: job.id, status: "paused", pausedBy: "user" },
+    })
     expect((await producer.getJobInfo(job.id)).status).toBe("paused")
     expect((await call(`/api/jobs/${job.id}/resume`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
@@ -117,7 +156,16 @@ describe("the dashboard's API", () => {
     expect((await call(`/api/jobs/${job.id}/retry`, { method: "POST" })).json.status).toMatch(/queued|running/)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running")
     // The details tell the path it took, from the store.
-    expect((await call(`/api/jobs/${job.id}`)).json.history.map((s: any) => s.status)).toEqual(["queued", "running", "paused", "queued", "running", "cancelled", "queued", "running"])
+    expect((await call(`/api/jobs/${job.id}`)).json.history.map((s: any) => s.status)).toEqual([
+      "queued",
+      "running",
+      "paused",
+      "queued",
+      "running",
+      "cancelled",
+      "queued",
+      "running",
+    ])
     // A transition the job does not allow is a conflict, said clearly.
     const again = await call(`/api/jobs/${job.id}/resume`, { method: "POST" })
     expect(again.status).toBe(409)
@@ -127,7 +175,10 @@ describe("the dashboard's API", () => {
 
   it("dispatches by name with the same validation errors as dispatchByName, per path", async () => {
     const { producer, call } = await setUp()
-    const bad = await call("/api/dispatch", { method: "POST", json: { name: "count", params: { n: "three", extra: 1 } } })
+    const bad = await call("/api/dispatch", {
+      method: "POST",
+      json: { name: "count", params: { n: "three", extra: 1 } },
+    })
     expect(bad.status).toBe(422)
     const expected = await producer.dispatchByName("count", { n: "three", extra: 1 }).catch((e) => e)
     expect(bad.json.issues).toEqual(expected.issues)
@@ -135,7 +186,10 @@ describe("the dashboard's API", () => {
     expect(bad.json.error).toBe(expected.message)
     expect(await producer.listJobs()).toEqual([])
 
-    const good = await call("/api/dispatch", { method: "POST", json: { name: "noop", params: { tag: "from the page" }, priority: 3 } })
+    const good = await call("/api/dispatch", {
+      method: "POST",
+      json: { name: "noop", params: { tag: "from the page" }, priority: 3 },
+    })
     expect(good.status).toBe(201)
     expect(await (await producer.handle(good.json.id)).result()).toEqual({ tag: "from the page" })
     expect((await producer.getJobInfo(good.json.id)).priority).toBe(3)
@@ -157,14 +211,24 @@ describe("the dashboard's API", () => {
       expect(r.status, path).toBe(404)
       expect(r.json.error, path).toMatch(missing)
     }
-    const badJson = await call("/api/dispatch", { method: "POST", body: "{ nope", headers: { "content-type": "application/json" } })
+    const badJson = await call("/api/dispatch", {
+      method: "POST",
+      body: "{ nope",
+      headers: { "content-type": "application/json" },
+    })
     expect(badJson.status).toBe(400)
     expect(badJson.json.error).toMatch(/not valid JSON/)
-    const crossOrigin = await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: { origin: "http://evil.example" } })
+    const crossOrigin = await call("/api/dispatch", {
+      method: "POST",
+      json: { name: "noop", params: {} },
+      headers: { origin: "http://evil.example" },
+    })
     expect(crossOrigin.status).toBe(403)
     expect(crossOrigin.json.error).toMatch(/Cross-origin/)
     // A POST with no Origin at all (not from a page of this origin) is refused too.
-    const noOrigin = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/dispatch`, { method: "POST" }, resolve).end("{}"))
+    const noOrigin = await new Promise<IncomingMessage>((resolve) =>
+      request(`${origin}/api/dispatch`, { method: "POST" }, resolve).end("{}"),
+    )
     expect(noOrigin.statusCode).toBe(403)
     expect(await producer.listJobs()).toEqual([])
     expect((await call("/api/jobs?status=sleeping")).status).toBe(400)
@@ -194,7 +258,9 @@ describe("the dashboard's API", () => {
     expect(cookie).toMatch(/SameSite=Strict/)
     const withCookie = { cookie: cookie.split(";")[0]! }
     expect((await call("/", { headers: withCookie })).status).toBe(200)
-    expect((await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: withCookie })).status).toBe(201)
+    expect(
+      (await call("/api/dispatch", { method: "POST", json: { name: "noop", params: {} }, headers: withCookie })).status,
+    ).toBe(201)
   })
 
   it("by default, without a token, answers only loopback names: a forged Host or Origin (DNS rebinding) reads nothing and controls nothing", async () => {
@@ -221,7 +287,9 @@ describe("the dashboard's API", () => {
     const send = (origin: string, headers: Record<string, string>) =>
       new Promise<IncomingMessage>((resolve) => request(`${origin}/api/overview`, { headers }, resolve).end())
     expect((await send(withToken.origin, { host: `jobs.example.com:${port}` })).statusCode).toBe(401)
-    expect((await send(withToken.origin, { host: `jobs.example.com:${port}`, authorization: "Bearer s3cret" })).statusCode).toBe(200)
+    expect(
+      (await send(withToken.origin, { host: `jobs.example.com:${port}`, authorization: "Bearer s3cret" })).statusCode,
+    ).toBe(200)
     const named = await setUp({ allowedHosts: ["jobs.internal"] })
     const namedPort = new URL(named.origin).port
     expect((await send(named.origin, { host: `jobs.internal:${namedPort}` })).statusCode).toBe(200)
@@ -231,7 +299,9 @@ describe("the dashboard's API", () => {
   it("refuses a Host it was not told to allow (DNS rebinding), as jobstate ui does on loopback", async () => {
     const { call, origin } = await setUp({ allowedHosts: ["localhost", "127.0.0.1"] })
     expect((await call("/api/overview")).status).toBe(200)
-    const rebound = await new Promise<IncomingMessage>((resolve) => request(`${origin}/api/overview`, { headers: { host: "evil.example:80" } }, resolve).end())
+    const rebound = await new Promise<IncomingMessage>((resolve) =>
+      request(`${origin}/api/overview`, { headers: { host: "evil.example:80" } }, resolve).end(),
+    )
     expect(rebound.statusCode).toBe(403)
   })
 })
@@ -240,11 +310,13 @@ describe("mounted in an app", () => {
   it("works under /admin/jobs with basePath, and with a router that strips the prefix", async () => {
     const dataDir = tempDir()
     const producer = await openManager({ dataDir, concurrency: 0 })
-    const app = (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> => (req, res) => {
-      if (req.url?.startsWith("/admin/jobs")) return h(req, res)
-      res.writeHead(200, { "content-type": "text/plain" })
-      res.end("the app")
-    }
+    const app =
+      (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> =>
+      (req, res) => {
+        if (req.url?.startsWith("/admin/jobs")) return h(req, res)
+        res.writeHead(200, { "content-type": "text/plain" })
+        res.end("the app")
+      }
     const withBase = await serve(producer, { basePath: "/admin/jobs" }, app)
     expect((await withBase.call("/")).text).toBe("the app")
     const bare = await withBase.call("/admin/jobs")
@@ -259,12 +331,14 @@ describe("mounted in an app", () => {
     expect((await withBase.call(`/admin/jobs/api/jobs/${job.id}`)).json.job.id).toBe(job.id)
 
     // Express-style mounting: the router strips its prefix from req.url and keeps originalUrl.
-    const stripping = (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> => (req, res) => {
-      if (!req.url?.startsWith("/admin/jobs")) return void res.writeHead(404).end()
-      Object.assign(req, { originalUrl: req.url })
-      req.url = req.url.slice("/admin/jobs".length) || "/"
-      h(req, res)
-    }
+    const stripping =
+      (h: ReturnType<typeof dashboard>): ReturnType<typeof dashboard> =>
+      (req, res) => {
+        if (!req.url?.startsWith("/admin/jobs")) return void res.writeHead(404).end()
+        Object.assign(req, { originalUrl: req.url })
+        req.url = req.url.slice("/admin/jobs".length) || "/"
+        h(req, res)
+      }
     const stripped = await serve(producer, {}, stripping)
     const bare2 = await stripped.call("/admin/jobs")
     expect(bare2.status).toBe(308)
@@ -298,9 +372,15 @@ describe("the live feed", () => {
     await waitUntil(() => ready, 20_000, "the ready event")
     // From `ready` on, nothing is missed: the worker already records its events for this page.
     const job = await producer.dispatch(CountJob, { n: 5, effectsFile: `${tempDir()}/fx`, delayMs: 30 })
-    await waitUntil(() => events.some((e) => e.id === job.id && e.type === "status" && e.status === "completed"), 30_000, "the completed event")
+    await waitUntil(
+      () => events.some((e) => e.id === job.id && e.type === "status" && e.status === "completed"),
+      30_000,
+      "the completed event",
+    )
     const mine = events.filter((e) => e.id === job.id)
-    expect(mine.filter((e) => e.type === "status").map((e) => e.status)).toEqual(expect.arrayContaining(["queued", "running", "completed"]))
+    expect(mine.filter((e) => e.type === "status").map((e) => e.status)).toEqual(
+      expect.arrayContaining(["queued", "running", "completed"]),
+    )
     expect(mine.some((e) => e.type === "progress" && e.progress._tag === "Count")).toBe(true)
     expect(mine.every((e) => e.name === "count" && typeof e.at === "string")).toBe(true)
     res.destroy()
@@ -325,9 +405,24 @@ describe("the page", () => {
       seen.set(path, r.text)
       queue.push(...refsOf(r.text, path))
     }
-    expect([...seen.keys()]).toEqual(expect.arrayContaining(["/assets/app.js", "/assets/style.css", "/assets/vendor/preact.js", "/assets/vendor/preact-hooks.js", "/assets/vendor/htm.js", "/assets/diagram.js", "/assets/schemaForm.js", "/assets/format.js", "/assets/validate.js", "/assets/timeline.js"]))
+    expect([...seen.keys()]).toEqual(
+      expect.arrayContaining([
+        "/assets/app.js",
+        "/assets/style.css",
+        "/assets/vendor/preact.js",
+        "/assets/vendor/preact-hooks.js",
+        "/assets/vendor/htm.js",
+        "/assets/diagram.js",
+        "/assets/schemaForm.js",
+        "/assets/format.js",
+        "/assets/validate.js",
+        "/assets/timeline.js",
+      ]),
+    )
     for (const [path, text] of seen) {
-      const external = (text.match(/https?:\/\/[^\s"'`)<]+/g) ?? []).filter((u) => !u.startsWith(origin) && !u.startsWith("http://www.w3.org/"))
+      const external = (text.match(/https?:\/\/[^\s"'`)<]+/g) ?? []).filter(
+        (u) => !u.startsWith(origin) && !u.startsWith("http://www.w3.org/"),
+      )
       expect(external, path).toEqual([])
     }
   })
@@ -336,10 +431,15 @@ describe("the page", () => {
 /** Paths a page or module loads: href/src attributes, import-map entries, and relative or mapped imports. */
 const refsOf = (text: string, from: string): string[] => {
   const base = new URL(from, "http://x/")
-  const mapped: Record<string, string> = { preact: "./assets/vendor/preact.js", "preact/hooks": "./assets/vendor/preact-hooks.js", htm: "./assets/vendor/htm.js" }
+  const mapped: Record<string, string> = {
+    preact: "./assets/vendor/preact.js",
+    "preact/hooks": "./assets/vendor/preact-hooks.js",
+    htm: "./assets/vendor/htm.js",
+  }
   const refs = new Set<string>()
   // A data: URL is inline, nothing to load (the page's empty favicon).
-  for (const m of text.matchAll(/(?:href|src)="([^"]+)"/g)) if (!m[1]!.startsWith("data:")) refs.add(new URL(m[1]!, base).pathname)
+  for (const m of text.matchAll(/(?:href|src)="([^"]+)"/g))
+    if (!m[1]!.startsWith("data:")) refs.add(new URL(m[1]!, base).pathname)
   for (const m of text.matchAll(/"(\.\/assets\/[^"]+)"/g)) refs.add(new URL(m[1]!, "http://x/").pathname)
   for (const m of text.matchAll(/from\s*"([^"]+)"/g)) {
     const spec = m[1]!
@@ -355,7 +455,11 @@ describe("replay", () => {
     const { lines, manager: producer, id } = await recordNoopRun()
     const { call } = await serve(producer)
     const recording = lines.join("\n") // what was recorded so far (the manager records on)
-    const replayed = await call("/api/replay", { method: "POST", body: recording, headers: { "content-type": "text/plain" } })
+    const replayed = await call("/api/replay", {
+      method: "POST",
+      body: recording,
+      headers: { "content-type": "text/plain" },
+    })
     expect(replayed.status).toBe(200)
     expect(replayed.json.rows).toEqual(replayRows(parseRecording(recording, "test")))
     const mine = replayed.json.rows.filter((r: any) => r.actor.includes(id))
@@ -363,7 +467,11 @@ describe("replay", () => {
     expect(mine.map((r: any) => r.state)).toContain("running.active")
     expect(mine.map((r: any) => r.event)).toContainEqual(expect.stringMatching(/^WORKER\.DONE ← worker/))
 
-    const notOne = await call("/api/replay", { method: "POST", body: "hello\n", headers: { "content-type": "text/plain" } })
+    const notOne = await call("/api/replay", {
+      method: "POST",
+      body: "hello\n",
+      headers: { "content-type": "text/plain" },
+    })
     expect(notOne.status).toBe(400)
     expect(notOne.json.error).toMatch(/:1 is not an inspection event/)
     expect((await call("/api/replay", { method: "POST", body: "" })).status).toBe(400)
@@ -375,13 +483,23 @@ describe("the dashboard's triage API", () => {
     const { producer, call } = await setUp()
     const waiting = await producer.dispatch(WaitJob, {})
     const refusals: Array<[string, unknown, number, string]> = [
-      ["/api/bulk", { action: "delete", ids: [waiting.id] }, 400, "Unknown action \"delete\": one of pause, resume, cancel, retry"],
-      ["/api/bulk", { action: "cancel", filter: {} }, 400, "A bulk filter names a status, a type or a parent: it never takes every job"],
+      [
+        "/api/bulk",
+        { action: "delete", ids: [waiting.id] },
+        400,
+        'Unknown action "delete": one of pause, resume, cancel, retry',
+      ],
+      [
+        "/api/bulk",
+        { action: "cancel", filter: {} },
+        400,
+        "A bulk filter names a status, a type or a parent: it never takes every job",
+      ],
       ["/api/bulk", { action: "cancel", ids: [] }, 400, "`ids` must be a non-empty array of job ids"],
       ["/api/bulk", { action: "cancel" }, 400, "Give `ids` (an array) or `filter` (an object)"],
       ["/api/schedules", { name: "s", type: "noop", params: {}, cron: "every day" }, 422, "cron"],
       ["/api/schedules", { name: "s", type: "nope", params: {}, cron: "0 3 * * *" }, 404, "nope"],
-      ["/api/schedules/none/remove", undefined, 404, "No schedule named \"none\""],
+      ["/api/schedules/none/remove", undefined, 404, 'No schedule named "none"'],
       ["/api/dispatch", { name: "noop", params: {}, delayMs: "soon" }, 422, "delayMs"],
     ]
     for (const [path, json, status, error] of refusals) {
@@ -411,6 +529,8 @@ describe("the dashboard's triage API", () => {
     expect((await producer.getJobInfo(done.id)).status).toBe("completed")
     const again = await call("/api/bulk", { method: "POST", json: { action: "pause", ids: [...ids, done.id] } })
     expect(again.json).toMatchObject({ matched: 4, done: 0 })
-    expect(again.json.refused.map((x: { id: string; tag: string }) => [x.id, x.tag])).toEqual([...ids, done.id].map((id) => [id, "InvalidTransition"]))
+    expect(again.json.refused.map((x: { id: string; tag: string }) => [x.id, x.tag])).toEqual(
+      [...ids, done.id].map((id) => [id, "InvalidTransition"]),
+    )
   })
 })

@@ -18,7 +18,10 @@ import { waitUntil } from "../fixtures/waitUntil.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) console.warn(`test/ui/diagram.browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`)
+if (!haveChromium)
+  console.warn(
+    `test/ui/diagram.browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`,
+  )
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const SCREENSHOT = join(root, "docs", "screenshots", "lifecycle-1280.png")
@@ -59,9 +62,14 @@ interface Rect {
 }
 
 /** How far two rectangles overlap, in px of the smaller side (0: they don't). */
-const overlap = (a: Rect, b: Rect) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top))
+const overlap = (a: Rect, b: Rect) =>
+  Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) *
+  Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top))
 const inside = (inner: Rect, outer: Rect, slack = 0.5) =>
-  inner.left >= outer.left - slack && inner.top >= outer.top - slack && inner.right <= outer.right + slack && inner.bottom <= outer.bottom + slack
+  inner.left >= outer.left - slack &&
+  inner.top >= outer.top - slack &&
+  inner.right <= outer.right + slack &&
+  inner.bottom <= outer.bottom + slack
 
 /** Every label, state box and state name of the page's diagram, as the browser lays them out. */
 const measure = (page: Page) =>
@@ -92,7 +100,11 @@ describe.skipIf(!haveChromium)(`the lifecycle diagram and the chart at 1280 px, 
     const { dataDir, producer, url, page, errors } = await setUp()
     await startProcess("test/fixtures/worker.ts", [dataDir, "4"])
     const job = await producer.dispatch(WaitJob, {})
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it",
+    )
     await producer.pause(job.id)
     await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "paused", 20_000, "the pause")
     await page.goto(`${url}#job=${job.id}`)
@@ -114,12 +126,14 @@ describe.skipIf(!haveChromium)(`the lifecycle diagram and the chart at 1280 px, 
 
     // No two labels overlap.
     for (let i = 0; i < labels.length; i++)
-      for (let j = i + 1; j < labels.length; j++) expect(overlap(labels[i]!, labels[j]!), `"${labels[i]!.text}" and "${labels[j]!.text}"`).toBe(0)
+      for (let j = i + 1; j < labels.length; j++)
+        expect(overlap(labels[i]!, labels[j]!), `"${labels[i]!.text}" and "${labels[j]!.text}"`).toBe(0)
     for (const l of labels) {
       for (const s of states) {
         // Over no state's name, and over no state's box: a compound state's a label is in or out of, not across its border.
         expect(overlap(l, s.text), `"${l.text}" over the name of ${s.path}`).toBe(0)
-        if (s.compound) expect(inside(l, s.box, 0) || overlap(l, s.box) === 0, `"${l.text}" across ${s.path}'s border`).toBe(true)
+        if (s.compound)
+          expect(inside(l, s.box, 0) || overlap(l, s.box) === 0, `"${l.text}" across ${s.path}'s border`).toBe(true)
         else expect(overlap(l, s.box), `"${l.text}" over ${s.path}`).toBe(0)
       }
     }
@@ -128,7 +142,8 @@ describe.skipIf(!haveChromium)(`the lifecycle diagram and the chart at 1280 px, 
     const parentOf = (path: string) => path.split(".").slice(0, -1).join(".")
     for (const a of states)
       for (const b of states)
-        if (a.path < b.path && parentOf(a.path) === parentOf(b.path)) expect(overlap(a.box, b.box), `${a.path} and ${b.path}`).toBe(0)
+        if (a.path < b.path && parentOf(a.path) === parentOf(b.path))
+          expect(overlap(a.box, b.box), `${a.path} and ${b.path}`).toBe(0)
 
     // The photograph, for the docs and for a person to look at (once: both stores draw the same).
     if (storeKind === "sqlite") {
@@ -136,7 +151,12 @@ describe.skipIf(!haveChromium)(`the lifecycle diagram and the chart at 1280 px, 
       // The whole page's picture, cut to the diagram: the page's sticky header stays at its top.
       await page.evaluate(() => window.scrollTo(0, 0))
       const at = (await page.locator("[data-job] .diagram").boundingBox())!
-      await page.screenshot({ path: SCREENSHOT, fullPage: true, clip: { x: at.x - 8, y: at.y - 8, width: at.width + 16, height: at.height + 8 }, animations: "disabled" })
+      await page.screenshot({
+        path: SCREENSHOT,
+        fullPage: true,
+        clip: { x: at.x - 8, y: at.y - 8, width: at.width + 16, height: at.height + 8 },
+        animations: "disabled",
+      })
     }
     await producer.cancel(job.id)
     expect(errors).toEqual([])
@@ -165,7 +185,17 @@ describe.skipIf(!haveChromium)(`the lifecycle diagram and the chart at 1280 px, 
       document.body.appendChild(plain)
       const p = copy.getBoundingClientRect()
       plain.remove()
-      return { a: m.a, b: m.b, c: m.c, d: m.d, width: r.width, height: r.height, plainWidth: p.width, plainHeight: p.height, chartWidth: text.ownerSVGElement!.getBoundingClientRect().width }
+      return {
+        a: m.a,
+        b: m.b,
+        c: m.c,
+        d: m.d,
+        width: r.width,
+        height: r.height,
+        plainWidth: p.width,
+        plainHeight: p.height,
+        chartWidth: text.ownerSVGElement!.getBoundingClientRect().width,
+      }
     })
     // The card is far wider than the chart's 600 units: the old chart stretched its text 2x across.
     expect(drawn.chartWidth).toBeGreaterThan(900)

@@ -2,7 +2,14 @@ import { createMachine } from "xstate"
 import { describe, expect, it } from "vitest"
 import { machineGraph } from "../../src/machines/machineGraph.js"
 import { jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
-import { labelLines, layout, lifecycleDiagram, textWidth, type DiagramBox, type LifecycleDiagram } from "../../src/ui/lifecycleDiagram.js"
+import {
+  labelLines,
+  layout,
+  lifecycleDiagram,
+  textWidth,
+  type DiagramBox,
+  type LifecycleDiagram,
+} from "../../src/ui/lifecycleDiagram.js"
 
 // The layout alone, as numbers (test/ui/diagram.browser.test.ts measures what Chromium draws).
 
@@ -14,9 +21,13 @@ interface Rect {
 }
 
 const area = (a: Rect, b: Rect) =>
-  Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y))
+  Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x)) *
+  Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y))
 const within = (inner: Rect, outer: Rect) =>
-  inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height
+  inner.x >= outer.x &&
+  inner.y >= outer.y &&
+  inner.x + inner.width <= outer.x + outer.width &&
+  inner.y + inner.height <= outer.y + outer.height
 
 /** How far a point is from a box's border (0 on it). */
 const offBorder = (p: { x: number; y: number }, b: Rect) => {
@@ -42,15 +53,22 @@ const checkLayout = (d: LifecycleDiagram) => {
     expect(within(b, canvas), `${b.path} inside the diagram`).toBe(true)
     const parent = byPath.get(parentOf(b.path))
     // A child is inside its parent, under the parent's header line.
-    if (parent) expect(within(b, { ...parent, y: parent.y + 24, height: parent.height - 24 }), `${b.path} inside ${parent.path}`).toBe(true)
+    if (parent)
+      expect(
+        within(b, { ...parent, y: parent.y + 24, height: parent.height - 24 }),
+        `${b.path} inside ${parent.path}`,
+      ).toBe(true)
   }
   for (const a of d.boxes)
-    for (const b of d.boxes) if (a.path < b.path && parentOf(a.path) === parentOf(b.path)) expect(area(a, b), `${a.path} and ${b.path}`).toBe(0)
+    for (const b of d.boxes)
+      if (a.path < b.path && parentOf(a.path) === parentOf(b.path))
+        expect(area(a, b), `${a.path} and ${b.path}`).toBe(0)
 
   const labels = d.edges.map((e) => ({ ...e.label, name: `${e.from} → ${e.to}` }))
   for (const l of labels) expect(within(l, canvas), `${l.name}'s labels inside the diagram`).toBe(true)
   for (let i = 0; i < labels.length; i++)
-    for (let j = i + 1; j < labels.length; j++) expect(area(labels[i]!, labels[j]!), `${labels[i]!.name} and ${labels[j]!.name}`).toBe(0)
+    for (let j = i + 1; j < labels.length; j++)
+      expect(area(labels[i]!, labels[j]!), `${labels[i]!.name} and ${labels[j]!.name}`).toBe(0)
   const header = (b: DiagramBox) => ({ ...b, height: 24 })
   for (const l of labels)
     for (const b of d.boxes) {
@@ -75,7 +93,10 @@ const checkLayout = (d: LifecycleDiagram) => {
   }
   const initial = byPath.get(d.initial)!
   expect(within({ x: d.entry.x - 5, y: d.entry.y - 5, width: 10, height: 10 }, canvas)).toBe(true)
-  for (const b of d.boxes) expect(area({ x: d.entry.x - 5, y: d.entry.y - 5, width: 10, height: 10 }, b), `the entry dot over ${b.path}`).toBe(0)
+  for (const b of d.boxes)
+    expect(area({ x: d.entry.x - 5, y: d.entry.y - 5, width: 10, height: 10 }, b), `the entry dot over ${b.path}`).toBe(
+      0,
+    )
   expect(offBorder(ends(d.entry.d).end, initial)).toBeLessThanOrEqual(1)
 }
 
@@ -85,15 +106,34 @@ describe("the lifecycle diagram's layout (ELK)", () => {
     checkLayout(d)
     expect(d.initial).toBe("queued")
     expect(d.boxes.map((b) => b.path).sort()).toEqual(
-      ["queued", "queued.ready", "queued.waiting", "queued.children", "running", "running.active", "running.pausing", "running.cancelling", "paused", "completed", "failed", "cancelled"].sort(),
+      [
+        "queued",
+        "queued.ready",
+        "queued.waiting",
+        "queued.children",
+        "running",
+        "running.active",
+        "running.pausing",
+        "running.cancelling",
+        "paused",
+        "completed",
+        "failed",
+        "cancelled",
+      ].sort(),
     )
     expect(d.boxes.find((b) => b.path === "running")).toMatchObject({ kind: "compound", invokes: ["runJob"] })
     expect(d.boxes.find((b) => b.path === "completed")).toMatchObject({ kind: "final" })
     const edge = (from: string, to: string) => d.edges.filter((e) => e.from === from && e.to === to)
     expect(edge("queued", "running")).toEqual([expect.objectContaining({ labels: ["START"] })])
     // Three transitions, one arrow.
-    expect(edge("running.pausing", "paused")).toEqual([expect.objectContaining({ labels: ["WORKER.PAUSED", "WORKER.AWAITING", "WORKER.FAILED"] })])
-    expect(edge("running.pausing", "paused")[0]!.lines).toEqual([["WORKER.", "PAUSED"], ["WORKER.", "AWAITING"], ["WORKER.", "FAILED"]])
+    expect(edge("running.pausing", "paused")).toEqual([
+      expect.objectContaining({ labels: ["WORKER.PAUSED", "WORKER.AWAITING", "WORKER.FAILED"] }),
+    ])
+    expect(edge("running.pausing", "paused")[0]!.lines).toEqual([
+      ["WORKER.", "PAUSED"],
+      ["WORKER.", "AWAITING"],
+      ["WORKER.", "FAILED"],
+    ])
     expect(edge("running", "failed")).toEqual([expect.objectContaining({ labels: ["WORKER.FAILED", "FAIL"] })])
     // An eventless transition is labelled by its guard.
     expect(edge("queued.ready", "queued.waiting")).toEqual([expect.objectContaining({ labels: ["[hasRunAt]"] })])
@@ -119,7 +159,11 @@ describe("the lifecycle diagram's layout (ELK)", () => {
       id: "m",
       initial: "a",
       states: {
-        a: { initial: "x", on: { IN: ".y", GO: "b" }, states: { x: { on: { NEXT: "y", STAY: "x" } }, y: { on: { OUT: "#m.b" } } } },
+        a: {
+          initial: "x",
+          on: { IN: ".y", GO: "b" },
+          states: { x: { on: { NEXT: "y", STAY: "x" } }, y: { on: { OUT: "#m.b" } } },
+        },
         b: { on: { BACK: "a.x", DEEP: "#m.c.d.e", "A.VERY.LONG.EVENT.NAME": "c" } },
         c: { initial: "d", states: { d: { initial: "e", states: { e: { on: { UP: "#m.a", DONE: "#m.f" } } } } } },
         f: { type: "final" },
@@ -127,7 +171,9 @@ describe("the lifecycle diagram's layout (ELK)", () => {
     })
     const d = await layout(machineGraph(machine))
     checkLayout(d)
-    expect(d.edges.map((e) => `${e.from}>${e.to}`).sort()).toEqual(["a.x>a.y", "a.y>b", "a>a.y", "a>b", "b>a.x", "b>c", "b>c.d.e", "c.d.e>a", "c.d.e>f"].sort())
+    expect(d.edges.map((e) => `${e.from}>${e.to}`).sort()).toEqual(
+      ["a.x>a.y", "a.y>b", "a>a.y", "a>b", "b>a.x", "b>c", "b>c.d.e", "c.d.e>a", "c.d.e>f"].sort(),
+    )
     expect(d.edges.find((e) => e.to === "c")!.lines).toEqual([["A.", "VERY.LONG.EVENT.NAME"]])
   })
 })

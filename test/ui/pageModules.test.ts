@@ -27,11 +27,21 @@ describe("the page's params check", () => {
         () => void accepted++,
         (e: { issues: unknown }) => e.issues,
       )
-      expect(validate(manager.getJobSchema(name).params, params), `${name} ${JSON.stringify(params)}`).toEqual(refused ?? [])
+      expect(validate(manager.getJobSchema(name).params, params), `${name} ${JSON.stringify(params)}`).toEqual(
+        refused ?? [],
+      )
     }
     // And what dispatchByName takes, the check passes.
-    expect(validate(manager.getJobSchema("indexer").params, { location: "/tmp", mode: "Deep", batchSize: 10 })).toEqual([])
-    expect(validate(manager.getJobSchema("file_copy").params, { sources: ["a"], destination: "b", options: { conflict: "skip" } })).toEqual([])
+    expect(validate(manager.getJobSchema("indexer").params, { location: "/tmp", mode: "Deep", batchSize: 10 })).toEqual(
+      [],
+    )
+    expect(
+      validate(manager.getJobSchema("file_copy").params, {
+        sources: ["a"],
+        destination: "b",
+        options: { conflict: "skip" },
+      }),
+    ).toEqual([])
     // Only what both took was stored (`null` for an optional field is taken as absent).
     expect(accepted).toBe(1)
     expect(await manager.listJobs()).toHaveLength(1)
@@ -43,28 +53,71 @@ describe("the page's progress labels", () => {
     const { progressOf } = await formatModule()
     const copy = progressOf({
       _tag: "Structured",
-      data: { filesDone: 12, filesTotal: 302, bytesDone: 1_572_864, bytesTotal: 46_137_344, currentFile: "/tmp/sample/a/file-9.dat", bytesPerSecond: 3_145_728, etaSeconds: 75, fraction: 0.034 },
+      data: {
+        filesDone: 12,
+        filesTotal: 302,
+        bytesDone: 1_572_864,
+        bytesTotal: 46_137_344,
+        currentFile: "/tmp/sample/a/file-9.dat",
+        bytesPerSecond: 3_145_728,
+        etaSeconds: 75,
+        fraction: 0.034,
+      },
     })
-    expect(copy).toEqual({ fraction: 0.034, label: "12 / 302 files · 1.5 MB / 44 MB · 3.0 MB/s · 1m 15s left · file-9.dat", detail: "/tmp/sample/a/file-9.dat" })
+    expect(copy).toEqual({
+      fraction: 0.034,
+      label: "12 / 302 files · 1.5 MB / 44 MB · 3.0 MB/s · 1m 15s left · file-9.dat",
+      detail: "/tmp/sample/a/file-9.dat",
+    })
     // Paused (or ended), the same stored progress has no rate and no time left.
-    const paused = progressOf({ _tag: "Structured", data: { filesDone: 12, filesTotal: 302, bytesPerSecond: 3_145_728, itemsPerSecond: 9, etaSeconds: 75 } }, false)
+    const paused = progressOf(
+      {
+        _tag: "Structured",
+        data: { filesDone: 12, filesTotal: 302, bytesPerSecond: 3_145_728, itemsPerSecond: 9, etaSeconds: 75 },
+      },
+      false,
+    )
     expect(paused.label).toBe("12 / 302 files")
     const index = progressOf({
       _tag: "Structured",
-      data: { phase: "discovery", dirsFound: 38, filesFound: 1_204, bytesFound: 2_048, contentDone: 0, contentTotal: null, currentPath: "/srv/x", itemsPerSecond: 410.6, fraction: null },
+      data: {
+        phase: "discovery",
+        dirsFound: 38,
+        filesFound: 1_204,
+        bytesFound: 2_048,
+        contentDone: 0,
+        contentTotal: null,
+        currentPath: "/srv/x",
+        itemsPerSecond: 410.6,
+        fraction: null,
+      },
     })
     expect(index.fraction).toBeNull()
     expect(index.label).toBe("discovery · 38 dirs found · 1,204 files found · 2.0 KB found · 411/s · x")
     // A shape it does not know: its numbers and words, by name.
-    expect(progressOf({ _tag: "Structured", data: { stage: "upload", parts: 3, nested: { a: 1 } } }).label).toBe("stage upload · parts 3")
-    expect(progressOf({ _tag: "Count", done: 1500, total: 3000 })).toMatchObject({ fraction: 0.5, label: "1,500/3,000" })
+    expect(progressOf({ _tag: "Structured", data: { stage: "upload", parts: 3, nested: { a: 1 } } }).label).toBe(
+      "stage upload · parts 3",
+    )
+    expect(progressOf({ _tag: "Count", done: 1500, total: 3000 })).toMatchObject({
+      fraction: 0.5,
+      label: "1,500/3,000",
+    })
   })
 })
 
 describe("the page's durations", () => {
   it("reads ms, s, m, h and d as typed in the dispatch form, and gives anything else back for the server to refuse", async () => {
     const { durationMs } = await formatModule()
-    expect(["", " ", "1500", "90s", "1.5m", "2h", "1d", "250 ms"].map(durationMs)).toEqual([undefined, undefined, 1500, 90_000, 90_000, 7_200_000, 86_400_000, 250])
+    expect(["", " ", "1500", "90s", "1.5m", "2h", "1d", "250 ms"].map(durationMs)).toEqual([
+      undefined,
+      undefined,
+      1500,
+      90_000,
+      90_000,
+      7_200_000,
+      86_400_000,
+      250,
+    ])
     expect(durationMs("soon")).toBe("soon")
     expect(durationMs("-5s")).toBe("-5s")
   })

@@ -3,7 +3,8 @@
  * the tests with the types they are written to. Through a computed URL: TypeScript does not
  * look for declarations of a module it cannot see.
  */
-const load = <T>(file: string): Promise<T> => import(new URL(`../../src/ui/static/${file}`, import.meta.url).href) as Promise<T>
+const load = <T>(file: string): Promise<T> =>
+  import(new URL(`../../src/ui/static/${file}`, import.meta.url).href) as Promise<T>
 
 export interface Step {
   readonly status: string
@@ -19,7 +20,11 @@ export interface ProgressView {
   readonly detail: string
 }
 
-export const timelineModule = () => load<{ timelineOf: (history: ReadonlyArray<Step>, heard: ReadonlyArray<Step>) => Step[] }>("timeline.js")
+export const timelineModule = () =>
+  load<{ timelineOf: (history: ReadonlyArray<Step>, heard: ReadonlyArray<Step>) => Step[] }>("timeline.js")
 export const validateModule = () => load<{ validate: (schema: unknown, value: unknown) => Issue[] }>("validate.js")
 export const formatModule = () =>
-  load<{ progressOf: (progress: unknown, running?: boolean) => ProgressView; durationMs: (text: string) => number | string | undefined }>("format.js")
+  load<{
+    progressOf: (progress: unknown, running?: boolean) => ProgressView
+    durationMs: (text: string) => number | string | undefined
+  }>("format.js")

@@ -20,10 +20,18 @@ export const recordsEvent = (lines: ReadonlyArray<string>, type: string): boolea
  * A recording as `jobstate inspect --out` makes one (the inspector library's own serialisation)
  * of a manager that runs one noop job to its end. `lines` grows as the manager records on.
  */
-export const recordNoopRun = async (): Promise<{ readonly lines: string[]; readonly manager: JobManager; readonly id: string }> => {
+export const recordNoopRun = async (): Promise<{
+  readonly lines: string[]
+  readonly manager: JobManager
+  readonly id: string
+}> => {
   const lines: string[] = []
   const recorder = createInspector({ send: (event) => void lines.push(JSON.stringify(event)) })
-  const manager = await openManager({ dataDir: tempDir(), concurrency: 1, inspect: (event) => recorder.inspect.next?.(event) })
+  const manager = await openManager({
+    dataDir: tempDir(),
+    concurrency: 1,
+    inspect: (event) => recorder.inspect.next?.(event),
+  })
   const job = await manager.dispatch(NoopJob, { tag: "recorded" })
   await job.result()
   // The inspector hands its events on asynchronously (after the job's end is committed): the

@@ -29,15 +29,25 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     await page.goto(`${url}#job=${parent.id}`)
     const links = page.locator("[data-children-list] a[data-child]")
     await waitUntil(async () => (await links.count()) === 4, 20_000, "the four children")
-    expect(new Set(await links.evaluateAll((as) => as.map((a) => a.getAttribute("data-child"))))).toEqual(new Set(children))
+    expect(new Set(await links.evaluateAll((as) => as.map((a) => a.getAttribute("data-child"))))).toEqual(
+      new Set(children),
+    )
     await links.first().click()
-    await waitUntil(async () => children.includes((await page.locator("[data-job]").getAttribute("data-job"))!), 20_000, "a child's detail")
+    await waitUntil(
+      async () => children.includes((await page.locator("[data-job]").getAttribute("data-job"))!),
+      20_000,
+      "a child's detail",
+    )
     await page.locator(`a[data-parent="${parent.id}"]`).click()
     await page.locator(`[data-job="${parent.id}"]`).waitFor()
 
     await page.locator('button[name="show-children"]').click()
     await page.locator('[data-filter="parent"]').waitFor()
-    await waitUntil(async () => new Set(await listed(page)).size === 4 && (await listed(page)).every((id) => children.includes(id!)), 20_000, "only the children listed")
+    await waitUntil(
+      async () => new Set(await listed(page)).size === 4 && (await listed(page)).every((id) => children.includes(id!)),
+      20_000,
+      "only the children listed",
+    )
     expect(new URL(page.url()).hash).toContain(`parent=${parent.id}`)
     await page.locator('[data-filter="parent"] button').click()
     await page.locator(`tr.job[data-id="${other.id}"]`).waitFor()
@@ -81,7 +91,11 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     for (let i = 0; i < 3; i++) failed.push((await producer.dispatch(FailingJob, { mode: "typed" })).id)
     const waits = [] as string[]
     for (let i = 0; i < 3; i++) waits.push((await producer.dispatch(WaitJob, {})).id)
-    await waitUntil(async () => (await Promise.all(failed.map((id) => producer.getJobInfo(id)))).every((j) => j.status === "failed"), 20_000, "three failures")
+    await waitUntil(
+      async () => (await Promise.all(failed.map((id) => producer.getJobInfo(id)))).every((j) => j.status === "failed"),
+      20_000,
+      "three failures",
+    )
 
     await page.goto(`${url}#status=failed&type=failing`)
     await waitUntil(async () => new Set(await listed(page)).size === 3, 20_000, "the three failed jobs")
@@ -89,7 +103,10 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     await page.locator('button[name="retry-all"]').click()
     await page.locator("[data-bulk-result]", { hasText: "retry: 3 of 3 done" }).waitFor()
     await waitUntil(
-      async () => (await Promise.all(failed.map((id) => producer.getJobInfo(id)))).every((j) => j.status === "failed" && j.attempts === 2),
+      async () =>
+        (await Promise.all(failed.map((id) => producer.getJobInfo(id)))).every(
+          (j) => j.status === "failed" && j.attempts === 2,
+        ),
       20_000,
       "each failed job run once more",
     )
@@ -101,7 +118,9 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     page.once("dialog", (dialog) => void dialog.accept())
     await page.locator('button[name="bulk-cancel"]').click()
     await page.locator("[data-bulk-result]", { hasText: "cancel: 2 of 2 done" }).waitFor()
-    expect((await Promise.all(waits.map((id) => producer.getJobInfo(id)))).map((j) => j.status === "cancelled")).toEqual([true, true, false])
+    expect(
+      (await Promise.all(waits.map((id) => producer.getJobInfo(id)))).map((j) => j.status === "cancelled"),
+    ).toEqual([true, true, false])
 
     // Pausing a cancelled job is refused: each is named, and the others (none here) go on.
     for (const id of waits.slice(0, 2)) await page.locator(`tr.job[data-id="${id}"] input[name="check"]`).check()
@@ -116,7 +135,11 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
   it("shows every worker: host, pid, types, concurrency, the jobs it runs, its lease's age", async () => {
     const { producer, worker, url, page, errors } = await setUp()
     const job = await producer.dispatch(WaitJob, {})
-    await waitUntil(async () => (await producer.getJobInfo(job.id)).status === "running", 20_000, "the worker to run it")
+    await waitUntil(
+      async () => (await producer.getJobInfo(job.id)).status === "running",
+      20_000,
+      "the worker to run it",
+    )
     await page.goto(`${url}#view=workers`)
     const row = page.locator("tr[data-manager]", { hasText: String(worker!.pid) })
     await row.locator('[data-running="1"]').waitFor()
@@ -146,7 +169,9 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     await page.locator(`tr.job[data-id="${delayed.id}"] [data-wait="waiting (delay)"]`).waitFor()
     await page.locator(`tr.job[data-id="${unrun.id}"] [data-wait="waiting for a worker"]`).waitFor()
     const runAt = (await producer.getJobInfo(delayed.id)).runAt
-    expect(await page.locator(`tr.job[data-id="${delayed.id}"] td[data-run-at] time`).getAttribute("datetime")).toBe(runAt)
+    expect(await page.locator(`tr.job[data-id="${delayed.id}"] td[data-run-at] time`).getAttribute("datetime")).toBe(
+      runAt,
+    )
     expect(await page.locator(`tr.job[data-id="${unrun.id}"] td[data-run-at]`).innerText()).toBe("")
 
     await page.locator(`tr.job[data-id="${thrown.id}"]`).click()
@@ -159,7 +184,9 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     expect(await page.locator('[data-job] [data-error="RangeError"]').innerText()).toBe("[RangeError] boom")
     // Its path is lit by the arrows it took, not by every arrow between the two statuses
     // (running.pausing → failed and running.cancelling → failed were not taken).
-    const taken = await page.locator("svg.lifecycle g.transition.taken").evaluateAll((gs) => gs.map((g) => `${g.getAttribute("data-from")}>${g.getAttribute("data-to")}`))
+    const taken = await page
+      .locator("svg.lifecycle g.transition.taken")
+      .evaluateAll((gs) => gs.map((g) => `${g.getAttribute("data-from")}>${g.getAttribute("data-to")}`))
     expect(taken.sort()).toEqual(["queued>running", "running>failed"])
     expect(errors).toEqual([])
   })
@@ -199,7 +226,11 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     await waitUntil(async () => (await producer.listJobs({ name: "wait" })).length === 1, 20_000, "the wait job")
     const [wait] = await producer.listJobs({ name: "wait" })
     // Its attempts end at 300 ms, not at the minute it would wait.
-    await waitUntil(async () => (await producer.getJobInfo(wait!.id)).lastError?._tag === "JobTimeout", 30_000, "a timed-out attempt")
+    await waitUntil(
+      async () => (await producer.getJobInfo(wait!.id)).lastError?._tag === "JobTimeout",
+      30_000,
+      "a timed-out attempt",
+    )
     // (It may have failed for good by now: its retries end the same way.)
     await producer.cancel(wait!.id).catch((e: { _tag: string }) => expect(e._tag).toBe("InvalidTransition"))
     await producer.cancel(job!.id)
@@ -224,7 +255,12 @@ describe.skipIf(!haveChromium)(`the dashboard for triage, on ${storeKind}`, () =
     const row = page.locator('tr[data-schedule="nightly-noop"]')
     await row.waitFor()
     const [stored] = await producer.listSchedules()
-    expect(stored).toMatchObject({ name: "nightly-noop", jobName: "noop", cron: "0 3 * * *", timezone: "Europe/Stockholm" })
+    expect(stored).toMatchObject({
+      name: "nightly-noop",
+      jobName: "noop",
+      cron: "0 3 * * *",
+      timezone: "Europe/Stockholm",
+    })
     expect(await row.locator("time").first().getAttribute("datetime")).toBe(stored!.nextRunAt)
 
     const questions: string[] = []

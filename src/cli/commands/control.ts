@@ -20,8 +20,10 @@ type UserCommand = Exclude<RemoteCommand, "pause-by-parent">
 const wanted: Record<UserCommand, string> = { pause: "paused", resume: "queued", cancel: "cancelled", retry: "queued" }
 
 const descriptions: Record<UserCommand, string> = {
-  pause: "pause a job at its next interrupt point (a checkpoint or checkInterrupt); it stays paused until `jobstate resume`",
-  resume: "put a paused (or stalled) job back in line; it continues from its last checkpoint (--wait: and run it here until it ends)",
+  pause:
+    "pause a job at its next interrupt point (a checkpoint or checkInterrupt); it stays paused until `jobstate resume`",
+  resume:
+    "put a paused (or stalled) job back in line; it continues from its last checkpoint (--wait: and run it here until it ends)",
   cancel: "cancel a queued, running or paused job",
   retry: "put a failed or cancelled job back in line, with a fresh retry budget; it continues from its last checkpoint",
 }
@@ -43,7 +45,10 @@ const backoffOption = (value: string): Backoff | "none" => {
   // Not null: commander keeps a parser's null as "".
   if (value.trim() === "none") return "none"
   const match = /^(fixed|exponential):(.+)$/.exec(value.trim())
-  if (match === null) throw new InvalidArgumentError(`--backoff must be fixed:<duration>, exponential:<duration> or none (e.g. exponential:1s), got ${JSON.stringify(value)}.`)
+  if (match === null)
+    throw new InvalidArgumentError(
+      `--backoff must be fixed:<duration>, exponential:<duration> or none (e.g. exponential:1s), got ${JSON.stringify(value)}.`,
+    )
   return { type: match[1] as Backoff["type"], delayMs: durationOption("--backoff")(match[2]!) }
 }
 
@@ -52,17 +57,32 @@ const backoffOption = (value: string): Backoff | "none" => {
  * change the job's policy as it stands (the dispatch's override, else its type's), keeping what
  * they do not name; a policy needs `maxRetries`, so without one to start from `--max-retries` is required.
  */
-const retryOverridesOf = (options: ControlOptions, base: RetryPolicy | undefined, id: string, type: string, typeKnown: boolean): RetryOverrides | undefined => {
+const retryOverridesOf = (
+  options: ControlOptions,
+  base: RetryPolicy | undefined,
+  id: string,
+  type: string,
+  typeKnown: boolean,
+): RetryOverrides | undefined => {
   const timeoutMs = options.timeout
   let retry: RetryPolicy | undefined
   if (options.maxRetries !== undefined || options.backoff !== undefined) {
     const maxRetries = options.maxRetries ?? base?.maxRetries
     if (maxRetries === undefined) {
-      const where = typeKnown ? `its type "${type}" has none` : `its type "${type}" is not one this command knows (add --jobs <module that exports it>)`
-      throw new UsageError({ detail: `--backoff changes job ${id}'s retry policy, but ${where}: give --max-retries too` })
+      const where = typeKnown
+        ? `its type "${type}" has none`
+        : `its type "${type}" is not one this command knows (add --jobs <module that exports it>)`
+      throw new UsageError({
+        detail: `--backoff changes job ${id}'s retry policy, but ${where}: give --max-retries too`,
+      })
     }
     const { backoff: baseBackoff, ...rest } = base ?? {}
-    const backoff = options.backoff === undefined ? baseBackoff : options.backoff === "none" ? undefined : { ...baseBackoff, ...options.backoff }
+    const backoff =
+      options.backoff === undefined
+        ? baseBackoff
+        : options.backoff === "none"
+          ? undefined
+          : { ...baseBackoff, ...options.backoff }
     retry = { ...rest, maxRetries, ...(backoff === undefined ? {} : { backoff }) }
   }
   if (timeoutMs === undefined && retry === undefined) return undefined
@@ -77,25 +97,48 @@ export const registerControlCommands = (program: Command) => {
       .command(name)
       .description(descriptions[name])
       .argument("<id>", "the job id (or a unique prefix of it)")
-      .option("--wait-timeout <seconds>", `how long to wait for the job to get there (default ${DEFAULT_WAIT_SECONDS})`, integerOption("--wait-timeout", 1))
+      .option(
+        "--wait-timeout <seconds>",
+        `how long to wait for the job to get there (default ${DEFAULT_WAIT_SECONDS})`,
+        integerOption("--wait-timeout", 1),
+      )
     if (name === "retry") {
       // As `run`'s: the attempts this retry starts get these instead of the dispatch's (or the type's).
       command
-        .option("--timeout <duration>", "fail each attempt it starts that runs longer than this (JobTimeout): 30s, 15m, 2h, 500ms", durationOption("--timeout"))
-        .option("--max-retries <n>", "retries after the first attempt it starts, within its retry policy", integerOption("--max-retries", 0))
-        .option("--backoff <type:delay>", "the wait before each retry: fixed:30s, exponential:1s (1s, 2s, 4s, …), or none", backoffOption)
+        .option(
+          "--timeout <duration>",
+          "fail each attempt it starts that runs longer than this (JobTimeout): 30s, 15m, 2h, 500ms",
+          durationOption("--timeout"),
+        )
+        .option(
+          "--max-retries <n>",
+          "retries after the first attempt it starts, within its retry policy",
+          integerOption("--max-retries", 0),
+        )
+        .option(
+          "--backoff <type:delay>",
+          "the wait before each retry: fixed:30s, exponential:1s (1s, 2s, 4s, …), or none",
+          backoffOption,
+        )
     } else {
       command.option("--timeout <seconds>", "the same as --wait-timeout", integerOption("--timeout", 1))
     }
     if (name === "resume") {
-      command.option("--wait", "run the job in this process until it ends and print its outcome, like `run` (Ctrl-C pauses it again)")
+      command.option(
+        "--wait",
+        "run the job in this process until it ends and print its outcome, like `run` (Ctrl-C pauses it again)",
+      )
     }
     command.action(async (idArg: string, options: ControlOptions, command: Command) => {
       const where = storeOf(command)
       // The types this process knows decide what it may do with a stalled job (the orphan rule).
       const jobs = await jobsOf(command)
       const registry = new JobRegistry(jobs)
-      const { id, type, options: stored } = await withStore(
+      const {
+        id,
+        type,
+        options: stored,
+      } = await withStore(
         where,
         async (store) => {
           const row = await readJob(store, await resolveJobId(store, idArg))
@@ -106,10 +149,16 @@ export const registerControlCommands = (program: Command) => {
         },
       )
       const cli = invocationOf(command)
-      const waitSeconds = options.waitTimeout ?? (name === "retry" ? undefined : options.timeout) ?? DEFAULT_WAIT_SECONDS
+      const waitSeconds =
+        options.waitTimeout ?? (name === "retry" ? undefined : options.timeout) ?? DEFAULT_WAIT_SECONDS
       const storedRetry = stored === null ? undefined : (JSON.parse(stored) as { retry?: RetryPolicy }).retry
-      const overrides = name === "retry" ? retryOverridesOf(options, storedRetry ?? registry.get(type)?.retry, id, type, registry.has(type)) : undefined
-      const cleanups = new Cleanups(where.dataDir, (error) => process.stderr.write(`jobstate: ${(error as Error).message}\n`))
+      const overrides =
+        name === "retry"
+          ? retryOverridesOf(options, storedRetry ?? registry.get(type)?.retry, id, type, registry.has(type))
+          : undefined
+      const cleanups = new Cleanups(where.dataDir, (error) =>
+        process.stderr.write(`jobstate: ${(error as Error).message}\n`),
+      )
       if (name === "resume" && options.wait) return resumeAndWait(where, jobs, id, type, cli)
       const outcome = await withStore(
         where,
@@ -130,7 +179,10 @@ export const registerControlCommands = (program: Command) => {
           return withChildren(
             event,
             () => commandThroughStore(store, registry, id, event, commandOptions),
-            () => cascadeToChildren(store, id, event, (child, childEvent) => commandThroughStore(store, registry, child, childEvent, commandOptions)),
+            () =>
+              cascadeToChildren(store, id, event, (child, childEvent) =>
+                commandThroughStore(store, registry, child, childEvent, commandOptions),
+              ),
           )
         },
         () => {
@@ -143,10 +195,18 @@ export const registerControlCommands = (program: Command) => {
         return
       }
       const status = outcome.status
-      const note = status === wanted[name] || status === "running" ? "" : ` (it got there before the ${name} took effect)`
+      const note =
+        status === wanted[name] || status === "running" ? "" : ` (it got there before the ${name} took effect)`
       process.stdout.write(`Job ${id} is ${status}${note}\n`)
       if (overrides !== undefined) process.stdout.write(`Its next attempts run with ${JSON.stringify(overrides)}\n`)
-      if ((name === "resume" || name === "retry") && (await withStore(where, (store) => liveWorkerCount(store, type), () => 0)) === 0) {
+      if (
+        (name === "resume" || name === "retry") &&
+        (await withStore(
+          where,
+          (store) => liveWorkerCount(store, type),
+          () => 0,
+        )) === 0
+      ) {
         process.stdout.write(
           `No worker of type "${type}" is running on ${whereOf(where)}: start \`${await workerHintOf(command, type)}\` to run it` +
             (name === "resume" ? `, or use \`${cli} resume --wait ${id}\` next time.\n` : ".\n"),
@@ -162,10 +222,18 @@ export const registerControlCommands = (program: Command) => {
  * and the command follows the job until it ends and exits like `run`. A job that another live
  * manager runs is followed there. A job that has ended already just has its outcome printed.
  */
-const resumeAndWait = async (where: Where, jobs: Awaited<ReturnType<typeof jobsOf>>, id: string, type: string, cli: string) => {
+const resumeAndWait = async (
+  where: Where,
+  jobs: Awaited<ReturnType<typeof jobsOf>>,
+  id: string,
+  type: string,
+  cli: string,
+) => {
   // A manager that does not know the job's type could not run it: say so before opening one.
   if (!new JobRegistry(jobs).has(type)) {
-    throw new UsageError({ detail: `Job ${id} is of type "${type}", which this command does not know: add --jobs <module that exports it>` })
+    throw new UsageError({
+      detail: `Job ${id} is of type "${type}", which this command does not know: add --jobs <module that exports it>`,
+    })
   }
   const manager = await JobManager.open({ ...where, jobs, runOnlyOwn: true })
   try {

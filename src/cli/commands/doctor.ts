@@ -19,9 +19,15 @@ interface Finding {
 /** How many ids a finding names before it says "…". */
 const SHOWN = 5
 
-const ago = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`)
+const ago = (ms: number) =>
+  ms < 120_000
+    ? `${Math.round(ms / 1000)} s`
+    : ms < 7_200_000
+      ? `${Math.round(ms / 60_000)} min`
+      : `${(ms / 3_600_000).toFixed(1)} h`
 
-const listed = (ids: ReadonlyArray<string>) => `${ids.slice(0, SHOWN).join(", ")}${ids.length > SHOWN ? `, … (${ids.length})` : ""}`
+const listed = (ids: ReadonlyArray<string>) =>
+  `${ids.slice(0, SHOWN).join(", ")}${ids.length > SHOWN ? `, … (${ids.length})` : ""}`
 
 /** What the store says about itself, each finding ok, a warning (work waits), or a failure (the store cannot be used as it is). */
 const examine = async (store: JobStore): Promise<Finding[]> => {
@@ -31,21 +37,30 @@ const examine = async (store: JobStore): Promise<Finding[]> => {
   findings.push(
     has === latest
       ? { check: "schema", level: "ok", message: `schema version ${has}, the one this jobstate writes` }
-      : { check: "schema", level: "warn", message: `schema version ${has}; this jobstate writes ${latest}: the next worker to open it migrates it` },
+      : {
+          check: "schema",
+          level: "warn",
+          message: `schema version ${has}; this jobstate writes ${latest}: the next worker to open it migrates it`,
+        },
   )
   findings.push(
     check.integrity === undefined
       ? { check: "integrity", level: "ok", message: "the server checks its own pages (no check of jobstate's to run)" }
       : check.integrity.length === 0
         ? { check: "integrity", level: "ok", message: "integrity_check: ok" }
-        : { check: "integrity", level: "fail", message: `integrity_check found ${check.integrity.length} problem(s): ${check.integrity.slice(0, SHOWN).join("; ")}` },
+        : {
+            check: "integrity",
+            level: "fail",
+            message: `integrity_check found ${check.integrity.length} problem(s): ${check.integrity.slice(0, SHOWN).join("; ")}`,
+          },
   )
   const leases = await store.leases()
   const owners = new Owners(leases, null)
   const live = leases.filter((l) => owners.isLive(l.id))
   const dead = owners.deadOwners()
   const now = Date.now()
-  const describe = (l: (typeof leases)[number]) => `${l.id.slice(0, 8)} (${l.host} pid ${l.pid}, ${l.types.length === 0 ? "producer" : l.types.join(" ")})`
+  const describe = (l: (typeof leases)[number]) =>
+    `${l.id.slice(0, 8)} (${l.host} pid ${l.pid}, ${l.types.length === 0 ? "producer" : l.types.join(" ")})`
   findings.push({
     check: "managers",
     level: "ok",
@@ -73,8 +88,16 @@ const examine = async (store: JobStore): Promise<Finding[]> => {
   const waiting = queued.filter((c) => !owners.runsType(c.name))
   findings.push(
     waiting.length > 0
-      ? { check: "waiting", level: "warn", message: `queued jobs no live manager runs: ${waiting.map((c) => `${c.count} ${c.name}`).join(", ")}; start a worker of their type` }
-      : { check: "waiting", level: "ok", message: queued.length === 0 ? "no job queued" : "every queued job's type has a live worker" },
+      ? {
+          check: "waiting",
+          level: "warn",
+          message: `queued jobs no live manager runs: ${waiting.map((c) => `${c.count} ${c.name}`).join(", ")}; start a worker of their type`,
+        }
+      : {
+          check: "waiting",
+          level: "ok",
+          message: queued.length === 0 ? "no job queued" : "every queued job's type has a live worker",
+        },
   )
   return findings
 }
@@ -94,7 +117,11 @@ export const registerDoctorCommand = (program: Command) => {
       const where = storeOf(command)
       const findings: Finding[] = []
       if (where.databaseUrl === undefined && !existsSync(join(where.dataDir, "jobs.db"))) {
-        findings.push({ check: "open", level: "fail", message: `no store at ${join(where.dataDir, "jobs.db")} (give --data-dir or --database-url)` })
+        findings.push({
+          check: "open",
+          level: "fail",
+          message: `no store at ${join(where.dataDir, "jobs.db")} (give --data-dir or --database-url)`,
+        })
       } else {
         let store: JobStore | undefined
         try {

@@ -19,14 +19,24 @@ interface InspectOptions {
 export const registerInspectCommand = (program: Command) => {
   program
     .command("inspect")
-    .description("run the demo with the Stately inspector attached to the manager and every job actor, or --replay a recording offline")
-    .option("--port <port>", "port of the local inspector bridge (default 8080), or of the replay page (default: any free one)", portOption)
+    .description(
+      "run the demo with the Stately inspector attached to the manager and every job actor, or --replay a recording offline",
+    )
+    .option(
+      "--port <port>",
+      "port of the local inspector bridge (default 8080), or of the replay page (default: any free one)",
+      portOption,
+    )
     .option("--no-server", "do not start the bridge (use with --out)")
     .option("--out <file>", "also append every inspection event to this file as JSON lines (works offline)")
-    .option("--replay <file>", "serve a page on 127.0.0.1 showing the events of an --out recording as a timeline (no demo runs; offline)")
+    .option(
+      "--replay <file>",
+      "serve a page on 127.0.0.1 showing the events of an --out recording as a timeline (no demo runs; offline)",
+    )
     .action(async (options: InspectOptions, command: Command) => {
       if (options.replay !== undefined) {
-        if (options.out !== undefined) throw new UsageError({ detail: "--replay shows a recording; it cannot also record one (--out)" })
+        if (options.out !== undefined)
+          throw new UsageError({ detail: "--replay shows a recording; it cannot also record one (--out)" })
         return replay(options.replay, options.port ?? 0)
       }
       return inspectDemo(options, command)
@@ -47,17 +57,27 @@ const untilStopped = () =>
 
 const replay = async (file: string, port: number) => {
   const served = await serveReplay(file, port)
-  process.stdout.write(`Replay of ${served.count} inspection events from ${file}: open ${served.url} in a browser (offline). Ctrl-C stops.\n`)
+  process.stdout.write(
+    `Replay of ${served.count} inspection events from ${file}: open ${served.url} in a browser (offline). Ctrl-C stops.\n`,
+  )
   await untilStopped()
   await new Promise((resolve) => served.server.close(resolve))
 }
 
 const inspectDemo = async (options: InspectOptions, command: Command) => {
   const port = options.port ?? 8080
-  if (options.server && port === 0) throw new UsageError({ detail: "The inspector bridge needs a fixed --port (the page it serves connects back to it)" })
-  if (!options.server && options.out === undefined) throw new UsageError({ detail: "Nothing to inspect with: drop --no-server or add --out <file>" })
+  if (options.server && port === 0)
+    throw new UsageError({
+      detail: "The inspector bridge needs a fixed --port (the page it serves connects back to it)",
+    })
+  if (!options.server && options.out === undefined)
+    throw new UsageError({ detail: "Nothing to inspect with: drop --no-server or add --out <file>" })
   // The inspector library is an optional peer dependency, loaded only here.
-  const { createInspector, createWebSocketInspector } = await optionalImport(() => import("@statelyai/inspect"), "@statelyai/inspect", "jobstate inspect")
+  const { createInspector, createWebSocketInspector } = await optionalImport(
+    () => import("@statelyai/inspect"),
+    "@statelyai/inspect",
+    "jobstate inspect",
+  )
   const observers: Array<(event: InspectionEvent) => void> = []
   const stops: Array<() => void> = []
   if (options.out !== undefined) {
@@ -69,7 +89,11 @@ const inspectDemo = async (options: InspectOptions, command: Command) => {
   try {
     if (options.server) {
       await assertPortFree(port)
-      const { createInspectorServer } = await optionalImport(() => import("@statelyai/inspect/server"), "@statelyai/inspect", "jobstate inspect")
+      const { createInspectorServer } = await optionalImport(
+        () => import("@statelyai/inspect/server"),
+        "@statelyai/inspect",
+        "jobstate inspect",
+      )
       const server = createInspectorServer({ port, autoOpen: false })
       stops.push(() => server.stop())
       const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` })
@@ -81,11 +105,20 @@ const inspectDemo = async (options: InspectOptions, command: Command) => {
       )
       if (process.stdin.isTTY) await waitForEnter("Press Enter to start the jobs once the page is open... ")
     }
-    const ok = await runDemo({ ...storeOf(command), jobs: await jobsOf(command), inspect: (event) => observers.forEach((o) => o(event)) })
-    if (options.out !== undefined) process.stdout.write(`Inspection events written to ${options.out} (view them with \`npx jobstate inspect --replay ${options.out}\`)\n`)
+    const ok = await runDemo({
+      ...storeOf(command),
+      jobs: await jobsOf(command),
+      inspect: (event) => observers.forEach((o) => o(event)),
+    })
+    if (options.out !== undefined)
+      process.stdout.write(
+        `Inspection events written to ${options.out} (view them with \`npx jobstate inspect --replay ${options.out}\`)\n`,
+      )
     if (options.server) {
       // The page may be opened long after the demo ends; the bridge replays its last 200 events to it.
-      process.stdout.write(`The demo has ended; the bridge stays up on http://localhost:${port} and replays its last 200 events to a new page. Ctrl-C stops it.\n`)
+      process.stdout.write(
+        `The demo has ended; the bridge stays up on http://localhost:${port} and replays its last 200 events to a new page. Ctrl-C stops it.\n`,
+      )
       await untilStopped()
     }
     if (!ok) throw demoFailed()
@@ -99,7 +132,11 @@ const assertPortFree = (port: number) =>
   new Promise<void>((resolve, reject) => {
     const probe = createServer()
     probe.once("error", (error: NodeJS.ErrnoException) =>
-      reject(new UsageError({ detail: `Cannot use port ${port} for the inspector (${error.code}); choose another with --port` })),
+      reject(
+        new UsageError({
+          detail: `Cannot use port ${port} for the inspector (${error.code}); choose another with --port`,
+        }),
+      ),
     )
     probe.listen(port, () => probe.close(() => resolve()))
   })

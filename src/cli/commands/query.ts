@@ -6,7 +6,18 @@ import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
 import type { DbJob } from "../../persistence/JobStore.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHint } from "../options.js"
-import { jobDetails, ownersOf, readJob, resolveJobId, shownCases, shownStatus, waitingNote, withStore, type JobDetails, type ShownCase } from "../readStore.js"
+import {
+  jobDetails,
+  ownersOf,
+  readJob,
+  resolveJobId,
+  shownCases,
+  shownStatus,
+  waitingNote,
+  withStore,
+  type JobDetails,
+  type ShownCase,
+} from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
 
 interface ListOptions {
@@ -41,7 +52,10 @@ const childSummary = (details: JobDetails): string | null => {
  * that ended with no line of its own saying so. A cancelled or failed job's own last line
  * ("cancelled after checkpoint 3", "failed: …") says it already, and better: not twice.
  */
-const endLine = (row: DbJob, lastStored: string | undefined): ReadonlyArray<Pick<JobLogLine, "at" | "level" | "message">> => {
+const endLine = (
+  row: DbJob,
+  lastStored: string | undefined,
+): ReadonlyArray<Pick<JobLogLine, "at" | "level" | "message">> => {
   if (row.completed_at === null) return []
   const status = toJobInfo(row).status
   if (lastStored !== undefined && new RegExp(`^${status}\\b`).test(lastStored)) return []
@@ -67,13 +81,24 @@ export const registerQueryCommands = (program: Command) => {
     .command("schema")
     .description("print the JSON Schemas of a job type's params, output and progress")
     .argument("<type>", "the job type")
-    .action(async (type: string, _options: unknown, command: Command) => json(new JobRegistry(await jobsOf(command)).schema(type)))
+    .action(async (type: string, _options: unknown, command: Command) =>
+      json(new JobRegistry(await jobsOf(command)).schema(type)),
+    )
 
   program
     .command("list")
     .description("list jobs, newest first")
-    .addOption(new Option("-s, --status <status>", "only jobs with this status (or stalled, waiting, delayed: as the list shows them)").choices([...jobStatuses, ...Object.keys(shownCases)]))
-    .option("-n, --limit <n>", `at most this many (the table shows ${LIST_PAGE} unless told)`, integerOption("--limit", 1))
+    .addOption(
+      new Option(
+        "-s, --status <status>",
+        "only jobs with this status (or stalled, waiting, delayed: as the list shows them)",
+      ).choices([...jobStatuses, ...Object.keys(shownCases)]),
+    )
+    .option(
+      "-n, --limit <n>",
+      `at most this many (the table shows ${LIST_PAGE} unless told)`,
+      integerOption("--limit", 1),
+    )
     .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
     .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
     .option("--json", "print JSON (the JobInfo of each job)")
@@ -83,20 +108,31 @@ export const registerQueryCommands = (program: Command) => {
       // The table shows a page unless told how many (one row more tells whether there are more); --json gives all.
       const page = options.limit ?? (options.json ? undefined : LIST_PAGE)
       const limit = page === undefined ? undefined : (options.limit ?? page + 1)
-      const shownCase = options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
+      const shownCase =
+        options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
       const jobs = await withStore(
         where,
         async (store) => {
           const owners = await ownersOf(store)
           if (shownCase === undefined) {
-            const query = { ...(options.status ? { status: options.status } : {}), ...(limit === undefined ? {} : { limit }), offset: options.offset, order: options.sort }
+            const query = {
+              ...(options.status ? { status: options.status } : {}),
+              ...(limit === undefined ? {} : { limit }),
+              offset: options.offset,
+              order: options.sort,
+            }
             return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
           }
           // A case of a status is told from the rows of that status, read a chunk at a time.
           const found: JobInfo[] = []
           const want = limit === undefined ? Infinity : options.offset + limit
           for (let offset = 0; found.length < want; offset += LIST_CHUNK) {
-            const rows = await store.listJobs({ status: shownCases[shownCase], limit: LIST_CHUNK, offset, order: options.sort })
+            const rows = await store.listJobs({
+              status: shownCases[shownCase],
+              limit: LIST_CHUNK,
+              offset,
+              order: options.sort,
+            })
             for (const row of rows) {
               const info = toJobInfo(row, owners)
               if (shownStatus(info) === shownCase) found.push(info)
@@ -114,7 +150,9 @@ export const registerQueryCommands = (program: Command) => {
         const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}`
         return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
       }
-      process.stdout.write(`${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`)
+      process.stdout.write(
+        `${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`,
+      )
       for (const job of jobs) {
         const fraction = job.progress ?? (job.progressData === null ? null : Progress.fraction(job.progressData))
         const pct = job.status === "completed" ? "100%" : fraction === null ? "-" : `${Math.floor(fraction * 100)}%`
@@ -127,10 +165,13 @@ export const registerQueryCommands = (program: Command) => {
         if (note !== undefined) process.stdout.write(`${"".padEnd(38)}${note}\n`)
       }
       const waiting = new Map<string, number>()
-      for (const job of jobs) if (job.stalled === null && job.waitingForWorker) waiting.set(job.name, (waiting.get(job.name) ?? 0) + 1)
+      for (const job of jobs)
+        if (job.stalled === null && job.waitingForWorker) waiting.set(job.name, (waiting.get(job.name) ?? 0) + 1)
       const known = waiting.size === 0 ? [] : (await jobsOf(command)).map((d) => d.name)
       for (const [name, n] of waiting) {
-        process.stdout.write(`${n} ${name} job${n === 1 ? "" : "s"} above wait${n === 1 ? "s" : ""} for a worker of type "${name}" (none is running): ${workerHint(command, name, known)}\n`)
+        process.stdout.write(
+          `${n} ${name} job${n === 1 ? "" : "s"} above wait${n === 1 ? "s" : ""} for a worker of type "${name}" (none is running): ${workerHint(command, name, known)}\n`,
+        )
       }
       if (more) {
         const next = `${invocationOf(command)} list${options.status ? ` --status ${options.status}` : ""} --offset ${options.offset + LIST_PAGE}`
@@ -162,15 +203,35 @@ export const registerQueryCommands = (program: Command) => {
         ["status", shownStatus(details) + (details.pausedBy ? ` (by ${details.pausedBy})` : "")],
         [details.stalled !== null ? "stalled" : "waiting", waitingNote(details) ?? null],
         ["priority", String(details.priority)],
-        ["progress", details.status === "completed" ? "100%" : fraction === null ? detail || "-" : `${Math.floor(fraction * 100)}% ${detail}`],
+        [
+          "progress",
+          details.status === "completed"
+            ? "100%"
+            : fraction === null
+              ? detail || "-"
+              : `${Math.floor(fraction * 100)}% ${detail}`,
+        ],
         ["attempts", String(details.attempts)],
-        ["failures", details.failures > 0 ? `${details.failures}${details.lastError ? ` (last: ${errorLine(details.lastError)})` : ""}` : null],
+        [
+          "failures",
+          details.failures > 0
+            ? `${details.failures}${details.lastError ? ` (last: ${errorLine(details.lastError)})` : ""}`
+            : null,
+        ],
         ["runs at", details.runAt],
         ["unique key", details.uniqueKey],
-        ["checkpoints", `${details.checkpoints}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`],
+        [
+          "checkpoints",
+          `${details.checkpoints}${details.lastCheckpoint ? ` (last at ${details.lastCheckpoint})` : ""}`,
+        ],
         ["created", details.createdAt],
         ["started", details.startedAt],
-        ["ended", details.completedAt ? `${details.completedAt} (${elapsedBetween(details.startedAt, details.completedAt)} after it first started)` : null],
+        [
+          "ended",
+          details.completedAt
+            ? `${details.completedAt} (${elapsedBetween(details.startedAt, details.completedAt)} after it first started)`
+            : null,
+        ],
         ["params", JSON.stringify(details.params)],
         ["output", details.output === null ? null : JSON.stringify(details.output)],
         ["error", details.error ? errorLine(details.error) : null],
@@ -181,7 +242,9 @@ export const registerQueryCommands = (program: Command) => {
       const shown = details.childJobs.slice(0, MAX_CHILDREN_SHOWN)
       for (const c of shown) process.stdout.write(`  ${c.id}  ${c.name}  ${shownStatus(c)}\n`)
       if (details.childJobs.length > shown.length) {
-        process.stdout.write(`  … and ${details.childJobs.length - shown.length} more (${invocationOf(command)} show --json ${details.id})\n`)
+        process.stdout.write(
+          `  … and ${details.childJobs.length - shown.length} more (${invocationOf(command)} show --json ${details.id})\n`,
+        )
       }
     })
 
@@ -206,7 +269,9 @@ export const registerQueryCommands = (program: Command) => {
           const ended = (now: DbJob) => endLine(now, last)
           const begun = [
             { at: row.created_at, level: "info" as const, message: "dispatched" },
-            ...(row.started_at === null ? [] : [{ at: row.started_at, level: "info" as const, message: "started (attempt 1)" }]),
+            ...(row.started_at === null
+              ? []
+              : [{ at: row.started_at, level: "info" as const, message: "started (attempt 1)" }]),
           ]
           // A stable sort: in the same millisecond, the job's own last lines come before its end.
           print([...begun, ...stored, ...ended(row)].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)))

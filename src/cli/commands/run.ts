@@ -22,10 +22,21 @@ export const registerRunCommand = (program: Command) => {
     .argument("<type>", "the job type (see `jobstate types`)")
     .option("-p, --params <json>", "the job's params as JSON")
     .option("-f, --params-file <file>", "read the params from a JSON file")
-    .option("--priority <p>", "higher runs first: low (-1), normal (0), high (1), critical (10), or any integer", priorityOption)
+    .option(
+      "--priority <p>",
+      "higher runs first: low (-1), normal (0), high (1), critical (10), or any integer",
+      priorityOption,
+    )
     .option("--delay <duration>", "start it no sooner than this from now: 30s, 15m, 2h, 7d", durationOption("--delay"))
-    .option("--unique-key <key>", "while a job with this key is not finished, give its id instead of dispatching another")
-    .option("--timeout <duration>", "fail an attempt that runs longer than this (JobTimeout, retried as the type's policy says)", durationOption("--timeout"))
+    .option(
+      "--unique-key <key>",
+      "while a job with this key is not finished, give its id instead of dispatching another",
+    )
+    .option(
+      "--timeout <duration>",
+      "fail an attempt that runs longer than this (JobTimeout, retried as the type's policy says)",
+      durationOption("--timeout"),
+    )
     .option("--detach", "only dispatch: print the id and leave the job to a `jobstate worker`")
     .action(async (type: string, options: RunOptions, command: Command) => {
       const where = storeOf(command)
@@ -35,7 +46,11 @@ export const registerRunCommand = (program: Command) => {
       new JobRegistry(jobs).decodeParams(type, params)
       // It runs the job it dispatches and nothing else: other queued jobs are a worker's. A
       // detached dispatch runs nothing at all.
-      const manager = await JobManager.open({ ...where, jobs, ...(options.detach ? { concurrency: 0 } : { runOnlyOwn: true }) })
+      const manager = await JobManager.open({
+        ...where,
+        jobs,
+        ...(options.detach ? { concurrency: 0 } : { runOnlyOwn: true }),
+      })
       try {
         const handle = await manager.dispatchByName(type, params, {
           priority: options.priority ?? 0,
@@ -46,7 +61,9 @@ export const registerRunCommand = (program: Command) => {
         if (options.detach) {
           process.stdout.write(`${handle.id}\n`)
           // The hint carries this command's -d, --jobs and --database-url, so it can be pasted as it is.
-          const workers = (await manager.listManagers()).filter((m) => m.id !== manager.id && m.state === "live" && m.types.includes(type))
+          const workers = (await manager.listManagers()).filter(
+            (m) => m.id !== manager.id && m.state === "live" && m.types.includes(type),
+          )
           process.stderr.write(
             workers.length > 0
               ? `Dispatched ${type} job ${handle.id}; a worker runs it (${workers.length} of type "${type}" running)\n`

@@ -18,8 +18,14 @@ export const registerUiCommand = (program: Command) => {
     .description("serve the web dashboard (offline, live): jobs, progress, logs, lifecycle, actions, dispatch")
     .option("--port <port>", "port to listen on (0: any free one)", portOption, 8080)
     .option("--host <host>", "address to bind; anything but loopback needs a token (JOBSTATE_UI_TOKEN)", "127.0.0.1")
-    .option("--token <token>", "require this token for everything (open the page with ?token=…); prefer JOBSTATE_UI_TOKEN, which ps does not show")
-    .option("--unsafe-no-token", "listen on a non-loopback --host without a token: anyone who reaches it controls your jobs")
+    .option(
+      "--token <token>",
+      "require this token for everything (open the page with ?token=…); prefer JOBSTATE_UI_TOKEN, which ps does not show",
+    )
+    .option(
+      "--unsafe-no-token",
+      "listen on a non-loopback --host without a token: anyone who reaches it controls your jobs",
+    )
     .action(async (options: UiOptions, command: Command) => {
       // The environment first: a token on the command line is visible to every user in `ps`.
       const token = process.env.JOBSTATE_UI_TOKEN || options.token
@@ -44,14 +50,25 @@ export const registerUiCommand = (program: Command) => {
       })
       const server = createServer(handler)
       await new Promise<void>((resolve, reject) => {
-        server.once("error", (error: NodeJS.ErrnoException) => reject(new UsageError({ detail: `Cannot listen on ${options.host}:${options.port} (${error.code}); choose another --port or --host` })))
+        server.once("error", (error: NodeJS.ErrnoException) =>
+          reject(
+            new UsageError({
+              detail: `Cannot listen on ${options.host}:${options.port} (${error.code}); choose another --port or --host`,
+            }),
+          ),
+        )
         server.listen(options.port, options.host, () => resolve())
       })
       const address = server.address()
       const port = typeof address === "object" && address !== null ? address.port : options.port
       const shown = options.host.includes(":") ? `[${options.host}]` : options.host
-      process.stdout.write(`Dashboard for ${whereOf(where)}: http://${shown}:${port}/${token ? "?token=…" : ""} (Ctrl-C stops)\n`)
-      if (!loopback && !token) process.stderr.write(`jobstate: warning: the dashboard listens on ${options.host} without a token: anyone who reaches it can control your jobs\n`)
+      process.stdout.write(
+        `Dashboard for ${whereOf(where)}: http://${shown}:${port}/${token ? "?token=…" : ""} (Ctrl-C stops)\n`,
+      )
+      if (!loopback && !token)
+        process.stderr.write(
+          `jobstate: warning: the dashboard listens on ${options.host} without a token: anyone who reaches it can control your jobs\n`,
+        )
       const keepAlive = setInterval(() => {}, 60_000)
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => resolve())

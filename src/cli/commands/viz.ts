@@ -16,7 +16,11 @@ export const registerVizCommand = (program: Command) => {
       const chosen = options.machine === "all" ? Object.values(machines) : [machines[options.machine]]
       const graphs = chosen.map((m) => machineGraph(m))
       const text =
-        options.format === "mermaid" ? toMermaid(graphs) : options.format === "dot" ? toDot(graphs) : `${JSON.stringify(graphs, null, 2)}\n`
+        options.format === "mermaid"
+          ? toMermaid(graphs)
+          : options.format === "dot"
+            ? toDot(graphs)
+            : `${JSON.stringify(graphs, null, 2)}\n`
       process.stdout.write(text)
     })
 }

@@ -32,14 +32,19 @@ export const registerWatchCommand = (program: Command) => {
       const view = createProgressView(process.stderr)
       try {
         if (idArg !== undefined) {
-          if (where.databaseUrl === undefined && !existsSync(join(dataDir, "jobs.db"))) throw new JobNotFound({ id: idArg })
-          const info = await withReadStore(where, async (store) => watchOne(store, await resolveJobId(store, idArg), view, options.interval, () => interrupted))
+          if (where.databaseUrl === undefined && !existsSync(join(dataDir, "jobs.db")))
+            throw new JobNotFound({ id: idArg })
+          const info = await withReadStore(where, async (store) =>
+            watchOne(store, await resolveJobId(store, idArg), view, options.interval, () => interrupted),
+          )
           view.stop()
           if (info !== undefined) reportOutcome(info)
         } else {
           view.log(`Watching running jobs in ${whereOf(where)} (Ctrl-C to stop)`)
-          while (where.databaseUrl === undefined && !existsSync(join(dataDir, "jobs.db")) && !interrupted) await sleep(options.interval)
-          if (!interrupted) await withReadStore(where, (store) => watchAll(store, view, options.interval, () => interrupted))
+          while (where.databaseUrl === undefined && !existsSync(join(dataDir, "jobs.db")) && !interrupted)
+            await sleep(options.interval)
+          if (!interrupted)
+            await withReadStore(where, (store) => watchAll(store, view, options.interval, () => interrupted))
         }
       } finally {
         view.stop()
@@ -58,7 +63,13 @@ const withReadStore = async <A>(where: StoreOptions, use: (store: JobStore) => P
 }
 
 /** Follows one job until it ends; undefined when the user stopped watching first. */
-const watchOne = async (store: JobStore, id: string, view: ProgressView, intervalMs: number, stopped: () => boolean) => {
+const watchOne = async (
+  store: JobStore,
+  id: string,
+  view: ProgressView,
+  intervalMs: number,
+  stopped: () => boolean,
+) => {
   for (;;) {
     const info = await readInfo(store, id)
     view.update(id, info.name, info.stalled !== null ? "stalled" : info.status, info.progressData)

@@ -15,12 +15,23 @@ interface WorkerOptions {
 export const registerWorkerCommand = (program: Command) => {
   program
     .command("worker")
-    .description("run the data dir's jobs until SIGINT/SIGTERM (or, with --drain, until none is left), then stop gracefully")
-    .option("-c, --concurrency <n>", "jobs run at once", integerOption("--concurrency", 1), 4)
-    .option("-t, --types <a,b>", "run only jobs of these types (comma-separated; default: every type it knows)", (v: string) =>
-      v.split(",").map((t) => t.trim()).filter((t) => t !== ""),
+    .description(
+      "run the data dir's jobs until SIGINT/SIGTERM (or, with --drain, until none is left), then stop gracefully",
     )
-    .option("--drain", "exit once no job of the known types is queued or running; exit 1 if a job this worker ran failed")
+    .option("-c, --concurrency <n>", "jobs run at once", integerOption("--concurrency", 1), 4)
+    .option(
+      "-t, --types <a,b>",
+      "run only jobs of these types (comma-separated; default: every type it knows)",
+      (v: string) =>
+        v
+          .split(",")
+          .map((t) => t.trim())
+          .filter((t) => t !== ""),
+    )
+    .option(
+      "--drain",
+      "exit once no job of the known types is queued or running; exit 1 if a job this worker ran failed",
+    )
     .action(async (options: WorkerOptions, command: Command) => {
       const where = storeOf(command)
       const dataDir = whereOf(where)
@@ -29,7 +40,13 @@ export const registerWorkerCommand = (program: Command) => {
       // Recovery inside open() already moves jobs, before there is a manager to ask for their names.
       let opened: (manager: JobManager) => void = () => {}
       const ready = new Promise<JobManager>((resolve) => (opened = resolve))
-      const nameOf = (id: string) => ready.then((m) => m.getJobInfo(id)).then((info) => info.name, () => "?")
+      const nameOf = (id: string) =>
+        ready
+          .then((m) => m.getJobInfo(id))
+          .then(
+            (info) => info.name,
+            () => "?",
+          )
       const jobs = await jobsOf(command)
       const known = jobs.map((d) => d.name)
       const unknown = (options.types ?? []).filter((t) => !known.includes(t))
@@ -45,15 +62,20 @@ export const registerWorkerCommand = (program: Command) => {
       opened(manager)
       const types = options.types ?? manager.listJobTypes()
       const until = options.drain ? "until no job of these types is queued or running" : "Ctrl-C stops"
-      log(`worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${types.join(", ")}; ${until}`)
+      log(
+        `worker ${manager.id} on ${dataDir}: running up to ${options.concurrency} job(s) of ${types.join(", ")}; ${until}`,
+      )
       // Jobs waiting for a type this worker does not know never run here: say so, and how.
       const others = new Map<string, number>()
       for (const c of await manager.countJobs()) {
-        if ((c.status === "queued" || c.status === "running") && !types.includes(c.name)) others.set(c.name, (others.get(c.name) ?? 0) + c.count)
+        if ((c.status === "queued" || c.status === "running") && !types.includes(c.name))
+          others.set(c.name, (others.get(c.name) ?? 0) + c.count)
       }
       for (const [name, n] of others) {
         const how = known.includes(name) ? `--types ${name}` : `--jobs <the module that exports the "${name}" job>`
-        log(`note: ${n} queued or running ${name} job(s) on this store are not this worker's; a worker with ${how} runs them`)
+        log(
+          `note: ${n} queued or running ${name} job(s) on this store are not this worker's; a worker with ${how} runs them`,
+        )
       }
 
       // The manager's timers do not hold the process open (an app decides its own lifetime); a worker must.
@@ -63,7 +85,9 @@ export const registerWorkerCommand = (program: Command) => {
         process.once("SIGINT", () => resolve("SIGINT"))
         process.once("SIGTERM", () => resolve("SIGTERM"))
       })
-      const drained = options.drain ? untilDrained(manager, types, (stop) => (stopDraining = stop)) : new Promise<never>(() => {})
+      const drained = options.drain
+        ? untilDrained(manager, types, (stop) => (stopDraining = stop))
+        : new Promise<never>(() => {})
       const reason = await Promise.race([signalled, drained.then(() => "drained" as const)])
       stopDraining()
       clearInterval(keepAlive)
@@ -73,13 +97,18 @@ export const registerWorkerCommand = (program: Command) => {
         log(`drained: no job of ${types.join(", ")} is queued or running; stopping`)
       } else {
         const left = (await manager.listRunningJobs()).length
-        log(`${reason}: stopping; ${left} running job(s) pause at their next interrupt point and resume on the next start`)
+        log(
+          `${reason}: stopping; ${left} running job(s) pause at their next interrupt point and resume on the next start`,
+        )
       }
       await manager.close()
       log(`this worker saw ${ended.completed} job(s) complete, ${ended.failed} fail, ${ended.cancelled} cancelled`)
       log("stopped")
       if (options.drain && ended.failed > 0) {
-        throw new JobDidNotComplete({ code: ExitCode.Failed, detail: `${ended.failed} job(s) failed; see \`npx jobstate list --status failed\`` })
+        throw new JobDidNotComplete({
+          code: ExitCode.Failed,
+          detail: `${ended.failed} job(s) failed; see \`npx jobstate list --status failed\``,
+        })
       }
     })
 }
@@ -91,7 +120,11 @@ const DRAIN_POLL_MS = 250
  * another worker runs is waited for too, since it may yet be paused back into the queue. A
  * claim moves a row from queued to running in one write, so a job is never between the two.
  */
-const untilDrained = (manager: JobManager, types: ReadonlyArray<string>, onStop: (stop: () => void) => void): Promise<void> => {
+const untilDrained = (
+  manager: JobManager,
+  types: ReadonlyArray<string>,
+  onStop: (stop: () => void) => void,
+): Promise<void> => {
   const anyLeft = async () => {
     for (const status of ["queued", "running"] as const) {
       for (const name of types) if ((await manager.listJobs({ status, name, limit: 1 })).length > 0) return true
@@ -118,7 +151,12 @@ const untilDrained = (manager: JobManager, types: ReadonlyArray<string>, onStop:
 interface JobSnapshotLike {
   readonly value: unknown
   readonly status?: string
-  readonly context?: { readonly jobId?: unknown; readonly attempt?: number; readonly error?: StoredError | null; readonly pausedBy?: string | null }
+  readonly context?: {
+    readonly jobId?: unknown
+    readonly attempt?: number
+    readonly error?: StoredError | null
+    readonly pausedBy?: string | null
+  }
 }
 
 /**

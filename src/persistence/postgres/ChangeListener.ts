@@ -39,7 +39,12 @@ export class ChangeListener {
   constructor(private readonly options: ChangeListenerOptions) {}
 
   watch(onChange: () => void, intervalMs: number): () => void {
-    const watcher: Watcher = { onChange, pending: false, active: true, timer: setInterval(() => this.fire(watcher), intervalMs) }
+    const watcher: Watcher = {
+      onChange,
+      pending: false,
+      active: true,
+      timer: setInterval(() => this.fire(watcher), intervalMs),
+    }
     // Like the SQLite store's poll, watching alone does not keep the process alive.
     watcher.timer.unref()
     if (this.closed) {

@@ -56,7 +56,11 @@ const claimValues = (claim: ClaimRequest) => ({
  * Sends the claim's read (the queued rows it locks) and returns its rows. Sent at once, so that
  * on a pipelined connection it travels with the statements sent before it.
  */
-export const readClaimable = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest): Promise<ReadonlyArray<ClaimRow>> => {
+export const readClaimable = async (
+  client: pg.PoolClient,
+  t: Tables,
+  claim: ClaimRequest,
+): Promise<ReadonlyArray<ClaimRow>> => {
   // The index jobs_status serves the order; only what a start needs is read.
   const statements = claimStatements(t)
   const { text, params } = claim.ids === undefined ? statements.claim : statements.claimIds
@@ -78,7 +82,10 @@ export const startClaimed = async (
   commit: () => void,
 ): Promise<{ claimed: ClaimRow[]; nextRunAt?: number | null }> => {
   const [claimed, next] = corked(client, () => {
-    const sent = [startRows(client, t, claim, rows), rows.length === claim.limit ? undefined : nextRunAt(client, t, claim)] as const
+    const sent = [
+      startRows(client, t, claim, rows),
+      rows.length === claim.limit ? undefined : nextRunAt(client, t, claim),
+    ] as const
     commit()
     return sent
   })
@@ -102,7 +109,10 @@ const nextRunAt = async (client: pg.PoolClient, t: Tables, claim: ClaimRequest):
  * some manager listens, the starts' events, run after the start (so it sees which rows it started).
  */
 const startStatements = perSchema((t) => ({
-  one: statement((p) => /* sql */ `UPDATE ${t.jobs} SET ${startSet(p.refs())} WHERE id = ${p.value("id", "text")} AND status = 'queued' RETURNING id`),
+  one: statement(
+    (p) =>
+      /* sql */ `UPDATE ${t.jobs} SET ${startSet(p.refs())} WHERE id = ${p.value("id", "text")} AND status = 'queued' RETURNING id`,
+  ),
   many: statement(
     (p) => /* sql */ `
       UPDATE ${t.jobs} j SET ${startSet(unnestRefs("s", "j"))}
@@ -124,7 +134,12 @@ const startStatements = perSchema((t) => ({
  * Decides every row and sends the statements that carry the decisions. Not async: a decision
  * that throws throws here, before the caller sends COMMIT.
  */
-const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: ReadonlyArray<ClaimRow>): Promise<ClaimRow[]> => {
+const startRows = (
+  client: pg.PoolClient,
+  t: Tables,
+  claim: ClaimRequest,
+  rows: ReadonlyArray<ClaimRow>,
+): Promise<ClaimRow[]> => {
   if (rows.length === 0) return Promise.resolve([])
 
   const starts: Array<{ row: ClaimRow; values: Record<string, unknown> }> = []
@@ -132,7 +147,11 @@ const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: 
   for (const row of rows) {
     const decision = claim.decide(row)
     if ("skip" in decision) continue
-    if ("start" in decision) starts.push({ row, values: { id: row.id, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) } })
+    if ("start" in decision)
+      starts.push({
+        row,
+        values: { id: row.id, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) },
+      })
     // A row that cannot run is failed like any transition, in this same transaction.
     else
       fails.push({
@@ -151,17 +170,35 @@ const startRows = (client: pg.PoolClient, t: Tables, claim: ClaimRequest, rows: 
   let startedIds: Promise<pg.QueryResult<{ id: string }>> | undefined
   if (starts.length === 1) {
     const { text, params } = statements.one
-    startedIds = client.query<{ id: string }>({ name: "jobstate.startOne", text, values: params.bind(starts[0]!.values) })
+    startedIds = client.query<{ id: string }>({
+      name: "jobstate.startOne",
+      text,
+      values: params.bind(starts[0]!.values),
+    })
   } else if (starts.length > 0) {
     const { text, params } = statements.many
-    startedIds = client.query<{ id: string }>({ name: "jobstate.start", text, values: params.bind({}, { s: starts.map((s) => s.values) }) })
+    startedIds = client.query<{ id: string }>({
+      name: "jobstate.start",
+      text,
+      values: params.bind({}, { s: starts.map((s) => s.values) }),
+    })
   }
   if (startedIds !== undefined) {
     sent.push(startedIds)
     if (claim.events) {
       const { text, params } = statements.events
-      const events = starts.map((s) => ({ id: s.row.id, name: s.row.name, body: statusBody(s.values.status as string) }))
-      sent.push(client.query({ name: "jobstate.startEvents", text, values: params.bind({ owner: claim.owner, at: claim.at }, { e: events }) }))
+      const events = starts.map((s) => ({
+        id: s.row.id,
+        name: s.row.name,
+        body: statusBody(s.values.status as string),
+      }))
+      sent.push(
+        client.query({
+          name: "jobstate.startEvents",
+          text,
+          values: params.bind({ owner: claim.owner, at: claim.at }, { e: events }),
+        }),
+      )
     }
   }
   if (fails.length > 0) {

@@ -17,13 +17,24 @@ const setStatements = perSchema((t) => ({ request: setStatement(t, "request"), o
  * Sets one column of a row (a command for its owner, new dispatch overrides) where the row is as
  * expected; whether it was.
  */
-export const setWhere = async (db: Queryable, t: Tables, id: string, expect: RowExpectation, column: "request" | "options", value: string | null): Promise<boolean> => {
+export const setWhere = async (
+  db: Queryable,
+  t: Tables,
+  id: string,
+  expect: RowExpectation,
+  column: "request" | "options",
+  value: string | null,
+): Promise<boolean> => {
   const { text, params } = setStatements(t)[column]
   const result = await db.query(text, params.bind({ id, [column]: value, ...expectValues(expect) }))
   return (result.rowCount ?? 0) > 0
 }
 
-export const requestsFor = async (db: Queryable, t: Tables, owner: string): Promise<Array<{ id: string; request: string }>> => {
+export const requestsFor = async (
+  db: Queryable,
+  t: Tables,
+  owner: string,
+): Promise<Array<{ id: string; request: string }>> => {
   // The partial index jobs_request serves it: only rows with a command waiting are in it.
   const { rows } = await db.query<{ id: string; request: string }>({
     name: "jobstate.requestsFor",

@@ -33,7 +33,13 @@ export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""
 
 export const tablesOf = (schema: string): Tables => {
   const s = quoteIdent(schema)
-  return { jobs: `${s}.jobs`, logs: `${s}.job_logs`, managers: `${s}.managers`, schedules: `${s}.schedules`, events: `${s}.job_events` }
+  return {
+    jobs: `${s}.jobs`,
+    logs: `${s}.job_logs`,
+    managers: `${s}.managers`,
+    schedules: `${s}.schedules`,
+    events: `${s}.job_events`,
+  }
 }
 
 /** The channel the schema's trigger notifies on (see migration 1). */
@@ -60,7 +66,9 @@ const INT8 = 20
  */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+    oid === INT8
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
 }
 
 export const connectionConfig = (databaseUrl: string, applicationName: string): pg.ClientConfig => ({
@@ -98,7 +106,8 @@ export const makePool = (databaseUrl: string, onError: (error: Error) => void): 
 }
 
 /** The backend pid pg learned at connect time (not in pg's types). */
-export const backendPid = (client: pg.ClientBase): number | undefined => (client as unknown as { processID?: number }).processID
+export const backendPid = (client: pg.ClientBase): number | undefined =>
+  (client as unknown as { processID?: number }).processID
 
 /**
  * Runs `f` in one transaction on one pooled connection. Any failure rolls back; a connection
@@ -151,7 +160,8 @@ export const inTransaction = async <A>(
  * (pg keeps the socket as `connection.stream`; without one, `send` simply runs.)
  */
 export const corked = <A>(client: pg.PoolClient, send: () => A): A => {
-  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream
+  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } })
+    .connection?.stream
   stream?.cork?.()
   try {
     return send()
@@ -161,7 +171,11 @@ export const corked = <A>(client: pg.PoolClient, send: () => A): A => {
 }
 
 /** Any failure as the store's one error type; a `PersistenceError` passes through. */
-export const persistenceError = (operation: string, reason: PersistenceError["reason"], cause: unknown): PersistenceError => {
+export const persistenceError = (
+  operation: string,
+  reason: PersistenceError["reason"],
+  cause: unknown,
+): PersistenceError => {
   if (cause instanceof PersistenceError) return cause
   const e = cause as { message?: unknown; code?: unknown } | null | undefined
   const message = typeof e?.message === "string" ? e.message : String(cause)

@@ -12,7 +12,13 @@ import type { Queryable, Tables } from "./connection.js"
  * their commit was not yet visible (concurrent commits take numbers in one order and become
  * visible in another).
  */
-export const eventsAfter = async (db: Queryable, t: Tables, afterSeq: number, gaps: ReadonlyArray<number>, limit: number): Promise<DbEvent[]> => {
+export const eventsAfter = async (
+  db: Queryable,
+  t: Tables,
+  afterSeq: number,
+  gaps: ReadonlyArray<number>,
+  limit: number,
+): Promise<DbEvent[]> => {
   const { rows } = await db.query<DbEvent>({
     name: "jobstate.eventsAfter",
     text: /* sql */ `

@@ -53,7 +53,11 @@ export const insertJob = async (db: Queryable, t: Tables, job: NewJob): Promise<
   const values = newJobValues(job)
   const statements = insertStatements(t)
   if ((job.uniqueKey === undefined || job.uniqueKey === null) && job.event === undefined) {
-    await db.query({ name: "jobstate.insert", text: statements.plain.text, values: statements.plain.params.bind(values) })
+    await db.query({
+      name: "jobstate.insert",
+      text: statements.plain.text,
+      values: statements.plain.params.bind(values),
+    })
     return { inserted: true }
   }
   const insert =
@@ -97,7 +101,10 @@ export const insertChildren = (
     const { rows } = await client.query<{ id: string }>({
       name: "jobstate.insertChildren",
       text: statements.insert.text,
-      values: statements.insert.params.bind({}, { c: children.map((c) => newJobValues(c, { parentId: parent.id, childKey: c.childKey })) }),
+      values: statements.insert.params.bind(
+        {},
+        { c: children.map((c) => newJobValues(c, { parentId: parent.id, childKey: c.childKey })) },
+      ),
     })
     const inserted = new Set(rows.map((r) => r.id))
     const recorded = events.filter((c) => inserted.has(c.id))
@@ -117,5 +124,8 @@ export const insertChildren = (
       values: [parent.id, children.map((c) => c.childKey)],
     })
     const idOf = new Map(byKey.rows.map((r) => [r.child_key, r.id]))
-    return { ids: children.map((c) => idOf.get(c.childKey)!), inserted: children.filter((c) => inserted.has(c.id)).map((c) => c.id) }
+    return {
+      ids: children.map((c) => idOf.get(c.childKey)!),
+      inserted: children.filter((c) => inserted.has(c.id)).map((c) => c.id),
+    }
   })

@@ -16,7 +16,15 @@ export const renewLease = async (db: Queryable, t: Tables, lease: LeaseWrite): P
       VALUES ($1, $2, $3, $4, date_trunc('milliseconds', now() + $5::float8 * interval '1 millisecond'), $6, $7, $5)
       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, types = excluded.types, expires_at = excluded.expires_at,
         listening = excluded.listening, concurrency = excluded.concurrency, lease_ms = excluded.lease_ms`,
-    values: [lease.id, lease.pid, lease.host, JSON.stringify(lease.types), lease.leaseMs, lease.listening === true, lease.concurrency ?? 0],
+    values: [
+      lease.id,
+      lease.pid,
+      lease.host,
+      JSON.stringify(lease.types),
+      lease.leaseMs,
+      lease.listening === true,
+      lease.concurrency ?? 0,
+    ],
   })
 }
 
@@ -25,7 +33,18 @@ export const dropLease = async (db: Queryable, t: Tables, id: string): Promise<v
 }
 
 export const leases = async (db: Queryable, t: Tables): Promise<Lease[]> => {
-  type Row = { id: string; pid: number; host: string; types: string; expires_at: number; expired: boolean; listening: boolean; concurrency: number; lease_ms: number; renewed_ago_ms: number }
+  type Row = {
+    id: string
+    pid: number
+    host: string
+    types: string
+    expires_at: number
+    expired: boolean
+    listening: boolean
+    concurrency: number
+    lease_ms: number
+    renewed_ago_ms: number
+  }
   const { rows } = await db.query<Row>({
     name: "jobstate.leases",
     text: /* sql */ `

@@ -188,9 +188,17 @@ export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.vers
 /** The schema's version: 0 when jobstate never migrated it (or it does not exist). */
 export const schemaVersion = async (client: pg.ClientBase, schema: string): Promise<number> => {
   const s = quoteIdent(schema)
-  const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${s}.jobstate_migrations`])
+  const found = await client.query<{ exists: boolean }>(/* sql */ `SELECT to_regclass($1) IS NOT NULL AS exists`, [
+    `${s}.jobstate_migrations`,
+  ])
   if (!found.rows[0]!.exists) return 0
-  return (await client.query<{ version: number | null }>(/* sql */ `SELECT max(version) AS version FROM ${s}.jobstate_migrations`)).rows[0]!.version ?? 0
+  return (
+    (
+      await client.query<{ version: number | null }>(
+        /* sql */ `SELECT max(version) AS version FROM ${s}.jobstate_migrations`,
+      )
+    ).rows[0]!.version ?? 0
+  )
 }
 
 const newerSchema = (location: string, current: number) =>
@@ -253,6 +261,8 @@ export const migrate = async (client: pg.ClientBase, schema: string, location: s
 
 /** The store's health as `jobstate doctor` reports it: its schema version (PostgreSQL checks its pages itself). */
 export const check = async (db: Queryable, schema: string): Promise<StoreCheck> => {
-  const { rows } = await db.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(schema)}.jobstate_migrations`)
+  const { rows } = await db.query<{ version: number | null }>(
+    `SELECT max(version) AS version FROM ${quoteIdent(schema)}.jobstate_migrations`,
+  )
   return { schemaVersion: rows[0]?.version ?? 0, latestSchemaVersion: latestPgSchemaVersion, integrity: undefined }
 }

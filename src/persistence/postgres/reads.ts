@@ -7,12 +7,21 @@ import type { Queryable, Tables } from "./connection.js"
 const noLimit = (limit: number | undefined): number | null => (limit === undefined || limit < 0 ? null : limit)
 
 export const getJob = async (db: Queryable, t: Tables, id: string): Promise<DbJob | undefined> => {
-  const { rows } = await db.query<DbJob>({ name: "jobstate.get", text: `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE id = $1`, values: [id] })
+  const { rows } = await db.query<DbJob>({
+    name: "jobstate.get",
+    text: `SELECT ${JOB_SELECT} FROM ${t.jobs} WHERE id = $1`,
+    values: [id],
+  })
   return rows[0]
 }
 
 /** The live job of type `name` holding `uniqueKey`, if any. */
-export const holderOf = async (db: Queryable, t: Tables, name: string, uniqueKey: string): Promise<{ id: string; name: string } | undefined> => {
+export const holderOf = async (
+  db: Queryable,
+  t: Tables,
+  name: string,
+  uniqueKey: string,
+): Promise<{ id: string; name: string } | undefined> => {
   const { rows } = await db.query<{ id: string; name: string }>({
     name: "jobstate.holderOf",
     text: `SELECT id, name FROM ${t.jobs} WHERE name = $1 AND unique_key = $2 AND status IN (${LIVE})`,
@@ -33,11 +42,18 @@ export const listJobs = async (db: Queryable, t: Tables, query: JobQuery): Promi
   const limit = `$${values.push(noLimit(query.limit))}::bigint`
   const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
   const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
-  const { rows } = await db.query<DbJob>(`SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`, values)
+  const { rows } = await db.query<DbJob>(
+    `SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`,
+    values,
+  )
   return rows
 }
 
-export const childCounts = async (db: Queryable, t: Tables, parentId: string): Promise<Array<{ status: string; count: number }>> => {
+export const childCounts = async (
+  db: Queryable,
+  t: Tables,
+  parentId: string,
+): Promise<Array<{ status: string; count: number }>> => {
   const { rows } = await db.query<{ status: string; count: number }>({
     name: "jobstate.childCounts",
     text: `SELECT status, count(*)::int AS count FROM ${t.jobs} WHERE parent_id = $1 GROUP BY status`,
@@ -47,7 +63,9 @@ export const childCounts = async (db: Queryable, t: Tables, parentId: string): P
 }
 
 export const countJobs = async (db: Queryable, t: Tables): Promise<JobCount[]> => {
-  const { rows } = await db.query<JobCount>(`SELECT status, name, count(*)::int AS count FROM ${t.jobs} GROUP BY status, name`)
+  const { rows } = await db.query<JobCount>(
+    `SELECT status, name, count(*)::int AS count FROM ${t.jobs} GROUP BY status, name`,
+  )
   return rows
 }
 
@@ -64,11 +82,20 @@ export const idsWithPrefix = async (db: Queryable, t: Tables, prefix: string, li
   // Unnamed, so it is planned with the pattern known: `id` is byte-ordered (COLLATE "C"),
   // so a LIKE with a literal prefix is an index range.
   const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`
-  const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [pattern, noLimit(limit)])
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${t.jobs} WHERE id LIKE $1 ORDER BY id LIMIT $2`, [
+    pattern,
+    noLimit(limit),
+  ])
   return rows.map((r) => r.id)
 }
 
-export const logs = async (db: Queryable, t: Tables, jobId: string, afterSeq: number, limit: number | undefined): Promise<DbLog[]> => {
+export const logs = async (
+  db: Queryable,
+  t: Tables,
+  jobId: string,
+  afterSeq: number,
+  limit: number | undefined,
+): Promise<DbLog[]> => {
   const { rows } = await db.query<DbLog>(
     `SELECT seq, job_id, at, level, message FROM ${t.logs} WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3::bigint`,
     [jobId, afterSeq, noLimit(limit)],
@@ -76,7 +103,12 @@ export const logs = async (db: Queryable, t: Tables, jobId: string, afterSeq: nu
   return rows
 }
 
-export const orphans = async (db: Queryable, t: Tables, types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>): Promise<DbJob[]> => {
+export const orphans = async (
+  db: Queryable,
+  t: Tables,
+  types: ReadonlyArray<string>,
+  liveOwners: ReadonlyArray<string>,
+): Promise<DbJob[]> => {
   const { rows } = await db.query<DbJob>(
     /* sql */ `
       SELECT ${JOB_SELECT} FROM ${t.jobs}

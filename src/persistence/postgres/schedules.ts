@@ -39,7 +39,9 @@ export const deleteSchedule = (pool: pg.Pool, t: Tables, channel: string, name: 
   })
 
 export const listSchedules = async (db: Queryable, t: Tables): Promise<DbSchedule[]> => {
-  const { rows } = await db.query<DbSchedule>(/* sql */ `SELECT ${scheduleColumns} FROM ${t.schedules} ORDER BY name COLLATE "C"`)
+  const { rows } = await db.query<DbSchedule>(
+    /* sql */ `SELECT ${scheduleColumns} FROM ${t.schedules} ORDER BY name COLLATE "C"`,
+  )
   return rows
 }
 
@@ -54,16 +56,17 @@ export const fireSchedule = (pool: pg.Pool, t: Tables, fire: ScheduleFire): Prom
     const job = fire.job
     const insert = insertStatements(t).plain
     await client.query(insert.text, insert.params.bind(newJobValues(job)))
-    await client.query(/* sql */ `INSERT INTO ${t.logs} (job_id, at, level, message) VALUES ($1, $2, 'info', $3)`, [job.id, job.createdAt, storableText(fire.log)])
+    await client.query(/* sql */ `INSERT INTO ${t.logs} (job_id, at, level, message) VALUES ($1, $2, 'info', $3)`, [
+      job.id,
+      job.createdAt,
+      storableText(fire.log),
+    ])
     // Other processes' manager.events hear of the job as of a dispatch's.
     if (job.event !== undefined) {
-      await client.query(/* sql */ `INSERT INTO ${t.events} (job_id, name, writer, type, body, at) VALUES ($1, $2, $3, 'status', $4, $5)`, [
-        job.id,
-        job.event.name,
-        job.event.writer,
-        statusBody("queued"),
-        job.createdAt,
-      ])
+      await client.query(
+        /* sql */ `INSERT INTO ${t.events} (job_id, name, writer, type, body, at) VALUES ($1, $2, $3, 'status', $4, $5)`,
+        [job.id, job.event.name, job.event.writer, statusBody("queued"), job.createdAt],
+      )
     }
     return true
   })

@@ -26,7 +26,9 @@ type LogWrite = Extract<JobWrite, { readonly kind: "log" }>
  * into the statement of its job's last write before it, so a job's lines and events keep the
  * commit's order (within a statement they are written in the order of the commit).
  */
-export const planWrites = (writes: ReadonlyArray<JobWrite>): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> => {
+export const planWrites = (
+  writes: ReadonlyArray<JobWrite>,
+): ReadonlyArray<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> => {
   const layers: Array<{ rows: Array<[number, RowWrite]>; logs: Array<[number, LogWrite]> }> = []
   const layer = (k: number) => (layers[k] ??= { rows: [], logs: [] })
   const seen = new Map<string, number>()
@@ -55,7 +57,10 @@ export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArra
     planWrites(writes).map(({ rows, logs }) => {
       const parts = partsOf(rows, logs)
       const { text, params } = statementOf(t, parts)
-      const values = params.bind({}, { w: rows.map(([i, w]) => rowValues(i, w)), l: logs.map(([i, l]) => logValues(i, l)) })
+      const values = params.bind(
+        {},
+        { w: rows.map(([i, w]) => rowValues(i, w)), l: logs.map(([i, l]) => logValues(i, l)) },
+      )
       return db.query<{ i: number }>({ name: `jobstate.applyWrites.${parts}`, text, values })
     }),
   )
@@ -70,7 +75,11 @@ export const applyWrites = async (db: Queryable, t: Tables, writes: ReadonlyArra
  * a job's end alone (`t`) is one UPDATE, not six statements' worth of work.
  */
 const partsOf = (rows: ReadonlyArray<[number, RowWrite]>, logs: ReadonlyArray<[number, LogWrite]>): string => {
-  let t = false, n = false, c = false, p = false, e = false
+  let t = false,
+    n = false,
+    c = false,
+    p = false,
+    e = false
   for (const [, w] of rows) {
     if (w.kind === "transition") {
       t = true
@@ -129,7 +138,9 @@ const wRefs = unnestRefs("w", "j")
  */
 const applyWritesSql = (t: Tables, parts: string, p: Params) => {
   const has = (part: string) => parts.includes(part)
-  const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter((x) => x !== false)
+  const returned = [has("t") && "transitioned", has("c") && "checkpointed", has("p") && "progressed"].filter(
+    (x) => x !== false,
+  )
   const ctes = [
     `w AS (SELECT * FROM ${p.unnest("w", W_COLUMNS)})`,
     has("t") && transitionedSql(t),
@@ -186,7 +197,8 @@ const progressedSql = (t: Tables) => /* sql */ `
  */
 const loggedSql = (t: Tables, parts: string) => {
   const sources = [
-    parts.includes("n") && "SELECT i, id AS job_id, at, log_level AS level, log_message AS message FROM transitioned WHERE log_message IS NOT NULL",
+    parts.includes("n") &&
+      "SELECT i, id AS job_id, at, log_level AS level, log_message AS message FROM transitioned WHERE log_message IS NOT NULL",
     parts.includes("l") && "SELECT i, job_id, at, level, message FROM l",
   ].filter((x) => x !== false)
   return /* sql */ `
@@ -204,12 +216,18 @@ const eventedSql = (t: Tables, parts: string) => {
   const has = (part: string) => parts.includes(part)
   // Every branch names its columns: the first one present names them for the union.
   const sources = [
-    has("t") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM transitioned WHERE ev_progress IS NOT NULL",
-    has("t") && "SELECT i, 1 AS k, id, ev_name, ev_writer, 'status' AS type, ev_status AS body, at FROM transitioned WHERE ev_status IS NOT NULL",
-    has("t") && "SELECT i, 2 AS k, id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM transitioned WHERE ev_log IS NOT NULL",
-    has("c") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM checkpointed WHERE ev_progress IS NOT NULL",
-    has("p") && "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM progressed WHERE ev_progress IS NOT NULL",
-    has("l") && "SELECT i, 0 AS k, job_id AS id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM l WHERE ev_log IS NOT NULL",
+    has("t") &&
+      "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM transitioned WHERE ev_progress IS NOT NULL",
+    has("t") &&
+      "SELECT i, 1 AS k, id, ev_name, ev_writer, 'status' AS type, ev_status AS body, at FROM transitioned WHERE ev_status IS NOT NULL",
+    has("t") &&
+      "SELECT i, 2 AS k, id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM transitioned WHERE ev_log IS NOT NULL",
+    has("c") &&
+      "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM checkpointed WHERE ev_progress IS NOT NULL",
+    has("p") &&
+      "SELECT i, 0 AS k, id, ev_name, ev_writer, 'progress' AS type, ev_progress AS body, at FROM progressed WHERE ev_progress IS NOT NULL",
+    has("l") &&
+      "SELECT i, 0 AS k, job_id AS id, ev_name, ev_writer, 'log' AS type, ev_log AS body, at FROM l WHERE ev_log IS NOT NULL",
   ].filter((x) => x !== false)
   return /* sql */ `
   evented AS (

@@ -11,7 +11,10 @@ import type { SqliteWrites } from "./writes.js"
  * types (highest priority first, FIFO within), lets the engine decide each, starts the ones it
  * starts and fails the ones it cannot run.
  */
-export const prepareClaim = (db: Database.Database, deps: { readonly writes: SqliteWrites; readonly events: SqliteEvents; readonly now: () => number }) => {
+export const prepareClaim = (
+  db: Database.Database,
+  deps: { readonly writes: SqliteWrites; readonly events: SqliteEvents; readonly now: () => number },
+) => {
   const { writes, events, now } = deps
   // The claim of a manager that runs only the jobs it dispatched (see `nextQueued`).
   const queuedWithIds = db.prepare(/* sql */ `
@@ -19,12 +22,16 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
       AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`)
-  const nextRunAt = db.prepare(/* sql */ `
+  const nextRunAt = db
+    .prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
-    WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck()
-  const nextRunAtOf = db.prepare(/* sql */ `
+    WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`)
+    .pluck()
+  const nextRunAtOf = db
+    .prepare(/* sql */ `
     SELECT min(run_at) FROM jobs
-    WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`).pluck()
+    WHERE status = 'queued' AND run_at IS NOT NULL AND id IN (SELECT value FROM json_each(?)) AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`)
+    .pluck()
   const start = db.prepare(/* sql */ `UPDATE jobs SET ${startSet(sqliteRefs)} WHERE seq = @seq AND status = 'queued'`)
 
   const nextQueuedStatements = new Map<number, Database.Statement>()
@@ -61,9 +68,18 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
       const decision = claim.decide(row)
       if ("skip" in decision) continue
       if ("start" in decision) {
-        const ok = start.run({ seq: row.seq, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) }).changes > 0
+        const ok =
+          start.run({ seq: row.seq, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) })
+            .changes > 0
         if (ok) claimed.push(row)
-        if (ok && claim.events) events.record(row.id, { name: row.name, writer: claim.owner }, "status", statusBody(decision.start.status), claim.at)
+        if (ok && claim.events)
+          events.record(
+            row.id,
+            { name: row.name, writer: claim.owner },
+            "status",
+            statusBody(decision.start.status),
+            claim.at,
+          )
       }
       // A row that cannot run is failed like any transition, in this same transaction.
       else
@@ -79,7 +95,9 @@ export const prepareClaim = (db: Database.Database, deps: { readonly writes: Sql
     }
     if (rows.length === claim.limit) return { claimed }
     // Fewer due rows than slots: when is the next waiting one due? (The partial index jobs_run_at.)
-    const next = (claim.ids === undefined ? nextRunAt.get(types, nowMs) : nextRunAtOf.get(json(claim.ids), types, nowMs)) as number | null
+    const next = (
+      claim.ids === undefined ? nextRunAt.get(types, nowMs) : nextRunAtOf.get(json(claim.ids), types, nowMs)
+    ) as number | null
     return { claimed, nextRunAt: next }
   }
 }

@@ -8,8 +8,12 @@ import { sqliteRefs } from "./connection.js"
  * dispatch overrides; each only where the row is as expected. `updated_at` by the store's clock.
  */
 export const prepareCommands = (db: Database.Database, now: () => number) => {
-  const setOverrides = db.prepare(/* sql */ `UPDATE jobs SET options = @options, updated_at = @at WHERE ${expectGuard(sqliteRefs)}`)
-  const request = db.prepare(/* sql */ `UPDATE jobs SET request = @request, updated_at = @at WHERE ${expectGuard(sqliteRefs)}`)
+  const setOverrides = db.prepare(
+    /* sql */ `UPDATE jobs SET options = @options, updated_at = @at WHERE ${expectGuard(sqliteRefs)}`,
+  )
+  const request = db.prepare(
+    /* sql */ `UPDATE jobs SET request = @request, updated_at = @at WHERE ${expectGuard(sqliteRefs)}`,
+  )
   // The partial index jobs_request keeps these cheap however many jobs there are.
   const requestsOf = db.prepare(/* sql */ `SELECT id, request FROM jobs WHERE request IS NOT NULL AND owner = ?`)
   const iso = () => new Date(now()).toISOString()

@@ -125,7 +125,11 @@ const setWal = (db: Database.Database, busyTimeoutMs: number) => {
 
 const isReadOnlyDirError = (error: unknown): boolean => {
   const cause = (error as { cause?: { code?: string } }).cause
-  return cause?.code === "SQLITE_READONLY" || cause?.code === "SQLITE_CANTOPEN" || /readonly|unable to open/.test(String((error as Error).message))
+  return (
+    cause?.code === "SQLITE_READONLY" ||
+    cause?.code === "SQLITE_CANTOPEN" ||
+    /readonly|unable to open/.test(String((error as Error).message))
+  )
 }
 
 /** An open connection, handed to the store that `openDatabase` makes with it. */
@@ -175,7 +179,13 @@ const openCopy = <S>(dataDir: string, options: SqliteStoreOptions, make: (opened
   }
 }
 
-const openFile = <S>(file: string, options: SqliteStoreOptions, make: (opened: OpenDatabase) => S, shownAs = file, onClose = () => {}): S => {
+const openFile = <S>(
+  file: string,
+  options: SqliteStoreOptions,
+  make: (opened: OpenDatabase) => S,
+  shownAs = file,
+  onClose = () => {},
+): S => {
   const dataDir = join(file, "..")
   let db: Database.Database
   try {
@@ -189,9 +199,17 @@ const openFile = <S>(file: string, options: SqliteStoreOptions, make: (opened: O
     const code = (cause as { code?: unknown }).code
     if (code === "EEXIST" || code === "ENOTDIR") {
       const what = code === "EEXIST" ? "is a file" : "lies inside a file"
-      throw new InvalidOptions({ option: "dataDir", detail: `${dataDir} ${what}, not a directory: give the directory jobstate keeps jobs.db in` })
+      throw new InvalidOptions({
+        option: "dataDir",
+        detail: `${dataDir} ${what}, not a directory: give the directory jobstate keeps jobs.db in`,
+      })
     }
-    throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
+    throw new PersistenceError({
+      operation: "open",
+      reason: "Open",
+      detail: `${file}: ${(cause as Error).message}`,
+      cause,
+    })
   }
   try {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS
@@ -226,12 +244,22 @@ const openFile = <S>(file: string, options: SqliteStoreOptions, make: (opened: O
   } catch (cause) {
     db.close()
     if (cause instanceof PersistenceError) throw cause
-    throw new PersistenceError({ operation: "open", reason: "Open", detail: `${file}: ${(cause as Error).message}`, cause })
+    throw new PersistenceError({
+      operation: "open",
+      reason: "Open",
+      detail: `${file}: ${(cause as Error).message}`,
+      cause,
+    })
   }
 }
 
 /** `PRAGMA data_version` changes only when another connection commits: a look costs one pragma. */
-export const watch = (db: Database.Database, isClosed: () => boolean, onChange: () => void, intervalMs: number): (() => void) => {
+export const watch = (
+  db: Database.Database,
+  isClosed: () => boolean,
+  onChange: () => void,
+  intervalMs: number,
+): (() => void) => {
   let seen = -1
   const timer = setInterval(() => {
     if (isClosed()) return

@@ -6,7 +6,9 @@ import type { DbEvent, EventMeta } from "../JobStore.js"
  * is written in the transaction of the change it records.
  */
 export const prepareEvents = (db: Database.Database) => {
-  const insert = db.prepare(/* sql */ `INSERT INTO job_events (job_id, name, writer, type, body, at) VALUES (?, ?, ?, ?, ?, ?)`)
+  const insert = db.prepare(
+    /* sql */ `INSERT INTO job_events (job_id, name, writer, type, body, at) VALUES (?, ?, ?, ?, ?, ?)`,
+  )
   const after = db.prepare(/* sql */ `SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?`)
   const last = db.prepare(/* sql */ `SELECT max(seq) FROM job_events`).pluck()
   const trim = db.prepare(/* sql */ `DELETE FROM job_events WHERE seq < ?`)

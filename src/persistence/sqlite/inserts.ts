@@ -8,14 +8,21 @@ import type { SqliteEvents } from "./events.js"
 import type { SqliteReads } from "./reads.js"
 
 /** New rows: a dispatched job (with its unique key, if any) and a parent's children. */
-export const prepareInserts = (db: Database.Database, deps: { readonly events: SqliteEvents; readonly reads: SqliteReads }) => {
+export const prepareInserts = (
+  db: Database.Database,
+  deps: { readonly events: SqliteEvents; readonly reads: SqliteReads },
+) => {
   const { events, reads } = deps
   const insertSql = `INSERT INTO jobs (${columnList(NEW_JOB_COLUMNS)}) VALUES (${NEW_JOB_COLUMNS.map(sqliteRefs.value).join(", ")})`
   const insert = db.prepare(insertSql)
   // Refused (nothing stored) when a live job holds the key: the partial unique index jobs_unique_key.
-  const insertUnique = db.prepare(/* sql */ `${insertSql} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`)
+  const insertUnique = db.prepare(
+    /* sql */ `${insertSql} ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND status IN (${LIVE}) DO NOTHING`,
+  )
   // A child's key taken already (a resumed parent spawning again): nothing stored, the old one stays.
-  const insertChild = db.prepare(/* sql */ `${insertSql} ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING`)
+  const insertChild = db.prepare(
+    /* sql */ `${insertSql} ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING`,
+  )
   const childByKey = db.prepare(/* sql */ `SELECT id FROM jobs WHERE parent_id = ? AND child_key = ?`).pluck()
   const runningUnder = db.prepare(/* sql */ `SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND owner = ?`)
 

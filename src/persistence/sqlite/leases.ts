@@ -17,11 +17,29 @@ export const prepareLeases = (db: Database.Database, now: () => number) => {
   const all = db.prepare(/* sql */ `SELECT * FROM managers`)
   return {
     renewLease: (lease: LeaseWrite): void =>
-      void upsert.run(lease.id, lease.pid, lease.host, json(lease.types), now() + lease.leaseMs, lease.listening ? 1 : 0, lease.concurrency ?? 0, lease.leaseMs),
+      void upsert.run(
+        lease.id,
+        lease.pid,
+        lease.host,
+        json(lease.types),
+        now() + lease.leaseMs,
+        lease.listening ? 1 : 0,
+        lease.concurrency ?? 0,
+        lease.leaseMs,
+      ),
     dropLease: (id: string): void => void remove.run(id),
     leases: (): Lease[] => {
       const at = now()
-      type Row = { id: string; pid: number; host: string; types: string; expires_at: number; listening: number; concurrency: number; lease_ms: number }
+      type Row = {
+        id: string
+        pid: number
+        host: string
+        types: string
+        expires_at: number
+        listening: number
+        concurrency: number
+        lease_ms: number
+      }
       return (all.all() as Row[]).map((l) => ({
         id: l.id,
         pid: l.pid,

@@ -10,12 +10,14 @@ import { json } from "./connection.js"
 export const preparePrune = (db: Database.Database) => {
   const nthNewest = db.prepare(/* sql */ `
     SELECT completed_at, seq FROM jobs WHERE status = ? ORDER BY completed_at DESC NULLS LAST, seq DESC LIMIT 1 OFFSET ?`)
-  const pruneBatch = db.prepare(/* sql */ `
+  const pruneBatch = db
+    .prepare(/* sql */ `
     DELETE FROM jobs WHERE seq IN (
       SELECT seq FROM jobs WHERE status = @status
         AND (@all OR completed_at IS NULL OR completed_at < @completed_at OR (completed_at = @completed_at AND seq < @seq))
       LIMIT @limit)
-    RETURNING id`).pluck()
+    RETURNING id`)
+    .pluck()
   const pruneLogs = db.prepare(/* sql */ `DELETE FROM job_logs WHERE job_id IN (SELECT value FROM json_each(?))`)
   const pruneEvents = db.prepare(/* sql */ `DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(?))`)
   return {
@@ -25,7 +27,10 @@ export const preparePrune = (db: Database.Database) => {
     },
     /** One IMMEDIATE transaction per batch: the rows, then their logs and events. */
     deleteBatch: (status: RestingStatus, cutoff: Exclude<PruneCutoff, { kind: "none" }>, limit: number): string[] => {
-      const below = cutoff.kind === "below" ? { all: 0, completed_at: cutoff.completedAt, seq: cutoff.seq } : { all: 1, completed_at: "", seq: 0 }
+      const below =
+        cutoff.kind === "below"
+          ? { all: 0, completed_at: cutoff.completedAt, seq: cutoff.seq }
+          : { all: 1, completed_at: "", seq: 0 }
       return db
         .transaction(() => {
           const ids = pruneBatch.all({ status, ...below, limit }) as string[]

@@ -9,7 +9,9 @@ export const prepareReads = (db: Database.Database) => {
   const get = db.prepare(/* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE id = ?`)
   const holderOf = db.prepare(/* sql */ `
     SELECT id, name FROM jobs WHERE name = ? AND unique_key = ? AND status IN (${LIVE})`)
-  const childCounts = db.prepare(/* sql */ `SELECT status, count(*) AS count FROM jobs WHERE parent_id = ? GROUP BY status`)
+  const childCounts = db.prepare(
+    /* sql */ `SELECT status, count(*) AS count FROM jobs WHERE parent_id = ? GROUP BY status`,
+  )
   // The status index covers status; name is read from each row: one scan, no blob read out.
   const countJobs = db.prepare(/* sql */ `SELECT status, name, count(*) AS count FROM jobs GROUP BY status, name`)
   const endedPerMinute = db.prepare(/* sql */ `
@@ -26,13 +28,16 @@ export const prepareReads = (db: Database.Database) => {
     SELECT ${JOB_SELECT} FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
     ORDER BY seq`)
   // The predicate of the partial index jobs_damaged, so the planner reads only that index.
-  const damaged = db.prepare(/* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`)
+  const damaged = db.prepare(
+    /* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`,
+  )
   const listStatements = new Map<string, Database.Statement>()
 
   return {
     getJob: (id: string) => get.get(id) as DbJob | undefined,
     /** The live job of type `name` holding `uniqueKey`, if any. */
-    holderOf: (name: string, uniqueKey: string) => holderOf.get(name, uniqueKey) as { id: string; name: string } | undefined,
+    holderOf: (name: string, uniqueKey: string) =>
+      holderOf.get(name, uniqueKey) as { id: string; name: string } | undefined,
     listJobs: (query: JobQuery): DbJob[] => {
       const where: string[] = []
       const params: unknown[] = []
@@ -54,7 +59,8 @@ export const prepareReads = (db: Database.Database) => {
     // The range instead of LIKE: the unique index on id serves it, and no character is special.
     idsWithPrefix: (prefix: string, limit: number) => idsWithPrefix.all(prefix, `${prefix}\uffff`, limit) as string[],
     logs: (jobId: string, afterSeq: number, limit: number) => logs.all(jobId, afterSeq, limit) as DbLog[],
-    orphans: (types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>) => orphans.all({ types: json(types), owners: json(liveOwners) }) as DbJob[],
+    orphans: (types: ReadonlyArray<string>, liveOwners: ReadonlyArray<string>) =>
+      orphans.all({ types: json(types), owners: json(liveOwners) }) as DbJob[],
     pausedByShutdown: (types: ReadonlyArray<string>) => pausedByShutdown.all(json(types)) as DbJob[],
     damaged: () => damaged.all() as DbJob[],
   }

@@ -7,7 +7,11 @@ import type { SqliteWrites } from "./writes.js"
 /** Schedules, and the fire of a tick: its compare-and-set and its job, in one transaction. */
 export const prepareSchedules = (
   db: Database.Database,
-  deps: { readonly insert: (job: Omit<NewJob, "event">) => void; readonly writes: SqliteWrites; readonly events: SqliteEvents },
+  deps: {
+    readonly insert: (job: Omit<NewJob, "event">) => void
+    readonly writes: SqliteWrites
+    readonly events: SqliteEvents
+  },
 ) => {
   const { insert, writes, events } = deps
   // A new definition keeps the schedule's creation and its last fire.
@@ -32,7 +36,9 @@ export const prepareSchedules = (
       const { job } = fire
       return db
         .transaction(() => {
-          const moved = move.run({ name: fire.name, due: fire.due, next: fire.nextRunAt, firedAt: fire.firedAt, jobId: job.id }).changes > 0
+          const moved =
+            move.run({ name: fire.name, due: fire.due, next: fire.nextRunAt, firedAt: fire.firedAt, jobId: job.id })
+              .changes > 0
           if (!moved) return false
           insert(job)
           writes.log(job.id, job.createdAt, "info", fire.log)

@@ -14,7 +14,9 @@ const STATUSES = ["queued", "running", "paused", "completed", "failed", "cancell
  * status → actions), so that a status heard live enables the right buttons; a running job is
  * resumed only when it is stalled (its manager is gone).
  */
-const allowed = (action, job, commands) => (commands?.[job.status] ?? []).includes(action) || (action === "resume" && job.stalled !== null && job.stalled !== undefined)
+const allowed = (action, job, commands) =>
+  (commands?.[job.status] ?? []).includes(action) ||
+  (action === "resume" && job.stalled !== null && job.stalled !== undefined)
 /** A priority as typed: a name (as the CLI takes them) or an integer; anything else goes as is, for the server to refuse. */
 const PRIORITIES = { low: -1, normal: 0, high: 1, critical: 10 }
 const priorityOf = (text) => {
@@ -29,12 +31,23 @@ const api = async (path, init) => {
   if (!res.ok) throw Object.assign(new Error(body.error ?? `HTTP ${res.status}`), body)
   return body
 }
-const post = (path, body) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })
+const post = (path, body) =>
+  api(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
 
 const short = (id) => id.slice(0, 8)
 const ago = (iso) => {
   const s = Math.round((Date.now() - Date.parse(iso)) / 1000)
-  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : s < 86400 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`
+  return s < 60
+    ? `${s}s ago`
+    : s < 3600
+      ? `${Math.round(s / 60)}m ago`
+      : s < 86400
+        ? `${Math.round(s / 3600)}h ago`
+        : `${Math.round(s / 86400)}d ago`
 }
 const duration = (a, b) => (a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(2)} s` : "")
 const sameDay = (d) => d.toDateString() === new Date().toDateString()
@@ -59,7 +72,8 @@ const When = ({ iso, as = "full" }) => {
 const Bar = ({ job, live }) => {
   const p = progressOf(live ?? job.progressData, job.status === "running")
   const fraction = p.fraction ?? (job.status === "completed" ? 1 : job.progress)
-  if (fraction === null && !p.indeterminate) return html`<span class="muted bar-label" title=${p.detail}>${p.label}</span>`
+  if (fraction === null && !p.indeterminate)
+    return html`<span class="muted bar-label" title=${p.detail}>${p.label}</span>`
   return html`<span class=${"bar" + (p.indeterminate && job.status === "running" ? " indeterminate" : "")} data-progress=${fraction ?? ""}>
     <i style=${`width:${Math.round((fraction ?? 0) * 100)}%`} /></span><span class="bar-label" title=${p.detail}>${p.label || (fraction !== null ? Math.round(fraction * 100) + "%" : "")}</span>`
 }
@@ -69,11 +83,13 @@ const Bar = ({ job, live }) => {
  * runs its type, it waits for its time, or for its children. Each a different thing to do.
  */
 const waitOf = (job) => {
-  if (job.stalled) return { label: "stalled", why: `its manager ${job.stalled.owner ?? ""} is gone; a sweep will requeue it` }
+  if (job.stalled)
+    return { label: "stalled", why: `its manager ${job.stalled.owner ?? ""} is gone; a sweep will requeue it` }
   if (job.status !== "queued") return null
   if (job.awaitingChildren) return { label: "waiting for children", why: "it resumes when its children have ended" }
   // Not due yet, whether or not a worker runs its type now.
-  if (job.runAt && Date.parse(job.runAt) > Date.now()) return { label: "waiting (delay)", why: `runs at ${new Date(job.runAt).toLocaleString()}` }
+  if (job.runAt && Date.parse(job.runAt) > Date.now())
+    return { label: "waiting (delay)", why: `runs at ${new Date(job.runAt).toLocaleString()}` }
   if (job.waitingForWorker) return { label: "waiting for a worker", why: `no running manager claims type ${job.name}` }
   return null
 }
@@ -99,8 +115,15 @@ const useLive = () => {
     let timer
     const open = () => {
       source = new EventSource("api/events")
-      source.addEventListener("ready", () => { setConnected(true); setTick((t) => t + 1) })
-      source.addEventListener("overflow", () => { source.close(); setConnected(false); timer = setTimeout(open, 500) })
+      source.addEventListener("ready", () => {
+        setConnected(true)
+        setTick((t) => t + 1)
+      })
+      source.addEventListener("overflow", () => {
+        source.close()
+        setConnected(false)
+        timer = setTimeout(open, 500)
+      })
       source.onerror = () => setConnected(false)
       source.onmessage = (m) => {
         const e = JSON.parse(m.data)
@@ -118,17 +141,32 @@ const useLive = () => {
     const scheduleTick = () => {
       if (pending) return
       pending = true
-      setTimeout(() => { pending = false; setTick((t) => t + 1) }, 200)
+      setTimeout(() => {
+        pending = false
+        setTick((t) => t + 1)
+      }, 200)
     }
     open()
-    return () => { source?.close(); clearTimeout(timer) }
+    return () => {
+      source?.close()
+      clearTimeout(timer)
+    }
   }, [])
   /** The page now knows `job` as it is (an action's response): shown at once, wherever it is listed. */
   const patch = (job) => {
     patched.current.set(job.id, { job, n: ++learnt.current })
     setTick((t) => t + 1)
   }
-  return { connected, tick, progress: progress.current, statuses: statuses.current, patched: patched.current, patch, learnt, listeners: listeners.current }
+  return {
+    connected,
+    tick,
+    progress: progress.current,
+    statuses: statuses.current,
+    patched: patched.current,
+    patch,
+    learnt,
+    listeners: listeners.current,
+  }
 }
 
 /**
@@ -148,8 +186,12 @@ const Counts = ({ overview, filter, setFilter }) => {
   const total = Object.values(by).reduce((a, b) => a + b, 0)
   return html`<div class="counts">
     <button class=${"count" + (filter.status === "" ? " on" : "")} onClick=${() => setFilter({ ...filter, status: "", offset: 0 })}><span class="muted">all</span><b data-count="all">${total}</b></button>
-    ${STATUSES.map((s) => html`<button class=${"count" + (filter.status === s ? " on" : "")} onClick=${() => setFilter({ ...filter, status: s, offset: 0 })}>
-      <span class=${"status " + s}>${s}</span><b data-count=${s}>${by[s]}</b></button>`)}
+    ${STATUSES.map(
+      (
+        s,
+      ) => html`<button class=${"count" + (filter.status === s ? " on" : "")} onClick=${() => setFilter({ ...filter, status: s, offset: 0 })}>
+      <span class=${"status " + s}>${s}</span><b data-count=${s}>${by[s]}</b></button>`,
+    )}
   </div>`
 }
 
@@ -163,50 +205,105 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   const [bulkMessage, setBulkMessage] = useState(null)
   const [busy, setBusy] = useState(false)
   const since = SINCE[filter.created] ?? null
-  const query = { status: filter.status, name: filter.name, text: filter.text, parent: filter.parent, limit: String(filter.limit), offset: String(filter.offset) }
+  const query = {
+    status: filter.status,
+    name: filter.name,
+    text: filter.text,
+    parent: filter.parent,
+    limit: String(filter.limit),
+    offset: String(filter.offset),
+  }
   const key = new URLSearchParams({ ...query, created: filter.created }).toString()
   // Reload on a filter change, on reconnect, and (at most every second) when a status changes.
   const [reload, setReload] = useState(0)
   useEffect(() => {
     let due = null
-    const l = (e) => { if (e.type === "status" && due === null) due = setTimeout(() => { due = null; setReload((r) => r + 1) }, 1000) }
+    const l = (e) => {
+      if (e.type === "status" && due === null)
+        due = setTimeout(() => {
+          due = null
+          setReload((r) => r + 1)
+        }, 1000)
+    }
     live.listeners.add(l)
     // Other processes record their events a moment after a listener appears (and a stream may
     // overflow): a slow re-read every 5 s keeps the page right whatever the feed missed.
     const every = setInterval(() => setReload((r) => r + 1), 5000)
-    return () => { live.listeners.delete(l); clearTimeout(due); clearInterval(every) }
+    return () => {
+      live.listeners.delete(l)
+      clearTimeout(due)
+      clearInterval(every)
+    }
   }, [])
   useEffect(() => {
     const n = live.learnt.current
     // "The last hour" is read from now, each time the list is read.
-    const q = new URLSearchParams({ ...query, ...(since === null ? {} : { since: new Date(Date.now() - since).toISOString() }) })
-    api(`api/jobs?${q}`).then((p) => { setPage({ ...p, n }); setError(null) }, (e) => setError(e.message))
+    const q = new URLSearchParams({
+      ...query,
+      ...(since === null ? {} : { since: new Date(Date.now() - since).toISOString() }),
+    })
+    api(`api/jobs?${q}`).then(
+      (p) => {
+        setPage({ ...p, n })
+        setError(null)
+      },
+      (e) => setError(e.message),
+    )
   }, [key, reload, live.connected])
   // Another filter: another set of jobs, nothing of it chosen.
-  useEffect(() => { setChecked(new Set()); setBulkMessage(null) }, [key])
+  useEffect(() => {
+    setChecked(new Set())
+    setBulkMessage(null)
+  }, [key])
   const types = overview?.types ?? []
   const jobs = (page?.jobs ?? []).map((j) => latest(live, j, page.n))
-  const toggle = (id) => setChecked((c) => { const next = new Set(c); next.has(id) ? next.delete(id) : next.add(id); return next })
+  const toggle = (id) =>
+    setChecked((c) => {
+      const next = new Set(c)
+      next.has(id) ? next.delete(id) : next.add(id)
+      return next
+    })
   const allChecked = jobs.length > 0 && jobs.every((j) => checked.has(j.id))
   const bulk = async (action, body, what) => {
-    if (action === "cancel" && !window.confirm(`Cancel ${what}? They stop for good and their private files are deleted.`)) return
-    setBusy(true); setBulkMessage(null)
+    if (
+      action === "cancel" &&
+      !window.confirm(`Cancel ${what}? They stop for good and their private files are deleted.`)
+    )
+      return
+    setBusy(true)
+    setBulkMessage(null)
     try {
       const r = await post("api/bulk", { action, ...body })
-      const refused = r.refused.length ? `; ${r.refused.length} refused (${r.refused.slice(0, 3).map((x) => `${short(x.id)}: ${x.error}`).join("; ")}${r.refused.length > 3 ? "; …" : ""})` : ""
+      const refused = r.refused.length
+        ? `; ${r.refused.length} refused (${r.refused
+            .slice(0, 3)
+            .map((x) => `${short(x.id)}: ${x.error}`)
+            .join("; ")}${r.refused.length > 3 ? "; …" : ""})`
+        : ""
       setBulkMessage({ ok: r.refused.length === 0, text: `${action}: ${r.done} of ${r.matched} done${refused}` })
       setChecked(new Set())
       setReload((x) => x + 1)
     } catch (e) {
       setBulkMessage({ ok: false, text: e.message })
-    } finally { setBusy(false) }
+    } finally {
+      setBusy(false)
+    }
   }
   const chosen = [...checked]
   // Every job of the filter, not only this page: offered where it is what an incident needs.
   const filterBody = { filter: { status: filter.status, name: filter.name, parent: filter.parent } }
   // "all failed jobs of type report under 1a2b3c4d"
-  const filterWords = ["all", filter.status || "", "jobs", filter.name ? `of type ${filter.name}` : "", filter.parent ? `under ${short(filter.parent)}` : ""].filter(Boolean).join(" ")
-  const canFilterAct = (filter.status !== "" || filter.name !== "" || filter.parent !== "") && filter.text === "" && since === null
+  const filterWords = [
+    "all",
+    filter.status || "",
+    "jobs",
+    filter.name ? `of type ${filter.name}` : "",
+    filter.parent ? `under ${short(filter.parent)}` : "",
+  ]
+    .filter(Boolean)
+    .join(" ")
+  const canFilterAct =
+    (filter.status !== "" || filter.name !== "" || filter.parent !== "") && filter.text === "" && since === null
   return html`<div class="card">
     <h2>Jobs</h2>
     <div class="filters">
@@ -220,10 +317,12 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
       ${filter.parent && html`<span class="chip" data-filter="parent">children of <code>${short(filter.parent)}</code> <button class="link" aria-label="every job" onClick=${() => setFilter({ ...filter, parent: "", offset: 0 })}>✕</button></span>`}
     </div>
     <div class="bulk">
-      ${chosen.length > 0
-        ? html`<span data-checked=${chosen.length}>${chosen.length} chosen:</span>
+      ${
+        chosen.length > 0
+          ? html`<span data-checked=${chosen.length}>${chosen.length} chosen:</span>
           ${["retry", "cancel", "pause", "resume"].map((a) => html`<button class="act" name=${`bulk-${a}`} disabled=${busy} onClick=${() => bulk(a, { ids: chosen }, `${chosen.length} jobs`)}>${a}</button>`)}`
-        : html`<span class="muted">Tick jobs to act on several at once.</span>`}
+          : html`<span class="muted">Tick jobs to act on several at once.</span>`
+      }
       ${canFilterAct && filter.status === "failed" && html`<button class="act" name="retry-all" disabled=${busy} onClick=${() => bulk("retry", filterBody, filterWords)}>retry ${filterWords}</button>`}
       ${canFilterAct && ["queued", "running", "paused", ""].includes(filter.status) && html`<button class="act" name="cancel-all" disabled=${busy} onClick=${() => bulk("cancel", filterBody, filterWords)}>cancel ${filterWords}</button>`}
     </div>
@@ -232,12 +331,16 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
     <div class="scroll"><table>
       <thead><tr><th><input type="checkbox" name="check-all" aria-label="choose every job of the page" checked=${allChecked} onChange=${() => setChecked(allChecked ? new Set() : new Set(jobs.map((j) => j.id)))} /></th>
         <th>id</th><th>type</th><th>status</th><th>progress</th><th>attempts</th><th>runs at</th><th>created</th></tr></thead>
-      <tbody>${jobs.map((j) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
+      <tbody>${jobs.map(
+        (
+          j,
+        ) => html`<tr class=${"job" + (j.id === selected ? " sel" : "")} data-id=${j.id} onClick=${() => select(j.id)}>
         <td onClick=${(e) => e.stopPropagation()}><input type="checkbox" name="check" aria-label=${`choose ${j.id}`} checked=${checked.has(j.id)} onChange=${() => toggle(j.id)} /></td>
         <td><code>${short(j.id)}</code></td><td>${j.name}</td><td><${Status} job=${j} /></td>
         <td><${Bar} job=${j} live=${live.progress.get(j.id)} /></td><td>${j.attempts}${j.failures ? html` <span class="muted" title=${`${j.failures} failed since dispatch or retry`}>(${j.failures}✗)</span>` : ""}</td>
         <td data-run-at>${j.status === "queued" && j.runAt && Date.parse(j.runAt) > Date.now() ? html`<${When} iso=${j.runAt} />` : ""}</td>
-        <td><${When} iso=${j.createdAt} as="ago" /></td></tr>`)}
+        <td><${When} iso=${j.createdAt} as="ago" /></td></tr>`,
+      )}
       ${page && jobs.length === 0 ? html`<tr><td colspan="8" class="muted">No jobs match.</td></tr>` : null}</tbody>
     </table></div>
     <div class="pager">
@@ -248,7 +351,10 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   </div>`
 }
 
-const Json = ({ value }) => (value === null || value === undefined ? html`<span class="muted">–</span>` : html`<pre>${JSON.stringify(value, null, 2)}</pre>`)
+const Json = ({ value }) =>
+  value === null || value === undefined
+    ? html`<span class="muted">–</span>`
+    : html`<pre>${JSON.stringify(value, null, 2)}</pre>`
 
 /** A stored error: its tag and message, its stack as lines (the engine's own frames dimmed), its other fields as JSON. */
 /** A stored error, its causes ("caused by", as `Effect.tryPromise` keeps a rejection) and the frames of the deepest one with a stack. */
@@ -269,15 +375,24 @@ const ErrorView = ({ error }) => {
 const Children = ({ id, live, select }) => {
   const [jobs, setJobs] = useState(null)
   useEffect(() => {
-    const load = () => api(`api/jobs?parent=${encodeURIComponent(id)}&limit=50`).then((p) => setJobs(p.jobs), () => {})
+    const load = () =>
+      api(`api/jobs?parent=${encodeURIComponent(id)}&limit=50`).then(
+        (p) => setJobs(p.jobs),
+        () => {},
+      )
     void load()
     const l = (e) => e.type === "status" && load()
     live.listeners.add(l)
     return () => live.listeners.delete(l)
   }, [id])
   if (!jobs) return null
-  return html`<div class="children" data-children-list>${jobs.map((c) => html`<a href=${`#job=${c.id}`} data-child=${c.id} onClick=${(e) => { e.preventDefault(); select(c.id) }}>
-    <code>${short(c.id)}</code> ${c.name} <${Status} job=${c} /></a>`)}</div>`
+  return html`<div class="children" data-children-list>${jobs.map(
+    (c) => html`<a href=${`#job=${c.id}`} data-child=${c.id} onClick=${(e) => {
+      e.preventDefault()
+      select(c.id)
+    }}>
+    <code>${short(c.id)}</code> ${c.name} <${Status} job=${c} /></a>`,
+  )}</div>`
 }
 
 const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
@@ -289,14 +404,24 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   const lastSeq = useRef(0)
   const load = () => {
     const n = live.learnt.current
-    return api(`api/jobs/${encodeURIComponent(id)}`).then((d) => {
-      setData({ ...d, n }); setError(null)
-      setLogs(d.logs); lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
-    }, (e) => setError(e.message))
+    return api(`api/jobs/${encodeURIComponent(id)}`).then(
+      (d) => {
+        setData({ ...d, n })
+        setError(null)
+        setLogs(d.logs)
+        lastSeq.current = d.logs.length ? d.logs[d.logs.length - 1].seq : 0
+      },
+      (e) => setError(e.message),
+    )
   }
   // Another job: start blank. The feed (re)connected: read again, showing what is there meanwhile.
-  useEffect(() => { setData(null); setMessage(null) }, [id])
-  useEffect(() => { void load() }, [id, live.connected])
+  useEffect(() => {
+    setData(null)
+    setMessage(null)
+  }, [id])
+  useEffect(() => {
+    void load()
+  }, [id, live.connected])
   // Tail: a log or status event of this job fetches the lines after the last one shown.
   useEffect(() => {
     let busy = false
@@ -304,14 +429,22 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
       if (e.id !== id || busy) return
       if (e.type === "status") {
         const n = live.learnt.current
-        api(`api/jobs/${encodeURIComponent(id)}`).then((d) => setData((old) => ({ ...d, n, logs: old?.logs ?? d.logs })), () => {})
+        api(`api/jobs/${encodeURIComponent(id)}`).then(
+          (d) => setData((old) => ({ ...d, n, logs: old?.logs ?? d.logs })),
+          () => {},
+        )
       }
       if (e.type !== "log" && e.type !== "status") return
       busy = true
       try {
         const { logs: more } = await api(`api/jobs/${encodeURIComponent(id)}/logs?afterSeq=${lastSeq.current}`)
-        if (more.length) { lastSeq.current = more[more.length - 1].seq; setLogs((old) => [...old, ...more].slice(-1000)) }
-      } finally { busy = false }
+        if (more.length) {
+          lastSeq.current = more[more.length - 1].seq
+          setLogs((old) => [...old, ...more].slice(-1000))
+        }
+      } finally {
+        busy = false
+      }
     }
     live.listeners.add(l)
     return () => live.listeners.delete(l)
@@ -320,8 +453,13 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
   if (!data) return html`<div class="card muted">Loading job…</div>`
   const act = async (action) => {
     // Cancelling cannot be undone (retry starts the job again, and its private files are gone): ask.
-    if (action === "cancel" && !window.confirm(`Cancel ${data.job.name} ${id}? It stops for good and its private files are deleted.`)) return
-    setActing(action); setMessage(null)
+    if (
+      action === "cancel" &&
+      !window.confirm(`Cancel ${data.job.name} ${id}? It stops for good and its private files are deleted.`)
+    )
+      return
+    setActing(action)
+    setMessage(null)
     try {
       const r = await post(`api/jobs/${encodeURIComponent(id)}/${action}`)
       setMessage({ ok: true, text: `${action}: ${r.status}` })
@@ -331,7 +469,9 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
       await load()
     } catch (e) {
       setMessage({ ok: false, text: e.message })
-    } finally { setActing(null) }
+    } finally {
+      setActing(null)
+    }
   }
   // The path: what was stored, then the status events heard since. The status: the newest the
   // page knows, which an action's response may tell before its event comes (then it ends the path).
@@ -358,9 +498,18 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
       ${job.stalled && html`<dt>stalled</dt><dd>since <${When} iso=${job.stalled.since} />: its manager ${job.stalled.owner ?? ""} is gone</dd>`}
       ${job.waitingForWorker && html`<dt>waiting</dt><dd>for a worker of type ${job.name}</dd>`}
       ${job.pausedBy && html`<dt>paused by</dt><dd>${job.pausedBy}</dd>`}
-      ${job.parentId && html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId} onClick=${(e) => { e.preventDefault(); select(job.parentId) }}><code>${short(job.parentId)}</code></a></dd>`}
-      ${job.children && html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}
-        <button class="link" name="show-children" onClick=${() => showChildren(job.id)}>list them</button></dd>`}
+      ${
+        job.parentId &&
+        html`<dt>parent</dt><dd><a href=${`#job=${job.parentId}`} data-parent=${job.parentId} onClick=${(e) => {
+          e.preventDefault()
+          select(job.parentId)
+        }}><code>${short(job.parentId)}</code></a></dd>`
+      }
+      ${
+        job.children &&
+        html`<dt>children</dt><dd data-children>${STATUSES.filter((s) => job.children[s]).map((s) => html`<span class=${"status " + s}>${job.children[s]} ${s}</span> `)}
+        <button class="link" name="show-children" onClick=${() => showChildren(job.id)}>list them</button></dd>`
+      }
     </dl>
     ${job.children && html`<${Children} id=${job.id} live=${live} select=${select} />`}
     <h3>params</h3><${Json} value=${data.params} />
@@ -373,7 +522,13 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
 }
 
 /** The dispatch form's label for each option the engine may refuse. */
-const OPTION_LABELS = { priority: "priority", delayMs: "delay", timeoutMs: "timeout", uniqueKey: "unique key", runAt: "delay" }
+const OPTION_LABELS = {
+  priority: "priority",
+  delayMs: "delay",
+  timeoutMs: "timeout",
+  uniqueKey: "unique key",
+  runAt: "delay",
+}
 
 const Dispatch = ({ types, onDispatched }) => {
   const [name, setName] = useState(types[0] ?? "")
@@ -383,10 +538,20 @@ const Dispatch = ({ types, onDispatched }) => {
   const [options, setOptions] = useState({ delay: "", uniqueKey: "", timeout: "" })
   const [issues, setIssues] = useState([])
   const [message, setMessage] = useState(null)
-  useEffect(() => { if (!name && types[0]) setName(types[0]) }, [types])
+  useEffect(() => {
+    if (!name && types[0]) setName(types[0])
+  }, [types])
   useEffect(() => {
     if (!name) return
-    api(`api/types/${encodeURIComponent(name)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]); setMessage(null) }, (e) => setMessage({ ok: false, text: e.message }))
+    api(`api/types/${encodeURIComponent(name)}`).then(
+      (s) => {
+        setSchema(s)
+        setValue(initialValue(s.params) ?? {})
+        setIssues([])
+        setMessage(null)
+      },
+      (e) => setMessage({ ok: false, text: e.message }),
+    )
   }, [name])
   const submit = async (e) => {
     e.preventDefault()
@@ -395,25 +560,43 @@ const Dispatch = ({ types, onDispatched }) => {
     const local = validate(schema?.params, value)
     if (local.length) {
       setIssues(local)
-      setMessage({ ok: false, text: `Invalid params for ${JSON.stringify(name)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}` })
+      setMessage({
+        ok: false,
+        text: `Invalid params for ${JSON.stringify(name)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      })
       return
     }
     // Durations as typed ("90s", "5m", "1500"); one that is not a duration is named by its field.
     const delayMs = durationMs(options.delay)
     const timeoutMs = durationMs(options.timeout)
-    const notDuration = [["delay", delayMs], ["timeout", timeoutMs]].find(([, ms]) => typeof ms === "string")
+    const notDuration = [
+      ["delay", delayMs],
+      ["timeout", timeoutMs],
+    ].find(([, ms]) => typeof ms === "string")
     if (notDuration) {
-      setMessage({ ok: false, text: `${notDuration[0]}: ${JSON.stringify(notDuration[1])} is not a duration (e.g. 1500, 90s, 5m, 2h)` })
+      setMessage({
+        ok: false,
+        text: `${notDuration[0]}: ${JSON.stringify(notDuration[1])} is not a duration (e.g. 1500, 90s, 5m, 2h)`,
+      })
       return
     }
     try {
-      const r = await post("api/dispatch", { name, params: value, priority: priorityOf(priority), delayMs, uniqueKey: options.uniqueKey.trim() || undefined, timeoutMs })
-      setIssues([]); setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
+      const r = await post("api/dispatch", {
+        name,
+        params: value,
+        priority: priorityOf(priority),
+        delayMs,
+        uniqueKey: options.uniqueKey.trim() || undefined,
+        timeoutMs,
+      })
+      setIssues([])
+      setMessage({ ok: true, text: `Dispatched ${r.name} ${r.id}`, id: r.id })
       onDispatched(r.id)
     } catch (err) {
       // The engine names an option by its API name (delayMs); the form by its field's label.
       const field = OPTION_LABELS[err.option]
-      setIssues(err.issues ?? []); setMessage({ ok: false, text: field ? `${field}: ${err.message}` : err.message })
+      setIssues(err.issues ?? [])
+      setMessage({ ok: false, text: field ? `${field}: ${err.message}` : err.message })
     }
   }
   return html`<div class="card"><h2>Dispatch a job</h2>
@@ -445,11 +628,24 @@ const Schedules = ({ schedules, types, onChanged }) => {
   const [message, setMessage] = useState(null)
   useEffect(() => {
     if (!type) return
-    api(`api/types/${encodeURIComponent(type)}`).then((s) => { setSchema(s); setValue(initialValue(s.params) ?? {}); setIssues([]) }, (e) => setMessage({ ok: false, text: e.message }))
+    api(`api/types/${encodeURIComponent(type)}`).then(
+      (s) => {
+        setSchema(s)
+        setValue(initialValue(s.params) ?? {})
+        setIssues([])
+      },
+      (e) => setMessage({ ok: false, text: e.message }),
+    )
   }, [type])
   const remove = async (s) => {
     if (!window.confirm(`Remove the schedule ${s.name}? The jobs it dispatched stay.`)) return
-    try { await post(`api/schedules/${encodeURIComponent(s.name)}/remove`); setMessage({ ok: true, text: `Removed ${s.name}` }); onChanged() } catch (e) { setMessage({ ok: false, text: e.message }) }
+    try {
+      await post(`api/schedules/${encodeURIComponent(s.name)}/remove`)
+      setMessage({ ok: true, text: `Removed ${s.name}` })
+      onChanged()
+    } catch (e) {
+      setMessage({ ok: false, text: e.message })
+    }
   }
   const submit = async (e) => {
     e.preventDefault()
@@ -457,24 +653,40 @@ const Schedules = ({ schedules, types, onChanged }) => {
     const local = validate(schema?.params, value)
     if (local.length) {
       setIssues(local)
-      setMessage({ ok: false, text: `Invalid params for ${JSON.stringify(type)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}` })
+      setMessage({
+        ok: false,
+        text: `Invalid params for ${JSON.stringify(type)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      })
       return
     }
     try {
       const r = await post("api/schedules", { name, type, params: value, cron, timezone })
-      setIssues([]); setMessage({ ok: true, text: `Scheduled ${r.schedule.name}: next run ${new Date(r.schedule.nextRunAt).toLocaleString()}` })
+      setIssues([])
+      setMessage({
+        ok: true,
+        text: `Scheduled ${r.schedule.name}: next run ${new Date(r.schedule.nextRunAt).toLocaleString()}`,
+      })
       onChanged()
     } catch (err) {
-      setIssues(err.issues ?? []); setMessage({ ok: false, text: err.message })
+      setIssues(err.issues ?? [])
+      setMessage({ ok: false, text: err.message })
     }
   }
   return html`<div class="card"><h2>Schedules</h2>
     ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
-    ${schedules.length === 0 ? html`<p class="muted">No schedules yet.</p>` : html`<table>
+    ${
+      schedules.length === 0
+        ? html`<p class="muted">No schedules yet.</p>`
+        : html`<table>
       <thead><tr><th>name</th><th>job</th><th>cron</th><th>zone</th><th>next run</th><th>last run</th><th>last job</th><th></th></tr></thead>
-      <tbody>${schedules.map((s) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td>
+      <tbody>${schedules.map(
+        (
+          s,
+        ) => html`<tr data-schedule=${s.name}><td>${s.name}</td><td>${s.jobName}</td><td><code>${s.cron}</code></td><td>${s.timezone}</td><td><${When} iso=${s.nextRunAt} /></td><td><${When} iso=${s.lastRunAt} /></td>
         <td>${s.lastJobId ? html`<a href=${`#job=${s.lastJobId}`}><code>${short(s.lastJobId)}</code></a>` : "–"}</td>
-        <td><button class="act" name="remove" onClick=${() => remove(s)}>remove</button></td></tr>`)}</tbody></table>`}
+        <td><button class="act" name="remove" onClick=${() => remove(s)}>remove</button></td></tr>`,
+      )}</tbody></table>`
+    }
     <h3>Add a schedule</h3>
     <form onSubmit=${submit} data-form="schedule">
       <div class="options">
@@ -493,21 +705,43 @@ const Workers = ({ select }) => {
   const [managers, setManagers] = useState(null)
   const [error, setError] = useState(null)
   useEffect(() => {
-    const load = () => api("api/managers").then((r) => { setManagers(r.managers); setError(null) }, (e) => setError(e.message))
+    const load = () =>
+      api("api/managers").then(
+        (r) => {
+          setManagers(r.managers)
+          setError(null)
+        },
+        (e) => setError(e.message),
+      )
     void load()
     const every = setInterval(load, 2000)
     return () => clearInterval(every)
   }, [])
   return html`<div class="card"><h2>Workers</h2>
     ${error && html`<div class="error-box">${error}</div>`}
-    ${managers && html`<table>
+    ${
+      managers &&
+      html`<table>
       <thead><tr><th>manager</th><th>host</th><th>pid</th><th>types</th><th>running</th><th>lease renewed</th><th>state</th></tr></thead>
-      <tbody>${managers.map((m) => html`<tr data-manager=${m.id} data-state=${m.state}>
+      <tbody>${managers.map(
+        (m) => html`<tr data-manager=${m.id} data-state=${m.state}>
         <td><code title=${m.id}>${short(m.id)}</code>${m.self ? html` <span class="muted">(this page's)</span>` : ""}</td><td>${m.host}</td><td>${m.pid}</td>
         <td class="wrap">${m.concurrency === 0 ? html`<span class="muted">producer</span>` : m.types.join(", ")}</td>
-        <td data-running=${m.running.length}>${m.concurrency === 0 ? "–" : html`${m.running.length}/${m.concurrency} ${m.running.map((id) => html` <a href=${`#job=${id}`} onClick=${(e) => { e.preventDefault(); select(id) }}><code>${short(id)}</code></a>`)}`}</td>
+        <td data-running=${m.running.length}>${
+          m.concurrency === 0
+            ? "–"
+            : html`${m.running.length}/${m.concurrency} ${m.running.map(
+                (id) =>
+                  html` <a href=${`#job=${id}`} onClick=${(e) => {
+                    e.preventDefault()
+                    select(id)
+                  }}><code>${short(id)}</code></a>`,
+              )}`
+        }</td>
         <td title=${`lease period ${m.leaseMs / 1000} s`}>${(m.renewedAgoMs / 1000).toFixed(1)} s ago</td>
-        <td><span class=${"state " + (m.state === "live" ? "ok" : "bad")}>${m.state}</span></td></tr>`)}</tbody></table>`}
+        <td><span class=${"state " + (m.state === "live" ? "ok" : "bad")}>${m.state}</span></td></tr>`,
+      )}</tbody></table>`
+    }
   </div>`
 }
 
@@ -530,16 +764,37 @@ const Replay = () => {
   const [actor, setActor] = useState("")
   const load = async (file) => {
     setError(null)
-    try { setRows((await api("api/replay", { method: "POST", headers: { "content-type": "text/plain" }, body: await file.text() })).rows) } catch (e) { setError(e.message) }
+    try {
+      setRows(
+        (
+          await api("api/replay", {
+            method: "POST",
+            headers: { "content-type": "text/plain" },
+            body: await file.text(),
+          })
+        ).rows,
+      )
+    } catch (e) {
+      setError(e.message)
+    }
   }
   const actors = useMemo(() => [...new Set((rows ?? []).map((r) => r.actor))], [rows])
   return html`<div class="card"><h2>Replay an inspection recording</h2>
     <p class="muted">A file made with <code>npx jobstate inspect --out events.jsonl</code>: every event of the manager and job actors, with the state after it.</p>
     <input type="file" accept=".jsonl,.json,.txt" onChange=${(e) => e.target.files[0] && load(e.target.files[0])} />
     ${error && html`<div class="error-box">${error}</div>`}
-    ${rows && html`<p>${rows.length} events, ${actors.length} actors. <select value=${actor} onChange=${(e) => setActor(e.target.value)}><option value="">every actor</option>${actors.map((a) => html`<option>${a}</option>`)}</select></p>
+    ${
+      rows &&
+      html`<p>${rows.length} events, ${actors.length} actors. <select value=${actor} onChange=${(e) => setActor(e.target.value)}><option value="">every actor</option>${actors.map((a) => html`<option>${a}</option>`)}</select></p>
       <table><thead><tr><th>#</th><th>time</th><th>actor</th><th>kind</th><th>event</th><th>state</th><th>status</th></tr></thead>
-      <tbody>${rows.filter((r) => !actor || r.actor === actor).slice(0, 2000).map((r) => html`<tr data-replay-row><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`)}</tbody></table>`}
+      <tbody>${rows
+        .filter((r) => !actor || r.actor === actor)
+        .slice(0, 2000)
+        .map(
+          (r) =>
+            html`<tr data-replay-row><td>${r.seq}</td><td>+${r.at} ms</td><td>${r.actor}</td><td>${r.kind}</td><td class="mono">${r.event}</td><td class="mono">${r.state}</td><td>${r.status}</td></tr>`,
+        )}</tbody></table>`
+    }
   </div>`
 }
 
@@ -562,7 +817,10 @@ const useRoute = () => {
   const [route, setRoute] = useState(readRoute)
   const written = useRef(route)
   useEffect(() => {
-    const back = () => { written.current = readRoute(); setRoute(written.current) }
+    const back = () => {
+      written.current = readRoute()
+      setRoute(written.current)
+    }
     addEventListener("popstate", back)
     return () => removeEventListener("popstate", back)
   }, [])
@@ -585,30 +843,67 @@ const App = () => {
   const view = route.view
   const setView = (v) => go({ view: v })
   const selected = route.job || null
-  const filter = { status: route.status, name: route.type, text: route.text, parent: route.parent, created: route.created, limit: 50, offset: Number(route.offset) || 0 }
-  const setFilter = (f) => go({ status: f.status, type: f.name, text: f.text, parent: f.parent, created: f.created, offset: String(f.offset) })
-  const refresh = () => api("api/overview").then((o) => { setOverview(o); setError(null) }, (e) => setError(e.message))
-  useEffect(() => { api("api/lifecycle").then(setDiagram, () => {}) }, [])
-  useEffect(() => { void refresh() }, [live.connected])
+  const filter = {
+    status: route.status,
+    name: route.type,
+    text: route.text,
+    parent: route.parent,
+    created: route.created,
+    limit: 50,
+    offset: Number(route.offset) || 0,
+  }
+  const setFilter = (f) =>
+    go({ status: f.status, type: f.name, text: f.text, parent: f.parent, created: f.created, offset: String(f.offset) })
+  const refresh = () =>
+    api("api/overview").then(
+      (o) => {
+        setOverview(o)
+        setError(null)
+      },
+      (e) => setError(e.message),
+    )
+  useEffect(() => {
+    api("api/lifecycle").then(setDiagram, () => {})
+  }, [])
+  useEffect(() => {
+    void refresh()
+  }, [live.connected])
   // Counts move with every status: refresh them at most every two seconds while events come.
   const last = useRef(0)
   useEffect(() => {
-    if (Date.now() - last.current > 2000) { last.current = Date.now(); void refresh() }
+    if (Date.now() - last.current > 2000) {
+      last.current = Date.now()
+      void refresh()
+    }
   }, [live.tick])
   const select = (id) => go({ job: id, view: "jobs" })
-  const showChildren = (id) => go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", offset: "0" })
+  const showChildren = (id) =>
+    go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", offset: "0" })
   const tabs = ["jobs", "workers", "dispatch", "schedules", "stats", "replay"]
   return html`<header><h1>jobstate</h1>
       <nav>${tabs.map((t) => html`<button class=${view === t ? "on" : ""} data-view=${t} onClick=${() => setView(t)}>${t}</button>`)}</nav>
       <span class=${"live" + (live.connected ? " on" : "")} data-live=${live.connected ? "on" : "off"}>${live.connected ? "live" : "connecting…"}</span></header>
     <main>
       ${error && html`<div class="error-box">${error}</div>`}
-      <${Counts} overview=${overview} filter=${filter} setFilter=${(f) => { setFilter(f); setView("jobs") }} />
-      ${view === "jobs" && html`<div class="split">
+      <${Counts} overview=${overview} filter=${filter} setFilter=${(f) => {
+        setFilter(f)
+        setView("jobs")
+      }} />
+      ${
+        view === "jobs" &&
+        html`<div class="split">
         <${JobList} live=${live} overview=${overview} selected=${selected} select=${select} filter=${filter} setFilter=${setFilter} />
         ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} select=${select} showChildren=${showChildren} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
-      </div>`}
-      ${view === "dispatch" && overview && html`<${Dispatch} types=${overview.types} onDispatched=${(id) => { void refresh(); select(id) }} />`}
+      </div>`
+      }
+      ${
+        view === "dispatch" &&
+        overview &&
+        html`<${Dispatch} types=${overview.types} onDispatched=${(id) => {
+          void refresh()
+          select(id)
+        }} />`
+      }
       ${view === "workers" && html`<${Workers} select=${select} />`}
       ${view === "schedules" && overview && html`<${Schedules} schedules=${overview.schedules} types=${overview.types} onChanged=${refresh} />`}
       ${view === "stats" && overview && html`<${Stats} overview=${overview} />`}

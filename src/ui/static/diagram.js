@@ -10,7 +10,11 @@ const currentBox = (job, diagram) => {
   const has = (p) => diagram.boxes.some((b) => b.path === p)
   if (job.status === "queued") {
     if (job.awaitingChildren && has("queued.children")) return "queued.children"
-    return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting") ? "queued.waiting" : has("queued.ready") ? "queued.ready" : "queued"
+    return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting")
+      ? "queued.waiting"
+      : has("queued.ready")
+        ? "queued.ready"
+        : "queued"
   }
   if (job.status === "running") return has("running.active") ? "running.active" : "running"
   return job.status
@@ -58,11 +62,12 @@ export const Lifecycle = ({ diagram, job, path }) => {
  */
 const edgeLabel = (e, taken) => {
   let y = e.label.y + 2
-  return html`<text class=${"edge-label" + (taken ? " taken" : "")} x=${e.labelX} y=${y + 10} text-anchor="middle">${e.lines.map((parts, i) =>
-    parts.map((part, j) => {
-      y += 13 + (i > 0 && j === 0 ? 4 : 0)
-      return html`<tspan class=${j < parts.length - 1 ? "ns" : null} x=${e.labelX} y=${y - 3}>${part}</tspan>`
-    }),
+  return html`<text class=${"edge-label" + (taken ? " taken" : "")} x=${e.labelX} y=${y + 10} text-anchor="middle">${e.lines.map(
+    (parts, i) =>
+      parts.map((part, j) => {
+        y += 13 + (i > 0 && j === 0 ? 4 : 0)
+        return html`<tspan class=${j < parts.length - 1 ? "ns" : null} x=${e.labelX} y=${y - 3}>${part}</tspan>`
+      }),
   )}</text>`
 }
 
@@ -91,7 +96,9 @@ export const Throughput = ({ ended, since }) => {
     if (i >= 0 && i < minutes && e.status in buckets[i]) buckets[i][e.status] += e.count
   }
   const max = Math.max(1, ...buckets.map((b) => b.completed + b.failed + b.cancelled))
-  const W = 600, H = 120, bw = W / minutes
+  const W = 600,
+    H = 120,
+    bw = W / minutes
   // The bars stretch to the card's width (an inner SVG that need not keep its aspect); the text
   // is drawn by the outer one, in pixels, so it is never stretched with them.
   return html`<svg class="chart" aria-label="jobs ended per minute, last hour">
@@ -102,7 +109,9 @@ export const Throughput = ({ ended, since }) => {
         return ["completed", "failed", "cancelled"].map((s) => {
           const h = (b[s] / max) * (H - 10)
           y -= h
-          return h > 0 ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>` : null
+          return h > 0
+            ? html`<rect data-status=${s} x=${i * bw + 1} y=${y} width=${bw - 2} height=${h} fill=${COLORS[s]}><title>${b[s]} ${s}</title></rect>`
+            : null
         })
       })}
     </svg>

@@ -6,7 +6,10 @@ const UNITS = ["B", "KB", "MB", "GB", "TB"]
 export const bytes = (n) => {
   let v = n
   let i = 0
-  while (Math.abs(v) >= 1024 && i < UNITS.length - 1) { v /= 1024; i++ }
+  while (Math.abs(v) >= 1024 && i < UNITS.length - 1) {
+    v /= 1024
+    i++
+  }
   return `${i === 0 ? Math.round(v) : v.toFixed(v < 10 ? 1 : 0)} ${UNITS[i]}`
 }
 
@@ -21,7 +24,11 @@ export const seconds = (s) => {
 const count = (n) => n.toLocaleString("en")
 const isNumber = (v) => typeof v === "number" && Number.isFinite(v)
 /** `filesDone` → "files"; `contentDone` → "content". */
-const noun = (key, suffix) => key.slice(0, -suffix.length).replace(/([A-Z])/g, " $1").toLowerCase()
+const noun = (key, suffix) =>
+  key
+    .slice(0, -suffix.length)
+    .replace(/([A-Z])/g, " $1")
+    .toLowerCase()
 
 /**
  * A structured progress value in words. Jobs report their own shapes (the built-in file copy
@@ -34,18 +41,30 @@ export const describeStructured = (data, running = true) => {
   const parts = []
   const used = new Set(["fraction", "percent"])
   const use = (k) => used.add(k)
-  if (typeof data.phase === "string") { parts.push(data.phase); use("phase") }
-  if (isNumber(data.done) && isNumber(data.total)) { parts.push(`${count(data.done)}/${count(data.total)}`); use("done"); use("total") }
+  if (typeof data.phase === "string") {
+    parts.push(data.phase)
+    use("phase")
+  }
+  if (isNumber(data.done) && isNumber(data.total)) {
+    parts.push(`${count(data.done)}/${count(data.total)}`)
+    use("done")
+    use("total")
+  }
   for (const k of Object.keys(data)) {
     if (!k.endsWith("Done")) continue
     const base = k.slice(0, -"Done".length)
     const total = data[`${base}Total`]
     if (!isNumber(data[k])) continue
-    use(k); use(`${base}Total`)
+    use(k)
+    use(`${base}Total`)
     if (!isNumber(total) && data[k] === 0) continue // nothing of it yet, out of an unknown total
     const isBytes = /bytes/i.test(base)
     const show = isBytes ? bytes : count
-    parts.push(isNumber(total) ? `${show(data[k])} / ${show(total)}${isBytes ? "" : " " + noun(k, "Done")}` : `${show(data[k])}${isBytes ? "" : " " + noun(k, "Done")}`)
+    parts.push(
+      isNumber(total)
+        ? `${show(data[k])} / ${show(total)}${isBytes ? "" : " " + noun(k, "Done")}`
+        : `${show(data[k])}${isBytes ? "" : " " + noun(k, "Done")}`,
+    )
   }
   for (const k of Object.keys(data)) {
     if (!k.endsWith("Found") || !isNumber(data[k])) continue
@@ -53,9 +72,18 @@ export const describeStructured = (data, running = true) => {
     parts.push(/bytes/i.test(k) ? `${bytes(data[k])} found` : `${count(data[k])} ${noun(k, "Found")} found`)
   }
   // A rate and the time left were true while the job ran: a paused or ended job shows neither.
-  if (isNumber(data.bytesPerSecond)) { if (running && data.bytesPerSecond > 0) parts.push(`${bytes(data.bytesPerSecond)}/s`); use("bytesPerSecond") }
-  if (isNumber(data.itemsPerSecond)) { if (running && data.itemsPerSecond > 0) parts.push(`${count(Math.round(data.itemsPerSecond))}/s`); use("itemsPerSecond") }
-  if ("etaSeconds" in data) { if (running && isNumber(data.etaSeconds) && data.etaSeconds > 0) parts.push(`${seconds(data.etaSeconds)} left`); use("etaSeconds") }
+  if (isNumber(data.bytesPerSecond)) {
+    if (running && data.bytesPerSecond > 0) parts.push(`${bytes(data.bytesPerSecond)}/s`)
+    use("bytesPerSecond")
+  }
+  if (isNumber(data.itemsPerSecond)) {
+    if (running && data.itemsPerSecond > 0) parts.push(`${count(Math.round(data.itemsPerSecond))}/s`)
+    use("itemsPerSecond")
+  }
+  if ("etaSeconds" in data) {
+    if (running && isNumber(data.etaSeconds) && data.etaSeconds > 0) parts.push(`${seconds(data.etaSeconds)} left`)
+    use("etaSeconds")
+  }
   // The item being worked on: last, and whole in the tooltip (a path is long).
   let detail = ""
   for (const k of Object.keys(data)) {
@@ -76,10 +104,18 @@ export const describeStructured = (data, running = true) => {
 export const progressOf = (p, running = true) => {
   if (!p) return { fraction: null, label: "", detail: "" }
   if (p._tag === "Percentage") return { fraction: p.value, label: `${Math.round(p.value * 100)}%`, detail: "" }
-  if (p._tag === "Count") return { fraction: p.total > 0 ? p.done / p.total : null, label: `${count(p.done)}/${count(p.total)}`, detail: "" }
-  if (p._tag === "Indeterminate") return { fraction: null, label: p.message ?? "working", detail: "", indeterminate: true }
+  if (p._tag === "Count")
+    return { fraction: p.total > 0 ? p.done / p.total : null, label: `${count(p.done)}/${count(p.total)}`, detail: "" }
+  if (p._tag === "Indeterminate")
+    return { fraction: null, label: p.message ?? "working", detail: "", indeterminate: true }
   const d = p.data ?? {}
-  const fraction = isNumber(d.fraction) ? d.fraction : isNumber(d.percent) ? d.percent / 100 : isNumber(d.done) && isNumber(d.total) && d.total > 0 ? d.done / d.total : null
+  const fraction = isNumber(d.fraction)
+    ? d.fraction
+    : isNumber(d.percent)
+      ? d.percent / 100
+      : isNumber(d.done) && isNumber(d.total) && d.total > 0
+        ? d.done / d.total
+        : null
   const { text, detail } = describeStructured(d, running)
   return { fraction, label: text, detail: detail || text }
 }

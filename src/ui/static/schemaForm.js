@@ -35,7 +35,11 @@ const set = (obj, key, value) => {
 const plain = (schema) => {
   if (!Array.isArray(schema?.anyOf)) return schema
   const variants = schema.anyOf.filter((v) => v?.type !== "null")
-  return variants.find((v) => v?.type === "number" || v?.type === "integer") ?? variants.find((v) => v?.type && !Array.isArray(v.enum)) ?? schema
+  return (
+    variants.find((v) => v?.type === "number" || v?.type === "integer") ??
+    variants.find((v) => v?.type && !Array.isArray(v.enum)) ??
+    schema
+  )
 }
 
 const issuesAt = (issues, path) => issues.filter((i) => i.path === path)
@@ -48,8 +52,13 @@ const Field = ({ name, path, schema: given, required, value, onChange, issues })
   let input
   if (schema?.type === "object" && schema.properties) {
     return html`<fieldset class=${mine.length ? "field bad" : "field"}><legend>${name} <span class="hint">${hint}</span></legend>
-      ${Object.entries(schema.properties).map(([k, s]) => html`<${Field} name=${k} path=${path + "." + k} schema=${s} required=${(schema.required ?? []).includes(k)}
-        value=${value?.[k]} onChange=${(v) => onChange(set(value ?? {}, k, v))} issues=${issues} />`)}
+      ${Object.entries(schema.properties).map(
+        ([
+          k,
+          s,
+        ]) => html`<${Field} name=${k} path=${path + "." + k} schema=${s} required=${(schema.required ?? []).includes(k)}
+        value=${value?.[k]} onChange=${(v) => onChange(set(value ?? {}, k, v))} issues=${issues} />`,
+      )}
       ${mine.map((i) => html`<div class="issue">${i.message}</div>`)}</fieldset>`
   }
   if (Array.isArray(schema?.enum)) {
@@ -69,7 +78,13 @@ const Field = ({ name, path, schema: given, required, value, onChange, issues })
     input = html`<input id=${id} name=${path} type="text" value=${value ?? ""} aria-required=${required ? "true" : "false"} onInput=${(e) => onChange(e.target.value === "" ? undefined : e.target.value)} />`
   } else {
     input = html`<textarea id=${id} name=${path} rows="3" placeholder="JSON" value=${value === undefined ? "" : JSON.stringify(value)}
-      onInput=${(e) => { try { onChange(e.target.value === "" ? undefined : JSON.parse(e.target.value)) } catch { onChange(e.target.value) } }} />`
+      onInput=${(e) => {
+        try {
+          onChange(e.target.value === "" ? undefined : JSON.parse(e.target.value))
+        } catch {
+          onChange(e.target.value)
+        }
+      }} />`
   }
   return html`<div class=${mine.length ? "field bad" : "field"} data-path=${path}>
     <label for=${id}>${name} <span class="hint">${hint}</span></label>${input}
@@ -78,7 +93,10 @@ const Field = ({ name, path, schema: given, required, value, onChange, issues })
 
 /** The fields of an object schema; the top level's paths are its keys (`location`, `options.verify`). */
 export const SchemaForm = ({ schema, value, onChange, issues }) => {
-  if (schema?.type !== "object" || !schema.properties) return html`<p class="muted">This type's params have no fields; edit them as JSON below.</p>`
-  return html`<div>${Object.entries(schema.properties).map(([k, s]) => html`<${Field} name=${k} path=${k} schema=${s}
-    required=${(schema.required ?? []).includes(k)} value=${value?.[k]} onChange=${(v) => onChange(set(value ?? {}, k, v))} issues=${issues} />`)}</div>`
+  if (schema?.type !== "object" || !schema.properties)
+    return html`<p class="muted">This type's params have no fields; edit them as JSON below.</p>`
+  return html`<div>${Object.entries(schema.properties).map(
+    ([k, s]) => html`<${Field} name=${k} path=${k} schema=${s}
+    required=${(schema.required ?? []).includes(k)} value=${value?.[k]} onChange=${(v) => onChange(set(value ?? {}, k, v))} issues=${issues} />`,
+  )}</div>`
 }

@@ -4,7 +4,15 @@
 // type, required, properties, additionalProperties, items, enum, minimum/maximum, anyOf.
 // The server stays the judge: what this misses, its 422 reports next to the same fields.
 
-const KINDS = { string: "string", number: "number", integer: "number", boolean: "boolean", array: "array", object: "object", null: "null" }
+const KINDS = {
+  string: "string",
+  number: "number",
+  integer: "number",
+  boolean: "boolean",
+  array: "array",
+  object: "object",
+  null: "null",
+}
 
 const kindOf = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v)
 
@@ -29,10 +37,13 @@ export const validate = (schema, value, path = "", orUndefined = false) => {
     return each.some((issues) => issues.length === 0) ? [] : each[0]
   }
   if (Array.isArray(schema.enum)) {
-    return schema.enum.includes(value) ? [] : [{ path, message: `Expected ${schema.enum.map((e) => JSON.stringify(e)).join(" | ")}${or}` }]
+    return schema.enum.includes(value)
+      ? []
+      : [{ path, message: `Expected ${schema.enum.map((e) => JSON.stringify(e)).join(" | ")}${or}` }]
   }
   const type = schema.type
-  if (type !== undefined && KINDS[type] !== kindOf(value)) return [{ path, message: `Expected ${type === "integer" ? "number" : type}${or}` }]
+  if (type !== undefined && KINDS[type] !== kindOf(value))
+    return [{ path, message: `Expected ${type === "integer" ? "number" : type}${or}` }]
   if (type === "integer" && !Number.isInteger(value)) return [{ path, message: "Expected an integer" }]
   if (typeof value === "number") return bounds(schema, value, path)
   if (type === "array") return value.flatMap((item, i) => validate(schema.items, item, at(path, i)))
@@ -41,8 +52,10 @@ export const validate = (schema, value, path = "", orUndefined = false) => {
 }
 
 const bounds = (schema, value, path) => {
-  if (typeof schema.minimum === "number" && value < schema.minimum) return [{ path, message: `Expected a value greater than or equal to ${schema.minimum}` }]
-  if (typeof schema.maximum === "number" && value > schema.maximum) return [{ path, message: `Expected a value less than or equal to ${schema.maximum}` }]
+  if (typeof schema.minimum === "number" && value < schema.minimum)
+    return [{ path, message: `Expected a value greater than or equal to ${schema.minimum}` }]
+  if (typeof schema.maximum === "number" && value > schema.maximum)
+    return [{ path, message: `Expected a value less than or equal to ${schema.maximum}` }]
   return []
 }
 
@@ -52,7 +65,8 @@ const objectIssues = (schema, value, path) => {
   const required = schema.required ?? []
   const issues = []
   if (schema.additionalProperties === false) {
-    for (const k of Object.keys(value)) if (!(k in properties)) issues.push({ path: at(path, k), message: "Expected no excess property" })
+    for (const k of Object.keys(value))
+      if (!(k in properties)) issues.push({ path: at(path, k), message: "Expected no excess property" })
   }
   for (const [k, s] of Object.entries(properties)) {
     if (value[k] === undefined) {
