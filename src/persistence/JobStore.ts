@@ -252,6 +252,17 @@ export type ClaimDecision =
   /** Not now (its type is at its concurrency limit): left queued, untouched. */
   | { readonly skip: true }
 
+/** The write that fails a queued row a claim cannot start, in the claim's own transaction (both stores). */
+export const claimFailure = (claim: ClaimRequest, row: ClaimRow, lifecycle: LifecycleRow): JobWrite => ({
+  kind: "transition",
+  id: row.id,
+  expect: { status: "queued", owner: row.owner },
+  lifecycle,
+  at: claim.at,
+  parentId: row.parent_id,
+  ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
+})
+
 export interface ClaimRequest {
   readonly owner: string
   readonly limit: number

@@ -1,7 +1,7 @@
 import type pg from "pg"
 import { statusBody } from "../eventRows.js"
 import { CLAIM_SELECT, START_VALUES, startSet, startValues } from "../jobColumns.js"
-import type { ClaimRequest, ClaimRow, JobWrite } from "../JobStore.js"
+import { claimFailure, type ClaimRequest, type ClaimRow, type JobWrite } from "../JobStore.js"
 import { corked, type Tables } from "./connection.js"
 import { endWaits, waitingParents } from "./families.js"
 import { perSchema, statement, unnestRefs } from "./params.js"
@@ -153,16 +153,7 @@ const startRows = (
         values: { id: row.id, ...startValues(decision.start, decision.migrated, claim.owner, claim.at) },
       })
     // A row that cannot run is failed like any transition, in this same transaction.
-    else
-      fails.push({
-        kind: "transition",
-        id: row.id,
-        expect: { status: "queued", owner: row.owner },
-        lifecycle: decision.fail,
-        at: claim.at,
-        parentId: row.parent_id,
-        ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
-      })
+    else fails.push(claimFailure(claim, row, decision.fail))
   }
 
   const statements = startStatements(t)

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3"
 import { statusBody } from "../eventRows.js"
-import type { ClaimRequest, ClaimRow } from "../JobStore.js"
+import { claimFailure, type ClaimRequest, type ClaimRow } from "../JobStore.js"
 import { CLAIM_SELECT, startSet, startValues } from "../jobColumns.js"
 import { json, sqliteRefs } from "./connection.js"
 import type { SqliteEvents } from "./events.js"
@@ -82,16 +82,7 @@ export const prepareClaim = (
           )
       }
       // A row that cannot run is failed like any transition, in this same transaction.
-      else
-        writes.apply({
-          kind: "transition",
-          id: row.id,
-          expect: { status: "queued", owner: row.owner },
-          lifecycle: decision.fail,
-          at: claim.at,
-          parentId: row.parent_id,
-          ...(claim.events ? { event: { name: row.name, writer: claim.owner } } : {}),
-        })
+      else writes.apply(claimFailure(claim, row, decision.fail))
     }
     if (rows.length === claim.limit) return { claimed }
     // Fewer due rows than slots: when is the next waiting one due? (The partial index jobs_run_at.)
