@@ -11,3 +11,9 @@ const sqlList = (statuses: ReadonlyArray<string>) => statuses.map((s) => `'${s}'
 export const LIVE = sqlList(liveStatuses)
 /** Every status a row may rightly hold: a row with another is damaged. */
 export const ANY_STATUS = sqlList(jobStatuses)
+
+/**
+ * A row whose status is none of the six, as SQLite's partial index `jobs_damaged` says it (a
+ * chain of `<>`: a `NOT IN` list in an index's predicate costs every write a temporary table).
+ */
+export const NOT_A_STATUS = jobStatuses.map((s) => `status <> '${s}'`).join(" AND ")

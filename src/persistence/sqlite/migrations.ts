@@ -170,6 +170,17 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
         WHERE status NOT IN ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled');
     `,
   },
+  {
+    version: 9,
+    sql: /* sql */ `
+      -- SQLite evaluates a NOT IN list in an index's predicate by filling a temporary table on
+      -- every insert and status update (W3 lost ~7 %); a chain of <> costs a few comparisons.
+      DROP INDEX jobs_damaged;
+      CREATE INDEX jobs_damaged ON jobs (seq)
+        WHERE status <> 'queued' AND status <> 'running' AND status <> 'paused'
+          AND status <> 'completed' AND status <> 'failed' AND status <> 'cancelled';
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3"
 import { JOB_SELECT } from "../jobColumns.js"
 import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
-import { ANY_STATUS, LIVE } from "../sqlStatuses.js"
+import { LIVE, NOT_A_STATUS } from "../sqlStatuses.js"
 import { json } from "./connection.js"
 
 /** What the store reads for the API, the CLI and recovery: rows, counts, log lines. */
@@ -28,9 +28,7 @@ export const prepareReads = (db: Database.Database) => {
     SELECT ${JOB_SELECT} FROM jobs WHERE status = 'paused' AND paused_by = 'shutdown' AND name IN (SELECT value FROM json_each(?))
     ORDER BY seq`)
   // The predicate of the partial index jobs_damaged, so the planner reads only that index.
-  const damaged = db.prepare(
-    /* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE status NOT IN (${ANY_STATUS}) ORDER BY seq`,
-  )
+  const damaged = db.prepare(/* sql */ `SELECT ${JOB_SELECT} FROM jobs WHERE ${NOT_A_STATUS} ORDER BY seq`)
   const listStatements = new Map<string, Database.Statement>()
 
   return {
