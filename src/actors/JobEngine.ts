@@ -24,7 +24,7 @@ import {
 import { encodeJsonWith, packWith } from "../persistence/codec.js"
 import type { ClaimRow, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { failedRowLifecycle, liveSnapshot, reportedSnapshot, statusOf, type PersistedLifecycle } from "./lifecycle.js"
+import { failedRowLifecycle, liveSnapshot, reportedSnapshot, statusOf, type PersistedLifecycle } from "./snapshots.js"
 import { ClaimTry, type Prepared } from "./claim.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"

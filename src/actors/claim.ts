@@ -13,7 +13,7 @@ import {
   statusOf,
   transitionOffline,
   type PersistedLifecycle,
-} from "./lifecycle.js"
+} from "./snapshots.js"
 
 /** What a claim decoded from a row, carried until the claim commits and the job's actor starts. */
 export interface Prepared {

@@ -5,7 +5,7 @@ import { encodeParams } from "../jobs/JobRegistry.js"
 import { checkRetryPolicy, checkTimeout, type RetryPolicy } from "../jobs/retryPolicy.js"
 import { pack, packWith } from "../persistence/codec.js"
 import type { EventMeta, NewJob } from "../persistence/JobStore.js"
-import { encodeLifecycle, initialLifecycle } from "./lifecycle.js"
+import { encodeLifecycle, initialLifecycle } from "./snapshots.js"
 
 export interface DispatchOptions {
   /** Higher runs first; see `JobPriority`. Default 0. */

@@ -1,7 +1,7 @@
 import type { JobDefinition } from "../jobs/defineJob.js"
 import type { DbJob } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { decodeLifecycle, failedRowLifecycle, transitionOffline } from "./lifecycle.js"
+import { decodeLifecycle, failedRowLifecycle, transitionOffline } from "./snapshots.js"
 import { commandEvent } from "../machines/jobLifecycleMachine.js"
 
 /** What becomes of a job left `running` by a manager that is gone. */

@@ -6,7 +6,7 @@ import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import type { LifecycleRow } from "../persistence/lifecycleRow.js"
 import { lifecycleRow } from "../persistence/lifecycleRow.js"
 import type { JobEngine } from "./JobEngine.js"
-import { decodeLifecycle, failedRowLifecycle, transitionOffline } from "./lifecycle.js"
+import { decodeLifecycle, failedRowLifecycle, transitionOffline } from "./snapshots.js"
 import { orphanOutcome } from "./orphanRule.js"
 import type { Owners } from "./owners.js"
 

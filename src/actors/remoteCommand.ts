@@ -10,7 +10,7 @@ import {
 } from "../machines/jobLifecycleMachine.js"
 import type { DbJob, JobStore } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
-import { canOffline, decodeLifecycle, transitionOffline } from "./lifecycle.js"
+import { canOffline, decodeLifecycle, transitionOffline } from "./snapshots.js"
 import { orphanOutcome } from "./orphanRule.js"
 import { Owners } from "./owners.js"
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { JobManager } from "../../src/index.js"
 import { initialTransition, transition } from "xstate"
-import { decodeLifecycle, encodeLifecycle, transitionOffline } from "../../src/actors/lifecycle.js"
+import { decodeLifecycle, encodeLifecycle, transitionOffline } from "../../src/actors/snapshots.js"
 import { jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
 import { pack, unpack } from "../../src/persistence/codec.js"
 import { NoopJob, OnceJob, allTestJobs } from "../fixtures/jobs.js"

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { defineJob, InvalidOptions, InvalidParams, UnknownJobType } from "../../src/index.js"
-import { encodeLifecycle, initialLifecycle } from "../../src/actors/lifecycle.js"
+import { encodeLifecycle, initialLifecycle } from "../../src/actors/snapshots.js"
 import { pack } from "../../src/persistence/codec.js"
 import type { JobStore } from "../../src/persistence/JobStore.js"
 import { CountJob, NoopJob, WhoRanJob } from "../fixtures/jobs.js"

@@ -2,7 +2,7 @@ import { assign, fromCallback, setup, transition } from "xstate"
 import { describe, expect, it } from "vitest"
 import { inertScopeOf } from "../../src/machines/inertScope.js"
 import { jobLifecycleMachine, type JobLifecycleEvent } from "../../src/machines/jobLifecycleMachine.js"
-import { initialLifecycle, restoreQuiet } from "../../src/actors/lifecycle.js"
+import { initialLifecycle, restoreQuiet } from "../../src/actors/snapshots.js"
 
 /** Pins what src/machines/inertScope.ts takes from XState's private API. */
 describe("the inert actor scope (XState's _actorScope, in one adapter)", () => {

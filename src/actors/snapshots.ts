@@ -1,3 +1,7 @@
+/**
+ * The job lifecycle's snapshots without a live actor: a new job's, a restored one's, and the next
+ * one for an event (recovery, commands on jobs at rest, a claim's start), all asked of the machine.
+ */
 import { initialTransition, type Snapshot } from "xstate"
 import { inertScopeOf } from "../machines/inertScope.js"
 import { jobLifecycleMachine, type JobLifecycleEvent } from "../machines/jobLifecycleMachine.js"
