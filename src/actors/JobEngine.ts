@@ -1,16 +1,7 @@
-import { mkdirSync } from "node:fs"
-import { join } from "node:path"
 import type { Clock as EffectClock } from "effect"
 import { createActor, type InspectionEvent, type Observer } from "xstate"
-import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
-import {
-  InvalidTransition,
-  JobCallIgnored,
-  JobInterrupted,
-  PersistenceError,
-  toStoredError,
-  type StoredError,
-} from "../jobs/errors.js"
+import type { LogLevel } from "../jobs/defineJob.js"
+import { InvalidTransition, PersistenceError, toStoredError, type StoredError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import { isTerminalStatus, type JobStatus } from "../jobs/JobStatus.js"
 import { Progress } from "../jobs/Progress.js"
@@ -21,21 +12,21 @@ import {
   type JobLifecycleSnapshot,
   type PausedBy,
 } from "../machines/jobLifecycleMachine.js"
-import { encodeJsonWith, packWith } from "../persistence/codec.js"
-import type { ClaimRow, DbJob, EventMeta, JobStore, JobWrite, ProgressColumns } from "../persistence/JobStore.js"
+import type { ClaimRow, DbJob, EventMeta, JobStore, JobWrite } from "../persistence/JobStore.js"
 import { lifecycleRow, type LifecycleRow } from "../persistence/lifecycleRow.js"
 import { failedRowLifecycle, liveSnapshot, reportedSnapshot, statusOf, type PersistedLifecycle } from "./snapshots.js"
 import { ClaimTry, type Prepared } from "./claim.js"
 import { LiveJob, type StatusWaiter } from "./LiveJob.js"
 import { Cleanups } from "./cleanup.js"
-import { makeRunJobWorker, startAttempt, type JobHost, type WorkerReport } from "./runJobWorker.js"
+import { makeRunJobWorker, startAttempt, type WorkerReport } from "./runJobWorker.js"
+import { JobCalls, lostOwnership } from "./JobCalls.js"
 import { JobEvents, ManagerEventListeners, type JobEvent } from "./JobEvents.js"
 import { commandThroughStore, type CommandOutcome } from "./remoteCommand.js"
 import type { CommandEvent } from "../machines/jobLifecycleMachine.js"
 import type { PendingWrite } from "./WriteBatch.js"
 import { GroupCommit, type ClaimRound } from "./GroupCommit.js"
 import type { JobTelemetry } from "./telemetry.js"
-import { cascadeToChildren, childOutcome, childRows, type ChildOutcome } from "./children.js"
+import { cascadeToChildren } from "./children.js"
 import { realClock, toEffectClock, type Clock } from "./clock.js"
 import type { StoreHealth } from "./StoreHealth.js"
 
@@ -63,7 +54,7 @@ export interface EngineOptions {
 const MAX_CLAIMS_PER_TICK = 32
 
 /** What the engine publishes of a job (see `publish`). */
-type Published =
+export type Published =
   | {
       readonly type: "status"
       readonly status: JobStatus
@@ -128,13 +119,6 @@ const leaseLost = (id: string) =>
     detail: `job ${id} was stopped: its manager could not renew its lease in time (the store failed), so another manager may take the job over; it resumes from its last checkpoint`,
   })
 
-const lostOwnership = (id: string) =>
-  new PersistenceError({
-    operation: "write",
-    reason: "Write",
-    detail: `job ${id} is no longer running under this manager (its lease expired and another manager took it over)`,
-  })
-
 /**
  * The engine behind `JobManager`: live jobs and their slots, the group commit, and the
  * lifecycle events applied to jobs with or without a live actor.
@@ -145,7 +129,7 @@ const lostOwnership = (id: string) =>
  * once its claim has committed, and promises that depend on a write (checkpoint, pause,
  * result) settle only after its commit.
  */
-export class JobEngine implements JobHost {
+export class JobEngine {
   private readonly live = new Map<string, LiveJob>()
   /** Live jobs per type, for the types with a `concurrency` of their own. */
   private readonly liveOfType = new Map<string, number>()
@@ -160,6 +144,8 @@ export class JobEngine implements JobHost {
   private readonly machine
   /** Writes and claims go to the store in group commits. */
   private readonly commits: GroupCommit
+  /** What a running job's context calls do (`ctx.checkpoint`, `ctx.log`, …). */
+  private readonly calls: JobCalls
   /** Counts what may have queued a job, so a claim that read before it does not clear `maybeQueued`. */
   private queuedSignals = 0
   /** False once a claim found fewer queued jobs than free slots; set again by anything that queues. */
@@ -193,6 +179,20 @@ export class JobEngine implements JobHost {
     this.maxStateVersion = Math.max(1, ...options.types.map((t) => registry.get(t)?.stateVersion ?? 1))
     this.cleanups = new Cleanups(options.dataDir, this.onError)
     this.effectClock = options.clock === realClock ? undefined : toEffectClock(options.clock)
+    this.calls = new JobCalls({
+      store,
+      registry,
+      options,
+      stats: this.stats,
+      effectClock: this.effectClock,
+      liveJob: (id) => this.live.get(id),
+      enqueue: (write) => this.commits.add(write),
+      publish: (id, name, event, at) => this.publish(id, name, event, at),
+      eventMeta: (name) => this.eventMeta(name),
+      iso: () => this.iso(),
+      wake: () => this.wake(true),
+      onError: (error) => this.onError(error),
+    })
     this.commits = new GroupCommit(
       store,
       health,
@@ -202,9 +202,13 @@ export class JobEngine implements JobHost {
       this.stats,
     )
     this.machine = jobLifecycleMachine.provide({
-      actors: { runJob: makeRunJobWorker(this) },
+      actors: { runJob: makeRunJobWorker(this.calls) },
       delays: { interruptGrace: options.interruptGraceMs },
     })
+  }
+
+  now(): number {
+    return this.options.now()
   }
 
   /** Now as ISO 8601; formatted once per millisecond, since a busy tick asks for it per job. */
@@ -344,12 +348,12 @@ export class JobEngine implements JobHost {
       this.live.set(row.id, job)
       this.countLive(job, 1)
       if (this.options.telemetry !== undefined) job.trace = this.traceAttempt(this.options.telemetry, row, prepared)
-      job.run = startAttempt(job, this, (report) => this.reported(job, report))
+      job.run = startAttempt(job, this.calls, (report) => this.reported(job, report))
       if (this.options.inspect !== undefined) this.actorOf(job)
       this.stats.claims++
       // A first start is in the row (started_at); a later one says where it resumes from.
       const attempt = prepared.started.context.attempt
-      if (attempt > 1) this.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
+      if (attempt > 1) this.calls.log(job, `resumed from checkpoint ${row.state_version} (attempt ${attempt})`, "info")
     } catch (error) {
       if (this.live.delete(row.id)) this.countLive(job, -1)
       job.run?.stop()
@@ -444,7 +448,7 @@ export class JobEngine implements JobHost {
     this.options.clock.clearTimeout(job.progressTimer)
     const lifecycle: LifecycleRow = lifecycleRow(snapshot)
     const { status } = lifecycle
-    const progress = this.takeProgress(job)
+    const progress = job.takeProgress()
     const line = lifecycleLine(lifecycle, job.stateVersion, job.retry, job.requeuedFor)
     const write: JobWrite = {
       kind: "transition",
@@ -473,14 +477,6 @@ export class JobEngine implements JobHost {
       refused: () => this.unrecorded(job, lostOwnership(job.id)),
       failed: (error) => this.unrecorded(job, error),
     })
-  }
-
-  /** The progress not yet written, taken for a write that carries it. */
-  private takeProgress(job: LiveJob): ProgressColumns | undefined {
-    const p = job.latestProgress
-    if (p === null || !job.progressDirty) return undefined
-    job.progressDirty = false
-    return { progress: Progress.fraction(p), progressData: JSON.stringify(p) }
   }
 
   /** After the write that took a job out of `running` committed. */
@@ -545,148 +541,6 @@ export class JobEngine implements JobHost {
         w.resolve(status)
       }
     }
-  }
-
-  // ---------------------------------------------------------------- JobHost: calls from running jobs
-
-  liveJob(jobId: string) {
-    return this.live.get(jobId)
-  }
-
-  /** A call from a run that has ended: ignored, and said once (an async job's un-awaited timer, say). */
-  private ignoredCall(job: LiveJob, call: string) {
-    if (job.lateCallReported) return
-    job.lateCallReported = true
-    this.onError(new JobCallIgnored({ id: job.id, name: job.definition.name, call }))
-  }
-
-  checkpoint(job: LiveJob, state: unknown): Promise<void> {
-    if (job.finished) {
-      this.ignoredCall(job, "checkpoint")
-      return Promise.reject(new JobInterrupted({ reason: job.interruptReason ?? "cancel" }))
-    }
-    let data: Buffer
-    try {
-      data = packWith(job.definition.state, state, `state of job ${job.id}`)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    job.state = state
-    job.stateVersion++
-    this.stats.checkpoints++
-    const progress = this.takeProgress(job)
-    const write: JobWrite = {
-      kind: "checkpoint",
-      id: job.id,
-      owner: this.options.managerId,
-      data,
-      snapshot: job.encodedSnapshot(),
-      stateVersion: job.stateVersion,
-      ...(progress === undefined ? {} : { progress }),
-      at: this.iso(),
-      event: this.eventMeta(job.definition.name),
-    }
-    const checkpoint = job.stateVersion
-    return new Promise((resolve, reject) =>
-      this.enqueue({
-        write,
-        committed: () => {
-          this.publish(job.id, job.definition.name, { type: "checkpoint", checkpoint }, write.at)
-          job.trace?.checkpoint(checkpoint)
-          resolve()
-        },
-        refused: () => reject(lostOwnership(job.id)),
-        failed: reject,
-      }),
-    )
-  }
-
-  progress(job: LiveJob, progress: Progress<unknown>) {
-    if (job.finished) return this.ignoredCall(job, "progress")
-    if (progress._tag === "Structured" && job.definition.progress !== undefined) {
-      encodeJsonWith(job.definition.progress, progress.data, `progress of job ${job.id}`)
-    }
-    job.latestProgress = progress
-    job.progressDirty = true
-    this.publish(job.id, job.definition.name, { type: "progress", progress }, this.iso())
-    const wait = job.progressWrittenAt + this.options.progressThrottleMs - this.options.now()
-    if (wait <= 0) this.writeProgress(job)
-    else job.progressTimer ??= this.options.clock.setTimeout(() => this.writeProgress(job), wait)
-  }
-
-  private writeProgress(job: LiveJob) {
-    job.progressTimer = undefined
-    if (job.finished) return
-    const progress = this.takeProgress(job)
-    if (progress === undefined) return
-    job.progressWrittenAt = this.options.now()
-    this.stats.progressWrites++
-    // A progress write refused (the job moved on) or lost with a failed commit is superseded anyway.
-    this.enqueue({
-      write: {
-        kind: "progress",
-        id: job.id,
-        owner: this.options.managerId,
-        progress,
-        at: this.iso(),
-        event: this.eventMeta(job.definition.name),
-      },
-      failed: () => {},
-    })
-  }
-
-  log(job: LiveJob, message: string, level: LogLevel) {
-    if (job.finished) return this.ignoredCall(job, "log")
-    const at = this.iso()
-    this.enqueue({
-      write: { kind: "log", id: job.id, level, message, at, event: this.eventMeta(job.definition.name) },
-      failed: () => {},
-    })
-    this.publish(job.id, job.definition.name, { type: "log", level, message }, at)
-  }
-
-  now(): number {
-    return this.options.now()
-  }
-
-  /** Stores the children a running job spawns (idempotent by key); their ids in order. */
-  async spawnChildren(job: LiveJob, specs: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>> {
-    if (job.finished) throw new JobInterrupted({ reason: job.interruptReason ?? "cancel" })
-    const rows = childRows(specs, this.registry, {
-      generateId: this.options.generateId,
-      now: this.now(),
-      event: (name) => this.eventMeta(name),
-    })
-    if (rows.length === 0) return []
-    const stored = await this.store.insertChildren({ id: job.id, owner: this.options.managerId }, rows)
-    if (stored === undefined) throw lostOwnership(job.id)
-    // A manager that runs only its own jobs runs their children too.
-    for (const id of stored.ids) this.options.ownOnly?.add(id)
-    const nameOf = new Map(rows.map((r) => [r.id, r.name]))
-    for (const id of stored.inserted)
-      this.publish(id, nameOf.get(id)!, { type: "status", status: "queued" }, rows[0]!.createdAt)
-    if (stored.inserted.length > 0) this.wake(true)
-    return stored.ids
-  }
-
-  /**
-   * What awaiting these children of a running job finds. While any is live, the job is marked
-   * to end its attempt waiting for them (the worker reports `WORKER.AWAITING`).
-   */
-  async awaitChildren(job: LiveJob, ids: ReadonlyArray<string>): Promise<ChildOutcome> {
-    const outcome = childOutcome(job.id, ids, await this.store.listJobs({ parentId: job.id }), this.registry)
-    if (outcome._tag === "Waiting") job.awaitingChildren = true
-    return outcome
-  }
-
-  get clock(): Clock {
-    return this.options.clock
-  }
-
-  dataDir(job: LiveJob): string {
-    const dir = join(this.options.dataDir, "jobs", job.id)
-    mkdirSync(dir, { recursive: true })
-    return dir
   }
 
   // ---------------------------------------------------------------- commands

@@ -2,7 +2,8 @@ import type { JobDefinition } from "../jobs/defineJob.js"
 import { JobTimeout, type StoredError } from "../jobs/errors.js"
 import type { RetryPolicy } from "../jobs/retryPolicy.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
-import type { Progress } from "../jobs/Progress.js"
+import { Progress } from "../jobs/Progress.js"
+import type { ProgressColumns } from "../persistence/JobStore.js"
 import type { JobLifecycleActor } from "../machines/jobLifecycleMachine.js"
 import { encodeLifecycle, type PersistedLifecycle } from "./snapshots.js"
 import type { AttemptRun } from "./runJobWorker.js"
@@ -123,6 +124,14 @@ export class LiveJob {
   private encoded: { readonly of: unknown; readonly bytes: Buffer } | undefined
 
   /** The lifecycle snapshot, encoded; unchanged between a job's checkpoints, so encoded once. */
+  /** The progress not yet written, taken for a write that carries it (a checkpoint, a transition, a progress write). */
+  takeProgress(): ProgressColumns | undefined {
+    const p = this.latestProgress
+    if (p === null || !this.progressDirty) return undefined
+    this.progressDirty = false
+    return { progress: Progress.fraction(p), progressData: JSON.stringify(p) }
+  }
+
   encodedSnapshot(): Buffer {
     const current = this.actor === undefined ? this.lifecycle : this.actor.getSnapshot()
     if (this.encoded?.of !== current) this.encoded = { of: current, bytes: encodeLifecycle(current) }
