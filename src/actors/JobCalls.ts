@@ -157,6 +157,7 @@ export class JobCalls implements JobHost {
     const rows = childRows(specs, this.engine.registry, {
       generateId: this.engine.options.generateId,
       now: this.now(),
+      iso: this.engine.iso(),
       event: (name) => this.engine.eventMeta(name),
     })
     if (rows.length === 0) return []

@@ -384,7 +384,12 @@ export class JobManager implements JobHandleSource {
 
   /** What `newJob` needs of this manager, for a dispatch and for a schedule's tick. */
   private newJobContext(): NewJobContext {
-    return { generateId: this.generateId, now: this.engine.now(), event: (name) => this.engine.eventMeta(name) }
+    return {
+      generateId: this.generateId,
+      now: this.engine.now(),
+      iso: this.engine.iso(),
+      event: (name) => this.engine.eventMeta(name),
+    }
   }
 
   /** A job this manager stored: announced on `manager.events`, and run (by this manager, with `runOnlyOwn`). */

@@ -36,6 +36,8 @@ export interface NewJobContext {
   readonly generateId: () => string
   /** The manager's clock, ms since the epoch: the job's `createdAt`, and where a delay counts from. */
   readonly now: number
+  /** `now` as ISO 8601 (the engine formats it once per millisecond). */
+  readonly iso: string
   /** Whether (and how) the store records the job's `queued` in `job_events`, for other processes' `manager.events`. */
   readonly event: (name: string) => EventMeta | undefined
 }
@@ -72,7 +74,7 @@ export const newJob = (
     data: packWith(definition.state, definition.initialState(params), `initial state of job ${id}`),
     snapshot: encodeLifecycle(initialLifecycle(id, runAt)),
     priority,
-    createdAt: new Date(context.now).toISOString(),
+    createdAt: context.iso,
     runAt,
     uniqueKey: key ?? null,
     options: overridesJson(options, where),

@@ -12,7 +12,7 @@ const queuedRow = (overrides: Partial<ClaimRow> = {}): ClaimRow => {
     NoopJob,
     { tag: "x" },
     {},
-    { now: Date.now(), generateId: () => `job-${++ids}`, event: () => undefined },
+    { now: Date.now(), iso: new Date().toISOString(), generateId: () => `job-${++ids}`, event: () => undefined },
   )
   return {
     seq: ids,
