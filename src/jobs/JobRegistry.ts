@@ -43,6 +43,17 @@ const emptyStructIssues = (json: unknown): ReadonlyArray<ParamsIssue> => {
   return Object.keys(json).map((key) => ({ path: key, message: "Expected no excess property" }))
 }
 
+/**
+ * Numbers JSON cannot carry: a literal too large for a double (`1e400`) parses to Infinity,
+ * which a number schema would take and JSON would store as null. Each is an issue at its path.
+ */
+const nonFiniteIssues = (json: unknown, path = ""): ParamsIssue[] => {
+  if (typeof json === "number")
+    return Number.isFinite(json) ? [] : [{ path: path || "(root)", message: `Expected a finite number, got ${json}` }]
+  if (typeof json !== "object" || json === null) return []
+  return Object.entries(json).flatMap(([key, value]) => nonFiniteIssues(value, path === "" ? key : `${path}.${key}`))
+}
+
 /** A value as JSON would carry it (no undefined, Dates as ISO strings), or as it is when JSON cannot. */
 const asJson = (value: unknown): unknown => {
   try {
@@ -171,7 +182,7 @@ export class JobRegistry {
    */
   decodeParams(name: string, json: unknown): { readonly definition: JobDefinition; readonly params: unknown } {
     const definition = this.require(name)
-    const excess = isEmptyStruct(definition.params) ? emptyStructIssues(json) : []
+    const excess = [...(isEmptyStruct(definition.params) ? emptyStructIssues(json) : []), ...nonFiniteIssues(json)]
     if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
     const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
     if (Exit.isSuccess(exit)) return { definition, params: exit.value }

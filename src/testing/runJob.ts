@@ -4,6 +4,7 @@ import { join } from "node:path"
 import type { Clock } from "../actors/clock.js"
 import type { JobLogLine } from "../actors/JobInfo.js"
 import { JobManager, type JobManagerOptions } from "../actors/JobManager.js"
+import { JobFailed } from "../jobs/errors.js"
 import type { JobDefinition } from "../jobs/defineJob.js"
 import type { Progress } from "../jobs/Progress.js"
 import { CheckpointRecorder } from "./CheckpointRecorder.js"
@@ -177,7 +178,12 @@ const runOnce = async <P, S, O, Pr>(
     const handle = await manager.dispatch(recorder.definition, resolved).finally(dispatched)
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const output = await withDeadline(
-      handle.result().finally(() => (ended = true)),
+      handle
+        .result()
+        .catch((error: unknown) => {
+          throw withChildTypeHint(error)
+        })
+        .finally(() => (ended = true)),
       timeoutMs,
       () => new JobTimedOut({ job: job.name, id, timeoutMs, waitingFor: "end", dataDir }),
     )
@@ -188,4 +194,14 @@ const runOnce = async <P, S, O, Pr>(
     // A job still running (it timed out) is stopped at once, not waited for as close() would.
     await (ended ? manager.close() : manager.simulateCrash())
   }
+}
+
+/**
+ * A job that spawned children of a type the test manager does not run failed with
+ * UnknownJobType: the message says which option adds it (the failure is the same JobFailed).
+ */
+const withChildTypeHint = (error: unknown): unknown => {
+  if (!(error instanceof JobFailed) || error.error._tag !== "UnknownJobType") return error
+  const message = `${error.error.message} (runJob runs only the job and the types given in its options' jobs: pass the child's definition, runJob(Parent, params, { jobs: [Child] }))`
+  return new JobFailed({ id: error.id, error: { ...error.error, message } })
 }

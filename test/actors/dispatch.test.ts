@@ -46,6 +46,12 @@ describe("dispatch", () => {
     expect(error._tag).toBe("InvalidParams")
     expect(error.issues.map((i: { path: string }) => i.path).sort()).toEqual(["effectsFile", "n"])
     expect(error.message).toContain("n: Expected number")
+    // A JSON literal too large for a double parses to Infinity: refused, not stored as null.
+    const huge = await manager.dispatchByName("count", JSON.parse('{"n": 1.5e400, "effectsFile": "f"}')).catch((e) => e)
+    expect(huge).toMatchObject({
+      _tag: "InvalidParams",
+      issues: [{ path: "n", message: "Expected a finite number, got Infinity" }],
+    })
     expect(await manager.listJobs()).toHaveLength(0)
   })
 

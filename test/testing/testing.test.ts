@@ -74,10 +74,10 @@ const AppendJob = defineJob({
 describe("runJob", () => {
   it("runs a fan-out job with its children's types on the same test manager, and returns the parent's output", async () => {
     // Without them the child type is unknown to the test manager: the spawn fails.
-    await expect(runJob(FanOutJob, { count: 3 })).rejects.toMatchObject({
-      _tag: "JobFailed",
-      error: { _tag: "UnknownJobType" },
-    })
+    const failure = await runJob(FanOutJob, { count: 3 }).catch((e: unknown) => e)
+    expect(failure).toMatchObject({ _tag: "JobFailed", error: { _tag: "UnknownJobType" } })
+    // It says how to give the test manager the child's type.
+    expect((failure as Error).message).toContain("runJob(Parent, params, { jobs: [Child] })")
     const { output, progress } = await runJob(FanOutJob, { count: 3 }, { jobs: [SquareJob] })
     expect(output).toEqual({ sum: 0 + 1 + 4, children: 3 })
     expect(progress.at(-1)).toEqual({ _tag: "Count", done: 3, total: 3 })
