@@ -268,10 +268,12 @@ export class JobEngine {
     const { types, ownOnly } = this.options
     const claimable = types.length > 0 && (ownOnly === undefined || ownOnly.size > 0) && !this.fenced
     const free = this.accepting && this.maybeQueued && claimable ? Math.min(wanted, MAX_CLAIMS_PER_TICK) : 0
+    // A full worker's ticks (checkpoints, progress) claim nothing: decided before anything else.
+    if (free <= 0) return undefined
     // Types at their own limit are not asked for; the claim passes over rows past what is left.
     const room = this.roomByType()
     const claimTypes = room.size === 0 ? types : types.filter((t) => room.get(t) !== 0)
-    if (free <= 0 || claimTypes.length === 0) return undefined
+    if (claimTypes.length === 0) return undefined
     let attempt = new ClaimTry(this.registry, room)
     const at = this.iso()
     const signalsBefore = this.queuedSignals
