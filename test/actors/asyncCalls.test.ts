@@ -81,7 +81,20 @@ const LateJob = defineJob({
   },
 })
 
-const jobs = [CarelessJob, EffectfulJob, MixedJob, LateJob]
+/** Reads its state right after an awaited checkpoint. */
+const ReadBackJob = defineJob({
+  name: "read_back",
+  params: Schema.Struct({}),
+  state: Schema.Struct({ step: Schema.Number }),
+  initialState: () => ({ step: 0 }),
+  output: Schema.Struct({ seen: Schema.Number }),
+  run: async (ctx) => {
+    await ctx.checkpoint({ step: 7 })
+    return { seen: ctx.state.step }
+  },
+})
+
+const jobs = [CarelessJob, EffectfulJob, MixedJob, LateJob, ReadBackJob]
 
 describe("the calls of a job's context", () => {
   it("in an async job, take effect when made, in order, whether or not they are awaited: stored before the job ends, and resumed from after a crash", async () => {
@@ -103,6 +116,13 @@ describe("the calls of a job's context", () => {
     const second = await openManager({ dataDir, jobs })
     expect(await (await second.handle(handle.id)).result()).toEqual({ resumedAt: 2 })
     gate.open()
+  })
+
+  it("in an async job, an awaited checkpoint is stored and ctx.state reads it back (as the README says)", async () => {
+    const manager = await openManager({ jobs })
+    const handle = await manager.dispatch(ReadBackJob, {})
+    expect(await handle.result()).toEqual({ seen: 7 })
+    expect((await manager.getJobInfo(handle.id)).checkpoints).toBe(1)
   })
 
   it("made after the job has ended are not stored, and said once through onError (JobCallIgnored)", async () => {
