@@ -13,6 +13,16 @@ export type {
   OutputOf,
   ProgressOf,
 } from "./jobs/defineJob.js"
+/** Machine jobs: a job whose logic is an XState machine, durable at every transition; `fromJob` invokes a child job from it. */
+export { defineMachineJob, fromJob } from "./jobs/defineMachineJob.js"
+export type {
+  MachineJobDefinition,
+  MachineJobInput,
+  MachineJobState,
+  MachineTimer,
+  EventsOf,
+  SentEvent,
+} from "./jobs/defineMachineJob.js"
 /** Progress values: `Progress.percentage(0.5)`, `Progress.structured(data)`, `Progress.indeterminate()`, `Progress.count(3, 10)`. */
 export { Progress } from "./jobs/Progress.js"
 /** The six statuses, as a frozen constant and a union type. */

@@ -6,7 +6,7 @@ import { JobCallIgnored, JobInterrupted, PersistenceError } from "../jobs/errors
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import type { Progress } from "../jobs/Progress.js"
 import { encodeJsonWith, packWith } from "../persistence/codec.js"
-import type { EventMeta, JobStore, JobWrite } from "../persistence/JobStore.js"
+import type { DbInboxEntry, EventMeta, JobStore, JobWrite } from "../persistence/JobStore.js"
 import { childOutcome, childRows, type ChildOutcome } from "./children.js"
 import type { Clock } from "./clock.js"
 import type { EngineOptions, Published } from "./JobEngine.js"
@@ -40,6 +40,8 @@ export interface CallsEngine {
   iso(): string
   /** Something may have queued a job. */
   wake(queued: true): void
+  /** Cancels a job (a child a machine job no longer awaits). */
+  cancel(id: string): Promise<unknown>
   onError(error: unknown): void
 }
 
@@ -62,7 +64,7 @@ export class JobCalls implements JobHost {
     this.engine.onError(new JobCallIgnored({ id: job.id, name: job.definition.name, call }))
   }
 
-  checkpoint(job: LiveJob, state: unknown): Promise<void> {
+  checkpoint(job: LiveJob, state: unknown, inboxApplied?: number): Promise<void> {
     if (job.finished) {
       this.ignoredCall(job, "checkpoint")
       return Promise.reject(new JobInterrupted({ reason: job.interruptReason ?? "cancel" }))
@@ -84,6 +86,7 @@ export class JobCalls implements JobHost {
       data,
       snapshot: job.encodedSnapshot(),
       stateVersion: job.stateVersion,
+      ...(inboxApplied === undefined ? {} : { inboxApplied }),
       ...(progress === undefined ? {} : { progress }),
       at: this.engine.iso(),
       event: this.engine.eventMeta(job.definition.name),
@@ -185,6 +188,20 @@ export class JobCalls implements JobHost {
     )
     if (outcome._tag === "Waiting") job.awaitingChildren = true
     return outcome
+  }
+
+  inbox(job: LiveJob, afterSeq: number, limit: number): Promise<ReadonlyArray<DbInboxEntry>> {
+    return this.engine.store.inbox(job.id, afterSeq, limit)
+  }
+
+  async invokedChild(job: LiveJob, childId: string): Promise<{ key: string | null; outcome: ChildOutcome }> {
+    const row = await this.engine.store.getJob(childId)
+    if (row === undefined || row.parent_id !== job.id) return { key: null, outcome: { _tag: "Waiting" } }
+    return { key: row.child_key, outcome: childOutcome(job.id, [childId], [row], this.engine.registry) }
+  }
+
+  async cancelChild(_job: LiveJob, childId: string): Promise<void> {
+    await this.engine.cancel(childId)
   }
 
   get clock(): Clock {

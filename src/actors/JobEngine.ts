@@ -77,6 +77,10 @@ const lifecycleLine = (
     case "queued": {
       if (lifecycle.awaitingChildren)
         return { level: "info", message: `waiting for its children, after checkpoint ${checkpoints}` }
+      if (lifecycle.awaitingEvents) {
+        const timer = lifecycle.runAt === null ? "" : ` or its timer at ${new Date(lifecycle.runAt).toISOString()}`
+        return { level: "debug", message: `resting: waiting for an event${timer}, after checkpoint ${checkpoints}` }
+      }
       if (requeuedFor !== undefined) {
         return {
           level: "warn",
@@ -191,6 +195,7 @@ export class JobEngine {
       eventMeta: (name) => this.eventMeta(name),
       iso: () => this.iso(),
       wake: () => this.wake(true),
+      cancel: (id) => this.command(id, { type: "CANCEL" }),
       onError: (error) => this.onError(error),
     })
     this.commits = new GroupCommit(
@@ -344,6 +349,7 @@ export class JobEngine {
       prepared.timeoutMs,
       row.parent_id,
     )
+    job.inboxApplied = Number(row.inbox_applied)
     // The claim committed it running: said before the job can say anything itself.
     this.publish(row.id, row.name, { type: "status", status: "running" }, at)
     try {
@@ -496,6 +502,8 @@ export class JobEngine {
     // A retry that may run at once, a slot of a type with its own limit, or a parent this job's
     // end let go: look at the queue again.
     this.wake(status === "queued" || job.definition.concurrency !== undefined || job.parentId !== null)
+    // A machine job running here that invoked this one hears of its end (its inbox has it).
+    if (job.parentId !== null && isTerminalStatus(status)) this.live.get(job.parentId)?.onNews?.()
     // A parent that fails for good takes its live children with it: nobody awaits them now.
     if (status === "failed") this.cascade(job.id, { type: "CANCEL" }).catch(this.onError)
   }
@@ -600,6 +608,16 @@ export class JobEngine {
       if (outcome.status === "queued") this.wake(true)
       return outcome
     }
+  }
+
+  /** Another process may have sent the machine jobs running here an event, or ended a child of one: they look. */
+  machineNews() {
+    for (const job of this.live.values()) job.onNews?.()
+  }
+
+  /** An event was sent to this job: if it runs here, it reads its inbox now. */
+  machineNewsFor(id: string) {
+    this.live.get(id)?.onNews?.()
   }
 
   /** Carries a command given to a parent to its live children, and theirs (see `cascadeToChildren`). */

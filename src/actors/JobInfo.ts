@@ -2,6 +2,8 @@ import type { StoredError } from "../jobs/errors.js"
 import { isJobStatus, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import type { DbJob, DbLog } from "../persistence/JobStore.js"
+import { isMachineJobState } from "../jobs/defineMachineJob.js"
+import { unpack } from "../persistence/codec.js"
 import type { Owners } from "./owners.js"
 import { commandsAccepted, type JobCommand } from "../machines/jobLifecycleMachine.js"
 
@@ -36,6 +38,14 @@ export interface JobInfo {
   readonly parentId: string | null
   /** Queued, waiting for its children to end (its run is in `awaitChildren`); it holds no slot. */
   readonly awaitingChildren: boolean
+  /** Queued, a machine job at rest: it waits for an event, a child's end or its next timer (`runAt`); it holds no slot. */
+  readonly awaitingEvents: boolean
+  /**
+   * A machine job's machine: its current state value (XState's `snapshot.value`) and the values
+   * it passed through, oldest first. Only `getJobInfo` reads them (absent from `listJobs`).
+   */
+  readonly machineState?: unknown
+  readonly machinePath?: ReadonlyArray<unknown>
   /** How many children it has per status; only `getJobInfo` counts them (absent from `listJobs`). */
   readonly children?: Readonly<Partial<Record<JobStatus, number>>>
   readonly createdAt: string
@@ -95,6 +105,7 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
       row.paused_by === "user" || row.paused_by === "shutdown" || row.paused_by === "parent" ? row.paused_by : null,
     parentId: row.parent_id,
     awaitingChildren: status === "queued" && Boolean(row.awaiting_children),
+    awaitingEvents: status === "queued" && Boolean(row.awaiting_events),
     createdAt: row.created_at,
     startedAt: row.started_at,
     completedAt: row.completed_at,
@@ -104,6 +115,22 @@ export const toJobInfo = (row: DbJob, owners?: Owners): JobInfo => {
     commands:
       stalled === null ? commandsAccepted[status] : [...new Set([...commandsAccepted[status], "resume" as const])],
   }
+}
+
+/**
+ * A machine job's state value and path, read from its checkpointed state (`MachineJobState`);
+ * nothing for a job whose state is not one (any other job, or a machine job not yet started).
+ */
+export const machineInfo = (row: DbJob): Pick<JobInfo, "machineState" | "machinePath"> => {
+  let state: unknown
+  try {
+    state = unpack(row.data, `state of job ${row.id}`)
+  } catch {
+    return {}
+  }
+  if (!isMachineJobState(state) || state.snapshot === null) return {}
+  const snapshot = state.snapshot as { value?: unknown }
+  return { machineState: snapshot.value, machinePath: state.path.map((v) => JSON.parse(v) as unknown) }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { createActor, type Actor } from "xstate"
+import { createActor, type Actor, type EventObject } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import {
   InvalidOptions,
@@ -15,7 +15,8 @@ import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { accepts, commandEvent, type CommandEvent } from "../machines/jobLifecycleMachine.js"
 import { acceptsWork, managerMachine } from "../machines/managerMachine.js"
-import { unpack } from "../persistence/codec.js"
+import type { SentEvent } from "../jobs/defineMachineJob.js"
+import { encodeJsonWith, unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore, NewJob } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
 import { withChildren } from "./children.js"
@@ -23,7 +24,7 @@ import { JobEngine } from "./JobEngine.js"
 import type { JobEvent, ManagerEvent } from "./JobEvents.js"
 import { JobHandle, type JobHandleSource } from "./JobHandle.js"
 import { JobManagerEffect } from "./JobManagerEffect.js"
-import { toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
+import { machineInfo, toJobInfo, toJobLogLine, type JobInfo, type JobLogLine } from "./JobInfo.js"
 import { JobWatchers } from "./JobWatchers.js"
 import { ManagerEvents } from "./ManagerEvents.js"
 import { ManagerPresence } from "./ManagerPresence.js"
@@ -316,6 +317,7 @@ export class JobManager implements JobHandleSource {
       })
     }
     this.engine.wake(true)
+    this.engine.machineNews()
     this.scheduler.refresh()
     await this.watchers.checkRemote()
     // Whether another manager has started (or stopped) listening to events: its lease says.
@@ -453,6 +455,33 @@ export class JobManager implements JobHandleSource {
 
   // ---------------------------------------------------------------- commands
 
+  /**
+   * Sends an event to a machine job (`defineMachineJob`). The event is checked against the
+   * type's `events` schema (`InvalidParams` naming what is wrong) and stored in the job's inbox;
+   * resolves once it is stored. The job applies its events in the order stored, each exactly
+   * once, whether it is running, resting, queued, paused or its worker is down: a resting job is
+   * woken, a paused one applies them once resumed. Rejects with `JobNotFound`, and with
+   * `InvalidTransition` for a job at rest (completed, failed, cancelled: nothing is stored).
+   */
+  async send(id: string, event: SentEvent): Promise<void> {
+    this.assertAccepting()
+    const row = await this.store.getJob(id)
+    if (row === undefined) throw new JobNotFound({ id })
+    const { definition, event: decoded } = this.registry.decodeEvent(row.name, event)
+    const encoded = encodeJsonWith(definition.machine.events, decoded, `event for job ${id}`)
+    const sent = await this.store.sendEvent({ id, event: JSON.stringify(encoded), at: new Date().toISOString() })
+    if (!sent.found) throw new JobNotFound({ id })
+    if (sent.seq === null)
+      throw new InvalidTransition({
+        id,
+        event: `send ${JSON.stringify((event as EventObject).type)} to`,
+        status: sent.status as JobStatus,
+      })
+    // Running here: it reads its inbox now; resting: the send let it go, and a slot may take it.
+    this.engine.machineNewsFor(id)
+    this.engine.wake(true)
+  }
+
   /** Pauses a job; resolves once it is paused and stored (or with the status it ended in first). */
   pause(id: string): Promise<JobStatus> {
     return this.command(id, { type: "PAUSE", by: "user" })
@@ -567,7 +596,7 @@ export class JobManager implements JobHandleSource {
       this.store.childCounts(id),
     ])
     if (row === undefined) throw new JobNotFound({ id })
-    const info = this.withLiveProgress(toJobInfo(row, owners))
+    const info = { ...this.withLiveProgress(toJobInfo(row, owners)), ...machineInfo(row) }
     if (counts.length === 0) return info
     return { ...info, children: Object.fromEntries(counts.map((c) => [c.status, c.count])) }
   }

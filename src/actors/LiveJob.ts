@@ -65,6 +65,12 @@ export class LiveJob {
   timedOut: JobTimeout | undefined
   /** The run awaits children still live: the attempt ends waiting for them, whatever the run does next. */
   awaitingChildren = false
+  /** A machine job's last applied inbox entry (the row's `inbox_applied`, then each checkpoint's). */
+  inboxApplied = 0
+  /** A machine job's run came to rest: it waits for an event, a child's end, or `until` (its next timer). */
+  resting: { readonly until: number | null } | undefined
+  /** Set while a machine job runs: it may have news (an event sent, a child ended), its run looks. */
+  onNews: (() => void) | undefined
   /** The store failure that ended the attempt: the job goes back in line, no retry spent. */
   requeuedFor: StoredError | undefined
   /** This attempt's span, when the manager has `telemetry`. */

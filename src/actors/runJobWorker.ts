@@ -1,5 +1,8 @@
 import { Cause, Clock, Effect, Exit, Fiber } from "effect"
-import { fromCallback } from "xstate"
+import { fromCallback, type AnyMachineSnapshot, type EventObject } from "xstate"
+import type { DbInboxEntry } from "../persistence/JobStore.js"
+import { isMachineJob } from "../jobs/defineMachineJob.js"
+import { runMachine } from "./machineRun.js"
 import { toJobOp, type ChildSpec, type JobContext, type JobOp, type LogLevel } from "../jobs/defineJob.js"
 import { JobInterrupted, toStoredError, type StoredError } from "../jobs/errors.js"
 import { isStoreFailure } from "../persistence/storeFailure.js"
@@ -15,8 +18,8 @@ import type { Clock as EngineClock, ClockTimer } from "./clock.js"
 /** What the worker needs from the manager: the live job, and the writes a job may ask for. */
 export interface JobHost {
   liveJob(jobId: string): LiveJob | undefined
-  /** Resolves once the checkpoint is committed. */
-  checkpoint(job: LiveJob, state: unknown): Promise<void>
+  /** Resolves once the checkpoint is committed; a machine job's carries the last inbox entry it applied. */
+  checkpoint(job: LiveJob, state: unknown, inboxApplied?: number): Promise<void>
   progress(job: LiveJob, progress: Progress<unknown>): void
   log(job: LiveJob, message: string, level: LogLevel): void
   dataDir(job: LiveJob): string
@@ -25,6 +28,14 @@ export interface JobHost {
   spawnChildren(job: LiveJob, children: ReadonlyArray<ChildSpec>): Promise<ReadonlyArray<string>>
   /** Marks the job awaiting when any child is still live. */
   awaitChildren(job: LiveJob, ids: ReadonlyArray<string>): Promise<ChildOutcome>
+  /** A machine job's inbox entries after `afterSeq`, in order. */
+  inbox(job: LiveJob, afterSeq: number, limit: number): Promise<ReadonlyArray<DbInboxEntry>>
+  /** A child a machine job invoked, as it stands: its key among the job's children, and its outcome. */
+  invokedChild(job: LiveJob, childId: string): Promise<{ readonly key: string | null; readonly outcome: ChildOutcome }>
+  /** Cancels a child a machine job invoked and no longer awaits (it left the invoking state). */
+  cancelChild(job: LiveJob, childId: string): Promise<void>
+  /** A machine job's machine took a transition (committed), or was restored (`event` undefined): for an inspector. */
+  machineTransition?(job: LiveJob, snapshot: AnyMachineSnapshot, event: EventObject | undefined): void
   /** The clock of the attempt's timeout. */
   readonly clock: EngineClock
   /** Effect's `Clock` for the job's run, when it is not Effect's own (the real one). */
@@ -144,6 +155,7 @@ export const makeRunJobWorker = (host: JobHost) =>
 
 const program = (job: LiveJob, host: JobHost): Effect.Effect<unknown, unknown> =>
   Effect.suspend(() => {
+    if (isMachineJob(job.definition)) return Effect.tryPromise({ try: () => runMachine(job, host), catch: (e) => e })
     const calls = new EagerCalls()
     const result: unknown = job.definition.run(jobContext(job, host, calls))
     if (Effect.isEffect(result)) {
@@ -238,6 +250,11 @@ const reportOf = (job: LiveJob, exit: Exit.Exit<unknown, unknown>, host: JobHost
   // The run ended in awaitChildren (however it ended after): it waits for its children, unless cancelled.
   if (job.awaitingChildren)
     return job.interruptReason === "cancel" ? { type: "WORKER.CANCELLED" } : { type: "WORKER.AWAITING" }
+  // A machine job came to rest: it waits for an event, a child's end or its next timer, unless cancelled.
+  if (job.resting !== undefined)
+    return job.interruptReason === "cancel"
+      ? { type: "WORKER.CANCELLED" }
+      : { type: "WORKER.WAITING", until: job.resting.until }
   if (Exit.isSuccess(exit)) {
     try {
       const encoded = encodeJsonWith(job.definition.output, exit.value, `output of job ${job.id}`)

@@ -90,6 +90,7 @@ export const outcomeOf = (report: WorkerReport, interruptReason: "pause" | "canc
     case "WORKER.CANCELLED":
       return "cancelled"
     case "WORKER.AWAITING":
+    case "WORKER.WAITING":
       return interruptReason === "pause" ? "paused" : "awaiting"
     case "WORKER.FAILED":
       if (report.retryAt === undefined || interruptReason === "cancel") return "failed"

@@ -1,5 +1,6 @@
 import { Exit, Schema, SchemaAST, SchemaRepresentation } from "effect"
-import type { JobDefinition } from "./defineJob.js"
+import type { JobDefinition, JobSchema } from "./defineJob.js"
+import { isMachineJob, type MachineJobDefinition } from "./defineMachineJob.js"
 import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { jsonCodecOf, schemaIssues } from "../persistence/codec.js"
 
@@ -182,18 +183,47 @@ export class JobRegistry {
    */
   decodeParams(name: string, json: unknown): { readonly definition: JobDefinition; readonly params: unknown } {
     const definition = this.require(name)
-    const excess = [...(isEmptyStruct(definition.params) ? emptyStructIssues(json) : []), ...nonFiniteIssues(json)]
-    if (excess.length > 0) throw new InvalidParams({ jobName: name, issues: excess })
-    const exit = Schema.decodeUnknownExit(definition.params)(json, paramsParseOptions)
-    if (Exit.isSuccess(exit)) return { definition, params: exit.value }
-    // What only the JSON form gives (an ISO string for a Date, null for an absent field), read as
-    // JSON carries it (a key set to undefined is no key). Of the two sets of issues the fewer is
-    // the truer; on a tie the schema's own read better (the JSON form's name unions of JSON forms,
-    // "Infinity" for a number).
-    const fromJson = Schema.decodeUnknownExit(jsonCodecOf(definition.params))(asJson(json), paramsParseOptions)
-    if (Exit.isSuccess(fromJson)) return { definition, params: fromJson.value }
-    const own = schemaIssues(exit.cause)
-    const json_ = schemaIssues(fromJson.cause)
-    throw new InvalidParams({ jobName: name, issues: json_.length < own.length ? json_ : own })
+    return { definition, params: decodeStrictly(definition.params, json, name) }
   }
+
+  /**
+   * Validates an event for a machine job of type `name` against its `events` schema, as params
+   * are (strictly, typed or JSON); the decoded event or `InvalidParams` naming what is wrong.
+   */
+  decodeEvent(name: string, event: unknown): { readonly definition: MachineJobDefinition; readonly event: unknown } {
+    const definition = this.require(name)
+    if (!isMachineJob(definition))
+      throw new InvalidParams({
+        jobName: name,
+        issues: [{ path: "", message: `"${name}" is not a machine job (defineMachineJob): it takes no events` }],
+      })
+    const schema = definition.machine.events
+    if (schema === undefined)
+      throw new InvalidParams({
+        jobName: name,
+        issues: [{ path: "", message: `machine job "${name}" declares no \`events\` schema: it takes no events` }],
+      })
+    return { definition, event: decodeStrictly(schema, event, name) }
+  }
+}
+
+/**
+ * Decodes `json` with `schema` strictly (see `paramsParseOptions`), or throws `InvalidParams`.
+ * What the schema does not take as it is, its JSON codec may (the one `schema()` publishes): a
+ * `Schema.Date` field takes an ISO string, an optional field takes `null` as absent.
+ */
+const decodeStrictly = (schema: JobSchema<unknown>, json: unknown, jobName: string): unknown => {
+  const excess = [...(isEmptyStruct(schema) ? emptyStructIssues(json) : []), ...nonFiniteIssues(json)]
+  if (excess.length > 0) throw new InvalidParams({ jobName, issues: excess })
+  const exit = Schema.decodeUnknownExit(schema)(json, paramsParseOptions)
+  if (Exit.isSuccess(exit)) return exit.value
+  // What only the JSON form gives (an ISO string for a Date, null for an absent field), read as
+  // JSON carries it (a key set to undefined is no key). Of the two sets of issues the fewer is
+  // the truer; on a tie the schema's own read better (the JSON form's name unions of JSON forms,
+  // "Infinity" for a number).
+  const fromJson = Schema.decodeUnknownExit(jsonCodecOf(schema))(asJson(json), paramsParseOptions)
+  if (Exit.isSuccess(fromJson)) return fromJson.value
+  const own = schemaIssues(exit.cause)
+  const json_ = schemaIssues(fromJson.cause)
+  throw new InvalidParams({ jobName, issues: json_.length < own.length ? json_ : own })
 }

@@ -51,7 +51,9 @@ export class InvalidTransition extends Data.TaggedError("InvalidTransition")<{
   readonly status: JobStatus
 }> {
   override get message() {
-    return `Cannot ${this.event.toLowerCase()} job ${this.id}: it is ${this.status}`
+    // A command's event (`PAUSE`) reads as its verb; anything else (`send "PAID" to`) as given.
+    const verb = /^[A-Z_]+$/.test(this.event) ? this.event.toLowerCase() : this.event
+    return `Cannot ${verb} job ${this.id}: it is ${this.status}`
   }
 }
 

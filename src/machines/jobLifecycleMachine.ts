@@ -26,6 +26,12 @@ export interface JobLifecycleContext {
    * holding no slot, until the last of them ends; then it runs again from its checkpoint.
    */
   readonly awaitingChildren: boolean
+  /**
+   * A machine job rests: its run ended waiting only for events, timers or child jobs. It waits,
+   * queued and holding no slot, until an event is sent to it, a child of it ends, or `runAt`
+   * (its next timer) comes; then it runs again from its checkpoint.
+   */
+  readonly awaitingEvents: boolean
 }
 
 export interface JobLifecycleInput {
@@ -58,6 +64,8 @@ export type JobLifecycleEvent =
   | { readonly type: "WORKER.CANCELLED" }
   /** The run awaits children that have not all ended: the attempt ends, the job waits for them. */
   | { readonly type: "WORKER.AWAITING" }
+  /** A machine job rests until an event, a child's end, or `until` (epoch ms, its next timer). */
+  | { readonly type: "WORKER.WAITING"; readonly until: number | null }
 
 /** What the machine tells its worker. */
 export type WorkerCommand =
@@ -80,7 +88,8 @@ export interface WorkerInput {
  * delayed dispatch, a retry's backoff) is in `queued.waiting`; the claim starts it once its
  * time has come. A failed attempt that the retry policy retries goes back to `queued.waiting`;
  * `retry` puts a failed or cancelled job back in line. A run that awaits children still
- * running ends its attempt: the job waits in `queued.children` until they have ended.
+ * running ends its attempt: the job waits in `queued.children` until they have ended. A machine
+ * job that rests (waits only for events, timers or child jobs) waits in `queued.events`.
  */
 export const jobLifecycleMachine = setup({
   types: {
@@ -104,8 +113,19 @@ export const jobLifecycleMachine = setup({
       pausedBy: null,
       runAt: null,
       awaitingChildren: false,
+      awaitingEvents: false,
     }),
     awaitChildren: assign({ awaitingChildren: true }),
+    awaitEvents: assign({
+      awaitingEvents: true,
+      runAt: ({ event }) => (event.type === "WORKER.WAITING" ? event.until : null),
+    }),
+    // A resumed machine job runs again to read what was sent while it was paused.
+    resumed: assign({
+      pausedBy: null,
+      runAt: ({ context }) => (context.awaitingEvents ? null : context.runAt),
+      awaitingEvents: false,
+    }),
     rememberPauser: assign({
       pausedBy: ({ event }) => (event.type === "PAUSE" ? event.by : null),
     }),
@@ -118,11 +138,19 @@ export const jobLifecycleMachine = setup({
     }),
     waitForRetry: assign({ runAt: ({ event }) => (event.type === "WORKER.FAILED" ? (event.retryAt ?? null) : null) }),
     waitAfterRequeue: assign({ runAt: ({ event }) => (event.type === "REQUEUE" ? (event.retryAt ?? null) : null) }),
-    freshBudget: assign({ failures: 0, error: null, runAt: null, pausedBy: null, awaitingChildren: false }),
+    freshBudget: assign({
+      failures: 0,
+      error: null,
+      runAt: null,
+      pausedBy: null,
+      awaitingChildren: false,
+      awaitingEvents: false,
+    }),
   },
   guards: {
     hasRunAt: ({ context }) => context.runAt !== null,
     awaitsChildren: ({ context }) => context.awaitingChildren,
+    awaitsEvents: ({ context }) => context.awaitingEvents,
     retries: ({ event }) => event.type === "WORKER.FAILED" && event.retryAt !== undefined,
   },
 }).createMachine({
@@ -136,6 +164,7 @@ export const jobLifecycleMachine = setup({
     lastError: null,
     runAt: input.runAt ?? null,
     awaitingChildren: false,
+    awaitingEvents: false,
   }),
   initial: "queued",
   states: {
@@ -145,6 +174,7 @@ export const jobLifecycleMachine = setup({
         // In line: the claim starts it when a slot is free.
         ready: {
           always: [
+            { guard: "awaitsEvents", target: "events" },
             { guard: "hasRunAt", target: "waiting" },
             { guard: "awaitsChildren", target: "children" },
           ],
@@ -156,6 +186,10 @@ export const jobLifecycleMachine = setup({
         // once none of them is queued, running or paused (the write that ends the last one
         // says so), and it runs again from its checkpoint, where `awaitChildren` returns.
         children: {},
+        // A machine job at rest: waiting for an event, a child's end, or its next timer
+        // (`runAt`); holds no slot. Sending it an event or ending a child of it lets the claim
+        // have it (the store ends the wait in the same write), as does the timer's time.
+        events: {},
       },
       on: {
         START: { target: "running", actions: "countAttempt" },
@@ -179,6 +213,7 @@ export const jobLifecycleMachine = setup({
             PAUSE: { target: "pausing", actions: ["rememberPauser", "requestPause"] },
             CANCEL: { target: "cancelling", actions: "requestCancel" },
             "WORKER.AWAITING": { target: "#job.queued.children", actions: "awaitChildren" },
+            "WORKER.WAITING": { target: "#job.queued.events", actions: "awaitEvents" },
           },
         },
         // The worker reports PAUSED or CANCELLED only when asked, so only in these substates.
@@ -189,6 +224,8 @@ export const jobLifecycleMachine = setup({
             "WORKER.PAUSED": "#job.paused",
             // It began to wait for its children as the pause came: paused; resumed, it waits on.
             "WORKER.AWAITING": { target: "#job.paused", actions: "awaitChildren" },
+            // It came to rest as the pause came: paused; resumed, it runs and rests again.
+            "WORKER.WAITING": "#job.paused",
             // A failure to be retried is paused instead, as asked; resumed, it waits out its backoff.
             "WORKER.FAILED": [
               { guard: "retries", target: "#job.paused", actions: ["countFailure", "waitForRetry"] },
@@ -219,7 +256,7 @@ export const jobLifecycleMachine = setup({
     paused: {
       on: {
         // Back in line; a job paused while it waited for its time waits on.
-        RESUME: { target: "queued", actions: assign({ pausedBy: null }) },
+        RESUME: { target: "queued", actions: "resumed" },
         CANCEL: "cancelled",
       },
     },
@@ -277,6 +314,7 @@ export const commandsAccepted: Readonly<Record<JobStatus, ReadonlyArray<JobComma
     lastError: null,
     runAt: null,
     awaitingChildren: false,
+    awaitingEvents: false,
   }
   const table = {} as Record<JobStatus, JobCommand[]>
   for (const status of jobStatuses) {

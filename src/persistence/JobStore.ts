@@ -68,7 +68,41 @@ export interface DbJob {
   readonly child_key: string | null
   /** 1 (true on PostgreSQL) while queued waiting for live children: the claim passes it over. */
   readonly awaiting_children: number | boolean
+  /** 1 (true on PostgreSQL) while a machine job rests: the claim passes it over until its inbox has news or `run_at` comes. */
+  readonly awaiting_events: number | boolean
+  /** The `job_inbox` seq of the last entry its machine applied (committed with that checkpoint). */
+  readonly inbox_applied: number
 }
+
+/**
+ * The key prefix of a child a machine job invokes (`fromJob`): its end is put in its parent's
+ * inbox, in the same commit, so the parent learns of it exactly once.
+ */
+export const INVOKED_CHILD_KEY_PREFIX = "invoke:"
+
+/** An entry of a machine job's inbox: an event sent to it, or the end of a child it invoked. */
+export interface DbInboxEntry {
+  readonly seq: number
+  readonly job_id: string
+  /** JSON of the event sent (null for a child's end). */
+  readonly event: string | null
+  /** The invoked child that ended (null for an event sent). */
+  readonly child_id: string | null
+  readonly sent_at: string
+}
+
+/** An event for `sendEvent`: stored in the job's inbox unless the job is at rest. */
+export interface InboxSend {
+  readonly id: string
+  /** JSON of the event, validated by the caller. */
+  readonly event: string
+  readonly at: string
+}
+
+/** What `sendEvent` found: no such job, a job at rest (nothing stored), or the entry stored. */
+export type SendResult =
+  | { readonly found: false }
+  | { readonly found: true; readonly status: string; readonly seq: number | null; readonly name: string }
 
 /**
  * The columns a claim reads: only what a start needs (each blob read costs); `updated_at`, when it
@@ -221,6 +255,8 @@ export type JobWrite =
       readonly data: Buffer
       readonly snapshot: Buffer
       readonly stateVersion: number
+      /** A machine job's: the last inbox entry its state has applied. */
+      readonly inboxApplied?: number
       readonly progress?: ProgressColumns
       readonly at: string
       /** Also record its progress (if any) in `job_events`, if it is applied. */
@@ -487,6 +523,14 @@ export interface JobStore {
   eventsAfter(afterSeq: number, gaps: ReadonlyArray<number>, limit: number): Promise<ReadonlyArray<DbEvent>>
   /** The highest `job_events` seq (0 when none): where a new listener starts. */
   lastEventSeq(): Promise<number>
+  /**
+   * Stores an event in a machine job's inbox, after the entries already there, unless the job is
+   * at rest (completed, failed, cancelled: nothing stored). A job resting for events is let go
+   * (the claim may take it) in the same transaction.
+   */
+  sendEvent(send: InboxSend): Promise<SendResult>
+  /** A job's inbox entries after `afterSeq`, in order. */
+  inbox(jobId: string, afterSeq: number, limit?: number): Promise<ReadonlyArray<DbInboxEntry>>
   /** Deletes the `job_events` rows below `seq` (old enough that every listener has read them). */
   trimEvents(belowSeq: number): Promise<void>
 

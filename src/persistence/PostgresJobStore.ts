@@ -23,6 +23,9 @@ import type {
   JobCount,
   EndedCount,
   StoreCheck,
+  DbInboxEntry,
+  InboxSend,
+  SendResult,
 } from "./JobStore.js"
 import { ChangeListener } from "./postgres/ChangeListener.js"
 import { readClaimable, startClaimed } from "./postgres/claim.js"
@@ -40,6 +43,7 @@ import {
 } from "./postgres/connection.js"
 import * as events from "./postgres/events.js"
 import { endWaits, lockParents, waitingParents } from "./postgres/families.js"
+import { inboxAfter, sendEvent } from "./postgres/inbox.js"
 import * as inserts from "./postgres/inserts.js"
 import * as leases from "./postgres/leases.js"
 import { assertReadable, check, migrate } from "./postgres/migrations.js"
@@ -155,6 +159,14 @@ export class PostgresJobStore implements JobStore {
     return this.call("spawnChildren", "Write", () => inserts.insertChildren(this.pool, this.t, parent, children))
   }
 
+  sendEvent(send: InboxSend): Promise<SendResult> {
+    return this.call("sendEvent", "Write", () => sendEvent(this.pool, this.t, send))
+  }
+
+  inbox(jobId: string, afterSeq: number, limit = 1_000): Promise<ReadonlyArray<DbInboxEntry>> {
+    return this.call("inbox", "Read", () => inboxAfter(this.pool, this.t, jobId, afterSeq, limit))
+  }
+
   childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {
     return this.call("childCounts", "Read", () => reads.childCounts(this.pool, this.t, parentId))
   }
@@ -203,7 +215,7 @@ export class PostgresJobStore implements JobStore {
           const sent = Promise.all([
             lockParents(client, this.t, parents),
             applyWrites(client, this.t, writes),
-            endWaits(client, this.t, parents),
+            endWaits(client, this.t, parents, writes),
             claiming ? readClaimable(client, this.t, claim) : undefined,
           ])
           if (!claiming) commit()

@@ -21,6 +21,9 @@ import type {
   JobCount,
   EndedCount,
   StoreCheck,
+  DbInboxEntry,
+  InboxSend,
+  SendResult,
 } from "./JobStore.js"
 import { DEFAULT_PRUNE_BATCH, pruneCutoff, pruneInBatches, type PruneRequest } from "./prune.js"
 import { prepareClaim } from "./sqlite/claim.js"
@@ -28,6 +31,7 @@ import { prepareCommands } from "./sqlite/commands.js"
 import { lockWaiting, openDatabase, watch, type OpenDatabase, type SqliteStoreOptions } from "./sqlite/connection.js"
 import { prepareEvents } from "./sqlite/events.js"
 import { prepareFamilies } from "./sqlite/families.js"
+import { prepareInbox } from "./sqlite/inbox.js"
 import { prepareInserts } from "./sqlite/inserts.js"
 import { prepareLeases } from "./sqlite/leases.js"
 import { check } from "./sqlite/migrations.js"
@@ -42,7 +46,8 @@ export { DEFAULT_BUSY_TIMEOUT_MS, type SqliteStoreOptions } from "./sqlite/conne
 const prepare = (db: Database.Database, now: () => number) => {
   const events = prepareEvents(db)
   const reads = prepareReads(db)
-  const writes = prepareWrites(db, { events, families: prepareFamilies(db) })
+  const families = prepareFamilies(db)
+  const writes = prepareWrites(db, { events, families })
   const inserts = prepareInserts(db, { events, reads })
   return {
     events,
@@ -54,6 +59,7 @@ const prepare = (db: Database.Database, now: () => number) => {
     leases: prepareLeases(db, now),
     schedules: prepareSchedules(db, { insert: inserts.insert, writes, events }),
     prune: preparePrune(db),
+    inbox: prepareInbox(db, families),
   }
 }
 
@@ -121,6 +127,14 @@ export class SqliteJobStore implements JobStore {
       this.assertOpen("spawnChildren")
       return this.s.inserts.insertChildren(parent, children)
     })
+  }
+
+  sendEvent(send: InboxSend): Promise<SendResult> {
+    return this.call("sendEvent", "Write", () => this.s.inbox.send(send))
+  }
+
+  inbox(jobId: string, afterSeq: number, limit = 1_000): Promise<ReadonlyArray<DbInboxEntry>> {
+    return this.call("inbox", "Read", () => this.s.inbox.after(jobId, afterSeq, limit))
   }
 
   childCounts(parentId: string): Promise<ReadonlyArray<{ readonly status: string; readonly count: number }>> {

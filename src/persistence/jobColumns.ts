@@ -42,6 +42,8 @@ export const JOB_COLUMNS = {
   parent_id: { sqlite: "TEXT", pg: "text", claim: true },
   child_key: { sqlite: "TEXT", pg: "text" },
   awaiting_children: { sqlite: "INTEGER", pg: "boolean" },
+  awaiting_events: { sqlite: "INTEGER", pg: "boolean" },
+  inbox_applied: { sqlite: "INTEGER", pg: "bigint", claim: true },
 } as const satisfies { readonly [K in keyof DbJob]-?: ColumnType }
 
 interface ColumnType {
@@ -130,6 +132,7 @@ export const LIFECYCLE_COLUMNS = [
   "last_error",
   "run_at",
   "awaiting_children",
+  "awaiting_events",
 ] as const satisfies ReadonlyArray<JobColumn>
 
 export const lifecycleValues = (
@@ -145,6 +148,7 @@ export const lifecycleValues = (
   last_error: lc.lastError,
   run_at: lc.runAt,
   awaiting_children: lc.awaitingChildren,
+  awaiting_events: lc.awaitingEvents,
   terminal: lc.terminal,
 })
 
@@ -180,6 +184,7 @@ export const checkpointValues = (w: Write<"checkpoint">) => ({
   data: w.data,
   snapshot: w.snapshot,
   state_version: w.stateVersion,
+  inbox_applied: w.inboxApplied ?? null,
   ...progressValues(w.progress),
   at: w.at,
 })
@@ -229,6 +234,7 @@ export const checkpointSet = (r: Refs): string =>
     `data = ${r.value("data")}`,
     `snapshot = ${r.value("snapshot")}`,
     `state_version = ${r.value("state_version")}`,
+    `inbox_applied = COALESCE(${r.value("inbox_applied")}, ${r.column("inbox_applied")})`,
     `last_checkpoint = ${r.value("at")}`,
     ...progressAssignments(r),
     `updated_at = ${r.value("at")}`,

@@ -33,11 +33,12 @@ export const encodeLifecycle = ({ value, context }: PersistedLifecycle): Buffer 
     context.failures !== 0 ||
     context.lastError !== null ||
     context.runAt !== null ||
-    context.awaitingChildren !== false
+    context.awaitingChildren !== false ||
+    context.awaitingEvents !== false
   ) {
     return pack({ value, context })
   }
-  const { failures: _f, lastError: _l, runAt: _r, awaitingChildren: _a, ...rest } = context
+  const { failures: _f, lastError: _l, runAt: _r, awaitingChildren: _a, awaitingEvents: _e, ...rest } = context
   return pack({ value, context: rest })
 }
 
@@ -59,14 +60,19 @@ export const decodeLifecycle = (bytes: Uint8Array, jobId: string): PersistedLife
   }
   statusOf(stored.value)
   const context = stored.context as Partial<PersistedLifecycle["context"]>
-  // Stored without them when they have their defaults (and written so before retries, delays
-  // and children existed).
-  if (context.awaitingChildren !== undefined)
+  // Stored without them when they have their defaults (and written so before retries, delays,
+  // children and machine jobs existed).
+  if (context.awaitingEvents !== undefined)
     return { value: stored.value, context: context as PersistedLifecycle["context"] }
   const defaults = context.failures === undefined ? { failures: 0, lastError: null, runAt: null } : {}
   return {
     value: stored.value,
-    context: { ...context, ...defaults, awaitingChildren: false } as PersistedLifecycle["context"],
+    context: {
+      ...context,
+      ...defaults,
+      awaitingChildren: context.awaitingChildren ?? false,
+      awaitingEvents: false,
+    } as PersistedLifecycle["context"],
   }
 }
 
@@ -94,6 +100,8 @@ export interface LifecycleRow {
   readonly runAt: number | null
   /** Queued, waiting for its children: the claim passes it over while any of them is live. */
   readonly awaitingChildren: boolean
+  /** Queued, a machine job at rest: the claim passes it over until an event, a child's end or `runAt`. */
+  readonly awaitingEvents: boolean
 }
 
 /** The row columns of a snapshot; `bytes` when the caller has the snapshot encoded already. */
@@ -114,5 +122,6 @@ export const lifecycleRow = (snapshot: PersistedLifecycle, bytes?: Buffer): Life
     lastError: context.lastError === null ? null : JSON.stringify(context.lastError),
     runAt: status === "queued" ? context.runAt : null,
     awaitingChildren: status === "queued" && context.awaitingChildren,
+    awaitingEvents: status === "queued" && context.awaitingEvents,
   }
 }

@@ -27,6 +27,7 @@ const queuedRow = (overrides: Partial<ClaimRow> = {}): ClaimRow => {
     owner: null,
     options: job.options ?? null,
     state_schema_version: job.stateSchemaVersion ?? 1,
+    inbox_applied: 0,
     updated_at: job.createdAt,
     parent_id: null,
     ...overrides,

@@ -31,6 +31,7 @@ const lifecycle: LifecycleRow = {
   lastError: "{}",
   runAt: null,
   awaitingChildren: false,
+  awaitingEvents: false,
 }
 
 /** Refs that note every value a statement names. */

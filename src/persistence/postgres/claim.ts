@@ -29,6 +29,7 @@ const claimStatements = perSchema((t) => {
         FROM ${t.jobs}
         WHERE ${byIds ? `id = ANY(${p.value("ids", "text[]")}) AND ` : ""}status = 'queued' AND name = ANY(${p.value("types", "text[]")})
           AND (run_at IS NULL OR run_at <= ${p.value("now")}) AND state_schema_version <= ${p.value("max_version")} AND NOT awaiting_children
+          AND (NOT awaiting_events OR run_at IS NOT NULL)
         ORDER BY priority DESC, seq
         LIMIT ${p.value("limit")}
         FOR UPDATE SKIP LOCKED`,
@@ -195,7 +196,7 @@ const startRows = (
   if (fails.length > 0) {
     sent.push(applyWrites(client, t, fails))
     // A child that cannot run has ended: its parent may have no live child left.
-    sent.push(endWaits(client, t, waitingParents(fails)))
+    sent.push(endWaits(client, t, waitingParents(fails), fails))
   }
   return Promise.all(sent).then(async () => {
     if (startedIds === undefined) return []

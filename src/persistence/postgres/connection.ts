@@ -11,6 +11,7 @@ export interface Tables {
   readonly managers: string
   readonly schedules: string
   readonly events: string
+  readonly inbox: string
 }
 
 /**
@@ -39,6 +40,7 @@ export const tablesOf = (schema: string): Tables => {
     managers: `${s}.managers`,
     schedules: `${s}.schedules`,
     events: `${s}.job_events`,
+    inbox: `${s}.job_inbox`,
   }
 }
 

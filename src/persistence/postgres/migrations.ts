@@ -176,6 +176,28 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       ALTER TABLE managers ADD COLUMN lease_ms integer NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 7,
+    sql: /* sql */ `
+      -- Machine jobs. true while one rests (queued.events): the claim passes it over until its
+      -- inbox has an entry it has not applied (the write that stores one clears this) or run_at comes.
+      ALTER TABLE jobs ADD COLUMN awaiting_events boolean NOT NULL DEFAULT false;
+      -- The last inbox entry its machine applied, committed with the checkpoint that applied it.
+      ALTER TABLE jobs ADD COLUMN inbox_applied bigint NOT NULL DEFAULT 0;
+      -- Events sent to a machine job, and the ends of the children it invoked, in order. A send
+      -- locks the job's row first, so a job's entries commit in the order of their seq.
+      CREATE TABLE job_inbox (
+        seq       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id    text COLLATE "C" NOT NULL,
+        event     text,                                     -- JSON of an event sent
+        child_id  text,                                     -- or the invoked child that ended
+        sent_at   text NOT NULL
+      );
+      CREATE INDEX job_inbox_job ON job_inbox (job_id, seq);
+      -- The manager running the job (or, when it rests, any that may claim it) looks at once.
+      CREATE TRIGGER job_inbox_inserted AFTER INSERT ON job_inbox FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version

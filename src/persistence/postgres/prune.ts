@@ -42,7 +42,8 @@ export const deleteBatch = async (
         DELETE FROM ${t.jobs} j USING picked WHERE j.seq = picked.seq AND j.status = $1
         RETURNING j.id),
       logs AS (DELETE FROM ${t.logs} WHERE job_id IN (SELECT id FROM doomed)),
-      events AS (DELETE FROM ${t.events} WHERE job_id IN (SELECT id FROM doomed))
+      events AS (DELETE FROM ${t.events} WHERE job_id IN (SELECT id FROM doomed)),
+      inbox AS (DELETE FROM ${t.inbox} WHERE job_id IN (SELECT id FROM doomed))
       SELECT id FROM doomed`,
     values: [status, ...below, limit],
   })

@@ -113,6 +113,7 @@ const W_COLUMNS = [
   "progress_data",
   "data",
   "state_version",
+  "inbox_applied",
   "at",
   "log_level",
   "log_message",

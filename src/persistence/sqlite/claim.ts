@@ -20,7 +20,7 @@ export const prepareClaim = (
   const queuedWithIds = db.prepare(/* sql */ `
     SELECT ${CLAIM_SELECT}
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
-      AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
+      AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL) AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`)
   const nextRunAt = db
     .prepare(/* sql */ `
@@ -48,7 +48,7 @@ export const prepareClaim = (
       statement = db.prepare(/* sql */ `
         SELECT ${CLAIM_SELECT}
         FROM jobs WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
-          AND awaiting_children = 0 AND state_schema_version <= coalesce(?, state_schema_version)
+          AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL) AND state_schema_version <= coalesce(?, state_schema_version)
         ORDER BY priority DESC, seq LIMIT ?`)
       nextQueuedStatements.set(count, statement)
     }

@@ -181,6 +181,25 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
           AND status <> 'completed' AND status <> 'failed' AND status <> 'cancelled';
     `,
   },
+  {
+    version: 10,
+    sql: /* sql */ `
+      -- Machine jobs. 1 while one rests (queued.events): the claim passes it over until its inbox
+      -- has an entry it has not applied (the write that stores one clears this) or run_at comes.
+      ALTER TABLE jobs ADD COLUMN awaiting_events INTEGER NOT NULL DEFAULT 0;
+      -- The last inbox entry its machine applied, committed with the checkpoint that applied it.
+      ALTER TABLE jobs ADD COLUMN inbox_applied INTEGER NOT NULL DEFAULT 0;
+      -- Events sent to a machine job, and the ends of the children it invoked, in order.
+      CREATE TABLE job_inbox (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,        -- never reused: a job applies each once
+        job_id    TEXT NOT NULL,
+        event     TEXT,                                     -- JSON of an event sent
+        child_id  TEXT,                                     -- or the invoked child that ended
+        sent_at   TEXT NOT NULL
+      );
+      CREATE INDEX job_inbox_job ON job_inbox (job_id, seq);
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

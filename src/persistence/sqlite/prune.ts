@@ -20,12 +20,13 @@ export const preparePrune = (db: Database.Database) => {
     .pluck()
   const pruneLogs = db.prepare(/* sql */ `DELETE FROM job_logs WHERE job_id IN (SELECT value FROM json_each(?))`)
   const pruneEvents = db.prepare(/* sql */ `DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(?))`)
+  const pruneInbox = db.prepare(/* sql */ `DELETE FROM job_inbox WHERE job_id IN (SELECT value FROM json_each(?))`)
   return {
     nthNewest: (status: RestingStatus, n: number) => {
       const row = nthNewest.get(status, n - 1) as { completed_at: string | null; seq: number } | undefined
       return row === undefined ? undefined : { completedAt: row.completed_at, seq: row.seq }
     },
-    /** One IMMEDIATE transaction per batch: the rows, then their logs and events. */
+    /** One IMMEDIATE transaction per batch: the rows, then their logs, events and inboxes. */
     deleteBatch: (status: RestingStatus, cutoff: Exclude<PruneCutoff, { kind: "none" }>, limit: number): string[] => {
       const below =
         cutoff.kind === "below"
@@ -38,6 +39,7 @@ export const preparePrune = (db: Database.Database) => {
             const list = json(ids)
             pruneLogs.run(list)
             pruneEvents.run(list)
+            pruneInbox.run(list)
           }
           return ids
         })

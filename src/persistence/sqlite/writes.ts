@@ -42,7 +42,7 @@ export const prepareWrites = (
     switch (w.kind) {
       case "transition": {
         const applied = transition.run(bindable(transitionValues(w))).changes > 0
-        if (applied) families.settle(w.id, w.lifecycle, w.parentId)
+        if (applied) families.settle(w.id, w.lifecycle, w.parentId, w.at)
         if (applied && w.log !== undefined) log(w.id, w.at, w.log.level, w.log.message)
         if (applied && w.event !== undefined) {
           if (w.progress !== undefined)

@@ -1,0 +1,182 @@
+import { existsSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { InvalidParams, InvalidTransition, JobNotFound, type JobManagerOptions } from "../../src/index.js"
+import { testClock } from "../../src/testing/index.js"
+import { allTestJobs, NoopJob } from "../fixtures/jobs.js"
+import { allMachineTestJobs, linesStarting, OrderJob } from "../fixtures/machineJobs.js"
+import { openManager as openTestManager } from "../fixtures/openManager.js"
+import { linesOf } from "../fixtures/processes.js"
+import { readRow } from "../fixtures/store.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+const DAY = 86_400_000
+
+const openManager = (options: Partial<JobManagerOptions> = {}) =>
+  openTestManager({ jobs: [...allTestJobs, ...allMachineTestJobs], ...options })
+
+const order = (dir: string, extra: Partial<typeof OrderJob.params.Type> = {}) => ({
+  orderId: "o-1",
+  amount: 12,
+  effectsFile: join(dir, "effects.log"),
+  ...extra,
+})
+
+/** Waits until the job rests (queued, waiting for an event) with its machine in `state`. */
+const restingIn = async (manager: Awaited<ReturnType<typeof openManager>>, id: string, state: string) =>
+  waitUntil(async () => {
+    const info = await manager.getJobInfo(id)
+    return (
+      info.status === "queued" && info.awaitingEvents && JSON.stringify(info.machineState) === JSON.stringify(state)
+    )
+  })
+
+describe("machine jobs", () => {
+  it("rests until PAID, charges once, ships through a child job, and completes with the machine's output", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir, concurrency: 1 })
+    const handle = await manager.dispatch(OrderJob, order(dir))
+    await restingIn(manager, handle.id, "awaitingPayment")
+    // Resting holds no slot: a plain job runs on this concurrency-1 manager meanwhile.
+    const plain = await manager.dispatch(NoopJob, { tag: "while resting" })
+    await plain.result()
+
+    await manager.send(handle.id, { type: "PAID", ref: "tx-1" })
+    expect(await handle.result()).toEqual({ result: "done", tracking: "track-o-1", notes: [] })
+    const effects = linesOf(join(dir, "effects.log"))
+    expect(linesStarting(effects, "charged")).toEqual(["charged tx-1"])
+    expect(linesStarting(effects, "ship")).toEqual(["ship o-1"])
+    const info = await manager.getJobInfo(handle.id)
+    expect(info.machineState).toBe("done")
+    expect(info.machinePath).toEqual(["awaitingPayment", "charging", "shipping", "done"])
+    const [child] = await manager.listJobs({ parentId: handle.id })
+    expect(child).toMatchObject({ name: "ship", status: "completed" })
+  })
+
+  it("applies events in the order sent, exactly once, when sent while queued and while paused", async () => {
+    const dir = tempDir()
+    // A producer: nothing runs the job while the first events arrive.
+    const producer = await openManager({ dataDir: dir, concurrency: 0 })
+    const handle = await producer.dispatch(OrderJob, order(dir))
+    await producer.send(handle.id, { type: "NOTE", text: "one" })
+    await producer.send(handle.id, { type: "NOTE", text: "two" })
+    expect(await producer.pause(handle.id)).toBe("paused")
+    await producer.send(handle.id, { type: "NOTE", text: "three" })
+    await producer.send(handle.id, { type: "PAID", ref: "tx-2" })
+    await producer.send(handle.id, { type: "NOTE", text: "four" })
+    const worker = await openManager({ dataDir: dir, concurrency: 2 })
+    // Paused: the worker leaves it alone until it is resumed.
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await worker.getJobInfo(handle.id)).status).toBe("paused")
+    expect(await producer.resume(handle.id)).toBe("queued")
+    const out = await handle.result()
+    // "four" came after PAID: applied while charging or shipping, still in order.
+    expect(out).toEqual({ result: "done", tracking: "track-o-1", notes: ["one", "two", "three", "four"] })
+    expect(linesStarting(linesOf(join(dir, "effects.log")), "charged")).toEqual(["charged tx-2"])
+  })
+
+  it("refuses a bad event with InvalidParams, an unknown job with JobNotFound, a job at rest with InvalidTransition", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir })
+    const handle = await manager.dispatch(OrderJob, order(dir))
+    const bad = await manager.send(handle.id, { type: "PAID" } as never).catch((e: unknown) => e)
+    expect(bad).toBeInstanceOf(InvalidParams)
+    expect(String(bad)).toContain("ref")
+    const unknown = await manager.send(handle.id, { type: "REFUND" } as never).catch((e: unknown) => e)
+    expect(unknown).toBeInstanceOf(InvalidParams)
+    expect(await manager.send("no-such-job", { type: "CANCEL_ORDER" }).catch((e: unknown) => e)).toBeInstanceOf(
+      JobNotFound,
+    )
+    const plain = await manager.dispatch(NoopJob, { tag: "x" })
+    const notMachine = await manager.send(plain.id, { type: "PAID", ref: "r" }).catch((e: unknown) => e)
+    expect(notMachine).toBeInstanceOf(InvalidParams)
+    expect(String(notMachine)).toContain("not a machine job")
+
+    await manager.send(handle.id, { type: "CANCEL_ORDER" })
+    expect(await handle.result()).toMatchObject({ result: "cancelled" })
+    const late = await manager.send(handle.id, { type: "NOTE", text: "late" }).catch((e: unknown) => e)
+    expect(late).toBeInstanceOf(InvalidTransition)
+    expect(String(late)).toContain('Cannot send "NOTE" to job')
+    // Nothing stored: the refused events are in no inbox, the job's row is as it ended.
+    expect((await readRow(dir, handle.id))?.status).toBe("completed")
+  })
+
+  it("fires a 1-day timer on the test clock, and at once when it is overdue after a restart", async () => {
+    const clock = testClock()
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir, clock })
+    const first = await manager.dispatch(OrderJob, order(dir, { orderId: "o-timer" }))
+    await clock.settle()
+    await restingIn(manager, first.id, "awaitingPayment")
+    await clock.advance(DAY - 1_000)
+    expect((await manager.getJobInfo(first.id)).status).toBe("queued")
+    await clock.advance(1_000)
+    expect(await first.result()).toMatchObject({ result: "expired" })
+
+    // A second order rests; its manager goes away; two days later another opens: overdue, it fires at once.
+    const second = await manager.dispatch(OrderJob, order(dir, { orderId: "o-late" }))
+    await clock.settle()
+    await restingIn(manager, second.id, "awaitingPayment")
+    await manager.close()
+    const later = testClock(clock.now() + 2 * DAY)
+    const reopened = await openManager({ dataDir: dir, clock: later })
+    await later.settle()
+    expect(await (await reopened.handle(second.id)).result()).toMatchObject({ result: "expired" })
+  })
+
+  it("leaving a state aborts its step's signal and cancels its child job", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir })
+    const slow = await manager.dispatch(OrderJob, order(dir, { orderId: "o-slow", chargeMs: 60_000 }))
+    await manager.send(slow.id, { type: "PAID", ref: "tx-slow" })
+    await waitUntil(() => linesStarting(linesOf(join(dir, "effects.log")), "charge-start").length === 1)
+    await manager.send(slow.id, { type: "CANCEL_ORDER" })
+    expect(await slow.result()).toMatchObject({ result: "cancelled" })
+    expect(linesStarting(linesOf(join(dir, "effects.log")), "charge-aborted")).toEqual(["charge-aborted tx-slow"])
+
+    const hold = join(dir, "effects.log.hold")
+    writeFileSync(hold, "")
+    const shipping = await manager.dispatch(OrderJob, order(dir, { orderId: "o-ship" }))
+    await manager.send(shipping.id, { type: "PAID", ref: "tx-ship" })
+    await waitUntil(async () => (await manager.listJobs({ parentId: shipping.id }))[0]?.status === "running")
+    await manager.send(shipping.id, { type: "CANCEL_ORDER" })
+    expect(await shipping.result()).toMatchObject({ result: "cancelled" })
+    await waitUntil(async () => (await manager.listJobs({ parentId: shipping.id }))[0]?.status === "cancelled")
+    rmSync(hold)
+  })
+
+  it("a failed child job and a failed step go to their onError states", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir })
+    const failing = await manager.dispatch(OrderJob, order(dir, { orderId: "o-fail", shipFails: true }))
+    await manager.send(failing.id, { type: "PAID", ref: "tx-f" })
+    expect(await failing.result()).toMatchObject({ result: "failedShipping", tracking: null })
+
+    // The charge step fails while the decline file exists: onError goes to failedCharge.
+    writeFileSync(join(dir, "effects.log.decline"), "")
+    const declined = await manager.dispatch(OrderJob, order(dir, { orderId: "o-declined" }))
+    await manager.send(declined.id, { type: "PAID", ref: "tx-d" })
+    expect(await declined.result()).toMatchObject({ result: "failedCharge" })
+    rmSync(join(dir, "effects.log.decline"))
+    expect(existsSync(join(dir, "effects.log.decline"))).toBe(false)
+  })
+
+  it("pausing a job whose step runs aborts the step; resumed, the step runs again and the job completes", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir })
+    const handle = await manager.dispatch(OrderJob, order(dir, { chargeMs: 60_000 }))
+    await manager.send(handle.id, { type: "PAID", ref: "tx-p" })
+    await waitUntil(() => linesStarting(linesOf(join(dir, "effects.log")), "charge-start").length === 1)
+    expect(await manager.pause(handle.id)).toBe("paused")
+    expect(linesStarting(linesOf(join(dir, "effects.log")), "charge-aborted")).toHaveLength(1)
+    const info = await manager.getJobInfo(handle.id)
+    expect(info.machineState).toBe("charging")
+    // The step in flight runs again on resume (at least once), with the same key.
+    expect(await manager.resume(handle.id)).toBe("queued")
+    await waitUntil(() => linesStarting(linesOf(join(dir, "effects.log")), "charge-start").length === 2)
+    const starts = linesStarting(linesOf(join(dir, "effects.log")), "charge-start")
+    expect(starts[0]!.split(" ")[2]).toBe(starts[1]!.split(" ")[2])
+    await manager.cancel(handle.id)
+  })
+})
