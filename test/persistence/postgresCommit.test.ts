@@ -301,9 +301,9 @@ describe("PostgresJobStore.commit: the statement fits the writes", () => {
   const stored = async (store: JobStore, ids: ReadonlyArray<string>) => ({
     rows: await Promise.all(
       ids.map(async (id) => {
-        const { seq: _seq, awaiting_children, ...row } = (await store.getJob(id))!
+        const { seq: _seq, awaiting_children, awaiting_events, ...row } = (await store.getJob(id))!
         // SQLite has no booleans: 0 or 1 there, false or true here.
-        return { ...row, awaiting_children: Boolean(awaiting_children) }
+        return { ...row, awaiting_children: Boolean(awaiting_children), awaiting_events: Boolean(awaiting_events) }
       }),
     ),
     logs: (await Promise.all(ids.map((id) => store.logs(id)))).map((lines) =>
@@ -531,6 +531,7 @@ describe("PostgresJobStore.commit: claims", () => {
     expect(Object.keys(seen[0]!).sort()).toEqual([
       "data",
       "id",
+      "inbox_applied",
       "name",
       "options",
       "owner",

@@ -45,6 +45,7 @@ describe("PostgresJobStore: migrations", () => {
     )
     expect(tables.map((r) => r.table_name)).toEqual([
       "job_events",
+      "job_inbox",
       "job_logs",
       "jobs",
       "jobstate_migrations",
@@ -126,6 +127,8 @@ describe("PostgresJobStore: rows", () => {
       parent_id: null,
       child_key: null,
       awaiting_children: false,
+      awaiting_events: false,
+      inbox_applied: 0,
     })
     expect(Buffer.isBuffer(row!.params)).toBe(true)
     expect(await store.getJob("no-such-id")).toBeUndefined()

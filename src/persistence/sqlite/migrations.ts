@@ -191,7 +191,9 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       ALTER TABLE jobs ADD COLUMN inbox_applied INTEGER NOT NULL DEFAULT 0;
       -- Events sent to a machine job, and the ends of the children it invoked, in order.
       CREATE TABLE job_inbox (
-        seq       INTEGER PRIMARY KEY AUTOINCREMENT,        -- never reused: a job applies each once
+        -- A new entry's seq is above every entry stored (the rowid): a job's own entries, which go
+        -- only with the job, keep each job's cursor (inbox_applied) below its next entry.
+        seq       INTEGER PRIMARY KEY,
         job_id    TEXT NOT NULL,
         event     TEXT,                                     -- JSON of an event sent
         child_id  TEXT,                                     -- or the invoked child that ended
