@@ -228,6 +228,9 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
     fired?: string,
   ): Promise<AnyMachineSnapshot> => {
     const [next, actions] = transition(logic, snapshot, event as never) as [AnyMachineSnapshot, ExecutableAction[]]
+    // An error the machine does not handle (a step with no onError) fails the attempt; the
+    // stored snapshot stays the last good one, so a retry runs that step again.
+    if (next.status === "error") throw next.error
     const nextState = bookkeep(next, actions, fired)
     await host.checkpoint(job, nextState, applied)
     state = nextState
@@ -305,6 +308,8 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
         } else snapshot = await advance(snapshot, event, entry.seq)
         continue
       }
+      // What came while the inbox was read (a step that ended, news) goes first.
+      if (results.length > 0 || news || failure !== undefined) continue
       if (steps.size === 0) {
         // Only timers, child jobs and events to wait for: rest, holding no slot.
         job.resting = { until: due?.due ?? null }

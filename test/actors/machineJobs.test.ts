@@ -1,10 +1,17 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { InvalidParams, InvalidTransition, JobNotFound, type JobManagerOptions } from "../../src/index.js"
+import {
+  InvalidParams,
+  InvalidTransition,
+  JobCancelled,
+  JobFailed,
+  JobNotFound,
+  type JobManagerOptions,
+} from "../../src/index.js"
 import { testClock } from "../../src/testing/index.js"
 import { allTestJobs, NoopJob } from "../fixtures/jobs.js"
-import { allMachineTestJobs, linesStarting, OrderJob } from "../fixtures/machineJobs.js"
+import { allMachineTestJobs, linesStarting, OrderJob, ReviewJobV1, ReviewJobV2 } from "../fixtures/machineJobs.js"
 import { openManager as openTestManager } from "../fixtures/openManager.js"
 import { linesOf } from "../fixtures/processes.js"
 import { readRow } from "../fixtures/store.js"
@@ -178,5 +185,54 @@ describe("machine jobs", () => {
     const starts = linesStarting(linesOf(join(dir, "effects.log")), "charge-start")
     expect(starts[0]!.split(" ")[2]).toBe(starts[1]!.split(" ")[2])
     await manager.cancel(handle.id)
+  })
+})
+
+describe("machine jobs as any job", () => {
+  it("a step that fails with no onError fails the job; retry runs the step again from the stored snapshot", async () => {
+    const dir = tempDir()
+    const file = join(dir, "review.log")
+    const manager = await openTestManager({ dataDir: dir, jobs: [ReviewJobV2] })
+    writeFileSync(`${file}.fail`, "")
+    const handle = await manager.dispatch(ReviewJobV2, { file })
+    await manager.send(handle.id, { type: "SUBMIT" })
+    const failure = await handle.result().catch((e: unknown) => e)
+    expect(failure).toBeInstanceOf(JobFailed)
+    expect((failure as JobFailed).error.message).toContain("the checker is down")
+    expect((await manager.getJobInfo(handle.id)).machineState).toBe("checking")
+    rmSync(`${file}.fail`)
+    expect(await manager.retry(handle.id)).toBe("queued")
+    expect(await handle.result()).toBe("approved by v2")
+    // SUBMIT was applied once: the retry resumed in `checking`, it did not start over in `draft`.
+    expect((await manager.getJobInfo(handle.id)).machinePath).toEqual(["draft", "checking", "approved"])
+    expect(linesOf(file)).toEqual(["check", "check"])
+  })
+
+  it("a new version of the machine migrates a stored snapshot with migrateState", async () => {
+    const dir = tempDir()
+    const v1 = await openTestManager({ dataDir: dir, jobs: [ReviewJobV1] })
+    const handle = await v1.dispatch(ReviewJobV1, { file: join(dir, "review.log") })
+    await waitUntil(async () => (await v1.getJobInfo(handle.id)).awaitingEvents)
+    expect((await v1.getJobInfo(handle.id)).machineState).toBe("waiting")
+    await v1.close()
+    const v2 = await openTestManager({ dataDir: dir, jobs: [ReviewJobV2] })
+    await v2.send(handle.id, { type: "SUBMIT" })
+    expect(await (await v2.handle(handle.id)).result()).toBe("approved by v2")
+    expect((await v2.getJobInfo(handle.id)).machinePath).toEqual(["draft", "checking", "approved"])
+  })
+
+  it("unique keys and priorities apply; a resting job can be paused, resumed and cancelled", async () => {
+    const dir = tempDir()
+    const manager = await openManager({ dataDir: dir })
+    const first = await manager.dispatch(OrderJob, order(dir), { uniqueKey: "order-1", priority: 5 })
+    const again = await manager.dispatch(OrderJob, order(dir), { uniqueKey: "order-1" })
+    expect(again.id).toBe(first.id)
+    expect((await manager.getJobInfo(first.id)).priority).toBe(5)
+    await restingIn(manager, first.id, "awaitingPayment")
+    expect(await manager.pause(first.id)).toBe("paused")
+    expect(await manager.resume(first.id)).toBe("queued")
+    await restingIn(manager, first.id, "awaitingPayment")
+    expect(await manager.cancel(first.id)).toBe("cancelled")
+    await expect(first.result()).rejects.toBeInstanceOf(JobCancelled)
   })
 })
