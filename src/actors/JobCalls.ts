@@ -1,6 +1,8 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import type { Clock as EffectClock } from "effect"
+import { createActor, type AnyMachineSnapshot, type EventObject, type InspectionEvent } from "xstate"
+import type { MachineJobDefinition } from "../jobs/defineMachineJob.js"
 import type { ChildSpec, LogLevel } from "../jobs/defineJob.js"
 import { JobCallIgnored, JobInterrupted, PersistenceError } from "../jobs/errors.js"
 import type { JobRegistry } from "../jobs/JobRegistry.js"
@@ -28,7 +30,7 @@ export interface CallsEngine {
   readonly registry: JobRegistry
   readonly options: Pick<
     EngineOptions,
-    "managerId" | "progressThrottleMs" | "clock" | "now" | "dataDir" | "generateId" | "ownOnly"
+    "managerId" | "progressThrottleMs" | "clock" | "now" | "dataDir" | "generateId" | "ownOnly" | "inspect"
   >
   readonly stats: { checkpoints: number; progressWrites: number }
   readonly effectClock: EffectClock.Clock | undefined
@@ -202,6 +204,31 @@ export class JobCalls implements JobHost {
 
   async cancelChild(_job: LiveJob, childId: string): Promise<void> {
     await this.engine.cancel(childId)
+  }
+
+  /**
+   * Shows a machine job's own machine to the manager's inspector, as an actor of its own (named
+   * `<type>:<id>:machine`): registered when its attempt restores or starts it, then each event
+   * it takes and the snapshot committed after it.
+   */
+  machineTransition(job: LiveJob, snapshot: AnyMachineSnapshot, event: EventObject | undefined): void {
+    const inspect = this.engine.options.inspect
+    if (inspect === undefined) return
+    const emit = (e: InspectionEvent) => (typeof inspect === "function" ? inspect(e) : inspect.next?.(e))
+    let actorRef = job.machineActor
+    if (actorRef === undefined) {
+      const machine = (job.definition as MachineJobDefinition).machine.machine
+      actorRef = createActor(machine, {
+        id: `${job.definition.name}:${job.id}:machine`,
+        input: { params: job.params, jobId: job.id },
+      })
+      job.machineActor = actorRef
+      emit({ type: "@xstate.actor", actorRef, rootId: actorRef.sessionId })
+    }
+    const rootId = actorRef.sessionId
+    const taken = event ?? { type: "xstate.restored" }
+    if (event !== undefined) emit({ type: "@xstate.event", actorRef, rootId, sourceRef: undefined, event })
+    emit({ type: "@xstate.snapshot", actorRef, rootId, event: taken, snapshot })
   }
 
   get clock(): Clock {

@@ -1,3 +1,4 @@
+import type { AnyActorRef } from "xstate"
 import type { JobDefinition } from "../jobs/defineJob.js"
 import { JobTimeout, type StoredError } from "../jobs/errors.js"
 import type { RetryPolicy } from "../jobs/retryPolicy.js"
@@ -69,6 +70,8 @@ export class LiveJob {
   inboxApplied = 0
   /** A machine job's run came to rest: it waits for an event, a child's end, or `until` (its next timer). */
   resting: { readonly until: number | null } | undefined
+  /** A machine job's machine as the inspector sees it (an actor never started: the engine runs the machine). */
+  machineActor: AnyActorRef | undefined
   /** Set while a machine job runs: it may have news (an event sent, a child ended), its run looks. */
   onNews: (() => void) | undefined
   /** The store failure that ended the attempt: the job goes back in line, no retry spent. */

@@ -1,6 +1,7 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import type { InspectionEvent } from "xstate"
 import {
   InvalidParams,
   InvalidTransition,
@@ -234,5 +235,26 @@ describe("machine jobs as any job", () => {
     await restingIn(manager, first.id, "awaitingPayment")
     expect(await manager.cancel(first.id)).toBe("cancelled")
     await expect(first.result()).rejects.toBeInstanceOf(JobCancelled)
+  })
+})
+
+describe("machine jobs seen live", () => {
+  it("shows the job's own machine to the inspector as an actor, with each event and snapshot", async () => {
+    const dir = tempDir()
+    const events: InspectionEvent[] = []
+    const manager = await openManager({ dataDir: dir, inspect: (e) => events.push(e) })
+    const handle = await manager.dispatch(OrderJob, order(dir))
+    await restingIn(manager, handle.id, "awaitingPayment")
+    await manager.send(handle.id, { type: "PAID", ref: "tx-i" })
+    await handle.result()
+    const ofOrder = events.filter((e) => (e.actorRef as { logic?: { id?: string } }).logic?.id === "order")
+    const actors = new Set(ofOrder.map((e) => (e.actorRef as { id?: string }).id))
+    expect([...actors]).toEqual([`order:${handle.id}:machine`])
+    const sent = ofOrder.filter((e) => e.type === "@xstate.event").map((e) => (e as { event: { type: string } }).event.type)
+    expect(sent).toContain("PAID")
+    const values = ofOrder
+      .filter((e) => e.type === "@xstate.snapshot")
+      .map((e) => (e as unknown as { snapshot: { value: unknown } }).snapshot.value)
+    expect(values).toEqual(expect.arrayContaining(["awaitingPayment", "charging", "shipping", "done"]))
   })
 })
