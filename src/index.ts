@@ -14,7 +14,7 @@ export type {
   ProgressOf,
 } from "./jobs/defineJob.js"
 /** Machine jobs: a job whose logic is an XState machine, durable at every transition; `fromJob` invokes a child job from it. */
-export { defineMachineJob, fromJob } from "./jobs/defineMachineJob.js"
+export { defineMachineJob, fromJob, fromStep } from "./jobs/defineMachineJob.js"
 export type {
   MachineJobDefinition,
   MachineJobInput,
@@ -22,6 +22,7 @@ export type {
   MachineTimer,
   EventsOf,
   SentEvent,
+  StepArgs,
 } from "./jobs/defineMachineJob.js"
 /** Progress values: `Progress.percentage(0.5)`, `Progress.structured(data)`, `Progress.indeterminate()`, `Progress.count(3, 10)`. */
 export { Progress } from "./jobs/Progress.js"

@@ -125,6 +125,26 @@ export const fromJob = <D extends JobDefinition>(job: D): PromiseActorLogic<Outp
     { [JOB_LOGIC]: job },
   )
 
+/** What a step's function gets: XState's `fromPromise` arguments, and the step's idempotency key. */
+export interface StepArgs<I> {
+  readonly input: I
+  /** Aborts when the machine leaves the invoking state, and on pause and cancel. */
+  readonly signal: AbortSignal
+  /**
+   * The same for every run of one invocation (a run cut short by a crash and run again gets the
+   * one it had), different for each invocation: the key to give a payment API, say.
+   */
+  readonly stepKey: string
+}
+
+/**
+ * A step for a machine job: `fromPromise` whose function also gets `stepKey`. A step's result is
+ * stored with the transition it causes, so a step that completed never runs again; one cut short
+ * (a crash, a pause) runs again, at least once, with the same key.
+ */
+export const fromStep = <O, I = unknown>(run: (args: StepArgs<I>) => PromiseLike<O>): PromiseActorLogic<O, I> =>
+  fromPromise<O, I>(run as never)
+
 /** Whether an invoked logic is one a machine job can run: a `fromPromise` step (its creator is `config`) or `fromJob`. */
 export const isStepLogic = (logic: unknown): boolean =>
   jobOfLogic(logic) !== undefined ||
