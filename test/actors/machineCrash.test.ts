@@ -47,7 +47,12 @@ describe("machine jobs across processes", () => {
     const first = await worker(dataDir)
     const producer = await openManager({ dataDir, concurrency: 0 })
     // Killed while charging: the charge step runs again on the next worker (at least once).
-    const charging = await producer.dispatch(OrderJob, { orderId: "o-c", amount: 5, effectsFile: effects, chargeMs: 1_500 })
+    const charging = await producer.dispatch(OrderJob, {
+      orderId: "o-c",
+      amount: 5,
+      effectsFile: effects,
+      chargeMs: 1_500,
+    })
     await producer.send(charging.id, { type: "PAID", ref: "tx-c" })
     await waitUntil(() => linesStarting(linesOf(effects), "charge-start").length === 1, 30_000, "the charge to start")
     await stopProcess(first, "SIGKILL")

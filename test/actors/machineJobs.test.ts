@@ -250,7 +250,9 @@ describe("machine jobs seen live", () => {
     const ofOrder = events.filter((e) => (e.actorRef as { logic?: { id?: string } }).logic?.id === "order")
     const actors = new Set(ofOrder.map((e) => (e.actorRef as { id?: string }).id))
     expect([...actors]).toEqual([`order:${handle.id}:machine`])
-    const sent = ofOrder.filter((e) => e.type === "@xstate.event").map((e) => (e as { event: { type: string } }).event.type)
+    const sent = ofOrder
+      .filter((e) => e.type === "@xstate.event")
+      .map((e) => (e as { event: { type: string } }).event.type)
     expect(sent).toContain("PAID")
     const values = ofOrder
       .filter((e) => e.type === "@xstate.snapshot")
