@@ -3,6 +3,7 @@ import { createActor, type Actor, type EventObject } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import {
   InvalidOptions,
+  InvalidParams,
   InvalidTransition,
   JobNotFound,
   ManagerClosed,
@@ -374,6 +375,65 @@ export class JobManager implements JobHandleSource {
     this.assertAccepting()
     const { definition, params: decoded } = this.registry.decodeParams(name, params)
     return this.insert(definition, decoded, options)
+  }
+
+  /**
+   * Dispatches many jobs of one type in one transaction, all or none: each item's params are
+   * validated first (`InvalidParams` naming the index of the first bad item; nothing stored),
+   * and `options` (one for every item, or an array with each item's own) apply per item, as
+   * `dispatch` applies them (a unique key a live job holds, or an earlier item: that job's
+   * handle). Resolves with the handles in order.
+   */
+  async dispatchMany<D extends JobDefinition>(
+    definition: D,
+    paramsList: ReadonlyArray<ParamsOf<D>>,
+    options?: DispatchOptions | ReadonlyArray<DispatchOptions | undefined>,
+  ): Promise<ReadonlyArray<JobHandle<OutputOf<D>, ProgressOf<D>>>> {
+    this.assertAccepting()
+    const registered = this.registry.get(definition.name)
+    if (registered !== definition) throw new UnknownJobType({ name: definition.name, known: this.registry.names() })
+    return (await this.insertMany(definition, paramsList, options)) as ReadonlyArray<
+      JobHandle<OutputOf<D>, ProgressOf<D>>
+    >
+  }
+
+  /** `dispatchMany` by type name with JSON params, each validated as `dispatchByName` validates them. */
+  async dispatchManyByName(
+    name: string,
+    paramsList: ReadonlyArray<unknown>,
+    options?: DispatchOptions | ReadonlyArray<DispatchOptions | undefined>,
+  ): Promise<ReadonlyArray<JobHandle>> {
+    this.assertAccepting()
+    const definition = this.registry.require(name)
+    const decoded = itemsOf(paramsList).map((params, index) =>
+      atIndex(index, () => this.registry.decodeParams(name, params).params),
+    )
+    return this.insertMany(definition, decoded, options)
+  }
+
+  private async insertMany(
+    definition: JobDefinition,
+    paramsList: ReadonlyArray<unknown>,
+    options: DispatchOptions | ReadonlyArray<DispatchOptions | undefined> | undefined,
+  ): Promise<ReadonlyArray<JobHandle>> {
+    const items = itemsOf(paramsList)
+    if (Array.isArray(options) && options.length !== items.length)
+      throw new InvalidOptions({
+        option: "dispatchMany options",
+        detail: `${options.length} options for ${items.length} items: give one for all, or one per item`,
+      })
+    const context = this.newJobContext()
+    const jobs = items.map((params, index) => {
+      const own: DispatchOptions = (Array.isArray(options) ? options[index] : options) ?? {}
+      return atIndex(index, () => newJob(definition, params, own, context, `[${index}].`))
+    })
+    const stored = await this.store.insertJobs(jobs)
+    return jobs.map((job, i) => {
+      const result = stored[i]!
+      if (!result.inserted) return new JobHandle(result.existing.id, result.existing.name, this)
+      this.queued(job)
+      return new JobHandle(job.id, definition.name, this)
+    })
   }
 
   private async insert(definition: JobDefinition, params: unknown, options: DispatchOptions): Promise<JobHandle> {
@@ -758,4 +818,22 @@ const isoBound = (value: Date | number | undefined, option: "createdAfter" | "cr
   if (!(typeof ms === "number" && Number.isFinite(ms)))
     throw new InvalidOptions({ option, detail: `expected a Date or ms since the epoch, got ${String(value)}` })
   return { [option]: new Date(ms).toISOString() }
+}
+
+/** The items of a `dispatchMany`: an array, or an `InvalidOptions` saying what was given. */
+const itemsOf = (paramsList: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
+  if (!Array.isArray(paramsList))
+    throw new InvalidOptions({ option: "dispatchMany", detail: `expected an array of params, got ${typeof paramsList}` })
+  return paramsList
+}
+
+/** Runs `make` for item `index`; an `InvalidParams` it throws names the item. */
+const atIndex = <A>(index: number, make: () => A): A => {
+  try {
+    return make()
+  } catch (error) {
+    if (error instanceof InvalidParams && error.index === undefined)
+      throw new InvalidParams({ jobName: error.jobName, issues: error.issues, index })
+    throw error
+  }
 }

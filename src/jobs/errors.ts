@@ -30,10 +30,13 @@ export interface ParamsIssue {
 export class InvalidParams extends Data.TaggedError("InvalidParams")<{
   readonly jobName: string
   readonly issues: ReadonlyArray<ParamsIssue>
+  /** In a `dispatchMany`: the index of the first bad item. */
+  readonly index?: number
 }> {
   override get message() {
     const lines = this.issues.map((i) => `${i.path}: ${i.message}`)
-    return `Invalid params for "${this.jobName}": ${lines.join("; ")}`
+    const item = this.index === undefined ? "" : ` (item ${this.index})`
+    return `Invalid params for "${this.jobName}"${item}: ${lines.join("; ")}`
   }
 }
 

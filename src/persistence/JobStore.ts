@@ -433,6 +433,12 @@ export interface JobStore {
    * holds, stores nothing and returns that job.
    */
   insertJob(job: NewJob): Promise<InsertResult>
+  /**
+   * Stores many new queued jobs in one transaction, all or none, each as `insertJob` would
+   * (one whose unique key a live job holds, or an earlier job of the batch, is not stored: that
+   * job is returned). The results in order.
+   */
+  insertJobs(jobs: ReadonlyArray<NewJob>): Promise<ReadonlyArray<InsertResult>>
   getJob(id: string): Promise<DbJob | undefined>
   /** The id of the queued, running or paused job of type `name` holding `uniqueKey`, if any. */
   uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined>

@@ -140,6 +140,10 @@ export class PostgresJobStore implements JobStore {
     return this.call("dispatch", "Write", () => inserts.insertJob(this.pool, this.t, job))
   }
 
+  insertJobs(jobs: ReadonlyArray<NewJob>): Promise<ReadonlyArray<InsertResult>> {
+    return this.call("dispatch", "Write", () => inserts.insertJobs(this.pool, this.t, jobs))
+  }
+
   getJob(id: string): Promise<DbJob | undefined> {
     return this.call("getJob", "Read", () => reads.getJob(this.pool, this.t, id))
   }

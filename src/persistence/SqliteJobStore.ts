@@ -91,6 +91,13 @@ export class SqliteJobStore implements JobStore {
     this.s = prepare(db, now)
   }
 
+  insertJobs(jobs: ReadonlyArray<NewJob>): Promise<ReadonlyArray<InsertResult>> {
+    return this.call("dispatch", "Write", () => {
+      this.assertOpen("dispatch")
+      return this.s.inserts.insertJobs(jobs)
+    })
+  }
+
   insertJob(job: NewJob): Promise<InsertResult> {
     return this.call("dispatch", "Write", () => {
       this.assertOpen("dispatch")

@@ -27,6 +27,18 @@ export const insertStatements = perSchema((t) => ({
   ),
 }))
 
+/** Many jobs in one statement, in their order; one whose unique key a live job holds is not stored. */
+const batchStatements = perSchema((t) => ({
+  insert: statement(
+    (p) => /* sql */ `
+      INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
+      SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
+      ORDER BY c.n
+      ${unlessKeyHeld}
+      RETURNING id`,
+  ),
+}))
+
 /** A parent's children in one statement, in their order; a key the parent has already is left as it is. */
 const childrenStatements = perSchema((t) => ({
   insert: statement(
@@ -78,6 +90,43 @@ export const insertJob = async (db: Queryable, t: Tables, job: NewJob): Promise<
     if (existing !== undefined) return { inserted: false, existing }
   }
 }
+
+/**
+ * Many new queued jobs in one transaction, all or none: one statement for the rows (a unique key
+ * a live job holds, or an earlier job of the batch, refuses its row), their events, then the
+ * holders of the keys refused. A holder that ended meanwhile: that job is stored as `insertJob`
+ * stores it, in the same transaction.
+ */
+export const insertJobs = (pool: pg.Pool, t: Tables, jobs: ReadonlyArray<NewJob>): Promise<InsertResult[]> =>
+  inTransaction(pool, async (client) => {
+    if (jobs.length === 0) return []
+    const statements = batchStatements(t)
+    const { rows } = await client.query<{ id: string }>({
+      name: "jobstate.insertJobs",
+      text: statements.insert.text,
+      values: statements.insert.params.bind({}, { c: jobs.map((job) => newJobValues(job)) }),
+    })
+    const inserted = new Set(rows.map((r) => r.id))
+    const recorded = jobs.filter((job) => job.event !== undefined && inserted.has(job.id))
+    if (recorded.length > 0) {
+      const events = childrenStatements(t).events
+      await client.query({
+        name: "jobstate.childEvents",
+        text: events.text,
+        values: events.params.bind(
+          { body: statusBody("queued") },
+          { e: recorded.map((j) => ({ id: j.id, name: j.name, writer: j.event!.writer, at: j.createdAt })) },
+        ),
+      })
+    }
+    const results: InsertResult[] = []
+    for (const job of jobs) {
+      if (inserted.has(job.id)) results.push({ inserted: true })
+      else if (job.uniqueKey == null) throw new Error(`job ${job.id} was not stored`)
+      else results.push(await insertJob(client, t, job))
+    }
+    return results
+  })
 
 /**
  * A running parent's children, in one transaction: one statement for every child, a key the

@@ -46,6 +46,25 @@ export const prepareInserts = (
     /** A job as a schedule's tick stores it: no unique key looked at, in the fire's transaction. */
     insert: (job: Omit<NewJob, "event">): void => void insert.run(newJobValues(job)),
 
+    /** Many jobs in one IMMEDIATE transaction, each as `insertJob` stores it: all or none. */
+    insertJobs: (jobs: ReadonlyArray<NewJob>): InsertResult[] =>
+      db
+        .transaction((): InsertResult[] =>
+          jobs.map(({ event, ...job }) => {
+            const row = newJobValues(job)
+            let result: InsertResult
+            if (row.unique_key === null) {
+              insert.run(row)
+              result = { inserted: true }
+            } else if (insertUnique.run(row).changes > 0) result = { inserted: true }
+            else result = { inserted: false, existing: reads.holderOf(row.name as string, row.unique_key as string)! }
+            if (result.inserted && event !== undefined)
+              events.record(job.id, event, "status", statusBody("queued"), job.createdAt)
+            return result
+          }),
+        )
+        .immediate(),
+
     insertJob: (job: NewJob): InsertResult => {
       const { event, ...rest } = job
       const row = newJobValues(rest)
