@@ -55,6 +55,13 @@ export interface ListJobsFilter {
   readonly offset?: number
   /** Default `oldest` (dispatch order). */
   readonly order?: "oldest" | "newest"
+  /**
+   * Keyset pages: the jobs after the job with this id in the list's order (the next page: pass
+   * the last id of a page), or before it (the previous page: pass the first). A page costs the
+   * same at any depth, where `offset` reads every row it skips. Not both.
+   */
+  readonly after?: string
+  readonly before?: string
 }
 
 /** A manager with a live (or expired, not yet swept) lease on the store: who runs what. */
@@ -616,10 +623,28 @@ export class JobManager implements JobHandleSource {
   }
 
   async listJobs(filter: ListJobsFilter = {}): Promise<ReadonlyArray<JobInfo>> {
-    const { createdAfter, createdBefore, ...rest } = filter
-    const query = { ...rest, ...isoBound(createdAfter, "createdAfter"), ...isoBound(createdBefore, "createdBefore") }
+    const { createdAfter, createdBefore, after, before, ...rest } = filter
+    const query = {
+      ...rest,
+      ...isoBound(createdAfter, "createdAfter"),
+      ...isoBound(createdBefore, "createdBefore"),
+      ...(await this.cursor(after, before)),
+    }
     const [rows, owners] = await Promise.all([this.store.listJobs(query), this.presence.owners()])
     return rows.map((row) => this.withLiveProgress(toJobInfo(row, owners)))
+  }
+
+  /** A keyset cursor's `seq`: the job it names must exist (a page of a pruned job has no place). */
+  private async cursor(after: string | undefined, before: string | undefined) {
+    if (after !== undefined && before !== undefined)
+      throw new InvalidOptions({ option: "listJobs", detail: "give `after` or `before`, not both" })
+    const option = after !== undefined ? "after" : "before"
+    const id = after ?? before
+    if (id === undefined) return {}
+    const row = typeof id === "string" ? await this.store.getJob(id) : undefined
+    if (row === undefined)
+      throw new InvalidOptions({ option: `listJobs.${option}`, detail: `no job ${JSON.stringify(id)} to page from` })
+    return option === "after" ? { afterSeq: Number(row.seq) } : { beforeSeq: Number(row.seq) }
   }
 
   /** Every manager on the store (this one too): host, pid, types, concurrency, running jobs, lease age. */
@@ -823,7 +848,10 @@ const isoBound = (value: Date | number | undefined, option: "createdAfter" | "cr
 /** The items of a `dispatchMany`: an array, or an `InvalidOptions` saying what was given. */
 const itemsOf = (paramsList: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
   if (!Array.isArray(paramsList))
-    throw new InvalidOptions({ option: "dispatchMany", detail: `expected an array of params, got ${typeof paramsList}` })
+    throw new InvalidOptions({
+      option: "dispatchMany",
+      detail: `expected an array of params, got ${typeof paramsList}`,
+    })
   return paramsList
 }
 

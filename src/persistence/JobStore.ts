@@ -390,6 +390,24 @@ export interface JobQuery {
   readonly offset?: number
   /** Default `oldest`. */
   readonly order?: "oldest" | "newest"
+  /** Keyset pages: only the jobs after (or before) the job of this `seq` in the list's order. */
+  readonly afterSeq?: number
+  readonly beforeSeq?: number
+}
+
+/**
+ * How a list reads in SQL: its `seq` bound and the direction it is read in (a page before a
+ * cursor is read backwards from it, then turned around: `reverse`). One rule for both stores.
+ */
+export const listOrder = (
+  query: JobQuery,
+): { bound?: { op: "<" | ">"; seq: number }; desc: boolean; reverse: boolean } => {
+  const newest = query.order === "newest"
+  if (query.afterSeq !== undefined)
+    return { bound: { op: newest ? "<" : ">", seq: query.afterSeq }, desc: newest, reverse: false }
+  if (query.beforeSeq !== undefined)
+    return { bound: { op: newest ? ">" : "<", seq: query.beforeSeq }, desc: !newest, reverse: true }
+  return { desc: newest, reverse: false }
 }
 
 /** What `JobStore.check` finds. */

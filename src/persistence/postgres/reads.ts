@@ -1,5 +1,5 @@
 import { JOB_SELECT } from "../jobColumns.js"
-import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
+import { listOrder, type DbJob, type DbLog, type EndedCount, type JobCount, type JobQuery } from "../JobStore.js"
 import { ANY_STATUS, LIVE } from "../sqlStatuses.js"
 import type { Queryable, Tables } from "./connection.js"
 
@@ -38,14 +38,16 @@ export const listJobs = async (db: Queryable, t: Tables, query: JobQuery): Promi
   if (query.parentId !== undefined) where.push(`parent_id = $${values.push(query.parentId)}`)
   if (query.createdAfter !== undefined) where.push(`created_at >= $${values.push(query.createdAfter)}`)
   if (query.createdBefore !== undefined) where.push(`created_at < $${values.push(query.createdBefore)}`)
-  const order = query.order === "newest" ? "DESC" : "ASC"
+  const { bound, desc, reverse } = listOrder(query)
+  if (bound !== undefined) where.push(`seq ${bound.op} $${values.push(bound.seq)}::bigint`)
   const limit = `$${values.push(noLimit(query.limit))}::bigint`
   const offset = `$${values.push(Math.max(0, query.offset ?? 0))}::bigint`
   const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""
   const { rows } = await db.query<DbJob>(
-    `SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${order} LIMIT ${limit} OFFSET ${offset}`,
+    `SELECT ${JOB_SELECT} FROM ${t.jobs} ${filter} ORDER BY seq ${desc ? "DESC" : "ASC"} LIMIT ${limit} OFFSET ${offset}`,
     values,
   )
+  if (reverse) rows.reverse()
   return rows
 }
 

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3"
 import { JOB_SELECT } from "../jobColumns.js"
-import type { DbJob, DbLog, EndedCount, JobCount, JobQuery } from "../JobStore.js"
+import { listOrder, type DbJob, type DbLog, type EndedCount, type JobCount, type JobQuery } from "../JobStore.js"
 import { LIVE, NOT_A_STATUS } from "../sqlStatuses.js"
 import { json } from "./connection.js"
 
@@ -44,12 +44,14 @@ export const prepareReads = (db: Database.Database) => {
       if (query.parentId !== undefined) where.push("parent_id = ?") && params.push(query.parentId)
       if (query.createdAfter !== undefined) where.push("created_at >= ?") && params.push(query.createdAfter)
       if (query.createdBefore !== undefined) where.push("created_at < ?") && params.push(query.createdBefore)
-      const order = query.order === "newest" ? "DESC" : "ASC"
-      const sql = `SELECT ${JOB_SELECT} FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${order} LIMIT ? OFFSET ?`
-      // Sixty-four shapes at most (status, name, parent, created after, before, order): each prepared once, since a worker draining polls this.
+      const { bound, desc, reverse } = listOrder(query)
+      if (bound !== undefined) where.push(`seq ${bound.op} ?`) && params.push(bound.seq)
+      const sql = `SELECT ${JOB_SELECT} FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${desc ? "DESC" : "ASC"} LIMIT ? OFFSET ?`
+      // A few hundred shapes at most (the filters, the order, a cursor): each prepared once, since a worker draining polls this.
       let statement = listStatements.get(sql)
       if (statement === undefined) listStatements.set(sql, (statement = db.prepare(sql)))
-      return statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
+      const rows = statement.all(...params, query.limit ?? -1, query.offset ?? 0) as DbJob[]
+      return reverse ? rows.reverse() : rows
     },
     childCounts: (parentId: string) => childCounts.all(parentId) as Array<{ status: string; count: number }>,
     countJobs: () => countJobs.all() as JobCount[],
