@@ -82,6 +82,7 @@ export {
   type CommandError,
   type ResultError,
   type ScheduleError,
+  type SendError,
 } from "./actors/JobManagerEffect.js"
 /** The `telemetry` option of `JobManager.open`, the outcomes attempt spans carry, and the span, attribute and metric names. */
 export { TelemetryNames, type TelemetryLayer, type AttemptOutcome } from "./actors/telemetry.js"

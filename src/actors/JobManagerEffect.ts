@@ -22,6 +22,7 @@ import type { JobHandle } from "./JobHandle.js"
 import type { JobInfo, JobLogLine } from "./JobInfo.js"
 import type { DispatchOptions, JobManager, ListJobsFilter, RetryOverrides } from "./JobManager.js"
 import type { ScheduleInfo, ScheduleOptions } from "./Scheduler.js"
+import type { SentEvent } from "../jobs/defineMachineJob.js"
 import type { PruneOptions } from "./retention.js"
 
 export type DispatchError =
@@ -32,6 +33,15 @@ export type DispatchError =
   | SerializationError
   | ManagerClosed
 export type CommandError = JobNotFound | InvalidTransition | PersistenceError | SerializationError | ManagerClosed
+/** What `send` may fail with. */
+export type SendError =
+  | JobNotFound
+  | InvalidParams
+  | InvalidTransition
+  | UnknownJobType
+  | PersistenceError
+  | SerializationError
+  | ManagerClosed
 export type ResultError = JobFailed | JobCancelled | JobNotFound | PersistenceError | ManagerClosed
 export type ScheduleError =
   | UnknownJobType
@@ -66,6 +76,27 @@ export class JobManagerEffect {
   }
   dispatchByName(name: string, params: unknown, options?: DispatchOptions) {
     return lift<JobHandle, DispatchError>(() => this.manager.dispatchByName(name, params, options))
+  }
+  dispatchMany<D extends JobDefinition>(
+    definition: D,
+    paramsList: ReadonlyArray<ParamsOf<D>>,
+    options?: DispatchOptions | ReadonlyArray<DispatchOptions | undefined>,
+  ) {
+    return lift<ReadonlyArray<JobHandle<OutputOf<D>, ProgressOf<D>>>, DispatchError>(() =>
+      this.manager.dispatchMany(definition, paramsList, options),
+    )
+  }
+  dispatchManyByName(
+    name: string,
+    paramsList: ReadonlyArray<unknown>,
+    options?: DispatchOptions | ReadonlyArray<DispatchOptions | undefined>,
+  ) {
+    return lift<ReadonlyArray<JobHandle>, DispatchError>(() =>
+      this.manager.dispatchManyByName(name, paramsList, options),
+    )
+  }
+  send(id: string, event: SentEvent) {
+    return lift<void, SendError>(() => this.manager.send(id, event))
   }
   pause(id: string) {
     return lift<JobStatus, CommandError>(() => this.manager.pause(id))
