@@ -12,7 +12,10 @@ export interface PruneRequest {
   readonly completedBefore?: string
   /** Jobs beyond the newest this many of the status (by `completed_at`, then dispatch order) are deleted. */
   readonly keepNewest?: number
-  /** Rows deleted per transaction, so a huge prune never holds the write lock for long. Default 500. */
+  /**
+   * At most this many rows deleted per transaction (default 500); fewer when a batch of them
+   * would hold the write lock longer than `PRUNE_BATCH_TARGET_MS`.
+   */
   readonly batchSize?: number
 }
 
@@ -58,24 +61,42 @@ export const pruneCutoff = async (request: PruneRequest, nthNewest: NthNewest): 
 export const DEFAULT_PRUNE_BATCH = 500
 
 /**
+ * How long one batch may hold the write lock: a manager draining beside a prune waits at most
+ * about this long for its commit. Batches are sized to it as they go (see `pruneInBatches`).
+ */
+export const PRUNE_BATCH_TARGET_MS = 10
+
+/** The smallest batch: below it, a transaction's own cost dominates. */
+const MIN_PRUNE_BATCH = 16
+
+/**
  * Deletes batch after batch until one comes back short; each batch is its own transaction,
  * and the event loop turns between batches, so the engine's commits interleave with a long
- * prune. `onBatch` sees each batch's ids once they are gone (to remove their directories); a
- * throw from it stops the prune.
+ * prune. Each batch is sized from the last one's time so that it takes about
+ * `PRUNE_BATCH_TARGET_MS` (a wide table, a slow disk or a big store deletes fewer rows at a time),
+ * never more than `maxBatch` rows. `onBatch` sees each batch's ids once they are gone (to remove
+ * their directories); a throw from it stops the prune.
  */
 export const pruneInBatches = async (
   cutoff: PruneCutoff,
-  batchSize: number,
+  maxBatch: number,
   deleteBatch: (cutoff: Exclude<PruneCutoff, { kind: "none" }>, limit: number) => Promise<ReadonlyArray<string>>,
   onBatch: ((ids: ReadonlyArray<string>) => void | Promise<void>) | undefined,
+  now: () => number = () => performance.now(),
 ): Promise<number> => {
   if (cutoff.kind === "none") return 0
   let total = 0
+  let limit = Math.min(maxBatch, 100)
   for (;;) {
-    const ids = await deleteBatch(cutoff, batchSize)
+    const started = now()
+    const ids = await deleteBatch(cutoff, limit)
+    const took = now() - started
     total += ids.length
     if (ids.length > 0) await onBatch?.(ids)
-    if (ids.length < batchSize) return total
+    if (ids.length < limit) return total
+    // Rows per millisecond as just measured, aimed at the target; at most doubling at a time.
+    const fits = took <= 0 ? limit * 2 : Math.floor((limit * PRUNE_BATCH_TARGET_MS) / took)
+    limit = Math.min(maxBatch, Math.max(MIN_PRUNE_BATCH, Math.min(limit * 2, fits)))
     await new Promise((r) => setImmediate(r))
   }
 }
