@@ -13,7 +13,10 @@ const openManager = (options: Partial<JobManagerOptions> = {}) =>
   openTestManager({ jobs: [...allTestJobs, ...allMachineTestJobs], ...options })
 
 const worker = (dataDir: string) =>
-  startProcess("test/fixtures/machineWorker.ts", [dataDir, JSON.stringify({ concurrency: 4, leaseMs: 1_000 })])
+  startProcess("test/fixtures/childWorker.ts", [
+    dataDir,
+    JSON.stringify({ concurrency: 4, leaseMs: 1_000, machines: true }),
+  ])
 
 /** The exit of a process, once it has exited (of itself). */
 const exited = (child: Awaited<ReturnType<typeof startProcess>>) =>

@@ -27,27 +27,21 @@ export const insertStatements = perSchema((t) => ({
   ),
 }))
 
-/** Many jobs in one statement, in their order; one whose unique key a live job holds is not stored. */
-const batchStatements = perSchema((t) => ({
-  insert: statement(
-    (p) => /* sql */ `
+/** Many new rows in one statement, in their order (`c`, one array per column), with what a conflict does. */
+const insertRowsSql = (t: Tables, p: Params, onConflict: string) => /* sql */ `
       INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
       SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
       ORDER BY c.n
-      ${unlessKeyHeld}
-      RETURNING id`,
-  ),
-}))
+      ${onConflict}
+      RETURNING id`
+
+/** Many jobs in one statement, in their order; one whose unique key a live job holds is not stored. */
+const batchStatements = perSchema((t) => ({ insert: statement((p) => insertRowsSql(t, p, unlessKeyHeld)) }))
 
 /** A parent's children in one statement, in their order; a key the parent has already is left as it is. */
 const childrenStatements = perSchema((t) => ({
-  insert: statement(
-    (p) => /* sql */ `
-      INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
-      SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
-      ORDER BY c.n
-      ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING
-      RETURNING id`,
+  insert: statement((p) =>
+    insertRowsSql(t, p, "ON CONFLICT (parent_id, child_key) WHERE parent_id IS NOT NULL DO NOTHING"),
   ),
   events: statement(
     (p) => /* sql */ `
