@@ -8,7 +8,14 @@ import { JobCallIgnored, JobInterrupted, PersistenceError } from "../jobs/errors
 import type { JobRegistry } from "../jobs/JobRegistry.js"
 import type { Progress } from "../jobs/Progress.js"
 import { encodeJsonWith, packWith } from "../persistence/codec.js"
-import type { DbInboxEntry, EventMeta, JobStore, JobWrite } from "../persistence/JobStore.js"
+import {
+  INVOKED_CHILD_KEY_PREFIX,
+  type DbInboxEntry,
+  type EventMeta,
+  type JobStore,
+  type JobWrite,
+} from "../persistence/JobStore.js"
+import { isLiveStatus } from "../jobs/JobStatus.js"
 import { childOutcome, childRows, type ChildOutcome } from "./children.js"
 import type { Clock } from "./clock.js"
 import type { EngineOptions, Published } from "./JobEngine.js"
@@ -200,6 +207,15 @@ export class JobCalls implements JobHost {
     const row = await this.engine.store.getJob(childId)
     if (row === undefined || row.parent_id !== job.id) return { key: null, outcome: { _tag: "Waiting" } }
     return { key: row.child_key, outcome: childOutcome(job.id, [childId], [row], this.engine.registry) }
+  }
+
+  async invokedChildren(job: LiveJob): Promise<ReadonlyArray<{ id: string; key: string }>> {
+    const children = await this.engine.store.listJobs({ parentId: job.id })
+    return children.flatMap((c) =>
+      c.child_key?.startsWith(INVOKED_CHILD_KEY_PREFIX) && isLiveStatus(c.status)
+        ? [{ id: c.id, key: c.child_key }]
+        : [],
+    )
   }
 
   async cancelChild(_job: LiveJob, childId: string): Promise<void> {

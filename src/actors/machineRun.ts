@@ -36,6 +36,12 @@ interface Step {
 /** Thrown to end an attempt that comes to rest (`job.resting` says until when). */
 export const RESTING = Symbol("jobstate.resting")
 
+/** Whether a machine job's machine invokes child jobs (`fromJob` among its actors). */
+const invokesJobs = (definition: MachineJobDefinition): boolean =>
+  Object.values((definition.machine.machine.implementations?.actors ?? {}) as Record<string, unknown>).some(
+    (logic) => jobOfLogic(logic) !== undefined,
+  )
+
 /** The invoke id a `xstate.stopChild` action stops: its params are the child's actor ref. */
 const stoppedId = (action: ExecutableAction): string | undefined => {
   const ref = action.params as AnyActorRef | string | undefined
@@ -84,6 +90,14 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
   const signal = job.signal
   signal.addEventListener("abort", poke)
   let timer: ReturnType<JobHost["clock"]["setTimeout"]> | undefined
+
+  /**
+   * After a transition's write: its effects happen only in the attempt that still runs the job
+   * (a manager that crashed or was fenced meanwhile leaves them to the next attempt).
+   */
+  const committed = () => {
+    if (job.finished) throw new JobInterrupted({ reason: job.interruptReason ?? "cancel" })
+  }
 
   const interrupted = () => {
     if (job.interruptReason !== null) throw new JobInterrupted({ reason: job.interruptReason })
@@ -233,6 +247,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
     if (next.status === "error") throw next.error
     const nextState = bookkeep(next, actions, fired)
     await host.checkpoint(job, nextState, applied)
+    committed()
     state = nextState
     if (applied !== undefined) job.inboxApplied = applied
     host.machineTransition?.(job, next, event)
@@ -267,6 +282,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       const [first, actions] = initialTransition(logic, input) as [AnyMachineSnapshot, ExecutableAction[]]
       const firstState = bookkeep(first, actions)
       await host.checkpoint(job, firstState)
+      committed()
       state = firstState
       host.machineTransition?.(job, first, { type: "xstate.init" })
       execute(actions)
@@ -276,6 +292,12 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       host.machineTransition?.(job, snapshot, undefined)
       // What was in flight when the last attempt ended runs again: a step at least once, a child job once.
       for (const [id, ref] of Object.entries(snapshot.children as Record<string, AnyActorRef>)) invoke(id, ref)
+      // A child job of an invocation the machine left, whose cancel a crash cut off, is cancelled now.
+      if (invokesJobs(definition)) {
+        const current = new Set(Object.values(state.invoked).map(childKeyOf))
+        for (const child of await host.invokedChildren(job))
+          if (!current.has(child.key)) void host.cancelChild(job, child.id).catch(() => undefined)
+      }
     }
     for (;;) {
       interrupted()

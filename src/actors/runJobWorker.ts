@@ -32,6 +32,8 @@ export interface JobHost {
   inbox(job: LiveJob, afterSeq: number, limit: number): Promise<ReadonlyArray<DbInboxEntry>>
   /** A child a machine job invoked, as it stands: its key among the job's children, and its outcome. */
   invokedChild(job: LiveJob, childId: string): Promise<{ readonly key: string | null; readonly outcome: ChildOutcome }>
+  /** The live children a machine job invoked (`fromJob`), with their keys. */
+  invokedChildren(job: LiveJob): Promise<ReadonlyArray<{ readonly id: string; readonly key: string }>>
   /** Cancels a child a machine job invoked and no longer awaits (it left the invoking state). */
   cancelChild(job: LiveJob, childId: string): Promise<void>
   /** A machine job's machine took a transition (committed), or was restored (`event` undefined): for an inspector. */

@@ -19,6 +19,8 @@ export const jobStatuses: ReadonlyArray<JobStatus> = Object.values(JobStatus)
 export const liveStatuses = [JobStatus.Queued, JobStatus.Running, JobStatus.Paused] as const
 export type LiveStatus = (typeof liveStatuses)[number]
 
+export const isLiveStatus = (s: unknown): s is LiveStatus => (liveStatuses as ReadonlyArray<unknown>).includes(s)
+
 /** The statuses a job rests in: it leaves them only by a retry. Only these may be pruned. */
 export const restingStatuses = [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled] as const
 export type RestingStatus = (typeof restingStatuses)[number]

@@ -1,8 +1,11 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import type { InspectionEvent } from "xstate"
+import { Schema } from "effect"
+import { setup, type InspectionEvent } from "xstate"
 import {
+  defineMachineJob,
+  fromStep,
   InvalidParams,
   InvalidTransition,
   JobCancelled,
@@ -258,5 +261,70 @@ describe("machine jobs seen live", () => {
       .filter((e) => e.type === "@xstate.snapshot")
       .map((e) => (e as unknown as { snapshot: { value: unknown } }).snapshot.value)
     expect(values).toEqual(expect.arrayContaining(["awaitingPayment", "charging", "shipping", "done"]))
+  })
+})
+
+describe("machine jobs and a crash between a transition and its effects", () => {
+  it("a crash right after leaving the state that invoked a child job: the child is cancelled when the job resumes", async () => {
+    const dir = tempDir()
+    const effects = join(dir, "effects.log")
+    writeFileSync(`${effects}.hold`, "")
+    const first = await openManager({ dataDir: dir, leaseMs: 100 })
+    const order = await first.dispatch(OrderJob, { orderId: "o-1", amount: 12, effectsFile: effects })
+    await first.send(order.id, { type: "PAID", ref: "tx-1" })
+    await waitUntil(async () => (await first.listJobs({ parentId: order.id }))[0]?.status === "running")
+    const before = (await first.getJobInfo(order.id)).checkpoints
+    let crashed: Promise<void> | undefined
+    first.subscribeJob(order.id, (e) => {
+      // The transition out of `shipping` is committed; its effect (cancelling the child) never happens here.
+      if (e.type === "checkpoint" && e.checkpoint === before + 1) crashed = first.simulateCrash()
+    })
+    await first.send(order.id, { type: "CANCEL_ORDER" })
+    await waitUntil(() => crashed !== undefined)
+    await crashed
+    // The child still runs (it holds): the resumed order finds it and cancels it.
+    const second = await openManager({ dataDir: dir })
+    expect(await (await second.handle(order.id)).result()).toMatchObject({ result: "cancelled" })
+    const [child] = await second.listJobs({ parentId: order.id })
+    await waitUntil(async () => (await second.getJobInfo(child!.id)).status === "cancelled")
+    rmSync(`${effects}.hold`)
+  })
+
+  it("a manager that crashed right after a transition's write runs none of its effects", async () => {
+    const ran: string[] = []
+    const Machine = defineMachineJob({
+      name: "effects_after_crash",
+      params: Schema.Struct({}),
+      events: Schema.Struct({ type: Schema.Literal("GO") }),
+      machine: setup({
+        actors: { s: fromStep(async () => void ran.push("step")) },
+      }).createMachine({
+        initial: "a",
+        states: {
+          a: { on: { GO: "b" } },
+          b: { entry: () => void ran.push("entry"), invoke: { src: "s", onDone: "c" } },
+          c: { type: "final" },
+        },
+      }),
+    })
+    const dir = tempDir()
+    const manager = await openTestManager({ dataDir: dir, jobs: [Machine], leaseMs: 100 })
+    const handle = await manager.dispatch(Machine, {})
+    await waitUntil(async () => (await manager.getJobInfo(handle.id)).awaitingEvents)
+    const before = (await manager.getJobInfo(handle.id)).checkpoints
+    let crashed: Promise<void> | undefined
+    manager.subscribeJob(handle.id, (e) => {
+      if (e.type === "checkpoint" && e.checkpoint === before + 1) crashed = manager.simulateCrash()
+    })
+    await manager.send(handle.id, { type: "GO" })
+    await waitUntil(() => crashed !== undefined)
+    await crashed
+    await new Promise((r) => setTimeout(r, 200))
+    expect(ran).toEqual([])
+    // The next manager resumes in `b`: the step runs (it was in flight); the entry action, which
+    // ran with a transition the crash cut short, does not (actions run at most once).
+    const next = await openTestManager({ dataDir: dir, jobs: [Machine] })
+    await (await next.handle(handle.id)).result()
+    expect(ran).toEqual(["step"])
   })
 })
