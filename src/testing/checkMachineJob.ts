@@ -384,9 +384,10 @@ const checkActors = (job: MachineJobDefinition, children: ReadonlyArray<JobDefin
 
 /**
  * The steps (`fromPromise` actors) of one process's machine, each held until the path lets it
- * run, and the machine's own named actions, run only while the process is alive. After a crash
- * (`alive` false) the engine of the crashed manager may still carry out the transition it just
- * committed; nothing of it runs here, as nothing would in a killed process.
+ * run, and the machine's own actions, run only while the process is alive. After a crash
+ * (`alive` false) the engine of the crashed manager still carries out the transition it had just
+ * committed (see the report on simulateCrash); nothing of it runs here, as nothing would in a
+ * killed process.
  */
 class StepGates {
   alive = true
@@ -458,7 +459,7 @@ class StepGates {
         return never()
       }
       if (!result.ok) throw result.error
-      if (mode === "error") throw new InjectedFailure({ actor })
+      if (mode === "error") throw new InjectedFailure({ actor: nameOf(args.self) })
       return result.value
     })
   }
@@ -467,6 +468,10 @@ class StepGates {
     return (...args: unknown[]) => (this.alive ? action(...args) : undefined)
   }
 }
+
+/** The name a step was invoked by (its `src`), or its id when it is inline logic. */
+const nameOf = (ref: { readonly id: string; readonly src?: unknown }) =>
+  typeof ref.src === "string" && !ref.src.startsWith("xstate.invoke.") ? ref.src : ref.id
 
 const isCustomAction = (action: unknown): action is (...args: unknown[]) => unknown =>
   typeof action === "function" && !("resolve" in action)
@@ -562,9 +567,13 @@ class Process {
   private crashWaiters: Array<() => void> = []
   private unsubscribe: (() => void) | undefined
 
+  private readonly detach: () => void
+
   constructor(start: number) {
     this.clock = testClock(start)
     this.gates = new StepGates(() => this.crashNow())
+    // The clock's settle waits for a step running its own code too (its result is the engine's next work).
+    this.detach = this.clock.attach!(() => this.gates.running > 0)
   }
 
   async open(check: Check, trial: Trial, crashable: boolean, first: boolean) {
@@ -638,6 +647,7 @@ class Process {
 
   /** Stops a process that did not crash (its outcome read): at once, writing nothing more. */
   async end() {
+    this.detach()
     this.ended = true
     this.gates.alive = false
     this.unsubscribe?.()
