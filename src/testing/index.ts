@@ -7,7 +7,24 @@
 export { runJob, type RunJobOptions, type JobRun, type JobParams, type RunFiles } from "./runJob.js"
 /** Crashes a job right after each checkpoint in turn, resumes it, and requires an uninterrupted run's output. */
 export { checkResumable, type CheckResumableOptions, type ResumableReport } from "./checkResumable.js"
-/** `ResumeMismatch` (which checkpoint, what differed, a readable diff) and `JobTimedOut`. */
-export { ResumeMismatch, JobTimedOut } from "./errors.js"
+/**
+ * Runs each path through a machine job's machine (xstate/graph) uninterrupted and with a crash
+ * at each state, and requires the same outcome.
+ */
+export {
+  checkMachineJob,
+  type CheckMachineJobOptions,
+  type ActorEndSample,
+  type MachineCheckReport,
+  type CheckedPath,
+  type UnfollowedPath,
+  type MachineOutcome,
+} from "./checkMachineJob.js"
+/**
+ * `ResumeMismatch` (which checkpoint, what differed, a readable diff), `MachineCrashMismatch`
+ * (which path, where it crashed, what differed), `JobTimedOut`, and `InjectedFailure` (what a
+ * step or child job that a path fails fails with).
+ */
+export { ResumeMismatch, MachineCrashMismatch, JobTimedOut, InjectedFailure } from "./errors.js"
 /** A clock that moves only when the test says: delays, retries, schedules, timeouts and `Effect.sleep` without waiting. */
 export { testClock, type TestClock } from "./testClock.js"

@@ -58,6 +58,14 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 export const testClock = (start: Date | number = Date.now()): TestClock =>
   new ManualClock(typeof start === "number" ? start : start.getTime())
 
+/**
+ * When the first of a test clock's waiting timers is due (ms since the epoch), or undefined
+ * when none waits. Internal to `jobstate/testing` (`checkMachineJob` moves the clock to a
+ * machine's next timer, not past it).
+ */
+export const nextTimerAt = (clock: TestClock): number | undefined =>
+  clock instanceof ManualClock ? clock.nextAt : undefined
+
 class ManualClock implements TestClock {
   /** Waiting timers, by due time; timers due at the same time in the order they were set. */
   private readonly timers: Timer[] = []
@@ -73,6 +81,10 @@ class ManualClock implements TestClock {
 
   get pending(): number {
     return this.timers.length
+  }
+
+  get nextAt(): number | undefined {
+    return this.timers[0]?.at
   }
 
   setTimeout(callback: () => void, ms: number): ClockTimer {

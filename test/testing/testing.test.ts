@@ -245,8 +245,11 @@ describe("the jobstate/testing entry", () => {
   it("is its own export path, which the main entry does not load", async () => {
     const testing = await import("jobstate/testing")
     expect(Object.keys(testing).sort()).toEqual([
+      "InjectedFailure",
       "JobTimedOut",
+      "MachineCrashMismatch",
       "ResumeMismatch",
+      "checkMachineJob",
       "checkResumable",
       "runJob",
       "testClock",
