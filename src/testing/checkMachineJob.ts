@@ -292,7 +292,7 @@ export const checkMachineJob = async <D extends MachineJobDefinition>(
             reason: "OutcomeDiffers",
             expected: outcome,
             actual,
-            diff: diff.length > 0 ? diff : ["(values differ in a way the diff cannot show)"],
+            differences: diff.length > 0 ? diff : ["(values differ in a way the diff cannot show)"],
             detail: `and the run that followed ended otherwise than an uninterrupted run of the path${hint(path, crash)}:`,
           })
         }
@@ -700,7 +700,9 @@ class Trial {
   }
 
   mismatch(
-    fields: Pick<MachineCrashMismatch, "reason" | "expected" | "actual" | "detail"> & { diff?: ReadonlyArray<string> },
+    fields: Pick<MachineCrashMismatch, "reason" | "expected" | "actual" | "detail"> & {
+      differences?: ReadonlyArray<string>
+    },
   ) {
     const crash = this.crash!
     return new MachineCrashMismatch({
@@ -709,7 +711,7 @@ class Trial {
       events: eventsOf(this.path),
       crash: this.crashDescription,
       state: this.path.states[crash.inFlight ? crash.at - 1 : crash.at],
-      diff: [],
+      differences: [],
       dataDir: this.check.rootDir,
       ...fields,
     })

@@ -62,7 +62,7 @@ export class MachineCrashMismatch extends Data.TaggedError("MachineCrashMismatch
   readonly crash: string
   /** The machine's state value where it crashed. */
   readonly state: unknown
-  readonly reason: /** Its final output, state, status or children differ (`diff` lists where). */
+  readonly reason: /** Its final output, state, status or children differ (`differences` lists where; not `diff`, which test runners write onto an error with `expected` and `actual`). */
     | "OutcomeDiffers"
     /** After the restart the engine did not follow the path: it went to another state, or ended early. */
     | "PathDiverged"
@@ -71,13 +71,13 @@ export class MachineCrashMismatch extends Data.TaggedError("MachineCrashMismatch
   readonly expected: unknown
   readonly actual: unknown
   /** One line per differing place, e.g. `output.total: expected 2, got 3`. */
-  readonly diff: ReadonlyArray<string>
+  readonly differences: ReadonlyArray<string>
   readonly detail: string
   /** The runs' directory (removed by then, unless `keep`). */
   readonly dataDir: string
 }> {
   override get message() {
-    const lines = this.diff.map((l) => `\n  ${l}`).join("")
+    const lines = this.differences.map((l) => `\n  ${l}`).join("")
     return `Job "${this.job}" does not recover from a crash on path ${this.path}: crashed ${this.crash}, ${this.detail}${lines}`
   }
 }

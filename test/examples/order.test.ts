@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { OrderJob, payments, ShipJob } from "../../examples/order.js"
-import { testClock } from "../../src/testing/index.js"
+import { basename } from "node:path"
+import { checkMachineJob, testClock } from "../../src/testing/index.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -25,5 +26,20 @@ describe("the order workflow example (a machine job)", () => {
     await later.settle()
     expect(await (await reopened.handle(unpaid.id)).result()).toEqual({ result: "expired", tracking: null })
     expect((await reopened.getJobInfo(unpaid.id)).machinePath).toEqual(["awaitingPayment", "expired"])
+  })
+})
+
+describe("the order workflow example, checked path by path with a crash at every state", () => {
+  it("ends the same way on every path whatever state the crash comes in", async () => {
+    const report = await checkMachineJob(OrderJob, {
+      params: ({ dir }) => ({ orderId: basename(dir), amount: 30 }),
+      events: [{ type: "PAID", ref: "tx-1" }, { type: "CANCEL_ORDER" }],
+      jobs: [ShipJob],
+    })
+    expect(report.unfollowed).toEqual([])
+    expect(report.paths.map((p) => p.outcome.state)).toEqual(
+      expect.arrayContaining(["done", "expired", "cancelled", "failedCharge"]),
+    )
+    expect(report.runs).toBeGreaterThan(report.paths.length)
   })
 })

@@ -107,11 +107,8 @@ describe("checkMachineJob", () => {
         { type: "PAID", ref: "tx-1" },
         { type: "NOTE", text: "hi" },
       ],
-      // Left out until the engine cancels an invoked child job that a crash kept it from
-      // cancelling: with CANCEL_ORDER, the check fails on the path PAID → charge done →
-      // CANCEL_ORDER, crashed right after it entered "cancelled", with the order's ship child
-      // still queued (an uninterrupted run cancels it).
-      withoutEvents: ["CANCEL_ORDER"],
+      // CANCEL_ORDER from every state: a crash right after it left `shipping` is the case where
+      // the resumed order must cancel the ship child its crashed run could not.
       jobs: [ShipJob],
       // Ship's lines: one per run of the child, never one more after a crash.
       sideEffects: () => files.reduce((n, f) => n + lines(f).filter((l) => l.startsWith("ship ")).length, 0),
@@ -123,9 +120,10 @@ describe("checkMachineJob", () => {
     expect(paths).toContain("after 86400000 ms")
     expect(paths.some((p) => p.includes("NOTE"))).toBe(true)
     expect(report.unfollowed).toEqual([])
-    // awaitingPayment, charging, shipping and the four final states but cancelled; PAID, NOTE
-    // and the timer from the first, a NOTE, a done and an error from each of the other two.
-    expect({ states: report.states, transitions: report.transitions }).toEqual({ states: 7, transitions: 9 })
+    expect(paths).toContain('PAID {"ref":"tx-1"} → charge done → CANCEL_ORDER')
+    // awaitingPayment, charging, shipping and the five final states; PAID, NOTE, CANCEL_ORDER and
+    // the timer from the first, a NOTE, a CANCEL_ORDER, a done and an error from each of the other two.
+    expect({ states: report.states, transitions: report.transitions }).toEqual({ states: 8, transitions: 12 })
     for (const path of report.paths) {
       // A crash right after each state committed, and one with each step in flight.
       expect(path.crashes).toHaveLength(2 * path.events.length + 1)
@@ -163,7 +161,7 @@ describe("checkMachineJob", () => {
       crash:
         'in "reserving" (state 1), after step "reserve" ran (reserve done) but before its result was committed: the step runs again',
     })
-    expect(mismatch.diff).toEqual(["output.count: expected 1, got 2"])
+    expect(mismatch.differences).toEqual(["output.count: expected 1, got 2"])
     expect(mismatch.message).toContain('Job "reserve" does not recover from a crash on path GO → reserve done')
   }, 120_000)
 
@@ -174,7 +172,7 @@ describe("checkMachineJob", () => {
       path: "GO → GO → tally done",
       state: "visited",
       crash: 'right after it entered "visited" (state 1, by GO)',
-      diff: ["output.count: expected 1, got 0"],
+      differences: ["output.count: expected 1, got 0"],
     })
   }, 120_000)
 
@@ -184,7 +182,7 @@ describe("checkMachineJob", () => {
       _tag: "MachineCrashMismatch",
       state: "visited",
       crash: 'right after it entered "visited" (state 1, by GO)',
-      diff: ["output.count: expected 1, got 0"],
+      differences: ["output.count: expected 1, got 0"],
     })
   }, 120_000)
 
