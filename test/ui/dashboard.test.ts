@@ -122,6 +122,7 @@ describe("the dashboard's API", () => {
         "queued.ready",
         "queued.waiting",
         "queued.children",
+        "queued.events",
         "running",
         "running.active",
         "running.pausing",

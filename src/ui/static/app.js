@@ -86,6 +86,12 @@ const waitOf = (job) => {
   if (job.stalled)
     return { label: "stalled", why: `its manager ${job.stalled.owner ?? ""} is gone; a sweep will requeue it` }
   if (job.status !== "queued") return null
+  // A machine job at rest: its runAt is its next timer, not a delay.
+  if (job.awaitingEvents)
+    return {
+      label: "waiting for an event",
+      why: `it runs again when an event is sent to it or a child of it ends${job.runAt ? `, or at ${new Date(job.runAt).toLocaleString()} (its next timer)` : ""}`,
+    }
   if (job.awaitingChildren) return { label: "waiting for children", why: "it resumes when its children have ended" }
   // Not due yet, whether or not a worker runs its type now.
   if (job.runAt && Date.parse(job.runAt) > Date.now())

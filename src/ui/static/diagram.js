@@ -4,11 +4,13 @@ import { html } from "./html.js"
 
 /**
  * The leaf or compound box to light for a job in `status`: a queued job waiting for its time is
- * in queued.waiting, one waiting for its children in queued.children.
+ * in queued.waiting, one waiting for its children in queued.children, a machine job at rest in
+ * queued.events (first: its `runAt` is its next timer, not a delay).
  */
 const currentBox = (job, diagram) => {
   const has = (p) => diagram.boxes.some((b) => b.path === p)
   if (job.status === "queued") {
+    if (job.awaitingEvents && has("queued.events")) return "queued.events"
     if (job.awaitingChildren && has("queued.children")) return "queued.children"
     return job.runAt !== null && Date.parse(job.runAt) > Date.now() && has("queued.waiting")
       ? "queued.waiting"
