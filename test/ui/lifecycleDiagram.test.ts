@@ -180,5 +180,31 @@ describe("the lifecycle diagram's layout (ELK)", () => {
       ["a.x>a.y", "a.y>b", "a>a.y", "a>b", "b>a.x", "b>c", "b>c.d.e", "c.d.e>a", "c.d.e>f"].sort(),
     )
     expect(d.edges.find((e) => e.to === "c")!.lines).toEqual([["A.", "VERY.LONG.EVENT.NAME"]])
+    expect(d.anywhere).toEqual([])
+  })
+
+  it("lists a machine's own transitions (`on` at its root, taken from any state) instead of drawing them from no box", async () => {
+    // ELK refuses an edge from the graph it lays out: this machine's layout threw before.
+    const machine = createMachine({
+      id: "order",
+      initial: "open",
+      on: { CANCEL: ".cancelled", ABORT: ".cancelled", NOTE: { actions: () => {} }, RESET: ".open.fresh" },
+      states: {
+        open: {
+          initial: "fresh",
+          states: { fresh: { on: { TOUCH: "touched" } }, touched: {} },
+          on: { CLOSE: "closed" },
+        },
+        closed: { type: "final" },
+        cancelled: { type: "final" },
+      },
+    })
+    const d = await layout(machineGraph(machine))
+    checkLayout(d)
+    expect(d.edges.map((e) => `${e.from}>${e.to}`).sort()).toEqual(["open.fresh>open.touched", "open>closed"])
+    expect(d.anywhere).toEqual([
+      { to: "cancelled", labels: ["CANCEL", "ABORT"] },
+      { to: "open.fresh", labels: ["RESET"] },
+    ])
   })
 })
