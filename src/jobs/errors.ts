@@ -30,10 +30,12 @@ export interface ParamsIssue {
 export class InvalidParams extends Data.TaggedError("InvalidParams")<{
   readonly jobName: string
   readonly issues: ReadonlyArray<ParamsIssue>
+  /** What was invalid: the params (the default), or an event sent to a machine job. */
+  readonly of?: "params" | "event"
 }> {
   override get message() {
     const lines = this.issues.map((i) => `${i.path}: ${i.message}`)
-    return `Invalid params for "${this.jobName}": ${lines.join("; ")}`
+    return `Invalid ${this.of ?? "params"} for "${this.jobName}": ${lines.join("; ")}`
   }
 }
 
