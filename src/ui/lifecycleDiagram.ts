@@ -178,15 +178,14 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
     .filter((e) => e.from === graph.root)
     .map((e) => ({ to: pathOf(e.to), labels: e.labels }))
 
-  const headerWidth = (s: GraphState) =>
-    PAD +
-    textWidth(s.key, STATE_FONT) +
-    (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0) +
-    PAD
+  // A state's name and, after it on the same line, what it invokes (a leaf's as a compound's).
+  const nameWidth = (s: GraphState) =>
+    textWidth(s.key, STATE_FONT) + (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0)
+  const headerWidth = (s: GraphState) => PAD + nameWidth(s) + PAD
   const node = (s: GraphState): ElkNode => {
     const children = childrenOf(s.id)
     if (children.length === 0)
-      return { id: s.id, width: Math.max(LEAF_MIN, textWidth(s.key, STATE_FONT) + 2 * LEAF_PAD), height: LEAF_H }
+      return { id: s.id, width: Math.max(LEAF_MIN, nameWidth(s) + 2 * LEAF_PAD), height: LEAF_H }
     return {
       id: s.id,
       children: children.map(node),

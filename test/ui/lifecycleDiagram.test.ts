@@ -2,6 +2,7 @@ import { createMachine } from "xstate"
 import { describe, expect, it } from "vitest"
 import { machineGraph } from "../../src/machines/machineGraph.js"
 import { jobLifecycleMachine } from "../../src/machines/jobLifecycleMachine.js"
+import { OrderJob } from "../fixtures/machineJobs.js"
 import {
   labelLines,
   layout,
@@ -181,6 +182,19 @@ describe("the lifecycle diagram's layout (ELK)", () => {
     )
     expect(d.edges.find((e) => e.to === "c")!.lines).toEqual([["A.", "VERY.LONG.EVENT.NAME"]])
     expect(d.anywhere).toEqual([])
+  })
+
+  it("lays out a machine job's machine: a state that invokes has room for what it invokes; delays and steps said as a reader would", async () => {
+    const d = await lifecycleDiagram(OrderJob.machine.machine)
+    checkLayout(d)
+    const charging = d.boxes.find((b) => b.path === "charging")!
+    expect(charging).toMatchObject({ kind: "atomic", invokes: ["charge"] })
+    expect(charging.width).toBeGreaterThanOrEqual(textWidth("charging", 14) + textWidth(" · invokes charge", 10))
+    const labels = (from: string, to: string) => d.edges.find((e) => e.from === from && e.to === to)?.labels
+    expect(labels("awaitingPayment", "expired")).toEqual(["after 1d"])
+    expect(labels("charging", "shipping")).toEqual(["done: charge"])
+    expect(labels("charging", "failedCharge")).toEqual(["error: charge"])
+    expect(labels("shipping", "done")).toEqual(["done: ship"])
   })
 
   it("lists a machine's own transitions (`on` at its root, taken from any state) instead of drawing them from no box", async () => {
