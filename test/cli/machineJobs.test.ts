@@ -81,3 +81,48 @@ describe("jobstate send", () => {
     expect(await (await next.handle(job.id)).result()).toMatchObject({ notes: ["while away"], result: "cancelled" })
   })
 })
+
+describe("jobstate viz --job", () => {
+  it("prints a machine job type's own machine: its states, its transitions as a reader says them", async () => {
+    const { code, stdout, stderr } = await cli("--jobs", machineJobs, "viz", "--job", "order")
+    expect(code, stderr).toBe(0)
+    expect(stdout.split("\n")[0]).toBe("stateDiagram-v2")
+    for (const state of ["awaitingPayment", "charging", "shipping", "done", "expired", "cancelled", "failedCharge"])
+      expect(stdout).toMatch(new RegExp(`\\b${state}\\b`))
+    expect(stdout).toContain("[*] --> awaitingPayment")
+    expect(stdout).toContain("awaitingPayment --> charging : PAID")
+    expect(stdout).toContain("awaitingPayment --> expired : after 1d")
+    expect(stdout).toContain("charging --> shipping : done: charge")
+    expect(stdout).toContain("shipping --> failedShipping : error: ship")
+    expect(stdout).toContain("note right of charging : invokes charge")
+    // The machine's own NOTE (taken in any state) starts at the machine's block, not at a state of its name.
+    expect(stdout).toMatch(/^ {2}\}\n {2}order --> order : NOTE \/ assign$/m)
+    expect(stdout).not.toContain("jobManager")
+
+    const json = await cli("--jobs", machineJobs, "viz", "--job", "order", "--format", "json")
+    const [graph] = JSON.parse(json.stdout) as Array<{ id: string; states: Array<{ key: string }> }>
+    expect(graph!.id).toBe("order")
+    expect(graph!.states.map((s) => s.key)).toContain("failedShipping")
+    expect((await cli("--jobs", machineJobs, "viz", "--job", "order", "--format", "dot")).stdout).toContain(
+      '"order.awaitingPayment" -> "order.charging" [label="PAID"]',
+    )
+  })
+
+  it("refuses a type it does not know (with the near one), a type that is not a machine job, and --job with --machine", async () => {
+    expectUsage(
+      await cli("--jobs", machineJobs, "viz", "--job", "ordr"),
+      'Unknown job type "ordr"',
+      '(did you mean "order"?)',
+    )
+    expectUsage(await cli("viz", "--job", "order"), "(a type of your own: add --jobs <the module that exports it>)")
+    expectUsage(
+      await cli("--jobs", machineJobs, "viz", "--job", "ship"),
+      'Job type "ship" is not a machine job',
+      "machine job types: order",
+    )
+    expectUsage(
+      await cli("--jobs", machineJobs, "viz", "--job", "order", "--machine", "job"),
+      "cannot be used with option '--machine <machine>'",
+    )
+  })
+})
