@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { createActor, type Actor, type EventObject } from "xstate"
+import { createActor, type Actor, type AnyStateMachine, type EventObject } from "xstate"
 import type { JobDefinition, OutputOf, ParamsOf, ProgressOf } from "../jobs/defineJob.js"
 import {
   InvalidOptions,
@@ -16,7 +16,7 @@ import type { JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { accepts, commandEvent, type CommandEvent } from "../machines/jobLifecycleMachine.js"
 import { acceptsWork, managerMachine } from "../machines/managerMachine.js"
-import type { SentEvent } from "../jobs/defineMachineJob.js"
+import { isMachineJob, type SentEvent } from "../jobs/defineMachineJob.js"
 import { encodeJsonWith, unpack } from "../persistence/codec.js"
 import type { EndedCount, JobCount, JobStore, NewJob } from "../persistence/JobStore.js"
 import { openStore } from "../persistence/openStore.js"
@@ -617,9 +617,18 @@ export class JobManager implements JobHandleSource {
     return this.registry.names()
   }
 
-  /** JSON Schemas of a type's params, output and progress. Throws `UnknownJobType`. */
+  /** JSON Schemas of a type's params, output and progress (and a machine job's events). Throws `UnknownJobType`. */
   getJobSchema(name: string): JobTypeSchema {
     return this.registry.schema(name)
+  }
+
+  /**
+   * A machine job type's machine (`defineMachineJob`), to draw or inspect it; undefined for a
+   * type that is not one. Throws `UnknownJobType`.
+   */
+  getJobMachine(name: string): AnyStateMachine | undefined {
+    const definition = this.registry.require(name)
+    return isMachineJob(definition) ? definition.machine.machine : undefined
   }
 
   async listJobs(filter: ListJobsFilter = {}): Promise<ReadonlyArray<JobInfo>> {
@@ -861,7 +870,12 @@ const atIndex = <A>(index: number, make: () => A): A => {
     return make()
   } catch (error) {
     if (error instanceof InvalidParams && error.index === undefined)
-      throw new InvalidParams({ jobName: error.jobName, issues: error.issues, index })
+      throw new InvalidParams({
+        jobName: error.jobName,
+        issues: error.issues,
+        index,
+        ...(error.of ? { of: error.of } : {}),
+      })
     throw error
   }
 }

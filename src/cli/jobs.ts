@@ -17,6 +17,12 @@ const isJobDefinition = (value: unknown): value is JobDefinition =>
   typeof (value as JobDefinition).run === "function" &&
   (value as JobDefinition).params !== undefined
 
+/** A job whose type this invocation does not know (built in, or from `--jobs`): it can neither run it nor check what it takes. */
+export const typeNotKnown = (id: string, type: string): UsageError =>
+  new UsageError({
+    detail: `Job ${id} is of type "${type}", which this command does not know: add --jobs <module that exports it>`,
+  })
+
 /**
  * The file a `--jobs` module names: as given, or (as TypeScript and tsx resolve `./jobs.js` in
  * an app written in TypeScript) the `.ts` file beside it; a usage error when neither exists.

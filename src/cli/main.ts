@@ -12,6 +12,7 @@ import { registerPruneCommand } from "./commands/prune.js"
 import { registerQueryCommands } from "./commands/query.js"
 import { registerRunCommand } from "./commands/run.js"
 import { registerSchedulesCommand } from "./commands/schedules.js"
+import { registerSendCommand } from "./commands/send.js"
 import { registerVizCommand } from "./commands/viz.js"
 import { registerWatchCommand } from "./commands/watch.js"
 import { registerUiCommand } from "./commands/ui.js"
@@ -53,7 +54,7 @@ const program = new Command("jobstate")
     "after",
     `
 Exit codes: 0 success; 1 the job failed or was cancelled, or the store failed;
-2 bad input (unknown type, id or option, invalid params, a transition the job does not allow);
+2 bad input (unknown type, id or option, invalid params or event, a transition the job does not allow);
 130 stopped by Ctrl-C (the job is paused).`,
   )
   // Commander's own errors (unknown command or option) exit through the same path as ours.
@@ -74,6 +75,7 @@ registerQueryCommands(program)
 registerSchedulesCommand(program)
 registerWatchCommand(program)
 registerControlCommands(program)
+registerSendCommand(program)
 registerPruneCommand(program)
 registerVizCommand(program)
 registerUiCommand(program)

@@ -66,17 +66,22 @@ export const toMermaid = (graphs: ReadonlyArray<MachineGraph>): string => {
             lines.push(`${inner}note right of ${id(child.id)} : invokes ${child.invokes.join(", ")}`)
         }
         for (const t of edgesIn.get(state.id) ?? []) {
-          lines.push(`${inner}${id(t.source)} --> ${id(t.target ?? t.source)} : ${transitionLabel(t)}`)
+          if (t.source !== state.id) lines.push(`${inner}${edge(t)}`)
         }
         for (const child of children) if (child.type === "final") lines.push(`${inner}${id(child.id)} --> [*]`)
       }
-      if (state.parent === null && graphs.length === 1) body(pad + "  ")
+      // The machine's own transitions (`on` at its root, taken from any state) start at its
+      // block: written after it, as a composite state's are (ownerOf puts no other edge there).
+      const own = (edgesIn.get(state.id) ?? []).filter((t) => t.source === state.id)
+      if (state.parent === null && graphs.length === 1 && own.length === 0) body(pad + "  ")
       else {
         lines.push(`${pad}state ${id(state.id)} {`)
         body(pad + "  ")
         lines.push(`${pad}}`)
+        for (const t of own) lines.push(`${pad}${edge(t)}`)
       }
     }
+    const edge = (t: GraphTransition) => `${id(t.source)} --> ${id(t.target ?? t.source)} : ${transitionLabel(t)}`
     write(states.get(g.root)!, 1)
   }
   return lines.join("\n") + "\n"

@@ -3,6 +3,7 @@ import type { JobDefinition, JobSchema } from "./defineJob.js"
 import { isMachineJob, type MachineJobDefinition } from "./defineMachineJob.js"
 import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { jsonCodecOf, schemaIssues } from "../persistence/codec.js"
+import { nearNames } from "../actors/nearNames.js"
 
 /** The JSON Schemas of one job type, as `getJobSchema` returns them. */
 export interface JobTypeSchema {
@@ -12,6 +13,10 @@ export interface JobTypeSchema {
   readonly params: unknown
   readonly output: unknown
   readonly progress: unknown
+  /** Whether it is a machine job (`defineMachineJob`): its jobs have a machine of their own. */
+  readonly machine: boolean
+  /** The events `send` takes (a machine job's `events`); null when it takes none. */
+  readonly events: unknown
 }
 
 /**
@@ -172,6 +177,8 @@ export class JobRegistry {
       params: jsonSchemaOf(d.params),
       output: jsonSchemaOf(d.output),
       progress: jsonSchemaOf(d.progress),
+      machine: isMachineJob(d),
+      events: isMachineJob(d) ? jsonSchemaOf(d.machine.events) : null,
     }
   }
 
@@ -195,16 +202,50 @@ export class JobRegistry {
     if (!isMachineJob(definition))
       throw new InvalidParams({
         jobName: name,
+        of: "event",
         issues: [{ path: "", message: `"${name}" is not a machine job (defineMachineJob): it takes no events` }],
       })
     const schema = definition.machine.events
     if (schema === undefined)
       throw new InvalidParams({
         jobName: name,
+        of: "event",
         issues: [{ path: "", message: `machine job "${name}" declares no \`events\` schema: it takes no events` }],
       })
-    return { definition, event: decodeStrictly(schema, event, name) }
+    const wrongType = typeIssue(schema, event)
+    if (wrongType !== undefined) throw new InvalidParams({ jobName: name, of: "event", issues: [wrongType] })
+    return { definition, event: decodeStrictly(schema, event, name, "event") }
   }
+}
+
+/** The `type`s an events schema takes (each variant's literal), or undefined when one has none. */
+const eventTypes = new WeakMap<object, ReadonlyArray<string> | undefined>()
+const eventTypesOf = (schema: JobSchema<unknown>): ReadonlyArray<string> | undefined => {
+  if (eventTypes.has(schema)) return eventTypes.get(schema)
+  const json = jsonSchemaOf(schema) as { anyOf?: ReadonlyArray<unknown> }
+  const variants = (json.anyOf ?? [json]) as ReadonlyArray<{ properties?: { type?: { enum?: unknown[] } } }>
+  const literals = variants.map((v) => v.properties?.type?.enum)
+  const types = literals.every((l) => l?.length === 1 && typeof l[0] === "string")
+    ? literals.map((l) => l![0] as string)
+    : undefined
+  eventTypes.set(schema, types)
+  return types
+}
+
+/**
+ * An event object whose `type` is none the schema takes, said with the ones it takes (and the
+ * one a typo away): Effect's own issue for it is the whole union at the root.
+ */
+const typeIssue = (schema: JobSchema<unknown>, event: unknown): ParamsIssue | undefined => {
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return undefined
+  const types = eventTypesOf(schema)
+  const given = (event as { type?: unknown }).type
+  if (types === undefined || (typeof given === "string" && types.includes(given))) return undefined
+  const choices = types.map((t) => JSON.stringify(t)).join(" | ")
+  if (given === undefined) return { path: "type", message: `Missing key: one of ${choices}` }
+  const near = typeof given === "string" ? nearNames(given, types) : []
+  const hint = near.length > 0 ? ` (did you mean ${near.map((t) => JSON.stringify(t)).join(" or ")}?)` : ""
+  return { path: "type", message: `Expected ${choices}, got ${JSON.stringify(given)}${hint}` }
 }
 
 /**
@@ -212,9 +253,14 @@ export class JobRegistry {
  * What the schema does not take as it is, its JSON codec may (the one `schema()` publishes): a
  * `Schema.Date` field takes an ISO string, an optional field takes `null` as absent.
  */
-const decodeStrictly = (schema: JobSchema<unknown>, json: unknown, jobName: string): unknown => {
+const decodeStrictly = (
+  schema: JobSchema<unknown>,
+  json: unknown,
+  jobName: string,
+  of: "params" | "event" = "params",
+): unknown => {
   const excess = [...(isEmptyStruct(schema) ? emptyStructIssues(json) : []), ...nonFiniteIssues(json)]
-  if (excess.length > 0) throw new InvalidParams({ jobName, issues: excess })
+  if (excess.length > 0) throw new InvalidParams({ jobName, issues: excess, ...(of === "event" ? { of } : {}) })
   const exit = Schema.decodeUnknownExit(schema)(json, paramsParseOptions)
   if (Exit.isSuccess(exit)) return exit.value
   // What only the JSON form gives (an ISO string for a Date, null for an absent field), read as
@@ -225,5 +271,9 @@ const decodeStrictly = (schema: JobSchema<unknown>, json: unknown, jobName: stri
   if (Exit.isSuccess(fromJson)) return fromJson.value
   const own = schemaIssues(exit.cause)
   const json_ = schemaIssues(fromJson.cause)
-  throw new InvalidParams({ jobName, issues: json_.length < own.length ? json_ : own })
+  throw new InvalidParams({
+    jobName,
+    issues: json_.length < own.length ? json_ : own,
+    ...(of === "event" ? { of } : {}),
+  })
 }

@@ -32,11 +32,13 @@ export class InvalidParams extends Data.TaggedError("InvalidParams")<{
   readonly issues: ReadonlyArray<ParamsIssue>
   /** In a `dispatchMany`: the index of the first bad item. */
   readonly index?: number
+  /** What was invalid: the params (the default), or an event sent to a machine job. */
+  readonly of?: "params" | "event"
 }> {
   override get message() {
     const lines = this.issues.map((i) => `${i.path}: ${i.message}`)
     const item = this.index === undefined ? "" : ` (item ${this.index})`
-    return `Invalid params for "${this.jobName}"${item}: ${lines.join("; ")}`
+    return `Invalid ${this.of ?? "params"} for "${this.jobName}"${item}: ${lines.join("; ")}`
   }
 }
 

@@ -42,7 +42,7 @@ interface NodeLike {
   readonly parent?: NodeLike
   readonly states: Record<string, NodeLike>
   readonly initial?: { readonly target: ReadonlyArray<NodeLike> }
-  readonly invoke: ReadonlyArray<{ readonly src: unknown; readonly id?: string }>
+  readonly invoke: ReadonlyArray<{ readonly src: unknown; readonly id: string }>
   readonly transitions: Map<string, ReadonlyArray<TransitionLike>>
   readonly always?: ReadonlyArray<TransitionLike>
 }
@@ -61,14 +61,36 @@ const nameOf = (x: unknown): string => {
   return "(inline)"
 }
 
-/** XState's generated event names, as a reader would say them. */
-export const eventLabel = (eventType: string): string => {
+/**
+ * XState's generated event names, as a reader would say them: a delay in ms as a duration
+ * (`after 1d`), an invoked actor's end by what it runs (`done: charge`) when `invoked` (invoke
+ * id → its logic's name) knows it: XState's own id for it is `0.order.charging`.
+ */
+export const eventLabel = (eventType: string, invoked: ReadonlyMap<string, string> = new Map()): string => {
   const after = /^xstate\.after\.([^.]+)\./.exec(eventType)
-  if (after) return `after ${after[1]}`
-  if (eventType.startsWith("xstate.done.actor.")) return `done: ${eventType.slice("xstate.done.actor.".length)}`
-  if (eventType.startsWith("xstate.error.actor.")) return `error: ${eventType.slice("xstate.error.actor.".length)}`
+  if (after) return `after ${/^\d+$/.test(after[1]!) ? duration(Number(after[1])) : after[1]}`
+  for (const [prefix, word] of [
+    ["xstate.done.actor.", "done"],
+    ["xstate.error.actor.", "error"],
+  ] as const) {
+    if (!eventType.startsWith(prefix)) continue
+    const id = eventType.slice(prefix.length)
+    return `${word}: ${invoked.get(id) ?? id}`
+  }
   if (eventType.startsWith("xstate.done.state.")) return "done"
   return eventType === "" ? "always" : eventType
+}
+
+/** Milliseconds in the largest unit that divides them: `1d`, `90m`, `1500ms`. */
+const duration = (ms: number): string => {
+  const units = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ] as const
+  const unit = units.find(([, size]) => ms > 0 && ms % size === 0)
+  return unit === undefined ? `${ms}ms` : `${ms / unit[1]}${unit[0]}`
 }
 
 /** The states and transitions of a machine, read from its definition (`machine.root`). */
@@ -84,6 +106,7 @@ export const machineGraph = (machine: AnyStateMachine): MachineGraph => {
       initial: node.initial?.target[0]?.id ?? null,
       invokes: node.invoke.map((i) => nameOf(i.src)),
     })
+    const invoked = new Map(node.invoke.map((i) => [i.id, nameOf(i.src)]))
     const all: Array<[string, TransitionLike]> = []
     for (const [event, list] of node.transitions) for (const t of list) all.push([event, t])
     for (const t of node.always ?? []) all.push(["", t])
@@ -94,7 +117,7 @@ export const machineGraph = (machine: AnyStateMachine): MachineGraph => {
           source: node.id,
           target: target?.id ?? null,
           event: event === "" ? "always" : event,
-          label: eventLabel(event),
+          label: eventLabel(event, invoked),
           actions: t.actions.map(nameOf),
           guard: t.guard === undefined ? null : nameOf(t.guard),
         })

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { JobManager, ListJobsFilter } from "../actors/JobManager.js"
 import type { JobInfo } from "../actors/JobInfo.js"
+import type { SentEvent } from "../jobs/defineMachineJob.js"
 import type { ScheduleOptions } from "../actors/Scheduler.js"
 import { JobStatus } from "../jobs/JobStatus.js"
 import { commandsAccepted, jobCommands, jobLifecycleMachine, type JobCommand } from "../machines/jobLifecycleMachine.js"
@@ -54,11 +55,27 @@ type Action = JobCommand
  */
 export const dashboard = (manager: JobManager, options: DashboardOptions = {}): DashboardHandler => {
   const basePath = (options.basePath ?? "").replace(/\/+$/, "")
-  // Laid out once, on the first request that needs it.
-  let diagram: Promise<LifecycleDiagram> | undefined
-  const diagramOnce = () => (diagram ??= Promise.resolve(lifecycleDiagram(jobLifecycleMachine)))
+  // Each laid out once, on the first request that needs it.
+  let lifecycle: Promise<LifecycleDiagram> | undefined
+  const machines = new Map<string, Promise<LifecycleDiagram>>()
+  const diagrams: Diagrams = {
+    lifecycle: () => (lifecycle ??= Promise.resolve(lifecycleDiagram(jobLifecycleMachine))),
+    machine: (name) => {
+      let laid = machines.get(name)
+      if (laid === undefined) {
+        // Only from the types this manager knows: a store's rows say which type, never what its machine is.
+        const machine = manager.getJobMachine(name)
+        if (machine === undefined)
+          throw new HttpRefusal(404, `Job type ${JSON.stringify(name)} is not a machine job: it has no machine to draw`)
+        laid = lifecycleDiagram(machine)
+        machines.set(name, laid)
+        laid.catch(() => machines.delete(name))
+      }
+      return laid
+    },
+  }
   return (req, res) => {
-    handle(manager, options, basePath, diagramOnce, req, res).catch((error: unknown) => {
+    handle(manager, options, basePath, diagrams, req, res).catch((error: unknown) => {
       const refusal = refusalOf(error)
       if (res.headersSent) res.end()
       else sendError(res, refusal)
@@ -66,11 +83,18 @@ export const dashboard = (manager: JobManager, options: DashboardOptions = {}): 
   }
 }
 
+/** The diagrams the page draws: the job lifecycle, and a machine job type's own machine. */
+interface Diagrams {
+  readonly lifecycle: () => Promise<LifecycleDiagram>
+  /** Throws `UnknownJobType` for a type the manager does not know, a 404 for one that is not a machine job. */
+  readonly machine: (name: string) => Promise<LifecycleDiagram>
+}
+
 const handle = async (
   manager: JobManager,
   options: DashboardOptions,
   basePath: string,
-  diagram: () => Promise<LifecycleDiagram>,
+  diagrams: Diagrams,
   req: IncomingMessage,
   res: ServerResponse,
 ) => {
@@ -117,13 +141,13 @@ const handle = async (
   }
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpRefusal(405, `Method ${req.method} is not allowed: reads are GET, actions are POST`)
-  return get(manager, options, diagram, path, url, req, res)
+  return get(manager, options, diagrams, path, url, req, res)
 }
 
 const get = async (
   manager: JobManager,
   options: DashboardOptions,
-  diagram: () => Promise<LifecycleDiagram>,
+  diagrams: Diagrams,
   path: string,
   url: URL,
   req: IncomingMessage,
@@ -156,9 +180,16 @@ const get = async (
   if (path === "/api/managers") return sendJson(res, 200, { managers: await manager.listManagers() })
   // The diagram, and the commands the machine takes in each status (the page's buttons).
   if (path === "/api/lifecycle")
-    return sendJson(res, 200, { ...(await diagram()), actions: jobCommands, commands: commandsAccepted })
+    return sendJson(res, 200, { ...(await diagrams.lifecycle()), actions: jobCommands, commands: commandsAccepted })
   let m = /^\/api\/types\/([^/]+)$/.exec(path)
   if (m) return sendJson(res, 200, schemaOf(manager, decodeURIComponent(m[1]!)))
+  // A machine job type's own machine, laid out as the lifecycle is.
+  m = /^\/api\/types\/([^/]+)\/machine$/.exec(path)
+  if (m) return sendJson(res, 200, await diagrams.machine(decodeURIComponent(m[1]!)))
+  // The job alone, as getJobInfo gives it: what the page re-reads while a machine job moves
+  // (its transitions are not on the feed; its statuses are).
+  m = /^\/api\/jobs\/([^/]+)\/info$/.exec(path)
+  if (m) return sendJson(res, 200, { job: await manager.getJobInfo(decodeURIComponent(m[1]!)) })
   m = /^\/api\/jobs\/([^/]+)\/logs$/.exec(path)
   if (m) {
     const id = decodeURIComponent(m[1]!)
@@ -200,6 +231,17 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
     const status = await manager[action](id)
     // The job as it is now, so the page shows the action's effect without waiting for the feed.
     return sendJson(res, 200, { id, action, status, job: await manager.getJobInfo(id) })
+  }
+  m = /^\/api\/jobs\/([^/]+)\/send$/.exec(path)
+  if (m) {
+    const id = decodeURIComponent(m[1]!)
+    const event = await readJson(req)
+    if (typeof event !== "object" || event === null || Array.isArray(event))
+      throw new HttpRefusal(400, "Expected the event as a JSON object { type, ...its fields }")
+    // Checked against the type's `events` schema (a 422 naming the field), stored in the job's inbox.
+    await manager.send(id, event as SentEvent)
+    // Accepted: the machine applies it when the job runs. The job as it is now, for the page.
+    return sendJson(res, 202, { id, event: (event as SentEvent).type, job: await manager.getJobInfo(id) })
   }
   if (path === "/api/dispatch") {
     const body = await readJson(req)

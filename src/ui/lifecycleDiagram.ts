@@ -39,6 +39,11 @@ export interface LifecycleDiagram {
   readonly entry: { readonly x: number; readonly y: number; readonly d: string }
   readonly boxes: ReadonlyArray<DiagramBox>
   readonly edges: ReadonlyArray<DiagramEdge>
+  /**
+   * The machine's own transitions (`on` at its root): taken from whichever state it is in, they
+   * have no box to start from and are not drawn; the page lists them, each target with its events.
+   */
+  readonly anywhere: ReadonlyArray<{ readonly to: string; readonly labels: ReadonlyArray<string> }>
 }
 
 // The sizes the page draws at (style.css): a state's name in 14 px, an edge's labels in 11 px
@@ -167,17 +172,20 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
     if (!pair.labels.includes(label)) pair.labels.push(label)
     pairs.set(key, pair)
   }
-  const arrows = [...pairs.values()]
+  // The root is the graph ELK lays out, not a node of it: an edge from it is refused.
+  const arrows = [...pairs.values()].filter((e) => e.from !== graph.root)
+  const anywhere = [...pairs.values()]
+    .filter((e) => e.from === graph.root)
+    .map((e) => ({ to: pathOf(e.to), labels: e.labels }))
 
-  const headerWidth = (s: GraphState) =>
-    PAD +
-    textWidth(s.key, STATE_FONT) +
-    (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0) +
-    PAD
+  // A state's name and, after it on the same line, what it invokes (a leaf's as a compound's).
+  const nameWidth = (s: GraphState) =>
+    textWidth(s.key, STATE_FONT) + (s.invokes.length ? textWidth(` · invokes ${s.invokes.join(", ")}`, NOTE_FONT) : 0)
+  const headerWidth = (s: GraphState) => PAD + nameWidth(s) + PAD
   const node = (s: GraphState): ElkNode => {
     const children = childrenOf(s.id)
     if (children.length === 0)
-      return { id: s.id, width: Math.max(LEAF_MIN, textWidth(s.key, STATE_FONT) + 2 * LEAF_PAD), height: LEAF_H }
+      return { id: s.id, width: Math.max(LEAF_MIN, nameWidth(s) + 2 * LEAF_PAD), height: LEAF_H }
     return {
       id: s.id,
       children: children.map(node),
@@ -258,7 +266,15 @@ export const layout = async (graph: MachineGraph): Promise<LifecycleDiagram> => 
   })
   const dot = laid.children!.find((c) => c.id === ENTRY_ID)!
   const entry = { x: r(dot.x! + ENTRY_SIZE / 2), y: r(dot.y! + ENTRY_SIZE / 2), d: roundedPath(route("edge entry")) }
-  return { width: r(laid.width!), height: r(laid.height!), initial: pathOf(rootInitial), entry, boxes, edges }
+  return {
+    width: r(laid.width!),
+    height: r(laid.height!),
+    initial: pathOf(rootInitial),
+    entry,
+    boxes,
+    edges,
+    anywhere,
+  }
 }
 
 /** An orthogonal route as SVG path data, its corners rounded (a radius of up to 6). */

@@ -9,6 +9,9 @@ export const root = fileURLToPath(new URL("../..", import.meta.url))
 /** `--jobs` module with the test-only `gate` job type. */
 export const gateJobs = join(root, "test/cli/fixtures/gateJob.ts")
 
+/** `--jobs` module with the machine jobs of the engine's tests: `order` (a machine job) and `ship` (its child). */
+export const machineJobs = join(root, "test/fixtures/machineJobs.ts")
+
 export interface CliResult {
   readonly code: number | null
   readonly stdout: string

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from "vitest"
 import { parseRecording, replayRows } from "../../src/machines/inspectionRecording.js"
 import type { JobManager } from "../../src/index.js"
 import { dashboard, type DashboardOptions } from "../../src/ui/index.js"
-import { CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { allTestJobs, CountJob, NoopJob, WaitJob } from "../fixtures/jobs.js"
+import { allMachineTestJobs, OrderJob } from "../fixtures/machineJobs.js"
 import { openManager } from "../fixtures/openManager.js"
 import { tempDir } from "../fixtures/tempDir.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -238,6 +239,75 @@ describe("the dashboard's API", () => {
     expect((await call("/api/jobs", { method: "DELETE" })).status).toBe(405)
     const job = await producer.dispatch(NoopJob, {})
     expect((await call(`/api/jobs/${job.id}/explode`, { method: "POST" })).status).toBe(404)
+  })
+
+  it("for a machine job: its type's events and machine, its state, and events sent with POSTs, refused as manager.send refuses them", async () => {
+    const dataDir = tempDir()
+    const jobs = [...allTestJobs, ...allMachineTestJobs]
+    const producer = await openManager({ dataDir, jobs, concurrency: 0 })
+    await openManager({ dataDir, jobs, concurrency: 2 })
+    const { call, origin } = await serve(producer)
+    const job = await producer.dispatch(OrderJob, { orderId: "o-9", amount: 1, effectsFile: `${tempDir()}/fx` })
+    await waitUntil(async () => (await producer.getJobInfo(job.id)).awaitingEvents, 20_000, "the order to rest")
+
+    const type = await call("/api/types/order")
+    expect(type.json).toMatchObject({ machine: true, events: { anyOf: expect.any(Array) } })
+    const machine = await call("/api/types/order/machine")
+    expect(machine.status).toBe(200)
+    expect(new Set(machine.json.boxes.map((b: any) => b.path))).toEqual(
+      new Set([
+        "awaitingPayment",
+        "charging",
+        "shipping",
+        "done",
+        "expired",
+        "cancelled",
+        "failedCharge",
+        "failedShipping",
+      ]),
+    )
+    expect(machine.json.edges).toContainEqual(
+      expect.objectContaining({ from: "awaitingPayment", to: "charging", labels: ["PAID"] }),
+    )
+    expect((await call("/api/types/ship")).json).toMatchObject({ machine: false, events: null })
+    const plain = await call("/api/types/ship/machine")
+    expect(plain.status).toBe(404)
+    expect(plain.json.error).toMatch(/not a machine job/)
+    expect((await call("/api/types/nope/machine")).status).toBe(404)
+    expect((await call(`/api/jobs/${job.id}/info`)).json.job).toMatchObject({
+      id: job.id,
+      status: "queued",
+      awaitingEvents: true,
+      machineState: "awaitingPayment",
+      machinePath: ["awaitingPayment"],
+    })
+
+    const send = (event: unknown, headers: Record<string, string> = {}, id = job.id) =>
+      call(`/api/jobs/${id}/send`, { method: "POST", json: event, headers })
+    const bad = await send({ type: "PAID" })
+    expect(bad.status).toBe(422)
+    expect(bad.json.error).toBe('Invalid event for "order": ref: Missing key')
+    expect(bad.json.issues).toEqual([{ path: "ref", message: "Missing key" }])
+    expect((await send([{ type: "NOTE", text: "a list" }])).status).toBe(400)
+    const notJson = await call(`/api/jobs/${job.id}/send`, { method: "POST", body: "{ nope" })
+    expect(notJson.status).toBe(400)
+    expect((await send({ type: "NOTE", text: "lost" }, {}, "00000000-0000-4000-8000-000000000000")).status).toBe(404)
+    // Guarded as every action is: from another origin, or from no page at all, nothing is stored.
+    const crossOrigin = await send({ type: "NOTE", text: "evil" }, { origin: "http://evil.example" })
+    expect(crossOrigin.status).toBe(403)
+    const noOrigin = await new Promise<IncomingMessage>((resolve) =>
+      request(`${origin}/api/jobs/${job.id}/send`, { method: "POST" }, resolve).end('{"type":"NOTE","text":"evil"}'),
+    )
+    expect(noOrigin.statusCode).toBe(403)
+
+    const note = await send({ type: "NOTE", text: "from the page" })
+    expect(note.status).toBe(202)
+    expect(note.json).toMatchObject({ id: job.id, event: "NOTE", job: { id: job.id } })
+    expect((await send({ type: "CANCEL_ORDER" })).status).toBe(202)
+    expect(await job.result()).toEqual({ result: "cancelled", tracking: null, notes: ["from the page"] })
+    const late = await send({ type: "NOTE", text: "late" })
+    expect(late.status).toBe(409)
+    expect(late.json.error).toMatch(/Cannot send "NOTE" to job .*: it is completed/)
   })
 
   it("requires the token for everything when one is set: a Bearer header, or the cookie ?token= sets", async () => {

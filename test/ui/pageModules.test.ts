@@ -1,8 +1,13 @@
+import { createMachine } from "xstate"
 import { describe, expect, it } from "vitest"
 import { builtinJobs } from "../../src/cli/jobs.js"
+import type { InvalidParams } from "../../src/index.js"
+import { JobRegistry } from "../../src/jobs/JobRegistry.js"
+import { lifecycleDiagram } from "../../src/ui/lifecycleDiagram.js"
 import { allTestJobs } from "../fixtures/jobs.js"
+import { OrderJob, ShipJob } from "../fixtures/machineJobs.js"
 import { openManager } from "../fixtures/openManager.js"
-import { formatModule, validateModule } from "./pageModules.js"
+import { diagramModule, formatModule, schemaFormModule, validateModule } from "./pageModules.js"
 
 describe("the page's params check", () => {
   it("gives the issues dispatchByName gives, path for path and word for word, before anything is posted", async () => {
@@ -45,6 +50,73 @@ describe("the page's params check", () => {
     // Only what both took was stored (`null` for an optional field is taken as absent).
     expect(accepted).toBe(1)
     expect(await manager.listJobs()).toHaveLength(1)
+  })
+})
+
+describe("the page's event form", () => {
+  it("offers each event type of the schema, with its other fields, and checks an event as manager.send does, word for word", async () => {
+    const { validate } = await validateModule()
+    const { eventVariants } = await schemaFormModule()
+    const registry = new JobRegistry([OrderJob, ShipJob])
+    const variants = eventVariants(registry.schema("order").events)!
+    expect(variants.map((v) => v.type)).toEqual(["PAID", "CANCEL_ORDER", "NOTE"])
+    expect(variants.map((v) => [Object.keys(v.fields.properties), v.fields.required])).toEqual([
+      [["ref"], ["ref"]],
+      [[], []],
+      [["text"], ["text"]],
+    ])
+    const cases: unknown[] = [
+      { type: "PAID" },
+      { type: "PAID", ref: 3 },
+      { type: "PAID", ref: "r", extra: true },
+      { type: "NOTE" },
+      { type: "NOTE", text: "hello" },
+      { type: "CANCEL_ORDER", ref: "r" },
+    ]
+    for (const event of cases) {
+      let refused: unknown = []
+      try {
+        registry.decodeEvent("order", event)
+      } catch (error) {
+        refused = (error as InvalidParams).issues
+      }
+      const variant = variants.find((v) => v.type === (event as { type: string }).type)!
+      expect(validate(variant.schema, event), JSON.stringify(event)).toEqual(refused)
+    }
+    // A schema whose events have no literal type to choose them by is typed as JSON.
+    expect(eventVariants({ type: "object", properties: { kind: { type: "string" } } })).toBeNull()
+  })
+})
+
+describe("the page's machine diagram", () => {
+  it("reads a state value's states, and lights the arrows a path took, a state's own over its ancestor's", async () => {
+    const { statePaths, takenArrows, stateText } = await diagramModule()
+    expect(statePaths("idle")).toEqual({ active: ["idle"], leaves: ["idle"] })
+    expect(statePaths({ review: { legal: "open", tech: "done" } })).toEqual({
+      active: ["review", "review.legal", "review.legal.open", "review.tech", "review.tech.done"],
+      leaves: ["review.legal.open", "review.tech.done"],
+    })
+    expect(stateText({ a: "x" })).toBe("a.x")
+    const machine = createMachine({
+      id: "m",
+      initial: "a",
+      states: {
+        a: {
+          initial: "x",
+          // Both `a` and `a.x` take GO to b: from a.x, XState takes a.x's.
+          on: { GO: "b", IN: ".y" },
+          states: { x: { on: { NEXT: "y", GO: "#m.b" } }, y: {} },
+        },
+        b: { on: { BACK: "a.y" } },
+      },
+    })
+    const diagram = await lifecycleDiagram(machine)
+    const arrows = (path: unknown[]) => [...takenArrows(diagram, path)].sort()
+    expect(arrows([{ a: "x" }, { a: "y" }])).toEqual(["a.x>a.y"])
+    expect(arrows([{ a: "x" }, "b"])).toEqual(["a.x>b"])
+    expect(arrows([{ a: "y" }, "b", { a: "y" }])).toEqual(["a>b", "b>a.y"])
+    // A value repeated, or a path of one, took no arrow.
+    expect(arrows(["b"])).toEqual([])
   })
 })
 

@@ -28,3 +28,17 @@ export const formatModule = () =>
     progressOf: (progress: unknown, running?: boolean) => ProgressView
     durationMs: (text: string) => number | string | undefined
   }>("format.js")
+
+export interface EventVariant {
+  readonly type: string
+  readonly schema: unknown
+  readonly fields: { readonly properties: Record<string, unknown>; readonly required: ReadonlyArray<string> }
+}
+export const schemaFormModule = () =>
+  load<{ eventVariants: (schema: unknown) => EventVariant[] | null }>("schemaForm.js")
+export const diagramModule = () =>
+  load<{
+    statePaths: (value: unknown) => { active: string[]; leaves: string[] }
+    takenArrows: (diagram: unknown, path: ReadonlyArray<unknown>) => Set<string>
+    stateText: (value: unknown) => string
+  }>("diagram.js")

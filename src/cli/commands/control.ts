@@ -11,6 +11,7 @@ import type { Backoff, RetryPolicy } from "../../jobs/retryPolicy.js"
 import type { DbJob } from "../../persistence/JobStore.js"
 import { UsageError } from "../errors.js"
 import { followJob } from "../followJob.js"
+import { typeNotKnown } from "../jobs.js"
 import { durationOption, integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHintOf } from "../options.js"
 import { reportOutcome } from "../outcome.js"
 import { liveWorkerCount, readJob, resolveJobId, withStore } from "../readStore.js"
@@ -230,11 +231,7 @@ const resumeAndWait = async (
   cli: string,
 ) => {
   // A manager that does not know the job's type could not run it: say so before opening one.
-  if (!new JobRegistry(jobs).has(type)) {
-    throw new UsageError({
-      detail: `Job ${id} is of type "${type}", which this command does not know: add --jobs <module that exports it>`,
-    })
-  }
+  if (!new JobRegistry(jobs).has(type)) throw typeNotKnown(id, type)
   const manager = await JobManager.open({ ...where, jobs, runOnlyOwn: true })
   try {
     manager.runJob(id)

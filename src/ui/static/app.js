@@ -2,9 +2,9 @@
 import { render } from "preact"
 import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { html } from "./html.js"
-import { Lifecycle, Throughput } from "./diagram.js"
+import { Lifecycle, MachineDiagram, stateText, Throughput } from "./diagram.js"
 import { durationMs, progressOf } from "./format.js"
-import { SchemaForm, initialValue } from "./schemaForm.js"
+import { SchemaForm, eventVariants, initialValue } from "./schemaForm.js"
 import { timelineOf } from "./timeline.js"
 import { validate } from "./validate.js"
 
@@ -86,6 +86,12 @@ const waitOf = (job) => {
   if (job.stalled)
     return { label: "stalled", why: `its manager ${job.stalled.owner ?? ""} is gone; a sweep will requeue it` }
   if (job.status !== "queued") return null
+  // A machine job at rest: its runAt is its next timer, not a delay.
+  if (job.awaitingEvents)
+    return {
+      label: "waiting for an event",
+      why: `it runs again when an event is sent to it or a child of it ends${job.runAt ? `, or at ${new Date(job.runAt).toLocaleString()} (its next timer)` : ""}`,
+    }
   if (job.awaitingChildren) return { label: "waiting for children", why: "it resumes when its children have ended" }
   // Not due yet, whether or not a worker runs its type now.
   if (job.runAt && Date.parse(job.runAt) > Date.now())
@@ -395,7 +401,118 @@ const Children = ({ id, live, select }) => {
   )}</div>`
 }
 
-const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
+/** The schemas of a type and, for a machine job type, its machine's layout: read once per type while the page is open. */
+const typeReads = new Map()
+const typeOf = (name) => {
+  if (!typeReads.has(name)) {
+    const read = api(`api/types/${encodeURIComponent(name)}`).then(async (schema) => ({
+      schema,
+      diagram: schema.machine ? await api(`api/types/${encodeURIComponent(name)}/machine`) : null,
+    }))
+    // A failure is not kept: the next look asks again.
+    read.catch(() => typeReads.delete(name))
+    typeReads.set(name, read)
+  }
+  return typeReads.get(name)
+}
+
+const ENDED = ["completed", "failed", "cancelled"]
+
+/**
+ * A machine job's own machine: drawn from its type's definition when this dashboard's manager
+ * knows the type (a store's rows never say what a machine is), else its state and path as text;
+ * and a form that sends it an event. Nothing for a job that is not a machine job, nor until the
+ * page knows the manager's types (`known` undefined).
+ */
+const Machine = ({ job, known, onSent }) => {
+  const [type, setType] = useState(null)
+  const [error, setError] = useState(null)
+  useEffect(() => {
+    setType(null)
+    setError(null)
+    if (known) typeOf(job.name).then(setType, (e) => setError(e.message))
+  }, [job.name, known])
+  if (known === undefined || (known && type === null && error === null)) return null
+  if (type !== null ? !type.schema.machine : job.machineState === undefined) return null
+  const path = job.machinePath ?? []
+  const anywhere = type?.diagram?.anywhere ?? []
+  return html`<h3>machine</h3>
+    ${error && html`<div class="error-box">${error}</div>`}
+    ${
+      type?.diagram
+        ? html`<div class="diagram"><${MachineDiagram} diagram=${type.diagram} job=${job} /></div>`
+        : html`<p class="muted" data-machine-undrawn>This dashboard does not know the type ${job.name} (give its module with <code>--jobs</code>): its machine is not drawn.</p>`
+    }
+    ${anywhere.length > 0 && html`<div class="muted">from any state: ${anywhere.map((a, i) => html`${i ? "; " : ""}${a.labels.join(", ")} → ${a.to}`)}</div>`}
+    <div class="muted" data-machine-state=${job.machineState === undefined ? "" : stateText(job.machineState)} data-machine-path=${path.map(stateText).join(" ")}>
+      state: <b>${job.machineState === undefined ? "not started" : stateText(job.machineState)}</b>${path.length > 0 && html`; path: ${path.map((v, i) => html`${i ? " → " : ""}${stateText(v)}`)}`}</div>
+    ${type?.schema.events && !ENDED.includes(job.status) && html`<${SendEvent} key=${job.id} job=${job} schema=${type.schema.events} onSent=${onSent} />`}`
+}
+
+/**
+ * Sends an event, built from the type's `events` schema: its type chosen from the schema's, its
+ * fields as the dispatch form's params are (checked in the page first, with the server's wording;
+ * the server's issues shown next to their fields). A schema the form cannot read is typed as JSON.
+ */
+const SendEvent = ({ job, schema, onSent }) => {
+  const variants = useMemo(() => eventVariants(schema), [schema])
+  const [chosen, setChosen] = useState(0)
+  const [value, setValue] = useState({})
+  const [text, setText] = useState("")
+  const [issues, setIssues] = useState([])
+  const [message, setMessage] = useState(null)
+  const variant = variants?.[chosen]
+  useEffect(() => {
+    setValue(variant ? (initialValue(variant.fields) ?? {}) : {})
+    setIssues([])
+  }, [chosen, schema])
+  const submit = async (e) => {
+    e.preventDefault()
+    setMessage(null)
+    let event
+    if (variant) event = { type: variant.type, ...value }
+    else {
+      try {
+        event = JSON.parse(text)
+      } catch (err) {
+        setMessage({ ok: false, text: `The event is not valid JSON: ${err.message}` })
+        return
+      }
+    }
+    // Nothing posts until the event fits its variant: the same issues the server would give.
+    const local = validate(variant ? variant.schema : schema, event)
+    if (local.length) {
+      setIssues(local)
+      setMessage({
+        ok: false,
+        text: `Invalid event for ${JSON.stringify(job.name)}: ${local.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      })
+      return
+    }
+    try {
+      const r = await post(`api/jobs/${encodeURIComponent(job.id)}/send`, event)
+      setIssues([])
+      setMessage({ ok: true, text: `Sent ${r.event}: stored, the machine applies it when the job runs` })
+      onSent(r.job)
+    } catch (err) {
+      setIssues(err.issues ?? [])
+      setMessage({ ok: false, text: err.message })
+    }
+  }
+  return html`<form onSubmit=${submit} data-form="send">
+    ${
+      variant
+        ? html`<div class="field"><label for="send-type">event</label><select id="send-type" name="event-type" value=${chosen} onChange=${(e) => setChosen(Number(e.target.value))}>
+        ${variants.map((v, i) => html`<option value=${i}>${v.type}</option>`)}</select></div>
+        ${Object.keys(variant.fields.properties ?? {}).length > 0 && html`<${SchemaForm} schema=${variant.fields} value=${value} onChange=${setValue} issues=${issues} />`}`
+        : html`<div class="field"><label for="send-json">event <span class="hint">(JSON, with its type)</span></label><textarea id="send-json" name="event" rows="3" value=${text} onInput=${(e) => setText(e.target.value)} /></div>`
+    }
+    ${message && html`<div class=${message.ok ? "ok-box" : "error-box"} data-result=${message.ok ? "ok" : "error"}>${message.text}</div>`}
+    <button class="act primary" type="submit">Send</button>
+  </form>`
+}
+
+const JobDetail = ({ id, live, diagram, types: known, onChanged, select, showChildren }) => {
   const [data, setData] = useState(null)
   const [logs, setLogs] = useState([])
   const [error, setError] = useState(null)
@@ -449,6 +566,19 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
     live.listeners.add(l)
     return () => live.listeners.delete(l)
   }, [id])
+  // A running machine job moves from state to state without a status to hear: read it every second meanwhile.
+  const moving = data?.job.machineState !== undefined && data?.job.status === "running"
+  useEffect(() => {
+    if (!moving) return
+    const every = setInterval(() => {
+      const n = live.learnt.current
+      api(`api/jobs/${encodeURIComponent(id)}/info`).then(
+        (r) => setData((old) => (old?.job.id === r.job.id ? { ...old, job: r.job, n } : old)),
+        () => {},
+      )
+    }, 1000)
+    return () => clearInterval(every)
+  }, [id, moving])
   if (error) return html`<div class="card"><div class="error-box">${error}</div></div>`
   if (!data) return html`<div class="card muted">Loading job…</div>`
   const act = async (action) => {
@@ -486,6 +616,11 @@ const JobDetail = ({ id, live, diagram, onChanged, select, showChildren }) => {
     <${Bar} job=${job} live=${live.progress.get(id)} />
     <div class="diagram"><${Lifecycle} diagram=${diagram} job=${job} path=${path} /></div>
     <div class="muted" data-path=${path.join(" ")}>path: ${path.map((status, i) => html`${i ? " → " : ""}<span title=${timeline[i]?.at ?? "just now"}>${status}</span>`)}</div>
+    <${Machine} job=${job} known=${known?.includes(job.name)} onSent=${(sent) => {
+      // The event is stored; the job may run now: read it again (the feed tells its statuses).
+      live.patch(sent)
+      void load()
+    }} />
     <dl class="fields">
       <dt>priority</dt><dd>${job.priority}</dd>
       <dt>attempts</dt><dd>${job.attempts} (${job.failures} failed since dispatch or retry)</dd>
@@ -893,7 +1028,7 @@ const App = () => {
         view === "jobs" &&
         html`<div class="split">
         <${JobList} live=${live} overview=${overview} selected=${selected} select=${select} filter=${filter} setFilter=${setFilter} />
-        ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} onChanged=${refresh} select=${select} showChildren=${showChildren} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
+        ${selected ? html`<${JobDetail} id=${selected} live=${live} diagram=${diagram} types=${overview?.types} onChanged=${refresh} select=${select} showChildren=${showChildren} />` : html`<div class="card muted">Select a job to see its params, output, log and lifecycle.</div>`}
       </div>`
       }
       ${

@@ -100,3 +100,21 @@ export const SchemaForm = ({ schema, value, onChange, issues }) => {
     required=${(schema.required ?? []).includes(k)} value=${value?.[k]} onChange=${(v) => onChange(set(value ?? {}, k, v))} issues=${issues} />`,
   )}</div>`
 }
+
+/**
+ * An events schema's variants by their `type` (a union's members, or the one struct), each with
+ * the schema of its other fields; null when a variant has no literal `type` to choose it by.
+ */
+export const eventVariants = (schema) => {
+  const variants = Array.isArray(schema?.anyOf) ? schema.anyOf : [schema]
+  const types = variants.map((v) => v?.properties?.type?.enum)
+  if (!types.every((t) => Array.isArray(t) && t.length === 1 && typeof t[0] === "string")) return null
+  return variants.map((v, i) => {
+    const { type: _, ...properties } = v.properties
+    return {
+      type: types[i][0],
+      schema: v,
+      fields: { ...v, properties, required: (v.required ?? []).filter((k) => k !== "type") },
+    }
+  })
+}
