@@ -21,8 +21,9 @@ import w5 from "./w5-memory.js"
 import w6 from "./w6-recovery.js"
 import w7 from "./w7-pause.js"
 import w8 from "./w8-state.js"
+import w9 from "./w9-machines.js"
 
-const workloads: Record<string, Workload> = { W1: w1, W2: w2, W3: w3, W4: w4, W5: w5, W6: w6, W7: w7, W8: w8 }
+const workloads: Record<string, Workload> = { W1: w1, W2: w2, W3: w3, W4: w4, W5: w5, W6: w6, W7: w7, W8: w8, W9: w9 }
 
 const argv = process.argv.slice(2)
 const option = (name: string) => {
