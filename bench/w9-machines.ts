@@ -23,7 +23,8 @@
  *   transition is known committed, in-process, with no polling and no extra reads (handle and
  *   `manager.events` carry no transition; polling getJobInfo would add reads and its period).
  *   The path timed: send (one transaction) → claim → inbox read → checkpoint commit. Samples are
- *   sequential: the next is sent once the previous job has completed and nothing is live.
+ *   sequential: each job is dispatched and comes to rest just before its sample (so it is the
+ *   only one resting), and the next once it has completed and nothing is live.
  *   "Live": one job that never rests (a parallel region holds a step that never ends), looping
  *   on GO: the same send, read and commit without the claim.
  *
@@ -32,10 +33,11 @@
  *   then the stored rows are checked (all queued, all awaiting events). RSS and V8 heap after a
  *   full GC (--expose-gc) before (after open and an untimed warm-up of 100 such jobs through
  *   rest and GO) and after. Meanwhile a plain noop job runs: dispatch → result, median and
- *   worst of 20, before the jobs rest and while they rest. Then every job is sent GO (awaited
- *   sends, one after another) and runs to completion: sends/s, and jobs/s from first send until
- *   every job has applied its event and nothing is live (checked: all `n` completed); RSS and
- *   heap again after GC.
+ *   worst of 20, before the jobs rest and while they rest; send→applied for 50 of them, one at a
+ *   time, while the others rest. Then each of the others is sent GO (awaited sends, one after
+ *   another) and runs to completion: sends/s, and jobs/s from first send until every job has
+ *   applied its event and nothing is live (checked: all `n` completed); RSS and heap again
+ *   after GC.
  *
  * PostgreSQL: each child makes a database of its own on BENCH_PG_URL (default: the local server,
  * trust auth, user postgres) and drops it after. If the server cannot be reached, the
@@ -340,16 +342,15 @@ const latency = async ({ store, dir, n }: Args): Promise<LatencyResult> => {
   const { manager, close } = await open(store, dir, [types.Waiter, types.Holder])
   const appliedTo = (jobId: string) => new Promise<void>((resolve) => waiting.set(jobId, resolve))
 
-  // Resting: every sample its own job, resting since before the first send.
-  const handles = []
-  for (let i = 0; i < samples + 20; i++) handles.push(await manager.dispatch(types.Waiter, {}))
-  await waitUntil(() => entered === handles.length && manager.stats().running === 0)
+  // Resting: every sample its own job, the only one resting (every claim reads past the jobs
+  // that rest: see `resting`, where N rest).
   const resting: number[] = []
   const stored: number[] = []
   const slow: Array<[number, number]> = []
   measured.start()
-  for (let i = 0; i < handles.length; i++) {
-    const handle = handles[i]!
+  for (let i = 0; i < samples + 20; i++) {
+    const handle = await manager.dispatch(types.Waiter, {})
+    await waitUntil(() => entered === i + 1 && manager.stats().running === 0)
     const applied = appliedTo(handle.id)
     const t0 = performance.now()
     await manager.send(handle.id, { type: "GO", i })
@@ -408,6 +409,9 @@ interface RestingResult {
   readonly plainBeforeMax: number
   readonly plainWhileP50: number
   readonly plainWhileMax: number
+  /** send→applied of 50 of them, one at a time, while the others rest. */
+  readonly appliedWhileP50: number
+  readonly appliedWhileMax: number
   readonly sendsPerSec: number
   readonly drainPerSec: number
   /** After the drain (every job completed), after GC. */
@@ -418,7 +422,15 @@ interface RestingResult {
 const resting = async ({ store, dir, n }: Args): Promise<RestingResult> => {
   let entered = 0
   let applied = 0
-  const types = await jobTypes({ entered: () => void entered++, applied: () => void applied++ })
+  const waiting = new Map<string, () => void>()
+  const types = await jobTypes({
+    entered: () => void entered++,
+    applied: (jobId) => {
+      applied++
+      waiting.get(jobId)?.()
+      waiting.delete(jobId)
+    },
+  })
   const { manager, close } = await open(store, dir, [types.Waiter, types.Noop])
   const countOf = async (name: string, status: string) =>
     (await manager.countJobs()).find((c) => c.name === name && c.status === status)?.count ?? 0
@@ -465,8 +477,19 @@ const resting = async ({ store, dir, n }: Args): Promise<RestingResult> => {
   if (queued !== n) throw new Error(`W9 resting: ${queued} of ${n} jobs stored queued awaiting events`)
   const after = await settledMemoryMB()
   const plainWhile = await plainJobs()
+  // send→applied while they rest: the first 50, one at a time.
+  const latencies: number[] = []
+  for (const id of ids.slice(0, 50)) {
+    const done = new Promise<void>((resolve) => waiting.set(id, resolve))
+    const t = performance.now()
+    await manager.send(id, { type: "GO", i: -1 })
+    await done
+    latencies.push(performance.now() - t)
+    await waitUntil(() => manager.stats().running === 0)
+  }
+  const sortedLatencies = sortNumbers(latencies)
 
-  const drain = await drainAll(ids)
+  const drain = await drainAll(ids.slice(50))
   const completed = await countOf("w9_waiter", "completed")
   if (completed !== n + 100) throw new Error(`W9 resting: ${completed} completed, expected ${n + 100}`)
   const drained = await settledMemoryMB()
@@ -483,8 +506,10 @@ const resting = async ({ store, dir, n }: Args): Promise<RestingResult> => {
     plainBeforeMax: plainBefore.max,
     plainWhileP50: plainWhile.p50,
     plainWhileMax: plainWhile.max,
-    sendsPerSec: (n / drain.sendMs) * 1000,
-    drainPerSec: (n / drain.ms) * 1000,
+    appliedWhileP50: percentile(sortedLatencies, 50),
+    appliedWhileMax: sortedLatencies[sortedLatencies.length - 1]!,
+    sendsPerSec: ((n - 50) / drain.sendMs) * 1000,
+    drainPerSec: ((n - 50) / drain.ms) * 1000,
     rssDrainedMB: drained.rssMB,
     heapDrainedMB: drained.heapMB,
   }
@@ -540,7 +565,10 @@ export default async function w9(b: Bench): Promise<Figure[]> {
     const plain = { baselineLabel: "plain job" }
     const before = { baselineLabel: "before" }
     const size = b.n.toLocaleString("en-US")
+    const rest = (b.n - 50).toLocaleString("en-US")
     const measuredT = t.flatMap((x) => (x.machine === undefined ? [] : [{ machine: x.machine, plain: x.plain }]))
+    const perRun = (f: (x: (typeof measuredT)[number]) => number) =>
+      measuredT.map((x) => `${f(x).toFixed(2)}×`).join(", ")
     const ofRuns = measuredT.length < t.length ? ` (${measuredT.length} of ${t.length} runs)` : ""
     figures.push(
       figure(
@@ -578,6 +606,7 @@ export default async function w9(b: Bench): Promise<Figure[]> {
             name: `persisted transitions/s, concurrency 8, ${jobs} jobs × 101 (fromPromise steps), vs a plain job's checkpoints/s${ofRuns}`,
             unit: "checkpoints/s",
             ...plain,
+            note: `ratio in each run: ${perRun((x) => x.machine.perSec / x.plain.perSec)}`,
           },
           measuredT.map((x) => x.machine.perSec),
           measuredT.map((x) => x.plain.perSec),
@@ -588,6 +617,7 @@ export default async function w9(b: Bench): Promise<Figure[]> {
             name: `CPU time per persisted transition, vs per plain checkpoint${ofRuns}`,
             unit: "µs",
             ...plain,
+            note: `ratio in each run: ${perRun((x) => x.machine.cpuUs / x.plain.cpuUs)}`,
           },
           measuredT.map((x) => x.machine.cpuUs),
           measuredT.map((x) => x.plain.cpuUs),
@@ -681,13 +711,27 @@ export default async function w9(b: Bench): Promise<Figure[]> {
       figure(
         {
           workload: w,
-          name: `sends to the ${size} resting jobs, awaited one by one, during the drain`,
+          name: `send→applied while ${size} rest, median of 50 (one at a time), vs a lone resting job's p50`,
+          unit: "ms",
+          baselineLabel: "alone",
+        },
+        r.map((x) => x.appliedWhileP50),
+        l.map((x) => x.restingP50),
+      ),
+      figure(
+        { workload: w, name: `send→applied while ${size} rest, worst of 50`, unit: "ms" },
+        r.map((x) => x.appliedWhileMax),
+      ),
+      figure(
+        {
+          workload: w,
+          name: `sends to the other ${rest} resting jobs, awaited one by one, during the drain`,
           unit: "calls/s",
         },
         r.map((x) => x.sendsPerSec),
       ),
       figure(
-        { workload: w, name: `drain: first send → all ${size} applied and completed`, unit: "jobs/s" },
+        { workload: w, name: `drain: first send → all ${rest} applied and completed`, unit: "jobs/s" },
         r.map((x) => x.drainPerSec),
       ),
     )
