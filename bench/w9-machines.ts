@@ -20,8 +20,9 @@
  *   sample, `manager.send` GO to the next one, and time until the machine's own action on that
  *   transition runs. The engine runs a machine's actions only after the transition's checkpoint
  *   is committed (src/actors/machineRun.ts `advance`), so the action is the first moment the
- *   transition is known committed, in-process, with no polling and no extra reads (handle and
- *   `manager.events` carry no transition; polling getJobInfo would add reads and its period).
+ *   transition is known committed, in-process, with no polling and no extra reads (handles and
+ *   `manager.events` carry statuses, not transitions; the @internal `subscribeJob` hears
+ *   committed checkpoints; polling getJobInfo would add reads and its period).
  *   The path timed: send (one transaction) → claim → inbox read → checkpoint commit. Samples are
  *   sequential: each job is dispatched and comes to rest just before its sample (so it is the
  *   only one resting), and the next once it has completed and nothing is live.
@@ -687,6 +688,16 @@ export default async function w9(b: Bench): Promise<Figure[]> {
         },
         r.map((x) => x.rssDrainedMB),
         r.map((x) => x.rssBeforeMB),
+      ),
+      figure(
+        {
+          workload: w,
+          name: `V8 heap in use after all ${size} completed (after GC), vs before`,
+          unit: "MB",
+          ...before,
+        },
+        r.map((x) => x.heapDrainedMB),
+        r.map((x) => x.heapBeforeMB),
       ),
       figure(
         {
