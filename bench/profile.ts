@@ -4,9 +4,9 @@
  * .ts source through the source maps the child saved (see `dumpProfileInfo` in lib.ts), since
  * tsx runs transformed code. For the worst event-loop stall it also lists total (inclusive) time.
  */
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { SourceMap } from "node:module"
-import { relative } from "node:path"
+import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { repoRoot } from "./lib.js"
 
@@ -33,6 +33,14 @@ interface Span {
   readonly end?: number
 }
 
+/** The source map tsc wrote beside a file of the compiled package (dist/), which `import "jobstate"` runs. */
+const distMap = (url: string): unknown => {
+  if (!url.startsWith("file://")) return undefined
+  const file = fileURLToPath(url)
+  if (!file.startsWith(join(repoRoot, "dist")) || !existsSync(`${file}.map`)) return undefined
+  return JSON.parse(readFileSync(`${file}.map`, "utf8"))
+}
+
 const shortPath = (url: string): string => {
   if (!url.startsWith("file://")) return url || "(native)"
   const rel = relative(repoRoot, fileURLToPath(url))
@@ -49,15 +57,28 @@ export const summarizeProfile = (
   const profile = JSON.parse(readFileSync(profileFile, "utf8")) as Profile
   const payloads =
     sourceMapsFile === undefined ? {} : (JSON.parse(readFileSync(sourceMapsFile, "utf8")) as Record<string, unknown>)
-  const maps = new Map<string, SourceMap>()
+  const maps = new Map<string, SourceMap | null>()
+  /** tsx's map of a .ts file this process loaded, or tsc's `.js.map` beside a compiled dist/ file. */
+  const mapOf = (url: string): SourceMap | null => {
+    let map = maps.get(url)
+    if (map !== undefined) return map
+    const payload = payloads[url] ?? distMap(url)
+    map = payload === undefined ? null : new SourceMap(payload as ConstructorParameters<typeof SourceMap>[0])
+    maps.set(url, map)
+    return map
+  }
   const where = (f: CallFrame): string => {
-    const payload = payloads[f.url]
-    if (payload !== undefined && f.lineNumber >= 0) {
-      let map = maps.get(f.url)
-      if (map === undefined)
-        maps.set(f.url, (map = new SourceMap(payload as ConstructorParameters<typeof SourceMap>[0])))
-      const entry = map.findEntry(f.lineNumber, f.columnNumber) as { originalLine?: number }
-      if (entry.originalLine !== undefined) return `${shortPath(f.url)}:${entry.originalLine + 1}`
+    const map = f.lineNumber >= 0 ? mapOf(f.url) : null
+    if (map !== null) {
+      const entry = map.findEntry(f.lineNumber, f.columnNumber) as { originalLine?: number; originalSource?: string }
+      if (entry.originalLine !== undefined) {
+        // tsc's maps name the .ts source relative to the .js file; tsx's name the file itself.
+        const source =
+          payloads[f.url] === undefined && entry.originalSource !== undefined
+            ? shortPath(new URL(entry.originalSource, f.url).href)
+            : shortPath(f.url)
+        return `${source}:${entry.originalLine + 1}`
+      }
     }
     return f.lineNumber >= 0 && f.url ? `${shortPath(f.url)}:${f.lineNumber + 1}` : shortPath(f.url)
   }

@@ -35,9 +35,19 @@ export const machine = () => {
 
 export type Machine = ReturnType<typeof machine>
 
+/** Workloads run again on their own (`--only`) after the full run: when, how many runs, N. */
+export type Reruns = Readonly<Record<string, { readonly date: string; readonly runs: number; readonly n: number }>>
+
+/** bench/results.json. */
+export interface Results extends Bench {
+  readonly machine: Machine
+  readonly figures: ReadonlyArray<Figure>
+  readonly reruns?: Reruns
+}
+
 const num = (v: number, unit: string): string => {
   if (!Number.isFinite(v)) return "–"
-  if (unit === "jobs/s" || unit === "calls/s" || unit === "B" || unit === "writes")
+  if (["jobs/s", "calls/s", "checkpoints/s", "B", "writes", "jobs"].includes(unit))
     return Math.round(v).toLocaleString("en-US")
   if (Math.abs(v) >= 100) return v.toFixed(0)
   if (Math.abs(v) >= 10) return v.toFixed(1)
@@ -50,7 +60,7 @@ const cell = (s: Stat | undefined, unit: string, label?: string): string => {
   return `${label === undefined ? "" : `${label}: `}${num(s.median, unit)}${range}`
 }
 
-export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): string => {
+export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>, reruns: Reruns = {}): string => {
   const lines = [
     "# jobstate benchmark",
     "",
@@ -62,6 +72,10 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): 
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
     `- Date: ${m.date}`,
+    ...Object.entries(reruns).map(
+      ([k, r]) =>
+        `- ${k} run again on its own (\`--only ${k}\`, same machine): ${r.date}, ${r.runs} run${r.runs > 1 ? "s" : ""}, N = ${r.n.toLocaleString("en-US")}`,
+    ),
     "",
     "Floor: bare better-sqlite3, WAL, synchronous=NORMAL, one INSERT to enqueue, one UPDATE to claim, one UPDATE to",
     "complete, each its own transaction (bench/floor.ts). Ratio = jobstate median / floor (or baseline) median.",
@@ -94,6 +108,7 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): 
     "- W6: open() runs recovery synchronously, so the stall figure includes it. 100k completed rows (SQL copies of a real completed row) + 1,000 jobs left `running` by a SIGKILLed manager; open → first resumed `run`, → all completed.",
     "- W7: one job calling `checkInterrupt` every ms; `pause()` until it resolves (stored state read back), `resume()` until `run` starts again.",
     "- W8: schema-valid checkpoint states of the built-in jobs (FileCopyState stores a walk cursor, not a list of finished files, so it stays small); bytes and per-call codec time, MessagePack vs JSON. The third state is the brief's assumed shape, for comparison only.",
+    "- W9: machine jobs on SQLite and PostgreSQL. Transitions: a counter machine whose state invokes a `fromPromise` step that resolves at once and re-enters on `onDone` (one committed checkpoint per step), beside a plain job awaiting `ctx.checkpoint` as often, concurrency 8, in one process (ABBA rounds); CPU time from `process.cpuUsage`. send→applied: `manager.send` until the machine's own action on that transition runs (the engine runs it only after the transition is committed), one sample at a time; resting jobs (each its own, claimed again) and one live job. Resting: N jobs come to rest; RSS/heap after GC before and after; a plain job's dispatch → result meanwhile; then each is sent its event, drained to completion.",
     "- `npm run bench -- --profile W2` runs a workload's jobstate children under `node --cpu-prof` and prints the top self-time functions of the measured part (positions mapped to the .ts sources).",
     "",
   ]
