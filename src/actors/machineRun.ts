@@ -1,11 +1,5 @@
-import {
-  createActor,
-  initialTransition,
-  transition,
-  type AnyActorRef,
-  type AnyMachineSnapshot,
-  type EventObject,
-} from "xstate"
+import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from "xstate"
+import { inertScopeOf } from "../machines/inertScope.js"
 import {
   isStepLogic,
   jobOfLogic,
@@ -68,6 +62,15 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
   const definition = job.definition as MachineJobDefinition
   const logic = definition.machine.machine
   const input = { params: job.params, jobId: job.id }
+  // One actor scope for the attempt's transitions (XState's public transition() builds an actor,
+  // and runs the machine's `context`, for each): each hands its actions to `taken`.
+  let taken: ExecutableAction[] = []
+  const scope = inertScopeOf(logic, input, (action) => void taken.push(action as ExecutableAction))
+  const take = <S>(step: () => S): [S, ExecutableAction[]] => {
+    taken = []
+    const next = step()
+    return [next, taken]
+  }
   let state = job.state as MachineJobState
   const steps = new Map<string, Step>()
   /** Child jobs invoked, by invoke id: the id of the current invocation's child, once dispatched. */
@@ -241,7 +244,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
     applied?: number,
     fired?: string,
   ): Promise<AnyMachineSnapshot> => {
-    const [next, actions] = transition(logic, snapshot, event as never) as [AnyMachineSnapshot, ExecutableAction[]]
+    const [next, actions] = take(() => logic.transition(snapshot, event as never, scope) as AnyMachineSnapshot)
     // An error the machine does not handle (a step with no onError) fails the attempt; the
     // stored snapshot stays the last good one, so a retry runs that step again.
     if (next.status === "error") throw next.error
@@ -279,7 +282,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
   try {
     let snapshot: AnyMachineSnapshot
     if (state.snapshot === null) {
-      const [first, actions] = initialTransition(logic, input) as [AnyMachineSnapshot, ExecutableAction[]]
+      const [first, actions] = take(() => logic.getInitialSnapshot(scope, input) as AnyMachineSnapshot)
       const firstState = bookkeep(first, actions)
       await host.checkpoint(job, firstState)
       committed()

@@ -2,7 +2,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { Schema } from "effect"
-import { setup, type InspectionEvent } from "xstate"
+import { assign, setup, type InspectionEvent } from "xstate"
 import {
   defineMachineJob,
   fromStep,
@@ -326,5 +326,47 @@ describe("machine jobs and a crash between a transition and its effects", () => 
     const next = await openTestManager({ dataDir: dir, jobs: [Machine] })
     await (await next.handle(handle.id)).result()
     expect(ran).toEqual(["step"])
+  })
+})
+
+describe("machine jobs' transitions", () => {
+  it("compute the machine's initial context once per attempt, not once per transition", async () => {
+    let contexts = 0
+    const Loop = defineMachineJob({
+      name: "loop",
+      params: Schema.Struct({ n: Schema.Number }),
+      output: Schema.Number,
+      machine: setup({
+        types: {} as { context: { left: number; done: number }; input: { params: { n: number }; jobId: string } },
+        actors: { tick: fromStep(async () => 1) },
+      }).createMachine({
+        context: ({ input }) => {
+          contexts++
+          return { left: input.params.n, done: 0 }
+        },
+        initial: "working",
+        states: {
+          working: {
+            always: { guard: ({ context }) => context.left === 0, target: "finished" },
+            invoke: {
+              src: "tick",
+              onDone: {
+                target: "working",
+                reenter: true,
+                actions: assign({ left: ({ context }) => context.left - 1, done: ({ context }) => context.done + 1 }),
+              },
+            },
+          },
+          finished: { type: "final" },
+        },
+        output: ({ context }) => context.done,
+      }),
+    })
+    const manager = await openTestManager({ jobs: [Loop] })
+    const handle = await manager.dispatch(Loop, { n: 20 })
+    expect(await handle.result()).toBe(20)
+    expect((await manager.getJobInfo(handle.id)).checkpoints).toBeGreaterThanOrEqual(21)
+    // The attempt's scope computes it once, and the machine's first snapshot once.
+    expect(contexts).toBeLessThanOrEqual(2)
   })
 })
