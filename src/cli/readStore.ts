@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
-import { toJobInfo, type JobInfo } from "../actors/JobInfo.js"
+import { machineInfo, toJobInfo, type JobInfo } from "../actors/JobInfo.js"
 import { Owners } from "../actors/owners.js"
 import { JobNotFound } from "../jobs/errors.js"
 import type { JobStatus } from "../jobs/JobStatus.js"
@@ -78,7 +78,9 @@ export interface JobDetails extends JobInfo {
   readonly params: unknown
   readonly state: unknown
   /** Its children, oldest first (`ctx.spawnChildren`). */
-  readonly childJobs: ReadonlyArray<Pick<JobInfo, "id" | "name" | "status" | "stalled" | "waitingForWorker" | "runAt">>
+  readonly childJobs: ReadonlyArray<
+    Pick<JobInfo, "id" | "name" | "status" | "stalled" | "waitingForWorker" | "runAt" | "awaitingEvents">
+  >
 }
 
 export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<DbJob> = []): JobDetails => {
@@ -90,13 +92,14 @@ export const jobDetails = (row: DbJob, owners: Owners, children: ReadonlyArray<D
     }
   }
   const childJobs = children.map((c) => {
-    const { id, name, status, stalled, waitingForWorker, runAt } = toJobInfo(c, owners)
-    return { id, name, status, stalled, waitingForWorker, runAt }
+    const { id, name, status, stalled, waitingForWorker, runAt, awaitingEvents } = toJobInfo(c, owners)
+    return { id, name, status, stalled, waitingForWorker, runAt, awaitingEvents }
   })
   const counts: Partial<Record<JobInfo["status"], number>> = {}
   for (const c of childJobs) counts[c.status] = (counts[c.status] ?? 0) + 1
   return {
     ...toJobInfo(row, owners),
+    ...machineInfo(row),
     ...(childJobs.length === 0 ? {} : { children: counts }),
     params: tryUnpack(row.params, `params of job ${row.id}`),
     state: tryUnpack(row.data, `state of job ${row.id}`),
@@ -115,26 +118,31 @@ export const liveWorkerCount = async (store: JobStore, type?: string): Promise<n
 /**
  * The CLI's words for what a stored status does not say, each with the status it is a case of:
  * `stalled`, a running job whose manager is gone; `waiting`, a queued one no worker runs;
- * `delayed`, a queued one not yet due. `list --status` takes them as it takes a status.
+ * `resting`, a queued machine job waiting for an event (or its next timer); `delayed`, a queued
+ * one not yet due. `list --status` takes them as it takes a status.
  */
-export const shownCases = { stalled: "running", waiting: "queued", delayed: "queued" } as const satisfies Record<
-  string,
-  JobStatus
->
+export const shownCases = {
+  stalled: "running",
+  waiting: "queued",
+  resting: "queued",
+  delayed: "queued",
+} as const satisfies Record<string, JobStatus>
 export type ShownCase = keyof typeof shownCases
 
 /** The status the CLI shows: a status, or the case of it that `shownCases` names. */
 export const shownStatus = (
-  info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt">,
+  info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt"> & Partial<Pick<JobInfo, "awaitingEvents">>,
   now = Date.now(),
 ): string =>
   info.stalled !== null
     ? "stalled"
     : info.waitingForWorker
       ? "waiting"
-      : info.status === "queued" && info.runAt !== null && Date.parse(info.runAt) > now
-        ? "delayed"
-        : info.status
+      : info.status === "queued" && info.awaitingEvents === true
+        ? "resting"
+        : info.status === "queued" && info.runAt !== null && Date.parse(info.runAt) > now
+          ? "delayed"
+          : info.status
 
 /** One line telling what a stalled or waiting job waits for, or `undefined`. */
 export const waitingNote = (info: JobInfo): string | undefined => {

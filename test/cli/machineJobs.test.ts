@@ -126,3 +126,22 @@ describe("jobstate viz --job", () => {
     )
   })
 })
+
+describe("jobstate list and show, of a machine job", () => {
+  it("list says a resting order is resting (not delayed by its timer) and --status finds it; show gives its state and path", async () => {
+    const dataDir = tempDir()
+    const worker = await openManager({ dataDir, jobs, concurrency: 2 })
+    const job = await restingOrder(worker, dataDir)
+    await waitUntil(async () => (await worker.getJobInfo(job.id)).awaitingEvents)
+    const list = await cli("-d", dataDir, "list")
+    expect(list.stdout).toMatch(new RegExp(`${job.id}\\s+order\\s+resting`))
+    const resting = await cli("-d", dataDir, "list", "--status", "resting")
+    expect(resting.stdout).toContain(job.id)
+    expect((await cli("-d", dataDir, "list", "--status", "delayed")).stdout).not.toContain(job.id)
+    await worker.send(job.id, { type: "NOTE", text: "x" })
+    await worker.send(job.id, { type: "CANCEL_ORDER" })
+    await (await worker.handle(job.id)).result()
+    const show = await cli("-d", dataDir, "show", job.id)
+    expect(show.stdout).toMatch(/machine\s+cancelled \(awaitingPayment → cancelled\)/)
+  })
+})

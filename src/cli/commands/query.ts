@@ -47,6 +47,14 @@ const childSummary = (details: JobDetails): string | null => {
   return `${total} (${counts.join(", ")})${details.awaitingChildren ? "; waiting for them to end" : ""}`
 }
 
+/** A machine job's state and the way it came, "shipping (awaitingPayment → charging → shipping)"; null for another job. */
+const machineLine = (details: JobDetails): string | null => {
+  if (details.machineState === undefined) return null
+  const said = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value))
+  const path = details.machinePath ?? []
+  return `${said(details.machineState)}${path.length > 1 ? ` (${path.map(said).join(" → ")})` : ""}`
+}
+
 /**
  * The line for the job's end, from its row: for a completed job (its end writes no line), or one
  * that ended with no line of its own saying so. A cancelled or failed job's own last line
@@ -219,6 +227,7 @@ export const registerQueryCommands = (program: Command) => {
             : null,
         ],
         ["runs at", details.runAt],
+        ["machine", machineLine(details)],
         ["unique key", details.uniqueKey],
         [
           "checkpoints",
