@@ -35,6 +35,16 @@ export const machine = () => {
 
 export type Machine = ReturnType<typeof machine>
 
+/** Workloads run again on their own (`--only`) after the full run: when, how many runs, N. */
+export type Reruns = Readonly<Record<string, { readonly date: string; readonly runs: number; readonly n: number }>>
+
+/** bench/results.json. */
+export interface Results extends Bench {
+  readonly machine: Machine
+  readonly figures: ReadonlyArray<Figure>
+  readonly reruns?: Reruns
+}
+
 const num = (v: number, unit: string): string => {
   if (!Number.isFinite(v)) return "–"
   if (unit === "jobs/s" || unit === "calls/s" || unit === "B" || unit === "writes")
@@ -50,7 +60,7 @@ const cell = (s: Stat | undefined, unit: string, label?: string): string => {
   return `${label === undefined ? "" : `${label}: `}${num(s.median, unit)}${range}`
 }
 
-export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): string => {
+export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>, reruns: Reruns = {}): string => {
   const lines = [
     "# jobstate benchmark",
     "",
@@ -62,6 +72,10 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>): 
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
     `- Date: ${m.date}`,
+    ...Object.entries(reruns).map(
+      ([k, r]) =>
+        `- ${k} run again on its own (\`--only ${k}\`, same machine): ${r.date}, ${r.runs} run${r.runs > 1 ? "s" : ""}, N = ${r.n.toLocaleString("en-US")}`,
+    ),
     "",
     "Floor: bare better-sqlite3, WAL, synchronous=NORMAL, one INSERT to enqueue, one UPDATE to claim, one UPDATE to",
     "complete, each its own transaction (bench/floor.ts). Ratio = jobstate median / floor (or baseline) median.",

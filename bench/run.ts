@@ -1,15 +1,18 @@
 /**
  * `npm run bench` — every workload, 3 runs each, N = 10,000; writes bench/RESULTS.md and bench/results.json.
  *   --quick          N = 2,000, 1 run each
- *   --only W2,W4     only these workloads
+ *   --only W2,W4     only these workloads: their figures replace theirs in bench/results.json and
+ *                    RESULTS.md, the others' stay (with --quick: printed, nothing written)
  *   --profile W4     run the workload's jobstate children under `node --cpu-prof` (1 run) and print
  *                    the top self-time functions; writes no results
+ * RESULTS.md is the generated part (up to its second top-level `# ` heading) and the notes written
+ * by hand after it, which a run keeps.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { cleanup, profiling, repoRoot, tempDir, type Bench, type Figure, type Workload } from "./lib.js"
 import { summarizeProfile } from "./profile.js"
-import { machine, markdown } from "./report.js"
+import { machine, markdown, type Results } from "./report.js"
 import w1 from "./w1-enqueue.js"
 import w2 from "./w2-drain.js"
 import w3 from "./w3-mixed.js"
@@ -60,13 +63,39 @@ try {
     }
   } else {
     const m = machine()
-    const md = markdown(bench, m, figures)
-    writeFileSync(join(repoRoot, "bench", "RESULTS.md"), md)
-    writeFileSync(
-      join(repoRoot, "bench", "results.json"),
-      `${JSON.stringify({ ...bench, machine: m, figures }, null, 2)}\n`,
-    )
-    console.log(md)
+    const resultsFile = join(repoRoot, "bench", "results.json")
+    const resultsMd = join(repoRoot, "bench", "RESULTS.md")
+    const partial = option("--only") !== undefined
+    const old = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as Results) : undefined
+    if (partial && (old === undefined || old.quick !== bench.quick)) {
+      console.log(markdown(bench, m, figures))
+      process.stderr.write(
+        `not written: --only merges into the results of a full run${old === undefined ? ", and there are none" : ` made ${old.quick ? "with" : "without"} --quick`}\n`,
+      )
+    } else {
+      const order = Object.keys(workloads)
+      const keyOf = (f: Figure) => order.indexOf(f.workload.split(/[ ,]/)[0]!)
+      const results: Results =
+        partial && old !== undefined
+          ? {
+              ...old,
+              figures: [...old.figures.filter((f) => !only.includes(order[keyOf(f)]!)), ...figures].sort(
+                (a, b) => keyOf(a) - keyOf(b),
+              ),
+              reruns: {
+                ...old.reruns,
+                ...Object.fromEntries(only.map((k) => [k, { date: m.date, runs: bench.runs, n: bench.n }])),
+              },
+            }
+          : { ...bench, machine: m, figures }
+      // The notes written by hand after the generated part are kept.
+      const text = existsSync(resultsMd) ? readFileSync(resultsMd, "utf8") : ""
+      const notes = text.search(/\n# /)
+      const md = markdown(results, results.machine, results.figures, results.reruns)
+      writeFileSync(resultsMd, notes < 0 ? md : `${md}\n${text.slice(notes + 1)}`)
+      writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`)
+      console.log(md)
+    }
   }
   process.stderr.write(`total ${((performance.now() - started) / 1000).toFixed(0)} s\n`)
 } finally {
