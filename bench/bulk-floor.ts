@@ -20,6 +20,18 @@ const fresh = (template: RowTemplate, at: string, id: () => string = randomUUID)
   updated_at: at,
 })
 
+/** SQLite: a function that inserts `count` rows in one IMMEDIATE transaction. */
+export const sqliteInserter = (db: Database.Database, template: RowTemplate, id: () => string = randomUUID) => {
+  const insert = db.prepare(
+    `INSERT INTO jobs (${columnList(NEW_JOB_COLUMNS)}) VALUES (${NEW_JOB_COLUMNS.map((c) => `@${c}`).join(", ")})`,
+  )
+  const many = db.transaction((count: number) => {
+    const at = new Date().toISOString()
+    for (let i = 0; i < count; i++) insert.run(fresh(template, at, id))
+  })
+  return (count: number): void => many.immediate(count)
+}
+
 /** SQLite: `n` rows in transactions of `batch`; the ms each transaction took. */
 export const bulkInsertSqlite = (
   db: Database.Database,
@@ -28,17 +40,11 @@ export const bulkInsertSqlite = (
   batch: number,
   id: () => string = randomUUID,
 ): number[] => {
-  const insert = db.prepare(
-    `INSERT INTO jobs (${columnList(NEW_JOB_COLUMNS)}) VALUES (${NEW_JOB_COLUMNS.map((c) => `@${c}`).join(", ")})`,
-  )
-  const many = db.transaction((from: number, to: number) => {
-    const at = new Date().toISOString()
-    for (let i = from; i < to; i++) insert.run(fresh(template, at, id))
-  })
+  const insert = sqliteInserter(db, template, id)
   const times: number[] = []
   for (let from = 0; from < n; from += batch) {
     const t0 = performance.now()
-    many.immediate(from, Math.min(n, from + batch))
+    insert(Math.min(batch, n - from))
     times.push(performance.now() - t0)
   }
   return times
@@ -64,29 +70,20 @@ const pgTypes: Readonly<Record<(typeof NEW_JOB_COLUMNS)[number], string>> = {
 }
 
 /**
- * PostgreSQL: `n` rows in transactions of `batch`, each one `INSERT … SELECT FROM unnest(…)` (one
- * array per column: a multi-row VALUES would pass the 65,535 parameters limit at 10,000 rows).
+ * PostgreSQL: a function that inserts `count` rows in one transaction, one `INSERT … SELECT FROM
+ * unnest(…)` (one array per column: a multi-row VALUES would pass the 65,535 parameters limit at
+ * 10,000 rows).
  */
-export const bulkInsertPg = async (
-  client: pg.Client,
-  table: string,
-  template: RowTemplate,
-  n: number,
-  batch: number,
-): Promise<number[]> => {
+export const pgInserter = (client: pg.Client, table: string, template: RowTemplate) => {
   const text = `INSERT INTO ${table} (${columnList(NEW_JOB_COLUMNS)}) SELECT * FROM unnest(${NEW_JOB_COLUMNS.map((c, k) => `$${k + 1}::${pgTypes[c]}[]`).join(", ")})`
-  const times: number[] = []
-  for (let from = 0; from < n; from += batch) {
-    const t0 = performance.now()
+  return async (count: number): Promise<void> => {
     const at = new Date().toISOString()
-    const rows = Array.from({ length: Math.min(n, from + batch) - from }, () => fresh(template, at))
+    const rows = Array.from({ length: count }, () => fresh(template, at))
     await client.query("BEGIN")
     await client.query(
       text,
       NEW_JOB_COLUMNS.map((c) => rows.map((r) => r[c] ?? null)),
     )
     await client.query("COMMIT")
-    times.push(performance.now() - t0)
   }
-  return times
 }

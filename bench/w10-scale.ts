@@ -2,28 +2,28 @@
  * W10 scale (issue 25): what a store of N jobs costs, at N = 10k, 100k and 1M, on SQLite and on
  * PostgreSQL. One run per size (a 1M size takes minutes); a read is the median of several calls.
  * Per store and size, each step in a fresh process, on a store of its own:
- *  1. floor: a bare batched INSERT of N rows into jobstate's own `jobs` table (bulk-floor.ts),
- *     10,000 per transaction, the bytes of a real dispatch's row;
- *  2. enqueue: a producer (concurrency 0) stores N noop jobs with `dispatchMany`, 10,000 per call
- *     (one transaction each). On SQLite a call is one synchronous transaction: its time is also a
- *     stall of the event loop;
- *  3. reads with N queued, by a producer (as a dashboard would): `getJobInfo` of 21 jobs spread over
+ *  1. enqueue: a producer (concurrency 0) stores N noop jobs with `dispatchMany`, 10,000 per call
+ *     (one transaction each), and in turn with each call the floor stores 10,000 rows on a store of
+ *     its own: a bare batched INSERT into jobstate's own `jobs` table, one transaction, the bytes
+ *     of a real dispatch's row (bulk-floor.ts). Both warm up first on a third store. On SQLite a
+ *     call is one synchronous transaction: its time is also a stall of the event loop;
+ *  2. reads with N queued, by a producer (as a dashboard would): `getJobInfo` of 21 jobs spread over
  *     the store; pages of 50 of `listJobs` (first; after the job at depth N/2 by keyset; at offset
  *     N/2; status filter; type filter; newest first) and `countJobs`, each the median of 7 calls
  *     after one untimed (5 for counts);
- *  4. drain: a worker at concurrency 8 opens (`open()` with N queued) and runs until 10,000 jobs
+ *  3. drain: a worker at concurrency 8 opens (`open()` with N queued) and runs until 10,000 jobs
  *     have ended (claims − running, looked at every ms; rate from open's return), then closes; the
  *     jobs up to the last 10,000 are then completed by SQL (`fill`: the columns a job's end writes,
  *     copied from one the engine completed, as W6 makes its completed rows: at the 1–3k jobs/s
  *     PostgreSQL drains here, a real drain of 1M would take 6–17 minutes); a worker opens again (`open()` with N − 10,000
  *     completed) and runs the rest, the last 10,000 (and the few the first close paused). At 10k
  *     the first 10,000 are the last. The longest event-loop stall of either;
- *  5. reads with N completed, as in 3 (status filter: completed);
- *  6. prune: a worker at concurrency 8 prunes the N completed jobs (`prune({ statuses:
+ *  4. reads with N completed, as in 2 (status filter: completed);
+ *  5. prune: a worker at concurrency 8 prunes the N completed jobs (`prune({ statuses:
  *     ["completed"], olderThanMs: 0 })`) while it drains a small queue in rounds (20 dispatched,
  *     all awaited, again); the longest event-loop stall meanwhile (lateness of a 1 ms interval).
  *     The prune also deletes the small queue's jobs that completed before it ended.
- * Bytes per job on disk after 2 (queued) and after 4 (completed): SQLite `jobs.db` + its WAL once
+ * Bytes per job on disk after 1 (queued) and after 3 (completed): SQLite `jobs.db` + its WAL once
  * the process closed it; PostgreSQL the sum of `pg_total_relation_size` of the schema's tables
  * (indexes and TOAST included, and the space of dead row versions: after the fill's VACUUM, free
  * space the table keeps).
@@ -62,13 +62,16 @@ interface Where {
 }
 
 interface Args extends Where {
-  readonly phase: "floor" | "enqueue" | "reads" | "drain" | "fill" | "prune"
+  readonly phase: "enqueue" | "reads" | "drain" | "fill" | "prune"
   readonly n: number
   readonly ids?: ReadonlyArray<string>
   readonly middle?: string
   readonly state?: ReadState
   /** drain: until this many jobs have ended. */
   readonly until?: number
+  /** enqueue: the floor's store, and a store to warm up on. */
+  readonly floor?: Where
+  readonly warm?: Where
   /** fill: the first of the last 10,000 jobs. */
   readonly boundary?: string
 }
@@ -113,41 +116,54 @@ const pgParts = (databaseUrl: string) => {
   return { url: url.toString(), schema }
 }
 
-const floor = async (a: Args): Promise<Batches> => {
-  const { bulkInsertPg, bulkInsertSqlite } = await import("./bulk-floor.js")
+/**
+ * The floor's inserter on its own store: the schema, and the values a dispatch writes, come from
+ * the engine itself (a manager opens the store and dispatches one job, whose row is the template
+ * and is then deleted; not timed).
+ */
+const floorInserter = async (w: Where) => {
+  const { pgInserter, sqliteInserter } = await import("./bulk-floor.js")
   const { NEW_JOB_COLUMNS, columnList } = await import("../src/persistence/jobColumns.js")
   const { Noop } = await import("./jobs.js")
-  // The schema, and the values a dispatch writes, from the engine itself (not timed).
-  const manager = await openManager(a, 0)
+  const manager = await openManager(w, 0)
   const [handle] = await manager.dispatchMany(Noop, [{ i: 1 }])
   await manager.close()
   const pick = `SELECT ${columnList(NEW_JOB_COLUMNS)} FROM jobs WHERE id = `
-  if (a.databaseUrl === undefined) {
-    const db = new Database(join(a.dataDir, "jobs.db"))
+  if (w.databaseUrl === undefined) {
+    const db = new Database(join(w.dataDir, "jobs.db"))
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
     db.pragma("wal_autocheckpoint = 4000") // as SqliteJobStore opens it
-    const template = db.prepare(`${pick}?`).get(handle!.id) as Parameters<typeof bulkInsertSqlite>[1]
+    const template = db.prepare(`${pick}?`).get(handle!.id) as Parameters<typeof sqliteInserter>[1]
     db.prepare("DELETE FROM jobs WHERE id = ?").run(handle!.id)
-    const times = bulkInsertSqlite(db, template, a.n, BATCH)
-    db.close()
-    return batches(times)
+    return { insert: sqliteInserter(db, template), close: async () => db.close() }
   }
-  const { url, schema } = pgParts(a.databaseUrl)
+  const { url, schema } = pgParts(w.databaseUrl)
   const client = new pg.Client({ connectionString: url })
   await client.connect()
-  try {
-    await client.query(`SET search_path TO ${schema}`)
-    const template = (await client.query(`${pick}$1`, [handle!.id])).rows[0]
-    await client.query("DELETE FROM jobs WHERE id = $1", [handle!.id])
-    return batches(await bulkInsertPg(client, `${schema}.jobs`, template, a.n, BATCH))
-  } finally {
-    await client.end()
-  }
+  await client.query(`SET search_path TO ${schema}`)
+  const template = (await client.query(`${pick}$1`, [handle!.id])).rows[0]
+  await client.query("DELETE FROM jobs WHERE id = $1", [handle!.id])
+  return { insert: pgInserter(client, `${schema}.jobs`, template), close: () => client.end() }
 }
 
+/**
+ * N jobs by `dispatchMany` on the store, and N rows by the floor on a store of its own, a batch
+ * of each in turn (the first of a pair alternating), so that both meet the same machine and the
+ * same store size. Both warm up first on a third store (1,000 jobs each, not timed).
+ */
 const enqueue = async (a: Args) => {
   const { Noop } = await import("./jobs.js")
+  const warm = await openManager(a.warm!, 0)
+  await warm.dispatchMany(
+    Noop,
+    Array.from({ length: 1_000 }, (_, i) => ({ i })),
+  )
+  await warm.close()
+  const warmFloor = await floorInserter(a.warm!)
+  await warmFloor.insert(1_000)
+  await warmFloor.close()
+  const floor = await floorInserter(a.floor!)
   const manager = await openManager(a, 0)
   // 21 jobs spread over the store for getJobInfo, and the one at depth N/2 for the deep pages.
   const spread = new Set(Array.from({ length: 21 }, (_, k) => Math.floor((k * (a.n - 1)) / 20)))
@@ -155,21 +171,33 @@ const enqueue = async (a: Args) => {
   let middle = ""
   let boundary = ""
   const times: number[] = []
+  const floorTimes: number[] = []
+  const timed = async (into: number[], f: () => unknown) => {
+    const t0 = performance.now()
+    await f()
+    into.push(performance.now() - t0)
+  }
   measured.start()
   for (let from = 0; from < a.n; from += BATCH) {
-    const params = Array.from({ length: Math.min(BATCH, a.n - from) }, (_, k) => ({ i: from + k }))
-    const t0 = performance.now()
-    const handles = await manager.dispatchMany(Noop, params)
-    times.push(performance.now() - t0)
-    handles.forEach((h, k) => {
-      if (spread.has(from + k)) ids.push(h.id)
-      if (from + k === Math.floor(a.n / 2)) middle = h.id
-      if (from + k === a.n - BATCH) boundary = h.id
-    })
+    const count = Math.min(BATCH, a.n - from)
+    const params = Array.from({ length: count }, (_, k) => ({ i: from + k }))
+    const engine = () =>
+      timed(times, async () => {
+        const handles = await manager.dispatchMany(Noop, params)
+        handles.forEach((h, k) => {
+          if (spread.has(from + k)) ids.push(h.id)
+          if (from + k === Math.floor(a.n / 2)) middle = h.id
+          if (from + k === a.n - BATCH) boundary = h.id
+        })
+      })
+    const bare = () => timed(floorTimes, () => floor.insert(count))
+    if ((from / BATCH) % 2 === 0) await bare().then(engine)
+    else await engine().then(bare)
   }
   measured.stop()
   await manager.close()
-  return { ...batches(times), ids, middle, boundary }
+  await floor.close()
+  return { ...batches(times), floor: batches(floorTimes), ids, middle, boundary }
 }
 
 /** Milliseconds of each of `calls` calls of `f`, after `warm` untimed ones. */
@@ -308,8 +336,6 @@ const prune = async (a: Args) => {
 
 childMain(import.meta.url, (a: Args) => {
   switch (a.phase) {
-    case "floor":
-      return floor(a)
     case "enqueue":
       return enqueue(a)
     case "reads":
@@ -329,7 +355,6 @@ type Reads = Awaited<ReturnType<typeof reads>>
 type Drained = Awaited<ReturnType<typeof drain>>
 
 interface SizeResult {
-  readonly floor: Batches
   readonly enqueue: Awaited<ReturnType<typeof enqueue>>
   readonly queued: Reads
   /** The first 10,000 with N queued; the last 10,000 with N − 10,000 completed (the same run at 10k). */
@@ -424,14 +449,19 @@ const measureSize = async (store: Store, n: number, db: PgDatabase | undefined):
   const loads: number[] = []
   const bytes = async (w: Where) => (db === undefined ? sqliteBytes(w.dataDir) : await db.bytes(`jobs_${n}`))
 
-  const floorWhere = where("floor")
-  const floorResult = await step<Batches>("floor", floorWhere)
-  if (db !== undefined) await db.dropSchema(`floor_${n}`)
-  rmSync(floorWhere.dataDir, { recursive: true, force: true })
-
   const w = where("jobs")
+  const floorWhere = where("floor")
+  const warmWhere = where("warm")
   try {
-    const queued = await step<SizeResult["enqueue"]>("enqueue", w)
+    let queued: SizeResult["enqueue"]
+    try {
+      queued = await step<SizeResult["enqueue"]>("enqueue", w, { floor: floorWhere, warm: warmWhere })
+    } finally {
+      for (const other of [floorWhere, warmWhere]) {
+        if (db !== undefined) await db.dropSchema(pgParts(other.databaseUrl!).schema)
+        rmSync(other.dataDir, { recursive: true, force: true })
+      }
+    }
     const bytesQueued = (await bytes(w)) / n
     const ids = { ids: queued.ids, middle: queued.middle }
     const queuedReads = await step<Reads>("reads", w, { ...ids, state: "queued" })
@@ -445,7 +475,6 @@ const measureSize = async (store: Store, n: number, db: PgDatabase | undefined):
     const completedReads = await step<Reads>("reads", w, { ...ids, state: "completed" })
     const pruned = await step<SizeResult["prune"]>("prune", w)
     return {
-      floor: floorResult,
       enqueue: queued,
       queued: queuedReads,
       first,
@@ -496,13 +525,13 @@ const figuresOf = (store: Store, results: ReadonlyMap<number, SizeResult>): Figu
     "jobs/s",
     (r, n) => perSec(n, r.enqueue.ms),
     {
-      floor: (r, n) => perSec(n, r.floor.ms),
+      floor: (r, n) => perSec(n, r.enqueue.floor.ms),
       goal: { text: "≥ 0.8× floor", test: ({ ratio }) => ratio >= 0.8 },
       everySize: true,
     },
   )
   add("bulk enqueue: the last call alone (floor: its last batch)", "jobs/s", (r) => perSec(BATCH, r.enqueue.lastMs), {
-    floor: (r) => perSec(BATCH, r.floor.lastMs),
+    floor: (r) => perSec(BATCH, r.enqueue.floor.lastMs),
   })
   add("longest dispatchMany call (on SQLite the event loop waits as long)", "ms", (r) => r.enqueue.worstMs)
   add("open() of a worker (concurrency 8) with N queued", "ms", (r) => r.first.openMs, { goal: atMost(100, "ms") })
