@@ -172,17 +172,22 @@ const enqueue = async (a: Args) => {
   let boundary = ""
   const times: number[] = []
   const floorTimes: number[] = []
-  const timed = async (into: number[], f: () => unknown) => {
+  // CPU time of this process too: on a busy machine it moves less than wall time.
+  const cpu = { engine: 0, floor: 0 }
+  const timed = async (into: number[], who: keyof typeof cpu, f: () => unknown) => {
+    const c0 = process.cpuUsage()
     const t0 = performance.now()
     await f()
     into.push(performance.now() - t0)
+    const c = process.cpuUsage(c0)
+    cpu[who] += c.user + c.system
   }
   measured.start()
   for (let from = 0; from < a.n; from += BATCH) {
     const count = Math.min(BATCH, a.n - from)
     const params = Array.from({ length: count }, (_, k) => ({ i: from + k }))
     const engine = () =>
-      timed(times, async () => {
+      timed(times, "engine", async () => {
         const handles = await manager.dispatchMany(Noop, params)
         handles.forEach((h, k) => {
           if (spread.has(from + k)) ids.push(h.id)
@@ -190,14 +195,21 @@ const enqueue = async (a: Args) => {
           if (from + k === a.n - BATCH) boundary = h.id
         })
       })
-    const bare = () => timed(floorTimes, () => floor.insert(count))
+    const bare = () => timed(floorTimes, "floor", () => floor.insert(count))
     if ((from / BATCH) % 2 === 0) await bare().then(engine)
     else await engine().then(bare)
   }
   measured.stop()
   await manager.close()
   await floor.close()
-  return { ...batches(times), floor: batches(floorTimes), ids, middle, boundary }
+  return {
+    ...batches(times),
+    cpuUs: cpu.engine / a.n,
+    floor: { ...batches(floorTimes), cpuUs: cpu.floor / a.n },
+    ids,
+    middle,
+    boundary,
+  }
 }
 
 /** Milliseconds of each of `calls` calls of `f`, after `warm` untimed ones. */
@@ -247,6 +259,7 @@ const drain = async (a: Args) => {
   const t0 = performance.now()
   const manager = await open()
   const opened = performance.now()
+  const c0 = process.cpuUsage()
   const meter = stallMeter()
   let ended = opened
   await waitUntil(
@@ -259,9 +272,10 @@ const drain = async (a: Args) => {
     LONG,
   )
   const stallMs = meter.stop()
+  const c = process.cpuUsage(c0)
   measured.stop()
   await manager.close()
-  return { openMs: opened - t0, perSec: (until / (ended - opened)) * 1000, stallMs }
+  return { openMs: opened - t0, perSec: (until / (ended - opened)) * 1000, cpuUs: (c.user + c.system) / until, stallMs }
 }
 
 /**
@@ -533,6 +547,9 @@ const figuresOf = (store: Store, results: ReadonlyMap<number, SizeResult>): Figu
   add("bulk enqueue: the last call alone (floor: its last batch)", "jobs/s", (r) => perSec(BATCH, r.enqueue.lastMs), {
     floor: (r) => perSec(BATCH, r.enqueue.floor.lastMs),
   })
+  add("bulk enqueue: CPU of this process per job (floor: per row)", "µs", (r) => r.enqueue.cpuUs, {
+    floor: (r) => r.enqueue.floor.cpuUs,
+  })
   add("longest dispatchMany call (on SQLite the event loop waits as long)", "ms", (r) => r.enqueue.worstMs)
   add("open() of a worker (concurrency 8) with N queued", "ms", (r) => r.first.openMs, { goal: atMost(100, "ms") })
   add("open() of a worker with N − 10,000 completed, 10,000 queued", "ms", (r) => r.last.openMs, {
@@ -544,6 +561,8 @@ const figuresOf = (store: Store, results: ReadonlyMap<number, SizeResult>): Figu
   add("drain at concurrency 8: the last 10,000 (N − 10,000 completed)", "jobs/s", (r) => r.last.perSec, {
     goal: drainGoal(smallest.first.perSec),
   })
+  add("drain: CPU of this process per job, the first 10,000", "µs", (r) => r.first.cpuUs)
+  add("drain: CPU of this process per job, the last 10,000", "µs", (r) => r.last.cpuUs)
   add("longest event-loop stall during a drain (first or last)", "ms", (r) => Math.max(r.first.stallMs, r.last.stallMs))
   for (const state of ["queued", "completed"] as const) {
     const of = (k: keyof Reads) => (r: SizeResult) => r[state][k]
