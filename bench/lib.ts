@@ -33,6 +33,8 @@ export interface Figure {
   readonly ratio?: number
   readonly goal?: { readonly text: string; readonly met: boolean }
   readonly note?: string
+  /** W10: how many jobs the store held (the figure is one of a row of sizes). */
+  readonly stored?: number
 }
 
 /** Settings of one `npm run bench` invocation. */

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs"
 import { cpus, release, totalmem } from "node:os"
 import { join } from "node:path"
 import { repoRoot, type Bench, type Figure, type Stat } from "./lib.js"
+import { scaleSection } from "./report-scale.js"
 
 export const machine = () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
@@ -60,7 +61,10 @@ const cell = (s: Stat | undefined, unit: string, label?: string): string => {
   return `${label === undefined ? "" : `${label}: `}${num(s.median, unit)}${range}`
 }
 
-export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>, reruns: Reruns = {}): string => {
+export const markdown = (b: Bench, m: Machine, all: ReadonlyArray<Figure>, reruns: Reruns = {}): string => {
+  // W10's figures, one per store size, have a section of their own.
+  const figures = all.filter((f) => f.stored === undefined)
+  const sized = (k: string) => all.some((f) => f.stored !== undefined && f.workload.startsWith(`${k} `))
   const lines = [
     "# jobstate benchmark",
     "",
@@ -74,7 +78,7 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>, r
     `- Date: ${m.date}`,
     ...Object.entries(reruns).map(
       ([k, r]) =>
-        `- ${k} run again on its own (\`--only ${k}\`, same machine): ${r.date}, ${r.runs} run${r.runs > 1 ? "s" : ""}, N = ${r.n.toLocaleString("en-US")}`,
+        `- ${k} run again on its own (\`--only ${k}\`, same machine): ${r.date}, ${sized(k) ? "one run per store size (its section)" : `${r.runs} run${r.runs > 1 ? "s" : ""}, N = ${r.n.toLocaleString("en-US")}`}`,
     ),
     "",
     "Floor: bare better-sqlite3, WAL, synchronous=NORMAL, one INSERT to enqueue, one UPDATE to claim, one UPDATE to",
@@ -109,8 +113,10 @@ export const markdown = (b: Bench, m: Machine, figures: ReadonlyArray<Figure>, r
     "- W7: one job calling `checkInterrupt` every ms; `pause()` until it resolves (stored state read back), `resume()` until `run` starts again.",
     "- W8: schema-valid checkpoint states of the built-in jobs (FileCopyState stores a walk cursor, not a list of finished files, so it stays small); bytes and per-call codec time, MessagePack vs JSON. The third state is the brief's assumed shape, for comparison only.",
     "- W9: machine jobs on SQLite and PostgreSQL. Transitions: a counter machine whose state invokes a `fromPromise` step that resolves at once and re-enters on `onDone` (one committed checkpoint per step), beside a plain job awaiting `ctx.checkpoint` as often, concurrency 8, in one process (ABBA rounds); CPU time from `process.cpuUsage`. send→applied: `manager.send` until the machine's own action on that transition runs (the engine runs it only after the transition is committed), one sample at a time; resting jobs (each its own, claimed again) and one live job. Resting: N jobs come to rest; RSS/heap after GC before and after; a plain job's dispatch → result meanwhile; then each is sent its event, drained to completion.",
+    "- W10: a store of 10k, 100k and 1M jobs on SQLite and PostgreSQL, one run per size: see its section below.",
     "- `npm run bench -- --profile W2` runs a workload's jobstate children under `node --cpu-prof` and prints the top self-time functions of the measured part (positions mapped to the .ts sources).",
     "",
+    ...scaleSection(all, reruns.W10?.date ?? m.date),
   ]
   return lines.join("\n")
 }

@@ -3,6 +3,8 @@
  *   --quick          N = 2,000, 1 run each
  *   --only W2,W4     only these workloads: their figures replace theirs in bench/results.json and
  *                    RESULTS.md, the others' stay (with --quick: printed, nothing written)
+ *   --sizes 10k,1M   W10: the store sizes (default 10k,100k,1M; 10k with --quick; or BENCH_SCALE_SIZES)
+ *   --stores sqlite  W10: the stores (default sqlite,postgres; or BENCH_SCALE_STORES)
  *   --profile W4     run the workload's jobstate children under `node --cpu-prof` (1 run) and print
  *                    the top self-time functions; writes no results
  * RESULTS.md is the generated part (up to its second top-level `# ` heading) and the notes written
@@ -22,8 +24,20 @@ import w6 from "./w6-recovery.js"
 import w7 from "./w7-pause.js"
 import w8 from "./w8-state.js"
 import w9 from "./w9-machines.js"
+import w10 from "./w10-scale.js"
 
-const workloads: Record<string, Workload> = { W1: w1, W2: w2, W3: w3, W4: w4, W5: w5, W6: w6, W7: w7, W8: w8, W9: w9 }
+const workloads: Record<string, Workload> = {
+  W1: w1,
+  W2: w2,
+  W3: w3,
+  W4: w4,
+  W5: w5,
+  W6: w6,
+  W7: w7,
+  W8: w8,
+  W9: w9,
+  W10: w10,
+}
 
 const argv = process.argv.slice(2)
 const option = (name: string) => {

@@ -9,6 +9,8 @@
  * - insert: one awaited dispatch is one INSERT in its own commit. Variants: as shipped; without
  *   the `jobs_status` index; without the unique `id` index (a table with the same columns and
  *   `jobs_status`, but no UUID key); with ids ordered by time (UUID v7-like) instead of random.
+ * - batched insert: the floor of `dispatchMany` (W10): 10,000 rows per transaction, every column
+ *   a dispatch writes (bulk-floor.ts), random and time-ordered ids.
  * - drain step: what one job costs at concurrency 1, in one IMMEDIATE transaction: the end of
  *   the previous job, the claim's read of the next, its start, COMMIT. Each part timed apart.
  */
@@ -18,6 +20,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { migrations } from "../src/persistence/sqlite/migrations.js"
+import { bulkInsertSqlite, type RowTemplate } from "./bulk-floor.js"
 
 const argv = process.argv.slice(2)
 const n = Number(argv[argv.indexOf("--n") + 1] || 20_000)
@@ -72,6 +75,32 @@ const insertFloor = (schema: Parameters<typeof open>[0], id: () => string) => {
   const us = Number(now() - start) / 1000 / n
   close()
   return us
+}
+
+/** A dispatched noop job's row, with the bytes the other variants use. */
+const template: RowTemplate = {
+  id: "",
+  name: "noop",
+  params,
+  data,
+  status: "queued",
+  snapshot,
+  priority: 0,
+  created_at: "",
+  updated_at: "",
+  run_at: null,
+  unique_key: null,
+  options: null,
+  state_schema_version: 1,
+  parent_id: null,
+  child_key: null,
+}
+
+const batchedFloor = (id: () => string) => {
+  const { db, close } = open("shipped")
+  const times = bulkInsertSqlite(db, template, n, 10_000, id)
+  close()
+  return (times.reduce((a, b) => a + b, 0) * 1000) / n
 }
 
 const drainFloor = () => {
@@ -138,16 +167,27 @@ const inserts = {
   "without the jobs_status index": () => insertFloor("no status index", randomUUID),
   "without the unique id index": () => insertFloor("no id index", randomUUID),
 }
+const batched = {
+  "random ids (as dispatch makes)": () => batchedFloor(randomUUID),
+  "ids ordered by time": () => batchedFloor(timeOrderedId),
+}
+const batchedTimes = new Map<string, number[]>()
 const insertTimes = new Map<string, number[]>()
 const drainTimes: Array<Record<string, number>> = []
 for (let round = 0; round < rounds; round++) {
   for (const [variant, run] of Object.entries(inserts))
     insertTimes.set(variant, [...(insertTimes.get(variant) ?? []), run()])
+  for (const [variant, run] of Object.entries(batched))
+    batchedTimes.set(variant, [...(batchedTimes.get(variant) ?? []), run()])
   drainTimes.push(drainFloor())
 }
 console.log(`jobstate's SQLite schema, bare better-sqlite3, ${n.toLocaleString("en")} jobs, median of ${rounds} rounds`)
 for (const [variant, times] of insertTimes)
   console.log(`insert (one commit each), ${`${variant}:`.padEnd(31)} ${median(times).toFixed(1)} µs`)
+for (const [variant, times] of batchedTimes)
+  console.log(
+    `batched insert, 10,000 per commit, ${`${variant}:`.padEnd(31)} ${median(times).toFixed(2)} µs (${Math.round(1e6 / median(times)).toLocaleString("en")} rows/s)`,
+  )
 const part = (name: string) => median(drainTimes.map((d) => d[name]!)).toFixed(1)
 console.log(
   `drain step at concurrency 1 (end + claim): ${part("total")} µs per job (${["begin", "end", "read", "start", "commit"].map((p) => `${p} ${part(p)}`).join(", ")})`,
