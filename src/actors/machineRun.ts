@@ -1,6 +1,7 @@
 import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from "xstate"
 import { inertScopeOf } from "../machines/inertScope.js"
 import {
+  invokedJobTypes,
   isStepLogic,
   jobOfLogic,
   MACHINE_PATH_LIMIT,
@@ -8,7 +9,7 @@ import {
   type MachineJobState,
   type MachineTimer,
 } from "../jobs/defineMachineJob.js"
-import { JobInterrupted } from "../jobs/errors.js"
+import { InvalidOptions, InvalidParams, JobInterrupted, UnknownJobType } from "../jobs/errors.js"
 import { decodeJsonWith } from "../persistence/codec.js"
 import { INVOKED_CHILD_KEY_PREFIX, type DbInboxEntry } from "../persistence/JobStore.js"
 import type { LiveJob } from "./LiveJob.js"
@@ -29,12 +30,6 @@ interface Step {
 
 /** Thrown to end an attempt that comes to rest (`job.resting` says until when). */
 export const RESTING = Symbol("jobstate.resting")
-
-/** Whether a machine job's machine invokes child jobs (`fromJob` among its actors). */
-const invokesJobs = (definition: MachineJobDefinition): boolean =>
-  Object.values((definition.machine.machine.implementations?.actors ?? {}) as Record<string, unknown>).some(
-    (logic) => jobOfLogic(logic) !== undefined,
-  )
 
 /** The invoke id a `xstate.stopChild` action stops: its params are the child's actor ref. */
 const stoppedId = (action: ExecutableAction): string | undefined => {
@@ -75,6 +70,8 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
   const steps = new Map<string, Step>()
   /** Child jobs invoked, by invoke id: the id of the current invocation's child, once dispatched. */
   const children = new Map<string, Promise<string | undefined>>()
+  /** Child jobs being stored. */
+  let spawning = 0
   /** Events of steps that ended, in the order they ended. */
   const results: EventObject[] = []
   /** Inbox entries read, not yet applied. */
@@ -113,18 +110,36 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
     const childJob = jobOfLogic((ref as unknown as { logic: unknown }).logic)
     const actorInput = (ref.getSnapshot() as { input?: unknown }).input
     if (childJob !== undefined) {
+      // The job does not rest before the child is stored (its end is what would wake it).
+      spawning++
       const spawned = host
         .spawnChildren(job, [{ job: childJob, params: actorInput as never, key: childKeyOf(invocation) }])
-        .then(([childId]) => childId)
-        .catch((error: unknown) => {
-          fail(error)
-          return undefined
+        .then(
+          ([childId]) => childId,
+          (error: unknown) => {
+            // A child that cannot be dispatched (its params, its type unregistered) is the
+            // invocation's error: the machine's onError takes it, as any actor's.
+            if (error instanceof InvalidParams || error instanceof UnknownJobType || error instanceof InvalidOptions) {
+              if (state.invoked[id] === invocation)
+                results.push({ type: `xstate.error.actor.${id}`, error, actorId: id } as EventObject)
+            } else fail(error)
+            return undefined
+          },
+        )
+        .finally(() => {
+          spawning--
+          poke()
         })
       children.set(id, spawned)
       return
     }
     if (!isStepLogic((ref as unknown as { logic: unknown }).logic)) {
-      fail(new TypeError(`${definition.name}: actor "${id}" is neither fromPromise nor fromJob`))
+      fail(
+        new InvalidOptions({
+          option: `defineMachineJob("${definition.name}").machine`,
+          detail: `actor "${id}" is neither a step (fromStep, fromPromise) nor fromJob: a machine job runs only those`,
+        }),
+      )
       return
     }
     const step: Step = { controller: new AbortController() }
@@ -296,7 +311,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       // What was in flight when the last attempt ended runs again: a step at least once, a child job once.
       for (const [id, ref] of Object.entries(snapshot.children as Record<string, AnyActorRef>)) invoke(id, ref)
       // A child job of an invocation the machine left, whose cancel a crash cut off, is cancelled now.
-      if (invokesJobs(definition)) {
+      if (invokedJobTypes(definition).length > 0) {
         const current = new Set(Object.values(state.invoked).map(childKeyOf))
         for (const child of await host.invokedChildren(job))
           if (!current.has(child.key)) void host.cancelChild(job, child.id).catch(() => undefined)
@@ -335,7 +350,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       }
       // What came while the inbox was read (a step that ended, news) goes first.
       if (results.length > 0 || news || failure !== undefined) continue
-      if (steps.size === 0) {
+      if (steps.size === 0 && spawning === 0) {
         // Only timers, child jobs and events to wait for: rest, holding no slot.
         job.resting = { until: due?.due ?? null }
         throw RESTING

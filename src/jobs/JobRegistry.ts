@@ -1,7 +1,7 @@
 import { Exit, Schema, SchemaAST, SchemaRepresentation } from "effect"
 import type { JobDefinition, JobSchema } from "./defineJob.js"
-import { isMachineJob, type MachineJobDefinition } from "./defineMachineJob.js"
-import { DuplicateJobType, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
+import { invokedJobTypes, isMachineJob, type MachineJobDefinition } from "./defineMachineJob.js"
+import { DuplicateJobType, InvalidOptions, InvalidParams, UnknownJobType, type ParamsIssue } from "./errors.js"
 import { jsonCodecOf, schemaIssues } from "../persistence/codec.js"
 import { nearNames } from "../actors/nearNames.js"
 
@@ -147,6 +147,17 @@ export class JobRegistry {
       const existing = this.byName.get(d.name)
       if (existing !== undefined && existing !== d) throw new DuplicateJobType({ name: d.name })
       this.byName.set(d.name, d)
+    }
+    // A machine job dispatches the child jobs it invokes as any parent does: their types must be here.
+    for (const d of definitions) {
+      if (!isMachineJob(d)) continue
+      for (const child of invokedJobTypes(d)) {
+        if (this.byName.get(child.name) !== child)
+          throw new InvalidOptions({
+            option: "jobs",
+            detail: `machine job "${d.name}" invokes "${child.name}" (fromJob), which is not among them: register it too`,
+          })
+      }
     }
   }
 

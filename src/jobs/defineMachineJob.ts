@@ -145,13 +145,41 @@ export interface StepArgs<I> {
 export const fromStep = <O, I = unknown>(run: (args: StepArgs<I>) => PromiseLike<O>): PromiseActorLogic<O, I> =>
   fromPromise<O, I>(run as never)
 
-/** Whether an invoked logic is one a machine job can run: a `fromPromise` step (its creator is `config`) or `fromJob`. */
-export const isStepLogic = (logic: unknown): boolean =>
-  jobOfLogic(logic) !== undefined ||
-  (typeof logic === "object" &&
-    logic !== null &&
-    typeof (logic as { config?: unknown }).config === "function" &&
-    typeof (logic as { start?: unknown }).start === "function")
+/** A value only a probe returns: what `fromPromise` logic makes of a resolved promise. */
+const PROBE = Symbol("jobstate.probe")
+
+/**
+ * Whether a logic is XState's `fromPromise` (or `fromStep`): asked of the logic itself, which
+ * alone turns a resolved promise into its output (`fromCallback` and `fromObservable` have the
+ * same shape, but neither does).
+ */
+const isPromiseLogic = (logic: unknown): boolean => {
+  const transition = (logic as { transition?: unknown } | null)?.transition
+  if (typeof (logic as { config?: unknown } | null)?.config !== "function" || typeof transition !== "function")
+    return false
+  try {
+    const next = (transition as (s: unknown, e: unknown, scope: unknown) => { status?: string; output?: unknown })(
+      { status: "active", output: undefined, error: undefined, input: undefined },
+      { type: "xstate.promise.resolve", data: PROBE },
+      { self: {} },
+    )
+    return next?.status === "done" && next.output === PROBE
+  } catch {
+    return false
+  }
+}
+
+/** Whether an invoked logic is one a machine job can run: a step (`fromStep`, `fromPromise`) or `fromJob`. */
+export const isStepLogic = (logic: unknown): boolean => jobOfLogic(logic) !== undefined || isPromiseLogic(logic)
+
+/** The job types a machine job's machine invokes with `fromJob` (its `setup` actors). */
+export const invokedJobTypes = (definition: MachineJobDefinition): ReadonlyArray<JobDefinition> =>
+  Object.values((definition.machine.machine.implementations?.actors ?? {}) as Record<string, unknown>).flatMap(
+    (logic) => {
+      const job = jobOfLogic(logic)
+      return job === undefined ? [] : [job]
+    },
+  )
 
 /**
  * Defines a machine job: a job whose logic is an XState machine, persisted at every transition,
@@ -181,7 +209,7 @@ export function defineMachineJob<P, E extends EventObject = never, O = unknown>(
     if (!isStepLogic(logic))
       throw new InvalidOptions({
         option: `${where}.machine`,
-        detail: `actor "${name}" is neither fromPromise nor fromJob: a machine job runs only those (a step, a child job)`,
+        detail: `actor "${name}" is neither a step (fromStep, fromPromise) nor fromJob: a machine job runs only those (callbacks, observables and child machines it cannot make durable)`,
       })
   }
   const definition = defineJob<P, MachineJobState, O>({

@@ -2,10 +2,13 @@ import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { Schema } from "effect"
-import { assign, setup, type InspectionEvent } from "xstate"
+import { assign, createMachine, fromCallback, fromObservable, setup, type InspectionEvent } from "xstate"
 import {
+  defineJob,
   defineMachineJob,
+  fromJob,
   fromStep,
+  InvalidOptions,
   InvalidParams,
   InvalidTransition,
   JobCancelled,
@@ -369,5 +372,74 @@ describe("machine jobs' transitions", () => {
     expect((await manager.getJobInfo(handle.id)).checkpoints).toBeGreaterThanOrEqual(21)
     // The attempt's scope computes it once, and the machine's first snapshot once.
     expect(contexts).toBeLessThanOrEqual(2)
+  })
+})
+
+describe("machine jobs refuse what they cannot make durable", () => {
+  const Notify = defineJob({
+    name: "notify",
+    params: Schema.Struct({ to: Schema.String }),
+    run: async () => undefined,
+  })
+
+  it("refuses a callback or an observable among the machine's actors, at definition and when invoked inline", async () => {
+    const define = (actor: unknown) => () =>
+      defineMachineJob({
+        name: "bad",
+        params: Schema.Struct({}),
+        machine: setup({ actors: { a: actor as never } }).createMachine({ initial: "x", states: { x: {} } }),
+      })
+    expect(define(fromCallback(() => {}))).toThrow(InvalidOptions)
+    expect(define(fromObservable(() => ({ subscribe: () => ({ unsubscribe: () => {} }) }) as never))).toThrow(
+      /actor "a" is neither a step/,
+    )
+    const Inline = defineMachineJob({
+      name: "inline_callback",
+      params: Schema.Struct({}),
+      // An inline src, not in setup: refused when invoked.
+      machine: createMachine({ initial: "x", states: { x: { invoke: { src: fromCallback(() => {}) } } } }) as never,
+    })
+    const manager = await openTestManager({ jobs: [Inline] })
+    const failure = await (await manager.dispatch(Inline, {})).result().catch((e: unknown) => e)
+    expect(failure).toBeInstanceOf(JobFailed)
+    expect((failure as JobFailed).error._tag).toBe("InvalidOptions")
+  })
+
+  it("gives a child job that cannot be dispatched (bad params) to the invoking state's onError", async () => {
+    const Parent = defineMachineJob({
+      name: "parent_bad_child",
+      params: Schema.Struct({}),
+      output: Schema.String,
+      machine: setup({ actors: { notify: fromJob(Notify) } }).createMachine({
+        initial: "notifying",
+        states: {
+          notifying: {
+            invoke: { src: "notify", input: () => ({ to: 5 }) as never, onDone: "sent", onError: "unsent" },
+          },
+          sent: { type: "final", entry: assign({}) },
+          unsent: { type: "final" },
+        },
+        output: ({ self }) => String(self.getSnapshot().value),
+      }),
+    })
+    const manager = await openTestManager({ jobs: [Parent, Notify] })
+    const handle = await manager.dispatch(Parent, {})
+    await handle.result()
+    expect((await manager.getJobInfo(handle.id)).machineState).toBe("unsent")
+    expect(await manager.listJobs({ parentId: handle.id })).toEqual([])
+  })
+
+  it("refuses to open with a machine job whose child job type is not registered", async () => {
+    const Parent = defineMachineJob({
+      name: "parent_unregistered",
+      params: Schema.Struct({}),
+      machine: setup({ actors: { notify: fromJob(Notify) } }).createMachine({
+        initial: "n",
+        states: { n: { invoke: { src: "notify", input: { to: "x" } } } },
+      }),
+    })
+    const refused = await openTestManager({ jobs: [Parent] }).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(InvalidOptions)
+    expect(String(refused)).toContain('invokes "notify" (fromJob), which is not among them')
   })
 })
