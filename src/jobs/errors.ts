@@ -36,7 +36,7 @@ export class InvalidParams extends Data.TaggedError("InvalidParams")<{
   readonly of?: "params" | "event"
 }> {
   override get message() {
-    const lines = this.issues.map((i) => `${i.path}: ${i.message}`)
+    const lines = this.issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`))
     const item = this.index === undefined ? "" : ` (item ${this.index})`
     return `Invalid ${this.of ?? "params"} for "${this.jobName}"${item}: ${lines.join("; ")}`
   }
