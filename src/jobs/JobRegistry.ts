@@ -152,7 +152,7 @@ export class JobRegistry {
     for (const d of definitions) {
       if (!isMachineJob(d)) continue
       for (const child of invokedJobTypes(d)) {
-        if (this.byName.get(child.name) !== child)
+        if (!this.byName.has(child.name))
           throw new InvalidOptions({
             option: "jobs",
             detail: `machine job "${d.name}" invokes "${child.name}" (fromJob), which is not among them: register it too`,

@@ -194,7 +194,7 @@ export const checkMachineJob = async <D extends MachineJobDefinition>(
   const machine = job.machine.machine
   const children = (options.jobs ?? []).filter((child) => child.name !== job.name)
   checkActors(job, children)
-  const registry = new JobRegistry([job])
+  const registry = new JobRegistry([job, ...children])
   const samples = (options.events ?? []).map((event) =>
     ACTOR_END.test((event as EventObject).type)
       ? (event as EventObject)
