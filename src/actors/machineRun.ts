@@ -107,7 +107,9 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
   /** Starts (or, resumed, starts again) an invoked actor: a step, or a child job (idempotent by its key). */
   const invoke = (id: string, ref: AnyActorRef) => {
     const invocation = state.invoked[id] ?? id
-    const childJob = jobOfLogic((ref as unknown as { logic: unknown }).logic)
+    // An actor ref's logic: public on the actor, not on XState's ActorRef type.
+    const actorLogic = (ref as unknown as { logic: unknown }).logic
+    const childJob = jobOfLogic(actorLogic)
     const actorInput = (ref.getSnapshot() as { input?: unknown }).input
     if (childJob !== undefined) {
       // The job does not rest before the child is stored (its end is what would wake it).
@@ -133,7 +135,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       children.set(id, spawned)
       return
     }
-    if (!isStepLogic((ref as unknown as { logic: unknown }).logic)) {
+    if (!isStepLogic(actorLogic)) {
       fail(
         new InvalidOptions({
           option: `defineMachineJob("${definition.name}").machine`,
@@ -144,7 +146,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
     }
     const step: Step = { controller: new AbortController() }
     steps.set(id, step)
-    const creator = ((ref as unknown as { logic: unknown }).logic as { config: (args: unknown) => unknown }).config
+    const creator = (actorLogic as { config: (args: unknown) => unknown }).config
     Promise.resolve()
       .then(() =>
         creator({
@@ -335,7 +337,7 @@ export const runMachine = async (job: LiveJob, host: JobHost): Promise<unknown> 
       if (pending.length === 0 && news) {
         news = false
         const read = await host.inbox(job, job.inboxApplied, INBOX_PAGE)
-        pending.push(...read.filter((e) => e.seq > job.inboxApplied))
+        pending.push(...read)
         if (read.length >= INBOX_PAGE) news = true
       }
       const entry = pending.shift()
