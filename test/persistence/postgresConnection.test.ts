@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest"
 import { PersistenceError } from "../../src/jobs/errors.js"
 import type { JobStore } from "../../src/persistence/JobStore.js"
 import { PostgresJobStore } from "../../src/persistence/PostgresJobStore.js"
+import { inTransaction, makePool } from "../../src/persistence/postgres/connection.js"
 import { usePostgres } from "../fixtures/postgres.js"
 import { at, lifecycle, newJob } from "../fixtures/storeRows.js"
 import { waitUntil } from "../fixtures/waitUntil.js"
@@ -203,6 +204,36 @@ describe("PostgresJobStore: lost connections", () => {
     expect(await store.getJob(a.id)).toMatchObject({ status: "running", progress: null })
     expect(await store.getJob(b.id)).toMatchObject({ status: "running", owner: "m1" })
     expect(await store.getJob(queued.id)).toMatchObject({ status: "queued", owner: null })
+  })
+})
+
+describe("inTransaction", () => {
+  it("throws the body's failure and leaves no rejection unheard when BEGIN failed first", async () => {
+    // BEGIN is sent without waiting, with the body's first statements. When the connection dies
+    // it fails first, while the body is still awaited: its rejection must be heard too.
+    const unheard: unknown[] = []
+    const listen = (reason: unknown) => void unheard.push(reason)
+    process.on("unhandledRejection", listen)
+    const pool = makePool(db.url, () => {})
+    try {
+      const outcome = await inTransaction(
+        pool,
+        async () => {
+          await sleep(100)
+          throw new Error("the body failed")
+        },
+        "NOT A STATEMENT",
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(outcome).toMatchObject({ message: "the body failed" })
+      await sleep(100)
+      expect(unheard).toEqual([])
+    } finally {
+      process.off("unhandledRejection", listen)
+      await pool.end()
+    }
   })
 })
 

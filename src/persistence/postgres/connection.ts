@@ -138,6 +138,9 @@ export const inTransaction = async <A>(
       committed.catch(() => {})
     }
     const [begun, pending] = corked(client, () => [client.query(begin), f(client, commit)] as const)
+    // A BEGIN that fails (the connection died) settles before f does; it is awaited only after
+    // f, so it must be heard now. If f fails too, f's failure is the one thrown.
+    begun.catch(() => {})
     const result = await pending
     await begun
     commit()
