@@ -1,5 +1,5 @@
 import { decodeState } from "../jobs/stateVersions.js"
-import { rm } from "node:fs/promises"
+import { readdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Cause, Effect, Exit } from "effect"
 import type { JobDefinition } from "../jobs/defineJob.js"
@@ -65,9 +65,20 @@ export class Cleanups {
     while (this.running.size > 0) await Promise.all(this.running.values())
   }
 
-  /** Removes the private directories of jobs that no longer exist (pruned). */
+  /**
+   * Removes the private directories of jobs that no longer exist (pruned). Most jobs never make
+   * one: the jobs directory is listed once, and only the directories there are removed (an
+   * `rm` per id cost a prune of a million jobs 19 s of `lstat`).
+   */
   async removeDirs(ids: ReadonlyArray<string>): Promise<void> {
-    await Promise.all(ids.map((id) => this.removeDir(id)))
+    let present: Set<string>
+    try {
+      present = new Set(await readdir(join(this.dataDir, "jobs")))
+    } catch (cause) {
+      if ((cause as { code?: string }).code === "ENOENT") return
+      present = new Set(ids) // cannot list it: try each
+    }
+    await Promise.all(ids.filter((id) => present.has(id)).map((id) => this.removeDir(id)))
   }
 
   private async cleanUp(status: "cancelled" | "failed", job: EndedJob) {

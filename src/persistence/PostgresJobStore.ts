@@ -64,8 +64,11 @@ export interface PostgresStoreOptions {
   readonly readOnly?: boolean
 }
 
+/** How often a store that writes folds the counts' changes into job_counts. */
+const COUNT_FOLD_MS = 1_000
+
 /**
- * How a group commit begins. Its statements must walk indexes: the claim must read `jobs_status`
+ * How a group commit begins. Its statements must walk indexes: the claim must read `jobs_queued`
  * in order and stop at its LIMIT. The planner, with statistics taken while the table was small
  * (or never), picks a bitmap scan instead, which reads every queued row and sorts them (a cost
  * that grows with the queue, per claim) and never marks the index entries of rows claimed
@@ -89,6 +92,9 @@ export class PostgresJobStore implements JobStore {
   /** Backend pids of this store's pooled connections: notifications they caused are not news here. */
   private readonly ownBackends = new Set<number>()
   private closing: Promise<void> | undefined
+  /** Whether this store wrote since it last folded the counts' changes. */
+  private wrote = false
+  private folder: NodeJS.Timeout | undefined
   /** The last error an idle pooled connection reported; the pool has replaced that connection. */
   lastPoolError: Error | undefined
 
@@ -106,6 +112,7 @@ export class PostgresJobStore implements JobStore {
       } finally {
         client.release()
       }
+      if (!options.readOnly) store.foldCountsEvery(COUNT_FOLD_MS)
       return store
     } catch (cause) {
       await store.close()
@@ -326,7 +333,21 @@ export class PostgresJobStore implements JobStore {
   }
 
   /** Ends the pool (after the calls in flight) and the LISTEN connection. Idempotent. */
+  /**
+   * Folds the changes of the counts (see migration 8) every `ms` while this store writes, so
+   * that `countJobs` sums at most that long's changes. A fold that fails is retried at the next.
+   */
+  private foldCountsEvery(ms: number): void {
+    this.folder = setInterval(() => {
+      if (!this.wrote || this.closing !== undefined) return
+      this.wrote = false
+      reads.foldCounts(this.pool, this.t, this.schema).catch(() => void (this.wrote = true))
+    }, ms)
+    this.folder.unref()
+  }
+
   close(): Promise<void> {
+    clearInterval(this.folder)
     this.closing ??= Promise.all([this.listener.close(), this.pool.end().catch(() => undefined)]).then(() => undefined)
     return this.closing
   }
@@ -336,6 +357,7 @@ export class PostgresJobStore implements JobStore {
       if (this.closing !== undefined)
         throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
       try {
+        if (reason === "Write") this.wrote = true
         return await f()
       } catch (cause) {
         // A read is safe to repeat: one that met a dropped connection gets a fresh one from the pool.

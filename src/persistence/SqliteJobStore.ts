@@ -76,6 +76,7 @@ export class SqliteJobStore implements JobStore {
   private closed = false
   private readonly s: ReturnType<typeof prepare>
   private readonly onClose: () => void
+  private readonly beforeClose: () => void
   private readonly call: ReturnType<typeof lockWaiting>
 
   /** Opens (creating, unless read-only) `<dataDir>/jobs.db` and migrates it. */
@@ -83,10 +84,11 @@ export class SqliteJobStore implements JobStore {
     return openDatabase(dataDir, options, (opened) => new SqliteJobStore(opened, options.now ?? Date.now))
   }
 
-  private constructor({ db, location, busyTimeoutMs, onClose }: OpenDatabase, now: () => number) {
+  private constructor({ db, location, busyTimeoutMs, onClose, beforeClose }: OpenDatabase, now: () => number) {
     this.db = db
     this.location = location
     this.onClose = onClose
+    this.beforeClose = beforeClose
     this.call = lockWaiting(location, busyTimeoutMs)
     this.s = prepare(db, now)
   }
@@ -302,6 +304,7 @@ export class SqliteJobStore implements JobStore {
   closeNow(): void {
     if (this.closed) return
     this.closed = true
+    this.beforeClose()
     this.db.close()
     this.onClose()
   }

@@ -44,6 +44,8 @@ describe("PostgresJobStore: migrations", () => {
       [schema],
     )
     expect(tables.map((r) => r.table_name)).toEqual([
+      "job_count_changes",
+      "job_counts",
       "job_events",
       "job_inbox",
       "job_logs",

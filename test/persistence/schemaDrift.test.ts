@@ -47,7 +47,9 @@ interface Schema {
 /** Meant: each side keeps what only it needs. */
 const MEANT = {
   // PostgreSQL records its migrations in a table; SQLite in `PRAGMA user_version`.
-  postgresOnlyTables: ["jobstate_migrations"],
+  // On PostgreSQL the counts' changes are rows of their own, folded now and then, so that no
+  // commit waits for another's lock on a count; SQLite has one writer and updates job_counts.
+  postgresOnlyTables: ["job_count_changes", "jobstate_migrations"],
   // A lease expires by the DATABASE's clock on PostgreSQL (a timestamptz read with now()); SQLite's
   // store is one file on one host, and keeps epoch ms by that host's clock.
   typeOf: { "managers.expires_at": { sqlite: "integer", postgres: "time" } },

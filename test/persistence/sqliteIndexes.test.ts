@@ -23,4 +23,37 @@ describe("SQLite's partial indexes", () => {
       db.close()
     }
   })
+
+  it("serve a page of one status or one type in dispatch order, and the jobs ended lately, without reading the rest", async () => {
+    const dataDir = tempDir()
+    ;(await SqliteJobStore.open(dataDir)).closeNow()
+    const db = new Database(join(dataDir, "jobs.db"), { readonly: true })
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((p) => p.detail).join("; ")
+    try {
+      for (const order of ["ASC", "DESC"]) {
+        const byStatus = plan(
+          `SELECT ${JOB_SELECT} FROM jobs WHERE status = 'queued' AND seq > 5 ORDER BY seq ${order} LIMIT 50`,
+        )
+        expect(byStatus).toContain("USING INDEX jobs_status")
+        expect(byStatus).not.toContain("TEMP B-TREE")
+        const byType = plan(`SELECT ${JOB_SELECT} FROM jobs WHERE name = 'noop' ORDER BY seq ${order} LIMIT 50`)
+        expect(byType).toContain("USING INDEX jobs_name")
+        expect(byType).not.toContain("TEMP B-TREE")
+      }
+      expect(
+        plan(
+          `SELECT substr(completed_at, 1, 16) AS minute, status, count(*) FROM jobs WHERE completed_at >= '2026' GROUP BY minute, status`,
+        ),
+      ).toContain("USING INDEX jobs_completed")
+      // The claim names its index; this is the order it reads.
+      expect(
+        plan(
+          `SELECT seq FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND name IN ('a', 'b') ORDER BY priority DESC, seq LIMIT 8`,
+        ),
+      ).not.toContain("TEMP B-TREE")
+    } finally {
+      db.close()
+    }
+  })
 })

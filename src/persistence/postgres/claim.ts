@@ -62,7 +62,7 @@ export const readClaimable = async (
   t: Tables,
   claim: ClaimRequest,
 ): Promise<ReadonlyArray<ClaimRow>> => {
-  // The index jobs_status serves the order; only what a start needs is read.
+  // The partial index jobs_queued serves the order; only what a start needs is read.
   const statements = claimStatements(t)
   const { text, params } = claim.ids === undefined ? statements.claim : statements.claimIds
   const name = claim.ids === undefined ? "jobstate.claim" : "jobstate.claimIds"

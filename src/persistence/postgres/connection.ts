@@ -12,6 +12,8 @@ export interface Tables {
   readonly schedules: string
   readonly events: string
   readonly inbox: string
+  readonly counts: string
+  readonly countChanges: string
 }
 
 /**
@@ -41,6 +43,8 @@ export const tablesOf = (schema: string): Tables => {
     schedules: `${s}.schedules`,
     events: `${s}.job_events`,
     inbox: `${s}.job_inbox`,
+    counts: `${s}.job_counts`,
+    countChanges: `${s}.job_count_changes`,
   }
 }
 

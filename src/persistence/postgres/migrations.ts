@@ -198,6 +198,63 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
       CREATE TRIGGER job_inbox_inserted AFTER INSERT ON job_inbox FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
     `,
   },
+  {
+    version: 8,
+    sql: /* sql */ `
+      -- A page of one status or one type, in dispatch order, reads an index range at any size.
+      DROP INDEX jobs_status;
+      CREATE INDEX jobs_status ON jobs (status, seq);
+      CREATE INDEX jobs_name ON jobs (name, seq);
+      -- The claim's order, over the queue alone.
+      CREATE INDEX jobs_queued ON jobs (priority DESC, seq) WHERE status = 'queued';
+      -- The dashboard's jobs ended per minute: the last hour's rows, not every row.
+      CREATE INDEX jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+
+      -- countJobs: how many jobs of each type have each status. One row per (name, status)
+      -- updated by every commit would serialise the commits of all workers, so each insert,
+      -- status change and delete adds a row of changes instead (no lock on anything shared),
+      -- and the store folds them into job_counts now and then (countJobs reads both).
+      CREATE TABLE job_counts (
+        name    text NOT NULL,
+        status  text NOT NULL,
+        count   bigint NOT NULL,
+        PRIMARY KEY (name, status)
+      );
+      CREATE TABLE job_count_changes (
+        name    text NOT NULL,
+        status  text NOT NULL,
+        change  bigint NOT NULL
+      );
+      INSERT INTO job_counts (name, status, count) SELECT name, status, count(*) FROM jobs GROUP BY name, status;
+      -- The functions keep the schema they were made in: the engine's statements name their tables.
+      CREATE FUNCTION count_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+      BEGIN
+        INSERT INTO job_count_changes (name, status, change) SELECT name, status, count(*) FROM inserted GROUP BY name, status;
+        RETURN NULL;
+      END
+      $$;
+      CREATE FUNCTION count_deleted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+      BEGIN
+        INSERT INTO job_count_changes (name, status, change) SELECT name, status, -count(*) FROM deleted GROUP BY name, status;
+        RETURN NULL;
+      END
+      $$;
+      CREATE FUNCTION count_changed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+      BEGIN
+        INSERT INTO job_count_changes (name, status, change) VALUES (OLD.name, OLD.status, -1), (NEW.name, NEW.status, 1);
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION count_inserted();
+      CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS deleted
+        FOR EACH STATEMENT EXECUTE FUNCTION count_deleted();
+      -- Checkpoints and progress set neither column, so they never run the function.
+      CREATE TRIGGER jobs_count_update AFTER UPDATE OF name, status ON jobs FOR EACH ROW
+        WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.name IS DISTINCT FROM NEW.name)
+        EXECUTE FUNCTION count_changed();
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version

@@ -64,13 +64,37 @@ export const childCounts = async (
   return rows
 }
 
+/** The counts folded so far plus the changes since (migration 8): rows in the hundreds, not one per job. */
 export const countJobs = async (db: Queryable, t: Tables): Promise<JobCount[]> => {
-  const { rows } = await db.query<JobCount>(
-    `SELECT status, name, count(*)::int AS count FROM ${t.jobs} GROUP BY status, name`,
-  )
+  const { rows } = await db.query<JobCount>({
+    name: "jobstate.countJobs",
+    text: /* sql */ `
+      SELECT status, name, sum(count)::int AS count
+      FROM (SELECT name, status, count FROM ${t.counts} UNION ALL SELECT name, status, change FROM ${t.countChanges}) c
+      GROUP BY status, name HAVING sum(count) > 0 ORDER BY status, name`,
+  })
   return rows
 }
 
+/**
+ * Folds the changes of the counts into job_counts, in one statement: a reader sees the changes
+ * or their sum, never both or neither. One store at a time folds (the others, finding the lock
+ * taken, leave it to it).
+ */
+export const foldCounts = async (db: Queryable, t: Tables, schema: string): Promise<void> => {
+  await db.query({
+    name: "jobstate.foldCounts",
+    text: /* sql */ `
+      WITH folding AS (SELECT pg_try_advisory_xact_lock(hashtext('jobstate counts'), hashtext($1)) AS mine),
+      moved AS (DELETE FROM ${t.countChanges} WHERE (SELECT mine FROM folding) RETURNING name, status, change)
+      INSERT INTO ${t.counts} AS c (name, status, count)
+      SELECT name, status, sum(change) FROM moved GROUP BY name, status ORDER BY name, status
+      ON CONFLICT (name, status) DO UPDATE SET count = c.count + excluded.count`,
+    values: [schema],
+  })
+}
+
+/** The partial index jobs_completed (a comparison on completed_at implies it is not null). */
 export const endedPerMinute = async (db: Queryable, t: Tables, since: string): Promise<EndedCount[]> => {
   const { rows } = await db.query<EndedCount>(
     `SELECT substr(completed_at, 1, 16) AS minute, status, count(*)::int AS count FROM ${t.jobs}

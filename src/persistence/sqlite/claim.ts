@@ -39,15 +39,16 @@ export const prepareClaim = (
   /**
    * The claim's read for `count` types, prepared once per count: the types as parameters
    * (`name IN (?, ?)`), which costs less per claim than reading them out of a JSON array.
-   * The index jobs_status serves it: highest priority first, FIFO within. Waiting rows
-   * (run_at later than now) are passed over, not taken.
+   * The partial index jobs_queued serves it (named, so that the planner never takes jobs_name
+   * for the types and sorts): highest priority first, FIFO within. Waiting rows (run_at later
+   * than now) are passed over, not taken.
    */
   const nextQueued = (count: number): Database.Statement => {
     let statement = nextQueuedStatements.get(count)
     if (statement === undefined) {
       statement = db.prepare(/* sql */ `
         SELECT ${CLAIM_SELECT}
-        FROM jobs WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
+        FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
           AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL) AND state_schema_version <= coalesce(?, state_schema_version)
         ORDER BY priority DESC, seq LIMIT ?`)
       nextQueuedStatements.set(count, statement)

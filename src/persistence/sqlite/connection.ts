@@ -4,6 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { InvalidOptions, PersistenceError } from "../../jobs/errors.js"
 import type { Refs } from "../jobColumns.js"
+import { Checkpointer } from "./checkpointer.js"
 import { assertNotNewer, latestSchemaVersion, migrate } from "./migrations.js"
 
 export interface SqliteStoreOptions {
@@ -141,6 +142,8 @@ export interface OpenDatabase {
   readonly busyTimeoutMs: number
   /** What closing the store must also undo (a read-only copy to delete). */
   readonly onClose: () => void
+  /** What closing the store must do first, while the connection is open (stop the checkpointer). */
+  readonly beforeClose: () => void
 }
 
 /**
@@ -211,6 +214,7 @@ const openFile = <S>(
       cause,
     })
   }
+  let checkpointer: Checkpointer | undefined
   try {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS
     db.pragma(`busy_timeout = ${busyTimeoutMs}`)
@@ -230,18 +234,18 @@ const openFile = <S>(
     } else {
       setWal(db, busyTimeoutMs)
       db.pragma("synchronous = NORMAL")
-      // A checkpoint (pages copied back, then an fsync) every 4,000 WAL pages instead of SQLite's
-      // 1,000: a row written often (a job's claim, end) is copied back once, not four times, and
-      // an awaited dispatch got about 8 % faster. The WAL file grows to ~16 MB (4,000 pages of
-      // 4 KiB) and keeps that size.
-      db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
       db.pragma("foreign_keys = ON")
       migrate(db, file)
     }
     // Past open, a lock is waited for between tries, not on this thread (see SYNC_BUSY_MS).
     db.pragma(`busy_timeout = ${Math.min(busyTimeoutMs, SYNC_BUSY_MS)}`)
-    return make({ db, location: shownAs, busyTimeoutMs, onClose })
+    // Checkpoints run on a thread of their own (see Checkpointer). Should it end, the connection
+    // checkpoints itself every 4,000 WAL pages instead of SQLite's 1,000: a row written often (a
+    // job's claim, end) is copied back once, not four times (an awaited dispatch ~8 % faster).
+    if (!options.readOnly) checkpointer = new Checkpointer(db, file, WAL_CHECKPOINT_PAGES, () => {})
+    return make({ db, location: shownAs, busyTimeoutMs, onClose, beforeClose: () => checkpointer?.stop() })
   } catch (cause) {
+    checkpointer?.stop()
     db.close()
     if (cause instanceof PersistenceError) throw cause
     throw new PersistenceError({

@@ -202,6 +202,41 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       CREATE INDEX job_inbox_job ON job_inbox (job_id, seq);
     `,
   },
+  {
+    version: 11,
+    sql: /* sql */ `
+      -- A page of one status or one type, in dispatch order, reads an index range at any size.
+      DROP INDEX jobs_status;
+      CREATE INDEX jobs_status ON jobs (status, seq);
+      CREATE INDEX jobs_name ON jobs (name, seq);
+      -- The claim's order, over the queue alone (the claim names it: INDEXED BY).
+      CREATE INDEX jobs_queued ON jobs (priority DESC, seq) WHERE status = 'queued';
+      -- The dashboard's jobs ended per minute: the last hour's rows, not every row.
+      CREATE INDEX jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+      -- countJobs: how many jobs of each type have each status, kept by the triggers below in the
+      -- transaction of every insert, status change and delete.
+      CREATE TABLE job_counts (
+        name    TEXT NOT NULL,
+        status  TEXT NOT NULL,
+        count   INTEGER NOT NULL,
+        PRIMARY KEY (name, status)
+      ) WITHOUT ROWID;
+      INSERT INTO job_counts (name, status, count) SELECT name, status, count(*) FROM jobs GROUP BY name, status;
+      CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO job_counts (name, status, count) VALUES (new.name, new.status, 1)
+          ON CONFLICT (name, status) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER jobs_count_update AFTER UPDATE OF name, status ON jobs
+        WHEN old.status IS NOT new.status OR old.name IS NOT new.name BEGIN
+        UPDATE job_counts SET count = count - 1 WHERE name = old.name AND status = old.status;
+        INSERT INTO job_counts (name, status, count) VALUES (new.name, new.status, 1)
+          ON CONFLICT (name, status) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET count = count - 1 WHERE name = old.name AND status = old.status;
+      END;
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version

@@ -4,8 +4,8 @@ import type { PruneCutoff } from "../prune.js"
 import { json } from "./connection.js"
 
 /**
- * Pruning on SQLite, by the index jobs_status (its status prefix): no index on completed_at,
- * which every job's end would pay for; the rows of one resting status are read, the others never.
+ * Pruning on SQLite, by the index jobs_status (its status prefix): the rows of one resting
+ * status are read, the others never.
  */
 export const preparePrune = (db: Database.Database) => {
   const nthNewest = db.prepare(/* sql */ `

@@ -13,7 +13,11 @@ export const prepareReads = (db: Database.Database) => {
     /* sql */ `SELECT status, count(*) AS count FROM jobs WHERE parent_id = ? GROUP BY status`,
   )
   // The status index covers status; name is read from each row: one scan, no blob read out.
-  const countJobs = db.prepare(/* sql */ `SELECT status, name, count(*) AS count FROM jobs GROUP BY status, name`)
+  // Kept by triggers (migration 11): a few rows, whatever the number of jobs.
+  const countJobs = db.prepare(
+    /* sql */ `SELECT status, name, count FROM job_counts WHERE count > 0 ORDER BY status, name`,
+  )
+  // The partial index jobs_completed (a comparison on completed_at implies it is not null).
   const endedPerMinute = db.prepare(/* sql */ `
     SELECT substr(completed_at, 1, 16) AS minute, status, count(*) AS count FROM jobs
     WHERE completed_at >= ? GROUP BY minute, status ORDER BY minute`)

@@ -1,0 +1,58 @@
+import { copyFileSync, existsSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { SqliteJobStore } from "../../src/persistence/SqliteJobStore.js"
+import { newJob } from "../fixtures/storeRows.js"
+import { tempDir } from "../fixtures/tempDir.js"
+import { waitUntil } from "../fixtures/waitUntil.js"
+
+/** The jobs in the database file alone, without its WAL: what checkpoints have copied back. */
+const jobsInFile = (dataDir: string): number => {
+  const copy = join(tempDir(), "file-only.db")
+  copyFileSync(join(dataDir, "jobs.db"), copy)
+  const db = new Database(copy, { readonly: true })
+  try {
+    // Before the first checkpoint even the tables are only in the WAL.
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").get()
+    return table === undefined ? 0 : (db.prepare("SELECT count(*) AS n FROM jobs").get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+describe("SQLite checkpoints", () => {
+  it("are made by a thread of their own while the store is open, not by the engine's connection", async () => {
+    const dataDir = tempDir()
+    const store = SqliteJobStore.open(dataDir)
+    try {
+      // The engine's connection never checkpoints while the thread lives.
+      expect(store.db.pragma("wal_autocheckpoint", { simple: true })).toBe(0)
+      await store.insertJobs(Array.from({ length: 50 }, () => newJob()))
+      // 50 rows are far below any automatic checkpoint: only the thread copies them back.
+      await waitUntil(() => jobsInFile(dataDir) === 50, 20_000, "the 50 jobs checkpointed into jobs.db")
+    } finally {
+      await store.close()
+    }
+  })
+
+  it("leave the engine's connection the last one on close, so the WAL is folded in and removed", async () => {
+    const dataDir = tempDir()
+    const store = SqliteJobStore.open(dataDir)
+    await store.insertJobs(Array.from({ length: 20 }, () => newJob()))
+    await store.close()
+    expect(existsSync(join(dataDir, "jobs.db-wal"))).toBe(false)
+    expect(jobsInFile(dataDir)).toBe(20)
+  })
+
+  it("a read-only store starts no checkpointer and leaves its connection as it is", async () => {
+    const dataDir = tempDir()
+    await SqliteJobStore.open(dataDir).close()
+    const store = SqliteJobStore.open(dataDir, { readOnly: true })
+    try {
+      expect(store.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000)
+    } finally {
+      await store.close()
+    }
+  })
+})
