@@ -34,7 +34,9 @@ export const RUN_BATCH = 10_000
 export const registerRunCommand = (program: Command) => {
   program
     .command("run")
-    .description("dispatch a job by type name and follow it until it ends; Ctrl-C pauses it")
+    .description(
+      "dispatch a job by type name and follow it until it ends; Ctrl-C pauses it (many jobs, one a line: --params-file -)",
+    )
     .argument("<type>", "the job type (see `jobstate types`)")
     .option("-p, --params <json>", "the job's params as JSON")
     .option(
