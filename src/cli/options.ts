@@ -5,6 +5,7 @@ import type { JobDefinition } from "../jobs/defineJob.js"
 import { JobPriority } from "../jobs/JobPriority.js"
 import { UsageError } from "./errors.js"
 import { loadJobs } from "./jobs.js"
+import { looksLikeNdjson } from "./paramsLines.js"
 
 /**
  * The data dir given to the program (`--data-dir` may come before or after the command name).
@@ -140,7 +141,10 @@ export const priorityOption = (value: string): number => {
 }
 
 /** The params of `run`, from `--params '<json>'` or `--params-file <file>`; `{}` when neither is given. */
-export const readParams = (options: { readonly params?: string; readonly paramsFile?: string }): unknown => {
+export const readParams = (
+  options: { readonly params?: string; readonly paramsFile?: string },
+  hints: { readonly ndjson?: boolean } = {},
+): unknown => {
   if (options.params !== undefined && options.paramsFile !== undefined) {
     throw new UsageError({ detail: "Give either --params or --params-file, not both" })
   }
@@ -158,7 +162,12 @@ export const readParams = (options: { readonly params?: string; readonly paramsF
   try {
     return JSON.parse(text)
   } catch (error) {
-    throw new UsageError({ detail: `${source} is not valid JSON: ${(error as Error).message}` })
+    // A file of many objects, one a line, named .json: say how to give it as many (where the command takes many).
+    const hint =
+      hints.ndjson && options.paramsFile !== undefined && looksLikeNdjson(text)
+        ? `; it looks like NDJSON (one object a line): for one job each, name it .ndjson or .jsonl, or give it on stdin with --params-file -`
+        : ""
+    throw new UsageError({ detail: `${source} is not valid JSON: ${(error as Error).message}${hint}` })
   }
 }
 

@@ -183,3 +183,40 @@ const plainView = (stream: NodeJS.WriteStream, intervalMs: number): ProgressView
     stop() {},
   }
 }
+
+/** A count that goes up, shown as it goes: `add` as work is done, `done` when it is over. */
+export interface CountLine {
+  add(n: number): void
+  /** Clears the line (the command prints its own summary after). */
+  done(): void
+}
+
+/**
+ * A running count on one line of a terminal, redrawn in place at most every `intervalMs` (and
+ * not before `delayMs`: a quick run draws nothing). Elsewhere (a pipe, a CI log) it writes
+ * nothing: the command's summary says it once.
+ */
+export const createCountLine = (
+  stream: NodeJS.WriteStream,
+  text: (count: number) => string,
+  options: { readonly interactive?: boolean; readonly intervalMs?: number; readonly delayMs?: number } = {},
+): CountLine => {
+  if (!(options.interactive ?? isInteractive(stream))) return { add() {}, done() {} }
+  const intervalMs = options.intervalMs ?? 100
+  const started = Date.now()
+  let count = 0
+  let drawnAt: number | undefined
+  return {
+    add(n) {
+      count += n
+      const now = Date.now()
+      if (now - started < (options.delayMs ?? 0)) return
+      if (drawnAt !== undefined && now - drawnAt < intervalMs) return
+      drawnAt = now
+      stream.write(`\r\x1b[2K${text(count)}`)
+    },
+    done() {
+      if (drawnAt !== undefined) stream.write("\r\x1b[2K")
+    },
+  }
+}

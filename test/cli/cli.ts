@@ -41,6 +41,13 @@ export const startCli = (args: ReadonlyArray<string>, extraEnv: NodeJS.ProcessEn
 /** Runs the CLI to its end. */
 export const cli = (...args: ReadonlyArray<string>): Promise<CliResult> => startCli(args).exited
 
+/** Runs the CLI to its end with `input` on its stdin. */
+export const cliWithInput = (input: string, ...args: ReadonlyArray<string>): Promise<CliResult> => {
+  const running = startCli(args)
+  running.child.stdin.end(input)
+  return running.exited
+}
+
 /** A row of the jobs table, read the way any other program would: a separate read-only connection. */
 export const readJobRow = (dataDir: string, id: string): Record<string, unknown> | undefined => {
   const db = new Database(join(dataDir, "jobs.db"), { readonly: true, fileMustExist: true })

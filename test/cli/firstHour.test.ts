@@ -95,12 +95,15 @@ describe("the CLI, as a newcomer meets it", () => {
     expect(page.stdout).toContain(
       `50 noop jobs above wait for a worker of type "noop" (none is running): npx jobstate -d ${dataDir} --jobs <the module that exports the "noop" job> worker`,
     )
+    const last = rows(page.stdout).at(-1)!.split(/\s+/)[0]
     expect(page.stdout.trim().split("\n").at(-1)).toBe(
-      `… more jobs: npx jobstate -d ${dataDir} list --offset 50 (or -n <how many>, or --json for all)`,
+      `… more jobs; next page: npx jobstate -d ${dataDir} list --after ${last} (or -n <how many>, or --json for all)`,
     )
-    const rest = await cli("-d", dataDir, "list", "--offset", "50")
+    const rest = await cli("-d", dataDir, "list", "--after", last!)
     expect(rows(rest.stdout)).toHaveLength(10)
     expect(rest.stdout).not.toContain("more jobs")
+    const skipped = await cli("-d", dataDir, "list", "--offset", "50")
+    expect(rows(skipped.stdout)).toEqual(rows(rest.stdout))
     expect(JSON.parse((await cli("-d", dataDir, "list", "--json")).stdout)).toHaveLength(60)
   })
 

@@ -54,6 +54,79 @@ describe("jobstate list", () => {
     expect(bad.stderr).toContain("newest, oldest")
   })
 
+  it("pages by keyset: --after the last id of a page, --before the first, in either order", async () => {
+    const dataDir = await fiveJobs()
+    expect(await listed(dataDir, "-n", "2", "--after", "job-4")).toEqual(["job-3", "job-2"])
+    expect(await listed(dataDir, "--after", "job-2")).toEqual(["job-1"])
+    expect(await listed(dataDir, "--after", "job-1")).toEqual([])
+    // A page before a job is the jobs nearest it, in the list's order.
+    expect(await listed(dataDir, "-n", "2", "--before", "job-2")).toEqual(["job-4", "job-3"])
+    expect(await listed(dataDir, "--before", "job-3")).toEqual(["job-5", "job-4"])
+    expect(await listed(dataDir, "--sort", "oldest", "-n", "2", "--after", "job-2")).toEqual(["job-3", "job-4"])
+    expect(await listed(dataDir, "--sort", "oldest", "-n", "2", "--before", "job-4")).toEqual(["job-2", "job-3"])
+    expect(await listed(dataDir, "--status", "completed", "-n", "1", "--after", "job-3")).toEqual(["job-2"])
+  })
+
+  it("says how to get the next page from the last id of a full one, and the previous from the first", async () => {
+    const dataDir = await fiveJobs()
+    const ids = (stdout: string) =>
+      stdout
+        .split("\n")
+        .filter((l) => l.startsWith("job-"))
+        .map((l) => l.split(/\s+/)[0])
+    const first = await cli("-d", dataDir, "list", "-n", "2", "--sort", "oldest")
+    expect(first.code, first.stderr).toBe(0)
+    expect(ids(first.stdout)).toEqual(["job-1", "job-2"])
+    expect(first.stdout.trim().split("\n").at(-1)).toBe(
+      `… more jobs; next page: npx jobstate -d ${dataDir} list --sort oldest -n 2 --after job-2`,
+    )
+    const second = await cli("-d", dataDir, "list", "--sort", "oldest", "-n", "2", "--after", "job-2")
+    expect(ids(second.stdout)).toEqual(["job-3", "job-4"])
+    expect(second.stdout.trim().split("\n").at(-1)).toBe(
+      `… more jobs; next page: npx jobstate -d ${dataDir} list --sort oldest -n 2 --after job-4`,
+    )
+    // The last page is not full: no hint.
+    const last = await cli("-d", dataDir, "list", "--sort", "oldest", "-n", "2", "--after", "job-4")
+    expect(ids(last.stdout)).toEqual(["job-5"])
+    expect(last.stdout).not.toContain("more jobs")
+    // Exactly full, with nothing beyond: no hint either.
+    const exact = await cli("-d", dataDir, "list", "-n", "2", "--after", "job-3")
+    expect(ids(exact.stdout)).toEqual(["job-2", "job-1"])
+    expect(exact.stdout).not.toContain("more jobs")
+    const back = await cli("-d", dataDir, "list", "--status", "completed", "-n", "2", "--before", "job-2")
+    expect(ids(back.stdout)).toEqual(["job-4", "job-3"])
+    expect(back.stdout.trim().split("\n").at(-1)).toBe(
+      `… more jobs; previous page: npx jobstate -d ${dataDir} list --status completed -n 2 --before job-4`,
+    )
+    // --json prints the page and nothing else on stdout.
+    const json = await cli("-d", dataDir, "list", "--json", "-n", "2", "--after", "job-5")
+    expect(json.code, json.stderr).toBe(0)
+    expect((JSON.parse(json.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual(["job-4", "job-3"])
+  })
+
+  it("refuses an unknown id, --after with --before, and a cursor with --offset (exit 2)", async () => {
+    const dataDir = await fiveJobs()
+    const unknown = await cli("-d", dataDir, "list", "--after", "job-9")
+    expect(unknown.code).toBe(2)
+    expect(unknown.stdout).toBe("")
+    expect(unknown.stderr).toBe(
+      "jobstate: --after job-9: no such job to page from (an id, or a unique prefix of 4 characters or more; a pruned job has no place in the list)\n",
+    )
+    const before = await cli("-d", dataDir, "list", "--json", "--before", "job-9")
+    expect(before.code).toBe(2)
+    expect(before.stderr).toContain("--before job-9: no such job to page from")
+    const both = await cli("-d", dataDir, "list", "--after", "job-2", "--before", "job-4")
+    expect(both.code).toBe(2)
+    expect(both.stderr).toBe("jobstate: Give --after or --before, not both\n")
+    const offset = await cli("-d", dataDir, "list", "--after", "job-4", "--offset", "1")
+    expect(offset.code).toBe(2)
+    expect(offset.stderr).toBe("jobstate: Give --after or --offset, not both\n")
+    // In an empty data dir there is no job to page from either.
+    const empty = await cli("-d", tempDir(), "list", "--after", "job-1")
+    expect(empty.code).toBe(2)
+    expect(empty.stderr).toContain("--after job-1: no such job to page from")
+  })
+
   it("shows a queued job not yet due as delayed and one no worker runs as waiting, and --status finds each", async () => {
     const dataDir = tempDir()
     const Unrun = defineJob({ name: "unrun", params: Schema.Struct({}), run: async () => {} })
@@ -69,6 +142,10 @@ describe("jobstate list", () => {
       expect(await listed(dataDir, "--status", "waiting")).toEqual([unrun.id])
       expect((await listed(dataDir, "--status", "queued")).sort()).toEqual([delayed.id, unrun.id].sort())
       expect(await listed(dataDir, "--status", "waiting", "--offset", "1")).toEqual([])
+      // A case of a status pages from a cursor too (the unrun job was dispatched after the delayed one).
+      expect(await listed(dataDir, "--status", "waiting", "--before", delayed.id)).toEqual([unrun.id])
+      expect(await listed(dataDir, "--status", "delayed", "--after", unrun.id)).toEqual([delayed.id])
+      expect(await listed(dataDir, "--status", "waiting", "--after", unrun.id)).toEqual([])
     } finally {
       await producer.close()
       await worker.close()

@@ -1,13 +1,15 @@
 import { InvalidArgumentError, type Command } from "commander"
 import { Cleanups } from "../../actors/cleanup.js"
 import { restingStatuses, type RestingStatus } from "../../jobs/JobStatus.js"
-import { durationOption, storeOf, whereOf } from "../options.js"
+import { durationOption, integerOption, storeOf, whereOf } from "../options.js"
 import { withStore } from "../readStore.js"
+import { createCountLine } from "../render.js"
 
 interface PruneCliOptions {
   readonly status: ReadonlyArray<RestingStatus>
   readonly olderThan: number
   readonly json?: boolean
+  readonly batchSize?: number
 }
 
 /** `--status completed,failed`: statuses jobs rest in, and only those. */
@@ -44,6 +46,11 @@ export const registerPruneCommand = (program: Command) => {
       "only jobs that ended at least this long ago: 30s, 15m, 2h, 7d, 2w (0: any age)",
       durationOption("--older-than"),
     )
+    .option(
+      "--batch-size <n>",
+      "at most this many jobs deleted per transaction (default 500; fewer when a batch would hold the write lock long)",
+      integerOption("--batch-size", 1),
+    )
     .option("--json", "print JSON: { deleted, byStatus }")
     .action(async (options: PruneCliOptions, command: Command) => {
       const where = storeOf(command)
@@ -52,19 +59,36 @@ export const registerPruneCommand = (program: Command) => {
       )
       const completedBefore = options.olderThan > 0 ? new Date(Date.now() - options.olderThan).toISOString() : undefined
       const byStatus: Partial<Record<RestingStatus, number>> = {}
-      await withStore(
-        where,
-        async (store) => {
-          for (const status of options.status) {
-            byStatus[status] = await store.pruneJobs(
-              { status, ...(completedBefore === undefined ? {} : { completedBefore }) },
-              (ids) => cleanups.removeDirs(ids),
-            )
-          }
-        },
-        () => undefined,
-        { readOnly: false },
-      )
+      // A big prune takes a while: a running count on a terminal's stderr (nothing on a pipe, nor with --json).
+      let current: RestingStatus = options.status[0]!
+      const progress = options.json
+        ? createCountLine(process.stderr, () => "", { interactive: false })
+        : createCountLine(process.stderr, (n) => `Pruning: ${n.toLocaleString("en-US")} jobs deleted (${current})…`)
+      try {
+        await withStore(
+          where,
+          async (store) => {
+            for (const status of options.status) {
+              current = status
+              byStatus[status] = await store.pruneJobs(
+                {
+                  status,
+                  ...(completedBefore === undefined ? {} : { completedBefore }),
+                  ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+                },
+                async (ids) => {
+                  progress.add(ids.length)
+                  await cleanups.removeDirs(ids)
+                },
+              )
+            }
+          },
+          () => undefined,
+          { readOnly: false },
+        )
+      } finally {
+        progress.done()
+      }
       const deleted = Object.values(byStatus).reduce((a, b) => a + b, 0)
       if (options.json) return void process.stdout.write(`${JSON.stringify({ deleted, byStatus })}\n`)
       const parts = options.status.map((s) => `${byStatus[s] ?? 0} ${s}`).join(", ")

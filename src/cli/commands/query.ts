@@ -4,7 +4,8 @@ import { errorLine, JobNotFound } from "../../jobs/errors.js"
 import { JobRegistry } from "../../jobs/JobRegistry.js"
 import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
-import type { DbJob } from "../../persistence/JobStore.js"
+import type { DbJob, JobStore } from "../../persistence/JobStore.js"
+import { UsageError } from "../errors.js"
 import { integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHint } from "../options.js"
 import {
   jobDetails,
@@ -23,6 +24,8 @@ import { describeProgress, elapsedBetween } from "../render.js"
 interface ListOptions {
   readonly status?: JobInfo["status"] | ShownCase
   readonly limit?: number
+  readonly after?: string
+  readonly before?: string
   readonly offset: number
   readonly sort: "newest" | "oldest"
   readonly json?: boolean
@@ -70,6 +73,30 @@ const endLine = (
   return [{ at: row.completed_at, level: "info", message: status }]
 }
 
+const noJobToPageFrom = (option: string, id: string): UsageError =>
+  new UsageError({
+    detail: `${option} ${id}: no such job to page from (an id, or a unique prefix of 4 characters or more; a pruned job has no place in the list)`,
+  })
+
+/** The keyset bound of `--after` / `--before`: the `seq` of the job it names (an id or a unique prefix). */
+const cursorOf = async (
+  store: JobStore,
+  options: Pick<ListOptions, "after" | "before">,
+): Promise<{ afterSeq?: number; beforeSeq?: number }> => {
+  const option = options.after !== undefined ? "--after" : "--before"
+  const id = options.after ?? options.before
+  if (id === undefined) return {}
+  let row: DbJob | undefined
+  try {
+    row = await store.getJob(await resolveJobId(store, id))
+  } catch (error) {
+    if (error instanceof JobNotFound) throw noJobToPageFrom(option, id)
+    throw error
+  }
+  if (row === undefined) throw noJobToPageFrom(option, id)
+  return option === "--after" ? { afterSeq: Number(row.seq) } : { beforeSeq: Number(row.seq) }
+}
+
 export const registerQueryCommands = (program: Command) => {
   program
     .command("types")
@@ -107,20 +134,30 @@ export const registerQueryCommands = (program: Command) => {
       `at most this many (the table shows ${LIST_PAGE} unless told)`,
       integerOption("--limit", 1),
     )
+    .option("--after <id>", "the page after this job (in the --sort order): the next page, from its last id")
+    .option("--before <id>", "the page before this job (in the --sort order): the previous page, from its first id")
     .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
     .addOption(new Option("--sort <order>", "newest or oldest first").choices(["newest", "oldest"]).default("newest"))
     .option("--json", "print JSON (the JobInfo of each job)")
     .action(async (options: ListOptions, command: Command) => {
       const where = storeOf(command)
       const dataDir = whereOf(where)
+      if (options.after !== undefined && options.before !== undefined)
+        throw new UsageError({ detail: "Give --after or --before, not both" })
+      const cursorOption =
+        options.after !== undefined ? "--after" : options.before !== undefined ? "--before" : undefined
+      if (cursorOption !== undefined && options.offset > 0)
+        throw new UsageError({ detail: `Give ${cursorOption} or --offset, not both` })
+      const backwards = options.before !== undefined
       // The table shows a page unless told how many (one row more tells whether there are more); --json gives all.
       const page = options.limit ?? (options.json ? undefined : LIST_PAGE)
-      const limit = page === undefined ? undefined : (options.limit ?? page + 1)
+      const limit = page === undefined ? undefined : options.json ? page : page + 1
       const shownCase =
         options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
       const jobs = await withStore(
         where,
         async (store) => {
+          const cursor = await cursorOf(store, options)
           const owners = await ownersOf(store)
           if (shownCase === undefined) {
             const query = {
@@ -128,34 +165,43 @@ export const registerQueryCommands = (program: Command) => {
               ...(limit === undefined ? {} : { limit }),
               offset: options.offset,
               order: options.sort,
+              ...cursor,
             }
             return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
           }
-          // A case of a status is told from the rows of that status, read a chunk at a time.
-          const found: JobInfo[] = []
+          // A case of a status is told from the rows of that status, read a chunk at a time
+          // (from the cursor, away from it: a page before a job is the rows nearest it).
+          let found: JobInfo[] = []
           const want = limit === undefined ? Infinity : options.offset + limit
-          for (let offset = 0; found.length < want; offset += LIST_CHUNK) {
+          let from: { afterSeq?: number; beforeSeq?: number } = cursor
+          while (found.length < want) {
             const rows = await store.listJobs({
               status: shownCases[shownCase],
               limit: LIST_CHUNK,
-              offset,
               order: options.sort,
+              ...from,
             })
-            for (const row of rows) {
-              const info = toJobInfo(row, owners)
-              if (shownStatus(info) === shownCase) found.push(info)
-            }
+            const matched = rows.map((row) => toJobInfo(row, owners)).filter((info) => shownStatus(info) === shownCase)
+            found = backwards ? [...matched, ...found] : [...found, ...matched]
             if (rows.length < LIST_CHUNK) break
+            from = backwards ? { beforeSeq: Number(rows[0]!.seq) } : { afterSeq: Number(rows.at(-1)!.seq) }
           }
+          if (backwards) return limit === undefined ? found : found.slice(Math.max(0, found.length - limit))
           return found.slice(options.offset, limit === undefined ? undefined : options.offset + limit)
         },
-        () => [],
+        () => {
+          // Nothing is stored: no job to page from.
+          if (cursorOption !== undefined) throw noJobToPageFrom(cursorOption, (options.after ?? options.before)!)
+          return []
+        },
       )
       if (options.json) return json(jobs)
-      const more = options.limit === undefined && jobs.length > LIST_PAGE
-      if (more) jobs.pop()
+      // The row read beyond the page: the farthest from the cursor (the first of a page read backwards).
+      const more = page !== undefined && jobs.length > page
+      if (more && backwards) jobs.shift()
+      else if (more) jobs.pop()
       if (jobs.length === 0) {
-        const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}`
+        const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}${cursorOption === undefined ? "" : ` ${cursorOption.slice(2)} ${options.after ?? options.before}`}`
         return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
       }
       process.stdout.write(
@@ -182,8 +228,17 @@ export const registerQueryCommands = (program: Command) => {
         )
       }
       if (more) {
-        const next = `${invocationOf(command)} list${options.status ? ` --status ${options.status}` : ""} --offset ${options.offset + LIST_PAGE}`
-        process.stdout.write(`… more jobs: ${next} (or -n <how many>, or --json for all)\n`)
+        // A keyset page: the same command from the page's edge, which dispatches and prunes do not shift.
+        const edge = backwards ? `--before ${jobs[0]!.id}` : `--after ${jobs.at(-1)!.id}`
+        const next = [
+          `${invocationOf(command)} list`,
+          ...(options.status ? [`--status ${options.status}`] : []),
+          ...(options.sort === "oldest" ? ["--sort oldest"] : []),
+          ...(options.limit === undefined ? [] : [`-n ${options.limit}`]),
+          edge,
+        ].join(" ")
+        const also = options.limit === undefined ? " (or -n <how many>, or --json for all)" : ""
+        process.stdout.write(`… more jobs; ${backwards ? "previous" : "next"} page: ${next}${also}\n`)
       }
     })
 
