@@ -35,16 +35,6 @@ const completedJobs = async (n: number) => {
   return dataDir
 }
 
-/** Whether util-linux's `script` can give a command a terminal here. */
-const hasScript = (() => {
-  try {
-    execFileSync("script", ["-qec", "true", "/dev/null"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-})()
-
 const fakeStream = () => {
   let text = ""
   const stream = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WriteStream
@@ -129,25 +119,23 @@ describe("jobstate prune", () => {
     expect(bad.stderr).toContain("--batch-size must be an integer >= 1")
   })
 
-  it.skipIf(!hasScript)(
-    "shows a running count of the deleted jobs on a terminal, cleared before the summary; none with --json",
-    async () => {
-      const inTerminal = (dataDir: string, ...args: string[]) => {
-        const command = ["node", "bin/jobstate.js", "-d", dataDir, "prune", ...args].join(" ")
-        const env: NodeJS.ProcessEnv = { ...process.env, TERM: "xterm" }
-        delete env.CI
-        return execFileSync("script", ["-qec", command, "/dev/null"], { cwd: root, env, encoding: "utf8" })
-      }
-      const quiet = await completedJobs(5)
-      const json = inTerminal(quiet, "--status", "completed", "--older-than", "0", "--batch-size", "2", "--json")
-      expect(json).toBe(`${JSON.stringify({ deleted: 5, byStatus: { completed: 5 } })}\r\n`)
-      const dataDir = await completedJobs(5)
-      const shown = inTerminal(dataDir, "--status", "completed", "--older-than", "0", "--batch-size", "2")
-      // The first batch is drawn at once; the line is cleared before the summary.
-      expect(shown).toMatch(
-        /^\r\x1b\[2KPruning: 2 jobs deleted \(completed\)…(\r\x1b\[2KPruning: [45] jobs deleted \(completed\)…)*\r\x1b\[2KDeleted 5 jobs of any age from .*: 5 completed\r?\n$/,
-      )
-      for (let i = 1; i <= 5; i++) expect(readJobRow(dataDir, `job-${i}`)).toBeUndefined()
-    },
-  )
+  // util-linux's `script` (Debian's essential bsdutils) gives the command a terminal.
+  it("shows a running count of the deleted jobs on a terminal, cleared before the summary; none with --json", async () => {
+    const inTerminal = (dataDir: string, ...args: string[]) => {
+      const command = ["node", "bin/jobstate.js", "-d", dataDir, "prune", ...args].join(" ")
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: "xterm" }
+      delete env.CI
+      return execFileSync("script", ["-qec", command, "/dev/null"], { cwd: root, env, encoding: "utf8" })
+    }
+    const quiet = await completedJobs(5)
+    const json = inTerminal(quiet, "--status", "completed", "--older-than", "0", "--batch-size", "2", "--json")
+    expect(json).toBe(`${JSON.stringify({ deleted: 5, byStatus: { completed: 5 } })}\r\n`)
+    const dataDir = await completedJobs(5)
+    const shown = inTerminal(dataDir, "--status", "completed", "--older-than", "0", "--batch-size", "2")
+    // The first batch is drawn at once; the line is cleared before the summary.
+    expect(shown).toMatch(
+      /^\r\x1b\[2KPruning: 2 jobs deleted \(completed\)…(\r\x1b\[2KPruning: [45] jobs deleted \(completed\)…)*\r\x1b\[2KDeleted 5 jobs of any age from .*: 5 completed\r?\n$/,
+    )
+    for (let i = 1; i <= 5; i++) expect(readJobRow(dataDir, `job-${i}`)).toBeUndefined()
+  })
 })
