@@ -491,17 +491,24 @@ const bulk = async (manager: JobManager, body: unknown) => {
     )
     if (q.get("status") === null && q.get("name") === null && q.get("parent") === null)
       throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
-    const { jobs } = await listJobs(
-      manager,
-      new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX) }),
-    )
-    targets = jobs.map((j) => j.id)
-    for (let offset = PAGE_LIMIT_MAX; targets.length === offset && offset < BULK_MAX; offset += PAGE_LIMIT_MAX) {
-      const page = await listJobs(
-        manager,
-        new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX), offset: String(offset) }),
-      )
-      targets.push(...page.jobs.map((j) => j.id))
+    const { filter: listFilter, text } = listQuery(q)
+    if (text !== "") targets = (await findByPrefix(manager, text, listFilter, BULK_MAX)).map((j) => j.id)
+    else {
+      // Page by page from a cursor (each page costs the same however deep), every target read
+      // before any is acted on.
+      targets = []
+      let after: string | undefined
+      for (;;) {
+        const page = await readPage(manager, {
+          ...listFilter,
+          order: "newest",
+          limit: PAGE_LIMIT_MAX,
+          ...(after === undefined ? {} : { after }),
+        })
+        targets.push(...page.map((j) => j.id))
+        if (page.length < PAGE_LIMIT_MAX || targets.length >= BULK_MAX) break
+        after = page[page.length - 1]!.id
+      }
     }
     targets = targets.slice(0, BULK_MAX)
   } else {

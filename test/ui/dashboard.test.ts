@@ -738,4 +738,31 @@ describe("the job list's keyset pages", () => {
     expect(found).toMatchObject({ offset: 0, next: null, prev: null, more: false })
     expect(idsOf(found)).toEqual([job.id])
   })
+
+  it("reads a bulk action's targets page by page from a cursor: every job of the filter once, none by offset", async () => {
+    const { producer, call } = await producerOnly()
+    const ids = (
+      await producer.dispatchMany(
+        NoopJob,
+        Array.from({ length: 1_003 }, (_, i) => ({ tag: `b${i}` })),
+      )
+    ).map((h) => h.id)
+    const other = await producer.dispatch(WaitJob, {})
+    const reads = vi.spyOn(producer, "listJobs")
+    const acted: string[] = []
+    const pause = producer.pause.bind(producer)
+    vi.spyOn(producer, "pause").mockImplementation((id) => (acted.push(id), pause(id)))
+    const r = await call("/api/bulk", { method: "POST", json: { action: "pause", filter: { name: "noop" } } })
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ action: "pause", matched: 1_003, done: 1_003, refused: [] })
+    expect(acted).toEqual([...ids].reverse())
+    // Three pages of at most 500: the first from the top, each other after the last of the one before.
+    const filters = reads.mock.calls.map(([f]) => f!)
+    expect(filters.map((f) => [f.offset, f.after, f.limit])).toEqual([
+      [undefined, undefined, 500],
+      [undefined, acted[499], 500],
+      [undefined, acted[999], 500],
+    ])
+    expect((await producer.getJobInfo(other.id)).status).toBe("queued")
+  })
 })
