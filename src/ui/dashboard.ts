@@ -300,19 +300,134 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
 }
 
 /**
- * A page of jobs, newest first. `text` is an id prefix (ids are UUIDs): the store's id index
- * finds them, and status and type filter those. Totals come from the per-status counts, one
- * grouped scan, never a count of the page's filter over the whole table.
+ * A page of jobs, newest first. Pages are keyset pages: `after=<id>` gives the jobs after (older
+ * than) that job in the list, `before=<id>` those just before (newer than) it, so a page costs
+ * the same at any depth. The reply's `next` and `prev` are the cursors of the pages around it
+ * (`next` for `after`, `prev` for `before`; `null` at either end). `offset` is still taken (it
+ * reads every row it skips), but not with a cursor.
+ *
+ * `text` is an id prefix (ids are UUIDs): the store's id index finds them, and status and type
+ * filter those. Random ids give those few no list position to page from, so that search pages by
+ * `offset` and takes no cursor. Totals come from the per-status counts, one grouped scan, never a
+ * count of the page's filter over the whole table.
  */
 const listJobs = async (manager: JobManager, q: URLSearchParams) => {
-  const status = q.get("status") || undefined
-  const name = q.get("name") || undefined
-  const parentId = q.get("parent") || undefined
-  const createdAfter = time(q.get("since"), "since")
-  const createdBefore = time(q.get("until"), "until")
-  const text = (q.get("text") ?? "").trim()
+  const { filter, text } = listQuery(q)
   const limit = Math.min(integer(q.get("limit"), "limit", 1) ?? 50, PAGE_LIMIT_MAX)
-  const offset = integer(q.get("offset"), "offset", 0) ?? 0
+  const after = q.get("after") || undefined
+  const before = q.get("before") || undefined
+  const givenOffset = integer(q.get("offset"), "offset", 0)
+  if (after !== undefined && before !== undefined)
+    throw new HttpRefusal(400, "Give `after` or `before` (a page's cursor), not both")
+  const cursor: Cursor | undefined = after !== undefined ? { after } : before !== undefined ? { before } : undefined
+  if (cursor !== undefined && givenOffset !== undefined)
+    throw new HttpRefusal(400, "Give a cursor (`after` or `before`) or `offset`, not both")
+  const offset = givenOffset ?? 0
+  if (text !== "") {
+    if (cursor !== undefined)
+      throw new HttpRefusal(400, "An id-prefix search (`text`) pages by `offset`: it takes no `after` or `before`")
+    const matching = await findByPrefix(manager, text, filter, offset + limit + 1)
+    return {
+      jobs: matching.slice(offset, offset + limit),
+      offset,
+      limit,
+      total: null,
+      more: matching.length > offset + limit,
+      next: null,
+      prev: null,
+    }
+  }
+  const { jobs, next, prev } = await keysetPage(manager, filter, limit, cursor, offset)
+  // The per-status counts give the total of a status and type filter; a parent's or a time's is not counted.
+  let total: number | null = null
+  if (filter.parentId === undefined && filter.createdAfter === undefined && filter.createdBefore === undefined) {
+    total = (await manager.countJobs())
+      .filter(
+        (c) =>
+          (filter.status === undefined || c.status === filter.status) &&
+          (filter.name === undefined || c.name === filter.name),
+      )
+      .reduce((n, c) => n + c.count, 0)
+  }
+  return { jobs, ...(cursor === undefined ? { offset } : {}), limit, total, more: next !== null, next, prev }
+}
+
+type Cursor = { readonly after: string } | { readonly before: string }
+
+/**
+ * A keyset page of a filter, newest first, and its neighbours' cursors: `next` (its last id) when
+ * a job of the filter lies after it, `prev` (its first) when one lies before it. Each "lies" is
+ * one row read from the cursor, by the index the page was read by; nothing is counted.
+ */
+const keysetPage = async (
+  manager: JobManager,
+  filter: ListJobsFilter,
+  limit: number,
+  cursor: Cursor | undefined,
+  offset: number,
+): Promise<{ jobs: ReadonlyArray<JobInfo>; next: string | null; prev: string | null }> => {
+  const read = (page: ListJobsFilter) => readPage(manager, { ...filter, ...page, order: "newest" })
+  const beyond = async (side: "after" | "before", id: string) => {
+    try {
+      return (await read({ [side]: id, limit: 1 })).length > 0
+    } catch (error) {
+      // The edge job went between the two reads (deleted, pruned): no cursor to offer from it.
+      if (error instanceof HttpRefusal) return false
+      throw error
+    }
+  }
+  if (cursor !== undefined && "before" in cursor) {
+    // The page before: the `limit` jobs nearest the cursor (the store reads them backwards and
+    // turns them around), read with one more to know whether any lie before those.
+    const rows = await read({ before: cursor.before, limit: limit + 1 })
+    if (rows.length > limit) {
+      const jobs = rows.slice(1)
+      const last = jobs[jobs.length - 1]!.id
+      return { jobs, prev: jobs[0]!.id, next: (await beyond("after", last)) ? last : null }
+    }
+    // Fewer than a page before it: that is the first page, read whole (jobs of it were deleted or
+    // left the filter since the cursor was given), rather than a short one.
+  }
+  if (cursor !== undefined && "after" in cursor) {
+    const rows = await read({ after: cursor.after, limit: limit + 1 })
+    const jobs = rows.slice(0, limit)
+    // An empty page (the jobs after the cursor went) goes back from the cursor itself.
+    const first = jobs[0]?.id ?? cursor.after
+    return {
+      jobs,
+      next: rows.length > limit ? jobs[jobs.length - 1]!.id : null,
+      prev: (await beyond("before", first)) ? first : null,
+    }
+  }
+  const rows = await read({ limit: limit + 1, offset })
+  const jobs = rows.slice(0, limit)
+  return {
+    jobs,
+    next: rows.length > limit ? jobs[jobs.length - 1]!.id : null,
+    // Only a page read with an offset has jobs before it: the first page is the newest.
+    prev: offset > 0 && jobs.length > 0 ? jobs[0]!.id : null,
+  }
+}
+
+/** `manager.listJobs`, with a cursor the store does not have (deleted, pruned, mistyped) a 400 that says so. */
+const readPage = async (manager: JobManager, filter: ListJobsFilter) => {
+  try {
+    return await manager.listJobs(filter)
+  } catch (error) {
+    const { _tag, option } = (error ?? {}) as { _tag?: string; option?: string }
+    const side = filter.after !== undefined ? "after" : "before"
+    if (_tag === "InvalidOptions" && option === `listJobs.${side}`)
+      throw new HttpRefusal(
+        400,
+        `No job ${JSON.stringify(filter[side])} to page from (${side}=): it is not in the store (deleted, pruned or mistyped); start again from the first page, without a cursor`,
+      )
+    throw error
+  }
+}
+
+/** The list filter a query gives (status, type, parent, creation time) and its id prefix, checked. */
+const listQuery = (q: URLSearchParams): { filter: ListJobsFilter; text: string } => {
+  const status = q.get("status") || undefined
   if (status !== undefined && !(Object.values(JobStatus) as string[]).includes(status)) {
     throw new HttpRefusal(
       400,
@@ -321,36 +436,24 @@ const listJobs = async (manager: JobManager, q: URLSearchParams) => {
   }
   const filter: ListJobsFilter = {
     status: status as JobStatus | undefined,
-    name,
-    parentId,
-    createdAfter,
-    createdBefore,
+    name: q.get("name") || undefined,
+    parentId: q.get("parent") || undefined,
+    createdAfter: time(q.get("since"), "since"),
+    createdBefore: time(q.get("until"), "until"),
   }
-  if (text !== "") {
-    // Ids are random: the prefix finds few, and the other filters are applied to those.
-    const ids = await manager.findJobIds(text, offset + limit + 1)
-    const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter(
-      (j) => j !== undefined,
-    )
-    const matching = infos.filter((j) => matches(j, filter))
-    matching.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
-    return {
-      jobs: matching.slice(offset, offset + limit),
-      offset,
-      limit,
-      total: null,
-      more: matching.length > offset + limit,
-    }
-  }
-  const page = await manager.listJobs({ ...filter, limit: limit + 1, offset, order: "newest" })
-  // The per-status counts give the total of a status and type filter; a parent's or a time's is not counted.
-  let total: number | null = null
-  if (parentId === undefined && createdAfter === undefined && createdBefore === undefined) {
-    total = (await manager.countJobs())
-      .filter((c) => (status === undefined || c.status === status) && (name === undefined || c.name === name))
-      .reduce((n, c) => n + c.count, 0)
-  }
-  return { jobs: page.slice(0, limit), offset, limit, total, more: page.length > limit }
+  return { filter, text: (q.get("text") ?? "").trim() }
+}
+
+/** The jobs whose id starts with `prefix` (at most `limit` ids read) that pass the filter, newest first. */
+const findByPrefix = async (manager: JobManager, prefix: string, filter: ListJobsFilter, limit: number) => {
+  // Ids are random: the prefix finds few, and the other filters are applied to those.
+  const ids = await manager.findJobIds(prefix, limit)
+  const infos = (await Promise.all(ids.map((id) => manager.getJobInfo(id).catch(() => undefined)))).filter(
+    (j) => j !== undefined,
+  )
+  const matching = infos.filter((j) => matches(j, filter))
+  matching.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
+  return matching
 }
 
 /** Whether a job passes a list filter: the rule the store applies, for jobs found by id prefix. */
@@ -388,17 +491,24 @@ const bulk = async (manager: JobManager, body: unknown) => {
     )
     if (q.get("status") === null && q.get("name") === null && q.get("parent") === null)
       throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
-    const { jobs } = await listJobs(
-      manager,
-      new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX) }),
-    )
-    targets = jobs.map((j) => j.id)
-    for (let offset = PAGE_LIMIT_MAX; targets.length === offset && offset < BULK_MAX; offset += PAGE_LIMIT_MAX) {
-      const page = await listJobs(
-        manager,
-        new URLSearchParams({ ...Object.fromEntries(q), limit: String(PAGE_LIMIT_MAX), offset: String(offset) }),
-      )
-      targets.push(...page.jobs.map((j) => j.id))
+    const { filter: listFilter, text } = listQuery(q)
+    if (text !== "") targets = (await findByPrefix(manager, text, listFilter, BULK_MAX)).map((j) => j.id)
+    else {
+      // Page by page from a cursor (each page costs the same however deep), every target read
+      // before any is acted on.
+      targets = []
+      let after: string | undefined
+      for (;;) {
+        const page = await readPage(manager, {
+          ...listFilter,
+          order: "newest",
+          limit: PAGE_LIMIT_MAX,
+          ...(after === undefined ? {} : { after }),
+        })
+        targets.push(...page.map((j) => j.id))
+        if (page.length < PAGE_LIMIT_MAX || targets.length >= BULK_MAX) break
+        after = page[page.length - 1]!.id
+      }
     }
     targets = targets.slice(0, BULK_MAX)
   } else {

@@ -153,6 +153,60 @@ describe.skipIf(!haveChromium)(`the dashboard in Chromium, on ${storeKind}`, () 
     expect(errors).toEqual([])
   })
 
+  it("pages the list by cursor: older and newer show the next and the previous 50, Back the page before, and a filter starts again at the newest", async () => {
+    const { producer, url, page, errors } = await setUp({ worker: false })
+    const noops = await producer.dispatchMany(
+      NoopJob,
+      Array.from({ length: 110 }, (_, i) => ({ tag: `p${i}` })),
+    )
+    const waits: string[] = []
+    for (let i = 0; i < 3; i++) waits.push((await producer.dispatch(WaitJob, {})).id)
+    const newest = [...noops.map((h) => h.id), ...waits].reverse()
+    const reads: string[] = []
+    page.on("request", (r) => void (/\/api\/jobs\?/.test(r.url()) && reads.push(new URL(r.url()).search)))
+    const listed = () => page.locator("tr.job").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")))
+    const shows = (ids: ReadonlyArray<string>, what: string) =>
+      waitUntil(async () => (await listed()).join() === ids.join(), 20_000, what)
+    const older = page.locator('button[name="older"]')
+    const newer = page.locator('button[name="newer"]')
+
+    await page.goto(url)
+    await shows(newest.slice(0, 50), "the newest 50")
+    await page.locator("[data-page]", { hasText: "50 shown of 113" }).waitFor()
+    expect(await newer.isDisabled()).toBe(true)
+    expect(await page.locator('button[name="newest"]').isDisabled()).toBe(true)
+
+    await older.click()
+    await shows(newest.slice(50, 100), "the next 50")
+    expect(new URL(page.url()).hash).toBe(`#after=${newest[49]}`)
+    await older.click()
+    await shows(newest.slice(100), "the last 13")
+    await page.locator("[data-page]", { hasText: "13 shown of 113" }).waitFor()
+    expect(await older.isDisabled()).toBe(true)
+    // Back is the page before; so is "newer", by its cursor, to the first page.
+    await page.goBack()
+    await shows(newest.slice(50, 100), "the second page again")
+    await page.reload()
+    await shows(newest.slice(50, 100), "the same page after a reload")
+    await newer.click()
+    await shows(newest.slice(0, 50), "the first page again")
+    expect(new URL(page.url()).hash).toBe(`#before=${newest[50]}`)
+    await waitUntil(async () => await newer.isDisabled(), 20_000, "no page newer than the first")
+    await older.click()
+    await older.click()
+    await shows(newest.slice(100), "the last page again")
+    await newer.click()
+    await shows(newest.slice(50, 100), "the second page, from the last")
+
+    // A filter starts at its own newest jobs: the cursor of another list is dropped.
+    await page.locator('select[name="type"]').selectOption("wait")
+    await shows([...waits].reverse(), "the wait jobs")
+    expect(new URL(page.url()).hash).toBe("#type=wait")
+    expect(reads.length).toBeGreaterThan(0)
+    expect(reads.filter((q) => q.includes("offset"))).toEqual([])
+    expect(errors).toEqual([])
+  })
+
   it("writes every time as local time with its UTC instant in the tooltip, and draws the diagram legibly at 1280 px", async () => {
     const { producer, url, page, errors } = await setUp()
     const job = await producer.dispatch(NoopJob, { tag: "timed" })

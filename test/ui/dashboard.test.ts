@@ -1,6 +1,6 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { parseRecording, replayRows } from "../../src/machines/inspectionRecording.js"
 import type { JobManager } from "../../src/index.js"
 import { dashboard, type DashboardOptions } from "../../src/ui/index.js"
@@ -603,5 +603,166 @@ describe("the dashboard's triage API", () => {
     expect(again.json.refused.map((x: { id: string; tag: string }) => [x.id, x.tag])).toEqual(
       [...ids, done.id].map((id) => [id, "InvalidTransition"]),
     )
+  })
+})
+
+describe("the job list's keyset pages", () => {
+  /** A producer alone (nothing runs: every job stays as dispatched) with the dashboard. */
+  const producerOnly = async () => {
+    const producer = await openManager({ concurrency: 0 })
+    return { producer, ...(await serve(producer)) }
+  }
+  const idsOf = (page: { jobs: Array<{ id: string }> }) => page.jobs.map((j) => j.id)
+
+  it("visits every job once, newest first, by following `next`; `prev` gives the page before exactly; no page is read by offset", async () => {
+    const { producer, call } = await producerOnly()
+    const ids: string[] = []
+    for (let i = 0; i < 13; i++) ids.push((await producer.dispatch(NoopJob, { tag: `k${i}` })).id)
+    const reads = vi.spyOn(producer, "listJobs")
+
+    const pages: any[] = []
+    let page = (await call("/api/jobs?limit=5")).json
+    expect(page.prev).toBeNull()
+    for (;;) {
+      pages.push(page)
+      if (page.next === null) break
+      expect(page).toMatchObject({ more: true, next: page.jobs.at(-1).id })
+      const r = await call(`/api/jobs?limit=5&after=${page.next}`)
+      expect(r.status).toBe(200)
+      page = r.json
+    }
+    expect(pages.flatMap(idsOf)).toEqual([...ids].reverse())
+    expect(pages.map((p) => p.jobs.length)).toEqual([5, 5, 3])
+    expect(pages.at(-1)).toMatchObject({ more: false, next: null })
+    expect(pages.every((p) => p.total === 13)).toBe(true)
+
+    // Back from the last page: each `prev` gives the page before, the same jobs and cursors.
+    for (let i = pages.length - 1; i > 0; i--) {
+      expect(pages[i].prev).toBe(pages[i].jobs[0].id)
+      const back = (await call(`/api/jobs?limit=5&before=${pages[i].prev}`)).json
+      expect(idsOf(back)).toEqual(idsOf(pages[i - 1]))
+      expect([back.prev, back.next]).toEqual([pages[i - 1].prev, pages[i - 1].next])
+    }
+    // Every read went from a cursor or the top: none skipped rows by offset.
+    expect(reads.mock.calls.length).toBeGreaterThan(0)
+    for (const [filter] of reads.mock.calls) expect(filter?.offset ?? 0).toBe(0)
+
+    // Jobs dispatched since do not move a page: the one before the second is still the first
+    // page read, and now it has newer jobs before it.
+    const newer = [(await producer.dispatch(NoopJob, {})).id, (await producer.dispatch(NoopJob, {})).id]
+    const back = (await call(`/api/jobs?limit=5&before=${pages[1].prev}`)).json
+    expect(idsOf(back)).toEqual(idsOf(pages[0]))
+    expect(back.prev).toBe(pages[0].jobs[0].id)
+    // Fewer than a page lie before that: the page before it is the first page, read whole.
+    const top = (await call(`/api/jobs?limit=5&before=${back.prev}`)).json
+    const first = [newer[1], newer[0], ...idsOf(pages[0]).slice(0, 3)]
+    expect(idsOf(top)).toEqual(first)
+    expect([top.prev, top.next]).toEqual([null, first[4]])
+  })
+
+  it("pages a status and type filter by cursor, and a cursor need not match the filter", async () => {
+    const { producer, call } = await producerOnly()
+    const jobs: Array<{ id: string; name: string; cancelled: boolean }> = []
+    for (let i = 0; i < 18; i++) {
+      const wait = i % 3 === 2
+      const id = (await producer.dispatch(wait ? WaitJob : NoopJob, wait ? {} : { tag: `f${i}` })).id
+      const cancelled = !wait && i % 4 === 0
+      if (cancelled) await producer.cancel(id)
+      jobs.push({ id, name: wait ? "wait" : "noop", cancelled })
+    }
+    const newestFirst = [...jobs].reverse()
+    const queuedNoops = newestFirst.filter((j) => j.name === "noop" && !j.cancelled).map((j) => j.id)
+    expect(queuedNoops).toHaveLength(8)
+
+    const filter = "name=noop&status=queued&limit=3"
+    const pages: any[] = []
+    let page = (await call(`/api/jobs?${filter}`)).json
+    for (;;) {
+      pages.push(page)
+      expect(page.total).toBe(8)
+      if (page.next === null) break
+      page = (await call(`/api/jobs?${filter}&after=${page.next}`)).json
+    }
+    expect(pages.flatMap(idsOf)).toEqual(queuedNoops)
+    expect(pages.map((p) => p.jobs.length)).toEqual([3, 3, 2])
+    const back = (await call(`/api/jobs?${filter}&before=${pages[2].prev}`)).json
+    expect(idsOf(back)).toEqual(idsOf(pages[1]))
+    expect([back.prev, back.next]).toEqual([pages[1].prev, pages[1].next])
+
+    // From a wait job, the no-ops older than it (the cursor is a place in the list, whatever its job).
+    const wait = jobs[11]!
+    expect(wait.name).toBe("wait")
+    const older = (await call(`/api/jobs?name=noop&after=${wait.id}`)).json
+    expect(idsOf(older)).toEqual(
+      jobs
+        .slice(0, 11)
+        .filter((j) => j.name === "noop")
+        .map((j) => j.id)
+        .reverse(),
+    )
+    expect([older.prev, older.next]).toEqual([older.jobs[0].id, null])
+    // And before another wait job: the two cancelled no-ops nearest newer than it.
+    expect(jobs[2]!.name).toBe("wait")
+    const cancelled = jobs.filter((j) => j.cancelled).map((j) => j.id)
+    expect(cancelled).toEqual([0, 4, 12, 16].map((i) => jobs[i]!.id))
+    const newer = (await call(`/api/jobs?name=noop&status=cancelled&limit=2&before=${jobs[2]!.id}`)).json
+    expect(idsOf(newer)).toEqual([cancelled[2], cancelled[1]])
+    expect([newer.prev, newer.next]).toEqual([cancelled[2], cancelled[1]])
+  })
+
+  it("refuses an unknown cursor with a 400 that says so, and a cursor with another way of paging", async () => {
+    const { producer, call } = await producerOnly()
+    const job = await producer.dispatch(NoopJob, {})
+    const unknown = "00000000-0000-4000-8000-000000000000"
+    for (const side of ["after", "before"]) {
+      const r = await call(`/api/jobs?${side}=${unknown}&status=queued`)
+      expect(r.status).toBe(400)
+      expect(r.json.error).toBe(
+        `No job "${unknown}" to page from (${side}=): it is not in the store (deleted, pruned or mistyped); start again from the first page, without a cursor`,
+      )
+    }
+    const refusals: Array<[string, string]> = [
+      [`after=${job.id}&before=${job.id}`, "Give `after` or `before` (a page's cursor), not both"],
+      [`after=${job.id}&offset=5`, "Give a cursor (`after` or `before`) or `offset`, not both"],
+      [
+        `text=${job.id.slice(0, 4)}&after=${job.id}`,
+        "An id-prefix search (`text`) pages by `offset`: it takes no `after` or `before`",
+      ],
+    ]
+    for (const [query, error] of refusals) {
+      const r = await call(`/api/jobs?${query}`)
+      expect([r.status, r.json.error], query).toEqual([400, error])
+    }
+    // The id-prefix search pages by offset, as before.
+    const found = (await call(`/api/jobs?text=${job.id.slice(0, 8)}`)).json
+    expect(found).toMatchObject({ offset: 0, next: null, prev: null, more: false })
+    expect(idsOf(found)).toEqual([job.id])
+  })
+
+  it("reads a bulk action's targets page by page from a cursor: every job of the filter once, none by offset", async () => {
+    const { producer, call } = await producerOnly()
+    const ids = (
+      await producer.dispatchMany(
+        NoopJob,
+        Array.from({ length: 1_003 }, (_, i) => ({ tag: `b${i}` })),
+      )
+    ).map((h) => h.id)
+    const other = await producer.dispatch(WaitJob, {})
+    const reads = vi.spyOn(producer, "listJobs")
+    const acted: string[] = []
+    const pause = producer.pause.bind(producer)
+    vi.spyOn(producer, "pause").mockImplementation((id) => (acted.push(id), pause(id)))
+    const r = await call("/api/bulk", { method: "POST", json: { action: "pause", filter: { name: "noop" } } })
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ action: "pause", matched: 1_003, done: 1_003, refused: [] })
+    expect(acted).toEqual([...ids].reverse())
+    // Three pages of at most 500: the first from the top, each other after the last of the one before.
+    const filters = reads.mock.calls.map(([f]) => f!)
+    expect(filters.map((f) => [f.offset, f.after, f.limit])).toEqual([
+      [undefined, undefined, 500],
+      [undefined, acted[499], 500],
+      [undefined, acted[999], 500],
+    ])
+    expect((await producer.getJobInfo(other.id)).status).toBe("queued")
   })
 })

@@ -186,16 +186,19 @@ const latest = (live, row, n) => {
   return after.length ? { ...base.job, status: after[after.length - 1].status } : base.job
 }
 
+/** The list's filter changed: its page starts again at the newest jobs (a cursor belongs to one filter). */
+const refilter = (filter, change) => ({ ...filter, ...change, after: "", before: "", offset: 0 })
+
 const Counts = ({ overview, filter, setFilter }) => {
   const by = Object.fromEntries(STATUSES.map((s) => [s, 0]))
   for (const c of overview?.counts ?? []) by[c.status] = (by[c.status] ?? 0) + c.count
   const total = Object.values(by).reduce((a, b) => a + b, 0)
   return html`<div class="counts">
-    <button class=${"count" + (filter.status === "" ? " on" : "")} onClick=${() => setFilter({ ...filter, status: "", offset: 0 })}><span class="muted">all</span><b data-count="all">${total}</b></button>
+    <button class=${"count" + (filter.status === "" ? " on" : "")} onClick=${() => setFilter(refilter(filter, { status: "" }))}><span class="muted">all</span><b data-count="all">${total}</b></button>
     ${STATUSES.map(
       (
         s,
-      ) => html`<button class=${"count" + (filter.status === s ? " on" : "")} onClick=${() => setFilter({ ...filter, status: s, offset: 0 })}>
+      ) => html`<button class=${"count" + (filter.status === s ? " on" : "")} onClick=${() => setFilter(refilter(filter, { status: s }))}>
       <span class=${"status " + s}>${s}</span><b data-count=${s}>${by[s]}</b></button>`,
     )}
   </div>`
@@ -217,7 +220,9 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
     text: filter.text,
     parent: filter.parent,
     limit: String(filter.limit),
-    offset: String(filter.offset),
+    // Keyset pages (the cursor of the page shown); an id-prefix search pages by offset.
+    ...(filter.after ? { after: filter.after } : filter.before ? { before: filter.before } : {}),
+    ...(filter.offset > 0 ? { offset: String(filter.offset) } : {}),
   }
   const key = new URLSearchParams({ ...query, created: filter.created }).toString()
   // Reload on a filter change, on reconnect, and (at most every second) when a status changes.
@@ -308,19 +313,30 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
   ]
     .filter(Boolean)
     .join(" ")
+  // The pages around this one: by the cursors the list gave (by offset for an id-prefix search).
+  const newer = page?.prev
+    ? () => setFilter({ ...filter, after: "", before: page.prev, offset: 0 })
+    : filter.offset > 0
+      ? () => setFilter({ ...filter, offset: Math.max(0, filter.offset - filter.limit) })
+      : null
+  const older = page?.next
+    ? () => setFilter({ ...filter, after: page.next, before: "", offset: 0 })
+    : page?.more && filter.text
+      ? () => setFilter({ ...filter, offset: filter.offset + filter.limit })
+      : null
   const canFilterAct =
     (filter.status !== "" || filter.name !== "" || filter.parent !== "") && filter.text === "" && since === null
   return html`<div class="card">
     <h2>Jobs</h2>
     <div class="filters">
-      <select name="status" aria-label="status" value=${filter.status} onChange=${(e) => setFilter({ ...filter, status: e.target.value, offset: 0 })}>
+      <select name="status" aria-label="status" value=${filter.status} onChange=${(e) => setFilter(refilter(filter, { status: e.target.value }))}>
         <option value="">every status</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}</select>
-      <select name="type" aria-label="type" value=${filter.name} onChange=${(e) => setFilter({ ...filter, name: e.target.value, offset: 0 })}>
+      <select name="type" aria-label="type" value=${filter.name} onChange=${(e) => setFilter(refilter(filter, { name: e.target.value }))}>
         <option value="">every type</option>${types.map((t) => html`<option value=${t}>${t}</option>`)}</select>
-      <select name="created" aria-label="created" value=${filter.created} onChange=${(e) => setFilter({ ...filter, created: e.target.value, offset: 0 })}>
+      <select name="created" aria-label="created" value=${filter.created} onChange=${(e) => setFilter(refilter(filter, { created: e.target.value }))}>
         <option value="">any time</option><option value="15m">last 15 min</option><option value="1h">last hour</option><option value="24h">last 24 h</option><option value="7d">last 7 days</option></select>
-      <input name="text" placeholder="id prefix" value=${filter.text} onInput=${(e) => setFilter({ ...filter, text: e.target.value.trim(), offset: 0 })} />
-      ${filter.parent && html`<span class="chip" data-filter="parent">children of <code>${short(filter.parent)}</code> <button class="link" aria-label="every job" onClick=${() => setFilter({ ...filter, parent: "", offset: 0 })}>✕</button></span>`}
+      <input name="text" placeholder="id prefix" value=${filter.text} onInput=${(e) => setFilter(refilter(filter, { text: e.target.value.trim() }))} />
+      ${filter.parent && html`<span class="chip" data-filter="parent">children of <code>${short(filter.parent)}</code> <button class="link" aria-label="every job" onClick=${() => setFilter(refilter(filter, { parent: "" }))}>✕</button></span>`}
     </div>
     <div class="bulk">
       ${
@@ -350,11 +366,22 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
       ${page && jobs.length === 0 ? html`<tr><td colspan="8" class="muted">No jobs match.</td></tr>` : null}</tbody>
     </table></div>
     <div class="pager">
-      <button class="act" disabled=${filter.offset === 0} onClick=${() => setFilter({ ...filter, offset: Math.max(0, filter.offset - filter.limit) })}>← newer</button>
-      <span>${page ? `${page.jobs.length ? filter.offset + 1 : 0}–${filter.offset + page.jobs.length}${page.total !== null ? ` of ${page.total}` : ""}` : "…"}</span>
-      <button class="act" disabled=${!page?.more} onClick=${() => setFilter({ ...filter, offset: filter.offset + filter.limit })}>older →</button>
+      <button class="act" name="newest" disabled=${!filter.after && !filter.before && filter.offset === 0} onClick=${() => setFilter(refilter(filter, {}))}>⇤ newest</button>
+      <button class="act" name="newer" disabled=${!newer} onClick=${newer}>← newer</button>
+      <span data-page>${page ? pageWords(page, filter) : "…"}</span>
+      <button class="act" name="older" disabled=${!older} onClick=${older}>older →</button>
     </div>
   </div>`
+}
+
+/**
+ * What the pager says of a page: how many it shows, of how many the counts give (a keyset page
+ * has no position to say); an id-prefix search, paged by offset, says which.
+ */
+const pageWords = (page, filter) => {
+  const of = page.total !== null ? ` of ${page.total}` : ""
+  if (!filter.text) return `${page.jobs.length} shown${of}`
+  return `${page.jobs.length ? page.offset + 1 : 0}–${page.offset + page.jobs.length}${of}`
 }
 
 const Json = ({ value }) =>
@@ -937,7 +964,18 @@ const Replay = () => {
  * What the address keeps, in its hash: the view, the job shown, the list's filters and page, so
  * a reload, a bookmark or Back shows the same. Defaults are left out of it.
  */
-const ROUTE = { view: "jobs", job: "", status: "", type: "", text: "", parent: "", created: "", offset: "0" }
+const ROUTE = {
+  view: "jobs",
+  job: "",
+  status: "",
+  type: "",
+  text: "",
+  parent: "",
+  created: "",
+  after: "",
+  before: "",
+  offset: "0",
+}
 const readRoute = () => {
   const q = new URLSearchParams(location.hash.slice(1))
   return Object.fromEntries(Object.entries(ROUTE).map(([k, d]) => [k, q.get(k) ?? d]))
@@ -985,10 +1023,21 @@ const App = () => {
     parent: route.parent,
     created: route.created,
     limit: 50,
+    after: route.after,
+    before: route.before,
     offset: Number(route.offset) || 0,
   }
   const setFilter = (f) =>
-    go({ status: f.status, type: f.name, text: f.text, parent: f.parent, created: f.created, offset: String(f.offset) })
+    go({
+      status: f.status,
+      type: f.name,
+      text: f.text,
+      parent: f.parent,
+      created: f.created,
+      after: f.after,
+      before: f.before,
+      offset: String(f.offset),
+    })
   const refresh = () =>
     api("api/overview").then(
       (o) => {
@@ -1013,7 +1062,7 @@ const App = () => {
   }, [live.tick])
   const select = (id) => go({ job: id, view: "jobs" })
   const showChildren = (id) =>
-    go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", offset: "0" })
+    go({ view: "jobs", parent: id, status: "", type: "", text: "", created: "", after: "", before: "", offset: "0" })
   const tabs = ["jobs", "workers", "dispatch", "schedules", "stats", "replay"]
   return html`<header><h1>jobstate</h1>
       <nav>${tabs.map((t) => html`<button class=${view === t ? "on" : ""} data-view=${t} onClick=${() => setView(t)}>${t}</button>`)}</nav>
