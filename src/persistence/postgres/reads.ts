@@ -79,19 +79,24 @@ export const countJobs = async (db: Queryable, t: Tables): Promise<JobCount[]> =
 /**
  * Folds the changes of the counts into job_counts, in one statement: a reader sees the changes
  * or their sum, never both or neither. One store at a time folds (the others, finding the lock
- * taken, leave it to it).
+ * taken, leave it to it). Then the table of changes is vacuumed: `countJobs` reads all of it,
+ * and the versions a fold deleted would be read until autovacuum came by (a fold of 2M changes
+ * left a count at 95 ms).
  */
 export const foldCounts = async (db: Queryable, t: Tables, schema: string): Promise<void> => {
-  await db.query({
+  const { rows } = await db.query<{ moved: number }>({
     name: "jobstate.foldCounts",
     text: /* sql */ `
       WITH folding AS (SELECT pg_try_advisory_xact_lock(hashtext('jobstate counts'), hashtext($1)) AS mine),
-      moved AS (DELETE FROM ${t.countChanges} WHERE (SELECT mine FROM folding) RETURNING name, status, change)
-      INSERT INTO ${t.counts} AS c (name, status, count)
-      SELECT name, status, sum(change) FROM moved GROUP BY name, status ORDER BY name, status
-      ON CONFLICT (name, status) DO UPDATE SET count = c.count + excluded.count`,
+      moved AS (DELETE FROM ${t.countChanges} WHERE (SELECT mine FROM folding) RETURNING name, status, change),
+      folded AS (
+        INSERT INTO ${t.counts} AS c (name, status, count)
+        SELECT name, status, sum(change) FROM moved GROUP BY name, status ORDER BY name, status
+        ON CONFLICT (name, status) DO UPDATE SET count = c.count + excluded.count)
+      SELECT count(*)::int AS moved FROM moved`,
     values: [schema],
   })
+  if ((rows[0]?.moved ?? 0) > 0) await db.query(`VACUUM ${t.countChanges}`)
 }
 
 /** The partial index jobs_completed (a comparison on completed_at implies it is not null). */
