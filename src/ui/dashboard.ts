@@ -308,8 +308,8 @@ const post = async (manager: JobManager, path: string, req: IncomingMessage, res
  *
  * `text` is an id prefix (ids are UUIDs): the store's id index finds them, and status and type
  * filter those. Random ids give those few no list position to page from, so that search pages by
- * `offset` and takes no cursor. Totals come from the per-status counts, one grouped scan, never a
- * count of the page's filter over the whole table.
+ * `offset` and takes no cursor. Totals come from the per-status counts (`countJobs`, kept with
+ * the rows), never a count of the page's filter over the whole table.
  */
 const listJobs = async (manager: JobManager, q: URLSearchParams) => {
   const { filter, text } = listQuery(q)
