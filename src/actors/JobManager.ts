@@ -710,7 +710,7 @@ export class JobManager implements JobHandleSource {
     return unpack(row.params, `params of job ${id}`)
   }
 
-  /** How many jobs are stored per status and type (one grouped scan): for dashboards. */
+  /** How many jobs are stored per status and type (counts kept with the rows: cheap at any size): for dashboards. */
   countJobs(): Promise<ReadonlyArray<JobCount>> {
     return this.store.countJobs()
   }

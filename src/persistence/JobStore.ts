@@ -461,7 +461,7 @@ export interface JobStore {
   /** The id of the queued, running or paused job of type `name` holding `uniqueKey`, if any. */
   uniqueKeyHolder(name: string, uniqueKey: string): Promise<string | undefined>
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>>
-  /** How many jobs there are per status and type: one grouped scan, no rows read out. */
+  /** How many jobs there are per status and type: counts kept with the rows (job_counts), exact, no job rows read. */
   countJobs(): Promise<ReadonlyArray<JobCount>>
   /** Jobs that ended (`completed_at`) at or after `since` (ISO 8601), per minute and status: throughput. */
   endedPerMinute(since: string): Promise<ReadonlyArray<EndedCount>>
