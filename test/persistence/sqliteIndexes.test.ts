@@ -46,6 +46,12 @@ describe("SQLite's partial indexes", () => {
           `SELECT substr(completed_at, 1, 16) AS minute, status, count(*) FROM jobs WHERE completed_at >= '2026' GROUP BY minute, status`,
         ),
       ).toContain("USING INDEX jobs_completed")
+      // When the next waiting job is due: read from now on in jobs_run_at, not every queued row.
+      expect(
+        plan(
+          `SELECT min(run_at) FROM jobs INDEXED BY jobs_run_at WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each('["a"]')) AND run_at > 5`,
+        ),
+      ).toContain("USING INDEX jobs_run_at (run_at>?)")
       // The claim names its index; this is the order it reads.
       expect(
         plan(

@@ -22,9 +22,10 @@ export const prepareClaim = (
     FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' AND name IN (SELECT value FROM json_each(?))
       AND (run_at IS NULL OR run_at <= ?) AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL) AND state_schema_version <= coalesce(?, state_schema_version)
     ORDER BY priority DESC, seq LIMIT ?`)
+  // By the partial index jobs_run_at, named: SQLite otherwise read every queued row by jobs_status.
   const nextRunAt = db
     .prepare(/* sql */ `
-    SELECT min(run_at) FROM jobs
+    SELECT min(run_at) FROM jobs INDEXED BY jobs_run_at
     WHERE status = 'queued' AND run_at IS NOT NULL AND name IN (SELECT value FROM json_each(?)) AND run_at > ?`)
     .pluck()
   const nextRunAtOf = db
