@@ -12,7 +12,7 @@ import {
   UnknownJobType,
 } from "../jobs/errors.js"
 import { JobRegistry, type JobTypeSchema } from "../jobs/JobRegistry.js"
-import type { JobStatus } from "../jobs/JobStatus.js"
+import { isJobStatus, jobStatuses, type JobStatus } from "../jobs/JobStatus.js"
 import type { Progress } from "../jobs/Progress.js"
 import { accepts, commandEvent, type CommandEvent } from "../machines/jobLifecycleMachine.js"
 import { acceptsWork, managerMachine } from "../machines/managerMachine.js"
@@ -389,7 +389,8 @@ export class JobManager implements JobHandleSource {
    * validated first (`InvalidParams` naming the index of the first bad item; nothing stored),
    * and `options` (one for every item, or an array with each item's own) apply per item, as
    * `dispatch` applies them (a unique key a live job holds, or an earlier item: that job's
-   * handle). Resolves with the handles in order.
+   * handle). Resolves with the handles in order. On SQLite the event loop waits for the
+   * transaction: give a long list in chunks of about 10,000 (each then all or none).
    */
   async dispatchMany<D extends JobDefinition>(
     definition: D,
@@ -633,6 +634,16 @@ export class JobManager implements JobHandleSource {
 
   async listJobs(filter: ListJobsFilter = {}): Promise<ReadonlyArray<JobInfo>> {
     const { createdAfter, createdBefore, after, before, ...rest } = filter
+    if (rest.status !== undefined && !isJobStatus(rest.status))
+      throw new InvalidOptions({
+        option: "listJobs.status",
+        detail: `${JSON.stringify(rest.status)} is not a status: one of ${jobStatuses.join(", ")}`,
+      })
+    if (rest.offset !== undefined && (after !== undefined || before !== undefined))
+      throw new InvalidOptions({
+        option: "listJobs.offset",
+        detail: "a keyset page (`after` or `before`) takes no `offset`: the cursor is the place",
+      })
     const query = {
       ...rest,
       ...isoBound(createdAfter, "createdAfter"),

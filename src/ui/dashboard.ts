@@ -466,7 +466,7 @@ const matches = (job: JobInfo, f: ListJobsFilter) =>
 
 /**
  * One action on many jobs: the `ids` given, or every job a list filter matches (at most
- * `BULK_MAX`, read before any is changed). Each job is acted on alone, through the manager, as
+ * `BULK_MAX`, read before any is changed; `more` says the filter matched more). Each job is acted on alone, through the manager, as
  * one click would: a job the action does not apply to is reported, and the others go on.
  */
 const bulk = async (manager: JobManager, body: unknown) => {
@@ -479,6 +479,7 @@ const bulk = async (manager: JobManager, body: unknown) => {
   if (!ACTIONS.includes(action as Action))
     throw new HttpRefusal(400, `Unknown action ${JSON.stringify(action)}: one of ${ACTIONS.join(", ")}`)
   let targets: string[]
+  let more = false
   if (ids !== undefined) {
     if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string") || ids.length === 0)
       throw new HttpRefusal(400, "`ids` must be a non-empty array of job ids")
@@ -492,7 +493,8 @@ const bulk = async (manager: JobManager, body: unknown) => {
     if (q.get("status") === null && q.get("name") === null && q.get("parent") === null)
       throw new HttpRefusal(400, "A bulk filter names a status, a type or a parent: it never takes every job")
     const { filter: listFilter, text } = listQuery(q)
-    if (text !== "") targets = (await findByPrefix(manager, text, listFilter, BULK_MAX)).map((j) => j.id)
+    // One more than acted on is read, to say whether jobs of the filter were left.
+    if (text !== "") targets = (await findByPrefix(manager, text, listFilter, BULK_MAX + 1)).map((j) => j.id)
     else {
       // Page by page from a cursor (each page costs the same however deep), every target read
       // before any is acted on.
@@ -506,10 +508,11 @@ const bulk = async (manager: JobManager, body: unknown) => {
           ...(after === undefined ? {} : { after }),
         })
         targets.push(...page.map((j) => j.id))
-        if (page.length < PAGE_LIMIT_MAX || targets.length >= BULK_MAX) break
+        if (page.length < PAGE_LIMIT_MAX || targets.length > BULK_MAX) break
         after = page[page.length - 1]!.id
       }
     }
+    more = targets.length > BULK_MAX
     targets = targets.slice(0, BULK_MAX)
   } else {
     throw new HttpRefusal(400, "Give `ids` (an array) or `filter` (an object)")
@@ -526,7 +529,8 @@ const bulk = async (manager: JobManager, body: unknown) => {
       refused.push({ id, error: (error as Error).message, tag })
     }
   }
-  return { action, matched: targets.length, done, refused }
+  // `more`: the filter matched more than one action takes; the same action again takes the next.
+  return { action, matched: targets.length, done, refused, more }
 }
 
 /** The options a request's body sets, as given (the engine checks each). */

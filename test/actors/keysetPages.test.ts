@@ -50,4 +50,19 @@ describe("listJobs pages by keyset", () => {
       InvalidOptions,
     )
   })
+
+  it("refuses an offset with a cursor, and a status that is none, instead of a quietly wrong page", async () => {
+    const manager = await openManager({ concurrency: 0 })
+    const [first] = await manager.dispatchMany(NoopJob, [{}, {}, {}])
+    const withOffset = await manager.listJobs({ after: first!.id, offset: 1 }).catch((e: unknown) => e)
+    expect(withOffset).toBeInstanceOf(InvalidOptions)
+    expect(withOffset).toMatchObject({ option: "listJobs.offset" })
+    const bogus = await manager.listJobs({ status: "bogus" as never }).catch((e: unknown) => e)
+    expect(bogus).toBeInstanceOf(InvalidOptions)
+    expect(bogus).toMatchObject({ option: "listJobs.status" })
+    expect(String((bogus as InvalidOptions).detail)).toContain("queued")
+    // Each alone is still a page.
+    expect(await manager.listJobs({ offset: 1 })).toHaveLength(2)
+    expect(await manager.listJobs({ after: first!.id, status: "queued" })).toHaveLength(2)
+  })
 })

@@ -754,7 +754,7 @@ describe("the job list's keyset pages", () => {
     vi.spyOn(producer, "pause").mockImplementation((id) => (acted.push(id), pause(id)))
     const r = await call("/api/bulk", { method: "POST", json: { action: "pause", filter: { name: "noop" } } })
     expect(r.status).toBe(200)
-    expect(r.json).toMatchObject({ action: "pause", matched: 1_003, done: 1_003, refused: [] })
+    expect(r.json).toMatchObject({ action: "pause", matched: 1_003, done: 1_003, refused: [], more: false })
     expect(acted).toEqual([...ids].reverse())
     // Three pages of at most 500: the first from the top, each other after the last of the one before.
     const filters = reads.mock.calls.map(([f]) => f!)
@@ -764,5 +764,23 @@ describe("the job list's keyset pages", () => {
       [undefined, acted[999], 500],
     ])
     expect((await producer.getJobInfo(other.id)).status).toBe("queued")
+  })
+
+  it("says when a bulk filter matched more jobs than one action takes (10,000)", async () => {
+    const { producer, call } = await producerOnly()
+    const ids = (
+      await producer.dispatchMany(
+        NoopJob,
+        Array.from({ length: 10_001 }, () => ({})),
+      )
+    ).map((h) => h.id)
+    // The action itself is not what is tested here: each "cancel" is recorded and the job left as it is.
+    const acted: string[] = []
+    vi.spyOn(producer, "cancel").mockImplementation(async (id) => (acted.push(id), "cancelled"))
+    const first = await call("/api/bulk", { method: "POST", json: { action: "cancel", filter: { name: "noop" } } })
+    expect(first.json).toMatchObject({ matched: 10_000, done: 10_000, more: true })
+    expect(acted).toEqual([...ids].reverse().slice(0, 10_000))
+    const byIds = await call("/api/bulk", { method: "POST", json: { action: "cancel", ids: ids.slice(0, 3) } })
+    expect(byIds.json).toMatchObject({ matched: 3, more: false })
   })
 })

@@ -291,7 +291,8 @@ const JobList = ({ live, overview, selected, select, filter, setFilter }) => {
             .map((x) => `${short(x.id)}: ${x.error}`)
             .join("; ")}${r.refused.length > 3 ? "; …" : ""})`
         : ""
-      setBulkMessage({ ok: r.refused.length === 0, text: `${action}: ${r.done} of ${r.matched} done${refused}` })
+      const more = r.more ? ` More jobs match: these were the first ${r.matched}; do it again for the next.` : ""
+      setBulkMessage({ ok: r.refused.length === 0, text: `${action}: ${r.done} of ${r.matched} done${refused}${more}` })
       setChecked(new Set())
       setReload((x) => x + 1)
     } catch (e) {
