@@ -74,7 +74,14 @@ const COUNT_FOLD_MS = 1_000
  * that grows with the queue, per claim) and never marks the index entries of rows claimed
  * before as dead, so those pile up until a vacuum. In the commit's transaction only.
  */
-const beginCommit = "BEGIN; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+const walkIndexes = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+const beginCommit = `BEGIN; ${walkIndexes}`
+/**
+ * How a page of `listJobs` is read, for the same reason: with statistics taken before a bulk
+ * insert, a page of one status was read as a bitmap of every row of that status, then sorted
+ * (0.4 s with 1M queued), instead of walking jobs_status in order to its LIMIT.
+ */
+const beginList = `BEGIN READ ONLY; ${walkIndexes}`
 
 /**
  * The PostgreSQL store: many processes on many machines share one schema. Every call is
@@ -160,7 +167,9 @@ export class PostgresJobStore implements JobStore {
   }
 
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
-    return this.call("listJobs", "Read", () => reads.listJobs(this.pool, this.t, query))
+    return this.call("listJobs", "Read", () =>
+      inTransaction(this.pool, (client) => reads.listJobs(client, this.t, query), beginList),
+    )
   }
 
   insertChildren(
