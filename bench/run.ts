@@ -13,6 +13,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { cleanup, profiling, repoRoot, tempDir, type Bench, type Figure, type Workload } from "./lib.js"
+import { writeBlocks } from "../scripts/generatedDocs.js"
 import { summarizeProfile } from "./profile.js"
 import { machine, markdown, type Results } from "./report.js"
 import w1 from "./w1-enqueue.js"
@@ -109,6 +110,8 @@ try {
       const md = markdown(results, results.machine, results.figures, results.reruns)
       writeFileSync(resultsMd, notes < 0 ? md : `${md}\n${text.slice(notes + 1)}`)
       writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`)
+      // The README's scale table is made from these results.
+      if (only.includes("W10") || !partial) writeBlocks(["scale"])
       console.log(md)
     }
   }
