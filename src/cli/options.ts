@@ -67,7 +67,8 @@ export const workerHint = (command: Command, type: string, known: ReadonlyArray<
     ? `${invocationOf(command)} worker`
     : `${invocationOf(command)} --jobs <the module that exports the "${type}" job> worker`
 
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+/** `s` as a shell word: as is when it can be, else in single quotes. */
+export const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
 
 /** A data dir or database, for messages. */
 export const whereOf = (store: { readonly dataDir: string; readonly databaseUrl?: string }): string =>

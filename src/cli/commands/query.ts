@@ -1,3 +1,4 @@
+import { once } from "node:events"
 import { Option, type Command } from "commander"
 import { toJobInfo, type JobInfo, type JobLogLine } from "../../actors/JobInfo.js"
 import { errorLine, JobNotFound } from "../../jobs/errors.js"
@@ -6,7 +7,7 @@ import { isTerminalStatus, jobStatuses } from "../../jobs/JobStatus.js"
 import { Progress } from "../../jobs/Progress.js"
 import type { DbJob, JobStore } from "../../persistence/JobStore.js"
 import { UsageError } from "../errors.js"
-import { integerOption, invocationOf, jobsOf, storeOf, whereOf, workerHint } from "../options.js"
+import { integerOption, invocationOf, jobsOf, quote, storeOf, whereOf, workerHint } from "../options.js"
 import {
   jobDetails,
   ownersOf,
@@ -23,6 +24,7 @@ import { describeProgress, elapsedBetween } from "../render.js"
 
 interface ListOptions {
   readonly status?: JobInfo["status"] | ShownCase
+  readonly type?: string
   readonly limit?: number
   readonly after?: string
   readonly before?: string
@@ -38,6 +40,13 @@ const LIST_PAGE = 50
 
 /** `list --status waiting` (a case of a status) reads rows of that status this many at a time. */
 const LIST_CHUNK = 500
+
+/**
+ * `list --json` without `-n` reads and writes this many jobs at a time, so it holds one page
+ * whatever the store's size (it read every job, then built one string: 4.3 GB and "Invalid
+ * string length" at 1M jobs).
+ */
+const JSON_PAGE = 1_000
 
 /** `show` lists this many children; `--json` has them all. */
 const MAX_CHILDREN_SHOWN = 20
@@ -97,6 +106,75 @@ const cursorOf = async (
   return option === "--after" ? { afterSeq: Number(row.seq) } : { beforeSeq: Number(row.seq) }
 }
 
+/** Writes to stdout, waiting for it to drain when its buffer is full (a slow reader holds back the reads). */
+const writeOut = async (text: string): Promise<void> => {
+  if (!process.stdout.write(text)) await once(process.stdout, "drain")
+}
+
+/**
+ * The jobs of a list in its order, a page at a time, read by keyset (each page from the last row
+ * of the one before): what `list --json` writes as it reads. From `--after`'s job on; up to
+ * `--before`'s (read from the list's start, as the list has it, to that job); `--offset` skips
+ * that many (rows in the store, matches of a case of a status here).
+ */
+async function* listPages(
+  store: JobStore,
+  options: ListOptions,
+  cursor: { afterSeq?: number; beforeSeq?: number },
+  pageSize: number,
+): AsyncGenerator<ReadonlyArray<JobInfo>> {
+  const owners = await ownersOf(store)
+  const shownCase =
+    options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
+  const status = shownCase === undefined ? options.status : shownCases[shownCase]
+  const newest = options.sort === "newest"
+  const stop = cursor.beforeSeq
+  const beyond = (seq: number) => stop !== undefined && (newest ? seq <= stop : seq >= stop)
+  let from: { afterSeq?: number } = cursor.afterSeq === undefined ? {} : { afterSeq: cursor.afterSeq }
+  let offset = shownCase === undefined ? options.offset : 0
+  let skip = shownCase === undefined ? 0 : options.offset
+  for (;;) {
+    const rows = await store.listJobs({
+      ...(status === undefined ? {} : { status }),
+      ...(options.type === undefined ? {} : { name: options.type }),
+      limit: pageSize,
+      ...(offset > 0 ? { offset } : {}),
+      order: options.sort,
+      ...from,
+    })
+    offset = 0
+    const kept = rows.filter((row) => !beyond(Number(row.seq)))
+    let infos = kept.map((row) => toJobInfo(row, owners))
+    if (shownCase !== undefined) infos = infos.filter((info) => shownStatus(info) === shownCase)
+    if (skip > 0) {
+      const skipped = Math.min(skip, infos.length)
+      infos = infos.slice(skipped)
+      skip -= skipped
+    }
+    if (infos.length > 0) yield infos
+    if (rows.length < pageSize || kept.length < rows.length) return
+    from = { afterSeq: Number(rows.at(-1)!.seq) }
+  }
+}
+
+/**
+ * Writes the list as a JSON array, a page at a time: the same bytes as `JSON.stringify(all, null, 2)`
+ * and a newline, without holding them all.
+ */
+const streamJson = async (pages: AsyncIterable<ReadonlyArray<JobInfo>>): Promise<void> => {
+  let first = true
+  for await (const page of pages) {
+    const items = page.map((job) => `  ${JSON.stringify(job, null, 2).replace(/\n/g, "\n  ")}`).join(",\n")
+    await writeOut(`${first ? "[\n" : ",\n"}${items}`)
+    first = false
+  }
+  await writeOut(first ? "[]\n" : "\n]\n")
+}
+
+/** The types of the jobs stored (from the counts kept with the rows: no job rows read). */
+const storedTypes = async (store: JobStore): Promise<ReadonlyArray<string>> =>
+  [...new Set((await store.countJobs()).filter((c) => c.count > 0).map((c) => c.name))].sort()
+
 export const registerQueryCommands = (program: Command) => {
   program
     .command("types")
@@ -134,6 +212,7 @@ export const registerQueryCommands = (program: Command) => {
       `at most this many (the table shows ${LIST_PAGE} unless told)`,
       integerOption("--limit", 1),
     )
+    .option("--type <name>", "only jobs of this type")
     .option("--after <id>", "the page after this job (in the --sort order): the next page, from its last id")
     .option("--before <id>", "the page before this job (in the --sort order): the previous page, from its first id")
     .option("--offset <n>", "skip this many (counted in the --sort order)", integerOption("--offset", 0), 0)
@@ -148,35 +227,58 @@ export const registerQueryCommands = (program: Command) => {
         options.after !== undefined ? "--after" : options.before !== undefined ? "--before" : undefined
       if (cursorOption !== undefined && options.offset > 0)
         throw new UsageError({ detail: `Give ${cursorOption} or --offset, not both` })
+      const noCursorInEmptyStore = () => {
+        // Nothing is stored: no job to page from.
+        if (cursorOption !== undefined) throw noJobToPageFrom(cursorOption, (options.after ?? options.before)!)
+      }
+      if (options.json && options.limit === undefined) {
+        // All of them: written a page at a time as they are read, never held together.
+        return withStore(
+          where,
+          async (store) => streamJson(listPages(store, options, await cursorOf(store, options), JSON_PAGE)),
+          () => {
+            noCursorInEmptyStore()
+            return writeOut("[]\n")
+          },
+        )
+      }
       const backwards = options.before !== undefined
-      // The table shows a page unless told how many (one row more tells whether there are more); --json gives all.
-      const page = options.limit ?? (options.json ? undefined : LIST_PAGE)
-      const limit = page === undefined ? undefined : options.json ? page : page + 1
+      // The table shows a page unless told how many (one row more tells whether there are more).
+      const page = options.limit ?? LIST_PAGE
+      const limit = options.json ? page : page + 1
       const shownCase =
         options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
-      const jobs = await withStore(
+      const { jobs, types } = await withStore(
         where,
         async (store) => {
           const cursor = await cursorOf(store, options)
           const owners = await ownersOf(store)
+          const name = options.type === undefined ? {} : { name: options.type }
+          // With no job of the type, the types there are (a type name is not checked: list reads only the store).
+          const withTypes = async (jobs: JobInfo[]) => ({
+            jobs,
+            types: jobs.length === 0 && options.type !== undefined && !options.json ? await storedTypes(store) : [],
+          })
           if (shownCase === undefined) {
             const query = {
               ...(options.status ? { status: options.status } : {}),
-              ...(limit === undefined ? {} : { limit }),
+              ...name,
+              limit,
               offset: options.offset,
               order: options.sort,
               ...cursor,
             }
-            return (await store.listJobs(query)).map((row) => toJobInfo(row, owners))
+            return withTypes((await store.listJobs(query)).map((row) => toJobInfo(row, owners)))
           }
           // A case of a status is told from the rows of that status, read a chunk at a time
           // (from the cursor, away from it: a page before a job is the rows nearest it).
           let found: JobInfo[] = []
-          const want = limit === undefined ? Infinity : options.offset + limit
+          const want = options.offset + limit
           let from: { afterSeq?: number; beforeSeq?: number } = cursor
           while (found.length < want) {
             const rows = await store.listJobs({
               status: shownCases[shownCase],
+              ...name,
               limit: LIST_CHUNK,
               order: options.sort,
               ...from,
@@ -186,23 +288,28 @@ export const registerQueryCommands = (program: Command) => {
             if (rows.length < LIST_CHUNK) break
             from = backwards ? { beforeSeq: Number(rows[0]!.seq) } : { afterSeq: Number(rows.at(-1)!.seq) }
           }
-          if (backwards) return limit === undefined ? found : found.slice(Math.max(0, found.length - limit))
-          return found.slice(options.offset, limit === undefined ? undefined : options.offset + limit)
+          if (backwards) return withTypes(found.slice(Math.max(0, found.length - limit)))
+          return withTypes(found.slice(options.offset, options.offset + limit))
         },
         () => {
-          // Nothing is stored: no job to page from.
-          if (cursorOption !== undefined) throw noJobToPageFrom(cursorOption, (options.after ?? options.before)!)
-          return []
+          noCursorInEmptyStore()
+          return { jobs: [], types: [] }
         },
       )
       if (options.json) return json(jobs)
       // The row read beyond the page: the farthest from the cursor (the first of a page read backwards).
-      const more = page !== undefined && jobs.length > page
+      const more = jobs.length > page
       if (more && backwards) jobs.shift()
       else if (more) jobs.pop()
       if (jobs.length === 0) {
-        const which = `${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}${cursorOption === undefined ? "" : ` ${cursorOption.slice(2)} ${options.after ?? options.before}`}`
-        return void process.stdout.write(`No jobs${which} in ${dataDir}\n`)
+        const which = `${options.type === undefined ? "" : ` of type ${options.type}`}${options.status ? ` with status ${options.status}` : ""}${options.offset > 0 ? ` after the first ${options.offset}` : ""}${cursorOption === undefined ? "" : ` ${cursorOption.slice(2)} ${options.after ?? options.before}`}`
+        const stored =
+          options.type === undefined || types.includes(options.type)
+            ? ""
+            : types.length === 0
+              ? ` (no job of any type is stored)`
+              : ` (no job of that type is stored; the types stored: ${types.join(", ")})`
+        return void process.stdout.write(`No jobs${which} in ${dataDir}${stored}\n`)
       }
       process.stdout.write(
         `${"ID".padEnd(36)}  ${"TYPE".padEnd(10)}  ${"STATUS".padEnd(9)}  ${"DONE".padStart(4)}  PRIO  CREATED\n`,
@@ -233,6 +340,7 @@ export const registerQueryCommands = (program: Command) => {
         const next = [
           `${invocationOf(command)} list`,
           ...(options.status ? [`--status ${options.status}`] : []),
+          ...(options.type === undefined ? [] : [`--type ${quote(options.type)}`]),
           ...(options.sort === "oldest" ? ["--sort oldest"] : []),
           ...(options.limit === undefined ? [] : [`-n ${options.limit}`]),
           edge,
