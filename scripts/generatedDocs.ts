@@ -36,7 +36,13 @@ const SCALE_ROWS: ReadonlyArray<{ readonly label: string; readonly figure: strin
 ]
 
 const formatted = (value: number): string =>
-  value >= 100 ? Math.round(value).toLocaleString("en-US") : value >= 1 ? value.toFixed(1) : value.toFixed(2)
+  value < 0.01
+    ? "< 0.01"
+    : value >= 100
+      ? Math.round(value).toLocaleString("en-US")
+      : value >= 1
+        ? value.toFixed(1)
+        : value.toFixed(2)
 
 /** The README's scale table: each figure at 10k and at 1M jobs stored, on both stores. */
 export const scaleTable = (figures: ReadonlyArray<BenchFigure>): string => {
