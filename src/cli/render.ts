@@ -1,6 +1,9 @@
 import { MultiBar, Presets, type SingleBar } from "cli-progress"
 import { Progress } from "../jobs/Progress.js"
 
+/** A count as every message prints one: 1,234,567. */
+export const formatCount = (n: number): string => n.toLocaleString("en-US")
+
 export const formatBytes = (n: number): string => {
   if (n < 1024) return `${Math.round(n)} B`
   const units = ["KiB", "MiB", "GiB", "TiB"]

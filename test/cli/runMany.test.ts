@@ -80,6 +80,15 @@ describe("jobstate run with many params (NDJSON)", () => {
     expect(jobs.map((j) => j.priority)).toEqual([0, 0, 0, 0, 0])
   })
 
+  it("prints its counts as counts: 1,200, not 1200", async () => {
+    const dataDir = tempDir()
+    const input = Array.from({ length: 1_200 }, (_, i) => gate(`/r/${i}`)).join("\n")
+    const run = await runMany(dataDir, input)
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).toContain("Dispatched 1,200 gate jobs from stdin")
+    expect(stored(dataDir)).toHaveLength(1_200)
+  })
+
   it("refuses a line that is not JSON, naming it, and dispatches nothing", async () => {
     const dataDir = tempDir()
     const input = `${gate("/r/a")}\n\n{"releaseFile": "/r/b"\n${gate("/r/c")}\n`

@@ -7,6 +7,7 @@ import type { JobStore } from "../../persistence/JobStore.js"
 import { openStore } from "../../persistence/openStore.js"
 import { ExitCode } from "../errors.js"
 import { storeOf, whereOf } from "../options.js"
+import { formatCount } from "../render.js"
 
 type Level = "ok" | "warn" | "fail"
 
@@ -91,7 +92,7 @@ const examine = async (store: JobStore): Promise<Finding[]> => {
       ? {
           check: "waiting",
           level: "warn",
-          message: `queued jobs no live manager runs: ${waiting.map((c) => `${c.count} ${c.name}`).join(", ")}; start a worker of their type`,
+          message: `queued jobs no live manager runs: ${waiting.map((c) => `${formatCount(c.count)} ${c.name}`).join(", ")}; start a worker of their type`,
         }
       : {
           check: "waiting",

@@ -3,7 +3,7 @@ import { Cleanups } from "../../actors/cleanup.js"
 import { restingStatuses, type RestingStatus } from "../../jobs/JobStatus.js"
 import { durationOption, integerOption, storeOf, whereOf } from "../options.js"
 import { withStore } from "../readStore.js"
-import { createCountLine } from "../render.js"
+import { createCountLine, formatCount } from "../render.js"
 
 interface PruneCliOptions {
   readonly status: ReadonlyArray<RestingStatus>
@@ -63,7 +63,7 @@ export const registerPruneCommand = (program: Command) => {
       let current: RestingStatus = options.status[0]!
       const progress = options.json
         ? createCountLine(process.stderr, () => "", { interactive: false })
-        : createCountLine(process.stderr, (n) => `Pruning: ${n.toLocaleString("en-US")} jobs deleted (${current})…`)
+        : createCountLine(process.stderr, (n) => `Pruning: ${formatCount(n)} jobs deleted (${current})…`)
       try {
         await withStore(
           where,
@@ -91,10 +91,10 @@ export const registerPruneCommand = (program: Command) => {
       }
       const deleted = Object.values(byStatus).reduce((a, b) => a + b, 0)
       if (options.json) return void process.stdout.write(`${JSON.stringify({ deleted, byStatus })}\n`)
-      const parts = options.status.map((s) => `${byStatus[s] ?? 0} ${s}`).join(", ")
+      const parts = options.status.map((s) => `${formatCount(byStatus[s] ?? 0)} ${s}`).join(", ")
       const age = completedBefore === undefined ? "of any age" : `that ended before ${completedBefore}`
       process.stdout.write(
-        `Deleted ${deleted} job${deleted === 1 ? "" : "s"} ${age} from ${whereOf(where)}: ${parts}\n`,
+        `Deleted ${formatCount(deleted)} job${deleted === 1 ? "" : "s"} ${age} from ${whereOf(where)}: ${parts}\n`,
       )
     })
 }

@@ -15,6 +15,7 @@ import {
   workerHintOf,
 } from "../options.js"
 import { reportOutcome } from "../outcome.js"
+import { formatCount } from "../render.js"
 import { isManyParamsFile, paramsSourceOf, readParamsLines, type ParamsLine } from "../paramsLines.js"
 
 interface RunOptions {
@@ -69,7 +70,7 @@ export const registerRunCommand = (program: Command) => {
       "after",
       `
 Many jobs at once: \`jobstate run <type> --params-file - < jobs.ndjson\` (or a .ndjson/.jsonl file)
-dispatches a job per line, in order, ${RUN_BATCH.toLocaleString("en-US")} per transaction (--batch-size), and prints
+dispatches a job per line, in order, ${formatCount(RUN_BATCH)} per transaction (--batch-size), and prints
 their ids one a line, as --detach does; a worker runs them. --priority, --delay and --timeout
 apply to each. A line that is not JSON, or params a job would refuse, is an error naming the
 line, and nothing is dispatched.`,
@@ -170,7 +171,7 @@ const runMany = async (type: string, file: string, options: RunOptions, command:
       } catch (error) {
         if (dispatched > 0)
           process.stderr.write(
-            `Dispatched ${dispatched} of ${lines.length} ${type} jobs (their ids are above); from line ${batch[0]!.line} on, none:\n`,
+            `Dispatched ${formatCount(dispatched)} of ${formatCount(lines.length)} ${type} jobs (their ids are above); from line ${batch[0]!.line} on, none:\n`,
           )
         if (error instanceof InvalidParams && error.index !== undefined && batch[error.index] !== undefined)
           throw invalidLine(error, batch[error.index]!.line, source)
@@ -180,7 +181,7 @@ const runMany = async (type: string, file: string, options: RunOptions, command:
       dispatched += handles.length
     }
     const workers = await workersOf(manager, type)
-    const jobsWord = `${dispatched} ${type} job${dispatched === 1 ? "" : "s"}`
+    const jobsWord = `${formatCount(dispatched)} ${type} job${dispatched === 1 ? "" : "s"}`
     process.stderr.write(
       workers > 0
         ? `Dispatched ${jobsWord} from ${source}; a worker runs them (${workers} of type "${type}" running)\n`
