@@ -129,6 +129,10 @@ export const shownCases = {
 } as const satisfies Record<string, JobStatus>
 export type ShownCase = keyof typeof shownCases
 
+/** `list --status`'s word as the case it names, if it names one. */
+export const shownCaseOf = (status: string | undefined): ShownCase | undefined =>
+  status !== undefined && status in shownCases ? (status as ShownCase) : undefined
+
 /** The status the CLI shows: a status, or the case of it that `shownCases` names. */
 export const shownStatus = (
   info: Pick<JobInfo, "status" | "stalled" | "waitingForWorker" | "runAt"> & Partial<Pick<JobInfo, "awaitingEvents">>,

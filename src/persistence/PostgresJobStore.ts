@@ -167,8 +167,17 @@ export class PostgresJobStore implements JobStore {
   }
 
   listJobs(query: JobQuery): Promise<ReadonlyArray<DbJob>> {
+    // COMMIT goes with the SELECT: one round trip, as a single statement was.
     return this.call("listJobs", "Read", () =>
-      inTransaction(this.pool, (client) => reads.listJobs(client, this.t, query), beginList),
+      inTransaction(
+        this.pool,
+        (client, commit) => {
+          const page = reads.listJobs(client, this.t, query)
+          commit()
+          return page
+        },
+        beginList,
+      ),
     )
   }
 
@@ -366,7 +375,8 @@ export class PostgresJobStore implements JobStore {
       if (this.closing !== undefined)
         throw new PersistenceError({ operation, reason: "Closed", detail: `${this.location} is closed` })
       try {
-        if (reason === "Write") this.wrote = true
+        // A lease is no job: renewing one changes no count, and an idle worker folds nothing.
+        if (reason === "Write" && operation !== "lease") this.wrote = true
         return await f()
       } catch (cause) {
         // A read is safe to repeat: one that met a dropped connection gets a fresh one from the pool.

@@ -18,6 +18,7 @@ import {
   waitingNote,
   withStore,
   type JobDetails,
+  shownCaseOf,
   type ShownCase,
 } from "../readStore.js"
 import { describeProgress, elapsedBetween } from "../render.js"
@@ -124,8 +125,7 @@ async function* listPages(
   pageSize: number,
 ): AsyncGenerator<ReadonlyArray<JobInfo>> {
   const owners = await ownersOf(store)
-  const shownCase =
-    options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
+  const shownCase = shownCaseOf(options.status)
   const status = shownCase === undefined ? options.status : shownCases[shownCase]
   const newest = options.sort === "newest"
   const stop = cursor.beforeSeq
@@ -246,8 +246,7 @@ export const registerQueryCommands = (program: Command) => {
       // The table shows a page unless told how many (one row more tells whether there are more).
       const page = options.limit ?? LIST_PAGE
       const limit = options.json ? page : page + 1
-      const shownCase =
-        options.status !== undefined && options.status in shownCases ? (options.status as ShownCase) : undefined
+      const shownCase = shownCaseOf(options.status)
       const { jobs, types } = await withStore(
         where,
         async (store) => {
