@@ -27,16 +27,26 @@ export const insertStatements = perSchema((t) => ({
   ),
 }))
 
-/** Many new rows in one statement, in their order (`c`, one array per column), with what a conflict does. */
-const insertRowsSql = (t: Tables, p: Params, onConflict: string) => /* sql */ `
+/**
+ * Many new rows in one statement, in their order (`c`, one array per column), with what a
+ * conflict does and the ids stored (none asked for: every row is stored or the statement fails).
+ */
+const insertRowsSql = (t: Tables, p: Params, onConflict: string, returning = "RETURNING id") => /* sql */ `
       INSERT INTO ${t.jobs} (${columnList(NEW_JOB_COLUMNS)})
       SELECT ${columnList(NEW_JOB_COLUMNS, "c")} FROM ${p.unnest("c", NEW_JOB_COLUMNS, true)}
       ORDER BY c.n
       ${onConflict}
-      RETURNING id`
+      ${returning}`
 
-/** Many jobs in one statement, in their order; one whose unique key a live job holds is not stored. */
-const batchStatements = perSchema((t) => ({ insert: statement((p) => insertRowsSql(t, p, unlessKeyHeld)) }))
+/**
+ * Many jobs in one statement, in their order: `keyed`, when some have a unique key (one whose key
+ * a live job holds is not stored, and the ids stored say which); `plain` when none has, without
+ * the conflict's arbiter or 10,000 ids sent back (at 10,000 a call ~15 % of the call's time).
+ */
+const batchStatements = perSchema((t) => ({
+  keyed: statement((p) => insertRowsSql(t, p, unlessKeyHeld)),
+  plain: statement((p) => insertRowsSql(t, p, "", "")),
+}))
 
 /** A parent's children in one statement, in their order; a key the parent has already is left as it is. */
 const childrenStatements = perSchema((t) => ({
@@ -94,13 +104,14 @@ export const insertJob = async (db: Queryable, t: Tables, job: NewJob): Promise<
 export const insertJobs = (pool: pg.Pool, t: Tables, jobs: ReadonlyArray<NewJob>): Promise<InsertResult[]> =>
   inTransaction(pool, async (client) => {
     if (jobs.length === 0) return []
-    const statements = batchStatements(t)
+    const keyed = jobs.some((job) => job.uniqueKey != null)
+    const statement = keyed ? batchStatements(t).keyed : batchStatements(t).plain
     const { rows } = await client.query<{ id: string }>({
-      name: "jobstate.insertJobs",
-      text: statements.insert.text,
-      values: statements.insert.params.bind({}, { c: jobs.map((job) => newJobValues(job)) }),
+      name: keyed ? "jobstate.insertJobs" : "jobstate.insertJobsPlain",
+      text: statement.text,
+      values: statement.params.bind({}, { c: jobs.map((job) => newJobValues(job)) }),
     })
-    const inserted = new Set(rows.map((r) => r.id))
+    const inserted = keyed ? new Set(rows.map((r) => r.id)) : new Set(jobs.map((job) => job.id))
     const recorded = jobs.filter((job) => job.event !== undefined && inserted.has(job.id))
     if (recorded.length > 0) {
       const events = childrenStatements(t).events
