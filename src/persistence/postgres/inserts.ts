@@ -41,7 +41,7 @@ const insertRowsSql = (t: Tables, p: Params, onConflict: string, returning = "RE
 /**
  * Many jobs in one statement, in their order: `keyed`, when some have a unique key (one whose key
  * a live job holds is not stored, and the ids stored say which); `plain` when none has, without
- * the conflict's arbiter or 10,000 ids sent back (at 10,000 a call ~15 % of the call's time).
+ * the conflict's arbiter or 10,000 ids sent back.
  */
 const batchStatements = perSchema((t) => ({
   keyed: statement((p) => insertRowsSql(t, p, unlessKeyHeld)),
