@@ -1,26 +1,36 @@
 import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
+import type Database from "better-sqlite3"
 
 /** How often the checkpointer copies the WAL's new pages back into the database file. */
 const CHECKPOINT_EVERY_MS = 100
+/** WAL pages past which the checkpointer also starts the WAL over (4,000 pages: 16 MB). */
+export const RESTART_PAGES = 4_000
+/** How long the thread waits for the write lock to start the WAL over (a tick passes after). */
+const RESTART_WAIT_MS = 20
 /** How long closing waits for the checkpointer to close its connection. */
 const STOP_WAIT_MS = 5_000
 
 /**
- * The checkpointer's thread: its own connection to the file, a PASSIVE checkpoint every
- * `everyMs` (it never waits for, nor blocks, the engine's reads and writes), and on "stop" it
- * closes the connection and says so through the shared flag.
+ * The checkpointer's thread: its own connection to the file and, every `everyMs`, a PASSIVE
+ * checkpoint (it never waits for, nor blocks, the engine's reads and writes). Once the WAL holds
+ * `restartPages`, a RESTART too: it takes the write lock between two of the engine's
+ * transactions, copies what was written since the PASSIVE one (little) and sees that the next
+ * writer starts the WAL from its beginning. On "stop" it closes the connection and says so
+ * through the shared flag.
  */
 const workerSource = /* js */ `
 const { parentPort, workerData } = require("node:worker_threads")
 const Database = require(workerData.module)
-const { file, everyMs, stopped } = workerData
+const { file, everyMs, restartPages, restartWaitMs, stopped } = workerData
 const flag = new Int32Array(stopped)
 const db = new Database(file, { fileMustExist: true })
-db.pragma("busy_timeout = 0")
+// PASSIVE never waits; this is how long a RESTART waits for the write lock and for readers.
+db.pragma("busy_timeout = " + restartWaitMs)
 const timer = setInterval(() => {
   try {
-    db.pragma("wal_checkpoint(PASSIVE)")
+    const [passive] = db.pragma("wal_checkpoint(PASSIVE)")
+    if (passive.log >= restartPages) db.pragma("wal_checkpoint(RESTART)")
   } catch (error) {
     // Busy (another checkpoint runs): the next tick tries again. Anything else ends the thread.
     if (error.code !== "SQLITE_BUSY" && error.code !== "SQLITE_LOCKED") throw error
@@ -39,14 +49,15 @@ parentPort.on("message", () => {
  * Copies the WAL back into the database file on a thread of its own. SQLite's own checkpoint
  * runs inside the commit that passes `wal_autocheckpoint`, on the event loop: thousands of pages
  * copied and an fsync, a stall of 100–250 ms in a store of a million jobs, whose index pages a
- * batch of writes scatters. The thread copies all but the last moment's pages, so the engine's
- * connection keeps its own automatic checkpoint and finds it nearly done: what it copies is what
- * was written since the thread's last pass.
+ * batch of writes scatters. The engine's connection checkpoints no more (`wal_autocheckpoint =
+ * 0`) while the thread lives; should the thread end, it does again (`fallbackPages`).
  *
- * The engine's checkpoint is still needed. The WAL starts over from its beginning only when a
- * writer finds every frame copied back, and under steady writes the thread never finds that:
- * new frames arrive while it copies. Left to the thread alone, the WAL grew by some 25 KB a job
- * (250 MB over a drain of 10,000 jobs) until the store closed.
+ * The thread also starts the WAL over. SQLite does that only when a writer finds every frame
+ * copied back, and under steady writes a PASSIVE checkpoint never leaves it so: new frames
+ * arrive while it copies. With PASSIVE checkpoints alone the WAL grew by some 25 KB a job
+ * (250 MB over a drain of 10,000 jobs) until the store closed. A RESTART holds the write lock
+ * while it copies the last few frames: a write meanwhile waits for it (on this thread at most
+ * `SYNC_BUSY_MS`, then asynchronously; connection.ts).
  */
 export class Checkpointer {
   private readonly worker: Worker
@@ -54,13 +65,21 @@ export class Checkpointer {
   private stopping = false
   private exited = false
 
-  constructor(file: string, onError: (error: Error) => void) {
+  constructor(
+    private readonly db: Database.Database,
+    file: string,
+    fallbackPages: number,
+    onError: (error: Error) => void,
+  ) {
+    db.pragma("wal_autocheckpoint = 0")
     this.worker = new Worker(workerSource, {
       eval: true,
       workerData: {
         module: createRequire(import.meta.url).resolve("better-sqlite3"),
         file,
         everyMs: CHECKPOINT_EVERY_MS,
+        restartPages: RESTART_PAGES,
+        restartWaitMs: RESTART_WAIT_MS,
         stopped: this.stopped,
       },
       resourceLimits: { maxOldGenerationSizeMb: 16 },
@@ -69,6 +88,7 @@ export class Checkpointer {
     this.worker.on("error", onError)
     this.worker.on("exit", () => {
       this.exited = true
+      if (!this.stopping && this.db.open) this.db.pragma(`wal_autocheckpoint = ${fallbackPages}`)
     })
   }
 

@@ -28,9 +28,9 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000
 const SYNC_BUSY_MS = 10
 
 /**
- * The engine's connection checkpoints once the WAL holds this many pages (SQLite's default is
- * 1,000): a row written often (a job's claim, its end) is copied back once, not four times (an
- * awaited dispatch ~8 % faster). The checkpointer thread has copied most of them by then.
+ * Should the checkpointer thread end, the engine's connection checkpoints once the WAL holds this
+ * many pages, not SQLite's 1,000: a row written often (a job's claim, its end) is copied back
+ * once, not four times (an awaited dispatch ~8 % faster).
  */
 const WAL_CHECKPOINT_PAGES = 4000
 
@@ -244,11 +244,8 @@ const openFile = <S>(
     }
     // Past open, a lock is waited for between tries, not on this thread (see SYNC_BUSY_MS).
     db.pragma(`busy_timeout = ${Math.min(busyTimeoutMs, SYNC_BUSY_MS)}`)
-    // Checkpoints are made mostly by a thread of their own (see Checkpointer).
-    if (!options.readOnly) {
-      db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
-      checkpointer = new Checkpointer(file, () => {})
-    }
+    // Checkpoints are made by a thread of their own (see Checkpointer).
+    if (!options.readOnly) checkpointer = new Checkpointer(db, file, WAL_CHECKPOINT_PAGES, () => {})
     return make({ db, location: shownAs, busyTimeoutMs, onClose, beforeClose: () => checkpointer?.stop() })
   } catch (cause) {
     checkpointer?.stop()
