@@ -128,8 +128,9 @@ export class JobManagerEffect {
   getJobSchema(name: string) {
     return lift<JobTypeSchema, UnknownJobType>(() => this.manager.getJobSchema(name))
   }
+  /** `InvalidOptions` for a filter that names no status, a cursor with an offset, or an unknown cursor. */
   listJobs(filter?: ListJobsFilter) {
-    return lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.manager.listJobs(filter))
+    return lift<ReadonlyArray<JobInfo>, InvalidOptions | PersistenceError>(() => this.manager.listJobs(filter))
   }
   listRunningJobs() {
     return lift<ReadonlyArray<JobInfo>, PersistenceError>(() => this.manager.listRunningJobs())

@@ -24,6 +24,20 @@ describe("the Effect service and the inspector", () => {
     expect(manager.lifecycle).toBe("closed")
   })
 
+  it("types listJobs' refusal of a bad filter as InvalidOptions, a failure the caller can catch by its tag", async () => {
+    const program = Effect.gen(function* () {
+      const manager = yield* JobManagerService
+      // catchTag compiles only for a tag in the error type: the test fails to type-check without it.
+      return yield* manager.effect
+        .listJobs({ status: "bogus" as never })
+        .pipe(Effect.catchTag("InvalidOptions", (e) => Effect.succeed(`refused: ${e.option}`)))
+    })
+    const refused = await Effect.runPromise(
+      Effect.scoped(program.pipe(Effect.provide(JobManagerLayer({ dataDir: tempDir(), jobs: allTestJobs })))),
+    )
+    expect(refused).toBe("refused: listJobs.status")
+  })
+
   it("shows the manager and every job actor to an inspection observer", async () => {
     const events: InspectionEvent[] = []
     const manager = await openManager({ inspect: (e) => events.push(e) })
