@@ -109,7 +109,7 @@ describe("bad input, fuzzed", () => {
     } finally {
       await manager.close()
     }
-    // 300 dispatches and reads: ~10 s on a quiet machine, 51 s at a load of 10.
+    // 300 dispatches and reads took 51 s at a load average of 10.
   }, 180_000)
 
   type Op =
