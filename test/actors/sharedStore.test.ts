@@ -139,9 +139,12 @@ describe("one store, many managers", () => {
   it("judges a lease by its own expiry: a manager is not dead while its lease runs", async () => {
     const dataDir = tempDir()
     const a = await JobManager.open({ ...storeFor(dataDir), jobs: sharedJobs, leaseMs: 60_000, concurrency: 0 })
-    const b = await openManager({ dataDir, jobs: sharedJobs, leaseMs: 50 })
+    // b renews its 2 s lease every 0.5 s; a's heartbeat is 3 s old when read: live by its own
+    // 60 s lease, dead by b's (a rule that judged every lease by one length). A 50 ms lease for b
+    // lapsed on a loaded machine, where renewals came late.
+    const b = await openManager({ dataDir, jobs: sharedJobs, leaseMs: 2_000 })
     try {
-      await new Promise((r) => setTimeout(r, 300))
+      await new Promise((r) => setTimeout(r, 3_000))
       const { Owners } = await import("../../src/actors/owners.js")
       const store = await openTestStore(dataDir)
       const owners = new Owners(await store.leases(), null)
