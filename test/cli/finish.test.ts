@@ -178,4 +178,33 @@ describe("finishing jobs in one terminal", () => {
     expect(drained.code).toBe(1)
     expect(drained.stderr.trim()).toBe("jobstate: 1 job(s) failed; see `npx jobstate list --status failed`")
   })
+
+  it("worker --quiet logs failed jobs and its own lines, not each job's start and end", {
+    timeout: 4 * LONG,
+  }, async () => {
+    const dataDir = tempDir()
+    const release = join(tempDir(), "release")
+    writeFileSync(release, "")
+    const ok = [await dispatchGate(dataDir, release), await dispatchGate(dataDir, release)]
+    const bad = await cli(
+      "-d",
+      dataDir,
+      "run",
+      "indexer",
+      "--detach",
+      "--params",
+      JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "index.db") }),
+    )
+    const failedId = bad.stdout.trim()
+    const quiet = await cli("-d", dataDir, "--jobs", gateJobs, "worker", "--drain", "--quiet")
+    expect(quiet.code).toBe(1)
+    const lines = quiet.stdout.trim().split("\n")
+    // The failed job, named, and nothing of the jobs that ran fine.
+    expect(lines.filter((l) => /^\S+ (running|completed) /.test(l))).toEqual([])
+    expect(lines.filter((l) => l.includes(failedId))).toEqual([expect.stringMatching(/ failed indexer /)])
+    for (const id of ok) expect(quiet.stdout).not.toContain(id)
+    // Its own lines stay: what it runs, and what it saw.
+    expect(quiet.stdout).toMatch(/ worker \S+ on .*: running up to 4 job\(s\)/)
+    expect(quiet.stdout).toMatch(/this worker saw 2 job\(s\) complete, 1 fail, 0 cancelled/)
+  })
 })

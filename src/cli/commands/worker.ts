@@ -10,6 +10,7 @@ interface WorkerOptions {
   readonly concurrency: number
   readonly drain?: boolean
   readonly types?: string[]
+  readonly quiet?: boolean
 }
 
 export const registerWorkerCommand = (program: Command) => {
@@ -32,6 +33,7 @@ export const registerWorkerCommand = (program: Command) => {
       "--drain",
       "exit once no job of the known types is queued or running; exit 1 if a job this worker ran failed",
     )
+    .option("-q, --quiet", "log failed jobs and the worker's own lines only, not every job's start and end")
     .action(async (options: WorkerOptions, command: Command) => {
       const where = storeOf(command)
       const dataDir = whereOf(where)
@@ -56,7 +58,12 @@ export const registerWorkerCommand = (program: Command) => {
         jobs,
         concurrency: options.concurrency,
         ...(options.types === undefined ? {} : { types: options.types }),
-        inspect: jobStatusLogger(log, nameOf, (status) => ended[status]++),
+        inspect: jobStatusLogger(
+          log,
+          nameOf,
+          (status) => ended[status]++,
+          options.quiet ? (status) => status === "failed" : () => true,
+        ),
         onRecovered: (line) => log(line),
       })
       opened(manager)
@@ -160,16 +167,17 @@ interface JobSnapshotLike {
 }
 
 /**
- * Logs each job's status changes as its lifecycle actor makes them. The inspection stream is
- * the one place that sees every transition of this manager's jobs, however short-lived; polling
- * the store would miss a job that starts and ends between two looks.
+ * Logs each job's status changes as its lifecycle actor makes them (those `shown`). The
+ * inspection stream is the one place that sees every transition of this manager's jobs, however
+ * short-lived; polling the store would miss a job that starts and ends between two looks.
  */
 const jobStatusLogger = (
   log: (line: string) => void,
   nameOf: (id: string) => Promise<string>,
   onEnd: (status: "completed" | "failed" | "cancelled") => void,
+  shown: (status: string) => boolean,
 ) => {
-  const last = new Map<string, { status: string; since: number; name: Promise<string> }>()
+  const last = new Map<string, { status: string; since: number; name?: Promise<string> }>()
   return (event: InspectionEvent) => {
     if (event.type !== "@xstate.snapshot") return
     const snapshot = event.snapshot as unknown as JobSnapshotLike
@@ -182,17 +190,21 @@ const jobStatusLogger = (
     if (status === undefined || previous?.status === status) return
     const now = Date.now()
     const ctx = snapshot.context!
-    // Looked up once per job; the lines still come out in order, each waiting on its own lookup.
-    const name = previous?.name ?? nameOf(jobId)
-    let line = `${jobId}`
-    if (status === "running") line += ` (attempt ${ctx.attempt ?? "?"})`
-    else if (previous?.status === "running") line += ` after ${formatDuration(now - previous.since)}`
-    if (status === "paused" && ctx.pausedBy) line += ` by ${ctx.pausedBy}`
-    if (status === "failed" && ctx.error) line += `: ${errorLine(ctx.error)}`
-    void name.then((n) => log(`${status} ${n} ${line}`))
+    // Looked up once per job, when a line needs it; the lines still come out in order, each
+    // waiting on its own lookup.
+    let name = previous?.name
+    if (shown(status)) {
+      name ??= nameOf(jobId)
+      let line = `${jobId}`
+      if (status === "running") line += ` (attempt ${ctx.attempt ?? "?"})`
+      else if (previous?.status === "running") line += ` after ${formatDuration(now - previous.since)}`
+      if (status === "paused" && ctx.pausedBy) line += ` by ${ctx.pausedBy}`
+      if (status === "failed" && ctx.error) line += `: ${errorLine(ctx.error)}`
+      void name.then((n) => log(`${status} ${n} ${line}`))
+    }
     if (status === "completed" || status === "failed" || status === "cancelled") {
       last.delete(jobId)
       onEnd(status)
-    } else last.set(jobId, { status, since: now, name })
+    } else last.set(jobId, name === undefined ? { status, since: now } : { status, since: now, name })
   }
 }
