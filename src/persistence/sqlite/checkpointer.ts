@@ -7,7 +7,7 @@ const CHECKPOINT_EVERY_MS = 100
 /** WAL pages past which the checkpointer also starts the WAL over (4,000 pages: 16 MB). */
 export const RESTART_PAGES = 4_000
 /** How long the thread waits for the write lock to start the WAL over (the next tick tries again). */
-const RESTART_WAIT_MS = 10
+const RESTART_WAIT_MS = 50
 /** How long closing waits for the checkpointer to close its connection. */
 const STOP_WAIT_MS = 5_000
 
@@ -16,8 +16,8 @@ const STOP_WAIT_MS = 5_000
  * checkpoint (it never waits for, nor blocks, the engine's reads and writes). Once the WAL holds
  * `restartPages`, a RESTART too: it takes the write lock between two of the engine's
  * transactions, copies what was written since the PASSIVE one (little) and sees that the next
- * writer starts the WAL from its beginning. A RESTART that a reader's older snapshot held up is
- * not tried again for two ticks. On "stop" it closes the connection and says so
+ * writer starts the WAL from its beginning; not while a reader holds an older snapshot (the WAL
+ * grew and the PASSIVE one copied nothing more). On "stop" it closes the connection and says so
  * through the shared flag.
  */
 const workerSource = /* js */ `
@@ -28,16 +28,15 @@ const flag = new Int32Array(stopped)
 const db = new Database(file, { fileMustExist: true })
 // PASSIVE never waits; this is how long a RESTART waits for the write lock and for readers.
 db.pragma("busy_timeout = " + restartWaitMs)
-let skip = 0
+let before = { log: 0, checkpointed: 0 }
 const timer = setInterval(() => {
   try {
     const [passive] = db.pragma("wal_checkpoint(PASSIVE)")
-    if (passive.log < restartPages) return
-    if (skip > 0) return void skip--
-    // Busy: a reader holds an older snapshot (or the lock did not come). A RESTART holds the
-    // write lock while it waits, so after one that failed the next two ticks do not try.
-    const [restart] = db.pragma("wal_checkpoint(RESTART)")
-    if (restart.busy) skip = 2
+    // The WAL grew and not one more frame could be copied: a reader holds an older snapshot. A
+    // RESTART would wait for it holding the write lock, and could not start the WAL over anyway.
+    const held = passive.log > before.log && passive.checkpointed === before.checkpointed
+    before = passive
+    if (passive.log >= restartPages && !held) db.pragma("wal_checkpoint(RESTART)")
   } catch (error) {
     // Busy (another checkpoint runs): the next tick tries again. Anything else ends the thread.
     if (error.code !== "SQLITE_BUSY" && error.code !== "SQLITE_LOCKED") throw error
