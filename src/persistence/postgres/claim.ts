@@ -1,10 +1,10 @@
 import type pg from "pg"
 import { statusBody } from "../eventRows.js"
-import { CLAIM_SELECT, START_VALUES, startSet, startValues } from "../jobColumns.js"
+import { CLAIM_SELECT, claimColumnNames, columnList, START_VALUES, startSet, startValues } from "../jobColumns.js"
 import { claimFailure, type ClaimRequest, type ClaimRow, type JobWrite } from "../JobStore.js"
 import { corked, type Tables } from "./connection.js"
 import { endWaits, waitingParents } from "./families.js"
-import { perSchema, statement, unnestRefs } from "./params.js"
+import { perSchema, statement, unnestRefs, type Params } from "./params.js"
 import { applyWrites } from "./writes.js"
 
 /**
@@ -21,19 +21,37 @@ const MAX_INT = 2_147_483_647
  * not one with "ids IS NULL OR …": a prepared statement's generic plan must not trade the index
  * for a plan that suits the other case.
  */
-const claimStatements = perSchema((t) => {
-  const claim = (byIds: boolean) =>
-    statement(
-      (p) => /* sql */ `
+export const claimStatements = perSchema((t) => {
+  const due = (p: Params, alias: string) => /* sql */ `${alias}.status = 'queued'
+          AND (${alias}.run_at IS NULL OR ${alias}.run_at <= ${p.value("now")}) AND ${alias}.state_schema_version <= ${p.value("max_version")}
+          AND NOT ${alias}.awaiting_children AND (NOT ${alias}.awaiting_events OR ${alias}.run_at IS NOT NULL)`
+  // Each type's due rows from its own range of jobs_queued (name, priority DESC, seq), locked as
+  // read, then the best of those: queued jobs of types the claimant does not run are never read.
+  // (A type's rows beyond the best `limit` of all are locked until the claim commits, unstarted.)
+  const claim = statement(
+    (p) => /* sql */ `
+        SELECT ${columnList(claimColumnNames, "c")}
+        FROM unnest(${p.value("types", "text[]")}) AS t(name)
+        CROSS JOIN LATERAL (
+          SELECT ${CLAIM_SELECT} FROM ${t.jobs} j
+          WHERE j.name = t.name AND ${due(p, "j")}
+          ORDER BY j.priority DESC, j.seq
+          LIMIT ${p.value("limit")}
+          FOR UPDATE SKIP LOCKED
+        ) c
+        ORDER BY c.priority DESC, c.seq
+        LIMIT ${p.value("limit")}`,
+  )
+  // A manager that runs only the jobs it dispatched: by their ids.
+  const claimIds = statement(
+    (p) => /* sql */ `
         SELECT ${CLAIM_SELECT}
-        FROM ${t.jobs}
-        WHERE ${byIds ? `id = ANY(${p.value("ids", "text[]")}) AND ` : ""}status = 'queued' AND name = ANY(${p.value("types", "text[]")})
-          AND (run_at IS NULL OR run_at <= ${p.value("now")}) AND state_schema_version <= ${p.value("max_version")} AND NOT awaiting_children
-          AND (NOT awaiting_events OR run_at IS NOT NULL)
+        FROM ${t.jobs} j
+        WHERE id = ANY(${p.value("ids", "text[]")}) AND name = ANY(${p.value("types", "text[]")}) AND ${due(p, "j")}
         ORDER BY priority DESC, seq
         LIMIT ${p.value("limit")}
         FOR UPDATE SKIP LOCKED`,
-    )
+  )
   // The partial index jobs_run_at.
   const nextRunAt = (byIds: boolean) =>
     statement(
@@ -41,7 +59,7 @@ const claimStatements = perSchema((t) => {
         SELECT min(run_at) AS next FROM ${t.jobs}
         WHERE status = 'queued' AND run_at IS NOT NULL AND run_at > ${p.value("now")} AND name = ANY(${p.value("types", "text[]")})${byIds ? ` AND id = ANY(${p.value("ids", "text[]")})` : ""}`,
     )
-  return { claim: claim(false), claimIds: claim(true), nextRunAt: nextRunAt(false), nextRunAtOf: nextRunAt(true) }
+  return { claim, claimIds, nextRunAt: nextRunAt(false), nextRunAtOf: nextRunAt(true) }
 })
 
 /** What the claim's statements bind. */

@@ -255,6 +255,15 @@ export const pgMigrations: ReadonlyArray<{ readonly version: number; readonly sq
         EXECUTE FUNCTION count_changed();
     `,
   },
+  {
+    version: 9,
+    sql: /* sql */ `
+      -- The claim reads each of its types' queue apart (name first): queued jobs of a type no
+      -- worker here runs are not read past.
+      DROP INDEX jobs_queued;
+      CREATE INDEX jobs_queued ON jobs (name, priority DESC, seq) WHERE status = 'queued';
+    `,
+  },
 ]
 
 export const latestPgSchemaVersion = pgMigrations[pgMigrations.length - 1]!.version

@@ -36,24 +36,9 @@ export const prepareClaim = (
   const start = db.prepare(/* sql */ `UPDATE jobs SET ${startSet(sqliteRefs)} WHERE seq = @seq AND status = 'queued'`)
 
   const nextQueuedStatements = new Map<number, Database.Statement>()
-
-  /**
-   * The claim's read for `count` types, prepared once per count: the types as parameters
-   * (`name IN (?, ?)`), which costs less per claim than reading them out of a JSON array.
-   * The partial index jobs_queued serves it (named, so that the planner never takes jobs_name
-   * for the types and sorts): highest priority first, FIFO within. Waiting rows (run_at later
-   * than now) are passed over, not taken.
-   */
   const nextQueued = (count: number): Database.Statement => {
     let statement = nextQueuedStatements.get(count)
-    if (statement === undefined) {
-      statement = db.prepare(/* sql */ `
-        SELECT ${CLAIM_SELECT}
-        FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND name IN (${Array(count).fill("?").join(", ")}) AND (run_at IS NULL OR run_at <= ?)
-          AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL) AND state_schema_version <= coalesce(?, state_schema_version)
-        ORDER BY priority DESC, seq LIMIT ?`)
-      nextQueuedStatements.set(count, statement)
-    }
+    if (statement === undefined) nextQueuedStatements.set(count, (statement = db.prepare(claimSql(count))))
     return statement
   }
 
@@ -62,7 +47,9 @@ export const prepareClaim = (
     const nowMs = claim.nowMs ?? now()
     const rows = (
       claim.ids === undefined
-        ? nextQueued(claim.types.length).all(...claim.types, nowMs, claim.maxStateVersion ?? null, claim.limit)
+        ? nextQueued(claim.types.length).all(
+            claimValues(claim.types, nowMs, claim.maxStateVersion ?? null, claim.limit),
+          )
         : queuedWithIds.all(json(claim.ids), types, nowMs, claim.maxStateVersion ?? null, claim.limit)
     ) as ClaimRow[]
     const claimed: ClaimRow[] = []
@@ -93,4 +80,36 @@ export const prepareClaim = (
     ) as number | null
     return { claimed, nextRunAt: next }
   }
+}
+
+/** What `claimSql(types.length)` binds. */
+export const claimValues = (
+  types: ReadonlyArray<string>,
+  now: number,
+  maxVersion: number | null,
+  limit: number,
+): Record<string, unknown> => {
+  const values: Record<string, unknown> = { now, max_version: maxVersion, limit }
+  types.forEach((type, k) => (values[`type${k + 1}`] = type))
+  return values
+}
+
+/**
+ * The claim's read for `count` types (bound by `claimValues`): each type's due rows from its own range of the partial index
+ * jobs_queued (name, priority DESC, seq), highest priority first and FIFO within, then the best
+ * of those. One range a type, so queued jobs of types the claimant does not run are never read.
+ * Waiting rows (run_at later than now) are passed over, not taken. The index is named, so that
+ * the planner never takes jobs_name for the type and sorts.
+ */
+export const claimSql = (count: number): string => {
+  const [now, maxVersion, limit] = ["@now", "@max_version", "@limit"]
+  const ofType = (n: number) => /* sql */ `
+    SELECT * FROM (
+      SELECT ${CLAIM_SELECT} FROM jobs INDEXED BY jobs_queued
+      WHERE status = 'queued' AND name = @type${n} AND (run_at IS NULL OR run_at <= ${now})
+        AND awaiting_children = 0 AND (awaiting_events = 0 OR run_at IS NOT NULL)
+        AND state_schema_version <= coalesce(${maxVersion}, state_schema_version)
+      ORDER BY priority DESC, seq LIMIT ${limit})`
+  const types = Array.from({ length: count }, (_, k) => ofType(k + 1))
+  return count === 1 ? types[0]! : `${types.join(" UNION ALL ")} ORDER BY priority DESC, seq LIMIT ${limit}`
 }

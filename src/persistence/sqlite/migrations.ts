@@ -237,6 +237,16 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly sql:
       END;
     `,
   },
+  {
+    version: 12,
+    sql: /* sql */ `
+      -- The claim reads each of its types' queue apart (name first): queued jobs of a type no
+      -- worker here runs are not read past. A store of 500,000 queued jobs of another type made
+      -- every claim read them all.
+      DROP INDEX jobs_queued;
+      CREATE INDEX jobs_queued ON jobs (name, priority DESC, seq) WHERE status = 'queued';
+    `,
+  },
 ]
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version
