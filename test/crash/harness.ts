@@ -74,7 +74,14 @@ const installAudit = (dataDir: string, filler: FillerSnapshot | undefined) => {
   db.close()
 }
 
-const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish", delayMs: number) =>
+const life = (
+  dataDir: string,
+  seed: number,
+  n: number,
+  moment: Moment | "finish",
+  delayMs: number,
+  limitMs = 120_000,
+) =>
   new Promise<{ pid: number; code: number | null; signal: string | null }>((resolve, reject) => {
     const args = ["--import", "tsx", workerScript, dataDir, String(seed), String(n)]
     const child = spawn(process.execPath, moment === "finish" ? [...args, "finish"] : args, {
@@ -109,7 +116,7 @@ const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish
     const limit = setTimeout(() => {
       kill()
       reject(new Error(`life ${n} (${moment}) did not end in time; stderr: ${stderr.slice(-2000)}`))
-    }, 120_000)
+    }, limitMs)
     child.on("exit", (code, signal) => {
       for (const t of timers) clearTimeout(t)
       clearTimeout(limit)
@@ -318,7 +325,8 @@ export const runCrashCampaign = async (options: {
       `kill ${n + 1}/${kills} at ${moment} +${delay}ms${cutShort > 0 ? `, ${cutShort} job(s) cut short mid-run` : ""}`,
     )
   }
-  await life(dataDir, seed, kills, "finish", 0)
+  // In a filled store the claim walks the filler's queued rows (slower), so the backlog takes longer.
+  await life(dataDir, seed, kills, "finish", 0, filler === undefined ? 120_000 : 900_000)
 
   const effects = new Map<string, Map<number, number>>()
   for (const line of lines(join(dataDir, "effects.log"))) {
