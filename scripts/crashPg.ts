@@ -1,10 +1,12 @@
 /**
  * The long multi-node crash campaign on PostgreSQL (`test/multinode/harness.ts`): 3 worker
  * processes and a producer on one database, workers SIGKILLed and restarted --kills times.
- *   npm run test:crash:pg -- --kills 300 [--seed n] [--workers 3] [--lease-ms 2000] [--keep]
+ *   npm run test:crash:pg -- --kills 300 [--seed n] [--workers 3] [--lease-ms 2000] [--stored n] [--keep]
  * It creates a fresh database on the server of JOBSTATE_TEST_PG_URL (default the local one,
  * trust auth, user postgres) and drops it at the end unless --keep; --database-url <url> uses
- * an existing database instead (a fresh schema in it). Exits 1 on any violation.
+ * an existing database instead (a fresh schema in it). `--stored n` first fills the schema with
+ * n jobs of a type no worker runs (half queued, half completed; see test/crash/filler.ts),
+ * which must be untouched at the end. Exits 1 on any violation.
  */
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     seed: { type: "string" },
     workers: { type: "string", default: "3" },
     "lease-ms": { type: "string", default: "2000" },
+    stored: { type: "string", default: "0" },
     "database-url": { type: "string" },
     keep: { type: "boolean", default: false },
   },
@@ -63,6 +66,7 @@ try {
     kills: Number(values.kills),
     workers: Number(values.workers),
     leaseMs: Number(values["lease-ms"]),
+    stored: Number(values.stored),
     log: (line) => console.log(line),
   })
   const { engineErrors, ...summary } = result
@@ -74,7 +78,7 @@ try {
   console.log(
     `${result.kills} SIGKILLs (${result.killsAt.running} running, ${result.killsAt.close} in close, ${result.killsAt.startup} at start-up, ${result.killsBeforeReady} of them inside open()), ` +
       `${result.midRunKills} mid-run, ${result.takeovers} jobs carried on in another process, ${result.repeatedInFlight} in-flight items redone; ` +
-      `${result.jobs} jobs (${result.completed} completed, ${result.failed} failed, ${result.cancelled} cancelled), ${result.effects} side effects; ` +
+      `${result.jobs} jobs${result.stored > 0 ? ` beside ${result.stored} filler jobs` : ""} (${result.completed} completed, ${result.failed} failed, ${result.cancelled} cancelled), ${result.effects} side effects; ` +
       `${result.violations.length} violations; ${result.seconds} s`,
   )
   failed = result.violations.length > 0

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import { unpack } from "../../src/persistence/codec.js"
 import { SqliteJobStore } from "../../src/persistence/SqliteJobStore.js"
+import { dispatchFiller, FILLER_NAME, type FillerSnapshot, fillerDifferences } from "./filler.js"
 import { prng } from "./prng.js"
 
 export interface CampaignResult {
@@ -15,6 +16,8 @@ export interface CampaignResult {
   readonly pausesKept: number
   readonly jobs: number
   readonly completed: number
+  /** Filler jobs stored before the campaign (`stored`), not counted in `jobs`. */
+  readonly stored: number
   readonly violations: ReadonlyArray<string>
 }
 
@@ -42,9 +45,20 @@ const lines = (file: string) => {
  * Adds audit triggers: every transition into `completed`, every rewrite of an output, and every
  * time a job a user paused leaves `paused`, is recorded by SQLite itself.
  */
-const installAudit = (dataDir: string) => {
+/** Records every write to (and deletion of) a filler job (see filler.ts), which nothing in the campaign may touch. */
+export const installFillerAudit = (db: Database.Database, filler: FillerSnapshot) =>
+  db.exec(`
+    CREATE TABLE audit_filler_writes (id TEXT NOT NULL, op TEXT NOT NULL, old_status TEXT, new_status TEXT);
+    CREATE TRIGGER audit_filler_update AFTER UPDATE ON jobs WHEN old.seq <= ${filler.maxSeq}
+      BEGIN INSERT INTO audit_filler_writes VALUES (old.id, 'UPDATE', old.status, new.status); END;
+    CREATE TRIGGER audit_filler_delete AFTER DELETE ON jobs WHEN old.seq <= ${filler.maxSeq}
+      BEGIN INSERT INTO audit_filler_writes VALUES (old.id, 'DELETE', old.status, NULL); END;
+  `)
+
+const installAudit = (dataDir: string, filler: FillerSnapshot | undefined) => {
   SqliteJobStore.open(dataDir).closeNow()
   const db = new Database(join(dataDir, "jobs.db"))
+  if (filler !== undefined) installFillerAudit(db, filler)
   db.exec(`
     CREATE TABLE audit_completions (id TEXT NOT NULL);
     CREATE TABLE audit_output_rewrites (id TEXT NOT NULL);
@@ -60,7 +74,14 @@ const installAudit = (dataDir: string) => {
   db.close()
 }
 
-const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish", delayMs: number) =>
+const life = (
+  dataDir: string,
+  seed: number,
+  n: number,
+  moment: Moment | "finish",
+  delayMs: number,
+  limitMs = 120_000,
+) =>
   new Promise<{ pid: number; code: number | null; signal: string | null }>((resolve, reject) => {
     const args = ["--import", "tsx", workerScript, dataDir, String(seed), String(n)]
     const child = spawn(process.execPath, moment === "finish" ? [...args, "finish"] : args, {
@@ -95,7 +116,7 @@ const life = (dataDir: string, seed: number, n: number, moment: Moment | "finish
     const limit = setTimeout(() => {
       kill()
       reject(new Error(`life ${n} (${moment}) did not end in time; stderr: ${stderr.slice(-2000)}`))
-    }, 120_000)
+    }, limitMs)
     child.on("exit", (code, signal) => {
       for (const t of timers) clearTimeout(t)
       clearTimeout(limit)
@@ -120,6 +141,66 @@ const readonly = <A>(dataDir: string, f: (db: Database.Database) => A): A => {
   }
 }
 
+/** The filler jobs as they are now: those of its type up to the largest seq it had when made. */
+const readFiller = (db: Database.Database, maxSeq: number): FillerSnapshot => {
+  const rows = db
+    .prepare("SELECT status, count(*) AS n FROM jobs WHERE seq <= ? AND name = ? GROUP BY status")
+    .all(maxSeq, FILLER_NAME) as Array<{ status: string; n: number }>
+  return {
+    maxSeq,
+    count: rows.reduce((a, r) => a + r.n, 0),
+    byStatus: Object.fromEntries(rows.map((r) => [r.status, r.n])),
+  }
+}
+
+/**
+ * Stores `n` filler jobs (filler.ts) in a new data dir, about half queued and half completed
+ * (the completed ones by a direct UPDATE, see filler.ts), and gives their snapshot.
+ */
+export const fillSqliteStore = async (
+  dataDir: string,
+  n: number,
+  log?: (line: string) => void,
+): Promise<FillerSnapshot> => {
+  await dispatchFiller({ dataDir }, n, log)
+  const db = new Database(join(dataDir, "jobs.db"))
+  try {
+    const now = new Date().toISOString()
+    const started = Date.now()
+    db.prepare(
+      "UPDATE jobs SET status = 'completed', completed_at = ?, updated_at = ? WHERE name = ? AND status = 'queued' AND seq % 2 = 0",
+    ).run(now, now, FILLER_NAME)
+    const maxSeq = db.prepare("SELECT max(seq) FROM jobs").pluck().get() as number
+    const filler = readFiller(db, maxSeq)
+    if (filler.count !== n) throw new Error(`filler: dispatched ${n} jobs, found ${filler.count}`)
+    log?.(`filler: ${JSON.stringify(filler.byStatus)}, seq <= ${maxSeq} (completed in ${Date.now() - started} ms)`)
+    return filler
+  } finally {
+    db.close()
+  }
+}
+
+/** Violations of the filler invariant: its jobs were written, deleted, or their statuses changed. */
+export const fillerViolations = (db: Database.Database, made: FillerSnapshot): string[] => {
+  const writes = db.prepare("SELECT id, op, old_status, new_status FROM audit_filler_writes LIMIT 20").all() as Array<{
+    id: string
+    op: string
+    old_status: string
+    new_status: string | null
+  }>
+  const total = db.prepare("SELECT count(*) FROM audit_filler_writes").pluck().get() as number
+  return [
+    ...fillerDifferences(made, readFiller(db, made.maxSeq)),
+    ...(total === 0
+      ? []
+      : [
+          `filler: ${total} write(s) to filler jobs, which the campaign must not touch; first: ${writes
+            .map((w) => `${w.op} ${w.id} ${w.old_status} → ${w.new_status}`)
+            .join(", ")}`,
+        ]),
+  ]
+}
+
 /**
  * Kills a worker process `kills` times at seeded random moments (during start-up recovery,
  * while jobs run and checkpoint, during close()), restarting it on the same data dir each
@@ -131,14 +212,21 @@ export const runCrashCampaign = async (options: {
   readonly dataDir: string
   readonly seed: number
   readonly kills: number
+  /** Filler jobs to store before the campaign (see filler.ts). Default 0. */
+  readonly stored?: number
   readonly log?: (line: string) => void
 }): Promise<CampaignResult> => {
   const { dataDir, seed, kills } = options
+  const stored = options.stored ?? 0
   const random = prng(seed)
   const violations: string[] = []
   // Items a job may have performed without their checkpoint committing: allowed to repeat once per kill.
   const mayRepeat = new Map<string, number[]>()
-  installAudit(dataDir)
+  const filler = stored > 0 ? await fillSqliteStore(dataDir, stored, options.log) : undefined
+  installAudit(dataDir, filler)
+  /** The campaign's own jobs: all of them, or those after the filler. */
+  const campaignRows = filler === undefined ? "" : ` WHERE seq > ${filler.maxSeq}`
+  let fillerDisturbed = false
   const effectsFile = join(dataDir, "effects.log")
   const resumesFile = join(dataDir, "resumes.log")
   /** Each crash_count job's checkpoints as the last life left them: what the next one started from. */
@@ -162,8 +250,14 @@ export const runCrashCampaign = async (options: {
     const cutShort = readonly(dataDir, (db) => {
       const integrity = db.pragma("integrity_check", { simple: true })
       if (integrity !== "ok") violations.push(`after kill ${n}: integrity_check says ${integrity}`)
+      if (filler !== undefined && !fillerDisturbed) {
+        // Reported once, at the first kill after which it shows, and again in full at the end.
+        const found = fillerViolations(db, filler)
+        fillerDisturbed = found.length > 0
+        for (const v of found) violations.push(`after kill ${n}: ${v}`)
+      }
       const rows = db
-        .prepare("SELECT id, name, status, paused_by, owner, params, data, state_version FROM jobs")
+        .prepare(`SELECT id, name, status, paused_by, owner, params, data, state_version FROM jobs${campaignRows}`)
         .all() as Array<{
         id: string
         name: string
@@ -231,7 +325,8 @@ export const runCrashCampaign = async (options: {
       `kill ${n + 1}/${kills} at ${moment} +${delay}ms${cutShort > 0 ? `, ${cutShort} job(s) cut short mid-run` : ""}`,
     )
   }
-  await life(dataDir, seed, kills, "finish", 0)
+  // In a filled store the claim walks the filler's queued rows (slower), so the backlog takes longer.
+  await life(dataDir, seed, kills, "finish", 0, filler === undefined ? 120_000 : 900_000)
 
   const effects = new Map<string, Map<number, number>>()
   for (const line of lines(join(dataDir, "effects.log"))) {
@@ -244,7 +339,8 @@ export const runCrashCampaign = async (options: {
   return readonly(dataDir, (db) => {
     const integrity = db.pragma("integrity_check", { simple: true })
     if (integrity !== "ok") violations.push(`at the end: integrity_check says ${integrity}`)
-    const rows = db.prepare("SELECT id, name, status, params, output, error FROM jobs").all() as Array<{
+    if (filler !== undefined) violations.push(...fillerViolations(db, filler))
+    const rows = db.prepare(`SELECT id, name, status, params, output, error FROM jobs${campaignRows}`).all() as Array<{
       id: string
       name: string
       status: string
@@ -303,6 +399,6 @@ export const runCrashCampaign = async (options: {
       }
     }
     const completed = rows.filter((r) => r.status === "completed").length
-    return { seed, kills, midRunKills, pausesKept, jobs: rows.length, completed, violations }
+    return { seed, kills, midRunKills, pausesKept, jobs: rows.length, completed, stored, violations }
   })
 }

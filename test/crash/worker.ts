@@ -48,7 +48,8 @@ process.on("SIGTERM", () => {
 if (mode === "finish") {
   for (const job of await manager.listJobs({ status: "paused" })) await resume(job.id).catch(() => {})
   for (;;) {
-    const jobs = await manager.listJobs()
+    // Its own types' jobs only: a store filled with `--stored` (filler.ts) holds jobs of another type it never runs.
+    const jobs = (await Promise.all(crashJobs.map((job) => manager.listJobs({ name: job.name })))).flat()
     if (jobs.every((j) => isTerminalStatus(j.status))) break
     await new Promise((r) => setTimeout(r, 20))
   }

@@ -11,6 +11,7 @@ import { join } from "node:path"
 import pg from "pg"
 import { InvalidTransition, JobManager } from "../../src/index.js"
 import { unpack } from "../../src/persistence/codec.js"
+import { type FillerSnapshot, fillPgStore, pgFillerViolations } from "../crash/filler.js"
 import { prng } from "../crash/prng.js"
 import { installAudit, readEffects, readManagerPids, runOn, schemaUrl, type EffectRow } from "./audit.js"
 import { PgCountJob, PgFailJob, PgNoopJob, pgJobs } from "./pgJobs.js"
@@ -28,6 +29,8 @@ export interface PgCampaignOptions {
   readonly workers?: number
   /** Every manager's lease. Default 2 000. */
   readonly leaseMs?: number
+  /** Filler jobs to store before the campaign, of a type no worker runs (test/crash/filler.ts). Default 0. */
+  readonly stored?: number
   readonly log?: (line: string) => void
 }
 
@@ -52,6 +55,8 @@ export interface PgCampaignResult {
   readonly completed: number
   readonly failed: number
   readonly cancelled: number
+  /** Filler jobs stored before the campaign (`stored`), not counted in `jobs`. */
+  readonly stored: number
   /** Side effects of pg_count jobs. */
   readonly effects: number
   readonly commands: {
@@ -116,12 +121,19 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
   const dispatchRandom = prng(seed * 31 + 7)
   const commandRandom = prng(seed * 17 + 3)
 
+  const stored = options.stored ?? 0
+  const filler: FillerSnapshot | undefined =
+    stored > 0 ? await fillPgStore({ url, databaseUrl, schema, dataDir }, stored, log) : undefined
+  /** The campaign's own jobs: all of them, or those after the filler (a condition ANDed to another). */
+  const mine = (where: string) => (filler === undefined ? where : `(${where}) AND seq > ${filler.maxSeq}`)
   await installAudit(databaseUrl, schema)
   const admin = new pg.Client({ connectionString: databaseUrl, application_name: "jobstate crash harness" })
   admin.on("error", () => undefined)
   await admin.connect()
   const idsWhere = async (where: string): Promise<string[]> =>
-    (await admin.query<{ id: string }>(`SELECT id FROM ${s}.jobs WHERE ${where} ORDER BY seq`)).rows.map((r) => r.id)
+    (await admin.query<{ id: string }>(`SELECT id FROM ${s}.jobs WHERE ${mine(where)} ORDER BY seq`)).rows.map(
+      (r) => r.id,
+    )
 
   // ------------------------------------------------------------------ worker processes
   const lives: Life[] = []
@@ -242,7 +254,7 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         await sleep(dispatchRandom.int(150, 500))
         try {
           const { rows } = await admin.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM ${s}.jobs WHERE status = 'queued'`,
+            `SELECT count(*)::int AS n FROM ${s}.jobs WHERE ${mine("status = 'queued'")}`,
           )
           if (rows[0]!.n >= 24) continue
           for (let i = 0, k = dispatchRandom.int(1, 4); i < k; i++) {
@@ -393,7 +405,9 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
         state_version: number
         owner: string | null
         request: string | null
-      }>(`SELECT id, name, status, params, output, error, state_version, owner, request FROM ${s}.jobs ORDER BY seq`)
+      }>(
+        `SELECT id, name, status, params, output, error, state_version, owner, request FROM ${s}.jobs${filler === undefined ? "" : ` WHERE seq > ${filler.maxSeq}`} ORDER BY seq`,
+      )
     ).rows
     const changes = (
       await admin.query<{
@@ -413,6 +427,7 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
     const managerPids = await readManagerPids(runOn(admin), schema)
     const lifeOf = new Map(lives.map((l) => [l.n, l]))
 
+    if (filler !== undefined) violations.push(...(await pgFillerViolations(admin, schema, filler)))
     const byId = new Map(rows.map((r) => [r.id, r]))
     for (const id of dispatched.keys()) if (!byId.has(id)) violations.push(`job ${id} was dispatched but is not stored`)
     for (const row of rows)
@@ -572,6 +587,7 @@ export const runPgCampaign = async (options: PgCampaignOptions): Promise<PgCampa
       completed: count("completed"),
       failed: count("failed"),
       cancelled: count("cancelled"),
+      stored,
       effects: effects.length,
       pauseOutcomes,
       commands: {
