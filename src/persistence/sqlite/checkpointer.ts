@@ -2,15 +2,9 @@ import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
 import type Database from "better-sqlite3"
 
-/** How often the checkpointer looks at the WAL's size. */
+/** How often the checkpointer copies the WAL's new pages back into the database file. */
 const CHECKPOINT_EVERY_MS = 100
-/**
- * WAL pages past which the checkpointer copies them back: SQLite's own default. A page written
- * again and again (a job's row, the index pages of the queue's head) is copied once for so many
- * pages of WAL, not at every look.
- */
-export const COPY_PAGES = 1_000
-/** WAL pages past which the checkpointer also starts the WAL over, empty (4,000 pages: 16 MB). */
+/** WAL pages past which the checkpointer also starts the WAL over (4,000 pages: 16 MB). */
 export const RESTART_PAGES = 4_000
 /** How long the thread waits for the write lock to start the WAL over (the next tick tries again). */
 const RESTART_WAIT_MS = 50
@@ -18,43 +12,31 @@ const RESTART_WAIT_MS = 50
 const STOP_WAIT_MS = 5_000
 
 /**
- * The checkpointer's thread: its own connection to the file and, every `everyMs`, a look at the
- * WAL's size. Past `copyPages`, a PASSIVE checkpoint (it never waits for, nor blocks, the
- * engine's reads and writes). Past `restartPages`, a TRUNCATE too: it takes the write lock
- * between two of the engine's transactions, copies what was written since the PASSIVE one
- * (little) and empties the WAL, so that the next writer starts it over; not while a reader holds
- * an older snapshot (the WAL grew and the PASSIVE one copied nothing more). On "stop" it closes
- * the connection and says so through the shared flag.
+ * The checkpointer's thread: its own connection to the file and, every `everyMs`, a PASSIVE
+ * checkpoint (it never waits for, nor blocks, the engine's reads and writes). Once the WAL holds
+ * `restartPages`, a RESTART too: it takes the write lock between two of the engine's
+ * transactions, copies what was written since the PASSIVE one (little) and sees that the next
+ * writer starts the WAL from its beginning; not while a reader holds an older snapshot (the WAL
+ * grew and the PASSIVE one copied nothing more). On "stop" it closes the connection and says so
+ * through the shared flag.
  */
 const workerSource = /* js */ `
-const { statSync } = require("node:fs")
 const { parentPort, workerData } = require("node:worker_threads")
 const Database = require(workerData.module)
-const { file, everyMs, copyPages, restartPages, restartWaitMs, stopped } = workerData
+const { file, everyMs, restartPages, restartWaitMs, stopped } = workerData
 const flag = new Int32Array(stopped)
 const db = new Database(file, { fileMustExist: true })
-// PASSIVE never waits; this is how long a TRUNCATE waits for the write lock and for readers.
+// PASSIVE never waits; this is how long a RESTART waits for the write lock and for readers.
 db.pragma("busy_timeout = " + restartWaitMs)
-// A WAL frame: the page and its 24-byte header. The WAL starts over empty (TRUNCATE), so its size
-// tells how many frames it holds.
-const frameBytes = db.pragma("page_size", { simple: true }) + 24
 let before = { log: 0, checkpointed: 0 }
 const timer = setInterval(() => {
   try {
-    let bytes = 0
-    try {
-      bytes = statSync(file + "-wal").size
-    } catch {}
-    if (bytes < copyPages * frameBytes) return
     const [passive] = db.pragma("wal_checkpoint(PASSIVE)")
     // The WAL grew and not one more frame could be copied: a reader holds an older snapshot. A
-    // TRUNCATE would wait for it holding the write lock, and could not start the WAL over anyway.
+    // RESTART would wait for it holding the write lock, and could not start the WAL over anyway.
     const held = passive.log > before.log && passive.checkpointed === before.checkpointed
     before = passive
-    if (passive.log >= restartPages && !held) {
-      db.pragma("wal_checkpoint(TRUNCATE)")
-      before = { log: 0, checkpointed: 0 }
-    }
+    if (passive.log >= restartPages && !held) db.pragma("wal_checkpoint(RESTART)")
   } catch (error) {
     // Busy (another checkpoint runs): the next tick tries again. Anything else ends the thread.
     if (error.code !== "SQLITE_BUSY" && error.code !== "SQLITE_LOCKED") throw error
@@ -102,7 +84,6 @@ export class Checkpointer {
         module: createRequire(import.meta.url).resolve("better-sqlite3"),
         file,
         everyMs: CHECKPOINT_EVERY_MS,
-        copyPages: COPY_PAGES,
         restartPages: RESTART_PAGES,
         restartWaitMs: RESTART_WAIT_MS,
         stopped: this.stopped,
