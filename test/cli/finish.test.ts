@@ -16,6 +16,21 @@ afterEach(async () => {
   }
 })
 
+/** An indexer job of a location that does not exist: it fails when it runs. Returns its id. */
+const dispatchFailing = async (dataDir: string) => {
+  const detach = await cli(
+    "-d",
+    dataDir,
+    "run",
+    "indexer",
+    "--detach",
+    "--params",
+    JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "index.db") }),
+  )
+  expect(detach.code, detach.stderr).toBe(0)
+  return detach.stdout.trim()
+}
+
 const dispatchGate = async (dataDir: string, releaseFile: string) => {
   const result = await cli(
     "-d",
@@ -163,17 +178,7 @@ describe("finishing jobs in one terminal", () => {
 
   it("worker --drain exits 1 when a job it ran failed", { timeout: 4 * LONG }, async () => {
     const dataDir = tempDir()
-    const missing = join(tempDir(), "missing")
-    const detach = await cli(
-      "-d",
-      dataDir,
-      "run",
-      "indexer",
-      "--detach",
-      "--params",
-      JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }),
-    )
-    expect(detach.code, detach.stderr).toBe(0)
+    await dispatchFailing(dataDir)
     const drained = await cli("-d", dataDir, "worker", "--drain")
     expect(drained.code).toBe(1)
     expect(drained.stderr.trim()).toBe("jobstate: 1 job(s) failed; see `npx jobstate list --status failed`")
@@ -186,16 +191,7 @@ describe("finishing jobs in one terminal", () => {
     const release = join(tempDir(), "release")
     writeFileSync(release, "")
     const ok = [await dispatchGate(dataDir, release), await dispatchGate(dataDir, release)]
-    const bad = await cli(
-      "-d",
-      dataDir,
-      "run",
-      "indexer",
-      "--detach",
-      "--params",
-      JSON.stringify({ location: join(tempDir(), "missing"), mode: "Metadata", indexDb: join(dataDir, "index.db") }),
-    )
-    const failedId = bad.stdout.trim()
+    const failedId = await dispatchFailing(dataDir)
     const quiet = await cli("-d", dataDir, "--jobs", gateJobs, "worker", "--drain", "--quiet")
     expect(quiet.code).toBe(1)
     const lines = quiet.stdout.trim().split("\n")
