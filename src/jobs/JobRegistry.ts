@@ -22,10 +22,9 @@ export interface JobTypeSchema {
 /**
  * How params are decoded: every failing path at once, and a key the schema does not declare is
  * an error, at any depth. Stripping it instead would turn a typo (`"confict": "skip"`) into the
- * default it meant to change. An issue quotes the value it got ("Expected number, got "12"",
- * cut short: codec.ts). One rule for every job type, builtin or not.
+ * default it meant to change. One rule for every job type, builtin or not.
  */
-export const paramsParseOptions = { errors: "all", onExcessProperty: "error", reportInput: true } as const
+export const paramsParseOptions = { errors: "all", onExcessProperty: "error" } as const
 
 /** Typed params schema-encoded for storage, strictly (see `paramsParseOptions`); `InvalidParams` naming what is wrong. */
 export const encodeParams = (definition: JobDefinition, params: unknown): unknown => {

@@ -37,25 +37,15 @@ export const unpack = (bytes: Uint8Array, what: string): unknown => {
   }
 }
 
-/** An issue's message at most this long: it may quote the value it got (`paramsParseOptions.reportInput`). */
-const MAX_MESSAGE = 160
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/** An unknown key is named by its path; its value says nothing more (the dashboard's form says the same). */
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1({
-  leafHook: (issue) =>
-    issue._tag === "UnexpectedKey" ? "Expected no excess property" : SchemaIssue.defaultLeafHook(issue),
-})
-
-const shortened = (message: string): string =>
-  message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE - 1)}…`
-
-/** Flattens a schema failure into `{ path, message }` entries, e.g. `sources[0]: Expected string, got 3`. */
+/** Flattens a schema failure into `{ path, message }` entries, e.g. `sources[0]: Expected string`. */
 export const schemaIssues = (cause: Cause.Cause<unknown>): ReadonlyArray<ParamsIssue> => {
   const error = Cause.squash(cause) as { issue?: SchemaIssue.Issue; message?: string }
-  if (!error.issue) return [{ path: "(root)", message: shortened(String(error.message ?? error)) }]
+  if (!error.issue) return [{ path: "(root)", message: String(error.message ?? error) }]
   return formatter(error.issue).issues.map((i) => ({
     path: formatPath((i.path ?? []).map((p) => (typeof p === "object" && p !== null ? p.key : p))),
-    message: shortened(i.message),
+    message: i.message,
   }))
 }
 
