@@ -129,17 +129,7 @@ describe("finishing jobs in one terminal", () => {
     timeout: 4 * LONG,
   }, async () => {
     const dataDir = tempDir()
-    const missing = join(tempDir(), "missing")
-    const detach = await cli(
-      "-d",
-      dataDir,
-      "run",
-      "indexer",
-      "--detach",
-      "--params",
-      JSON.stringify({ location: missing, mode: "Metadata", indexDb: join(dataDir, "index.db") }),
-    )
-    const id = detach.stdout.trim()
+    const id = await dispatchFailing(dataDir)
     expect((await cli("-d", dataDir, "pause", id)).code).toBe(0)
     const failed = await cli("-d", dataDir, "resume", "--wait", id)
     expect(failed.code).toBe(1)
